@@ -1,0 +1,11 @@
+"""archspec: declarative architecture specs compiled to PyTorch, counted, drawn and exported.
+
+``import archspec`` stays light (no torch) so validation and reports start fast.
+"""
+
+from .api import build, plan
+from .plan import Plan
+from .spec import Spec, SpecError, load
+
+__version__ = "0.1.0"
+__all__ = ["Plan", "Spec", "SpecError", "build", "load", "plan", "__version__"]

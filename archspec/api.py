@@ -1,0 +1,38 @@
+"""The Python API: load, plan, build. Only ``build`` imports torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+from .plan import Plan, PlanError, make_plan
+from .plan.ops import Size
+from .spec import Spec, SpecError, load
+from .spec.loader import source_of
+
+if TYPE_CHECKING:
+    import torch
+
+SpecLike = Union[Spec, str, Path]
+
+
+def as_spec(spec: SpecLike) -> Spec:
+    return spec if isinstance(spec, Spec) else load(spec)
+
+
+def plan(spec: SpecLike, input_size: Size | int | None = None) -> Plan:
+    """Resolve a spec (or a spec file) into its Plan; errors name the file, line and field."""
+    spec = as_spec(spec)
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    try:
+        return make_plan(spec, input_size)
+    except PlanError as exc:
+        raise SpecError([source_of(spec).problem(exc.path, exc.message)]) from None
+
+
+def build(spec: SpecLike) -> "torch.nn.Module":
+    """Compile a spec into an ``nn.Module`` (He-initialised, fx-traceable)."""
+    from .blocks.network import Network
+
+    return Network(plan(spec))

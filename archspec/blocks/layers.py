@@ -1,0 +1,62 @@
+"""torch layers made from the Plan's layer records, and He initialisation."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..plan.ops import Conv, Linear, Norm
+
+
+def conv(op: Conv) -> nn.Conv2d:
+    return nn.Conv2d(
+        op.cin, op.cout, op.kernel, stride=op.stride, padding=op.pad,
+        dilation=op.dilation, groups=op.groups, bias=op.bias,
+    )
+
+
+def norm(op: Norm) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(op.channels)
+
+
+def linear(op: Linear) -> nn.Linear:
+    return nn.Linear(op.cin, op.cout, bias=op.bias)
+
+
+def layer(op: Conv | Norm | Linear) -> nn.Module:
+    """The module for any layer record."""
+    if isinstance(op, Conv):
+        return conv(op)
+    if isinstance(op, Norm):
+        return norm(op)
+    return linear(op)
+
+
+def he_init(model: nn.Module) -> None:
+    """Kaiming-normal (fan-out) convs, unit-scale BN, as torchvision's ResNet does."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop a sample's whole residual branch with probability ``rate``."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate:.4f}"

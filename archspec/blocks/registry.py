@@ -1,0 +1,29 @@
+"""Block type -> module builder (a callable taking one Plan row)."""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+from torch import nn
+
+from ..plan.types import Unit
+
+Builder = Callable[[Unit], nn.Module]
+B = TypeVar("B", bound=Builder)
+_BUILDERS: dict[str, Builder] = {}
+
+
+def register_builder(block_type: str) -> Callable[[B], B]:
+    def decorate(builder: B) -> B:
+        _BUILDERS[block_type] = builder
+        return builder
+
+    return decorate
+
+
+def build_unit(unit: Unit) -> nn.Module:
+    try:
+        builder = _BUILDERS[unit.block]
+    except KeyError:
+        raise KeyError(f"no builder for block type {unit.block!r}; registered: {', '.join(sorted(_BUILDERS))}") from None
+    return builder(unit)

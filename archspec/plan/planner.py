@@ -1,0 +1,167 @@
+"""Spec -> Plan: resolve unit counts, widths, channels and sizes; count every layer."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..spec.models import ClassifierHead, ConvStem, DeepStem, Spec
+from . import residual  # noqa: F401  (registers the residual planners)
+from . import widening as rules
+from .context import UnitContext
+from .errors import PlanError
+from .ops import Conv, Linear, Norm, Op, Size, conv_out
+from .registry import planner_for
+from .types import Plan, Stage, Unit
+
+
+def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
+    """Resolve a validated spec into its Plan (pure Python, no torch)."""
+    size = tuple(input_size) if input_size else spec.input.hw
+    stem = plan_stem(spec.stem, spec.input.channels, size)  # type: ignore[arg-type]
+    body = spec.body
+    blocks = [stage.block or body.block for stage in body.stages]
+    counts = units_per_stage(spec)
+    widths = stage_widths(spec, counts, stem.out_channels)
+    total = sum(counts)
+
+    stages, channels, size, seen = [], stem.out_channels, stem.out_size, 0
+    for s, (stage, block, n) in enumerate(zip(body.stages, blocks, counts)):
+        block_path = ("body", "stages", s, "block") if stage.block else ("body", "block")
+        short = stage.shortcut or body.shortcut
+        short_path = ("body", "stages", s, "shortcut") if stage.shortcut else ("body", "shortcut")
+        if min(size) < stage.stride:
+            raise PlanError(
+                ("body", "stages", s, "stride"),
+                f"stride {stage.stride} at stage {s} meets a {size[0]}x{size[1]} map: the spatial size "
+                "collapses; use a larger input or fewer downsampling stages",
+            )
+        units = []
+        for j in range(n):
+            ctx = UnitContext(
+                name=f"stages.{s}.{j}",
+                stage=s,
+                index=j,
+                in_channels=channels,
+                in_size=size,
+                stride=stage.stride if j == 0 else 1,
+                width=widths[s][j],
+                shortcut=short.type,
+                drop_path=_decayed(getattr(block, "drop_path", 0.0), seen, total),
+                block_path=block_path,
+                shortcut_path=short_path,
+            )
+            unit = planner_for(block.type)(block, ctx)
+            _check_sizes(unit, ("body", "stages", s))
+            units.append(unit)
+            channels, size, seen = unit.out_channels, unit.out_size, seen + 1
+        stages.append(Stage(s, tuple(units)))
+
+    head = plan_head(spec.head, channels, size, spec.classes)
+    return Plan(
+        name=spec.name,
+        in_channels=spec.input.channels,
+        input_size=tuple(spec.input.hw if input_size is None else input_size),  # type: ignore[arg-type]
+        classes=spec.classes,
+        stem=stem,
+        stages=tuple(stages),
+        head=head,
+        depth=body.depth or body.depth_offset + sum(n * b.layers_per_unit for n, b in zip(counts, blocks)),
+    )
+
+
+def units_per_stage(spec: Spec) -> list[int]:
+    """Unit count per stage, from ``body.depth`` or from each stage's ``units``."""
+    body = spec.body
+    if body.depth is None:
+        return [s.units for s in body.stages]  # type: ignore[misc]
+    layers = {(s.block or body.block).layers_per_unit for s in body.stages}
+    if len(layers) > 1:
+        raise PlanError(("body", "depth"), "`depth` needs one block depth for every stage; give per-stage `units`")
+    per_unit = layers.pop()
+    n_stages = len(body.stages)
+    step = n_stages * per_unit
+    units, rest = divmod(body.depth - body.depth_offset, step)
+    if rest or units < 1:
+        low = body.depth_offset + step * max(units, 1)
+        raise PlanError(
+            ("body", "depth"),
+            f"depth {body.depth} does not divide into whole units: ({body.depth} - {body.depth_offset}) must be "
+            f"a positive multiple of {step} ({n_stages} stages x {per_unit} layers per unit); "
+            f"try {low if units >= 1 and low != body.depth else body.depth_offset + step} "
+            f"or {low + step}",
+        )
+    return [units] * n_stages
+
+
+def stage_widths(spec: Spec, counts: Sequence[int], stem_width: int) -> list[list[int]]:
+    """A width per unit from the widening rule, then per-stage ``width`` overrides."""
+    body, rule = spec.body, spec.body.widening
+    strides = [s.stride for s in body.stages]
+    if rule.rule == "step_doubling":
+        widths = rules.step_doubling(rule.base, rule.k, strides, counts)
+    elif rule.rule == "additive":
+        widths = rules.additive(rule.base or stem_width, rule.alpha, counts)
+    elif rule.rule == "multiplicative":
+        widths = rules.multiplicative(rule.base or stem_width, rule.alpha, counts)
+    else:
+        _check_explicit(rule.widths, counts)
+        widths = rules.explicit(rule.widths, counts)
+    for s, stage in enumerate(body.stages):
+        if stage.width is not None:
+            widths[s] = [stage.width] * counts[s]
+    return widths
+
+
+def _check_explicit(widths: Sequence[Any], counts: Sequence[int]) -> None:
+    path = ("body", "widening", "widths")
+    if len(widths) != len(counts):
+        raise PlanError(path, f"{len(widths)} widths for {len(counts)} stages; give one entry per stage")
+    for s, (w, n) in enumerate(zip(widths, counts)):
+        if isinstance(w, list) and len(w) != n:
+            raise PlanError(path + (s,), f"stage {s} has {n} units but {len(w)} widths; give one per unit")
+
+
+def _decayed(rate: float, index: int, total: int) -> float:
+    """Stochastic depth's linear decay: 0 at the first unit, ``rate`` at the last."""
+    return rate * index / (total - 1) if total > 1 else 0.0
+
+
+def _check_sizes(unit: Unit, path: tuple) -> None:
+    for op in unit.ops:
+        out = getattr(op, "out_size", (1, 1))
+        if min(out) < 1:
+            raise PlanError(path, f"{unit.name}.{op.path} leaves a {out[0]}x{out[1]} map: the spatial size collapses")
+
+
+def plan_stem(stem: Any, cin: int, size: Size) -> Unit:
+    ops: list[Op] = []
+    if isinstance(stem, ConvStem):
+        conv = Conv("conv", cin, stem.width, stem.kernel, size, stride=stem.stride)
+        ops.append(conv)
+        if stem.norm == "bn":
+            ops.append(Norm("bn", stem.width, conv.out_size))
+        out, width = conv.out_size, stem.width
+    elif isinstance(stem, DeepStem):
+        c, out = cin, size
+        for i, w in enumerate(stem.widths, start=1):
+            conv = Conv(f"conv{i}", c, w, 3, out, stride=2 if i == 1 else 1)
+            ops += [conv, Norm(f"bn{i}", w, conv.out_size)]
+            c, out = w, conv.out_size
+        width = c
+    else:  # pragma: no cover - the union is closed
+        raise PlanError(("stem",), f"unknown stem {stem.type}")
+    if min(out) < 1:
+        raise PlanError(("stem",), f"the stem leaves a {out[0]}x{out[1]} map; use a larger input")
+    if stem.pool == "max":
+        out = conv_out(out, 3, 2, 1)
+    return Unit("stem", None, 0, f"stem_{stem.type}", cin, width, size, out, ops=tuple(ops),
+                options={"pool": stem.pool, "act": getattr(stem, "act", "relu")})
+
+
+def plan_head(head: ClassifierHead, channels: int, size: Size, classes: int) -> Unit:
+    ops: list[Op] = []
+    if "bn" in head.pre:
+        ops.append(Norm("bn", channels, size))
+    ops.append(Linear("fc", channels, classes))
+    return Unit("head", None, 0, head.type, channels, classes, size, (1, 1), ops=tuple(ops),
+                options={"pre": list(head.pre), "dropout": head.dropout})

@@ -1,0 +1,30 @@
+"""Block type -> unit planner. New block types register here and in ``archspec.blocks``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .context import UnitContext
+from .types import Unit
+
+UnitPlanner = Callable[[Any, UnitContext], Unit]
+_PLANNERS: dict[str, UnitPlanner] = {}
+
+
+def register_planner(block_type: str) -> Callable[[UnitPlanner], UnitPlanner]:
+    def decorate(fn: UnitPlanner) -> UnitPlanner:
+        _PLANNERS[block_type] = fn
+        return fn
+
+    return decorate
+
+
+def planner_for(block_type: str) -> UnitPlanner:
+    try:
+        return _PLANNERS[block_type]
+    except KeyError:
+        raise KeyError(f"no planner for block type {block_type!r}; registered: {', '.join(sorted(_PLANNERS))}") from None
+
+
+def registered() -> list[str]:
+    return sorted(_PLANNERS)

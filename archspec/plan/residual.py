@@ -1,0 +1,155 @@
+"""Unit planners for the residual families: basic, bottleneck, pre-activation, PyramidNet.
+
+Each returns a :class:`Unit` whose ``ops`` name the layers the matching builder in
+``archspec.blocks.residual`` creates, with the same paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .context import UnitContext
+from .errors import PlanError
+from .ops import Conv, Norm, Op, Size
+from .registry import register_planner
+from .shortcuts import plan_shortcut
+from .types import Unit
+
+
+def se_ops(block: Any, channels: int) -> tuple[Op, ...]:
+    """Squeeze-and-excitation as two biased 1x1 convs on the pooled 1x1 map."""
+    if block.se is None:
+        return ()
+    hidden = channels // block.se.reduction
+    if hidden < 1:
+        raise PlanError(("se", "reduction"), f"reduction {block.se.reduction} leaves no channels of {channels}")
+    one: Size = (1, 1)
+    return (Conv("se.fc1", channels, hidden, 1, one, bias=True), Conv("se.fc2", hidden, channels, 1, one, bias=True))
+
+
+def check_groups(ctx: UnitContext, groups: int, *channels: int) -> None:
+    for c in channels:
+        if c % groups:
+            raise PlanError(
+                ctx.block_path + ("groups",),
+                f"groups={groups} does not divide the width {c} of unit {ctx.name}; "
+                "choose groups that divide every width of the stage",
+            )
+
+
+def residual_unit(
+    block: Any, ctx: UnitContext, out: int, ops: list[Op], inner: int | None = None, groups: int = 1
+) -> Unit:
+    """Finish a residual unit: SE on the branch output, shortcut, counts, options."""
+    size = ops[-1].out_size if isinstance(ops[-1], Conv) else ops[-1].size
+    path = ctx.block_path
+    try:
+        ops += se_ops(block, out)
+    except PlanError as exc:
+        raise PlanError(path + exc.path, exc.message) from None
+    kind, short = plan_shortcut(ctx.shortcut, ctx.in_channels, out, ctx.stride, ctx.in_size, ctx.shortcut_path)
+    return Unit(
+        name=ctx.name,
+        stage=ctx.stage,
+        index=ctx.index,
+        block=block.type,
+        in_channels=ctx.in_channels,
+        out_channels=out,
+        in_size=ctx.in_size,
+        out_size=size,
+        stride=ctx.stride,
+        inner_channels=inner,
+        groups=groups,
+        shortcut=kind,
+        merge="add",
+        ops=tuple(ops) + short,
+        options={
+            "dropout": block.dropout,
+            "drop_path": ctx.drop_path,
+            "zero_init_last_bn": block.zero_init_last_bn,
+            "se": block.se is not None,
+            "stride_on": getattr(block, "stride_on", None),
+            "last_bn": _last_norm(ops),
+        },
+    )
+
+
+def _last_norm(ops: list[Op]) -> str | None:
+    """The branch's last layer when it is a BN (zero-init target); pre-activation ends in a conv."""
+    branch = [op for op in ops if not op.path.startswith("se.")]
+    return branch[-1].path if isinstance(branch[-1], Norm) else None
+
+
+def _check_zero_init(block: Any, ctx: UnitContext, preact: bool) -> None:
+    if preact and block.zero_init_last_bn:
+        raise PlanError(
+            ctx.block_path + ("zero_init_last_bn",),
+            "pre-activation blocks end with a conv, not a BN: there is no last BN to zero-initialise",
+        )
+
+
+def _width(ctx: UnitContext) -> int:
+    if ctx.width is None or ctx.width < 1:
+        raise PlanError(ctx.block_path, f"unit {ctx.name} gets width {ctx.width}; widths must be >= 1")
+    return ctx.width
+
+
+def _basic(block: Any, ctx: UnitContext, preact: bool) -> Unit:
+    w, cin, size = _width(ctx), ctx.in_channels, ctx.in_size
+    _check_zero_init(block, ctx, preact)
+    groups = block.groups
+    check_groups(ctx, groups, cin, w)
+    conv1 = Conv("conv1", cin, w, 3, size, stride=ctx.stride, groups=groups)
+    conv2 = Conv("conv2", w, w, 3, conv1.out_size, groups=groups)
+    if preact:
+        ops = [Norm("bn1", cin, size), conv1, Norm("bn2", w, conv1.out_size), conv2]
+    else:
+        ops = [conv1, Norm("bn1", w, conv1.out_size), conv2, Norm("bn2", w, conv2.out_size)]
+    return residual_unit(block, ctx, w, ops, groups=groups)
+
+
+def _bottleneck(block: Any, ctx: UnitContext, preact: bool) -> Unit:
+    w, cin, size = _width(ctx), ctx.in_channels, ctx.in_size
+    _check_zero_init(block, ctx, preact)
+    inner = (w * block.base_width // 64) * block.groups
+    if inner < 1:
+        raise PlanError(ctx.block_path + ("base_width",), f"base_width {block.base_width} leaves no inner width at width {w}")
+    out = w * block.expansion
+    s1, s3 = (ctx.stride, 1) if block.stride_on == "1x1" else (1, ctx.stride)
+    conv1 = Conv("conv1", cin, inner, 1, size, stride=s1, padding=0)
+    conv2 = Conv("conv2", inner, inner, 3, conv1.out_size, stride=s3, groups=block.groups)
+    conv3 = Conv("conv3", inner, out, 1, conv2.out_size, padding=0)
+    if preact:
+        ops = [Norm("bn1", cin, size), conv1, Norm("bn2", inner, conv1.out_size), conv2,
+               Norm("bn3", inner, conv2.out_size), conv3]
+    else:
+        ops = [conv1, Norm("bn1", inner, conv1.out_size), conv2, Norm("bn2", inner, conv2.out_size),
+               conv3, Norm("bn3", out, conv3.out_size)]
+    return residual_unit(block, ctx, out, ops, inner=inner, groups=block.groups)
+
+
+def _pyramid(block: Any, ctx: UnitContext) -> Unit:
+    w, cin, size = _width(ctx), ctx.in_channels, ctx.in_size
+    conv1 = Conv("conv1", cin, w, 3, size, stride=ctx.stride)
+    conv2 = Conv("conv2", w, w, 3, conv1.out_size)
+    ops = [Norm("bn1", cin, size), conv1, Norm("bn2", w, conv1.out_size), conv2, Norm("bn3", w, conv2.out_size)]
+    return residual_unit(block, ctx, w, ops)
+
+
+def _pyramid_bottleneck(block: Any, ctx: UnitContext) -> Unit:
+    w, cin, size = _width(ctx), ctx.in_channels, ctx.in_size
+    out = w * block.expansion
+    conv1 = Conv("conv1", cin, w, 1, size, padding=0)
+    conv2 = Conv("conv2", w, w, 3, size, stride=ctx.stride)
+    conv3 = Conv("conv3", w, out, 1, conv2.out_size, padding=0)
+    ops = [Norm("bn1", cin, size), conv1, Norm("bn2", w, size), conv2, Norm("bn3", w, conv2.out_size),
+           conv3, Norm("bn4", out, conv3.out_size)]
+    return residual_unit(block, ctx, out, ops, inner=w)
+
+
+register_planner("basic")(lambda block, ctx: _basic(block, ctx, preact=False))
+register_planner("preact_basic")(lambda block, ctx: _basic(block, ctx, preact=True))
+register_planner("bottleneck")(lambda block, ctx: _bottleneck(block, ctx, preact=False))
+register_planner("preact_bottleneck")(lambda block, ctx: _bottleneck(block, ctx, preact=True))
+register_planner("pyramid")(_pyramid)
+register_planner("pyramid_bottleneck")(_pyramid_bottleneck)

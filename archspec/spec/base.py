@@ -1,0 +1,11 @@
+"""Shared Pydantic base: every spec model is strict, frozen and forbids unknown keys."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class StrictModel(BaseModel):
+    """Base of every spec model: unknown keys are errors, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)

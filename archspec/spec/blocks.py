@@ -1,0 +1,110 @@
+"""Block types a body may use, as a discriminated union on ``type``.
+
+Options shared by every residual block live in :class:`ResidualOptions`; each block
+type adds its own. ``layers_per_unit`` is how many weighted layers the papers count
+per unit when they name a network by its depth (ResNet-110 = 6 x 18 x 2 + 2).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, Union
+
+from pydantic import Field, PositiveInt
+
+from .base import StrictModel
+
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class SqueezeExcite(StrictModel):
+    """Squeeze-and-excitation: pool, FC(c -> c // reduction) - ReLU - FC - sigmoid, scale."""
+
+    reduction: PositiveInt = 16
+
+
+class ResidualOptions(StrictModel):
+    """Options any residual block accepts."""
+
+    dropout: Probability = Field(0.0, description="Dropout between the convolutions (Wide ResNet).")
+    se: SqueezeExcite | None = Field(None, description="Squeeze-and-excitation on the residual branch.")
+    drop_path: Probability = Field(
+        0.0, description="Stochastic depth: the last unit's drop rate; rates decay linearly to 0 at the first."
+    )
+    zero_init_last_bn: bool = Field(False, description="Start each residual branch's last BN at zero.")
+
+
+class BasicBlock(ResidualOptions):
+    """conv3x3-BN-ReLU-conv3x3-BN, add, ReLU (He et al. 2016)."""
+
+    type: Literal["basic"]
+    groups: PositiveInt = Field(1, description="Groups of both 3x3 convolutions.")
+    layers_per_unit: ClassVar[int] = 2
+    expansion: ClassVar[int] = 1
+
+
+StrideOn = Literal["1x1", "3x3"]
+
+
+class BottleneckBlock(ResidualOptions):
+    """conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1-BN, add, ReLU.
+
+    ``stride_on`` is explicit because the paper strides the first 1x1 while
+    torchvision ("ResNet v1.5") strides the 3x3: same params, different MACs.
+    The inner width is ``floor(width * base_width / 64) * groups`` (ResNeXt).
+    """
+
+    type: Literal["bottleneck"]
+    stride_on: StrideOn = "3x3"
+    groups: PositiveInt = 1
+    base_width: PositiveInt = 64
+    expansion: PositiveInt = 4
+    layers_per_unit: ClassVar[int] = 3
+
+
+class PreactBasicBlock(ResidualOptions):
+    """BN-ReLU-conv3x3-BN-ReLU-conv3x3, add (He et al. 2016b; Wide ResNet)."""
+
+    type: Literal["preact_basic"]
+    groups: PositiveInt = Field(1, description="Groups of both 3x3 convolutions.")
+    layers_per_unit: ClassVar[int] = 2
+    expansion: ClassVar[int] = 1
+
+
+class PreactBottleneckBlock(ResidualOptions):
+    """BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1, add (pre-act ResNet-164)."""
+
+    type: Literal["preact_bottleneck"]
+    stride_on: StrideOn = "3x3"
+    groups: PositiveInt = 1
+    base_width: PositiveInt = 64
+    expansion: PositiveInt = 4
+    layers_per_unit: ClassVar[int] = 3
+
+
+class PyramidBlock(ResidualOptions):
+    """BN-conv3x3-BN-ReLU-conv3x3-BN, add, no ReLU after the add (Han et al. 2017)."""
+
+    type: Literal["pyramid"]
+    layers_per_unit: ClassVar[int] = 2
+    expansion: ClassVar[int] = 1
+
+
+class PyramidBottleneckBlock(ResidualOptions):
+    """BN-conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1(x4)-BN, add."""
+
+    type: Literal["pyramid_bottleneck"]
+    expansion: PositiveInt = 4
+    layers_per_unit: ClassVar[int] = 3
+
+
+BlockSpec = Annotated[
+    Union[
+        BasicBlock,
+        BottleneckBlock,
+        PreactBasicBlock,
+        PreactBottleneckBlock,
+        PyramidBlock,
+        PyramidBottleneckBlock,
+    ],
+    Field(discriminator="type"),
+]

@@ -1,0 +1,151 @@
+"""The spec language: what a user writes, validated by Pydantic v2.
+
+Users never write in-channels: the Plan derives them. Cross-field checks that need
+the resolved network (groups dividing widths, spatial size staying >= 1) run in the
+planner, which reports them against the same field paths.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from .base import StrictModel
+from .blocks import BlockSpec, Probability
+from .widening import WideningSpec
+
+Size = tuple[PositiveInt, PositiveInt]
+
+
+class InputSpec(StrictModel):
+    """The input tensor: channels and spatial size (one number for square inputs)."""
+
+    channels: PositiveInt = 3
+    size: PositiveInt | Size
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
+
+
+class ConvStem(StrictModel):
+    """One convolution, optionally followed by BN, ReLU and a 3x3/2 max-pool.
+
+    CIFAR: ``{kernel: 3, width: 16}``; ImageNet: ``{kernel: 7, stride: 2, width: 64, pool: max}``.
+    """
+
+    type: Literal["conv"]
+    width: PositiveInt
+    kernel: PositiveInt = 3
+    stride: PositiveInt = 1
+    norm: Literal["bn", "none"] = "bn"
+    act: Literal["relu", "none"] = "relu"
+    pool: Literal["max", "none"] = "none"
+
+
+class DeepStem(StrictModel):
+    """Three 3x3 convolutions (the first strided), each with BN-ReLU, then a 3x3/2 max-pool (ResNet-C)."""
+
+    type: Literal["deep"]
+    widths: tuple[PositiveInt, PositiveInt, PositiveInt] = (32, 32, 64)
+    pool: Literal["max", "none"] = "max"
+
+
+StemSpec = Annotated[Union[ConvStem, DeepStem], Field(discriminator="type")]
+
+ShortcutKind = Literal[
+    "zero_pad",
+    "avgpool_zero_pad",
+    "projection",
+    "preact_projection",
+    "avgpool_projection",
+    "projection_all",
+]
+
+
+class ShortcutSpec(StrictModel):
+    """What the residual shortcut does where the shape changes (identity elsewhere).
+
+    ``zero_pad``: ResNet option A, subsample by the stride and zero-pad the channels.
+    ``avgpool_zero_pad``: PyramidNet, 2x2 average pool when strided, then zero-pad.
+    ``projection``: option B, 1x1 conv + BN.  ``preact_projection``: 1x1 conv without
+    BN on the pre-activated input (pre-act ResNet, WRN).  ``avgpool_projection``:
+    ResNet-D, 2x2 average pool then 1x1 conv + BN.  ``projection_all``: option C,
+    1x1 conv + BN on every unit.
+    """
+
+    type: ShortcutKind
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_bare_name(cls, value: object) -> object:
+        return {"type": value} if isinstance(value, str) else value
+
+
+class StageSpec(StrictModel):
+    """One stage: its stride and, optionally, overrides of the body's defaults."""
+
+    stride: PositiveInt = 1
+    units: PositiveInt | None = Field(None, description="Units in this stage; omit when the body gives `depth`.")
+    width: PositiveInt | None = Field(None, description="Override the widening rule for this stage.")
+    block: BlockSpec | None = None
+    shortcut: ShortcutSpec | None = None
+
+
+class BodySpec(StrictModel):
+    """Stages of units. Unit counts come from ``depth`` or from each stage's ``units``."""
+
+    stages: list[StageSpec] = Field(min_length=1)
+    block: BlockSpec
+    widening: WideningSpec
+    shortcut: ShortcutSpec = ShortcutSpec(type="projection")
+    depth: PositiveInt | None = Field(
+        None, description="Total weighted depth: depth_offset + units x layers per unit."
+    )
+    depth_offset: Annotated[int, Field(ge=0)] = Field(
+        2, description="Layers the depth counts outside the units: 2 for ResNet (stem, FC), 4 for WRN."
+    )
+
+    @model_validator(mode="after")
+    def _units_given_once(self) -> "BodySpec":
+        given = [s.units is not None for s in self.stages]
+        if self.depth is None and not all(given):
+            raise ValueError("give either `depth` or `units` on every stage")
+        if self.depth is not None and any(given):
+            raise ValueError("give either `depth` or per-stage `units`, not both")
+        return self
+
+
+HeadPre = Literal["bn", "relu"]
+
+
+class ClassifierHead(StrictModel):
+    """Optional BN-ReLU, global average pool, optional dropout, linear layer."""
+
+    type: Literal["classifier"]
+    pre: list[HeadPre] = Field(default_factory=list)
+    pool: Literal["avg"] = "avg"
+    dropout: Probability = 0.0
+
+    @field_validator("pre")
+    @classmethod
+    def _known_order(cls, pre: list[str]) -> list[str]:
+        if pre not in ([], ["bn"], ["relu"], ["bn", "relu"]):
+            raise ValueError("`pre` is one of [], [bn], [relu], [bn, relu]")
+        return pre
+
+
+HeadSpec = Annotated[Union[ClassifierHead], Field(discriminator="type")]
+
+
+class Spec(StrictModel):
+    """A whole network."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    input: InputSpec
+    classes: PositiveInt
+    stem: StemSpec
+    body: BodySpec
+    head: HeadSpec = ClassifierHead(type="classifier")
