@@ -1,0 +1,27 @@
+"""The ``archspec`` command: thin wrappers over the library, one module per command."""
+
+from __future__ import annotations
+
+import typer
+
+from .common import State
+
+app = typer.Typer(
+    name="archspec",
+    help="Compile architecture specs (YAML) into PyTorch; count, draw and export them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks behind errors.")) -> None:
+    State.debug = debug
+
+
+from . import build, validate  # noqa: E402,F401  (each module registers its command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Exports: ONNX (verified), torch.fx code, state_dict. Torch is imported by the submodules."""

@@ -1,0 +1,50 @@
+"""Compile a Plan and write its exports together (all or nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.fx
+
+from .. import __version__
+from ..blocks.network import Network
+from ..plan.types import Plan
+from .atomic import Batch
+from .onnx import OnnxCheck, export_onnx, verify_onnx
+
+SUFFIX = {"onnx": ".onnx", "state_dict": ".pt", "fx": ".fx.py"}
+
+
+@dataclass
+class BuildResult:
+    model: torch.nn.Module
+    traced_nodes: int
+    written: list[Path] = field(default_factory=list)
+    onnx: OnnxCheck | None = None
+
+
+def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
+                  metadata: dict[str, str] | None = None) -> BuildResult:
+    model = Network(plan).eval()
+    traced = torch.fx.symbolic_trace(model)
+    result = BuildResult(model, len(traced.graph.nodes))
+    shape = (plan.in_channels, *plan.input_size)
+    out_dir = Path(out_dir)
+    with Batch() as batch:
+        for kind in dict.fromkeys(exports):
+            target = out_dir / f"{plan.name}{SUFFIX[kind]}"
+            tmp = batch.path_for(target)
+            if kind == "onnx":
+                meta = {"archspec.version": __version__, "archspec.spec": plan.name, **(metadata or {})}
+                export_onnx(model, shape, tmp, meta)
+                result.onnx = verify_onnx(model, shape, tmp)
+                result.onnx = OnnxCheck(target, result.onnx.opset, result.onnx.max_abs_diff,
+                                        result.onnx.max_rel_diff, result.onnx.batches)
+            elif kind == "state_dict":
+                torch.save(model.state_dict(), tmp)
+            else:
+                tmp.write_text(traced.code, encoding="utf-8")
+        result.written = batch.commit()
+    return result
