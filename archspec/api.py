@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Iterable, Union
 
 from .plan import Plan, PlanError, make_plan
 from .plan.ops import Size
@@ -16,13 +16,16 @@ if TYPE_CHECKING:
 SpecLike = Union[Spec, str, Path]
 
 
-def as_spec(spec: SpecLike) -> Spec:
-    return spec if isinstance(spec, Spec) else load(spec)
+def as_spec(spec: SpecLike, overrides: Iterable[str] = ()) -> Spec:
+    return spec if isinstance(spec, Spec) else load(spec, overrides)
 
 
-def plan(spec: SpecLike, input_size: Size | int | None = None) -> Plan:
-    """Resolve a spec (or a spec file) into its Plan; errors name the file, line and field."""
-    spec = as_spec(spec)
+def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = ()) -> Plan:
+    """Resolve a spec (or a spec file) into its Plan; errors name the file, line and field.
+
+    ``overrides`` (``path=value`` strings, the CLI's ``--set``) apply when a path is given.
+    """
+    spec = as_spec(spec, overrides)
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
     try:
@@ -31,8 +34,8 @@ def plan(spec: SpecLike, input_size: Size | int | None = None) -> Plan:
         raise SpecError([source_of(spec).problem(exc.path, exc.message)]) from None
 
 
-def build(spec: SpecLike) -> "torch.nn.Module":
+def build(spec: SpecLike, overrides: Iterable[str] = ()) -> "torch.nn.Module":
     """Compile a spec into an ``nn.Module`` (He-initialised, fx-traceable)."""
     from .blocks.network import Network
 
-    return Network(plan(spec))
+    return Network(plan(spec, overrides=overrides))

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from . import app
-from .common import console, fail, user_errors
+from .common import console, fail, set_option, user_errors
 
 
 class Export(str, Enum):
@@ -22,6 +22,7 @@ def build(
     spec: Path = typer.Argument(..., help="The spec file."),
     export: list[Export] = typer.Option([], "--export", "-e", help="What to write (repeatable)."),
     out: Path = typer.Option(Path("build"), "--output", "-o", help="Output directory."),
+    sets: list[str] = set_option(),
 ) -> None:
     """Compile SPEC to a torch module, trace it with torch.fx, and write the exports.
 
@@ -33,7 +34,7 @@ def build(
     from ..export.build import build_exports
 
     with user_errors():
-        resolved = make_plan(spec)
+        resolved = make_plan(spec, overrides=sets)
     result = build_exports(resolved, [e.value for e in export], out)
     console.print(
         f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs, "

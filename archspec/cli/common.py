@@ -17,6 +17,14 @@ console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+SET_HELP = "Override a spec field before validation: PATH=VALUE, e.g. body.depth=56 (repeatable)."
+
+
+def set_option() -> list[str]:
+    """The ``--set`` option every command that reads specs takes."""
+    return typer.Option([], "--set", "-s", help=SET_HELP, metavar="PATH=VALUE")
+
+
 class State:
     debug = False
 

@@ -93,20 +93,54 @@ def dotted(path: FieldPath) -> str:
     return out
 
 
-def load(path: str | Path) -> Spec:
-    """Read and validate a spec file; raise :class:`SpecError` naming every problem."""
+def load(path: str | Path, overrides: Iterable[str] = ()) -> Spec:
+    """Read and validate a spec file; raise :class:`SpecError` naming every problem.
+
+    ``overrides`` are ``dotted.path=value`` strings (the CLI's ``--set``), applied to
+    the YAML data before validation; values are parsed as YAML scalars or flow nodes.
+    """
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([Problem(file, None, None, "", f"cannot read the spec: {exc}")]) from None
-    return load_text(text, file)
+    return load_text(text, file, overrides)
 
 
-def load_text(text: str, file: str = "<string>") -> Spec:
+def load_text(text: str, file: str = "<string>", overrides: Iterable[str] = ()) -> Spec:
     """Validate a spec given as YAML text."""
     data, source = parse_yaml(text, file)
+    for override in overrides:
+        apply_override(data, override, file)
     return validate(data, source)
+
+
+def apply_override(data: dict, override: str, file: str) -> None:
+    """Set ``a.b.0.c=value`` in the loaded data (creating mappings on the way)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise SpecError([Problem(file, None, None, "", f"--set {override!r}: expected PATH=VALUE, e.g. body.depth=56")])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    parts = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            where = dotted(tuple(parts[: i + 1]))
+            raise SpecError([Problem(file, None, None, where, f"--set {override!r}: cannot descend into {where}")])
+    last = parts[-1]
+    if isinstance(node, list) and isinstance(last, int) and last < len(node):
+        node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise SpecError([Problem(file, None, None, key, f"--set {override!r}: no such place in the spec")])
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
