@@ -34,8 +34,11 @@ def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterab
         raise SpecError([source_of(spec).problem(exc.path, exc.message)]) from None
 
 
-def build(spec: SpecLike, overrides: Iterable[str] = ()) -> "torch.nn.Module":
-    """Compile a spec into an ``nn.Module`` (He-initialised, fx-traceable)."""
+def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "torch.nn.Module":
+    """Compile a spec into an ``nn.Module`` (He-initialised, fx-traceable).
+
+    ``aux=True`` adds the spec's training-only auxiliary classifiers (GoogLeNet).
+    """
     from .blocks.network import Network
 
-    return Network(plan(spec, overrides=overrides))
+    return Network(plan(spec, overrides=overrides), aux=aux)

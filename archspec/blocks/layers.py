@@ -5,10 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..plan.ops import Conv, Linear, Norm
+from typing import Any
+
+from ..plan.ops import Conv, DeformConv, Linear, Norm
 
 
-def conv(op: Conv) -> nn.Conv2d:
+def conv(op: Conv) -> nn.Module:
+    if isinstance(op, DeformConv):
+        from .deform import DeformableConv
+
+        return DeformableConv(op)
     return nn.Conv2d(
         op.cin, op.cout, op.kernel, stride=op.stride, padding=op.pad,
         dilation=op.dilation, groups=op.groups, bias=op.bias,
@@ -16,7 +22,7 @@ def conv(op: Conv) -> nn.Conv2d:
 
 
 def norm(op: Norm) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(op.channels)
+    return nn.BatchNorm2d(op.channels, eps=op.eps)
 
 
 def linear(op: Linear) -> nn.Linear:
@@ -32,6 +38,17 @@ def layer(op: Conv | Norm | Linear) -> nn.Module:
     return linear(op)
 
 
+def activation(name: str) -> nn.Module:
+    """The activation a spec names: relu, silu or none."""
+    return {"relu": nn.ReLU, "silu": nn.SiLU}.get(name, lambda inplace: nn.Identity())(inplace=True)
+
+
+def pool(options: dict[str, Any]) -> nn.Module:
+    """A pooling window from a Plan row's ``pool`` options."""
+    kind = nn.MaxPool2d if options["kind"] == "max" else nn.AvgPool2d
+    return kind(options["kernel"], options["stride"], options["padding"], ceil_mode=options["ceil"])
+
+
 def he_init(model: nn.Module) -> None:
     """Kaiming-normal (fan-out) convs, unit-scale BN, as torchvision's ResNet does."""
     for m in model.modules():
@@ -42,6 +59,9 @@ def he_init(model: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+    for m in model.modules():
+        if hasattr(m, "he_init"):  # layers that are not plain convs (deformable) initialise themselves
+            m.he_init()
 
 
 class DropPath(nn.Module):

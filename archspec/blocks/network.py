@@ -6,24 +6,27 @@ import torch
 from torch import nn
 
 from ..plan.types import Plan, Unit
-from . import residual  # noqa: F401  (registers the residual builders)
-from .layers import conv, he_init, linear, norm
-from .registry import build_unit
+from . import families, parts, residual  # noqa: F401  (register the unit builders)
+from .layers import activation, conv, he_init, linear, norm
+from .registry import build_unit, register_builder
 
 
+@register_builder("stem_conv")
+@register_builder("stem_deep")
 class Stem(nn.Module):
-    """One conv (or three, for the deep stem), each with its optional BN and ReLU, then a max-pool."""
+    """One conv (or three, for the deep stem), each with its optional BN and activation, then a max-pool."""
 
     def __init__(self, unit: Unit):
         super().__init__()
-        act = unit.options.get("act", "relu") == "relu"
+        act_name = unit.options.get("act", "relu")
+        act = act_name != "none"
         layers: list[tuple[str, nn.Module]] = []
         for op in unit.ops:
             layers.append((op.path, conv(op) if op.path.startswith("conv") else norm(op)))
             if act and op.path.startswith("bn"):
-                layers.append((op.path.replace("bn", "relu"), nn.ReLU(inplace=True)))
+                layers.append((op.path.replace("bn", act_name), activation(act_name)))
         if act and not any(op.path.startswith("bn") for op in unit.ops):
-            layers.append(("relu", nn.ReLU(inplace=True)))
+            layers.append((act_name, activation(act_name)))
         if unit.options.get("pool") == "max":
             layers.append(("pool", nn.MaxPool2d(3, 2, 1)))
         for name, module in layers:
@@ -35,6 +38,7 @@ class Stem(nn.Module):
         return x
 
 
+@register_builder("classifier")
 class ClassifierHead(nn.Module):
     """Optional BN-ReLU, global average pool, optional dropout, linear."""
 
@@ -54,14 +58,21 @@ class ClassifierHead(nn.Module):
 
 
 class Network(nn.Module):
-    """A spec compiled: the module tree mirrors the Plan's unit names."""
+    """A spec compiled: the module tree mirrors the Plan's unit names.
 
-    def __init__(self, plan: Plan):
+    With ``aux=True`` (a training build) the Plan's auxiliary classifiers are built as
+    ``aux.<i>`` and, in training mode, ``forward`` returns ``(logits, *aux_logits)``;
+    default builds have no aux modules, so eval, tracing and export never see them.
+    """
+
+    def __init__(self, plan: Plan, aux: bool = False):
         super().__init__()
         self.plan = plan
-        self.stem = Stem(plan.stem)
+        self.stem = build_unit(plan.stem)
         self.stages = nn.Sequential(*(nn.Sequential(*(build_unit(u) for u in s.units)) for s in plan.stages))
-        self.head = ClassifierHead(plan.head)
+        self.head = build_unit(plan.head)
+        self.aux = nn.ModuleList(build_unit(u) for u in plan.aux) if aux and plan.aux else None
+        self._taps = [(u.stage, u.index) for u in plan.aux]
         he_init(self)
         self._zero_init_last_bns()
 
@@ -73,5 +84,14 @@ class Network(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
-        x = self.stages(x)
-        return self.head(x)
+        if self.aux is None or not self.training:
+            return self.head(self.stages(x))
+        return self._forward_with_aux(x)
+
+    def _forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        aux_logits = []
+        for s, stage in enumerate(self.stages):
+            for j, unit in enumerate(stage):
+                x = unit(x)
+                aux_logits += [head(x) for head, tap in zip(self.aux, self._taps) if tap == (s, j)]
+        return (self.head(x), *aux_logits)

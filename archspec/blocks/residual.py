@@ -10,19 +10,19 @@ import torch
 from torch import nn
 
 from ..plan.types import Unit
-from .layers import DropPath, conv, norm
+from .layers import DropPath, activation, conv, norm
 from .registry import register_builder
 from .shortcuts import make_shortcut
 
 
 class SqueezeExcite(nn.Module):
-    """Global pool, 1x1 conv (reduce), ReLU, 1x1 conv (expand), sigmoid, rescale."""
+    """Global pool, 1x1 conv (reduce), ReLU (SiLU in MBConv), 1x1 conv (expand), sigmoid, rescale."""
 
-    def __init__(self, unit: Unit):
+    def __init__(self, unit: Unit, act: str = "relu"):
         super().__init__()
         self.fc1 = conv(unit.op("se.fc1"))
         self.fc2 = conv(unit.op("se.fc2"))
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = activation(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = x.mean((2, 3), keepdim=True)

@@ -20,6 +20,20 @@ def conv_out(size: Size, kernel: int, stride: int, padding: int, dilation: int =
     return tuple((s + 2 * padding - span) // stride + 1 for s in size)  # type: ignore[return-value]
 
 
+def pool_out(size: Size, kernel: int, stride: int, padding: int = 0, ceil: bool = False) -> Size:
+    """Output size of a pooling window, PyTorch's rule included: with ``ceil`` the last
+    window must start inside the input or its left padding."""
+    if not ceil:
+        return conv_out(size, kernel, stride, padding)
+    out = []
+    for s in size:
+        n = -(-(s + 2 * padding - kernel) // stride) + 1
+        if (n - 1) * stride >= s + padding:
+            n -= 1
+        out.append(n)
+    return tuple(out)  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Conv:
     """A 2-d convolution; MACs exclude the bias, as FlopCounterMode does."""
@@ -66,6 +80,7 @@ class Norm:
     path: str
     channels: int
     size: Size
+    eps: float = 1e-5
 
     @property
     def params(self) -> int:
@@ -98,6 +113,36 @@ class Linear:
     @property
     def out_elements(self) -> int:
         return self.cout
+
+
+@dataclass(frozen=True)
+class DeformConv(Conv):
+    """A deformable conv (torchvision.ops.DeformConv2d) with the conv predicting its offsets.
+
+    ``params`` and ``macs`` include the offset conv (``offset`` below). MAC policy: the
+    deformable conv counts as the regular conv of the same shape (``sampling_macs``),
+    bilinear sampling excluded; FlopCounterMode does not see ``deform_conv2d`` at all,
+    so only ``offset.macs`` is comparable with it.
+    """
+
+    @property
+    def offset(self) -> Conv:
+        """Predicts 2 coordinates per kernel tap per output position; same stride and padding."""
+        taps = 2 * self.kernel * self.kernel
+        return Conv(f"{self.path}.offset", self.cin, taps, self.kernel, self.in_size, self.stride,
+                    bias=True, padding=self.padding, dilation=self.dilation)
+
+    @property
+    def sampling_macs(self) -> int:
+        return Conv.macs.fget(self)  # type: ignore[attr-defined]
+
+    @property
+    def params(self) -> int:
+        return Conv.params.fget(self) + self.offset.params  # type: ignore[attr-defined]
+
+    @property
+    def macs(self) -> int:
+        return self.sampling_macs + self.offset.macs
 
 
 Op = Union[Conv, Norm, Linear]

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..spec.models import ClassifierHead, ConvStem, DeepStem, Spec
-from . import residual  # noqa: F401  (registers the residual planners)
+from ..spec.models import ConvStem, DeepStem, Spec
+from . import dense, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
+from . import parts
 from . import widening as rules
 from .context import UnitContext
 from .errors import PlanError
 from .ops import Conv, Linear, Norm, Op, Size, conv_out
 from .registry import planner_for
+from .scaling import annotate, scaled_stem, scaled_units, scaled_width
 from .types import Plan, Stage, Unit
 
 
 def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
     """Resolve a validated spec into its Plan (pure Python, no torch)."""
     size = tuple(input_size) if input_size else spec.input.hw
-    stem = plan_stem(spec.stem, spec.input.channels, size)  # type: ignore[arg-type]
+    stem_spec, stem_scaling = scaled_stem(spec.stem, spec.scaling)
+    stem = annotate(plan_stem(stem_spec, spec.input.channels, size), stem_scaling)  # type: ignore[arg-type]
     body = spec.body
     blocks = [stage.block or body.block for stage in body.stages]
-    counts = units_per_stage(spec)
+    base_counts = units_per_stage(spec)
+    counts = scaled_units(base_counts, spec.scaling)
     widths = stage_widths(spec, counts, stem.out_channels)
     total = sum(counts)
 
@@ -29,6 +33,9 @@ def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
         block_path = ("body", "stages", s, "block") if stage.block else ("body", "block")
         short = stage.shortcut or body.shortcut
         short_path = ("body", "stages", s, "shortcut") if stage.shortcut else ("body", "shortcut")
+        down = stage.downsample or body.downsample
+        down_path = ("body", "stages", s, "downsample") if stage.downsample else ("body", "downsample")
+        first_stride = stage.stride if down.type == "strided" else 1
         if min(size) < stage.stride:
             raise PlanError(
                 ("body", "stages", s, "stride"),
@@ -37,23 +44,29 @@ def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
             )
         units = []
         for j in range(n):
+            width, scaling = scaled_width(widths[s][j], spec.scaling, base_counts[s], n)
             ctx = UnitContext(
                 name=f"stages.{s}.{j}",
                 stage=s,
                 index=j,
                 in_channels=channels,
                 in_size=size,
-                stride=stage.stride if j == 0 else 1,
-                width=widths[s][j],
+                stride=first_stride if j == 0 else 1,
+                width=width,
                 shortcut=short.type,
                 drop_path=_decayed(getattr(block, "drop_path", 0.0), seen, total),
                 block_path=block_path,
                 shortcut_path=short_path,
             )
-            unit = planner_for(block.type)(block, ctx)
+            unit = annotate(planner_for(block.type)(block, ctx), scaling)
             _check_sizes(unit, ("body", "stages", s))
             units.append(unit)
             channels, size, seen = unit.out_channels, unit.out_size, seen + 1
+        if down.type != "strided" and stage.stride > 1:
+            unit = parts.plan_downsample(down, f"stages.{s}.{n}", s, n, channels, size, stage.stride, down_path)
+            _check_sizes(unit, ("body", "stages", s, "stride"))
+            units.append(unit)
+            channels, size = unit.out_channels, unit.out_size
         stages.append(Stage(s, tuple(units)))
 
     head = plan_head(spec.head, channels, size, spec.classes)
@@ -66,6 +79,7 @@ def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
         stages=tuple(stages),
         head=head,
         depth=body.depth or body.depth_offset + sum(n * b.layers_per_unit for n, b in zip(counts, blocks)),
+        aux=parts.plan_aux_heads(body.aux_heads, stages, spec.classes),
     )
 
 
@@ -73,7 +87,7 @@ def units_per_stage(spec: Spec) -> list[int]:
     """Unit count per stage, from ``body.depth`` or from each stage's ``units``."""
     body = spec.body
     if body.depth is None:
-        return [s.units for s in body.stages]  # type: ignore[misc]
+        return [_stage_units(s, s.block or body.block, i) for i, s in enumerate(body.stages)]
     layers = {(s.block or body.block).layers_per_unit for s in body.stages}
     if len(layers) > 1:
         raise PlanError(("body", "depth"), "`depth` needs one block depth for every stage; give per-stage `units`")
@@ -93,11 +107,22 @@ def units_per_stage(spec: Spec) -> list[int]:
     return [units] * n_stages
 
 
-def stage_widths(spec: Spec, counts: Sequence[int], stem_width: int) -> list[list[int]]:
-    """A width per unit from the widening rule, then per-stage ``width`` overrides."""
+def _stage_units(stage: Any, block: Any, s: int) -> int:
+    """``units`` as given, or the count a block fixes itself (one Inception module per table row)."""
+    fixed = getattr(block, "fixed_units", None)
+    if stage.units is not None and fixed is not None and stage.units != fixed:
+        raise PlanError(("body", "stages", s, "units"),
+                        f"units {stage.units} disagrees with the block's {fixed} modules; drop `units`")
+    return stage.units if stage.units is not None else fixed
+
+
+def stage_widths(spec: Spec, counts: Sequence[int], stem_width: int) -> list[list[int | None]]:
+    """A width per unit from the widening rule, then per-stage ``width`` overrides (None: no rule)."""
     body, rule = spec.body, spec.body.widening
     strides = [s.stride for s in body.stages]
-    if rule.rule == "step_doubling":
+    if rule is None:
+        widths: list[list[int | None]] = [[None] * n for n in counts]
+    elif rule.rule == "step_doubling":
         widths = rules.step_doubling(rule.base, rule.k, strides, counts)
     elif rule.rule == "additive":
         widths = rules.additive(rule.base or stem_width, rule.alpha, counts)
@@ -131,6 +156,9 @@ def _check_sizes(unit: Unit, path: tuple) -> None:
         out = getattr(op, "out_size", (1, 1))
         if min(out) < 1:
             raise PlanError(path, f"{unit.name}.{op.path} leaves a {out[0]}x{out[1]} map: the spatial size collapses")
+    if min(unit.out_size) < 1:
+        h, w = unit.out_size
+        raise PlanError(path, f"{unit.name} leaves a {h}x{w} map: the spatial size collapses; use a larger input")
 
 
 def plan_stem(stem: Any, cin: int, size: Size) -> Unit:
@@ -148,8 +176,10 @@ def plan_stem(stem: Any, cin: int, size: Size) -> Unit:
             ops += [conv, Norm(f"bn{i}", w, conv.out_size)]
             c, out = w, conv.out_size
         width = c
-    else:  # pragma: no cover - the union is closed
-        raise PlanError(("stem",), f"unknown stem {stem.type}")
+    elif stem.type == "layers":
+        return parts.plan_layers_stem(stem, cin, size)
+    else:
+        return parts.plan_no_stem(cin, size)
     if min(out) < 1:
         raise PlanError(("stem",), f"the stem leaves a {out[0]}x{out[1]} map; use a larger input")
     if stem.pool == "max":
@@ -158,7 +188,11 @@ def plan_stem(stem: Any, cin: int, size: Size) -> Unit:
                 options={"pool": stem.pool, "act": getattr(stem, "act", "relu")})
 
 
-def plan_head(head: ClassifierHead, channels: int, size: Size, classes: int) -> Unit:
+def plan_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
+    if head.type == "mlp":
+        return parts.plan_mlp_head(head, channels, size, classes)
+    if head.type == "conv_classifier":
+        return parts.plan_conv_classifier(head, channels, size, classes)
     ops: list[Op] = []
     if "bn" in head.pre:
         ops.append(Norm("bn", channels, size))

@@ -10,7 +10,7 @@ from typing import Any
 
 from .context import UnitContext
 from .errors import PlanError
-from .ops import Conv, Norm, Op, Size
+from .ops import Conv, DeformConv, Norm, Op, Size
 from .registry import register_planner
 from .shortcuts import plan_shortcut
 from .types import Unit
@@ -88,8 +88,15 @@ def _check_zero_init(block: Any, ctx: UnitContext, preact: bool) -> None:
         )
 
 
+def _conv3x3(block: Any) -> type[Conv]:
+    """The record type of the block's (last) 3x3 conv: deformable where the spec asks."""
+    return DeformConv if getattr(block, "deformable", False) else Conv
+
+
 def _width(ctx: UnitContext) -> int:
-    if ctx.width is None or ctx.width < 1:
+    if ctx.width is None:
+        raise PlanError(("body", "widening"), f"unit {ctx.name} needs a width: give `body.widening` or stage `width`")
+    if ctx.width < 1:
         raise PlanError(ctx.block_path, f"unit {ctx.name} gets width {ctx.width}; widths must be >= 1")
     return ctx.width
 
@@ -100,7 +107,7 @@ def _basic(block: Any, ctx: UnitContext, preact: bool) -> Unit:
     groups = block.groups
     check_groups(ctx, groups, cin, w)
     conv1 = Conv("conv1", cin, w, 3, size, stride=ctx.stride, groups=groups)
-    conv2 = Conv("conv2", w, w, 3, conv1.out_size, groups=groups)
+    conv2 = _conv3x3(block)("conv2", w, w, 3, conv1.out_size, groups=groups)
     if preact:
         ops = [Norm("bn1", cin, size), conv1, Norm("bn2", w, conv1.out_size), conv2]
     else:
@@ -117,7 +124,7 @@ def _bottleneck(block: Any, ctx: UnitContext, preact: bool) -> Unit:
     out = w * block.expansion
     s1, s3 = (ctx.stride, 1) if block.stride_on == "1x1" else (1, ctx.stride)
     conv1 = Conv("conv1", cin, inner, 1, size, stride=s1, padding=0)
-    conv2 = Conv("conv2", inner, inner, 3, conv1.out_size, stride=s3, groups=block.groups)
+    conv2 = _conv3x3(block)("conv2", inner, inner, 3, conv1.out_size, stride=s3, groups=block.groups)
     conv3 = Conv("conv3", inner, out, 1, conv2.out_size, padding=0)
     if preact:
         ops = [Norm("bn1", cin, size), conv1, Norm("bn2", inner, conv1.out_size), conv2,

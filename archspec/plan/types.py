@@ -86,6 +86,16 @@ class Plan:
     stages: tuple[Stage, ...]
     head: Unit
     depth: int | None = None
+    aux: tuple[Unit, ...] = ()  # training-only classifiers, outside ``units`` and the default counts
+
+    @property
+    def aux_params(self) -> int:
+        """What the training-only classifiers add to ``params`` when built (``build(..., aux=True)``)."""
+        return sum(u.params for u in self.aux)
+
+    @property
+    def aux_macs(self) -> int:
+        return sum(u.macs for u in self.aux)
 
     @property
     def body(self) -> tuple[Unit, ...]:

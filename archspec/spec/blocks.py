@@ -7,13 +7,13 @@ per unit when they name a network by its depth (ResNet-110 = 6 x 18 x 2 + 2).
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 
-from .base import StrictModel
-
-Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+from .base import Probability, StrictModel
+from .families import DenseBlock, InceptionBlock, MBConvBlock, PlainBlock
 
 
 class SqueezeExcite(StrictModel):
@@ -33,7 +33,28 @@ class ResidualOptions(StrictModel):
     zero_init_last_bn: bool = Field(False, description="Start each residual branch's last BN at zero.")
 
 
-class BasicBlock(ResidualOptions):
+class DeformableOption(StrictModel):
+    """``deformable: true`` makes the block's last 3x3 conv a deformable one (Dai et al. 2017).
+
+    torchvision.ops.DeformConv2d plus its offset conv (3x3, bias, 2 x 3 x 3 offsets).
+    Checked without importing torch: validation only asks whether torchvision is installed.
+    """
+
+    deformable: bool = Field(False, description="torchvision.ops.DeformConv2d for the 3x3 conv (needs torchvision).")
+
+    @field_validator("deformable")
+    @classmethod
+    def _torchvision_installed(cls, deformable: bool) -> bool:
+        if deformable and importlib.util.find_spec("torchvision") is None:
+            raise ValueError(
+                "deformable convolution uses torchvision.ops.DeformConv2d, and torchvision is not installed; "
+                "install it with `pip install 'archspec[vision]'` (or `pip install torchvision`), "
+                "or set `deformable: false`"
+            )
+        return deformable
+
+
+class BasicBlock(ResidualOptions, DeformableOption):
     """conv3x3-BN-ReLU-conv3x3-BN, add, ReLU (He et al. 2016)."""
 
     type: Literal["basic"]
@@ -45,7 +66,7 @@ class BasicBlock(ResidualOptions):
 StrideOn = Literal["1x1", "3x3"]
 
 
-class BottleneckBlock(ResidualOptions):
+class BottleneckBlock(ResidualOptions, DeformableOption):
     """conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1-BN, add, ReLU.
 
     ``stride_on`` is explicit because the paper strides the first 1x1 while
@@ -105,6 +126,10 @@ BlockSpec = Annotated[
         PreactBottleneckBlock,
         PyramidBlock,
         PyramidBottleneckBlock,
+        DenseBlock,
+        InceptionBlock,
+        MBConvBlock,
+        PlainBlock,
     ],
     Field(discriminator="type"),
 ]

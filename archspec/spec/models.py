@@ -13,6 +13,10 @@ from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from .base import StrictModel
 from .blocks import BlockSpec, Probability
+from .families import Activation
+from .layout import (
+    AuxHead, CompoundScaling, ConvClassifierHead, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
+)
 from .widening import WideningSpec
 
 Size = tuple[PositiveInt, PositiveInt]
@@ -40,7 +44,7 @@ class ConvStem(StrictModel):
     kernel: PositiveInt = 3
     stride: PositiveInt = 1
     norm: Literal["bn", "none"] = "bn"
-    act: Literal["relu", "none"] = "relu"
+    act: Activation = "relu"
     pool: Literal["max", "none"] = "none"
 
 
@@ -52,7 +56,7 @@ class DeepStem(StrictModel):
     pool: Literal["max", "none"] = "max"
 
 
-StemSpec = Annotated[Union[ConvStem, DeepStem], Field(discriminator="type")]
+StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem], Field(discriminator="type")]
 
 ShortcutKind = Literal[
     "zero_pad",
@@ -91,6 +95,7 @@ class StageSpec(StrictModel):
     width: PositiveInt | None = Field(None, description="Override the widening rule for this stage.")
     block: BlockSpec | None = None
     shortcut: ShortcutSpec | None = None
+    downsample: DownsampleSpec | None = Field(None, description="Override the body's `downsample` for this stage.")
 
 
 class BodySpec(StrictModel):
@@ -98,8 +103,12 @@ class BodySpec(StrictModel):
 
     stages: list[StageSpec] = Field(min_length=1)
     block: BlockSpec
-    widening: WideningSpec
+    widening: WideningSpec | None = Field(None, description="Width per unit; dense and inception blocks need none.")
     shortcut: ShortcutSpec = ShortcutSpec(type="projection")
+    downsample: DownsampleSpec = Field(
+        Strided(type="strided"), description="How a strided stage downsamples: strided first unit, pool or transition."
+    )
+    aux_heads: list[AuxHead] = Field(default_factory=list, description="Training-only classifiers (GoogLeNet).")
     depth: PositiveInt | None = Field(
         None, description="Total weighted depth: depth_offset + units x layers per unit."
     )
@@ -109,7 +118,7 @@ class BodySpec(StrictModel):
 
     @model_validator(mode="after")
     def _units_given_once(self) -> "BodySpec":
-        given = [s.units is not None for s in self.stages]
+        given = [s.units is not None or hasattr(s.block or self.block, "fixed_units") for s in self.stages]
         if self.depth is None and not all(given):
             raise ValueError("give either `depth` or `units` on every stage")
         if self.depth is not None and any(given):
@@ -136,7 +145,7 @@ class ClassifierHead(StrictModel):
         return pre
 
 
-HeadSpec = Annotated[Union[ClassifierHead], Field(discriminator="type")]
+HeadSpec = Annotated[Union[ClassifierHead, MLPHead, ConvClassifierHead], Field(discriminator="type")]
 
 
 class Spec(StrictModel):
@@ -149,3 +158,4 @@ class Spec(StrictModel):
     stem: StemSpec
     body: BodySpec
     head: HeadSpec = ClassifierHead(type="classifier")
+    scaling: CompoundScaling | None = Field(None, description="Compound scaling of widths and depths (EfficientNet).")

@@ -1,0 +1,46 @@
+"""Deformable convolution: torchvision.ops.DeformConv2d fed by its offset conv.
+
+torchvision is imported here only, when a spec asks for ``deformable: true``.
+``deform_conv2d`` is wrapped as one fx leaf: its Python wrapper branches on tensor
+shapes, which symbolic tracing cannot follow.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.fx
+from torch import nn
+
+from ..plan.ops import DeformConv
+
+
+def deform_conv(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                stride: int, padding: int, dilation: int) -> torch.Tensor:
+    from torchvision.ops import deform_conv2d
+
+    return deform_conv2d(x, offset, weight, bias, stride=stride, padding=padding, dilation=dilation)
+
+
+torch.fx.wrap("deform_conv")
+
+
+class DeformableConv(nn.Module):
+    """``offset`` (3x3 conv, bias, zero-initialised: training starts as a plain conv) and ``conv``."""
+
+    def __init__(self, op: DeformConv):
+        super().__init__()
+        from torchvision.ops import DeformConv2d
+
+        off = op.offset
+        self.offset = nn.Conv2d(off.cin, off.cout, off.kernel, off.stride, off.pad, off.dilation, bias=True)
+        self.conv = DeformConv2d(op.cin, op.cout, op.kernel, op.stride, op.pad, op.dilation, op.groups, bias=op.bias)
+        self.stride, self.padding, self.dilation = op.stride, op.pad, op.dilation
+
+    def he_init(self) -> None:
+        """Called by :func:`archspec.blocks.layers.he_init` after the plain convs are initialised."""
+        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(self.offset.weight)
+        nn.init.zeros_(self.offset.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return deform_conv(x, self.offset(x), self.conv.weight, self.conv.bias, self.stride, self.padding, self.dilation)

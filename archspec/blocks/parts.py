@@ -1,0 +1,118 @@
+"""Modules around the blocks: conv-BN-act groups, pool and transition units, layer-list
+and empty stems, the MLP and conv-classifier heads, training-only aux classifiers.
+
+Each is built from its Plan row, every layer from the op record of the same path.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..plan.types import Unit
+from .layers import activation, conv, linear, norm, pool
+from .registry import register_builder
+
+
+class ConvNormAct(nn.Module):
+    """``<prefix>.conv``, ``<prefix>.bn`` (where the Plan has one) and an activation."""
+
+    def __init__(self, unit: Unit, prefix: str, act: str):
+        super().__init__()
+        name = f"{prefix}." if prefix else ""
+        self.conv = conv(unit.op(f"{name}conv"))
+        self.bn = norm(unit.op(f"{name}bn")) if unit.has(f"{name}bn") else nn.Identity()
+        self.act = activation(act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+register_builder("plain")(lambda unit: ConvNormAct(unit, "", unit.options["act"]))
+register_builder("pool")(lambda unit: pool(unit.options["pool"]))
+register_builder("stem_none")(lambda unit: nn.Identity())
+
+
+@register_builder("transition")
+class TransitionUnit(nn.Module):
+    """DenseNet transition: BN-ReLU-conv1x1-avgpool."""
+
+    def __init__(self, unit: Unit):
+        super().__init__()
+        self.bn = norm(unit.op("bn"))
+        self.relu = nn.ReLU(inplace=True)
+        self.conv = conv(unit.op("conv"))
+        self.pool = pool(unit.options["pool"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.conv(self.relu(self.bn(x))))
+
+
+@register_builder("stem_layers")
+class LayersStem(nn.Sequential):
+    """The stem's convs (``conv<i>``, each conv-BN-act) and pools (``pool<i>``) in order."""
+
+    def __init__(self, unit: Unit):
+        super().__init__()
+        for layer in unit.options["layers"]:
+            name = layer["name"]
+            module = pool(layer["pool"]) if "pool" in layer else ConvNormAct(unit, name, layer["act"])
+            self.add_module(name, module)
+
+
+@register_builder("mlp")
+class MLPHead(nn.Module):
+    """Adaptive average pool, flatten, [FC-ReLU-dropout] per hidden layer, FC (VGG's classifier)."""
+
+    def __init__(self, unit: Unit):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(unit.options["pool_size"])
+        fcs = [op for op in unit.ops]
+        for op in fcs:
+            self.add_module(op.path, linear(op))
+        self.hidden = [op.path for op in fcs[:-1]]
+        self.last = fcs[-1].path
+        self.relu = nn.ReLU(inplace=True)
+        self.dropout = nn.Dropout(unit.options["dropout"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(self.pool(x), 1)
+        for name in self.hidden:
+            x = self.dropout(self.relu(getattr(self, name)(x)))
+        return getattr(self, self.last)(x)
+
+
+@register_builder("conv_classifier")
+class ConvClassifierHead(nn.Module):
+    """conv1x1-BN-act, global average pool, dropout, FC (EfficientNet's head)."""
+
+    def __init__(self, unit: Unit):
+        super().__init__()
+        self.conv = conv(unit.op("conv"))
+        self.bn = norm(unit.op("bn"))
+        self.act = activation(unit.options["act"])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(unit.options["dropout"])
+        self.fc = linear(unit.op("fc"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(self.pool(self.act(self.bn(self.conv(x)))), 1)
+        return self.fc(self.dropout(x))
+
+
+@register_builder("aux_classifier")
+class AuxClassifier(nn.Module):
+    """GoogLeNet's auxiliary head: pool, conv1x1-BN-ReLU, flatten, FC-ReLU, dropout, FC."""
+
+    def __init__(self, unit: Unit):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(unit.options["pool_size"])
+        self.conv = ConvNormAct(unit, "conv", "relu")
+        self.fc1 = linear(unit.op("fc1"))
+        self.relu = nn.ReLU(inplace=True)
+        self.dropout = nn.Dropout(unit.options["dropout"])
+        self.fc2 = linear(unit.op("fc2"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(self.conv(self.pool(x)), 1)
+        return self.fc2(self.dropout(self.relu(self.fc1(x))))
