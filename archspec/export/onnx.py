@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 OPSET = 18
+DEFORMABLE_OPSET = 19  # ONNX's DeformConv operator exists from opset 19
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 VERIFY_BATCHES = (1, 3)
@@ -36,11 +37,12 @@ def export_onnx(model: torch.nn.Module, input_shape: tuple[int, int, int], path:
                 metadata: dict[str, str] | None = None) -> None:
     """Write a single self-contained ONNX file with a dynamic batch axis and a pinned opset."""
     model = model.eval()
+    opset = required_opset(model)
     example = torch.randn(2, *input_shape)
     batch = torch.export.Dim("batch", min=1, max=4096)
     with _quiet():
         program = torch.onnx.export(
-            model, (example,), dynamo=True, opset_version=OPSET,
+            model, (example,), dynamo=True, opset_version=opset,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             dynamic_shapes=({0: batch},), external_data=False, verbose=False,
         )
@@ -48,6 +50,13 @@ def export_onnx(model: torch.nn.Module, input_shape: tuple[int, int, int], path:
         for key, value in metadata.items():
             program.model.metadata_props[key] = value
     program.save(str(path), external_data=False)
+
+
+def required_opset(model: torch.nn.Module) -> int:
+    """The pinned opset, or the first one with DeformConv where the model has deformable convs."""
+    from ..blocks.deform import DeformableConv
+
+    return DEFORMABLE_OPSET if any(isinstance(m, DeformableConv) for m in model.modules()) else OPSET
 
 
 def verify_onnx(model: torch.nn.Module, input_shape: tuple[int, int, int], path: str | Path,

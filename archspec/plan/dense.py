@@ -26,7 +26,8 @@ def check_unstrided(block: Any, ctx: UnitContext) -> None:
     if ctx.width is not None:
         raise PlanError(
             ("body", "widening"),
-            f"{block.type} units derive their widths from the block ({ctx.name} was given {ctx.width}); "
+            f"{block.type} units derive their widths from {'`growth`' if block.type == 'dense' else 'the `modules` table'}"
+            f" ({ctx.name} was given {ctx.width}); "
             "remove `widening` and per-stage `width`",
         )
 
