@@ -44,8 +44,8 @@ def progression(
     for i, plan in enumerate(plans):
         groups = plan_groups(plan.units, collapse, max_nodes)
         kinds |= _draw_network(graph, f"n{i}", plan, groups, scale)
-    graph.node("legend", _legend(sorted(kinds, key=list(style.SHORTCUTS).index), widest),
-               shape="plaintext", style="", margin="0")
+    # the legend is the graph's label: as a node it would share the inputs' rank and push them apart
+    graph.attr(label=_legend(sorted(kinds, key=list(style.SHORTCUTS).index), widest), labelloc="b", labeljust="l")
     return graph
 
 
@@ -145,7 +145,7 @@ def _stage_title(plan: Plan, index: int) -> str:
 def _legend(kinds: list[str], widest: int) -> str:
     samples = {"solid": "\u2500\u2500\u2500", "dashed": "\u2012 \u2012 \u2012", "bold": "\u2501\u2501\u2501",
                "dotted": "\u00b7\u00b7\u00b7\u00b7\u00b7"}
-    rows: list[str | list[str]] = [style.text("legend", 10, bold=True)]
+    rows = [style.text("legend", 10, bold=True)]
     for kind in kinds:
         color, line, _, meaning = style.SHORTCUTS[kind]
         rows.append(style.text(samples[line], 10, color, bold=True) + "  " + style.text(f"loop: {meaning}", 9))

@@ -39,17 +39,21 @@ def text(value: object, size: int | None = None, color: str | None = None, bold:
     return f"<FONT{attrs}>{out}</FONT>" if attrs else out
 
 
-def bar(low: int, high: int, scale: float) -> list[str]:
-    """Table cells: a solid bar for ``low`` channels, a lighter extension up to ``high``.
+def bar(low: int, high: int, scale: float) -> str:
+    """A bar, solid for ``low`` channels with a lighter extension up to ``high``.
 
-    ``scale`` is points per channel, shared by every network in the picture; the cells
-    always add up to ``BAR_POINTS``, so the bars of different nodes line up on the left.
+    ``scale`` is points per channel, shared by every network in the picture. The bar is
+    a nested table of fixed-size cells always ``BAR_POINTS`` long in all, so it keeps
+    its size and sits on the left however wide the label's text makes the row.
     """
     solid = max(round(low * scale), 1)
     growth = max(round(high * scale), solid) - solid
     rest = max(BAR_POINTS - solid - growth, 0)
     widths = [(solid, BAR_COLOR), (growth, GROWTH_COLOR), (rest, None)]
-    return [_cell(width, color) for width, color in widths if width]
+    cells = "".join(_cell(width, color) for width, color in widths if width)
+    # graphviz honours ALIGN on a nested table only when the table has a fixed size
+    size = f'FIXEDSIZE="TRUE" WIDTH="{BAR_POINTS}" HEIGHT="{BAR_HEIGHT}"'
+    return f'<TABLE ALIGN="LEFT" {size} BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>{cells}</TR></TABLE>'
 
 
 def _cell(width: int, color: str | None) -> str:
@@ -57,12 +61,7 @@ def _cell(width: int, color: str | None) -> str:
     return f'<TD FIXEDSIZE="TRUE" WIDTH="{width}" HEIGHT="{BAR_HEIGHT}"{fill}></TD>'
 
 
-def table(rows: list[str | list[str]]) -> str:
-    """An HTML label: a text row is a string spanning the table; a list of cells is a row as it is."""
-    columns = max((len(r) for r in rows if isinstance(r, list)), default=1)
-    body = "".join(
-        f"<TR>{''.join(row)}</TR>" if isinstance(row, list)
-        else f'<TR><TD ALIGN="LEFT" COLSPAN="{columns}">{row}</TD></TR>'
-        for row in rows
-    )
+def table(rows: list[str]) -> str:
+    """An HTML label: one left-aligned row per piece of text (or bar)."""
+    body = "".join(f'<TR><TD ALIGN="LEFT">{row}</TD></TR>' for row in rows)
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{body}</TABLE>>'
