@@ -122,9 +122,11 @@ def _details(group: Group) -> str:
                                                         if last.inner_channels != first.inner_channels else ""))
     if first.groups > 1:
         parts.append(f"groups {first.groups}")
-    if group.shortcut not in ("identity", "none"):
+    if group.shortcut in ("zero_pad", "projection"):
         names = sorted({u.shortcut for u in group.units} - {"identity"})
         parts.append(" / ".join(names))
+    elif group.shortcut == "none" and first.merge == "concat":
+        parts.append("branches concatenated")
     return " · ".join(parts)
 
 
@@ -138,8 +140,11 @@ def _network_title(plan: Plan) -> str:
 
 def _stage_title(plan: Plan, index: int) -> str:
     stage = next(s for s in plan.stages if s.index == index)
-    h, w = stage.out_size
-    return f"stage {index} · {len(stage.units)} units · {h}\u00d7{w}"
+    sizes = [stage.units[0].in_size, stage.out_size]
+    # a stage that downsamples at its end (a DenseNet transition) shows both sizes
+    if downsamples(stage.units[0]) > 1 or sizes[0] == sizes[1]:
+        sizes = sizes[1:]
+    return f"stage {index} · {len(stage.units)} units · " + " \u2192 ".join(f"{h}\u00d7{w}" for h, w in sizes)
 
 
 def _legend(kinds: list[str], widest: int) -> str:

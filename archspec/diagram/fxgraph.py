@@ -180,7 +180,8 @@ def _describe(node: "fx.Node", modules: dict, prefix: str) -> tuple[str, str]:
         kind, detail = _MODULES.get(type(module).__name__, ("other", lambda m: type(m).__name__))
         text = detail(module)
         # "bn1" says BN, "relu" says ReLU: add the detail only where the name does not
-        return kind, name if name.lower().startswith(text.lower()) else f"{name} {text}"
+        said = name.rsplit(".", 1)[-1].lower().startswith(text.lower())
+        return kind, name if said else f"{name} {text}"
     if node.op == "call_function" and node.target in _functions():
         kind, detail = _functions()[node.target]
         return kind, detail(node)

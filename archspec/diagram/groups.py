@@ -42,11 +42,15 @@ SHORTCUT_KINDS = ("projection", "zero_pad", "concat", "identity", "none")
 
 
 def shortcut_kind(unit: Unit) -> str:
-    """The drawn kind of a unit's shortcut, from its merge and its shortcut policy's name."""
+    """The drawn kind of a unit's shortcut, from its merge and its shortcut policy's name.
+
+    A concat unit with a shortcut passes its input through (a dense layer); one without
+    (an Inception module) only concatenates its branches, and draws no loop.
+    """
+    if unit.shortcut == "none" or unit.merge not in ("add", "concat"):
+        return "none"
     if unit.merge == "concat":
         return "concat"
-    if unit.merge != "add" or unit.shortcut == "none":
-        return "none"
     if "projection" in unit.shortcut:
         return "projection"
     if "zero_pad" in unit.shortcut:
