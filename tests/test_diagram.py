@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -19,9 +20,7 @@ from archspec.cli import app
 from archspec.diagram import DEFAULT_MAX_NODES, RenderError, plan_groups, progression, write_diagram
 from archspec.diagram.groups import downsamples
 from archspec.diagram.style import BAR_COLOR, BAR_POINTS
-
-ROOT = Path(__file__).resolve().parents[1]
-SPECS = ROOT / "specs"
+from conftest import ROOT, SPECS
 COMPARISON = [SPECS / "resnet-110.yaml", SPECS / "pyramidnet.yaml", SPECS / "pyramidnet-110-mult.yaml"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -141,6 +140,24 @@ def test_shortcut_kinds_are_drawn_differently():
     changing = sum(1 for u in option_b.body if u.in_channels != u.out_channels or u.stride > 1)
     assert sum(1 for node, attrs in loops if node.startswith("n1") and "style=bold" in attrs) == changing
     assert "zero-padded identity" in source and "projection shortcut" in source
+
+
+def test_concat_units_are_drawn_from_merge_and_shortcut():
+    """Generic over blocks: a concat unit passing its input on (dense) gets a loop, one without does not."""
+    plan = archspec.plan(SPECS / "resnet-20.yaml")
+
+    def with_merge(shortcut: str):
+        stages = tuple(dataclasses.replace(s, units=tuple(dataclasses.replace(u, merge="concat", shortcut=shortcut)
+                                                         for u in s.units)) for s in plan.stages)
+        return dataclasses.replace(plan, stages=stages)
+
+    dense = progression([with_merge("identity")]).source
+    loops = re.findall(r"^\s*(n0_\S+) -> \1 \[(.*)\]$", dense, re.M)
+    assert len(loops) == len(plan_groups(plan.body)) and all("style=dotted" in a for _, a in loops)
+    assert "input concatenated to the output" in dense
+    branches = progression([with_merge("none")]).source
+    assert not re.findall(r"^\s*(n0_\S+) -> \1 ", branches, re.M)
+    assert "branches concatenated" in branches
 
 
 def test_downsampling_units_are_marked():
