@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     import torch
 
 StateDict = Mapping[str, "torch.Tensor"]
-FORMATS = ("torchvision", "archspec")
 
 __all__ = ["ConversionError", "Family", "FORMATS", "convert", "from_archspec", "from_torchvision",
            "read_weights", "register_rule", "registered", "require", "tensors_of"]
@@ -53,13 +52,19 @@ def from_torchvision(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict
 def from_archspec(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict[str, "torch.Tensor"]:
     """An archspec state_dict checked against the spec, with the same messages as a conversion."""
     plan = _as_plan(spec)
-    return map_weights(state_dict, plan, lambda unit: {op.path: f"{unit.name}.{op.path}" for op in unit.ops}, "archspec")
+    own_names = lambda unit: {op.path: f"{unit.name}.{op.path}" for op in unit.ops}  # noqa: E731
+    return map_weights(state_dict, plan, own_names, "archspec")
+
+
+CONVERTERS = {"torchvision": from_torchvision, "archspec": from_archspec}
+FORMATS = tuple(CONVERTERS)
 
 
 def convert(state_dict: StateDict, spec: Union[Plan, SpecLike], fmt: str) -> dict[str, "torch.Tensor"]:
-    if fmt not in FORMATS:
+    """Dispatch on the weights format (who named the tensors)."""
+    if fmt not in CONVERTERS:
         raise ConversionError(f"unknown weights format {fmt!r}; use one of: {', '.join(FORMATS)}")
-    return (from_torchvision if fmt == "torchvision" else from_archspec)(state_dict, spec)
+    return CONVERTERS[fmt](state_dict, spec)
 
 
 def read_weights(path: str | Path, spec: Union[Plan, SpecLike], fmt: str = "torchvision") -> dict[str, "torch.Tensor"]:
