@@ -214,7 +214,7 @@ def _message(err: dict, path: FieldPath, data: Any) -> str:
         options = [t.strip().strip("'") for t in expected.split(",")]
         hint = _closest(str(tag), options)
         msg = f"unknown {ctx.get('discriminator', 'type').strip(chr(39))} `{tag}`; registered: {', '.join(options)}"
-        return msg + (f". Did you mean `{hint}`?" if hint else ".")
+        return msg + (f"; did you mean `{hint}`?" if hint else ".")
     if kind == "union_tag_not_found":
         return f"missing `{err['ctx']['discriminator'].strip(chr(39))}`: {err['msg']}"
     if kind == "literal_error":
@@ -242,6 +242,8 @@ def _allowed_keys(loc: tuple) -> list[str]:
 def _step(model: Any, part: Any) -> Any:
     from typing import get_args
 
+    if isinstance(part, int):  # a list index: the list itself was unwrapped already
+        return model
     if _is_model(model):
         field = model.model_fields.get(part)
         return _unwrap(field.annotation) if field else None
