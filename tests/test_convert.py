@@ -21,13 +21,13 @@ import archspec
 from archspec.cli import app
 from archspec.convert import ConversionError, from_archspec, from_torchvision
 from archspec.export.onnx import export_onnx, verify_onnx
+from conftest import spec_path
 
-SPECS = Path(__file__).resolve().parents[1] / "specs"
-MODELS = {
-    "resnet18": "resnet-18.yaml",
-    "resnet50": "resnet-50.yaml",
-    "resnext50_32x4d": "resnext-50-32x4d.yaml",
-    "wide_resnet50_2": "wide-resnet-50-2.yaml",
+MODELS = {  # torchvision constructor -> bundled spec
+    "resnet18": "resnet-18",
+    "resnet50": "resnet-50",
+    "resnext50_32x4d": "resnext-50-32x4d",
+    "wide_resnet50_2": "wide-resnet-50-2",
 }
 SHAPE = (3, 64, 64)
 
@@ -49,7 +49,7 @@ def torchvision_model(name: str) -> torch.nn.Module:
 
 
 def converted(name: str, spec: str | Path | None = None) -> torch.nn.Module:
-    spec = spec or SPECS / MODELS[name]
+    spec = spec or spec_path(MODELS[name])
     model = archspec.build(spec)
     model.load_state_dict(from_torchvision(torchvision_model(name).state_dict(), spec), strict=True)
     return model.eval()
@@ -76,7 +76,7 @@ def test_onnx_export_of_converted_weights_matches_torchvision_in_onnxruntime(nam
 
 def test_shape_misfit_names_tensor_shapes_and_layer():
     with pytest.raises(ConversionError) as err:
-        from_torchvision(torchvision_model("resnet50").state_dict(), SPECS / "resnet-18.yaml")
+        from_torchvision(torchvision_model("resnet50").state_dict(), spec_path("resnet-18"))
     message = str(err.value)
     assert "'layer1.0.conv1.weight'" in message
     assert "(64, 64, 1, 1) in the checkpoint" in message and "expects (64, 64, 3, 3)" in message
@@ -88,38 +88,38 @@ def test_missing_tensor_is_named_with_its_layer():
     del state["layer2.0.downsample.1.running_var"]
     with pytest.raises(ConversionError, match=r"no tensor 'layer2\.0\.downsample\.1\.running_var' \(shape \(128\)\) "
                                               r"for layer shortcut\.bn of unit stages\.1\.0"):
-        from_torchvision(state, SPECS / "resnet-18.yaml")
+        from_torchvision(state, spec_path("resnet-18"))
 
 
 def test_leftover_tensor_is_refused():
     state = dict(torchvision_model("resnet18").state_dict())
     state["layer5.0.conv1.weight"] = torch.zeros(3, 3)
     with pytest.raises(ConversionError, match=r"'layer5\.0\.conv1\.weight' \(shape \(3, 3\)\).*no place in spec resnet-18"):
-        from_torchvision(state, SPECS / "resnet-18.yaml")
+        from_torchvision(state, spec_path("resnet-18"))
 
 
 def test_checkpoints_without_bn_counters_still_convert():
     """Old torchvision checkpoints predate num_batches_tracked; it never changes eval outputs."""
     state = {k: v for k, v in torchvision_model("resnet18").state_dict().items() if "num_batches" not in k}
-    result = from_torchvision(state, SPECS / "resnet-18.yaml")
+    result = from_torchvision(state, spec_path("resnet-18"))
     assert int(result["stages.3.1.bn2.num_batches_tracked"]) == 0
-    archspec.build(SPECS / "resnet-18.yaml").load_state_dict(result, strict=True)
+    archspec.build(spec_path("resnet-18")).load_state_dict(result, strict=True)
 
 
 def test_same_shapes_but_other_layout_is_refused():
     """Striding the 1x1 keeps every shape (ResNet v1 vs v1.5) but computes something else."""
-    spec = archspec.load(SPECS / "resnet-50.yaml", ["body.block.stride_on=1x1"])
+    spec = archspec.load(spec_path("resnet-50"), ["body.block.stride_on=1x1"])
     with pytest.raises(ConversionError, match=r"unit stages\.1\.0 differs .*stride_on: 3x3"):
         from_torchvision(torchvision_model("resnet50").state_dict(), spec)
 
 
 def test_block_types_torchvision_lacks_are_refused():
     with pytest.raises(ConversionError, match=r"'preact_bottleneck' block.*block types: basic, bottleneck"):
-        from_torchvision(torchvision_model("resnet18").state_dict(), SPECS / "preact-resnet-164.yaml")
+        from_torchvision(torchvision_model("resnet18").state_dict(), spec_path("preact-resnet-164"))
 
 
 def test_archspec_state_dict_round_trips_and_misfits_are_named():
-    spec = SPECS / "resnet-18.yaml"
+    spec = spec_path("resnet-18")
     state = archspec.build(spec).state_dict()
     assert {k: v.shape for k, v in from_archspec(state, spec).items()} == {k: v.shape for k, v in state.items()}
     with pytest.raises(ConversionError, match=r"'head\.fc\.weight' has shape \(1000, 512\).*expects \(10, 512\)"):
@@ -130,7 +130,7 @@ def test_archspec_state_dict_round_trips_and_misfits_are_named():
 
 
 def run_build(*args: str):
-    return CliRunner().invoke(app, ["build", str(SPECS / "resnet-18.yaml"), "--set", "input.size=64", *map(str, args)])
+    return CliRunner().invoke(app, ["build", str(spec_path("resnet-18")), "--set", "input.size=64", *map(str, args)])
 
 
 def test_cli_builds_verified_onnx_from_torchvision_weights(tmp_path):
@@ -149,7 +149,7 @@ def test_cli_builds_verified_onnx_from_torchvision_weights(tmp_path):
 
 
 def test_cli_reloads_its_own_state_dict(tmp_path):
-    first = archspec.build(SPECS / "resnet-18.yaml").state_dict()
+    first = archspec.build(spec_path("resnet-18")).state_dict()
     torch.save(first, tmp_path / "mine.pt")
     result = run_build("--weights", tmp_path / "mine.pt", "--weights-format", "archspec",
                        "--export", "state_dict", "-o", tmp_path / "out")
