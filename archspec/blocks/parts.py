@@ -67,7 +67,7 @@ class MLPHead(nn.Module):
     def __init__(self, unit: Unit):
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(unit.options["pool_size"])
-        fcs = [op for op in unit.ops]
+        fcs = list(unit.ops)
         for op in fcs:
             self.add_module(op.path, linear(op))
         self.hidden = [op.path for op in fcs[:-1]]

@@ -13,9 +13,8 @@ from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from .base import StrictModel
 from .blocks import BlockSpec, Probability
-from .families import Activation
 from .layout import (
-    AuxHead, CompoundScaling, ConvClassifierHead, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
+    AuxHead, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
 )
 from .widening import WideningSpec
 
@@ -33,18 +32,12 @@ class InputSpec(StrictModel):
         return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
 
 
-class ConvStem(StrictModel):
-    """One convolution, optionally followed by BN, ReLU and a 3x3/2 max-pool.
+class ConvStem(ConvLayer):
+    """One convolution, optionally followed by BN, an activation and a 3x3/2 max-pool.
 
     CIFAR: ``{kernel: 3, width: 16}``; ImageNet: ``{kernel: 7, stride: 2, width: 64, pool: max}``.
     """
 
-    type: Literal["conv"]
-    width: PositiveInt
-    kernel: PositiveInt = 3
-    stride: PositiveInt = 1
-    norm: Literal["bn", "none"] = "bn"
-    act: Activation = "relu"
     pool: Literal["max", "none"] = "none"
 
 
