@@ -20,7 +20,7 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks 
     State.debug = debug
 
 
-from . import build, diagram, validate  # noqa: E402,F401  (each module registers its command)
+from . import build, diagram, diff, report, validate  # noqa: E402,F401  (each module registers its command)
 
 
 def main() -> None:

@@ -1,0 +1,168 @@
+"""The report's data: rows per unit and per stage, totals, and their stable JSON form.
+
+Built from a Plan alone (no torch), generically over its rows: any block family the
+planner knows is reported the same way. ``Report.as_dict()`` is the documented JSON
+schema (docs/report.md); ``archspec.report()`` returns it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..plan.ops import Size
+from ..plan.types import Plan, Unit
+from .counting import ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One Plan row as reported: stem, body unit or head."""
+
+    name: str
+    stage: int | None  # None for the stem and the head
+    index: int
+    block: str
+    in_channels: int
+    out_channels: int
+    inner_channels: int | None
+    groups: int
+    stride: int
+    in_size: Size
+    out_size: Size
+    shortcut: str
+    merge: str
+    params: int
+    macs: int
+    activations: int  # elements of the unit's output map, batch 1
+    elementwise: Elementwise
+
+    @classmethod
+    def of(cls, unit: Unit) -> "UnitRow":
+        return cls(
+            name=unit.name, stage=unit.stage, index=unit.index, block=unit.block,
+            in_channels=unit.in_channels, out_channels=unit.out_channels,
+            inner_channels=unit.inner_channels, groups=unit.groups, stride=unit.stride,
+            in_size=unit.in_size, out_size=unit.out_size, shortcut=unit.shortcut, merge=unit.merge,
+            params=unit.params, macs=unit.macs, activations=unit.out_activations,
+            elementwise=elementwise(unit),
+        )
+
+    def as_dict(self, with_elementwise: bool) -> dict[str, Any]:
+        row = {
+            "name": self.name, "stage": self.stage, "index": self.index, "block": self.block,
+            "in_channels": self.in_channels, "out_channels": self.out_channels,
+            "inner_channels": self.inner_channels, "groups": self.groups, "stride": self.stride,
+            "in_size": list(self.in_size), "out_size": list(self.out_size),
+            "shortcut": self.shortcut, "merge": self.merge,
+            "params": self.params, "macs": self.macs, "activations": self.activations,
+        }
+        if with_elementwise:
+            row["elementwise"] = self.elementwise.total
+        return row
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """A body stage: its units summed; widths as they enter and leave it."""
+
+    index: int
+    units: int
+    in_channels: int
+    out_channels: int
+    out_size: Size
+    params: int
+    macs: int
+    elementwise: Elementwise
+
+    @classmethod
+    def of(cls, index: int, rows: list[UnitRow]) -> "StageRow":
+        return cls(
+            index=index, units=len(rows), in_channels=rows[0].in_channels,
+            out_channels=rows[-1].out_channels, out_size=rows[-1].out_size,
+            params=sum(r.params for r in rows), macs=sum(r.macs for r in rows),
+            elementwise=sum((r.elementwise for r in rows), Elementwise()),
+        )
+
+    def as_dict(self, with_elementwise: bool) -> dict[str, Any]:
+        row = {
+            "index": self.index, "units": self.units, "in_channels": self.in_channels,
+            "out_channels": self.out_channels, "out_size": list(self.out_size),
+            "params": self.params, "macs": self.macs,
+        }
+        if with_elementwise:
+            row["elementwise"] = self.elementwise.total
+        return row
+
+
+@dataclass(frozen=True)
+class Report:
+    """A network's complexity: every unit, every stage, the totals."""
+
+    name: str
+    in_channels: int
+    input_size: Size
+    classes: int
+    depth: int | None
+    units: tuple[UnitRow, ...]
+    stages: tuple[StageRow, ...]
+    with_elementwise: bool = False
+
+    @property
+    def params(self) -> int:
+        return sum(r.params for r in self.units)
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.units)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def elementwise(self) -> Elementwise:
+        return sum((r.elementwise for r in self.units), Elementwise())
+
+    @property
+    def final_width(self) -> int:
+        """Channels entering the head: the network's last feature width."""
+        return self.units[-1].in_channels
+
+    def unit(self, name: str) -> UnitRow:
+        for row in self.units:
+            if row.name == name:
+                return row
+        raise KeyError(f"{self.name} has no unit {name!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stable JSON form (schema documented in docs/report.md)."""
+        out: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "name": self.name,
+            "input": {"channels": self.in_channels, "size": list(self.input_size)},
+            "classes": self.classes,
+            "depth": self.depth,
+            "params": self.params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "policy": {"macs": MACS_POLICY, "excluded": EXCLUDED},
+        }
+        if self.with_elementwise:
+            out["elementwise"] = self.elementwise.as_dict()
+            out["policy"]["elementwise"] = ELEMENTWISE_POLICY
+        out["stages"] = [s.as_dict(self.with_elementwise) for s in self.stages]
+        out["units"] = [u.as_dict(self.with_elementwise) for u in self.units]
+        return out
+
+
+def make_report(plan: Plan, with_elementwise: bool = False) -> Report:
+    """Tabulate a Plan (pure Python, no torch)."""
+    rows = tuple(UnitRow.of(u) for u in plan.units)
+    stages = tuple(StageRow.of(s.index, [r for r in rows if r.stage == s.index]) for s in plan.stages)
+    return Report(
+        name=plan.name, in_channels=plan.in_channels, input_size=tuple(plan.input_size),  # type: ignore[arg-type]
+        classes=plan.classes, depth=plan.depth, units=rows, stages=stages, with_elementwise=with_elementwise,
+    )
