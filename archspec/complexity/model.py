@@ -15,6 +15,17 @@ from ..plan.types import Plan, Unit
 from .counting import ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise
 
 SCHEMA_VERSION = 1
+UNIT_FIELDS = ("name", "stage", "index", "block", "in_channels", "out_channels", "inner_channels", "groups",
+               "stride", "in_size", "out_size", "shortcut", "merge", "params", "macs", "activations")
+STAGE_FIELDS = ("index", "units", "in_channels", "out_channels", "out_size", "params", "macs")
+
+
+def _json_row(row: Any, names: tuple[str, ...], with_elementwise: bool) -> dict[str, Any]:
+    """The named fields (sizes as [H, W] lists), plus the elementwise total when asked for."""
+    out = {name: list(v) if isinstance(v := getattr(row, name), tuple) else v for name in names}
+    if with_elementwise:
+        out["elementwise"] = row.elementwise.total
+    return out
 
 
 @dataclass(frozen=True)
@@ -51,17 +62,7 @@ class UnitRow:
         )
 
     def as_dict(self, with_elementwise: bool) -> dict[str, Any]:
-        row = {
-            "name": self.name, "stage": self.stage, "index": self.index, "block": self.block,
-            "in_channels": self.in_channels, "out_channels": self.out_channels,
-            "inner_channels": self.inner_channels, "groups": self.groups, "stride": self.stride,
-            "in_size": list(self.in_size), "out_size": list(self.out_size),
-            "shortcut": self.shortcut, "merge": self.merge,
-            "params": self.params, "macs": self.macs, "activations": self.activations,
-        }
-        if with_elementwise:
-            row["elementwise"] = self.elementwise.total
-        return row
+        return _json_row(self, UNIT_FIELDS, with_elementwise)
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,7 @@ class StageRow:
         )
 
     def as_dict(self, with_elementwise: bool) -> dict[str, Any]:
-        row = {
-            "index": self.index, "units": self.units, "in_channels": self.in_channels,
-            "out_channels": self.out_channels, "out_size": list(self.out_size),
-            "params": self.params, "macs": self.macs,
-        }
-        if with_elementwise:
-            row["elementwise"] = self.elementwise.total
-        return row
+        return _json_row(self, STAGE_FIELDS, with_elementwise)
 
 
 @dataclass(frozen=True)
