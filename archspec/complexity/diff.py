@@ -75,7 +75,7 @@ class Diff:
 
     @staticmethod
     def _total(report: Report) -> dict[str, int]:
-        return {"units": len(report.units) - 2, "out_channels": report.final_width,
+        return {"units": sum(s.units for s in report.stages), "out_channels": report.final_width,
                 "params": report.params, "macs": report.macs}
 
     def as_dict(self) -> dict[str, Any]:
