@@ -153,7 +153,7 @@ def test_diff_per_stage_with_deltas_and_ratios() -> None:
     assert s1["delta"]["params"] == s1["b"]["params"] - s1["a"]["params"]
     assert s1["ratio"]["macs"] == pytest.approx(s1["b"]["macs"] / s1["a"]["macs"])
     assert parts["total"]["delta"]["params"] == 1_727_962 - 853_018
-    assert parts["stem"]["delta"] == {"units": 0, "out_channels": 0, "params": 0, "macs": 0}
+    assert parts["stem"]["delta"] == {"units": 0, "out_channels": 0, "inner_channels": None, "params": 0, "macs": 0}
 
 
 def test_diff_of_different_stage_counts() -> None:
@@ -265,3 +265,13 @@ def test_report_data_is_built_from_plan_rows_only() -> None:
     report = make_report(plan)
     assert report.input_size == (160, 128)
     assert report.units[-2].out_size == (5, 4)
+
+
+def test_diff_shows_inner_widths() -> None:
+    """Wide ResNet-50-2 keeps ResNet-50's outputs and doubles the bottlenecks' inner width."""
+    result = cli("diff", SPECS / "resnet-50.yaml", SPECS / "wide-resnet-50-2.yaml", "-f", "json")
+    stages = [p for p in json.loads(result.stdout)["parts"] if p["part"].startswith("stage")]
+    assert [p["delta"]["out_channels"] for p in stages] == [0, 0, 0, 0]
+    assert [(p["a"]["inner_channels"], p["b"]["inner_channels"]) for p in stages] == [
+        (64, 128), (128, 256), (256, 512), (512, 1024)]
+    assert [p["ratio"]["inner_channels"] for p in stages] == [2.0] * 4

@@ -18,6 +18,7 @@ from .common import EXIT_INVALID, console, errors, fail, report_problems, set_op
 
 if TYPE_CHECKING:
     from ..complexity import Report
+    from ..plan import Plan
     from ..complexity.render import Table
 
 EXIT_MISMATCH = 1  # --verify found the Plan and the module disagree
@@ -59,7 +60,7 @@ def parse_input_size(text: Optional[str]) -> Optional[tuple[int, int]]:
 
 def load_reports(
     paths: Sequence[Path], input_size: Optional[str], sets: Sequence[str], elementwise: bool = False
-) -> list[tuple["Report", Any]]:
+) -> list[tuple["Report", "Plan"]]:
     """Plan and tabulate every spec; report every bad one, then exit 2 if any was bad."""
     from ..api import plan
     from ..complexity import make_report
@@ -92,7 +93,7 @@ def emit(table: "Table", fmt: Format, data: Any) -> None:
     sys.stdout.write(text)
 
 
-def check(plans: Sequence[Any], fmt: Format) -> None:
+def check(plans: Sequence["Plan"], fmt: Format) -> None:
     """``--verify``: build each module (torch) and compare; exit 1 naming the first difference."""
     from ..complexity.verify import verify
 

@@ -7,9 +7,9 @@ from itertools import zip_longest
 from typing import Any
 
 from .model import Report
-from .render import Column, Table, delta, human, ratio
+from .render import Column, Table, delta, human, plain, ratio
 
-COMPARED = ("units", "out_channels", "params", "macs")
+COMPARED = ("units", "out_channels", "inner_channels", "params", "macs")
 
 
 @dataclass(frozen=True)
@@ -17,16 +17,22 @@ class PartDiff:
     """One part of both networks; ``a`` or ``b`` is None where only one network has it."""
 
     part: str
-    a: dict[str, int] | None
-    b: dict[str, int] | None
+    a: dict[str, int | None] | None
+    b: dict[str, int | None] | None
+
+    def _pair(self, key: str) -> tuple[int, int] | None:
+        """Both values, or None where a network lacks the part or the figure (inner width)."""
+        if self.a is None or self.b is None or self.a[key] is None or self.b[key] is None:
+            return None
+        return self.a[key], self.b[key]  # type: ignore[return-value]
 
     def delta(self, key: str) -> int | None:
-        return None if self.a is None or self.b is None else self.b[key] - self.a[key]
+        pair = self._pair(key)
+        return None if pair is None else pair[1] - pair[0]
 
     def ratio(self, key: str) -> float | None:
-        if self.a is None or self.b is None or not self.a[key]:
-            return None
-        return self.b[key] / self.a[key]
+        pair = self._pair(key)
+        return None if pair is None or not pair[0] else pair[1] / pair[0]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,9 +52,10 @@ class PartDiff:
         return row
 
 
-def _parts(report: Report) -> list[tuple[str, dict[str, int]]]:
-    def pick(row: Any, units: int) -> dict[str, int]:
-        return {"units": units, "out_channels": row.out_channels, "params": row.params, "macs": row.macs}
+def _parts(report: Report) -> list[tuple[str, dict[str, int | None]]]:
+    def pick(row: Any, units: int) -> dict[str, int | None]:
+        return {"units": units, "out_channels": row.out_channels, "inner_channels": row.inner_channels,
+                "params": row.params, "macs": row.macs}
 
     stem, head = report.units[0], report.units[-1]
     parts = [("stem", pick(stem, 1))]
@@ -74,23 +81,25 @@ class Diff:
         return rows
 
     @staticmethod
-    def _total(report: Report) -> dict[str, int]:
+    def _total(report: Report) -> dict[str, int | None]:
         return {"units": sum(s.units for s in report.stages), "out_channels": report.final_width,
-                "params": report.params, "macs": report.macs}
+                "inner_channels": None, "params": report.params, "macs": report.macs}
 
     def as_dict(self) -> dict[str, Any]:
         return {"a": self.a.name, "b": self.b.name, "parts": [p.as_dict() for p in self.parts]}
 
     def table(self) -> Table:
         columns = [Column("part", "part", numeric=False)]
-        for key, header in (("units", "units"), ("out_channels", "width")):
-            columns += [Column(f"{key}_a", f"{header} A"), Column(f"{key}_b", f"{header} B"),
-                        Column(f"{key}_delta", "delta", delta)]
+        for key, header in (("units", "units"), ("out_channels", "width"), ("inner_channels", "inner")):
+            columns += [Column(f"{key}_a", f"{header} A", plain), Column(f"{key}_b", f"{header} B", plain)]
+            if key != "inner_channels":
+                columns.append(Column(f"{key}_delta", "delta", delta))
         for key, header in (("params", "params"), ("macs", "MACs")):
             columns += [Column(f"{key}_a", f"{header} A", human), Column(f"{key}_b", f"{header} B", human),
                         Column(f"{key}_delta", "delta", delta), Column(f"{key}_ratio", "B/A", ratio)]
         rows = [p.flat() for p in self.parts]
         return Table(f"A = {self.a.name}, B = {self.b.name}", columns, rows[:-1],
-                     ["width: channels leaving the part (total: entering the head); units: body units."],
+                     ["width: channels leaving the part (total: entering the head); inner: the last unit's "
+                      "inner (bottleneck) width; units: body units."],
                      footer=rows[-1])
 

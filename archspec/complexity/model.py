@@ -17,7 +17,7 @@ from .counting import ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, el
 SCHEMA_VERSION = 1
 UNIT_FIELDS = ("name", "stage", "index", "block", "in_channels", "out_channels", "inner_channels", "groups",
                "stride", "in_size", "out_size", "shortcut", "merge", "params", "macs", "activations")
-STAGE_FIELDS = ("index", "units", "in_channels", "out_channels", "out_size", "params", "macs")
+STAGE_FIELDS = ("index", "units", "in_channels", "out_channels", "inner_channels", "out_size", "params", "macs")
 
 
 def _json_row(row: Any, names: tuple[str, ...], with_elementwise: bool) -> dict[str, Any]:
@@ -73,6 +73,7 @@ class StageRow:
     units: int
     in_channels: int
     out_channels: int
+    inner_channels: int | None  # the last unit's inner (bottleneck) width, if it has one
     out_size: Size
     params: int
     macs: int
@@ -82,7 +83,7 @@ class StageRow:
     def of(cls, index: int, rows: list[UnitRow]) -> "StageRow":
         return cls(
             index=index, units=len(rows), in_channels=rows[0].in_channels,
-            out_channels=rows[-1].out_channels, out_size=rows[-1].out_size,
+            out_channels=rows[-1].out_channels, inner_channels=rows[-1].inner_channels, out_size=rows[-1].out_size,
             params=sum(r.params for r in rows), macs=sum(r.macs for r in rows),
             elementwise=sum((r.elementwise for r in rows), Elementwise()),
         )

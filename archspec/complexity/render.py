@@ -29,6 +29,11 @@ def exact(value: Any) -> str:
     return str(value)
 
 
+def plain(value: Any) -> str:
+    """Channels, strides, depths: no separators (1024, not 1,024)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else exact(value)
+
+
 def human(value: Any) -> str:
     """Counts as a paper prints them: 26.21M, 4.489G (exact below a thousand)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):

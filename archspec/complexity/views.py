@@ -6,12 +6,12 @@ from typing import Any, Sequence
 
 from .counting import ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY
 from .model import Report
-from .render import Column, Table, human
+from .render import Column, Table, human, plain
 
 SHAPE = [
-    Column("in_channels", "in"),
-    Column("out_channels", "out"),
-    Column("stride", "stride"),
+    Column("in_channels", "in", plain),
+    Column("out_channels", "out", plain),
+    Column("stride", "stride", plain),
     Column("out_size", "out HxW"),
 ]
 COUNTS = [Column("params", "params"), Column("macs", "MACs"), Column("activations", "activations")]
@@ -51,18 +51,14 @@ def unit_table(report: Report) -> Table:
 
 def stage_table(report: Report) -> Table:
     """Stem, each stage, head: the network's shape at a glance."""
-    columns = [Column("part", "part", numeric=False), Column("units", "units"), *SHAPE[:2],
-               Column("out_size", "out HxW"), Column("params", "params"), Column("macs", "MACs"),
-               *_extra(report)]
-    ends = {"stem": report.units[0], "head": report.units[-1]}
-
-    def end_row(part: str) -> dict[str, Any]:
-        unit = ends[part]
-        return {"part": part, "units": 1, **unit.as_dict(report.with_elementwise)}
-
-    rows = [end_row("stem")]
-    rows += [{"part": f"stage {s.index}", **s.as_dict(report.with_elementwise)} for s in report.stages]
-    rows.append(end_row("head"))
+    in_out, out_size = SHAPE[:2], SHAPE[3]
+    columns = [Column("part", "part", numeric=False), Column("units", "units", plain), *in_out, out_size,
+               Column("params", "params"), Column("macs", "MACs"), *_extra(report)]
+    flag = report.with_elementwise
+    stem, head = report.units[0], report.units[-1]
+    rows = [{"part": "stem", "units": 1, **stem.as_dict(flag)}]
+    rows += [{"part": f"stage {s.index}", **s.as_dict(flag)} for s in report.stages]
+    rows.append({"part": "head", "units": 1, **head.as_dict(flag)})
     return Table(_title(report), columns, rows, policy_notes(report), totals(report))
 
 
@@ -76,9 +72,9 @@ def comparison_rows(reports: Sequence[Report]) -> list[dict[str, Any]]:
 
 def comparison_table(reports: Sequence[Report]) -> Table:
     """One row per spec: name, depth, params, MACs, final width."""
-    columns = [Column("name", "network", numeric=False), Column("input", "input"), Column("depth", "depth"),
+    columns = [Column("name", "network", numeric=False), Column("input", "input"), Column("depth", "depth", plain),
                Column("params", "params", human), Column("macs", "MACs", human),
-               Column("final_width", "final width")]
+               Column("final_width", "final width", plain)]
     if any(r.with_elementwise for r in reports):
         columns.append(Column("elementwise", "elementwise", human))
     return Table("comparison", columns, comparison_rows(reports), policy_notes(reports[0]))
