@@ -18,9 +18,8 @@ from archspec.cli import app
 from archspec.complexity import elementwise, make_report
 from archspec.plan.ops import Conv, Norm
 from archspec.plan.types import Unit
+from conftest import ROOT, SPECS
 
-ROOT = Path(__file__).parent.parent
-SPECS = ROOT / "specs"
 runner = CliRunner()
 
 
