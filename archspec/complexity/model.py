@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..plan.ops import Size
-from ..plan.types import Plan, Unit
+from ..plan.types import Counted, Plan, Unit
 from .counting import ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise
 
 SCHEMA_VERSION = 1
@@ -93,7 +93,7 @@ class StageRow:
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(Counted):
     """A network's complexity: every unit, every stage, the totals."""
 
     name: str
@@ -105,13 +105,8 @@ class Report:
     stages: tuple[StageRow, ...]
     with_elementwise: bool = False
 
-    @property
-    def params(self) -> int:
-        return sum(r.params for r in self.units)
-
-    @property
-    def macs(self) -> int:
-        return sum(r.macs for r in self.units)
+    def _parts(self) -> tuple[UnitRow, ...]:
+        return self.units
 
     @property
     def flops(self) -> int:
