@@ -30,12 +30,15 @@ def build(
     against the torch module. Every file is staged and renamed into place only when
     all of them succeeded.
     """
-    from ..api import plan as make_plan
+    from ..api import as_spec, plan as make_plan
     from ..export.build import build_exports
+    from ..spec.expand import spec_hash
 
     with user_errors():
-        resolved = make_plan(spec, overrides=sets)
-    result = build_exports(resolved, [e.value for e in export], out)
+        loaded = as_spec(spec, sets)
+        resolved = make_plan(loaded)
+    result = build_exports(resolved, [e.value for e in export], out,
+                           metadata={"archspec.spec_sha256": spec_hash(loaded)})
     console.print(
         f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs, "
         f"traced with torch.fx ({result.traced_nodes} nodes)"
