@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = 1 << 20  # spec file size
-    max_nodes: int = 100_000  # YAML nodes after alias expansion
+    max_nodes: int = 20_000  # YAML nodes after alias expansion (a 272-layer explicit spec has ~400)
     max_nesting: int = 64  # mapping/list nesting depth
     max_units: int = 10_000  # body units, checked before planning allocates a row per unit
     max_params: int = 10**10

@@ -11,6 +11,7 @@ data, and reports duplicate keys (PyYAML silently keeps the last).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[dict
     if len(text) > limits.max_bytes:
         raise problem(file, f"the text is larger than {limits.max_bytes:,} characters; specs are small")
     try:
-        node = yaml.compose(text, Loader=_loader_for(text))
+        node = yaml.compose(text, Loader=_loader_for(text, file, limits))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -70,7 +71,7 @@ def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[dict
             reason = "a spec is one YAML document; this file has several (remove the `---` separators)"
         raise problem(file, f"not valid YAML: {reason}", line, col) from None
     except RecursionError:
-        raise problem(file, "the YAML is nested too deeply to be a spec") from None
+        raise problem(file, _too_deep(limits)) from None
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"):
         raise problem(file, "the file is empty; a spec is a mapping with name, input, classes, stem and body", 1, 1)
     builder = _Builder(file, limits)
@@ -84,18 +85,33 @@ def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[dict
     return data, builder.marks
 
 
-def _loader_for(text: str) -> type:
+def _loader_for(text: str, file: str, limits: Limits) -> type:
     """libyaml when the nesting is certainly shallow, else the pure-Python loader.
 
     libyaml overflows the C stack on very deep nesting (a crash, not an exception);
     the Python loader raises RecursionError, which we report. The bound over-counts
     (every indent column, dash and bracket is taken as a level) and costs O(n) in C.
     """
+    brackets = text.count("[") + text.count("{")
+    if brackets > limits.max_nesting and _flow_depth(text) > limits.max_nesting:
+        raise problem(file, _too_deep(limits))  # PyYAML would take seconds to say so
     lines = text.splitlines() or [""]
     indent = max(len(line) - len(line.lstrip(" ")) for line in lines)
     dashes = max(line.count("-") for line in lines)
-    brackets = text.count("[") + text.count("{")
     return Loader if indent + dashes + brackets < C_SAFE_NESTING else yaml.SafeLoader
+
+
+def _too_deep(limits: Limits) -> str:
+    return f"the YAML is nested too deeply (more than {limits.max_nesting} levels) to be a spec"
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest ``[``/``{`` nesting, counting brackets in strings too (an upper bound)."""
+    depth = deepest = 0
+    for char in re.findall(r"[\[\]{}]", text):
+        depth = depth + 1 if char in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 class _Builder:
@@ -123,7 +139,7 @@ class _Builder:
                                      "(aliases included); a spec is far smaller: refusing it",
                           node.start_mark.line + 1, node.start_mark.column + 1)
         if depth > self.limits.max_nesting:
-            raise problem(self.file, f"the YAML nests deeper than {self.limits.max_nesting} levels",
+            raise problem(self.file, _too_deep(self.limits),
                           node.start_mark.line + 1, node.start_mark.column + 1)
         self.marks.setdefault(path, self.loc(node.start_mark))
         if isinstance(node, yaml.MappingNode):
