@@ -83,8 +83,9 @@ def test_cli_exits_2_without_traceback_and_debug_shows_one(tmp_path):
     bad.write_text(RESNET56.replace("depth: 56", "depth: 57"))
     plain = runner.invoke(app, ["validate", str(bad)])
     assert plain.exit_code == 2 and "Traceback" not in plain.output
-    debug = runner.invoke(app, ["--debug", "build", str(bad)])
-    assert debug.exit_code == 2 and "Traceback" in debug.output and "body.depth" in debug.output
+    for command in ("build", "validate", "expand"):
+        debug = runner.invoke(app, ["--debug", command, str(bad)])
+        assert debug.exit_code == 2 and "Traceback" in debug.output and "body.depth" in debug.output
 
 
 CROSS_FIELD = [  # (old text, new text, field path, message, text on the reported line)

@@ -87,14 +87,19 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def show_traceback() -> None:
+    """Inside an ``except``: print the traceback when ``--debug`` asked for it."""
+    if State.debug:
+        errors.print(traceback.format_exc(), markup=False)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn a bad spec into a located message and exit status 2, never a traceback."""
     try:
         yield
     except SpecError as exc:
-        if State.debug:
-            errors.print(traceback.format_exc(), markup=False)
+        show_traceback()
         report_problems(exc)
         raise typer.Exit(EXIT_INVALID) from None
 

@@ -11,7 +11,7 @@ from ..api import plan
 from ..spec import SpecError
 from ..spec.errors import problem
 from . import app
-from .common import EXIT_INVALID, ErrorFormat, console, report_problems, set_option
+from .common import EXIT_INVALID, ErrorFormat, console, report_problems, set_option, show_traceback
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -51,6 +51,7 @@ def validate(
         try:
             resolved = plan(path, overrides=sets)
         except SpecError as exc:
+            show_traceback()
             report_problems(exc, fmt)
             bad.append(exc)
             continue
