@@ -100,6 +100,8 @@ CROSS_FIELD = [  # (old text, new text, field path, message, text on the reporte
      "no last BN", "zero_init"),
     ("{rule: step_doubling, base: 16}", "{rule: explicit, widths: [16, 32]}", "body.widening.widths",
      "2 widths for 3 stages", "widths"),
+    ("{rule: step_doubling, base: 16}", "{rule: explicit, widths: [[], 16, 32]}", "body.widening.widths[0]",
+     "stage 0 has 9 units but 0 widths", "widths"),
     ("{rule: step_doubling, base: 16}", "{rule: explicit, widths: [32, 16, 64]}", "body.shortcut",
      "cannot reduce channels", "shortcut:"),
     ("{rule: step_doubling, base: 16}", "{rule: step_doubling, base: 0}", "body.widening.base", "greater than 0",

@@ -130,6 +130,7 @@ def test_random_valid_specs_build_trace_run_and_count_exactly(data):
 JUNK = st.one_of(
     st.integers(-3, 10**13), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6), st.booleans(),
     st.none(), st.lists(st.integers(-2, 64), max_size=3),
+    st.lists(st.lists(st.integers(-2, 64), max_size=2), max_size=3),
     st.fixed_dictionaries({"type": st.sampled_from(["basic", "conv", "x"])}),  # fresh objects, never shared
     st.fixed_dictionaries({}),
 )

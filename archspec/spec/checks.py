@@ -60,7 +60,7 @@ def _widths(spec: Spec, n_stages: int) -> Iterator[tuple[FieldPath, Any]]:
         "step_doubling": lambda: base * getattr(rule, "k", 1) * 2**doublings,
         "additive": lambda: base + getattr(rule, "alpha", 0),
         "multiplicative": lambda: base * getattr(rule, "alpha", 1),
-        "explicit": lambda: max(max(w) if isinstance(w, list) else w for w in rule.widths),
+        "explicit": lambda: max(max(w, default=0) if isinstance(w, list) else w for w in rule.widths),
     }
     if rule.rule in bounds:
         yield ("body", "widening"), bounds[rule.rule]()
