@@ -78,6 +78,19 @@ def test_every_error_of_a_file_is_reported_at_once_with_suggestions():
     assert found["body.block.type"].column == text.splitlines()[found["body.block.type"].line - 1].index("type") + 1
 
 
+def test_wrong_shapes_say_what_is_expected():
+    text = (RESNET56.replace("size: 32", "size: [32]").replace("{type: conv, kernel: 3, width: 16, norm: bn, act: relu}",
+                                                               "{type: deep, widths: [32, 32]}")
+            .replace("block: {type: basic}", "block: basic").replace("classes: 10", "classes: ten"))
+    found = {p.path: p.message for p in problems(text)}
+    assert found == {
+        "input.size": "must be a valid integer; or a list of exactly 2 items",
+        "stem.widths": "a list of exactly 3 items",
+        "body.block": "expected a mapping like {type: basic}, got the string `basic`",
+        "classes": "must be a valid integer, unable to parse string as an integer (got `ten`)",
+    }
+
+
 def test_cli_exits_2_without_traceback_and_debug_shows_one(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(RESNET56.replace("depth: 56", "depth: 57"))

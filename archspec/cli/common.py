@@ -43,14 +43,18 @@ def _count(text: str) -> int:
     return value
 
 
+def _limit(flag: str, env: str, what: str) -> Optional[int]:
+    return typer.Option(None, flag, parser=_count, envvar=env, help=what)
+
+
 def global_options(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks behind errors."),
-    max_params: Optional[int] = typer.Option(
-        None, "--max-params", parser=_count, envvar="ARCHSPEC_MAX_PARAMS", help="Refuse specs with more parameters [default: 1e10]."),
-    max_macs: Optional[int] = typer.Option(
-        None, "--max-macs", parser=_count, envvar="ARCHSPEC_MAX_MACS", help="Refuse specs with more MACs per image [default: 1e13]."),
-    max_bytes: Optional[int] = typer.Option(
-        None, "--max-bytes", parser=_count, envvar="ARCHSPEC_MAX_BYTES", help="Refuse spec files larger than this [default: 1 MiB]."),
+    max_params: Optional[int] = _limit("--max-params", "ARCHSPEC_MAX_PARAMS",
+                                       "Refuse specs with more parameters (default 1e10)."),
+    max_macs: Optional[int] = _limit("--max-macs", "ARCHSPEC_MAX_MACS",
+                                     "Refuse specs with more MACs per image (default 1e13)."),
+    max_bytes: Optional[int] = _limit("--max-bytes", "ARCHSPEC_MAX_BYTES",
+                                      "Refuse spec files larger than this (default 1 MiB)."),
 ) -> None:
     """Options before the command name, e.g. ``archspec --debug --max-params 1e11 build ...``."""
     State.debug = debug

@@ -55,6 +55,7 @@ def validate(
             report_problems(exc, fmt)
             bad.append(exc)
             continue
-        console.print(f"[green]ok[/] {escape(str(path))}: {resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs")
+        summary = f"{resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs"
+        console.print(f"[green]ok[/] {escape(str(path))}: {escape(summary)}")
     if bad:
         raise typer.Exit(EXIT_INVALID)

@@ -127,9 +127,8 @@ def _message(err: dict, path: FieldPath) -> str:
     if kind == "literal_error":
         return _choice("", err.get("input"), _options(ctx.get("expected", "")))
     if kind == "missing":
-        if isinstance(err["loc"][-1], int):
-            return "a list of exactly 2 items, [height, width]"
-        return "required field is missing"
+        size = _tuple_size(err["loc"]) if isinstance(err["loc"][-1], int) else None
+        return f"a list of exactly {size} items" if size else "required field is missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         tags = _tags_at(err["loc"])
         like = f" like {{type: {tags[0]}}}" if tags else ""
@@ -169,6 +168,27 @@ def _tags_at(loc: tuple) -> list[str]:
         if tag:
             tags += [str(t) for t in get_args(tag.annotation)]
     return tags
+
+
+def _tuple_size(loc: tuple) -> int | None:
+    """How many items the fixed-length list (``size: [h, w]``, ``widths: [a, b, c]``) at ``loc`` takes."""
+    from typing import get_args, get_origin
+
+    model: Any = Spec
+    annotation = None
+    for part in loc:
+        if _is_model(model) and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+        model = _step(model, part)
+        if model is None:
+            break
+    pending = [annotation]
+    while pending:
+        current = pending.pop()
+        if get_origin(current) is tuple and Ellipsis not in get_args(current):
+            return len(get_args(current))
+        pending += list(get_args(current))
+    return None
 
 
 def _allowed_keys(loc: tuple) -> list[str]:

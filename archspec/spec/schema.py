@@ -117,7 +117,8 @@ def _type(spec: dict) -> str:
         return f"[{target}](#{target.lower()})"
     if "discriminator" in spec:
         key = spec["discriminator"]["propertyName"]
-        links = [f"[`{tag}`](#{ref.rsplit('/', 1)[-1].lower()})" for tag, ref in spec["discriminator"]["mapping"].items()]
+        mapping = spec["discriminator"]["mapping"]
+        links = [f"[`{tag}`](#{ref.rsplit('/', 1)[-1].lower()})" for tag, ref in mapping.items()]
         return f"`{key}`: " + ", ".join(links)
     if "anyOf" in spec:
         kinds = [_type(s) for s in spec["anyOf"] if s.get("type") != "null"]
