@@ -297,6 +297,8 @@ def test_validate_walks_directories_and_reports_every_file(tmp_path):
     write(tmp_path, "good/deeper/b.yaml", RESNET56.replace("resnet-56", "resnet-56-copy"))
     write(tmp_path, "bad/c.yaml", RESNET56.replace("classes: 10", "classes: ten"))
     write(tmp_path, "bad/notes.txt", "not a spec")
+    write(tmp_path, "good/_partial.yaml", "body: {depth: 20}\n")  # a base used only through `extends`
+    write(tmp_path, "good/.hidden/x.yaml", "garbage: [")
     result = runner.invoke(app, ["validate", str(tmp_path / "good"), str(tmp_path / "bad"), str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert result.output.count("ok ") == 2 and "resnet-56-copy" in result.output
@@ -314,13 +316,14 @@ def test_validate_github_format_emits_annotations(tmp_path):
     assert result.stdout.startswith(f"::error file={bad},line={line},col={col}::body.shortcut.type: `zero_pda`")
 
 
-def test_validate_the_bundled_specs_without_importing_torch():
+def test_validate_expand_and_schema_run_without_importing_torch():
     code = ("import sys\nfrom archspec.cli import app\n"
-            "try:\n    app(['validate', 'specs'])\nexcept SystemExit as exc:\n    code = exc.code\n"
-            "assert 'torch' not in sys.modules, 'validate imported torch'\nsys.exit(code)\n")
+            "def run(*args):\n    try:\n        app(list(args))\n    except SystemExit as exc:\n        return exc.code\n"
+            "codes = [run('validate', 'specs'), run('expand', 'specs/resnet-56.yaml'), run('schema')]\n"
+            "assert 'torch' not in sys.modules, 'imported torch'\nsys.exit(max(codes))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("ok specs/") == len(SPECS)
+    assert done.stdout.count("ok specs/") == len(SPECS) and "spec-sha256" in done.stdout
 
 
 def test_pre_commit_hook_runs_validate():

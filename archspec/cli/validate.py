@@ -17,12 +17,16 @@ SUFFIXES = (".yaml", ".yml")
 
 
 def spec_files(paths: list[Path]) -> tuple[list[Path], list[SpecError]]:
-    """Files as given; directories searched recursively for ``*.yaml``/``*.yml``."""
+    """Files as given; directories searched recursively for ``*.yaml``/``*.yml``.
+
+    Names starting with ``_`` (partial bases, used only through ``extends``) or ``.`` are
+    skipped in directories; a file named on the command line is always checked.
+    """
     files: list[Path] = []
     missing: list[SpecError] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file() and _listed(p, path))
             if not found:
                 missing.append(problem(str(path), "no *.yaml or *.yml spec files in this directory"))
             files += found
@@ -31,6 +35,10 @@ def spec_files(paths: list[Path]) -> tuple[list[Path], list[SpecError]]:
         else:
             missing.append(problem(str(path), "no such file or directory"))
     return list(dict.fromkeys(files)), missing
+
+
+def _listed(file: Path, root: Path) -> bool:
+    return not any(part.startswith(("_", ".")) for part in file.relative_to(root).parts)
 
 
 @app.command()
