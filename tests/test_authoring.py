@@ -69,11 +69,11 @@ def test_every_error_of_a_file_is_reported_at_once_with_suggestions():
             .replace("norm: bn", "norm: bm").replace("rule: step_doubling", "rule: step_doubing"))
     found = {p.path: p for p in problems(text)}
     assert set(found) == {"stem.norm", "body.block.type", "body.widening.rule", "body.shortcut.type"}
-    assert "Did you mean `basic`?" in found["body.block.type"].message
+    assert "did you mean `basic`?" in found["body.block.type"].message
     assert "pyramid_bottleneck" in found["body.block.type"].message  # lists the registered types
-    assert "Did you mean `zero_pad`?" in found["body.shortcut.type"].message
-    assert "Did you mean `bn`?" in found["stem.norm"].message
-    assert "Did you mean `step_doubling`?" in found["body.widening.rule"].message
+    assert "did you mean `zero_pad`?" in found["body.shortcut.type"].message
+    assert "did you mean `bn`?" in found["stem.norm"].message
+    assert "did you mean `step_doubling`?" in found["body.widening.rule"].message
     assert found["body.block.type"].line == line_of(text, "basik")
     assert found["body.block.type"].column == text.splitlines()[found["body.block.type"].line - 1].index("type") + 1
 
@@ -303,7 +303,7 @@ def test_validate_walks_directories_and_reports_every_file(tmp_path):
     assert result.exit_code == 2
     assert result.output.count("ok ") == 2 and "resnet-56-copy" in result.output
     assert f"{tmp_path / 'bad' / 'c.yaml'}:{line_of(RESNET56, 'classes')}:1: classes:" in result.output
-    assert f"{tmp_path / 'nope'}: no such file or directory" in result.output
+    assert f"{tmp_path / 'nope'}: cannot read the spec: no such file or directory" in result.output
     assert runner.invoke(app, ["validate", str(tmp_path / "good")]).exit_code == 0
 
 

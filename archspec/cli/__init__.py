@@ -18,7 +18,7 @@ app = typer.Typer(
 app.callback()(global_options)
 
 
-from . import build, expand, schema, validate  # noqa: E402,F401  (each module registers its command)
+from . import build, diagram, expand, schema, validate  # noqa: E402,F401  (each module registers its command)
 
 
 def main() -> None:

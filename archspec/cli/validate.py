@@ -33,7 +33,7 @@ def spec_files(paths: list[Path]) -> tuple[list[Path], list[SpecError]]:
         elif path.exists():
             files.append(path)
         else:
-            missing.append(problem(str(path), "no such file or directory"))
+            missing.append(problem(str(path), "cannot read the spec: no such file or directory"))
     return list(dict.fromkeys(files)), missing
 
 

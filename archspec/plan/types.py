@@ -14,8 +14,23 @@ from typing import Any
 from .ops import Op, Size
 
 
+class Counted:
+    """Params and MACs as sums over parts (layer records, units or stages)."""
+
+    def _parts(self) -> tuple:
+        raise NotImplementedError
+
+    @property
+    def params(self) -> int:
+        return sum(part.params for part in self._parts())
+
+    @property
+    def macs(self) -> int:
+        return sum(part.macs for part in self._parts())
+
+
 @dataclass(frozen=True)
-class Unit:
+class Unit(Counted):
     name: str
     stage: int | None
     index: int
@@ -32,13 +47,8 @@ class Unit:
     ops: tuple[Op, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def params(self) -> int:
-        return sum(op.params for op in self.ops)
-
-    @property
-    def macs(self) -> int:
-        return sum(op.macs for op in self.ops)
+    def _parts(self) -> tuple[Op, ...]:
+        return self.ops
 
     @property
     def out_activations(self) -> int:
@@ -55,9 +65,12 @@ class Unit:
 
 
 @dataclass(frozen=True)
-class Stage:
+class Stage(Counted):
     index: int
     units: tuple[Unit, ...]
+
+    def _parts(self) -> tuple[Unit, ...]:
+        return self.units
 
     @property
     def out_channels(self) -> int:
@@ -67,17 +80,9 @@ class Stage:
     def out_size(self) -> Size:
         return self.units[-1].out_size
 
-    @property
-    def params(self) -> int:
-        return sum(u.params for u in self.units)
-
-    @property
-    def macs(self) -> int:
-        return sum(u.macs for u in self.units)
-
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(Counted):
     name: str
     in_channels: int
     input_size: Size
@@ -95,13 +100,8 @@ class Plan:
     def units(self) -> tuple[Unit, ...]:
         return (self.stem, *self.body, self.head)
 
-    @property
-    def params(self) -> int:
-        return sum(u.params for u in self.units)
-
-    @property
-    def macs(self) -> int:
-        return sum(u.macs for u in self.units)
+    def _parts(self) -> tuple[Unit, ...]:
+        return self.units
 
     def unit(self, name: str) -> Unit:
         for u in self.units:

@@ -45,20 +45,25 @@ class BasicBlock(ResidualOptions):
 StrideOn = Literal["1x1", "3x3"]
 
 
-class BottleneckBlock(ResidualOptions):
-    """conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1-BN, add, ReLU.
+class BottleneckOptions(ResidualOptions):
+    """Options of the 1x1-3x3-1x1 blocks.
 
     ``stride_on`` is explicit because the paper strides the first 1x1 while
     torchvision ("ResNet v1.5") strides the 3x3: same params, different MACs.
     The inner width is ``floor(width * base_width / 64) * groups`` (ResNeXt).
     """
 
-    type: Literal["bottleneck"]
     stride_on: StrideOn = "3x3"
     groups: PositiveInt = 1
     base_width: PositiveInt = 64
     expansion: PositiveInt = 4
     layers_per_unit: ClassVar[int] = 3
+
+
+class BottleneckBlock(BottleneckOptions):
+    """conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1-BN, add, ReLU."""
+
+    type: Literal["bottleneck"]
 
 
 class PreactBasicBlock(ResidualOptions):
@@ -70,15 +75,10 @@ class PreactBasicBlock(ResidualOptions):
     expansion: ClassVar[int] = 1
 
 
-class PreactBottleneckBlock(ResidualOptions):
+class PreactBottleneckBlock(BottleneckOptions):
     """BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1, add (pre-act ResNet-164)."""
 
     type: Literal["preact_bottleneck"]
-    stride_on: StrideOn = "3x3"
-    groups: PositiveInt = 1
-    base_width: PositiveInt = 64
-    expansion: PositiveInt = 4
-    layers_per_unit: ClassVar[int] = 3
 
 
 class PyramidBlock(ResidualOptions):

@@ -140,7 +140,7 @@ def _message(err: dict, path: FieldPath) -> str:
 def _choice(what: str, given: Any, options: list[str]) -> str:
     hint = _closest(str(given), options)
     head = f"{what} `{given}`" if what else f"`{given}` is not allowed"
-    return f"{head}; use one of {', '.join(options)}" + (f". Did you mean `{hint}`?" if hint else "")
+    return f"{head}; use one of {', '.join(options)}" + (f"; did you mean `{hint}`?" if hint else "")
 
 
 def _options(expected: str) -> list[str]:

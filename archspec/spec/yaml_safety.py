@@ -73,7 +73,7 @@ def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[dict
     except RecursionError:
         raise problem(file, _too_deep(limits)) from None
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"):
-        raise problem(file, "the file is empty; a spec is a mapping with name, input, classes, stem and body", 1, 1)
+        raise problem(file, "the file is an empty document; a spec is a mapping with name, input, classes, stem and body", 1, 1)
     builder = _Builder(file, limits)
     data = builder.build(node, (), 0)
     if builder.problems:

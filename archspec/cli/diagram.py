@@ -1,0 +1,62 @@
+"""``archspec diagram``: draw channel progression (from the Plan) or the module graph (torch.fx)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..diagram.groups import DEFAULT_MAX_NODES
+from . import app
+from .common import EXIT_INVALID, console, fail, set_option, user_errors
+
+OUTPUT_HELP = "Output file; its suffix picks the format: .svg, .png, .pdf or .dot."
+
+
+@app.command()
+def diagram(
+    specs: list[Path] = typer.Argument(..., help="Spec files; several are drawn side by side on one width scale."),
+    out: Path = typer.Option(..., "--output", "-o", help=OUTPUT_HELP),
+    collapse: bool = typer.Option(
+        True, "--collapse/--no-collapse",
+        help="Draw runs of identical units as one node (x N) and apply --max-nodes; or one node per unit.",
+    ),
+    max_nodes: int = typer.Option(
+        DEFAULT_MAX_NODES, "--max-nodes", min=3,
+        help="Node cap per network: merge stretches of similar units beyond it.",
+    ),
+    graph: bool = typer.Option(
+        False, "--graph", help="Draw the module graph traced by torch.fx, block by block (one spec; imports torch).",
+    ),
+    sets: list[str] = set_option(),
+) -> None:
+    """Draw how width grows through SPEC(s): stem, stages, units, head, with shapes and shortcuts.
+
+    Without --graph this reads only the Plan (no torch import). Rendering needs
+    Graphviz's `dot`; when it is missing the DOT source is written beside OUT and the
+    command exits 2.
+    """
+    from ..api import plan as make_plan
+    from ..diagram import DotMissing, RenderError, output_format, progression, write_diagram
+
+    try:
+        output_format(out)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if graph and len(specs) > 1:
+        raise fail(f"--graph draws one spec at a time; got {len(specs)}")
+    with user_errors():
+        plans = [make_plan(path, overrides=sets) for path in specs]
+    if graph:
+        from ..diagram import module_graph
+
+        drawing = module_graph(plans[0], collapse=collapse)
+    else:
+        drawing = progression(plans, collapse=collapse, max_nodes=max_nodes)
+    try:
+        written = write_diagram(drawing, out)
+    except DotMissing as exc:
+        raise fail(str(exc), code=EXIT_INVALID) from None
+    except RenderError as exc:
+        raise fail(str(exc), code=1) from None
+    console.print(f"wrote {written}")

@@ -1,0 +1,165 @@
+"""Plan -> DOT: how width grows through one or several networks, on one shared scale.
+
+Each network is a column (a cluster) of nodes from the input down to the head, with a
+cluster per stage. A node draws one unit, a run of identical units ("x N") or, under
+the node cap, a stretch of similar units; its bar is proportional to its output width
+on a scale shared by every network in the picture. Edges carry the tensor shape
+(C x H x W); downsampling nodes are tinted and marked with their factor; each residual
+node has a self-loop whose style says what its shortcut is. Generic over Plan rows: it
+reads only a unit's block, widths, sizes, stride, shortcut and merge.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Sequence
+
+import graphviz
+
+from ..plan.types import Plan
+from . import style
+from .groups import DEFAULT_MAX_NODES, Group, downsamples, plan_groups
+
+
+def progression(
+    plans: Sequence[Plan], collapse: bool = True, max_nodes: int | None = DEFAULT_MAX_NODES
+) -> graphviz.Digraph:
+    """The channel-progression diagram of ``plans``, side by side, widths on one scale.
+
+    ``collapse`` merges runs of identical units (and applies ``max_nodes``, the node
+    cap); without it every unit gets its own node.
+    """
+    widest = max(max(u.out_channels for u in p.units if u is not p.head) for p in plans)
+    scale = style.BAR_POINTS / widest
+    graph = graphviz.Digraph(
+        "progression",
+        graph_attr={"rankdir": "TB", "fontname": style.FONT, "nodesep": "0.3", "ranksep": "0.32",
+                    "newrank": "true"},
+        node_attr={"shape": "box", "style": "rounded,filled", "fillcolor": style.PLAIN_FILL,
+                   "fontname": style.FONT, "fontsize": "10", "margin": "0.08,0.04", "color": "#4a5568"},
+        edge_attr={"fontname": style.FONT, "fontsize": "8", "fontcolor": style.MUTED, "arrowsize": "0.6",
+                   "color": "#4a5568"},
+    )
+    kinds: set[str] = set()
+    for i, plan in enumerate(plans):
+        groups = plan_groups(plan.units, collapse, max_nodes)
+        kinds |= _draw_network(graph, f"n{i}", plan, groups, scale)
+    # the legend is the graph's label: as a node it would share the inputs' rank and push them apart
+    graph.attr(label=_legend(sorted(kinds, key=list(style.SHORTCUTS).index), widest), labelloc="b", labeljust="l")
+    return graph
+
+
+def _draw_network(graph: graphviz.Digraph, prefix: str, plan: Plan, groups: list[Group], scale: float) -> set[str]:
+    """One network's column; returns the shortcut kinds it drew.
+
+    Edges go in the network's cluster, not a stage's: an edge statement inside a
+    subgraph would pull both of its ends into that stage's box.
+    """
+    kinds: set[str] = set()
+    with graph.subgraph(name=f"cluster_{prefix}") as net:
+        net.attr(label=_network_title(plan), style="rounded", color="#a0aec0", fontname=style.FONT)
+        source = f"{prefix}_input"
+        net.node(source, style.table([style.text(f"input {style.shape_text(plan.in_channels, plan.input_size)}",
+                                                 9, style.MUTED)]), shape="plaintext", style="")
+        nodes: list[tuple[str, Group]] = []
+        for stage, members in groupby(groups, key=lambda g: g.first.stage):
+            if stage is None:
+                nodes += [(_draw_node(net, prefix, plan, g, scale), g) for g in members]
+                continue
+            with net.subgraph(name=f"cluster_{prefix}_stage{stage}") as box:
+                box.attr(label=_stage_title(plan, stage), style="rounded,dashed", color="#cbd5e0",
+                         fontsize="10", labeljust="l")
+                nodes += [(_draw_node(box, prefix, plan, g, scale), g) for g in members]
+        shape = ""
+        for node, group in nodes:
+            net.edge(source, node, label=f" {shape}" if shape else "")
+            kind = group.shortcut
+            if kind in style.SHORTCUTS:
+                color, line, pen, _ = style.SHORTCUTS[kind]
+                net.edge(node, node, color=color, style=line, penwidth=pen, arrowsize="0.5",
+                         tailport="e", headport="e")
+                kinds.add(kind)
+            source, shape = node, style.shape_text(group.last.out_channels, group.last.out_size)
+    return kinds
+
+
+def _draw_node(graph: graphviz.Digraph, prefix: str, plan: Plan, group: Group, scale: float) -> str:
+    node = f"{prefix}_{group.first.name.replace('.', '_')}"
+    tinted = downsamples(group.first) > 1 and group.first is not plan.head
+    graph.node(node, _unit_label(plan, group, scale), fillcolor=style.DOWNSAMPLE_FILL if tinted else style.PLAIN_FILL)
+    return node
+
+
+def _unit_label(plan: Plan, group: Group, scale: float) -> str:
+    first, last = group.first, group.last
+    if first is plan.head:
+        return style.table([style.text(f"head · {first.block}", 10, bold=True),
+                            style.text(f"{first.in_channels} \u2192 {plan.classes} classes", 9, style.MUTED)])
+    title = style.text(_names(group), 10, bold=True) + " " + style.text(first.block, 9, style.MUTED)
+    if group.count > 1:
+        count = f"\u00d7{group.count}" if group.identical else f"{group.count} units"
+        title += "  " + style.text(count, 10, "#1a365d", bold=True)
+    factor = downsamples(first)
+    if factor > 1:
+        title += "  " + style.text(f"\u2193{factor}", 10, "#c53030", bold=True)
+    low, high = group.widths
+    return style.table([title, style.text(_details(group), 9, style.MUTED), style.bar(low, high, scale)])
+
+
+def _names(group: Group) -> str:
+    """``stages.1.4`` or ``stages.1.4-9`` (the span of a group within its stage)."""
+    first, last = group.first, group.last
+    return first.name if group.count == 1 else f"{first.name}\u2013{last.index}"
+
+
+def _details(group: Group) -> str:
+    first, last = group.first, group.last
+    low, high = group.widths
+    cin, cout = first.in_channels, last.out_channels
+    parts = [f"{cout} ch" if cin == cout and low == high else f"{cin}\u2192{cout} ch"]
+    if first.inner_channels and first.inner_channels != cout:
+        parts.append(f"inner {first.inner_channels}" + (f"\u2192{last.inner_channels}"
+                                                        if last.inner_channels != first.inner_channels else ""))
+    if first.groups > 1:
+        parts.append(f"groups {first.groups}")
+    if group.shortcut in ("zero_pad", "projection"):
+        names = sorted({u.shortcut for u in group.units} - {"identity"})
+        parts.append(" / ".join(names))
+    elif group.shortcut == "none" and first.merge == "concat":
+        parts.append("branches concatenated")
+    return " · ".join(parts)
+
+
+def _network_title(plan: Plan) -> str:
+    depth = f"depth {plan.depth} · " if plan.depth else ""
+    return style.table([
+        style.text(plan.name, 12, bold=True),
+        style.text(f"{depth}{plan.params / 1e6:.2f}M params · {plan.macs / 1e6:.1f}M MACs", 9, style.MUTED),
+    ])
+
+
+def _stage_title(plan: Plan, index: int) -> str:
+    stage = next(s for s in plan.stages if s.index == index)
+    sizes = [stage.units[0].in_size, stage.out_size]
+    # a stage that downsamples at its end (a DenseNet transition) shows both sizes
+    if downsamples(stage.units[0]) > 1 or sizes[0] == sizes[1]:
+        sizes = sizes[1:]
+    return f"stage {index} · {len(stage.units)} units · " + " \u2192 ".join(f"{h}\u00d7{w}" for h, w in sizes)
+
+
+def _legend(kinds: list[str], widest: int) -> str:
+    samples = {"solid": "\u2500\u2500\u2500", "dashed": "\u2012 \u2012 \u2012", "bold": "\u2501\u2501\u2501",
+               "dotted": "\u00b7\u00b7\u00b7\u00b7\u00b7"}
+    rows = [style.text("legend", 10, bold=True)]
+    for kind in kinds:
+        color, line, _, meaning = style.SHORTCUTS[kind]
+        rows.append(style.text(samples[line], 10, color, bold=True) + "  " + style.text(f"loop: {meaning}", 9))
+    rows += [
+        style.text("\u2193N  downsampling unit (tinted): spatial size / N", 9),
+        style.text("\u00d7N  N identical consecutive units", 9),
+        style.text("k units: similar units merged (node cap); light bar = widths they reach", 9),
+        style.text(f"bar: output channels, one scale for all; full length = {widest}", 9),
+        style.bar(widest, widest, style.BAR_POINTS / widest),
+        style.text("edges: C\u00d7H\u00d7W", 9),
+    ]
+    return style.table(rows)

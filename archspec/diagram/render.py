@@ -1,0 +1,61 @@
+"""Write a diagram: DOT text, or SVG/PNG/PDF rendered by Graphviz's ``dot``, atomically.
+
+``dot`` is a real run-time dependency of the rendered formats. When it is missing the
+DOT source is still written (next to the requested file) so nothing is lost, and
+:class:`DotMissing` says how to install it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import graphviz
+
+from ..export.atomic import write_bytes, write_text
+
+FORMATS = ("svg", "png", "pdf", "dot")
+
+INSTALL_HINT = (
+    "Graphviz's `dot` program was not found on PATH; install it with "
+    "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
+    "or `conda install graphviz`, then run the command again"
+)
+
+
+class DotMissing(RuntimeError):
+    """``dot`` is not installed; ``dot_file`` holds the DOT source written instead."""
+
+    def __init__(self, dot_file: Path):
+        super().__init__(f"{INSTALL_HINT}; the DOT source was written to {dot_file}")
+        self.dot_file = dot_file
+
+
+class RenderError(RuntimeError):
+    """``dot`` ran and failed; the message carries what it said."""
+
+
+def output_format(target: Path) -> str:
+    """The format named by ``target``'s suffix; ``ValueError`` names the allowed ones."""
+    fmt = target.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        allowed = ", ".join(f".{f}" for f in FORMATS)
+        raise ValueError(f"cannot tell the diagram format from {target.name!r}: end the file name in {allowed}")
+    return fmt
+
+
+def write_diagram(graph: graphviz.Digraph, target: str | Path) -> Path:
+    """Write ``graph`` to ``target`` in the format its suffix names; return the path written."""
+    target = Path(target)
+    fmt = output_format(target)
+    if fmt == "dot":
+        return write_text(target, graph.source)
+    try:
+        data = graph.pipe(format=fmt, quiet=True)
+    except graphviz.ExecutableNotFound:
+        dot_file = target.with_suffix(".dot")
+        write_text(dot_file, graph.source)
+        raise DotMissing(dot_file) from None
+    except graphviz.CalledProcessError as exc:  # dot's messages are not always UTF-8
+        detail = (exc.stderr or b"").decode("utf-8", "replace").strip()
+        raise RenderError(f"dot failed to render {target.name}: {detail}") from None
+    return write_bytes(target, data)

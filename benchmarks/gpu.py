@@ -1,0 +1,117 @@
+"""CUDA check and inference throughput of every bundled spec, against torchvision where it has the model.
+
+Run on a machine with a GPU:  python benchmarks/gpu.py [--specs specs/*.yaml] [--iters 20]
+For each spec it prints: the largest CUDA-vs-CPU difference (fp32, TF32 off) relative to the
+output scale, whether FlopCounterMode on CUDA equals 2x the Plan's MACs, and images/s in fp32
+and in bf16 autocast (channels_last), next to torchvision's own model of the same name.
+Without CUDA it runs the same code on the CPU with one timed iteration (a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import archspec
+
+TORCHVISION = {
+    "resnet-18": "resnet18",
+    "resnet-50": "resnet50",
+    "resnext-50-32x4d": "resnext50_32x4d",
+    "wide-resnet-50-2": "wide_resnet50_2",
+    "densenet-121": "densenet121",
+    "vgg-16": "vgg16",
+    "vgg-16-bn": "vgg16_bn",
+    "googlenet": "googlenet",
+    "efficientnet-b0": "efficientnet_b0",
+}
+
+
+def images_per_second(model: torch.nn.Module, x: torch.Tensor, iters: int, bf16: bool) -> float:
+    device = x.device.type
+    with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+        for _ in range(3):
+            model(x)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(iters):
+            model(x)
+        if device == "cuda":
+            torch.cuda.synchronize()
+    return iters * x.shape[0] / (time.perf_counter() - start)
+
+
+def throughput(model: torch.nn.Module, shape: tuple[int, ...], device: str, iters: int) -> tuple[float, float]:
+    model = model.to(device).eval()
+    x = torch.randn(*shape, device=device)
+    fp32 = images_per_second(model, x, iters, bf16=False)
+    model = model.to(memory_format=torch.channels_last)
+    bf16 = images_per_second(model, x.to(memory_format=torch.channels_last), iters, bf16=True)
+    return fp32, bf16
+
+
+def torchvision_model(name: str, plan) -> torch.nn.Module | None:
+    tv_name = TORCHVISION.get(name)
+    if tv_name is None:
+        return None
+    import torchvision
+
+    kwargs = {"aux_logits": False, "init_weights": False} if tv_name == "googlenet" else {}
+    return getattr(torchvision.models, tv_name)(weights=None, num_classes=plan.classes, **kwargs)
+
+
+def check(path: str, device: str, iters: int) -> None:
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    plan = archspec.plan(path)
+    torch.manual_seed(0)
+    model = archspec.build(path).eval()
+    x = torch.randn(4, plan.in_channels, *plan.input_size)
+    with torch.no_grad():
+        expected = model(x)
+        got = model.to(device)(x.to(device)).cpu()
+        traced = torch.fx.symbolic_trace(model)(x.to(device)).cpu()
+    rel = float((got - expected).abs().max() / expected.abs().max())
+    rel_fx = float((traced - got).abs().max() / expected.abs().max())
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x[:1].to(device))
+    macs_ok = counter.get_total_flops() == 2 * plan.macs
+
+    batch = 256 if max(plan.input_size) <= 64 else 64
+    shape = (batch, plan.in_channels, *plan.input_size)
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    ours = throughput(model, shape, device, iters)
+    line = (f"{plan.name:22s} rel.diff {rel:8.1e} fx {rel_fx:8.1e} MACs {'==' if macs_ok else '!='} "
+            f"| b{batch:<3d} fp32 {ours[0]:9.0f} img/s  bf16 {ours[1]:9.0f} img/s")
+    reference = torchvision_model(plan.name, plan)
+    if reference is not None:
+        tv = throughput(reference, shape, device, iters)
+        line += f" | torchvision fp32 {tv[0]:9.0f}  bf16 {tv[1]:9.0f}  (ours/tv {ours[0] / tv[0]:.2f}, {ours[1] / tv[1]:.2f})"
+    print(line, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--specs", nargs="*", default=sorted(glob.glob("specs/*.yaml")))
+    parser.add_argument("--iters", type=int, default=20)
+    args = parser.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    iters = args.iters if device == "cuda" else 1
+    name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+    print(f"device: {name}; torch {torch.__version__}; {iters} timed iterations after 3 warm-ups")
+    for path in args.specs:
+        try:
+            check(path, device, iters)
+        except Exception as exc:  # report and go on: one bad spec must not hide the others
+            print(f"{path}: FAILED {type(exc).__name__}: {exc}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

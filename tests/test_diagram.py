@@ -1,0 +1,309 @@
+"""``archspec diagram``: channel progression from the Plan, the fx module graph, rendering."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import graphviz
+import pytest
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+from archspec.diagram import DEFAULT_MAX_NODES, RenderError, plan_groups, progression, write_diagram
+from archspec.diagram.groups import downsamples
+from archspec.diagram.style import BAR_COLOR, BAR_POINTS
+from conftest import ROOT, SPECS
+COMPARISON = [SPECS / "resnet-110.yaml", SPECS / "pyramidnet.yaml", SPECS / "pyramidnet-110-mult.yaml"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def cli(*args: object):
+    return CliRunner().invoke(app, ["diagram", *map(str, args)])
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**ENV, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def svg_texts(path: Path) -> list[str]:
+    root = ET.parse(path).getroot()
+    return ["".join(el.itertext()) for el in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def expected_runs(units) -> list[int]:
+    """Lengths of the runs of consecutive units that are the same in everything but their name."""
+    lengths: list[int] = []
+    for previous, unit in zip((None, *units), units):
+        key = lambda u: (u.stage, u.block, u.in_channels, u.out_channels, u.stride, u.in_size, u.shortcut, u.ops)
+        if previous is not None and key(previous) == key(unit):
+            lengths[-1] += 1
+        else:
+            lengths.append(1)
+    return lengths
+
+
+# --- progression from the Plan -------------------------------------------------------
+
+
+def test_comparison_svg_parses_and_names_every_stage(tmp_path):
+    out = tmp_path / "widening.svg"
+    result = cli(*COMPARISON, "-o", out)
+    assert result.exit_code == 0, result.output
+    texts = svg_texts(out)
+    plans = [archspec.plan(p) for p in COMPARISON]
+    for plan in plans:
+        assert any(plan.name in t for t in texts)
+    for index in {s.index for p in plans for s in p.stages}:
+        labels = [t for t in texts if t.startswith(f"stage {index} ")]
+        assert len(labels) == sum(any(s.index == index for s in p.stages) for p in plans)
+
+
+def test_resnet_collapses_runs_of_identical_units():
+    plan = archspec.plan(SPECS / "resnet-110.yaml")
+    groups = plan_groups(plan.units)
+    assert [g.count for g in groups] == expected_runs(plan.units)
+    # every stage but the first opens with a downsampling unit drawn alone, then x (n - 1)
+    for stage in plan.stages[1:]:
+        assert f"\u00d7{len(stage.units) - 1}<" in progression([plan]).source
+    assert len(groups) == 2 + sum(1 + (downsamples(s.units[0]) > 1) for s in plan.stages)
+    assert [u for g in groups for u in g.units] == list(plan.units)
+    assert all(g.identical for g in groups)
+
+
+def test_collapse_follows_the_depth():
+    plan = archspec.plan(SPECS / "resnet-110.yaml", overrides=["body.depth=32"])
+    assert [g.count for g in plan_groups(plan.units)] == expected_runs(plan.units)
+    assert [g.count for g in plan_groups(plan.units, collapse=False)] == [1] * len(plan.units)
+
+
+def test_node_cap_merges_similar_units_in_order():
+    plan = archspec.plan(SPECS / "pyramidnet-272-a200.yaml")
+    assert len(expected_runs(plan.units)) == len(plan.units)  # additive widening: nothing identical
+    for limit in (8, DEFAULT_MAX_NODES, 30):
+        groups = plan_groups(plan.units, limit=limit)
+        assert len(groups) <= limit
+        assert [u for g in groups for u in g.units] == list(plan.units)
+        for group in groups:
+            assert len({u.stage for u in group.units}) == 1
+            if group.count > 1:
+                assert not any(downsamples(u) > 1 for u in group.units)
+        widths = [g.widths for g in groups if g.first.stage is not None]
+        assert all(low <= high for low, high in widths)
+
+
+def test_node_cap_labels_name_the_span_and_widths():
+    plan = archspec.plan(SPECS / "pyramidnet.yaml")
+    source = progression([plan]).source
+    merged = [g for g in plan_groups(plan.units, limit=DEFAULT_MAX_NODES) if g.count > 1]
+    assert merged
+    for group in merged:
+        assert f"{group.first.name}\u2013{group.last.index}" in source
+        assert f"{group.count} units" in source
+        assert f"{group.first.in_channels}\u2192{group.last.out_channels} ch" in source
+
+
+def test_bars_share_one_scale_across_networks():
+    plans = [archspec.plan(p) for p in COMPARISON]
+    widest = max(u.out_channels for p in plans for u in p.units if u is not p.head)
+    source = progression(plans, collapse=True).source
+    bars = 0
+    for i, plan in enumerate(plans):
+        for group in plan_groups(plan.units, limit=DEFAULT_MAX_NODES):
+            if group.first is plan.head or not group.identical:
+                continue
+            node = f"n{i}_{group.first.name.replace('.', '_')} "
+            line = next(line for line in source.splitlines() if line.strip().startswith(node))
+            width = int(re.search(rf'WIDTH="(\d+)" HEIGHT="\d+" BGCOLOR="{BAR_COLOR}"', line).group(1))
+            assert abs(width - group.last.out_channels * BAR_POINTS / widest) <= 0.5
+            bars += 1
+    assert bars >= 6
+
+
+def test_shortcut_kinds_are_drawn_differently():
+    option_a = archspec.plan(SPECS / "resnet-56.yaml")
+    option_b = archspec.plan(SPECS / "resnet-56-b.yaml")
+    source = progression([option_a, option_b]).source
+    loops = re.findall(r"^\s*(n\d_\S+) -> \1 \[(.*)\]$", source, re.M)
+    styles = {(node.split("_")[0], re.search(r"style=(\w+)", attrs).group(1)) for node, attrs in loops}
+    # option A pads zeros where the shape changes, option B projects there
+    assert ("n0", "dashed") in styles and ("n0", "bold") not in styles
+    assert ("n1", "bold") in styles and ("n1", "dashed") not in styles
+    changing = sum(1 for u in option_b.body if u.in_channels != u.out_channels or u.stride > 1)
+    assert sum(1 for node, attrs in loops if node.startswith("n1") and "style=bold" in attrs) == changing
+    assert "zero-padded identity" in source and "projection shortcut" in source
+
+
+def test_concat_units_are_drawn_from_merge_and_shortcut():
+    """Generic over blocks: a concat unit passing its input on (dense) gets a loop, one without does not."""
+    plan = archspec.plan(SPECS / "resnet-20.yaml")
+
+    def with_merge(shortcut: str):
+        stages = tuple(dataclasses.replace(s, units=tuple(dataclasses.replace(u, merge="concat", shortcut=shortcut)
+                                                         for u in s.units)) for s in plan.stages)
+        return dataclasses.replace(plan, stages=stages)
+
+    dense = progression([with_merge("identity")]).source
+    loops = re.findall(r"^\s*(n0_\S+) -> \1 \[(.*)\]$", dense, re.M)
+    assert len(loops) == len(plan_groups(plan.body)) and all("style=dotted" in a for _, a in loops)
+    assert "input concatenated to the output" in dense
+    branches = progression([with_merge("none")]).source
+    assert not re.findall(r"^\s*(n0_\S+) -> \1 ", branches, re.M)
+    assert "branches concatenated" in branches
+
+
+def test_downsampling_units_are_marked():
+    plan = archspec.plan(SPECS / "resnet-50.yaml")
+    source = progression([plan]).source
+    for unit in plan.units[:-1]:
+        factor = downsamples(unit)
+        if factor > 1:
+            node = next(l for l in source.splitlines() if l.strip().startswith(f"n0_{unit.name.replace('.', '_')} "))
+            assert f"\u2193{factor}" in node and "fde8e4" in node
+
+
+def test_dot_is_byte_identical_across_processes(tmp_path):
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"w{seed}.dot"
+        code = (f"from archspec.cli import app\nimport sys\nsys.argv=['archspec','diagram',"
+                f"{', '.join(repr(str(p)) for p in COMPARISON)},'-o',{str(out)!r}]\napp()")
+        done = run_python(code, PYTHONHASHSEED=seed)
+        assert done.returncode == 0, done.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    assert outs[0] == progression([archspec.plan(p) for p in COMPARISON]).source.encode()
+
+
+def test_drawing_from_the_plan_does_not_import_torch(tmp_path):
+    out = tmp_path / "w.svg"
+    code = (
+        "import sys\nfrom archspec.cli import app\n"
+        f"sys.argv = ['archspec', 'diagram', {str(COMPARISON[0])!r}, {str(SPECS / 'resnet-50.yaml')!r},"
+        f" '-o', {str(out)!r}]\n"
+        "try:\n    app()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\nprint('clean')"
+    )
+    done = run_python(code)
+    assert done.returncode == 0 and "clean" in done.stdout, done.stderr
+    ET.parse(out)
+
+
+def test_large_network_renders_in_seconds(tmp_path):
+    plan = archspec.plan(SPECS / "pyramidnet-272-a200.yaml")
+    for collapse in (True, False):
+        start = time.perf_counter()
+        write_diagram(progression([plan], collapse=collapse), tmp_path / f"p{collapse}.svg")
+        assert time.perf_counter() - start < 10
+    assert len(svg_texts(tmp_path / "pFalse.svg")) > len(svg_texts(tmp_path / "pTrue.svg"))
+
+
+# --- rendering, missing dot, bad input -----------------------------------------------
+
+
+def test_missing_dot_writes_the_dot_file_and_exits_2(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    out = tmp_path / "w.svg"
+    code = f"import sys\nsys.argv=['archspec','diagram',{str(COMPARISON[0])!r},'-o',{str(out)!r}]\nfrom archspec.cli import main\nmain()"
+    done = run_python(code, PATH=str(empty))
+    assert done.returncode == 2
+    assert "apt-get install graphviz" in done.stderr and "brew install graphviz" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
+    assert out.with_suffix(".dot").read_text() == progression([archspec.plan(COMPARISON[0])]).source
+
+
+def test_failed_render_leaves_the_target_untouched(tmp_path, monkeypatch):
+    out = tmp_path / "w.png"
+    out.write_bytes(b"old")
+
+    def broken(*args, **kwargs):
+        raise graphviz.CalledProcessError(1, ["dot"], stderr=b"Error: syntax \xe9rror")
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", broken)
+    with pytest.raises(RenderError, match="syntax"):
+        write_diagram(progression([archspec.plan(COMPARISON[0])]), out)
+    assert out.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["w.png"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([COMPARISON[0], "-o", "{tmp}/w.txt"], "end the file name in"),
+    ([COMPARISON[0], "--set", "body.depth=21", "-o", "{tmp}/w.svg"], "resnet-110.yaml:"),
+    ([SPECS / "missing.yaml", "-o", "{tmp}/w.svg"], "missing.yaml"),
+    ([COMPARISON[0], COMPARISON[1], "--graph", "-o", "{tmp}/w.svg"], "one spec at a time"),
+])
+def test_bad_input_exits_2_without_output(tmp_path, args, message):
+    result = cli(*(str(a).format(tmp=tmp_path) for a in args))
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- the module graph (torch.fx) -----------------------------------------------------
+
+
+def clusters(source: str) -> list[str]:
+    return re.findall(r"subgraph (cluster_\S+) \{", source)
+
+
+def cluster_labels(source: str) -> str:
+    return "\n".join(l for l in source.splitlines() if "label=<<TABLE" in l and "\u00d7" in l)
+
+
+@pytest.mark.parametrize("spec", ["resnet-20", "resnet-50", "preact-resnet-164"])
+def test_module_graph_draws_each_run_of_blocks_once(spec, tmp_path):
+    from archspec.diagram import module_graph
+
+    plan = archspec.plan(SPECS / f"{spec}.yaml")
+    source = module_graph(plan).source
+    runs = expected_runs(plan.units)
+    assert len(clusters(source)) == len(runs)
+    for n in runs:
+        if n > 1:
+            assert f"\u00d7{n}<" in cluster_labels(source)
+    # one residual add per drawn body unit
+    body_runs = len(runs) - 2
+    assert len(re.findall(r'label="\+" ', source)) == body_runs
+    out = tmp_path / "g.svg"
+    write_diagram(module_graph(plan), out)
+    assert any(plan.name in t for t in svg_texts(out))
+
+
+def test_module_graph_shows_the_shortcut_branches():
+    from archspec.diagram import module_graph
+
+    option_a = module_graph(archspec.plan(SPECS / "resnet-20.yaml")).source
+    downsampling = sum(1 for u in archspec.plan(SPECS / "resnet-20.yaml").body if u.stride > 1)
+    assert option_a.count("subsample") == downsampling
+    assert option_a.count("zero-pad") == downsampling
+
+    preact = archspec.plan(SPECS / "preact-resnet-164.yaml")
+    source = module_graph(preact).source
+    # the projection reads the shared pre-activation: an edge relu -> shortcut.conv in the unit
+    first = preact.body[0].name.replace(".", "_")
+    assert re.search(rf"\b{first}_relu -> {first}_shortcut_conv\b", source)
+    assert "shortcut.conv 1\u00d71" in source
+
+
+def test_module_graph_without_collapse_draws_every_unit():
+    from archspec.diagram import module_graph
+
+    plan = archspec.plan(SPECS / "resnet-20.yaml")
+    assert len(clusters(module_graph(plan, collapse=False).source)) == len(plan.units)
+
+
+def test_cli_graph_writes_png(tmp_path):
+    out = tmp_path / "g.png"
+    result = cli(SPECS / "resnet-20.yaml", "--graph", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
