@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from . import app
 from .common import console, fail, set_option, user_errors
+
+
+class WeightsFormat(str, Enum):
+    torchvision = "torchvision"
+    archspec = "archspec"
 
 
 class Export(str, Enum):
@@ -23,22 +29,35 @@ def build(
     export: list[Export] = typer.Option([], "--export", "-e", help="What to write (repeatable)."),
     out: Path = typer.Option(Path("build"), "--output", "-o", help="Output directory."),
     sets: list[str] = set_option(),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", "-w", exists=True, dir_okay=False,
+        help="A state_dict file (torch.save) to load before exporting; nothing is downloaded."),
+    weights_format: WeightsFormat = typer.Option(
+        WeightsFormat.torchvision, "--weights-format", help="Who named the tensors in --weights."),
 ) -> None:
     """Compile SPEC to a torch module, trace it with torch.fx, and write the exports.
 
     ONNX files are checked with onnx.checker and run in onnxruntime at two batch sizes
     against the torch module. Every file is staged and renamed into place only when
-    all of them succeeded.
+    all of them succeeded. With --weights, the checkpoint is converted to the spec's
+    names (every tensor's shape checked) and loaded strictly first.
     """
     from ..api import as_spec, plan as make_plan
+    from ..convert import ConversionError, read_weights
     from ..export.build import build_exports
     from ..spec.expand import spec_hash
 
     with user_errors():
         loaded = as_spec(spec, sets)
         resolved = make_plan(loaded)
-    result = build_exports(resolved, [e.value for e in export], out,
-                           metadata={"archspec.spec_sha256": spec_hash(loaded)})
+    state, meta = None, {"archspec.spec_sha256": spec_hash(loaded)}
+    if weights is not None:
+        try:
+            state = read_weights(weights, resolved, weights_format.value)
+        except ConversionError as exc:
+            raise fail(str(exc)) from None
+        meta["archspec.weights"] = f"{weights_format.value}:{weights.name}"
+    result = build_exports(resolved, [e.value for e in export], out, meta, state_dict=state)
     console.print(
         f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs, "
         f"traced with torch.fx ({result.traced_nodes} nodes)"

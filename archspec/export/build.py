@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import torch
 import torch.fx
@@ -26,8 +27,13 @@ class BuildResult:
 
 
 def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
-                  metadata: dict[str, str] | None = None) -> BuildResult:
-    model = Network(plan).eval()
+                  metadata: dict[str, str] | None = None,
+                  state_dict: Mapping[str, torch.Tensor] | None = None) -> BuildResult:
+    """``state_dict`` (names already the network's, see ``archspec.convert``) loads strictly first."""
+    model = Network(plan)
+    if state_dict is not None:
+        model.load_state_dict(state_dict, strict=True)
+    model.eval()
     traced = torch.fx.symbolic_trace(model)
     result = BuildResult(model, len(traced.graph.nodes))
     shape = (plan.in_channels, *plan.input_size)

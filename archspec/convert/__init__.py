@@ -1,0 +1,87 @@
+"""Weights from elsewhere into a compiled spec: torchvision checkpoints and archspec's own.
+
+``from_torchvision(state_dict, spec)`` renames a torchvision model's state_dict into
+the network ``archspec.build(spec)`` compiles, deriving every name and shape from the
+Plan; the result loads with ``strict=True``. Anything that does not fit raises
+:class:`ConversionError` naming the first tensor, its shapes and the layer it was
+meant for. New torchvision families register one rule per block type: see
+``archspec/convert/rules.py`` and docs/weights.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Union
+
+from ..api import SpecLike
+from ..api import plan as make_plan
+from ..plan.types import Plan, Unit
+from . import torchvision as _torchvision  # noqa: F401  (registers the torchvision rules)
+from .engine import map_weights, tensors_of
+from .errors import ConversionError
+from .rules import Family, family_of, register_rule, registered, require, rule_for
+
+if TYPE_CHECKING:
+    import torch
+
+StateDict = Mapping[str, "torch.Tensor"]
+
+__all__ = ["ConversionError", "Family", "FORMATS", "convert", "from_archspec", "from_torchvision",
+           "read_weights", "register_rule", "registered", "require", "tensors_of"]
+
+
+def _as_plan(spec: Union[Plan, SpecLike]) -> Plan:
+    return spec if isinstance(spec, Plan) else make_plan(spec)
+
+
+def from_torchvision(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict[str, "torch.Tensor"]:
+    """A torchvision model's state_dict renamed for ``archspec.build(spec)``."""
+    plan = _as_plan(spec)
+    family = family_of(plan)
+
+    def names_for(unit: Unit) -> Mapping[str, str]:
+        if unit is plan.stem:
+            return family.stem(unit, plan)
+        if unit is plan.head:
+            return family.head(unit, plan)
+        return rule_for(unit).unit(unit, plan)
+
+    return map_weights(state_dict, plan, names_for, f"torchvision {family.name}", family.ignore)
+
+
+def from_archspec(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict[str, "torch.Tensor"]:
+    """An archspec state_dict checked against the spec, with the same messages as a conversion."""
+    plan = _as_plan(spec)
+    own_names = lambda unit: {op.path: f"{unit.name}.{op.path}" for op in unit.ops}  # noqa: E731
+    return map_weights(state_dict, plan, own_names, "archspec")
+
+
+CONVERTERS = {"torchvision": from_torchvision, "archspec": from_archspec}
+FORMATS = tuple(CONVERTERS)
+
+
+def convert(state_dict: StateDict, spec: Union[Plan, SpecLike], fmt: str) -> dict[str, "torch.Tensor"]:
+    """Dispatch on the weights format (who named the tensors)."""
+    if fmt not in CONVERTERS:
+        raise ConversionError(f"unknown weights format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    return CONVERTERS[fmt](state_dict, spec)
+
+
+def read_weights(path: str | Path, spec: Union[Plan, SpecLike], fmt: str = "torchvision") -> dict[str, "torch.Tensor"]:
+    """Load a state_dict file safely (``weights_only``: no code runs) and convert it for ``spec``."""
+    import torch
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable user file: the message, not a traceback
+        said = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}" if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{path}: not a file torch.save wrote, or not plain tensors "
+                              f"(torch.load with weights_only=True said {said})") from None
+    if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        keys = f" with keys {', '.join(map(str, list(loaded)[:5]))}" if isinstance(loaded, Mapping) else ""
+        raise ConversionError(f"{path}: holds a {type(loaded).__name__}{keys}, not a state_dict (names to tensors); "
+                              "save one with torch.save(model.state_dict(), FILE)")
+    try:
+        return convert(loaded, spec, fmt)
+    except ConversionError as exc:
+        raise ConversionError(f"{path}: {exc}") from None

@@ -1,0 +1,86 @@
+"""Map a checkpoint onto a Plan: every tensor of every layer, checked against the layer record.
+
+The expected tensors and shapes come from the Plan's layer records (the same records
+the compiler builds modules from), so the result loads into ``archspec.build(spec)``
+with ``strict=True`` exactly when this succeeds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+
+from ..plan.ops import Conv, Linear, Norm, Op
+from ..plan.types import Plan, Unit
+from .errors import ConversionError
+from .rules import LayerNames
+
+if TYPE_CHECKING:
+    import torch
+
+Shape = tuple[int, ...]
+NamesFor = Callable[[Unit], LayerNames]
+BN_COUNTER = "num_batches_tracked"  # old checkpoints lack it; it never changes an eval-mode output
+
+
+def tensors_of(op: Op) -> dict[str, Shape]:
+    """The state_dict entries (suffix -> shape) of the module built from one layer record."""
+    if isinstance(op, Conv):
+        shapes = {"weight": (op.cout, op.cin // op.groups, op.kernel, op.kernel)}
+        return {**shapes, "bias": (op.cout,)} if op.bias else shapes
+    if isinstance(op, Norm):
+        per_channel = (op.channels,)
+        return {"weight": per_channel, "bias": per_channel, "running_mean": per_channel,
+                "running_var": per_channel, BN_COUNTER: ()}
+    if isinstance(op, Linear):
+        shapes = {"weight": (op.cout, op.cin)}
+        return {**shapes, "bias": (op.cout,)} if op.bias else shapes
+    raise TypeError(f"no tensor layout for layer record {type(op).__name__}; add it to tensors_of")
+
+
+def map_weights(source: Mapping[str, "torch.Tensor"], plan: Plan, names_for: NamesFor,
+                source_kind: str, ignore: Iterable[str] = ()) -> dict[str, "torch.Tensor"]:
+    """Rename ``source`` into the compiled network's state_dict, refusing the first misfit.
+
+    ``names_for(unit)`` gives the checkpoint's module path for each of the unit's layers;
+    checkpoint tensors under an ``ignore`` prefix are dropped, any other left over is an error.
+    """
+    import torch
+
+    result: dict[str, torch.Tensor] = {}
+    used: set[str] = set()
+    for unit in plan.units:
+        names = names_for(unit)
+        for op in unit.ops:
+            if op.path not in names:
+                raise ConversionError(f"{source_kind} has no counterpart for layer {op.path} of unit {unit.name} "
+                                      f"(block type {unit.block!r})")
+            for suffix, shape in tensors_of(op).items():
+                name = f"{names[op.path]}.{suffix}"
+                where = f"layer {op.path} of unit {unit.name} ({unit.name}.{op.path}.{suffix})"
+                tensor = source.get(name)
+                if tensor is None and suffix == BN_COUNTER:
+                    tensor = torch.tensor(0, dtype=torch.long)
+                elif tensor is None:
+                    raise ConversionError(f"the {source_kind} checkpoint has no tensor {name!r} (shape {_fmt(shape)}) "
+                                          f"for {where} of spec {plan.name}; it starts with: {_first(source)}")
+                elif tuple(tensor.shape) != shape:
+                    raise ConversionError(f"tensor {name!r} has shape {_fmt(tuple(tensor.shape))} in the checkpoint, but "
+                                          f"spec {plan.name} expects {_fmt(shape)} for {where}")
+                result[f"{unit.name}.{op.path}.{suffix}"] = tensor
+                used.add(name)
+    prefixes = tuple(ignore)
+    left = [n for n in source if n not in used and not n.startswith(prefixes)]
+    if left:
+        raise ConversionError(f"tensor {left[0]!r} (shape {_fmt(tuple(source[left[0]].shape))}) of the {source_kind} "
+                              f"checkpoint has no place in spec {plan.name} ({len(left)} such tensors): "
+                              "the checkpoint is for a deeper or different network")
+    return result
+
+
+def _fmt(shape: Shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")"
+
+
+def _first(source: Mapping[str, object], n: int = 3) -> str:
+    names = list(source)
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "") if names else "(nothing)"
