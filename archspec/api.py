@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Union
 
-from .plan import Plan, PlanError, make_plan
+from .plan import Plan, PlanError
 from .plan.ops import Size
 from .spec import Spec, SpecError, load
+from .spec.checks import checked_plan
 from .spec.loader import source_of
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterab
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
     try:
-        return make_plan(spec, input_size)
+        return checked_plan(spec, input_size)  # make_plan, guarded by the size limits
     except PlanError as exc:
         raise SpecError([source_of(spec).problem(exc.path, exc.message)]) from None
 
