@@ -1,13 +1,14 @@
-"""The Python API: load, plan, build. Only ``build`` imports torch."""
+"""The Python API: load, plan, report, build. Only ``build`` imports torch."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Union
+from typing import TYPE_CHECKING, Any, Iterable, Union
 
-from .plan import Plan, PlanError, make_plan
+from .plan import Plan, PlanError
 from .plan.ops import Size
 from .spec import Spec, SpecError, load
+from .spec.checks import checked_plan
 from .spec.loader import source_of
 
 if TYPE_CHECKING:
@@ -29,9 +30,22 @@ def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterab
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
     try:
-        return make_plan(spec, input_size)
+        return checked_plan(spec, input_size)  # make_plan, guarded by the size limits
     except PlanError as exc:
         raise SpecError([source_of(spec).problem(exc.path, exc.message)]) from None
+
+
+def report(
+    spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = (), elementwise: bool = False
+) -> dict[str, Any]:
+    """Params, MACs and shapes per unit, stage and network: the data of ``archspec report --format json``.
+
+    Analytic, from the Plan (no torch). ``elementwise=True`` adds the separately counted
+    BN/bias/add/pool ops (docs/report.md states the policy).
+    """
+    from .complexity import make_report
+
+    return make_report(plan(spec, input_size, overrides), elementwise).as_dict()
 
 
 def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "torch.nn.Module":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import State
+from .common import global_options
 
 app = typer.Typer(
     name="archspec",
@@ -15,12 +15,10 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks behind errors.")) -> None:
-    State.debug = debug
+app.callback()(global_options)
 
 
-from . import build, diagram, validate  # noqa: E402,F401  (each module registers its command)
+from . import build, diagram, diff, expand, report, schema, validate  # noqa: E402,F401  (each module registers its command)
 
 
 def main() -> None:

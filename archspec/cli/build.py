@@ -42,19 +42,21 @@ def build(
     all of them succeeded. With --weights, the checkpoint is converted to the spec's
     names (every tensor's shape checked) and loaded strictly first.
     """
-    from ..api import plan as make_plan
+    from ..api import as_spec, plan as make_plan
     from ..convert import ConversionError, read_weights
     from ..export.build import build_exports
+    from ..spec.expand import spec_hash
 
     with user_errors():
-        resolved = make_plan(spec, overrides=sets)
-    state, meta = None, {}
+        loaded = as_spec(spec, sets)
+        resolved = make_plan(loaded)
+    state, meta = None, {"archspec.spec_sha256": spec_hash(loaded)}
     if weights is not None:
         try:
             state = read_weights(weights, resolved, weights_format.value)
         except ConversionError as exc:
             raise fail(str(exc)) from None
-        meta = {"archspec.weights": f"{weights_format.value}:{weights.name}"}
+        meta["archspec.weights"] = f"{weights_format.value}:{weights.name}"
     result = build_exports(resolved, [e.value for e in export], out, meta, state_dict=state)
     console.print(
         f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs, "

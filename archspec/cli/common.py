@@ -1,15 +1,18 @@
-"""What every command shares: consoles, the exit status for bad input, error printing."""
+"""What every command shares: consoles, global limits, exit status 2 for bad input, error printing."""
 
 from __future__ import annotations
 
 import traceback
 from contextlib import contextmanager
-from typing import Iterator
+from enum import Enum
+from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from ..spec import SpecError
+from ..spec import Problem, SpecError
+from ..spec.limits import configure
 
 EXIT_INVALID = 2  # bad input: an invalid spec, a missing file, a bad option value
 
@@ -17,7 +20,7 @@ console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-SET_HELP = "Override a spec field before validation: PATH=VALUE, e.g. body.depth=56 (repeatable)."
+SET_HELP = "Override a spec field before validation: PATH=VALUE, e.g. body.depth=56; PATH=null removes it (repeatable)."
 
 
 def set_option() -> list[str]:
@@ -29,9 +32,69 @@ class State:
     debug = False
 
 
-def report_problems(exc: SpecError) -> None:
+def _count(text: str) -> int:
+    """A count given as ``10000000000`` or ``1e10``."""
+    try:
+        value = int(text) if text.isdigit() else int(float(text))
+    except (ValueError, OverflowError):
+        raise typer.BadParameter(f"expected a whole number such as 10000000000 or 1e10, got {text!r}") from None
+    if value < 1:
+        raise typer.BadParameter("must be at least 1")
+    return value
+
+
+def _limit(flag: str, env: str, what: str) -> Optional[int]:
+    return typer.Option(None, flag, parser=_count, envvar=env, help=what)
+
+
+def global_options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks behind errors."),
+    max_params: Optional[int] = _limit("--max-params", "ARCHSPEC_MAX_PARAMS",
+                                       "Refuse specs with more parameters (default 1e10)."),
+    max_macs: Optional[int] = _limit("--max-macs", "ARCHSPEC_MAX_MACS",
+                                     "Refuse specs with more MACs per image (default 1e13)."),
+    max_bytes: Optional[int] = _limit("--max-bytes", "ARCHSPEC_MAX_BYTES",
+                                      "Refuse spec files larger than this (default 1 MiB)."),
+) -> None:
+    """Options before the command name, e.g. ``archspec --debug --max-params 1e11 build ...``."""
+    State.debug = debug
+    configure(max_params=max_params, max_macs=max_macs, max_bytes=max_bytes)
+
+
+class ErrorFormat(str, Enum):
+    text = "text"
+    github = "github"
+
+
+def report_problems(exc: SpecError, fmt: ErrorFormat = ErrorFormat.text) -> None:
     for problem in exc.problems:
-        errors.print(f"[bold red]error[/]: {problem}", soft_wrap=True, markup=True)
+        if fmt == ErrorFormat.github:
+            console.print(github_annotation(problem), markup=False, soft_wrap=True)
+        else:
+            errors.print(f"[bold red]error[/]: {escape(str(problem))}", soft_wrap=True)
+
+
+def github_annotation(problem: Problem) -> str:
+    """A GitHub Actions workflow command: ``::error file=F,line=L,col=C::message``."""
+    props = [f"file={_escape_property(problem.file)}"]
+    if problem.line is not None:
+        props += [f"line={problem.line}", f"col={problem.column}"]
+    text = f"{problem.path}: {problem.message}" if problem.path else problem.message
+    return f"::error {','.join(props)}::{_escape_data(text)}"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def show_traceback() -> None:
+    """Inside an ``except``: print the traceback when ``--debug`` asked for it."""
+    if State.debug:
+        errors.print(traceback.format_exc(), markup=False)
 
 
 @contextmanager
@@ -40,12 +103,11 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except SpecError as exc:
-        if State.debug:
-            errors.print(traceback.format_exc(), markup=False)
+        show_traceback()
         report_problems(exc)
         raise typer.Exit(EXIT_INVALID) from None
 
 
 def fail(message: str, code: int = EXIT_INVALID) -> "typer.Exit":
-    errors.print(f"[bold red]error[/]: {message}", soft_wrap=True)
+    errors.print(f"[bold red]error[/]: {escape(message)}", soft_wrap=True)
     return typer.Exit(code)

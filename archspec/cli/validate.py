@@ -1,31 +1,69 @@
-"""``archspec validate``: load and plan specs without importing torch."""
+"""``archspec validate``: load and plan specs without importing torch (fit for CI and pre-commit)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from ..api import plan
 from ..spec import SpecError
+from ..spec.errors import problem
 from . import app
-from .common import EXIT_INVALID, console, report_problems, set_option
+from .common import EXIT_INVALID, ErrorFormat, console, report_problems, set_option, show_traceback
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def spec_files(paths: list[Path]) -> tuple[list[Path], list[SpecError]]:
+    """Files as given; directories searched recursively for ``*.yaml``/``*.yml``.
+
+    Names starting with ``_`` (partial bases, used only through ``extends``) or ``.`` are
+    skipped in directories; a file named on the command line is always checked.
+    """
+    files: list[Path] = []
+    missing: list[SpecError] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file() and _listed(p, path))
+            if not found:
+                missing.append(problem(str(path), "no *.yaml or *.yml spec files in this directory"))
+            files += found
+        elif path.exists():
+            files.append(path)
+        else:
+            missing.append(problem(str(path), "cannot read the spec: no such file or directory"))
+    return list(dict.fromkeys(files)), missing
+
+
+def _listed(file: Path, root: Path) -> bool:
+    return not any(part.startswith(("_", ".")) for part in file.relative_to(root).parts)
 
 
 @app.command()
 def validate(
-    specs: list[Path] = typer.Argument(..., help="Spec files to check."),
+    paths: list[Path] = typer.Argument(..., help="Spec files, or directories to search for *.yaml / *.yml."),
     sets: list[str] = set_option(),
+    fmt: ErrorFormat = typer.Option(
+        ErrorFormat.text, "--format", "-f", help="text, or github for GitHub Actions annotations."),
 ) -> None:
-    """Check specs: schema, cross-field rules, and that the network resolves. Exit 2 if any fails."""
-    bad = 0
-    for path in specs:
+    """Check specs: schema, cross-field rules, size limits, and that the network resolves.
+
+    Reports every problem of every file; exits 2 if any file fails.
+    """
+    files, bad = spec_files(paths)
+    for error in bad:
+        report_problems(error, fmt)
+    for path in files:
         try:
             resolved = plan(path, overrides=sets)
         except SpecError as exc:
-            report_problems(exc)
-            bad += 1
+            show_traceback()
+            report_problems(exc, fmt)
+            bad.append(exc)
             continue
-        console.print(f"[green]ok[/] {path}: {resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs")
+        summary = f"{resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs"
+        console.print(f"[green]ok[/] {escape(str(path))}: {escape(summary)}")
     if bad:
         raise typer.Exit(EXIT_INVALID)

@@ -137,6 +137,11 @@ class DeformConv(Conv):
         return Conv.macs.fget(self)  # type: ignore[attr-defined]
 
     @property
+    def unmeasured_macs(self) -> int:
+        """MACs counted here that FlopCounterMode cannot see (checkers subtract them)."""
+        return self.sampling_macs
+
+    @property
     def params(self) -> int:
         return Conv.params.fget(self) + self.offset.params  # type: ignore[attr-defined]
 

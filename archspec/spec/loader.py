@@ -1,161 +1,47 @@
 """YAML -> Spec, with every validation error mapped back to its file, line and column.
 
-PyYAML's safe loader composes a node tree whose nodes carry source marks; we index
-those marks by field path so a Pydantic error at ``body.block.groups`` points at the
-line the user wrote it on. Nothing here imports torch.
+Reading is in :mod:`.yaml_safety` (untrusted text -> plain data and source marks),
+composition in :mod:`.compose` (``extends``, ``--set``); this module validates the
+data with Pydantic and turns each error into a :class:`Problem` that names the file,
+line, column and field, says what is allowed and suggests the closest valid name.
+All problems of a file are reported together. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from .compose import apply_overrides, load_document, load_text_document
+from .errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted
+from .limits import Limits
 from .models import Spec
 
-FieldPath = tuple[Any, ...]
-Mark = tuple[int, int]  # 1-based line and column
+__all__ = ["Loc", "Problem", "SourceMap", "SpecError", "dotted", "load", "load_text", "source_of", "validate"]
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a spec, located as precisely as we can."""
-
-    file: str
-    line: int | None
-    column: int | None
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file
-        if self.line is not None:
-            where += f":{self.line}:{self.column}"
-        field = f" {self.path}:" if self.path else ""
-        return f"{where}:{field} {self.message}"
-
-
-class SpecError(ValueError):
-    """A spec that cannot be loaded or planned; carries every problem found."""
-
-    def __init__(self, problems: Iterable[Problem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-class SourceMap:
-    """Field path -> (line, column) of the key (for mappings) or item that holds it."""
-
-    def __init__(self, file: str, marks: dict[FieldPath, Mark] | None = None):
-        self.file = file
-        self.marks = marks or {}
-
-    @classmethod
-    def from_node(cls, file: str, node: yaml.Node | None) -> "SourceMap":
-        marks: dict[FieldPath, Mark] = {}
-        if node is not None:
-            _index(node, (), marks, node.start_mark)
-        return cls(file, marks)
-
-    def locate(self, path: FieldPath) -> Mark | None:
-        """The mark of the longest prefix of ``path`` that the YAML spells out."""
-        for cut in range(len(path), -1, -1):
-            mark = self.marks.get(tuple(path[:cut]))
-            if mark is not None:
-                return mark
-        return None
-
-    def problem(self, path: FieldPath, message: str) -> Problem:
-        mark = self.locate(path)
-        line, col = mark if mark else (None, None)
-        return Problem(self.file, line, col, dotted(path), message)
-
-
-def _index(node: yaml.Node, path: FieldPath, marks: dict[FieldPath, Mark], at: yaml.Mark) -> None:
-    marks.setdefault(path, (at.line + 1, at.column + 1))
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                _index(value, path + (key.value,), marks, key.start_mark)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index(item, path + (i,), marks, item.start_mark)
-
-
-def dotted(path: FieldPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def load(path: str | Path, overrides: Iterable[str] = ()) -> Spec:
+def load(path: str | Path, overrides: Iterable[str] = (), limits: Limits | None = None) -> Spec:
     """Read and validate a spec file; raise :class:`SpecError` naming every problem.
 
-    ``overrides`` are ``dotted.path=value`` strings (the CLI's ``--set``), applied to
-    the YAML data before validation; values are parsed as YAML scalars or flow nodes.
+    ``overrides`` are ``dotted.path=value`` strings (the CLI's ``--set``), applied after
+    ``extends`` and before validation.
     """
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(file, None, None, "", f"cannot read the spec: {exc}")]) from None
-    return load_text(text, file, overrides)
+    data, marks = load_document(path, limits)
+    return _finish(data, marks, str(path), overrides)
 
 
-def load_text(text: str, file: str = "<string>", overrides: Iterable[str] = ()) -> Spec:
-    """Validate a spec given as YAML text."""
-    data, source = parse_yaml(text, file)
-    for override in overrides:
-        apply_override(data, override, file)
-    return validate(data, source)
+def load_text(text: str, file: str = "<string>", overrides: Iterable[str] = (), limits: Limits | None = None) -> Spec:
+    """Validate a spec given as YAML text (``extends`` is relative to ``file``'s directory)."""
+    data, marks = load_text_document(text, file, limits)
+    return _finish(data, marks, file, overrides)
 
 
-def apply_override(data: dict, override: str, file: str) -> None:
-    """Set ``a.b.0.c=value`` in the loaded data (creating mappings on the way)."""
-    key, sep, raw = override.partition("=")
-    if not sep or not key.strip():
-        raise SpecError([Problem(file, None, None, "", f"--set {override!r}: expected PATH=VALUE, e.g. body.depth=56")])
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
-    parts = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
-    node: Any = data
-    for i, part in enumerate(parts[:-1]):
-        if isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        elif isinstance(node, dict):
-            node = node.setdefault(part, {})
-        else:
-            where = dotted(tuple(parts[: i + 1]))
-            raise SpecError([Problem(file, None, None, where, f"--set {override!r}: cannot descend into {where}")])
-    last = parts[-1]
-    if isinstance(node, list) and isinstance(last, int) and last < len(node):
-        node[last] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise SpecError([Problem(file, None, None, key, f"--set {override!r}: no such place in the spec")])
-
-
-def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([Problem(file, line, col, "", f"not valid YAML: {reason}")]) from None
-    if not isinstance(data, dict):
-        kind = "an empty document" if data is None else f"a {type(data).__name__}"
-        raise SpecError([Problem(file, 1, 1, "", f"a spec is a YAML mapping of fields, got {kind}")])
-    return data, SourceMap.from_node(file, node)
+def _finish(data: dict, marks: dict[FieldPath, Loc], file: str, overrides: Iterable[str]) -> Spec:
+    apply_overrides(data, marks, overrides, file)
+    return validate(data, SourceMap(file, marks))
 
 
 def validate(data: dict, source: SourceMap) -> Spec:
@@ -173,11 +59,35 @@ def source_of(spec: Spec) -> SourceMap:
 
 
 def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Problem]:
-    problems = []
+    """One problem per field path: a union's alternatives are merged into one message."""
+    by_path: dict[FieldPath, list[str]] = {}
     for err in exc.errors(include_url=False):
         path = _data_path(err["loc"], data)
-        problems.append(source.problem(path, _message(err, path, data)))
+        if err["type"] == "union_tag_invalid" and isinstance(_at(data, path), dict):
+            path += (err["ctx"]["discriminator"].strip("'"),)
+        message = _message(err, path)
+        if message not in by_path.setdefault(path, []):
+            by_path[path].append(message)
+    problems = []
+    for path, messages in by_path.items():
+        given = _at(data, path)
+        text = "; or ".join(messages)
+        if given is not _ABSENT and not isinstance(given, (dict, list)) and "`" not in text:
+            text += f" (got `{given}`)"
+        problems.append(source.problem(path, text))
     return problems
+
+
+_ABSENT = object()
+
+
+def _at(data: Any, path: FieldPath) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return _ABSENT
+    return data
 
 
 def _data_path(loc: tuple, data: Any) -> FieldPath:
@@ -196,8 +106,8 @@ def _data_path(loc: tuple, data: Any) -> FieldPath:
     return tuple(path)
 
 
-def _message(err: dict, path: FieldPath, data: Any) -> str:
-    kind = err["type"]
+def _message(err: dict, path: FieldPath) -> str:
+    kind, ctx = err["type"], err.get("ctx", {})
     if kind == "extra_forbidden":
         allowed = _allowed_keys(err["loc"])
         hint = _closest(str(path[-1]), allowed)
@@ -208,25 +118,77 @@ def _message(err: dict, path: FieldPath, data: Any) -> str:
             msg += " Allowed here: " + ", ".join(sorted(allowed)) + "."
         return msg
     if kind == "union_tag_invalid":
-        ctx = err.get("ctx", {})
-        expected = ctx.get("expected_tags", "")
-        tag = ctx.get("tag", "")
-        options = [t.strip().strip("'") for t in expected.split(",")]
-        hint = _closest(str(tag), options)
-        msg = f"unknown {ctx.get('discriminator', 'type').strip(chr(39))} `{tag}`; registered: {', '.join(options)}"
-        return msg + (f"; did you mean `{hint}`?" if hint else ".")
+        options = _options(ctx.get("expected_tags", ""))
+        return _choice(f"unknown {ctx.get('discriminator', 'type').strip(chr(39))}", ctx.get("tag", ""), options)
     if kind == "union_tag_not_found":
-        return f"missing `{err['ctx']['discriminator'].strip(chr(39))}`: {err['msg']}"
+        key = ctx["discriminator"].strip("'")
+        tags = _tags_at(err["loc"])
+        return f"missing `{key}`" + (f": one of {', '.join(tags)}" if tags else "")
     if kind == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "")
-        options = [t.strip().strip("'") for t in expected.replace(" or ", ",").split(",") if t.strip()]
-        given = err.get("input")
-        hint = _closest(str(given), options)
-        msg = f"`{given}` is not allowed; use one of {', '.join(options)}"
-        return msg + (f" (did you mean `{hint}`?)" if hint else "")
+        return _choice("", err.get("input"), _options(ctx.get("expected", "")))
     if kind == "missing":
-        return "required field is missing"
-    return err["msg"].replace("Value error, ", "")
+        size = _tuple_size(err["loc"]) if isinstance(err["loc"][-1], int) else None
+        return f"a list of exactly {size} items" if size else "required field is missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        tags = _tags_at(err["loc"])
+        like = f" like {{type: {tags[0]}}}" if tags else ""
+        return f"expected a mapping{like}, got {_kind(err.get('input'))}"
+    msg = err["msg"].replace("Value error, ", "")
+    return msg.replace("Input should be", "must be").replace("Field required", "required field is missing")
+
+
+def _choice(what: str, given: Any, options: list[str]) -> str:
+    hint = _closest(str(given), options)
+    head = f"{what} `{given}`" if what else f"`{given}` is not allowed"
+    return f"{head}; use one of {', '.join(options)}" + (f"; did you mean `{hint}`?" if hint else "")
+
+
+def _options(expected: str) -> list[str]:
+    return [t.strip().strip("'") for t in expected.replace(" or ", ",").split(",") if t.strip()]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the string `{value}`"
+    return {list: "a list", type(None): "nothing"}.get(type(value), f"`{value}`")
+
+
+def _tags_at(loc: tuple) -> list[str]:
+    """The registered ``type``/``rule`` names of the union at ``loc`` (empty if none)."""
+    from typing import get_args
+
+    model: Any = Spec
+    for part in loc:
+        model = _step(model, part)
+        if model is None:
+            return []
+    tags = []
+    for arg in get_args(model):
+        tag = _is_model(arg) and (arg.model_fields.get("type") or arg.model_fields.get("rule"))
+        if tag:
+            tags += [str(t) for t in get_args(tag.annotation)]
+    return tags
+
+
+def _tuple_size(loc: tuple) -> int | None:
+    """How many items the fixed-length list (``size: [h, w]``, ``widths: [a, b, c]``) at ``loc`` takes."""
+    from typing import get_args, get_origin
+
+    model: Any = Spec
+    annotation = None
+    for part in loc:
+        if _is_model(model) and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+        model = _step(model, part)
+        if model is None:
+            break
+    pending = [annotation]
+    while pending:
+        current = pending.pop()
+        if get_origin(current) is tuple and Ellipsis not in get_args(current):
+            return len(get_args(current))
+        pending += list(get_args(current))
+    return None
 
 
 def _allowed_keys(loc: tuple) -> list[str]:
@@ -242,9 +204,9 @@ def _allowed_keys(loc: tuple) -> list[str]:
 def _step(model: Any, part: Any) -> Any:
     from typing import get_args
 
-    if isinstance(part, int):  # a list index: the list itself was unwrapped already
-        return model
     if _is_model(model):
+        if isinstance(part, int):  # an item of a list already unwrapped to its model
+            return model
         field = model.model_fields.get(part)
         return _unwrap(field.annotation) if field else None
     for arg in get_args(model) or ():
@@ -286,5 +248,6 @@ def _is_model(obj: Any) -> bool:
 
 
 def _closest(word: str, options: Iterable[str]) -> str | None:
-    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    cutoff = 0.5 if len(word) <= 4 else 0.6  # one wrong letter of "bn" is half the word
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=cutoff)
     return match[0] if match else None

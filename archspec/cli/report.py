@@ -1,0 +1,138 @@
+"""``archspec report``: params, MACs and shapes per unit, stage and network, without torch.
+
+Also home of what ``archspec diff`` shares with it: ``--input-size`` parsing, loading
+several specs with every error reported, and printing a table in any format.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+import typer
+
+from . import app
+from .common import EXIT_INVALID, console, errors, fail, report_problems, set_option
+
+if TYPE_CHECKING:
+    from ..complexity import Report
+    from ..plan import Plan
+    from ..complexity.render import Table
+
+EXIT_MISMATCH = 1  # --verify found the Plan and the module disagree
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    csv = "csv"
+
+
+class By(str, Enum):
+    unit = "unit"
+    stage = "stage"
+
+
+def format_option() -> Any:
+    return typer.Option(Format.table, "--format", "-f", help="table (terminal), json, markdown or csv.")
+
+
+def input_size_option() -> Any:
+    return typer.Option(
+        None, "--input-size", "-i", metavar="H[,W]",
+        help="Count at this input resolution instead of the spec's (e.g. 224 or 320,256).",
+    )
+
+
+def parse_input_size(text: Optional[str]) -> Optional[tuple[int, int]]:
+    """``"224"`` -> (224, 224), ``"320,256"`` -> (320, 256); anything else exits 2."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.replace("x", ",").split(",")]
+    if len(parts) in (1, 2) and all(p.isdigit() and int(p) > 0 for p in parts):
+        h, w = int(parts[0]), int(parts[-1])
+        return h, w
+    raise fail(f"--input-size {text!r}: give one positive integer (square) or two as H,W, e.g. 224 or 320,256")
+
+
+def load_reports(
+    paths: Sequence[Path], input_size: Optional[str], sets: Sequence[str], elementwise: bool = False
+) -> list[tuple["Report", "Plan"]]:
+    """Plan and tabulate every spec; report every bad one, then exit 2 if any was bad."""
+    from ..api import plan
+    from ..complexity import make_report
+    from ..spec import SpecError
+
+    size = parse_input_size(input_size)
+    loaded, bad = [], False
+    for path in paths:
+        try:
+            resolved = plan(path, size, overrides=sets)
+        except SpecError as exc:
+            report_problems(exc)
+            bad = True
+            continue
+        loaded.append((make_report(resolved, elementwise), resolved))
+    if bad:
+        raise typer.Exit(EXIT_INVALID)
+    return loaded
+
+
+def emit(table: "Table", fmt: Format, data: Any) -> None:
+    """Print ``table`` as a terminal table, Markdown or CSV, or ``data`` as JSON."""
+    from ..complexity import render
+
+    if fmt is Format.table:
+        render.print_rich(table, console)
+        return
+    text = {Format.json: lambda: render.to_json(data), Format.markdown: lambda: render.to_markdown(table),
+            Format.csv: lambda: render.to_csv(table)}[fmt]()
+    sys.stdout.write(text)
+
+
+def check(plans: Sequence["Plan"], fmt: Format) -> None:
+    """``--verify``: build each module (torch) and compare; exit 1 naming the first difference."""
+    from ..complexity.verify import verify
+
+    out = console if fmt is Format.table else errors
+    for resolved in plans:
+        mismatches = verify(resolved)
+        if mismatches:
+            more = f" ({len(mismatches) - 1} more differences)" if len(mismatches) > 1 else ""
+            raise fail(f"{resolved.name}: {mismatches[0]}{more}", code=EXIT_MISMATCH)
+        out.print(f"verified {resolved.name}: params of all {len(resolved.units)} units == sum(p.numel()), "
+                  f"2 x MACs == FlopCounterMode ({2 * resolved.macs:,} FLOPs)")
+
+
+@app.command()
+def report(
+    specs: list[Path] = typer.Argument(..., help="Spec files; two or more give a comparison table."),
+    fmt: Format = format_option(),
+    input_size: Optional[str] = input_size_option(),
+    by: By = typer.Option(By.unit, "--by", help="One row per unit or per stage (one spec)."),
+    elementwise: bool = typer.Option(
+        False, "--elementwise", help="Also count BN, bias, residual-add and pooling ops, one per element."
+    ),
+    verify: bool = typer.Option(False, "--verify", help="Build the module and check the counts against PyTorch's."),
+    sets: list[str] = set_option(),
+) -> None:
+    """Analytic params and MACs of SPECS from the Plan (no torch), per unit or stage.
+
+    MACs are multiply-accumulates of conv and linear layers at batch 1; FLOPs = 2 x MACs.
+    With --verify the module is built (on the meta device) and every unit's params and
+    MACs are checked against sum(p.numel()) and FlopCounterMode: exit 1 on a mismatch.
+    """
+    from ..complexity import comparison_table, stage_table, unit_table
+
+    loaded = load_reports(specs, input_size, sets, elementwise)
+    reports = [r for r, _ in loaded]
+    if len(reports) > 1:
+        emit(comparison_table(reports), fmt, [r.as_dict() for r in reports])
+    else:
+        (one,) = reports
+        emit(unit_table(one) if by is By.unit else stage_table(one), fmt, one.as_dict())
+    if verify:
+        check([p for _, p in loaded], fmt)

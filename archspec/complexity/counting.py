@@ -1,0 +1,83 @@
+"""The counting policy, in one place: what a MAC is, and what the optional elementwise count adds.
+
+MACs are the multiply-accumulates of convolution and linear layers at batch 1, bias
+excluded: exactly half of what ``torch.utils.flop_counter.FlopCounterMode`` reports,
+and what torchvision's model docs call "GFLOPS". FLOPs are ``2 * MACs``.
+
+Everything else a network does (BN, biases, residual adds, pooling, activations) is
+left out of the MACs. On request it is counted separately, as *elementwise ops*: one
+op per element, derived from the Plan's rows only, so every block family (present or
+future) is counted by the same rules:
+
+- ``norm``: every ``Norm`` layer, one op per output element (an inference BN folds
+  into one multiply-add per element).
+- ``bias``: every biased ``Conv``/``Linear``, one add per output element.
+- ``add``: every unit whose branches merge by ``add``, one add per output element
+  (``concat`` merges cost nothing).
+- ``pool``: a unit whose output map is smaller than the map of its last spatial layer
+  (its input when it has none) pools that map: one op per element read.
+
+Not counted: activations (the Plan records only weighted layers, so there is nothing
+generic to count them from), pooling that keeps the map size (e.g. an Inception pool
+branch) or sits in a shortcut, SE's rescaling multiply, softmax and dropout.
+FlopCounterMode counts none of these either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from ..plan.ops import Conv, Linear, Norm, Size
+from ..plan.types import Unit
+
+MACS_POLICY = (
+    "MACs: multiply-accumulates of conv and linear layers (batch 1, biases excluded); FLOPs = 2 x MACs"
+)
+EXCLUDED = "BN, activations, pooling, residual adds and biases are not in the MACs"
+ELEMENTWISE_POLICY = (
+    "elementwise ops (separate from MACs, one per element): BN outputs, bias outputs, "
+    "residual-add outputs, elements read by a size-reducing pool; activations not counted"
+)
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    """Elementwise ops of one unit (or a sum of units), by kind."""
+
+    norm: int = 0
+    bias: int = 0
+    add: int = 0
+    pool: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.norm + self.bias + self.add + self.pool
+
+    def __add__(self, other: "Elementwise") -> "Elementwise":
+        return Elementwise(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def as_dict(self) -> dict[str, int]:
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "total": self.total}
+
+
+def area(size: Size) -> int:
+    return size[0] * size[1]
+
+
+def elementwise(unit: Unit) -> Elementwise:
+    """The elementwise ops of one Plan row, by the rules in this module's docstring."""
+    norm = sum(op.out_elements for op in unit.ops if isinstance(op, Norm))
+    bias = sum(op.out_elements for op in unit.ops if isinstance(op, (Conv, Linear)) and op.bias)
+    add = unit.out_activations if unit.merge == "add" else 0
+    return Elementwise(norm=norm, bias=bias, add=add, pool=pooled_elements(unit))
+
+
+def pooled_elements(unit: Unit) -> int:
+    """Elements read by a pool that shrinks the unit's last spatial map (0 if none does)."""
+    channels, size = unit.in_channels, unit.in_size
+    for op in unit.ops:
+        if isinstance(op, Conv):
+            channels, size = op.cout, op.out_size
+        elif isinstance(op, Norm):
+            channels, size = op.channels, op.size
+    return channels * area(size) if area(unit.out_size) < area(size) else 0

@@ -1,0 +1,158 @@
+"""The report's data: rows per unit and per stage, totals, and their stable JSON form.
+
+Built from a Plan alone (no torch), generically over its rows: any block family the
+planner knows is reported the same way. ``Report.as_dict()`` is the documented JSON
+schema (docs/report.md); ``archspec.report()`` returns it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..plan.ops import Size
+from ..plan.types import Counted, Plan, Unit
+from .counting import ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise
+
+SCHEMA_VERSION = 1
+UNIT_FIELDS = ("name", "stage", "index", "block", "in_channels", "out_channels", "inner_channels", "groups",
+               "stride", "in_size", "out_size", "shortcut", "merge", "params", "macs", "activations")
+STAGE_FIELDS = ("index", "units", "in_channels", "out_channels", "inner_channels", "out_size", "params", "macs")
+
+
+def _json_row(row: Any, names: tuple[str, ...], with_elementwise: bool) -> dict[str, Any]:
+    """The named fields (sizes as [H, W] lists), plus the elementwise total when asked for."""
+    out = {name: list(v) if isinstance(v := getattr(row, name), tuple) else v for name in names}
+    if with_elementwise:
+        out["elementwise"] = row.elementwise.total
+    return out
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One Plan row as reported: stem, body unit or head."""
+
+    name: str
+    stage: int | None  # None for the stem and the head
+    index: int
+    block: str
+    in_channels: int
+    out_channels: int
+    inner_channels: int | None
+    groups: int
+    stride: int
+    in_size: Size
+    out_size: Size
+    shortcut: str
+    merge: str
+    params: int
+    macs: int
+    activations: int  # elements of the unit's output map, batch 1
+    elementwise: Elementwise
+
+    @classmethod
+    def of(cls, unit: Unit) -> "UnitRow":
+        return cls(
+            name=unit.name, stage=unit.stage, index=unit.index, block=unit.block,
+            in_channels=unit.in_channels, out_channels=unit.out_channels,
+            inner_channels=unit.inner_channels, groups=unit.groups, stride=unit.stride,
+            in_size=unit.in_size, out_size=unit.out_size, shortcut=unit.shortcut, merge=unit.merge,
+            params=unit.params, macs=unit.macs, activations=unit.out_activations,
+            elementwise=elementwise(unit),
+        )
+
+    def as_dict(self, with_elementwise: bool) -> dict[str, Any]:
+        return _json_row(self, UNIT_FIELDS, with_elementwise)
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """A body stage: its units summed; widths as they enter and leave it."""
+
+    index: int
+    units: int
+    in_channels: int
+    out_channels: int
+    inner_channels: int | None  # the last unit's inner (bottleneck) width, if it has one
+    out_size: Size
+    params: int
+    macs: int
+    elementwise: Elementwise
+
+    @classmethod
+    def of(cls, index: int, rows: list[UnitRow]) -> "StageRow":
+        return cls(
+            index=index, units=len(rows), in_channels=rows[0].in_channels,
+            out_channels=rows[-1].out_channels, inner_channels=rows[-1].inner_channels, out_size=rows[-1].out_size,
+            params=sum(r.params for r in rows), macs=sum(r.macs for r in rows),
+            elementwise=sum((r.elementwise for r in rows), Elementwise()),
+        )
+
+    def as_dict(self, with_elementwise: bool) -> dict[str, Any]:
+        return _json_row(self, STAGE_FIELDS, with_elementwise)
+
+
+@dataclass(frozen=True)
+class Report(Counted):
+    """A network's complexity: every unit, every stage, the totals."""
+
+    name: str
+    in_channels: int
+    input_size: Size
+    classes: int
+    depth: int | None
+    units: tuple[UnitRow, ...]
+    stages: tuple[StageRow, ...]
+    with_elementwise: bool = False
+
+    def _parts(self) -> tuple[UnitRow, ...]:
+        return self.units
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def elementwise(self) -> Elementwise:
+        return sum((r.elementwise for r in self.units), Elementwise())
+
+    @property
+    def final_width(self) -> int:
+        """Channels entering the head: the network's last feature width."""
+        return self.units[-1].in_channels
+
+    def unit(self, name: str) -> UnitRow:
+        for row in self.units:
+            if row.name == name:
+                return row
+        raise KeyError(f"{self.name} has no unit {name!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stable JSON form (schema documented in docs/report.md)."""
+        out: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "name": self.name,
+            "input": {"channels": self.in_channels, "size": list(self.input_size)},
+            "classes": self.classes,
+            "depth": self.depth,
+            "params": self.params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "policy": {"macs": MACS_POLICY, "excluded": EXCLUDED},
+        }
+        if self.with_elementwise:
+            out["elementwise"] = self.elementwise.as_dict()
+            out["policy"]["elementwise"] = ELEMENTWISE_POLICY
+        out["stages"] = [s.as_dict(self.with_elementwise) for s in self.stages]
+        out["units"] = [u.as_dict(self.with_elementwise) for u in self.units]
+        return out
+
+
+def make_report(plan: Plan, with_elementwise: bool = False) -> Report:
+    """Tabulate a Plan (pure Python, no torch)."""
+    rows = tuple(UnitRow.of(u) for u in plan.units)
+    stages = tuple(StageRow.of(s.index, [r for r in rows if r.stage == s.index]) for s in plan.stages)
+    return Report(
+        name=plan.name, in_channels=plan.in_channels, input_size=tuple(plan.input_size),  # type: ignore[arg-type]
+        classes=plan.classes, depth=plan.depth, units=rows, stages=stages, with_elementwise=with_elementwise,
+    )

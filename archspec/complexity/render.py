@@ -1,0 +1,144 @@
+"""One table, four outputs: a rich terminal table, Markdown, CSV (raw numbers) and JSON.
+
+Views build a :class:`Table` of raw values; each column says how to show its values
+to people (``fmt``). CSV and JSON keep the raw values so scripts get exact integers.
+Rich is imported only when a terminal table is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+FORMATS = ("table", "json", "markdown", "csv")
+
+
+def exact(value: Any) -> str:
+    """Integers with thousands separators; sizes as HxW; None as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (tuple, list)):
+        return "x".join(map(str, value))
+    return str(value)
+
+
+def plain(value: Any) -> str:
+    """Channels, strides, depths: no separators (1024, not 1,024)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else exact(value)
+
+
+def human(value: Any) -> str:
+    """Counts as a paper prints them: 26.21M, 4.489G (exact below a thousand)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return exact(value)
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= scale:
+            return f"{value / scale:.{3 if suffix == 'G' else 2}f}{suffix}"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.3g}"
+
+
+def delta(value: Any) -> str:
+    if value is None:
+        return "-"
+    return ("+" if value > 0 else "") + human(value) if value else "0"
+
+
+def ratio(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}x"
+
+
+def raw(value: Any) -> Any:
+    """A CSV cell: exact, machine-readable."""
+    if value is None:
+        return ""
+    if isinstance(value, (tuple, list)):
+        return "x".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    fmt: Callable[[Any], str] = exact
+    numeric: bool = True
+
+
+@dataclass
+class Table:
+    title: str
+    columns: Sequence[Column]
+    rows: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)  # the counting policy, shown under the title
+    footer: dict[str, Any] | None = None  # a totals row
+
+    def all_rows(self) -> list[dict[str, Any]]:
+        return self.rows + ([self.footer] if self.footer else [])
+
+
+def to_rich(table: Table) -> Any:
+    """A rich ``Table`` of the rows (title and notes are printed around it, see ``print_rich``).
+
+    Cells are ``Text``, not strings: no markup parsing, which is most of rich's time on
+    a few hundred rows.
+    """
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    out = RichTable()
+    for col in table.columns:
+        out.add_column(col.header, justify="right" if col.numeric else "left")
+    for row in table.rows:
+        out.add_row(*(Text(col.fmt(row.get(col.key))) for col in table.columns))
+    if table.footer:
+        out.add_section()
+        out.add_row(*(Text(col.fmt(table.footer[col.key]) if col.key in table.footer else "")
+                      for col in table.columns), style="bold")
+    return out
+
+
+def print_rich(table: Table, console: Any) -> None:
+    """Title, table, policy notes. Piped output gets the table's natural width, not 80 columns."""
+    from rich.console import Console
+
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=True, file=console.file, width=100_000)
+    console.print(table.title, style="bold", markup=False)
+    console.print(to_rich(table))
+    for note in table.notes:
+        console.print(note, style="dim", markup=False)
+
+
+def to_markdown(table: Table) -> str:
+    lines = [f"### {table.title}", ""]
+    lines += [f"{note}  " for note in table.notes]
+    if table.notes:
+        lines.append("")
+    lines.append("| " + " | ".join(col.header for col in table.columns) + " |")
+    lines.append("|" + "|".join("---:" if col.numeric else "---" for col in table.columns) + "|")
+    for row in table.all_rows():
+        cells = (col.fmt(row[col.key]) if col.key in row else "" for col in table.columns)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(table: Table) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(col.key for col in table.columns)
+    for row in table.all_rows():
+        writer.writerow(raw(row.get(col.key)) for col in table.columns)
+    return buffer.getvalue()
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2) + "\n"

@@ -1,0 +1,123 @@
+"""Size checks around planning, so huge numbers fail fast with a located message.
+
+Planning allocates one row per unit, and the widening rules turn widths into
+floats, so ``depth: 1000000000`` or ``width: 10**400`` must be refused *before*
+planning: :func:`check_before` bounds the unit count and every width-like number
+analytically (a layer producing ``w`` channels has at least ``w`` parameters).
+:func:`check_after` compares the Plan's exact counts with ``--max-params`` and
+``--max-macs`` before anything is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..plan.errors import PlanError
+from ..plan.ops import Size
+from ..plan.planner import make_plan, units_per_stage
+from ..plan.types import Plan
+from .errors import FieldPath, dotted
+from .limits import Limits, current
+from .models import Spec
+
+
+def checked_plan(spec: Spec, input_size: Size | None = None, limits: Limits | None = None) -> Plan:
+    """:func:`make_plan` guarded by the limits; raises :class:`PlanError` with a field path."""
+    limits = limits or current()
+    check_before(spec, limits)
+    plan = make_plan(spec, input_size)
+    check_after(plan, limits)
+    return plan
+
+
+def check_before(spec: Spec, limits: Limits) -> None:
+    counts = units_per_stage(spec)
+    if sum(counts) > limits.max_units:
+        body = spec.body
+        biggest = max(range(len(counts)), key=counts.__getitem__)
+        path = ("body", "depth") if body.depth is not None else ("body", "stages", biggest, "units")
+        raise PlanError(path, f"{sum(counts):,} units in the body (stage {biggest} alone has {counts[biggest]:,}) "
+                              f"exceed the limit of {limits.max_units:,} units; is the depth a typo?")
+    scaling = spec.scaling
+    if scaling is not None and sum(counts) * scaling.depth_mult > limits.max_units:
+        raise PlanError(("scaling", "depth_mult"), f"depth_mult {scaling.depth_mult:g} scales {sum(counts):,} units "
+                                                   f"past the limit of {limits.max_units:,}; is this a typo?")
+    widths = list(_widths(spec, len(counts)))
+    if scaling is not None:
+        widths.append((("scaling", "width_mult"), max(w for _, w in widths) * scaling.width_mult))
+    for path, width in widths:
+        if width > limits.max_params:
+            raise PlanError(path, f"{_big(width)} channels alone mean more than {_big(limits.max_params)} "
+                                  "parameters (the --max-params limit); is this a typo?")
+
+
+def _widths(spec: Spec, n_stages: int) -> Iterator[tuple[FieldPath, Any]]:
+    """Lower bounds on every width the spec can produce, each with the field that sets it."""
+    yield ("input", "channels"), spec.input.channels
+    yield ("classes",), spec.classes
+    stem_width = getattr(spec.stem, "width", None)
+    if stem_width is not None:
+        yield ("stem", "width"), stem_width
+    for i, width in enumerate(getattr(spec.stem, "widths", ()) or ()):
+        yield ("stem", "widths", i), width
+    rule = spec.body.widening
+    base = getattr(rule, "base", None) or stem_width or 1
+    doublings = sum(1 for s in spec.body.stages[1:] if s.stride > 1)
+    bounds = {
+        "step_doubling": lambda: base * getattr(rule, "k", 1) * 2**doublings,
+        "additive": lambda: base + getattr(rule, "alpha", 0),
+        "multiplicative": lambda: base * getattr(rule, "alpha", 1),
+        "explicit": lambda: max(max(w, default=0) if isinstance(w, list) else w for w in rule.widths),
+    }
+    if rule is not None and rule.rule in bounds:
+        yield ("body", "widening"), bounds[rule.rule]()
+    for s, stage in enumerate(spec.body.stages):
+        if stage.width is not None:
+            yield ("body", "stages", s, "width"), stage.width
+    yield from _family_widths(spec)
+
+
+def _family_widths(spec: Spec) -> Iterator[tuple[FieldPath, Any]]:
+    """Widths the dense, inception, layer-list stem, MLP head and aux heads write out."""
+    blocks = [(("body", "block"), spec.body.block)]
+    blocks += [(("body", "stages", s, "block"), st.block) for s, st in enumerate(spec.body.stages) if st.block]
+    for path, block in blocks:
+        if getattr(block, "growth", None) is not None:
+            yield path + ("growth",), block.growth * max(getattr(block, "bottleneck", None) or 1, 1)
+        for i, row in enumerate(getattr(block, "modules", ())):
+            yield path + ("modules", i), sum(row)
+    for i, layer in enumerate(getattr(spec.stem, "layers", ())):
+        yield ("stem", "layers", i), getattr(layer, "width", 1)
+    for i, width in enumerate(getattr(spec.head, "hidden", ())):
+        yield ("head", "hidden", i), width
+    for i, aux in enumerate(spec.body.aux_heads):
+        yield ("body", "aux_heads", i), max(aux.width, aux.hidden)
+
+
+def check_after(plan: Plan, limits: Limits) -> None:
+    for total, limit, what, option in ((plan.params, limits.max_params, "parameters", "--max-params"),
+                                       (plan.macs, limits.max_macs, "MACs per image", "--max-macs")):
+        if total > limit:
+            path, part = _biggest(plan, what)
+            raise PlanError(path, f"the network would have {_big(total)} {what} (most of them in "
+                                  f"{dotted(path)}: {_big(part)}), above the limit of {_big(limit)}; lower "
+                                  f"the depth, widths or input size, or raise {option}")
+
+
+def _biggest(plan: Plan, what: str) -> tuple[FieldPath, int]:
+    def count(x: Any) -> int:
+        return x.params if what == "parameters" else x.macs
+
+    parts: list[tuple[FieldPath, int]] = [(("stem",), count(plan.stem)), (("head",), count(plan.head))]
+    parts += [(("body", "stages", s.index), count(s)) for s in plan.stages]
+    return max(parts, key=lambda p: p[1])
+
+
+def _big(n: float) -> str:
+    """Readable big numbers: exact with separators up to 10^15, scientific beyond."""
+    if n < 10**15:
+        return f"{int(n):,}"
+    try:
+        return f"{float(n):.3g}"
+    except OverflowError:
+        return "more than 1e308"

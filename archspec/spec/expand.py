@@ -1,0 +1,64 @@
+"""The fully resolved spec: every default filled in, every unit count and width explicit.
+
+``expand`` rewrites a spec so that nothing is derived any more: ``depth`` becomes
+``units`` on every stage, the widening rule becomes ``explicit`` per-unit widths
+(stage ``width`` overrides folded in). The result validates to a network identical
+to the original, unit for unit. Its canonical JSON (sorted keys, no whitespace)
+is hashed, so two specs that resolve to the same thing share a hash however they
+were written (``extends``, ``--set``, defaults left out or spelled out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import yaml
+
+from ..plan.planner import plan_stem, stage_widths, units_per_stage
+from .models import Spec, StageSpec
+
+
+def expand(spec: Spec) -> dict[str, Any]:
+    """The spec as plain data with unit counts and per-unit widths written out."""
+    counts = units_per_stage(spec)
+    stem = plan_stem(spec.stem, spec.input.channels, spec.input.hw)
+    widths = stage_widths(spec, counts, stem.out_channels)
+    data = spec.model_dump(mode="json", exclude_none=True)
+    body = data["body"]
+    body.pop("depth", None)
+    if spec.body.widening is not None:  # dense and inception bodies derive their widths from the block
+        body["widening"] = {"rule": "explicit", "widths": widths}
+    for stage, units in zip(body["stages"], counts):
+        stage["units"] = units
+        stage.pop("width", None)
+    order = list(StageSpec.model_fields)  # `units` where the language puts it, so expand is a fixed point
+    body["stages"] = [dict(sorted(stage.items(), key=lambda kv: order.index(kv[0]))) for stage in body["stages"]]
+    return data
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def spec_hash(spec: Spec) -> str:
+    """sha256 of the expanded spec's canonical JSON: the identity the exports record."""
+    return hashlib.sha256(canonical_json(expand(spec)).encode("utf-8")).hexdigest()
+
+
+def canonical_yaml(spec: Spec) -> str:
+    """The expanded spec as YAML (fields in the language's order, lists of numbers inline)."""
+    data = _tags_first(expand(spec))
+    head = f"# {spec.name}, fully resolved by `archspec expand`\n# spec-sha256: {spec_hash(spec)}\n"
+    return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100, allow_unicode=True)
+
+
+def _tags_first(data: Any) -> Any:
+    """Put ``type``/``rule`` first in every mapping, the way people write them."""
+    if isinstance(data, dict):
+        keys = sorted(data, key=lambda k: k not in ("type", "rule"))
+        return {k: _tags_first(data[k]) for k in keys}
+    if isinstance(data, list):
+        return [_tags_first(v) for v in data]
+    return data

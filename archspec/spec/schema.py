@@ -1,0 +1,156 @@
+"""The spec language's JSON Schema (for editors) and its Markdown reference (for people).
+
+Both derive from the Pydantic models, so they cannot drift from what the loader
+accepts; two things the models accept that Pydantic's schema does not show are
+added here: the ``extends`` key (handled by :mod:`.compose`) and a shortcut
+given as a bare name (``shortcut: zero_pad``).
+
+Regenerate the checked-in copies after changing the models (a test fails when
+they are stale)::
+
+    PYTHONPATH=$PWD python scripts/gen_spec_reference.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .models import Spec
+
+SCHEMA_FILE = "archspec.schema.json"
+REFERENCE_FILE = "spec-reference.md"
+BARE_NAME_MODELS = ("ShortcutSpec",)  # models that also accept their `type` as a plain string
+EXTENDS = {
+    "type": "string",
+    "description": "A spec file (relative to this one) to start from; this file's fields are deep-merged "
+    "over it: mappings merge, lists and scalars replace, `null` removes a field.",
+}
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Spec.model_json_schema()
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "archspec spec"}
+    schema["properties"] = {"extends": EXTENDS, **schema["properties"]}
+    for name in BARE_NAME_MODELS:
+        model = schema["$defs"][name]
+        bare = {"type": "string", "enum": model["properties"]["type"]["enum"]}
+        description = model.pop("description", "")
+        schema["$defs"][name] = {"description": description, "anyOf": [bare, model]}
+    return schema
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def markdown_reference(schema: dict[str, Any] | None = None) -> str:
+    """One section per model, reached from the top in reading order, one table row per field."""
+    schema = schema or json_schema()
+    defs = schema["$defs"]
+    out = [
+        "# Spec reference",
+        "",
+        "<!-- Generated from the JSON Schema by scripts/gen_spec_reference.py; do not edit. -->",
+        "",
+        "Every mapping forbids unknown keys. `type` and `rule` pick a member of a union; "
+        "each member lists its own fields. The machine-readable schema is "
+        f"[{SCHEMA_FILE}]({SCHEMA_FILE}); see [authoring.md](authoring.md) for the workflow.",
+        "",
+    ]
+    for name, model in _in_reading_order(schema, defs):
+        out += _section(name, model)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_docs(folder: Path) -> list[Path]:
+    """Write the schema and the reference into ``folder`` (atomically); return the paths."""
+    from ..export.atomic import write_text
+
+    return [write_text(folder / SCHEMA_FILE, schema_text()), write_text(folder / REFERENCE_FILE, markdown_reference())]
+
+
+def _in_reading_order(schema: dict, defs: dict) -> list[tuple[str, dict]]:
+    order, queue = [("Spec", schema)], [schema]
+    seen = {"Spec"}
+    while queue:
+        for ref in _refs(queue.pop(0)):
+            if ref not in seen:
+                seen.add(ref)
+                order.append((ref, defs[ref]))
+                queue.append(defs[ref])
+    return order
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"].rsplit("/", 1)[-1]] if "$ref" in node else []
+        return own + [r for k, v in node.items() if k != "$defs" for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def _section(name: str, model: dict) -> list[str]:
+    lines = [f"## {name}", ""]
+    if model.get("description"):
+        lines += [_prose(model["description"]), ""]
+    variants = [m for m in model.get("anyOf", []) if m.get("type") == "object"]
+    if "anyOf" in model and not model.get("properties"):
+        lines += ["Either " + " or ".join(_type(m) for m in model["anyOf"]) + ".", ""]
+    body = variants[0] if variants else model
+    props = body.get("properties", {})
+    if props:
+        required = set(body.get("required", ()))
+        lines += ["| field | type | default | description |", "|---|---|---|---|"]
+        for field, spec in props.items():
+            default = "required" if field in required else _code(spec.get("default"))
+            lines.append(f"| `{field}` | {_type(spec)} | {default} | {_cell(spec.get('description', ''))} |")
+        lines.append("")
+    return lines
+
+
+def _type(spec: dict) -> str:
+    if "$ref" in spec:
+        target = spec["$ref"].rsplit("/", 1)[-1]
+        return f"[{target}](#{target.lower()})"
+    if "discriminator" in spec:
+        key = spec["discriminator"]["propertyName"]
+        mapping = spec["discriminator"]["mapping"]
+        links = [f"[`{tag}`](#{ref.rsplit('/', 1)[-1].lower()})" for tag, ref in mapping.items()]
+        return f"`{key}`: " + ", ".join(links)
+    if "anyOf" in spec:
+        kinds = [_type(s) for s in spec["anyOf"] if s.get("type") != "null"]
+        nullable = any(s.get("type") == "null" for s in spec["anyOf"])
+        return " or ".join(kinds) + (" (optional)" if nullable else "")
+    if "enum" in spec:
+        return " \\| ".join(f"`{v}`" for v in spec["enum"])
+    if "const" in spec:
+        return f"`{spec['const']}`"
+    kind = spec.get("type", "any")
+    if kind == "array":
+        if "prefixItems" in spec:
+            return "[" + ", ".join(_type(s) for s in spec["prefixItems"]) + "]"
+        text = f"list of {_type(spec.get('items', {}))}"
+        return text + (f" (at least {spec['minItems']})" if spec.get("minItems") else "")
+    return kind + _bounds(spec)
+
+
+def _bounds(spec: dict) -> str:
+    marks = [("exclusiveMinimum", ">"), ("minimum", ">="), ("exclusiveMaximum", "<"), ("maximum", "<="),
+             ("minLength", "length >=")]
+    found = [f"{op} {spec[key]}" for key, op in marks if key in spec]
+    return f" ({', '.join(found)})" if found else ""
+
+
+def _code(value: Any) -> str:
+    return "" if value is None else _cell(f"`{json.dumps(value)}`")
+
+
+def _prose(text: str) -> str:
+    return " ".join(text.replace("``", "`").split())
+
+
+def _cell(text: str) -> str:
+    return _prose(text).replace("|", "\\|")

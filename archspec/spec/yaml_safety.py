@@ -1,0 +1,197 @@
+"""Read untrusted YAML as plain data, with a source mark for every field.
+
+PyYAML's safe loader already refuses object-constructing tags, but it shares
+aliased nodes, so a "billion laughs" document loads in microseconds and explodes
+later, in whatever walks the data. We compose the node tree (libyaml when
+available) and build the data ourselves, counting every node we visit, alias
+expansions included, so such a document fails after ``max_nodes`` visits. The
+same walk records where each field was written, refuses tags that are not plain
+data, and reports duplicate keys (PyYAML silently keeps the last).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import FieldPath, Loc, Problem, SpecError, dotted, problem
+from .limits import Limits, current
+
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+C_SAFE_NESTING = 1000  # libyaml recurses in C and crashes near 30k levels; stay far below
+_TAG = "tag:yaml.org,2002:"
+PLAIN_SCALARS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}
+MERGE = _TAG + "merge"
+
+
+def read_spec_text(path: str | Path, limits: Limits | None = None) -> str:
+    """The file's text, refusing what is too big, binary or not UTF-8."""
+    limits = limits or current()
+    file = str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
+    except IsADirectoryError:
+        raise problem(file, "is a directory; give a spec file (validate also takes directories)") from None
+    except OSError as exc:
+        raise problem(file, f"cannot read the spec: {exc.strerror or exc}") from None
+    if len(data) > limits.max_bytes:
+        raise problem(file, f"the file is larger than {limits.max_bytes:,} bytes; specs are small "
+                            "text files (raise the cap with --max-bytes if this one is real)")
+    if b"\x00" in data:
+        raise problem(file, "this is a binary file (it contains NUL bytes), not a YAML spec")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, col = _line_col(data, exc.start)
+        raise problem(file, f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded; "
+                            "save the spec as UTF-8", line, col) from None
+
+
+def _line_col(data: bytes, offset: int) -> tuple[int, int]:
+    before = data[:offset]
+    return before.count(b"\n") + 1, offset - (before.rfind(b"\n") + 1) + 1
+
+
+def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[dict, dict[FieldPath, Loc]]:
+    """YAML text -> (a mapping of plain data, field path -> Loc); raise SpecError otherwise."""
+    limits = limits or current()
+    if len(text) > limits.max_bytes:
+        raise problem(file, f"the text is larger than {limits.max_bytes:,} characters; specs are small")
+    try:
+        node = yaml.compose(text, Loader=_loader_for(text, file, limits))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        reason = getattr(exc, "problem", None) or str(exc)
+        if "but found another document" in str(exc):
+            reason = "a spec is one YAML document; this file has several (remove the `---` separators)"
+        raise problem(file, f"not valid YAML: {reason}", line, col) from None
+    except RecursionError:
+        raise problem(file, _too_deep(limits)) from None
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"):
+        raise problem(file, "the file is an empty document; a spec is a mapping with name, input, classes, stem and body", 1, 1)
+    builder = _Builder(file, limits)
+    data = builder.build(node, (), 0)
+    if builder.problems:
+        raise SpecError(builder.problems)
+    if not isinstance(data, dict):
+        kind = {list: "a list", str: "a string"}.get(type(data), f"a {type(data).__name__}")
+        raise problem(file, f"a spec is a YAML mapping of fields (name, input, classes, stem, body), got {kind}",
+                      node.start_mark.line + 1, node.start_mark.column + 1)
+    return data, builder.marks
+
+
+def _loader_for(text: str, file: str, limits: Limits) -> type:
+    """libyaml when the nesting is certainly shallow, else the pure-Python loader.
+
+    libyaml overflows the C stack on very deep nesting (a crash, not an exception);
+    the Python loader raises RecursionError, which we report. The bound over-counts
+    (every indent column, dash and bracket is taken as a level) and costs O(n) in C.
+    """
+    brackets = text.count("[") + text.count("{")
+    if brackets > limits.max_nesting and _flow_depth(text) > limits.max_nesting:
+        raise problem(file, _too_deep(limits))  # PyYAML would take seconds to say so
+    lines = text.splitlines() or [""]
+    indent = max(len(line) - len(line.lstrip(" ")) for line in lines)
+    dashes = max(line.count("-") for line in lines)
+    return Loader if indent + dashes + brackets < C_SAFE_NESTING else yaml.SafeLoader
+
+
+def _too_deep(limits: Limits) -> str:
+    return f"the YAML is nested too deeply (more than {limits.max_nesting} levels) to be a spec"
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest ``[``/``{`` nesting, counting brackets in strings too (an upper bound)."""
+    depth = deepest = 0
+    for char in re.findall(r"[\[\]{}]", text):
+        depth = depth + 1 if char in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+class _Builder:
+    """One walk over the node tree: plain data, marks, and every problem of the file."""
+
+    def __init__(self, file: str, limits: Limits):
+        self.file = file
+        self.limits = limits
+        self.visits = 0
+        self.marks: dict[FieldPath, Loc] = {}
+        self.problems: list[Problem] = []
+        self.scalars = Loader("")  # only its scalar constructors are used
+
+    def loc(self, mark: Any) -> Loc:
+        return Loc(self.file, mark.line + 1, mark.column + 1)
+
+    def fail(self, mark: Any, path: FieldPath, message: str) -> None:
+        loc = self.loc(mark)
+        self.problems.append(Problem(self.file, loc.line, loc.column, dotted(path), message))
+
+    def build(self, node: yaml.Node, path: FieldPath, depth: int) -> Any:
+        self.visits += 1
+        if self.visits > self.limits.max_nodes:
+            raise problem(self.file, f"the YAML expands to more than {self.limits.max_nodes:,} nodes "
+                                     "(aliases included); a spec is far smaller: refusing it",
+                          node.start_mark.line + 1, node.start_mark.column + 1)
+        if depth > self.limits.max_nesting:
+            raise problem(self.file, _too_deep(self.limits),
+                          node.start_mark.line + 1, node.start_mark.column + 1)
+        self.marks.setdefault(path, self.loc(node.start_mark))
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _TAG + "seq":
+                return self.refuse(node, path)
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        if node.tag == _TAG + "timestamp":
+            return node.value  # a date in a description stays text
+        if node.tag not in PLAIN_SCALARS:
+            return self.refuse(node, path)
+        try:
+            return self.scalars.construct_object(node)
+        except (ValueError, yaml.YAMLError) as exc:  # e.g. an integer of 5,000 digits
+            self.fail(node.start_mark, path, f"cannot read `{node.value[:40]}`: {exc}")
+            return None
+
+    def mapping(self, node: yaml.MappingNode, path: FieldPath, depth: int) -> dict | None:
+        if node.tag != _TAG + "map":
+            return self.refuse(node, path)
+        out: dict[Any, Any] = {}
+        merges = []
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE:
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in PLAIN_SCALARS:
+                self.fail(key_node.start_mark, path, "keys must be plain names")
+                continue
+            key = self.scalars.construct_object(key_node)
+            if key in out:
+                self.fail(key_node.start_mark, path + (key,), f"`{key}` is given twice in this mapping; keep one")
+                continue
+            self.marks.setdefault(path + (key,), self.loc(key_node.start_mark))
+            out[key] = self.build(value_node, path + (key,), depth + 1)
+        for merge in merges:  # YAML merge keys (`<<: *base`): explicit keys win
+            sources = merge.value if isinstance(merge, yaml.SequenceNode) else [merge]
+            for source in sources:
+                merged = self.build(source, path, depth + 1)
+                if not isinstance(merged, dict):
+                    self.fail(merge.start_mark, path, "`<<` merges mappings only")
+                    continue
+                for key, value in merged.items():
+                    out.setdefault(key, value)
+        return out
+
+    def refuse(self, node: yaml.Node, path: FieldPath) -> None:
+        if node.tag.startswith("tag:yaml.org,2002:python/"):
+            why = "it would construct a Python object"
+        else:
+            why = "specs are plain data"
+        self.fail(node.start_mark, path, f"YAML tag `{node.tag}` is not allowed: {why}; use plain "
+                                         "mappings, lists, strings, numbers and booleans")
+        return None

@@ -1,0 +1,276 @@
+"""``archspec report`` / ``diff`` / ``archspec.report()``: data, formats, errors, no torch."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import archspec
+from archspec.cli import app
+from archspec.complexity import elementwise, make_report
+from archspec.plan.ops import Conv, Norm
+from archspec.plan.types import Unit
+from conftest import ROOT, SPECS
+
+runner = CliRunner()
+
+
+def cli(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+# -- the data -------------------------------------------------------------------------
+
+
+def test_json_schema_holds_the_documented_fields() -> None:
+    data = archspec.report(SPECS / "resnet-50.yaml")
+    assert {"name", "input", "params", "macs", "flops", "stages", "units"} <= data.keys()
+    assert data["input"] == {"channels": 3, "size": [224, 224]}
+    assert data["flops"] == 2 * data["macs"]
+    for stage in data["stages"]:
+        assert {"index", "units", "out_channels", "out_size", "params", "macs"} <= stage.keys()
+    for unit in data["units"]:
+        assert {"name", "stage", "index", "block", "in_channels", "out_channels", "stride", "out_size",
+                "params", "macs"} <= unit.keys()
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_report_rows_follow_the_plan_and_add_up() -> None:
+    plan = archspec.plan(SPECS / "resnet-50.yaml")
+    data = archspec.report(SPECS / "resnet-50.yaml")
+    assert [u["name"] for u in data["units"]] == [u.name for u in plan.units]
+    assert [s["units"] for s in data["stages"]] == [3, 4, 6, 3]
+    assert [s["out_channels"] for s in data["stages"]] == [256, 512, 1024, 2048]
+    assert [s["out_size"] for s in data["stages"]] == [[56, 56], [28, 28], [14, 14], [7, 7]]
+    for stage in data["stages"]:
+        rows = [u for u in data["units"] if u["stage"] == stage["index"]]
+        assert stage["params"] == sum(u["params"] for u in rows)
+        assert stage["macs"] == sum(u["macs"] for u in rows)
+    assert data["params"] == sum(u["params"] for u in data["units"]) == plan.params
+    assert data["macs"] == sum(u["macs"] for u in data["units"]) == plan.macs
+    first = data["units"][1]
+    assert (first["name"], first["in_channels"], first["out_channels"], first["stride"]) == ("stages.0.0", 64, 256, 1)
+    assert data["units"][0]["stage"] is None and data["units"][-1]["stage"] is None
+
+
+def test_api_matches_cli_json() -> None:
+    result = cli("report", SPECS / "wrn-16-4.yaml", "--format", "json", "--input-size", "40")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == archspec.report(SPECS / "wrn-16-4.yaml", input_size=40)
+
+
+def test_api_name_is_not_shadowed_by_the_package() -> None:
+    import archspec.complexity.verify  # noqa: F401  (importing the package must not replace the function)
+
+    assert callable(archspec.report)
+
+
+# -- elementwise ops: derived from the rows, checked against the layouts by hand ------------
+
+
+def test_elementwise_counts_follow_the_layout() -> None:
+    data = archspec.report(SPECS / "resnet-20.yaml", elementwise=True)
+    units = {u["name"]: u for u in data["units"]}
+    # basic unit at 16x32x32: two BNs and one residual add, one op per element each
+    assert units["stages.0.0"]["elementwise"] == 3 * 16 * 32 * 32
+    # head: global average pool reads 64x8x8, the FC's bias adds 10
+    assert units["head"]["elementwise"] == 64 * 8 * 8 + 10
+    assert data["elementwise"]["total"] == sum(u["elementwise"] for u in data["units"])
+    assert data["macs"] == archspec.report(SPECS / "resnet-20.yaml")["macs"]  # MACs are unchanged
+    stem = archspec.report(SPECS / "resnet-18.yaml", elementwise=True)["units"][0]
+    assert stem["elementwise"] == 64 * 112 * 112 * 2  # BN output + the max-pool reading it
+
+
+def test_elementwise_is_generic_over_unit_rows() -> None:
+    """Units of families to come (concat merges, parameter-free pooling units) count by the same rules."""
+    conv = Conv("conv", 64, 32, 3, (8, 8), bias=True)
+    dense = Unit("stages.0.3", 0, 3, "dense", 64, 96, (8, 8), (8, 8), merge="concat",
+                 ops=(Norm("bn", 64, (8, 8)), conv))
+    assert elementwise(dense).as_dict() == {"norm": 64 * 64, "bias": 32 * 64, "add": 0, "pool": 0, "total": 6144}
+    pool = Unit("stages.1.0", 1, 0, "maxpool", 128, 128, (16, 16), (8, 8), stride=2)
+    assert elementwise(pool).pool == 128 * 16 * 16
+    transition = Unit("stages.0.9", 0, 9, "transition", 64, 32, (16, 16), (8, 8),
+                      ops=(Norm("bn", 64, (16, 16)), Conv("conv", 64, 32, 1, (16, 16), padding=0)))
+    assert elementwise(transition).pool == 32 * 16 * 16
+
+
+# -- formats ------------------------------------------------------------------------
+
+
+def test_csv_has_exact_numbers_per_unit_and_a_total() -> None:
+    result = cli("report", SPECS / "resnet-20.yaml", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    data = archspec.report(SPECS / "resnet-20.yaml")
+    assert [r["name"] for r in rows] == [u["name"] for u in data["units"]] + ["total"]
+    assert [int(r["macs"]) for r in rows[:-1]] == [u["macs"] for u in data["units"]]
+    assert int(rows[-1]["params"]) == data["params"] == 269_722
+    assert rows[3]["out_size"] == "32x32"
+
+
+def test_markdown_by_stage() -> None:
+    result = cli("report", SPECS / "resnet-56.yaml", "--format", "markdown", "--by", "stage")
+    lines = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert len(lines) == 2 + 5 + 1  # header, rule, stem + 3 stages + head, total
+    assert lines[3].split("|")[1].strip() == "stage 0"
+    assert "853,018" in lines[-1] and "FLOPs = 2 x MACs" in result.stdout
+
+
+def test_terminal_table_states_the_policy_and_the_totals() -> None:
+    result = cli("report", SPECS / "resnet-110.yaml")
+    assert result.exit_code == 0
+    assert "1,727,962" in result.stdout and "stages.2.17" in result.stdout
+    assert "multiply-accumulates of conv and linear layers" in result.stdout
+    assert "BN, activations, pooling, residual adds and biases are not in the MACs" in result.stdout
+
+
+def test_several_specs_give_a_comparison() -> None:
+    paths = [SPECS / f for f in ("resnet-20.yaml", "wrn-28-10.yaml", "pyramidnet.yaml")]
+    rows = list(csv.DictReader(io.StringIO(cli("report", *paths, "-f", "csv").stdout)))
+    assert [r["name"] for r in rows] == ["resnet-20", "wrn-28-10", "pyramidnet-110-a48"]
+    assert [int(r["depth"]) for r in rows] == [20, 28, 110]
+    assert [int(r["final_width"]) for r in rows] == [64, 640, 16 + 48]  # pyramidnet: stem width 16 + alpha 48
+    assert [int(r["params"]) for r in rows] == [archspec.plan(p).params for p in paths]
+    assert [d["name"] for d in json.loads(cli("report", *paths, "-f", "json").stdout)] == [r["name"] for r in rows]
+    table = cli("report", *paths).stdout
+    assert "36.48M" in table and "5.243G" in table
+
+
+def test_diff_per_stage_with_deltas_and_ratios() -> None:
+    result = cli("diff", SPECS / "resnet-56.yaml", SPECS / "resnet-110.yaml", "-f", "json")
+    parts = {p["part"]: p for p in json.loads(result.stdout)["parts"]}
+    assert list(parts) == ["stem", "stage 0", "stage 1", "stage 2", "head", "total"]
+    s1 = parts["stage 1"]
+    assert (s1["a"]["units"], s1["b"]["units"], s1["delta"]["units"]) == (9, 18, 9)
+    assert s1["delta"]["params"] == s1["b"]["params"] - s1["a"]["params"]
+    assert s1["ratio"]["macs"] == pytest.approx(s1["b"]["macs"] / s1["a"]["macs"])
+    assert parts["total"]["delta"]["params"] == 1_727_962 - 853_018
+    assert parts["stem"]["delta"] == {"units": 0, "out_channels": 0, "inner_channels": None, "params": 0, "macs": 0}
+
+
+def test_diff_of_different_stage_counts() -> None:
+    result = cli("diff", SPECS / "resnet-20.yaml", SPECS / "resnet-18.yaml", "-f", "csv")
+    rows = {r["part"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows["stage 3"]["units_a"] == "" and rows["stage 3"]["units_b"] == "2"
+    assert rows["stage 3"]["params_delta"] == "" and rows["stage 3"]["params_ratio"] == ""
+    assert "B/A" in cli("diff", SPECS / "resnet-20.yaml", SPECS / "resnet-18.yaml").stdout
+
+
+# -- verify ----------------------------------------------------------------------------
+
+
+def test_verify_passes_on_a_bundled_spec() -> None:
+    result = cli("report", SPECS / "resnet-20.yaml", "--verify", "-i", "48,40", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert "verified resnet-20" in result.stderr
+    assert json.loads(result.stdout)["input"]["size"] == [48, 40]
+
+
+def test_verify_names_the_unit_whose_macs_differ() -> None:
+    """A planner that books a wrong input size for one conv: analytic MACs drift, the module doesn't."""
+    from archspec.complexity.verify import verify
+
+    plan = archspec.plan(SPECS / "resnet-20.yaml")
+    stage = plan.stages[1]
+    unit = stage.units[1]
+    wrong = replace(unit, ops=tuple(replace(op, in_size=(32, 32)) if op.path == "conv2" else op for op in unit.ops))
+    stages = list(plan.stages)
+    stages[1] = replace(stage, units=(stage.units[0], wrong, *stage.units[2:]))
+    found = verify(replace(plan, stages=tuple(stages)))
+    assert [(m.unit, m.quantity) for m in found] == [("stages.1.1", "MACs"), ("total", "MACs")]
+    assert found[0].measured == unit.macs and found[0].analytic == wrong.macs
+
+
+def test_verify_exits_1_naming_the_unit_whose_params_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A builder that adds a layer the Plan does not know."""
+    from torch import nn
+
+    from archspec.blocks import registry
+
+    basic = registry._BUILDERS["basic"]
+
+    def sloppy(unit: Unit) -> nn.Module:
+        module = basic(unit)
+        if unit.name == "stages.2.0":
+            module.extra = nn.Linear(4, 4)
+        return module
+
+    monkeypatch.setitem(registry._BUILDERS, "basic", sloppy)
+    result = cli("report", SPECS / "resnet-20.yaml", "--verify")
+    assert result.exit_code == 1
+    analytic = archspec.plan(SPECS / "resnet-20.yaml").unit("stages.2.0").params
+    assert f"stages.2.0: analytic params {analytic:,} != measured {analytic + 20:,}" in result.stderr
+
+
+# -- bad input ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", ["0", "abc", "1,2,3", "-5", "224,", "2.5"])
+def test_bad_input_size_exits_2(size: str) -> None:
+    result = cli("report", SPECS / "resnet-20.yaml", "--input-size", size)
+    assert result.exit_code == 2
+    assert "--input-size" in result.stderr and "H,W" in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_files_exit_2_naming_every_one() -> None:
+    result = cli("report", "nope.yaml", SPECS / "resnet-20.yaml", "gone.yaml")
+    assert result.exit_code == 2
+    assert "nope.yaml: cannot read the spec" in result.stderr and "gone.yaml" in result.stderr
+    assert result.stdout == ""
+    assert cli("diff", SPECS / "resnet-20.yaml", "nope.yaml").exit_code == 2
+
+
+def test_an_input_too_small_for_the_strides_exits_2_naming_the_field() -> None:
+    result = cli("report", SPECS / "resnet-50.yaml", "--input-size", "16")
+    assert result.exit_code == 2
+    assert "resnet-50.yaml:" in result.stderr and "stride" in result.stderr and "collapses" in result.stderr
+    assert "Traceback" not in result.output
+
+
+# -- no torch ---------------------------------------------------------------------------
+
+
+def test_report_and_diff_never_import_torch() -> None:
+    script = f"""
+import sys
+from typer.testing import CliRunner
+from archspec.cli import app
+import archspec
+specs = {str(SPECS)!r}
+runner = CliRunner()
+for args in (["report", specs + "/resnet-50.yaml", "--elementwise"],
+             ["report", specs + "/resnet-20.yaml", "-f", "json", "-i", "64"],
+             ["report", specs + "/resnet-20.yaml", specs + "/resnet-56.yaml", "-f", "markdown"],
+             ["report", specs + "/resnet-20.yaml", "-f", "csv", "--by", "stage"],
+             ["diff", specs + "/resnet-20.yaml", specs + "/resnet-56.yaml"]):
+    assert runner.invoke(app, args).exit_code == 0, args
+archspec.report(specs + "/wrn-16-4.yaml")
+assert "torch" not in sys.modules, sorted(m for m in sys.modules if m.startswith("torch"))
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT)
+
+
+def test_report_data_is_built_from_plan_rows_only() -> None:
+    """``make_report`` takes any Plan, e.g. one planned at another size, and keeps its rows."""
+    plan = archspec.plan(SPECS / "resnet-18.yaml", input_size=(160, 128))
+    report = make_report(plan)
+    assert report.input_size == (160, 128)
+    assert report.units[-2].out_size == (5, 4)
+
+
+def test_diff_shows_inner_widths() -> None:
+    """Wide ResNet-50-2 keeps ResNet-50's outputs and doubles the bottlenecks' inner width."""
+    result = cli("diff", SPECS / "resnet-50.yaml", SPECS / "wide-resnet-50-2.yaml", "-f", "json")
+    stages = [p for p in json.loads(result.stdout)["parts"] if p["part"].startswith("stage")]
+    assert [p["delta"]["out_channels"] for p in stages] == [0, 0, 0, 0]
+    assert [(p["a"]["inner_channels"], p["b"]["inner_channels"]) for p in stages] == [
+        (64, 128), (128, 256), (256, 512), (512, 1024)]
+    assert [p["ratio"]["inner_channels"] for p in stages] == [2.0] * 4
