@@ -62,10 +62,12 @@ def test_explicit_widths_must_match_stages(write_spec):
     assert result.exit_code == 2 and "2 widths for 3 stages" in result.output
 
 
-def test_spatial_collapse_is_refused(write_spec):
-    path = write_spec(GOOD.replace("size: 32", "size: 2"))
-    result = run("validate", str(path))
-    assert result.exit_code == 2 and "body.stages[2].stride" in result.output and "collapses" in result.output
+def test_spatial_collapse_is_refused():
+    """Padded convs keep a 1x1 map at 1x1 (as torch does); an unpadded pool empties it."""
+    assert run("validate", str(spec_path("resnet-20")), "--set", "input.size=2").exit_code == 0
+    result = run("validate", str(spec_path("densenet-121")), "--set", "input.size=16")
+    assert result.exit_code == 2
+    assert "body.stages[2].stride" in result.output and "leaves a 0x0 map" in result.output
 
 
 def test_mixed_block_depths_need_units(write_spec):

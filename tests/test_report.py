@@ -229,9 +229,9 @@ def test_missing_files_exit_2_naming_every_one() -> None:
 
 
 def test_an_input_too_small_for_the_strides_exits_2_naming_the_field() -> None:
-    result = cli("report", SPECS / "resnet-50.yaml", "--input-size", "16")
+    result = cli("report", SPECS / "densenet-121.yaml", "--input-size", "16")
     assert result.exit_code == 2
-    assert "resnet-50.yaml:" in result.stderr and "stride" in result.stderr and "collapses" in result.stderr
+    assert "densenet-121.yaml:" in result.stderr and "stride" in result.stderr and "collapses" in result.stderr
     assert "Traceback" not in result.output
 
 

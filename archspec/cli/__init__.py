@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import global_options
+from .common import EXIT_INVALID, fail, global_options
 
 app = typer.Typer(
     name="archspec",
@@ -22,4 +22,10 @@ from . import build, diagram, diff, expand, report, schema, validate  # noqa: E4
 
 
 def main() -> None:
-    app()
+    """The console script. Paths that cannot be read or written (a file where a directory
+    belongs, a read-only place) end with one message and status 2, like a bad spec."""
+    try:
+        app()
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        raise SystemExit(fail(f"cannot use{where}: {exc.strerror or exc}").exit_code) from None

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import console, fail, set_option, user_errors
+from .common import console, errors, fail, set_option, user_errors
 
 
 class WeightsFormat(str, Enum):
@@ -73,3 +73,8 @@ def build(
         )
         if not check.ok:
             raise fail("onnxruntime disagrees with torch beyond tolerance", code=1)
+        if not check.input_dependent:
+            errors.print(
+                "warning: the module's outputs are the same for every input (untrained BN statistics "
+                "make its activations vanish), so this comparison is inconclusive; export trained "
+                "weights (--weights) to verify the graph you deploy", markup=False)

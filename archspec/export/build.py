@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -45,9 +46,7 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
             if kind == "onnx":
                 meta = {"archspec.version": __version__, "archspec.spec": plan.name, **(metadata or {})}
                 export_onnx(model, shape, tmp, meta)
-                result.onnx = verify_onnx(model, shape, tmp)
-                result.onnx = OnnxCheck(target, result.onnx.opset, result.onnx.max_abs_diff,
-                                        result.onnx.max_rel_diff, result.onnx.batches)
+                result.onnx = dataclasses.replace(verify_onnx(model, shape, tmp), path=target)
             elif kind == "state_dict":
                 torch.save(model.state_dict(), tmp)
             else:

@@ -27,6 +27,10 @@ class OnnxCheck:
     max_abs_diff: float  # largest |torch - onnxruntime| over the verification batches
     max_rel_diff: float  # the same, divided by the largest |torch output|
     batches: tuple[int, ...]
+    # False when the torch outputs are the same for every input: untrained BN statistics
+    # can make a deep net's activations vanish (EfficientNet's shrink ~30x a stage), and
+    # comparing two constants proves nothing about the graph.
+    input_dependent: bool = True
 
     @property
     def ok(self) -> bool:
@@ -73,7 +77,7 @@ def verify_onnx(model: torch.nn.Module, input_shape: tuple[int, int, int], path:
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(seed)
-    worst, scale = 0.0, 0.0
+    worst, scale, spread = 0.0, 0.0, 0.0
     model = model.eval()
     for n in batches:
         x = torch.randn(n, *input_shape, generator=generator)
@@ -84,7 +88,9 @@ def verify_onnx(model: torch.nn.Module, input_shape: tuple[int, int, int], path:
             raise ValueError(f"onnxruntime gave shape {got.shape} for batch {n}, torch {expected.shape}")
         worst = max(worst, float(np.max(np.abs(got - expected))))
         scale = max(scale, float(np.max(np.abs(expected))))
-    return OnnxCheck(Path(path), opset, worst, worst / scale if scale else worst, tuple(batches))
+        spread = max(spread, float(np.max(np.abs(expected - expected[:1]))))
+    return OnnxCheck(Path(path), opset, worst, worst / scale if scale else worst, tuple(batches),
+                     input_dependent=spread > 1e-6 * scale)
 
 
 @contextlib.contextmanager

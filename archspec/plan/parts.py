@@ -43,8 +43,9 @@ def plan_layers_stem(stem: Any, cin: int, size: Size) -> Unit:
     """A stem given as a list: convs named ``conv<i>`` (with ``.conv``/``.bn``), pools ``pool<i>``."""
     ops: list[Op] = []
     layers: list[dict[str, Any]] = []
-    c, out, n_conv, n_pool = cin, size, 0, 0
+    c, out, n_conv, n_pool, stride = cin, size, 0, 0, 1
     for layer in stem.layers:
+        stride *= layer.stride
         if layer.type == "conv":
             n_conv += 1
             name = f"conv{n_conv}"
@@ -62,7 +63,8 @@ def plan_layers_stem(stem: Any, cin: int, size: Size) -> Unit:
             out = pooled(out, pool)
         if min(out) < 1:
             raise PlanError(("stem", "layers", len(layers) - 1), f"the stem leaves a {out[0]}x{out[1]} map")
-    return Unit("stem", None, 0, "stem_layers", cin, c, size, out, ops=tuple(ops), options={"layers": layers})
+    return Unit("stem", None, 0, "stem_layers", cin, c, size, out, stride=stride, ops=tuple(ops),
+                options={"layers": layers})
 
 
 def plan_no_stem(cin: int, size: Size) -> Unit:

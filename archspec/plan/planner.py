@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from typing import Any, Sequence
 
 from ..spec.models import ConvStem, DeepStem, Spec
@@ -36,12 +38,6 @@ def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
         down = stage.downsample or body.downsample
         down_path = ("body", "stages", s, "downsample") if stage.downsample else ("body", "downsample")
         first_stride = stage.stride if down.type == "strided" else 1
-        if min(size) < stage.stride:
-            raise PlanError(
-                ("body", "stages", s, "stride"),
-                f"stride {stage.stride} at stage {s} meets a {size[0]}x{size[1]} map: the spatial size "
-                "collapses; use a larger input or fewer downsampling stages",
-            )
         units = []
         for j in range(n):
             width, scaling = scaled_width(widths[s][j], spec.scaling, base_counts[s], n)
@@ -182,9 +178,11 @@ def plan_stem(stem: Any, cin: int, size: Size) -> Unit:
         return parts.plan_no_stem(cin, size)
     if min(out) < 1:
         raise PlanError(("stem",), f"the stem leaves a {out[0]}x{out[1]} map; use a larger input")
+    stride = math.prod(op.stride for op in ops if isinstance(op, Conv))
     if stem.pool == "max":
         out = conv_out(out, 3, 2, 1)
-    return Unit("stem", None, 0, f"stem_{stem.type}", cin, width, size, out, ops=tuple(ops),
+        stride *= 2
+    return Unit("stem", None, 0, f"stem_{stem.type}", cin, width, size, out, stride=stride, ops=tuple(ops),
                 options={"pool": stem.pool, "act": getattr(stem, "act", "relu")})
 
 

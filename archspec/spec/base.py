@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Ge, Gt
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
-Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+# Strict numbers: YAML reads yes/no/on/off as booleans, and Pydantic's lax mode would
+# turn `classes: yes` into 1 class or `width: "16"` into 16. Ints still fill floats.
+PositiveInt = Annotated[int, Strict(), Gt(0)]
+NonNegativeInt = Annotated[int, Strict(), Ge(0)]
+PositiveFloat = Annotated[float, Strict(), Gt(0)]
+NonNegativeFloat = Annotated[float, Strict(), Ge(0)]
+Probability = Annotated[float, Strict(), Field(ge=0.0, lt=1.0)]
 
 
 class StrictModel(BaseModel):

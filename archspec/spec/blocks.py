@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib.util
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, field_validator
 
-from .base import Probability, StrictModel
+from .base import PositiveInt, Probability, StrictModel
 from .families import DenseBlock, InceptionBlock, MBConvBlock, PlainBlock
 
 

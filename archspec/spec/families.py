@@ -8,11 +8,11 @@ fix their own unit count (an Inception stage is its table of modules) expose it 
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, Strict, field_validator
 
-from .base import Probability, StrictModel
+from .base import PositiveFloat, PositiveInt, Probability, StrictModel
 
 Activation = Literal["relu", "silu", "none"]
 
@@ -71,7 +71,7 @@ class MBConvBlock(StrictModel):
     type: Literal["mbconv"]
     expand: PositiveInt = Field(6, description="Expansion ratio of the inner (depthwise) width.")
     kernel: PositiveInt = 3
-    se_ratio: float = Field(0.25, ge=0.0, le=1.0, description="SE width / unit input width; 0: no SE.")
+    se_ratio: Annotated[float, Strict()] = Field(0.25, ge=0.0, le=1.0, description="SE width / unit input width; 0: no SE.")
     act: Activation = "silu"
     drop_path: Probability = Field(
         0.0, description="Stochastic depth: the last unit's drop rate; rates decay linearly to 0 at the first."

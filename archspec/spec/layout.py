@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, Strict
 
-from .base import Probability, StrictModel
+from .base import NonNegativeInt, PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import Activation
 
 
@@ -35,7 +35,7 @@ class Transition(StrictModel):
     """DenseNet transition at the END of a strided stage: BN-ReLU-conv1x1(floor(compression x C))-avgpool."""
 
     type: Literal["transition"]
-    compression: float = Field(0.5, gt=0.0, le=1.0, description="theta: the fraction of channels kept.")
+    compression: Annotated[float, Strict()] = Field(0.5, gt=0.0, le=1.0, description="theta: the fraction of channels kept.")
 
 
 DownsampleSpec = Annotated[Union[Strided, PoolDownsample, Transition], Field(discriminator="type")]

@@ -72,7 +72,9 @@ def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Probl
     for path, messages in by_path.items():
         given = _at(data, path)
         text = "; or ".join(messages)
-        if given is not _ABSENT and not isinstance(given, (dict, list)) and "`" not in text:
+        if isinstance(given, bool):
+            text += f" (got the boolean `{str(given).lower()}`: YAML reads yes/no/on/off/true/false as booleans)"
+        elif given is not _ABSENT and not isinstance(given, (dict, list)) and "`" not in text:
             text += f" (got `{given}`)"
         problems.append(source.problem(path, text))
     return problems
@@ -133,6 +135,9 @@ def _message(err: dict, path: FieldPath) -> str:
         tags = _tags_at(err["loc"])
         like = f" like {{type: {tags[0]}}}" if tags else ""
         return f"expected a mapping{like}, got {_kind(err.get('input'))}"
+    if kind == "string_pattern_mismatch" and path == ("name",):
+        return (f"`{err.get('input')}` cannot name output files: use letters, digits and . _ + -, "
+                "starting with a letter or digit")
     msg = err["msg"].replace("Value error, ", "")
     return msg.replace("Input should be", "must be").replace("Field required", "required field is missing")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from .base import StrictModel
+from .base import NonNegativeInt, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
 from .layout import (
     AuxHead, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
@@ -105,7 +105,7 @@ class BodySpec(StrictModel):
     depth: PositiveInt | None = Field(
         None, description="Total weighted depth: depth_offset + units x layers per unit."
     )
-    depth_offset: Annotated[int, Field(ge=0)] = Field(
+    depth_offset: NonNegativeInt = Field(
         2, description="Layers the depth counts outside the units: 2 for ResNet (stem, FC), 4 for WRN."
     )
 
@@ -144,7 +144,12 @@ HeadSpec = Annotated[Union[ClassifierHead, MLPHead, ConvClassifierHead], Field(d
 class Spec(StrictModel):
     """A whole network."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
+        description="Names the exported files: letters, digits and . _ + -, starting with a letter or digit.",
+    )
     description: str = ""
     input: InputSpec
     classes: PositiveInt

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field
 
-from .base import StrictModel
+from .base import NonNegativeFloat, PositiveFloat, PositiveInt, StrictModel
 
 
 class StepDoubling(StrictModel):
@@ -21,7 +21,7 @@ class Additive(StrictModel):
     """PyramidNet: add ``alpha / N`` to a running float at every unit, round half up."""
 
     rule: Literal["additive"]
-    alpha: Annotated[float, Field(ge=0)]
+    alpha: NonNegativeFloat
     base: PositiveInt | None = Field(None, description="Starting width; default: the stem's width.")
 
 
