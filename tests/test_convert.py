@@ -13,6 +13,7 @@ the suite fast.
 from __future__ import annotations
 
 import copy
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def torchvision_model(name: str) -> torch.nn.Module:
 
 
 def randomise(model: torch.nn.Module) -> torch.nn.Module:
-    """Random BN affine parameters, running statistics measured with them, then perturbed.
+    """Random biases and BN affine parameters, running statistics measured with them, then perturbed.
 
     Statistics are measured in one forward pass with only the BNs in training mode (no
     stochastic depth or dropout), so eval-mode activations stay O(1) and the network is
@@ -67,6 +68,9 @@ def randomise(model: torch.nn.Module) -> torch.nn.Module:
     batch = torch.randn(8, *SHAPE)
     model.eval()
     with torch.no_grad():
+        for layer in model.modules():  # torchvision zeroes them: a misplaced bias would not show
+            if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)) and layer.bias is not None:
+                layer.bias.normal_(0.0, 0.1)
         for bn in bns:
             bn.weight.uniform_(0.5, 1.5)
             bn.bias.normal_(0.0, 0.2)
@@ -174,6 +178,49 @@ def test_same_shapes_but_other_layout_is_refused():
 def test_block_types_torchvision_lacks_are_refused():
     with pytest.raises(ConversionError, match=r"'preact_bottleneck' block.*block types: basic, bottleneck"):
         from_torchvision(torchvision_model("resnet18").state_dict(), spec_path("preact-resnet-164"))
+
+
+@pytest.mark.parametrize("name, overrides, refusal", [
+    ("googlenet", ["body.block.bn_eps=1e-5"], r"unit stages\.0\.0 differs .*eps 0\.001"),
+    ("googlenet", ["body.downsample.kernel=2"], r"unit stages\.0\.2 differs .*max-pools 3x3/2 and 2x2/2"),
+    ("vgg16", ["body.downsample.kind=avg"], r"unit stages\.0\.2 differs .*2x2/2 max-pool"),
+    ("densenet121", ["head.pre=[bn]"], r"unit head differs .*pre: \[bn, relu\]"),
+    ("efficientnet_b0", ["body.block.act=relu"], r"unit stages\.1\.0 differs .*SiLU"),
+    ("efficientnet_b0", ["stem.pool=max"], r"unit stem differs .*no pool"),
+])
+def test_same_shapes_but_other_layout_is_refused_in_every_family(name, overrides, refusal):
+    """Epsilons, pool kinds and activations are no tensor's shape: the family rules check them."""
+    spec = archspec.load(spec_path(MODELS[name]), overrides)
+    with pytest.raises(ConversionError, match=refusal):
+        from_torchvision(torchvision_model(name).state_dict(), spec)
+
+
+def test_googlenet_aux_heads_are_dropped_but_other_leftovers_refused():
+    state = dict(torchvision_model("googlenet").state_dict())
+    assert {name.split(".")[0] for name in state} >= {"aux1", "aux2"}  # as in the downloaded file
+    without_aux = {k: v for k, v in state.items() if not k.startswith("aux")}
+    spec = spec_path("googlenet")
+    assert from_torchvision(state, spec).keys() == from_torchvision(without_aux, spec).keys()
+    with pytest.raises(ConversionError, match=r"'aux3\.fc\.weight'.*no place in spec googlenet"):
+        from_torchvision({**state, "aux3.fc.weight": torch.zeros(2, 2)}, spec)
+
+
+def test_densenet_files_with_legacy_names_convert():
+    """torchvision's downloadable DenseNet files say ``norm.1`` for ``norm1``, without BN counters."""
+    state = torchvision_model("densenet121").state_dict()
+    legacy = {re.sub(r"(denselayer\d+\.(?:norm|conv))([12])\.", r"\1.\2.", k): v
+              for k, v in state.items() if "num_batches" not in k}
+    assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
+    converted_legacy = from_torchvision(legacy, spec_path("densenet-121"))
+    assert torch.equal(converted_legacy["stages.3.15.bn2.running_var"],
+                       state["features.denseblock4.denselayer16.norm2.running_var"])
+
+
+def test_mixing_families_is_refused():
+    spec = archspec.load(spec_path("resnet-18"), ["body.stages.3.block={type: plain}"])
+    with pytest.raises(ConversionError, match=r"unit stages\.3\.0 \('plain'\) belongs to vgg, the units before it "
+                                              r"to resnet"):
+        from_torchvision(torchvision_model("resnet18").state_dict(), spec)
 
 
 def test_archspec_state_dict_round_trips_and_misfits_are_named():

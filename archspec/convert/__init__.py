@@ -47,7 +47,8 @@ def from_torchvision(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict
             return family.head(unit, plan)
         return rule_for(unit, family)(unit, plan)
 
-    return map_weights(state_dict, plan, names_for, f"torchvision {family.name}", family.ignore)
+    renamed = {family.rename(name): tensor for name, tensor in state_dict.items()}
+    return map_weights(renamed, plan, names_for, f"torchvision {family.name}", family.ignore)
 
 
 def from_archspec(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict[str, "torch.Tensor"]:

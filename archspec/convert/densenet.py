@@ -4,9 +4,14 @@ Everything sits under ``features``: ``conv0``/``norm0`` stem, ``denseblock{s+1}.
 with ``norm1, conv1, norm2, conv2``, ``transition{s+1}`` with ``norm, conv`` after every
 block but the last, and the final BN ``norm5`` before ``classifier``. Our layers are
 named ``bn*`` where torchvision's are ``norm*``; the numbering is the same.
+
+The files torchvision downloads for DenseNet predate that naming (``denselayer1.norm.1``
+for ``denselayer1.norm1``); torchvision renames them on load, and so do we.
 """
 
 from __future__ import annotations
+
+import re
 
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
@@ -15,6 +20,15 @@ from .torchvision import require_conv_stem
 
 def _norm_named(path: str) -> str:
     return path.replace("bn", "norm")
+
+
+LEGACY_LAYER = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var))$")
+
+
+def modern_name(name: str) -> str:
+    """``...denselayer3.conv.2.weight`` -> ``...denselayer3.conv2.weight`` (torchvision's own rule)."""
+    match = LEGACY_LAYER.match(name)
+    return match[1] + match[2] if match else name
 
 
 def densenet_stem(unit: Unit, plan: Plan) -> LayerNames:
@@ -28,7 +42,7 @@ def densenet_head(unit: Unit, plan: Plan) -> LayerNames:
     return {"bn": "features.norm5", "fc": "classifier"}
 
 
-DENSENET = Family("densenet", stem=densenet_stem, head=densenet_head)
+DENSENET = Family("densenet", stem=densenet_stem, head=densenet_head, rename=modern_name)
 
 
 @register_rule("dense", family=DENSENET)

@@ -30,6 +30,7 @@ class Family:
     stem: UnitRule
     head: UnitRule
     ignore: tuple[str, ...] = ()  # checkpoint name prefixes with no place in the network (auxiliary heads)
+    rename: Callable[[str], str] = str  # older spellings of checkpoint names -> today's (applied first)
 
 
 _RULES: dict[str, dict[str, tuple[Family, UnitRule]]] = {}  # block type -> family name -> rule
