@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..plan.types import Unit
-from .layers import DropPath, conv, norm, pool
+from .layers import DropPath, conv, norm, pool, skip
 from .parts import ConvNormAct
 from .registry import register_builder
 from .residual import SqueezeExcite
@@ -21,12 +21,12 @@ class DenseLayer(nn.Module):
         self.bn1 = norm(unit.op("bn1"))
         self.conv1 = conv(unit.op("conv1"))
         bottleneck = unit.has("conv2")
-        self.bn2 = norm(unit.op("bn2")) if bottleneck else nn.Identity()
-        self.conv2 = conv(unit.op("conv2")) if bottleneck else nn.Identity()
+        self.bn2 = norm(unit.op("bn2")) if bottleneck else skip
+        self.conv2 = conv(unit.op("conv2")) if bottleneck else skip
         self.relu = nn.ReLU(inplace=True)
-        self.relu2 = nn.ReLU(inplace=True) if bottleneck else nn.Identity()
+        self.relu2 = nn.ReLU(inplace=True) if bottleneck else skip
         rate = unit.options["dropout"]
-        self.dropout = nn.Dropout(rate) if rate else nn.Identity()
+        self.dropout = nn.Dropout(rate) if rate else skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         new = self.conv1(self.relu(self.bn1(x)))
@@ -56,12 +56,12 @@ class MBConvUnit(nn.Module):
     def __init__(self, unit: Unit):
         super().__init__()
         act = unit.options["act"]
-        self.expand = ConvNormAct(unit, "expand", act) if unit.has("expand.conv") else nn.Identity()
+        self.expand = ConvNormAct(unit, "expand", act) if unit.has("expand.conv") else skip
         self.dw = ConvNormAct(unit, "dw", act)
-        self.se = SqueezeExcite(unit, act) if unit.has("se.fc1") else nn.Identity()
+        self.se = SqueezeExcite(unit, act) if unit.has("se.fc1") else skip
         self.project = ConvNormAct(unit, "project", "none")
         self.residual = unit.merge == "add"
-        self.drop_path = DropPath(unit.options["drop_path"])
+        self.drop_path = DropPath(unit.options["drop_path"]) if unit.options["drop_path"] else skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.se(self.dw(self.expand(x))))

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..plan.types import Plan, Unit
 from . import families, parts, residual  # noqa: F401  (register the unit builders)
-from .layers import activation, conv, he_init, linear, norm
+from .layers import activation, conv, he_init, linear, norm, skip
 from .registry import build_unit, register_builder
 
 
@@ -45,10 +45,10 @@ class ClassifierHead(nn.Module):
     def __init__(self, unit: Unit):
         super().__init__()
         pre = unit.options.get("pre", [])
-        self.bn = norm(unit.op("bn")) if unit.has("bn") else nn.Identity()
-        self.relu = nn.ReLU(inplace=True) if "relu" in pre else nn.Identity()
+        self.bn = norm(unit.op("bn")) if unit.has("bn") else skip
+        self.relu = nn.ReLU(inplace=True) if "relu" in pre else skip
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(unit.options["dropout"]) if unit.options.get("dropout") else nn.Identity()
+        self.dropout = nn.Dropout(unit.options["dropout"]) if unit.options.get("dropout") else skip
         self.fc = linear(unit.op("fc"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..plan.types import Unit
-from .layers import activation, conv, linear, norm, pool
+from .layers import activation, conv, linear, norm, pool, skip
 from .registry import register_builder
 
 
@@ -21,7 +21,7 @@ class ConvNormAct(nn.Module):
         super().__init__()
         name = f"{prefix}." if prefix else ""
         self.conv = conv(unit.op(f"{name}conv"))
-        self.bn = norm(unit.op(f"{name}bn")) if unit.has(f"{name}bn") else nn.Identity()
+        self.bn = norm(unit.op(f"{name}bn")) if unit.has(f"{name}bn") else skip
         self.act = activation(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

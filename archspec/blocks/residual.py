@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..plan.types import Unit
-from .layers import DropPath, activation, conv, norm
+from .layers import DropPath, activation, conv, norm, skip
 from .registry import register_builder
 from .shortcuts import make_shortcut
 
@@ -40,9 +40,10 @@ class ResidualUnit(nn.Module):
                 setattr(self, path, conv(unit.op(path)) if path.startswith("conv") else norm(unit.op(path)))
         self.relu = nn.ReLU(inplace=True)
         rate = unit.options.get("dropout", 0.0)
-        self.dropout = nn.Dropout(rate) if rate else nn.Identity()
-        self.se = SqueezeExcite(unit) if unit.options.get("se") else nn.Identity()
-        self.drop_path = DropPath(unit.options.get("drop_path", 0.0))
+        self.dropout = nn.Dropout(rate) if rate else skip
+        self.se = SqueezeExcite(unit) if unit.options.get("se") else skip
+        rate = unit.options.get("drop_path", 0.0)
+        self.drop_path = DropPath(rate) if rate else skip
         self.shortcut = make_shortcut(unit)
 
 

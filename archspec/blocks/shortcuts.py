@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..plan.types import Unit
-from .layers import conv, norm
+from .layers import conv, norm, skip
 
 
 class ZeroPadShortcut(nn.Module):
@@ -40,10 +40,10 @@ class Projection(nn.Module):
         strided_pool = unit.shortcut == "avgpool_projection" and unit.stride > 1
         self.pool = (
             nn.AvgPool2d(unit.stride, unit.stride, ceil_mode=True, count_include_pad=False)
-            if strided_pool else nn.Identity()
+            if strided_pool else skip
         )
         self.conv = conv(unit.op("shortcut.conv"))
-        self.bn = norm(unit.op("shortcut.bn")) if unit.has("shortcut.bn") else nn.Identity()
+        self.bn = norm(unit.op("shortcut.bn")) if unit.has("shortcut.bn") else skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.conv(self.pool(x)))
@@ -51,7 +51,7 @@ class Projection(nn.Module):
 
 def make_shortcut(unit: Unit) -> nn.Module:
     if unit.shortcut == "identity":
-        return nn.Identity()
+        return skip
     if unit.shortcut in ("zero_pad", "avgpool_zero_pad"):
         extra = unit.out_channels - unit.in_channels
         return ZeroPadShortcut(unit.stride, extra, pool=unit.shortcut == "avgpool_zero_pad")
