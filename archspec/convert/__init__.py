@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Union
 from ..api import SpecLike
 from ..api import plan as make_plan
 from ..plan.types import Plan, Unit
+from . import densenet, efficientnet, googlenet, vgg  # noqa: F401  (register the other torchvision families)
 from . import torchvision as _torchvision  # noqa: F401  (registers the torchvision rules)
 from .engine import map_weights, tensors_of
 from .errors import ConversionError
@@ -44,9 +45,10 @@ def from_torchvision(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict
             return family.stem(unit, plan)
         if unit is plan.head:
             return family.head(unit, plan)
-        return rule_for(unit).unit(unit, plan)
+        return rule_for(unit, family)(unit, plan)
 
-    return map_weights(state_dict, plan, names_for, f"torchvision {family.name}", family.ignore)
+    renamed = {family.rename(name): tensor for name, tensor in state_dict.items()}
+    return map_weights(renamed, plan, names_for, f"torchvision {family.name}", family.ignore)
 
 
 def from_archspec(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict[str, "torch.Tensor"]:

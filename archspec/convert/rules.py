@@ -30,29 +30,28 @@ class Family:
     stem: UnitRule
     head: UnitRule
     ignore: tuple[str, ...] = ()  # checkpoint name prefixes with no place in the network (auxiliary heads)
+    rename: Callable[[str], str] = str  # older spellings of checkpoint names -> today's (applied first)
 
 
-@dataclass(frozen=True)
-class BlockRule:
-    family: Family
-    unit: UnitRule
-
-
-_RULES: dict[str, BlockRule] = {}
+_RULES: dict[str, dict[str, tuple[Family, UnitRule]]] = {}  # block type -> family name -> rule
 
 
 def register_rule(*block_types: str, family: Family) -> Callable[[UnitRule], UnitRule]:
-    """Register ``rule`` as the torchvision naming of body units of ``block_types``."""
+    """Register ``rule`` as ``family``'s naming of body units of ``block_types``.
+
+    A block type may have a rule in several families (a parameter-free pool unit ends
+    stages of VGG and GoogLeNet alike); each family's rule checks its own layout.
+    """
 
     def decorate(rule: UnitRule) -> UnitRule:
         for block_type in block_types:
-            _RULES[block_type] = BlockRule(family, rule)
+            _RULES.setdefault(block_type, {})[family.name] = (family, rule)
         return rule
 
     return decorate
 
 
-def rule_for(unit: Unit) -> BlockRule:
+def _rules_of(unit: Unit) -> dict[str, tuple[Family, UnitRule]]:
     try:
         return _RULES[unit.block]
     except KeyError:
@@ -62,13 +61,26 @@ def rule_for(unit: Unit) -> BlockRule:
         ) from None
 
 
+def rule_for(unit: Unit, family: Family) -> UnitRule:
+    """``family``'s rule for the unit's block type (:func:`family_of` made sure there is one)."""
+    return _rules_of(unit)[family.name][1]
+
+
 def family_of(plan: Plan) -> Family:
-    """The one family every body unit's rule belongs to (a spec mixing families has no torchvision twin)."""
-    families = {rule_for(unit).family for unit in plan.body}
-    if len(families) != 1:
-        names = ", ".join(sorted(f.name for f in families))
-        raise ConversionError(f"spec {plan.name} mixes blocks of torchvision families {names}; no torchvision network does")
-    return families.pop()
+    """The one family that has a rule for every body unit (a spec mixing families has no torchvision twin)."""
+    candidates: dict[str, Family] | None = None
+    for unit in plan.body:
+        here = {name: family for name, (family, _) in _rules_of(unit).items()}
+        if candidates is not None and not candidates.keys() & here.keys():
+            raise ConversionError(
+                f"spec {plan.name} mixes blocks of torchvision families: unit {unit.name} ({unit.block!r}) belongs to "
+                f"{', '.join(sorted(here))}, the units before it to {', '.join(sorted(candidates))}; "
+                "no torchvision network does")
+        candidates = here if candidates is None else {n: f for n, f in here.items() if n in candidates}
+    if not candidates or len(candidates) > 1:
+        names = ", ".join(sorted(candidates or ()))
+        raise ConversionError(f"spec {plan.name} has no block that tells its torchvision family ({names or 'no body units'})")
+    return next(iter(candidates.values()))
 
 
 def require(unit: Unit, ok: bool, family: str, message: str) -> None:

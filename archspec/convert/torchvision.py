@@ -13,10 +13,16 @@ from .rules import Family, LayerNames, register_rule, require
 RESNET_SHORTCUT = {"shortcut.conv": "downsample.0", "shortcut.bn": "downsample.1"}
 
 
+def require_conv_stem(unit: Unit, family: str, act: str = "relu", pool: str = "max") -> None:
+    """The ImageNet stems of torchvision: one stride-2 conv with BN and ``act``, then ``pool`` (or none)."""
+    conv_stride = unit.op("conv").stride if unit.block == "stem_conv" and unit.has("conv") else None
+    ok = unit.options.get("act") == act and unit.options.get("pool") == pool and conv_stride == 2
+    require(unit, ok, family, f"the stem is a stride-2 conv, BN, {act} and "
+            + ("a 3x3 max-pool" if pool == "max" else "no pool") + f" (stem: {{stride: 2, act: {act}, pool: {pool}}})")
+
+
 def resnet_stem(unit: Unit, plan: Plan) -> LayerNames:
-    conv_stride = unit.op("conv").stride if unit.has("conv") else None
-    require(unit, unit.options.get("act") == "relu" and unit.options.get("pool") == "max" and conv_stride == 2,
-            "resnet", "the stem is a stride-2 conv, BN, ReLU and a 3x3 max-pool (stem: {stride: 2, act: relu, pool: max})")
+    require_conv_stem(unit, "resnet")
     return {"conv": "conv1", "bn": "bn1"}
 
 

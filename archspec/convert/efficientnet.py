@@ -1,0 +1,45 @@
+"""torchvision's naming of EfficientNet (``torchvision.models.efficientnet``, B0-B4).
+
+``features.0`` is the stem (``0`` conv, ``1`` BN), ``features.{s+1}.{j}`` the MBConv units,
+``features.{stages+1}`` the head's conv-BN and ``classifier.1`` its FC (``classifier.0``
+is the dropout). Inside a unit, ``block`` numbers the parts that exist: expand (absent at
+expand ratio 1), depthwise, squeeze-excite, project; a conv-BN part stores ``0`` conv,
+``1`` BN, the SE stores ``fc1``/``fc2``.
+"""
+
+from __future__ import annotations
+
+from ..plan.types import Plan, Unit
+from .rules import Family, LayerNames, register_rule, require
+from .torchvision import require_conv_stem
+
+PARTS = ("expand", "dw", "se", "project")  # torchvision's order inside ``block``
+CONV_NORM = {"conv": "0", "bn": "1"}  # Conv2dNormActivation's children
+
+
+def efficientnet_stem(unit: Unit, plan: Plan) -> LayerNames:
+    require_conv_stem(unit, "efficientnet", act="silu", pool="none")
+    return {"conv": "features.0.0", "bn": "features.0.1"}
+
+
+def efficientnet_head(unit: Unit, plan: Plan) -> LayerNames:
+    require(unit, unit.block == "conv_classifier" and unit.options.get("act") == "silu", "efficientnet",
+            "the head is conv1x1-BN-SiLU, pool, dropout, FC (head: {type: conv_classifier, act: silu})")
+    last = f"features.{len(plan.stages) + 1}"
+    return {"conv": f"{last}.0", "bn": f"{last}.1", "fc": "classifier.1"}
+
+
+EFFICIENTNET = Family("efficientnet", stem=efficientnet_stem, head=efficientnet_head)
+
+
+@register_rule("mbconv", family=EFFICIENTNET)
+def mbconv(unit: Unit, plan: Plan) -> LayerNames:
+    require(unit, unit.options.get("act") == "silu" and unit.options.get("se_channels", 0) > 0, "efficientnet",
+            "every MBConv unit uses SiLU and squeeze-excite (block: {type: mbconv, act: silu, se_ratio: 0.25})")
+    present = [part for part in PARTS if any(op.path.startswith(f"{part}.") for op in unit.ops)]
+    prefix = f"features.{unit.stage + 1}.{unit.index}.block"  # type: ignore[operator]
+    names = {}
+    for op in unit.ops:
+        part, layer = op.path.split(".", 1)
+        names[op.path] = f"{prefix}.{present.index(part)}.{CONV_NORM.get(layer, layer)}"
+    return names
