@@ -36,16 +36,18 @@ def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterab
 
 
 def report(
-    spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = (), elementwise: bool = False
+    spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = (), elementwise: bool = False,
+    aux: bool = False,
 ) -> dict[str, Any]:
     """Params, MACs and shapes per unit, stage and network: the data of ``archspec report --format json``.
 
     Analytic, from the Plan (no torch). ``elementwise=True`` adds the separately counted
-    BN/bias/add/pool ops (docs/report.md states the policy).
+    BN/bias/add/pool ops (docs/report.md states the policy); ``aux=True`` counts the
+    training-only auxiliary classifiers too (what ``build(..., aux=True)`` adds).
     """
     from .complexity import make_report
 
-    return make_report(plan(spec, input_size, overrides), elementwise).as_dict()
+    return make_report(plan(spec, input_size, overrides), elementwise, aux).as_dict()
 
 
 def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "torch.nn.Module":

@@ -217,24 +217,47 @@ def test_set_works_on_every_spec_command(tmp_path):
 # --- expand and the spec hash -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
-def test_expanded_spec_resolves_to_the_same_network_and_is_a_fixed_point(path):
-    spec = load(path)
+EFFICIENTNET = ROOT / "specs" / "efficientnet-b0.yaml"
+# (spec, --set overrides): every bundled spec, and EfficientNet-B0 compound-scaled to B1, B3, B7
+EXPANDED = [(path, ()) for path in SPECS] + [
+    (EFFICIENTNET, (f"scaling.width_mult={w}", f"scaling.depth_mult={d}")) for w, d in ((1.0, 1.1), (1.2, 1.4), (2.0, 3.1))
+]
+
+
+def _without_scaling(options: dict) -> dict:
+    return {k: v for k, v in options.items() if k != "scaling"}
+
+
+@pytest.mark.parametrize("path,overrides", EXPANDED, ids=lambda v: v.stem if isinstance(v, Path) else ",".join(v))
+def test_expanded_spec_resolves_to_the_same_network_and_is_a_fixed_point(path, overrides):
+    spec = load(path, overrides)
     text = canonical_yaml(spec)
     again = load_text(text, "expanded.yaml")
     original, expanded = archspec.plan(spec), archspec.plan(again)
     assert expanded.depth == original.depth
-    assert [(u.name, u.block, u.in_channels, u.out_channels, u.stride, u.shortcut, u.params, u.macs, u.options)
-            for u in expanded.units] == \
-           [(u.name, u.block, u.in_channels, u.out_channels, u.stride, u.shortcut, u.params, u.macs, u.options)
-            for u in original.units]
+    # scaling is resolved into the widths and counts: the record of its rounding stays with the original
+    assert [(u.name, u.block, u.in_channels, u.out_channels, u.inner_channels, u.stride, u.shortcut, u.params,
+             u.macs, _without_scaling(u.options)) for u in expanded.units] == \
+           [(u.name, u.block, u.in_channels, u.out_channels, u.inner_channels, u.stride, u.shortcut, u.params,
+             u.macs, _without_scaling(u.options)) for u in original.units]
     data = yaml.safe_load(text)
     assert "depth" not in data["body"] and ("widening" in data["body"]) == (spec.body.widening is not None)
+    assert "scaling" not in data
     if spec.body.widening is not None:
         assert data["body"]["widening"]["rule"] == "explicit"
         assert [len(w) for w in data["body"]["widening"]["widths"]] == [s["units"] for s in data["body"]["stages"]]
     assert canonical_yaml(again) == text and spec_hash(again) == spec_hash(spec)
     assert f"# spec-sha256: {spec_hash(spec)}" in text.splitlines()[1]
+
+
+def test_expand_cli_output_of_a_scaled_efficientnet_validates(tmp_path):
+    out = tmp_path / "b3.yaml"
+    args = ["expand", str(EFFICIENTNET), "-s", "scaling.width_mult=1.2", "-s", "scaling.depth_mult=1.4", "-o", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
+    b3 = archspec.plan(out)
+    assert [len(s.units) for s in b3.stages] == [2, 3, 3, 5, 5, 6, 2]  # torchvision's B3: ceil(n x 1.4)
+    assert b3.stem.out_channels == 40 and b3.head.in_channels == 384  # 32 x 1.2 -> 40, 320 x 1.2 -> 384
 
 
 def test_hash_ignores_spelling_and_tracks_meaning():

@@ -90,3 +90,22 @@ def test_doubling_the_resolution_quadruples_the_conv_macs() -> None:
     assert large["params"] == small["params"]
     assert [u["out_size"] for u in large["units"][:-1]] == [[2 * h, 2 * w] for h, w in
                                                             (u["out_size"] for u in small["units"][:-1])]
+
+
+def test_googlenet_with_aux_heads_equals_torchvision_in_training() -> None:
+    """``report --aux`` == torchvision's googlenet(aux_logits=True) and our aux build, both run in train mode
+    (where the aux classifiers run): 13,004,888 params, FlopCounterMode's MACs."""
+    import torchvision
+
+    def training_counts(model: torch.nn.Module) -> tuple[int, int]:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model.train()(torch.empty(1, 3, 224, 224, device="meta"))
+        return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
+
+    report = archspec.report(spec_path("googlenet"), aux=True)
+    with torch.device("meta"):
+        reference = torchvision.models.googlenet(aux_logits=True, init_weights=False)
+        ours = archspec.build(spec_path("googlenet"), aux=True)
+    assert training_counts(reference) == training_counts(ours) == (report["params"], report["macs"])
+    assert report["params"] == 13_004_888  # torchvision's figure with the aux classifiers

@@ -67,6 +67,13 @@ def test_comparison_svg_parses_and_names_every_stage(tmp_path):
         assert len(labels) == sum(any(s.index == index for s in p.stages) for p in plans)
 
 
+def test_header_counts_small_networks_in_thousands():
+    plan = archspec.plan(SPECS / "resnet-56.yaml", overrides=["body.depth=8"])
+    assert plan.params < 100_000
+    source = progression([plan]).source
+    assert f"{plan.params / 1e3:.2f}K params" in source  # not "0.08M params"
+
+
 def test_resnet_collapses_runs_of_identical_units():
     plan = archspec.plan(SPECS / "resnet-110.yaml")
     groups = plan_groups(plan.units)

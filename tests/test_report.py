@@ -274,3 +274,111 @@ def test_diff_shows_inner_widths() -> None:
     assert [(p["a"]["inner_channels"], p["b"]["inner_channels"]) for p in stages] == [
         (64, 128), (128, 256), (256, 512), (512, 1024)]
     assert [p["ratio"]["inner_channels"] for p in stages] == [2.0] * 4
+
+
+# -- review fixes: debug tracebacks, --set scope, scaling, aux heads, --by, diff inputs, pipes --
+
+
+@pytest.mark.parametrize("command", [["report"], ["diff", SPECS / "resnet-20.yaml"]])
+def test_debug_shows_the_traceback_behind_a_bad_spec(command: list, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((SPECS / "resnet-56.yaml").read_text().replace("depth: 56", "depth: 57"))
+    plain, debug = cli(*command, bad), cli("--debug", *command, bad)
+    assert plain.exit_code == debug.exit_code == 2
+    assert "Traceback" not in plain.output and "body.depth" in plain.stderr
+    assert "Traceback" in debug.stderr and "body.depth" in debug.stderr
+
+
+def test_set_applies_to_every_spec_and_the_notes_say_so() -> None:
+    paths = [SPECS / "resnet-20.yaml", SPECS / "resnet-56.yaml"]
+    result = cli("report", *paths, "--set", "classes=100", "-f", "markdown")
+    assert "--set applied to every spec: classes=100" in result.stdout
+    data = json.loads(cli("report", *paths, "--set", "classes=100", "-f", "json").stdout)
+    assert [d["classes"] for d in data] == [100, 100]
+    assert "every spec" in cli("report", "--help").stdout.replace("\n", " ")
+
+
+def test_diff_a_spec_against_its_own_variant() -> None:
+    spec = SPECS / "pyramidnet.yaml"
+    result = cli("diff", spec, spec, "--set-b", "body.widening.alpha=270", "-f", "json")
+    assert result.exit_code == 0, result.output
+    total = json.loads(result.stdout)["parts"][-1]
+    assert total["a"]["params"] == archspec.plan(spec).params
+    assert total["b"]["params"] == archspec.plan(spec, overrides=["body.widening.alpha=270"]).params
+    assert total["b"]["out_channels"] == 16 + 270
+    text = cli("diff", spec, spec, "--set-a", "body.widening.alpha=24", "--set-b", "body.widening.alpha=270").stdout
+    assert "--set applied to A: body.widening.alpha=24" in text and "--set applied to B: body.widening.alpha=270" in text
+
+
+B1 = ["-s", "scaling.width_mult=1.0", "-s", "scaling.depth_mult=1.1"]
+B2 = ["-s", "scaling.width_mult=1.1", "-s", "scaling.depth_mult=1.2"]
+
+
+def test_compound_scaling_rounding_is_reported_per_unit() -> None:
+    plan = archspec.plan(SPECS / "efficientnet-b0.yaml", overrides=[a for a in B2 if a != "-s"])
+    data = json.loads(cli("report", SPECS / "efficientnet-b0.yaml", *B2, "-f", "json").stdout)
+    stem = data["units"][0]["scaling"]
+    assert (stem["base_width"], stem["raw_width"], stem["divisor"], stem["width"]) == (32, pytest.approx(35.2), 8, 32)
+    assert stem["width"] == plan.stem.out_channels
+    body = [u for u in data["units"] if u["stage"] is not None]
+    assert all(u["scaling"]["width"] % 8 == 0 and u["scaling"]["units"] == len(plan.stages[u["stage"]].units)
+               for u in body)
+    assert "scaling" not in data["units"][-1]  # the head's width follows its input: nothing rounded
+    assert "scaling" not in archspec.report(SPECS / "resnet-20.yaml")["units"][1]
+    table = cli("report", SPECS / "efficientnet-b0.yaml", *B2).stdout
+    assert "32 x 1.1 = 35.2 -> 32" in table and "40 x 1.1 = 44 -> 48" in table
+    assert "compound scaling: widths x 1.1 rounded to a multiple of 8" in table
+    assert "units per stage x 1.2 rounded up: 1->2, 2->3" in table
+
+
+def test_aux_heads_are_counted_when_asked() -> None:
+    path = SPECS / "googlenet.yaml"
+    plain, aux = archspec.report(path), archspec.report(path, aux=True)
+    plan = archspec.plan(path)
+    assert "aux" not in plain and [a["name"] for a in aux["aux"]] == [u.name for u in plan.aux] == ["aux.0", "aux.1"]
+    assert aux["params"] == plain["params"] + plan.aux_params and aux["macs"] == plain["macs"] + plan.aux_macs
+    assert aux["stages"] == plain["stages"] and aux["units"] == plain["units"]  # the body's figures stay
+    rows = list(csv.DictReader(io.StringIO(cli("report", path, "--aux", "-f", "csv").stdout)))
+    assert [r["name"] for r in rows[-3:]] == ["aux.0", "aux.1", "total"] and int(rows[-1]["params"]) == aux["params"]
+    stages = cli("report", path, "--aux", "--by", "stage", "-f", "markdown").stdout
+    assert "| aux.1 |" in stages and "auxiliary classifiers" in stages
+
+
+def test_by_stage_with_several_specs_gives_one_stage_table_each() -> None:
+    paths = [SPECS / "resnet-20.yaml", SPECS / "resnet-18.yaml"]
+    text = cli("report", *paths, "--by", "stage", "-f", "markdown").stdout
+    assert [line.split(":")[0] for line in text.splitlines() if line.startswith("###")] == \
+        ["### resnet-20", "### resnet-18"]
+    assert text.count("| stage 2 |") == 2 and text.count("| stage 3 |") == 1
+    rows = list(csv.DictReader(io.StringIO(cli("report", *paths, "--by", "stage", "-f", "csv").stdout)))
+    assert [r["part"] for r in rows if r["table"].startswith("resnet-18")][-2:] == ["head", "total"]
+    assert "comparison" in cli("report", *paths).stdout  # no --by: the comparison, as before
+
+
+def test_diff_states_both_inputs_and_exact_channel_deltas() -> None:
+    result = cli("diff", SPECS / "resnet-50.yaml", SPECS / "resnet-56.yaml", "-f", "markdown")
+    assert "A = resnet-50 at 3x224x224, B = resnet-56 at 3x32x32" in result.stdout
+    assert "different input sizes" in result.stdout
+    total = next(line for line in result.stdout.splitlines() if line.startswith("| total"))
+    assert [c.strip() for c in total.split("|")[2:8]] == ["16", "27", "+11", "2048", "64", "-1984"]
+
+
+def test_densenet_stage_inner_width_skips_the_transition() -> None:
+    plan = archspec.plan(SPECS / "densenet-121.yaml")
+    assert plan.stages[0].units[-1].inner_channels is None  # a stage ending in a transition
+    data = archspec.report(SPECS / "densenet-121.yaml")
+    for stage, row in zip(plan.stages, data["stages"]):
+        assert row["inner_channels"] == [u.inner_channels for u in stage.units if u.inner_channels][-1]
+
+
+@pytest.mark.parametrize("args", [["report", "pyramidnet-272-a200.yaml"], ["report", "pyramidnet-272-a200.yaml", "-f",
+                                  "csv"], ["diff", "resnet-56.yaml", "resnet-110.yaml"]])
+def test_output_piped_into_a_reader_that_stops_early_exits_0(args: list[str]) -> None:
+    """``report ... | head -1``: the reader closes the pipe before the table is written."""
+    argv = [a if a in ("report", "diff", "-f", "csv") else str(SPECS / a) for a in args]
+    proc = subprocess.Popen([sys.executable, "-m", "archspec", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # no reader left: every write raises EPIPE
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, stderr
+    assert stderr == b""

@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import set_option
-from .report import Format, emit, format_option, input_size_option, load_reports
+from .report import (Format, emit, format_option, input_size_option, load_reports, overrides_note,
+                     quiet_broken_pipe, sets_option)
 
 
 @app.command()
@@ -18,11 +18,19 @@ def diff(
     b: Path = typer.Argument(..., help="The second spec (B)."),
     fmt: Format = format_option(),
     input_size: Optional[str] = input_size_option(),
-    sets: list[str] = set_option(),
+    sets: list[str] = sets_option("--set", "-s", applies_to="both A and B"),
+    sets_a: list[str] = sets_option("--set-a", applies_to="A only, after --set", text="Like --set."),
+    sets_b: list[str] = sets_option("--set-b", applies_to="B only, after --set", text="Like --set."),
 ) -> None:
-    """Units, widths, params and MACs of A and B per stage, with deltas (B - A) and ratios (B / A)."""
+    """Units, widths, params and MACs of A and B per stage, with deltas (B - A) and ratios (B / A).
+
+    A spec against its own variant: archspec diff S.yaml S.yaml --set-b body.widening.alpha=270
+    """
     from ..complexity import Diff
 
-    (ra, _), (rb, _) = load_reports([a, b], input_size, sets)
+    (ra, _), (rb, _) = load_reports([a, b], input_size, [[*sets, *sets_a], [*sets, *sets_b]])
     change = Diff(ra, rb)
-    emit(change.table(), fmt, change.as_dict())
+    table = change.table()
+    table.notes += overrides_note(sets, "A and B") + overrides_note(sets_a, "A") + overrides_note(sets_b, "B")
+    with quiet_broken_pipe():
+        emit(table, fmt, change.as_dict())

@@ -6,15 +6,17 @@ several specs with every error reported, and printing a table in any format.
 
 from __future__ import annotations
 
+import os
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 import typer
 
 from . import app
-from .common import EXIT_INVALID, console, errors, fail, report_problems, set_option
+from .common import EXIT_INVALID, SET_HELP, console, errors, fail, report_problems, show_traceback
 
 if TYPE_CHECKING:
     from ..complexity import Report
@@ -59,38 +61,76 @@ def parse_input_size(text: Optional[str]) -> Optional[tuple[int, int]]:
 
 
 def load_reports(
-    paths: Sequence[Path], input_size: Optional[str], sets: Sequence[str], elementwise: bool = False
+    paths: Sequence[Path], input_size: Optional[str], overrides: Sequence[Sequence[str]],
+    elementwise: bool = False, aux: bool = False,
 ) -> list[tuple["Report", "Plan"]]:
-    """Plan and tabulate every spec; report every bad one, then exit 2 if any was bad."""
+    """Plan and tabulate every spec (``overrides[i]`` applied to ``paths[i]``); report every bad one,
+    then exit 2 if any was bad."""
     from ..api import plan
     from ..complexity import make_report
     from ..spec import SpecError
 
     size = parse_input_size(input_size)
     loaded, bad = [], False
-    for path in paths:
+    for path, sets in zip(paths, overrides, strict=True):
         try:
             resolved = plan(path, size, overrides=sets)
         except SpecError as exc:
+            show_traceback()
             report_problems(exc)
             bad = True
             continue
-        loaded.append((make_report(resolved, elementwise), resolved))
+        loaded.append((make_report(resolved, elementwise, aux), resolved))
     if bad:
         raise typer.Exit(EXIT_INVALID)
     return loaded
 
 
+def sets_option(*flags: str, applies_to: str, text: str = SET_HELP) -> Any:
+    """``--set`` (or a per-spec variant) saying which of the specs it changes."""
+    return typer.Option([], *flags, metavar="PATH=VALUE", help=f"{text} Applied to {applies_to}.")
+
+
+def overrides_note(sets: Sequence[str], which: str = "every spec") -> list[str]:
+    """The ``--set`` overrides in words, for a table's notes (none: no note)."""
+    return [f"--set applied to {which}: " + ", ".join(sets)] if sets else []
+
+
 def emit(table: "Table", fmt: Format, data: Any) -> None:
     """Print ``table`` as a terminal table, Markdown or CSV, or ``data`` as JSON."""
+    emit_all([table], fmt, data)
+
+
+def emit_all(tables: Sequence["Table"], fmt: Format, data: Any) -> None:
+    """Print several tables one after another (CSV: one table, a ``table`` column naming each row's), or
+    ``data`` as JSON."""
     from ..complexity import render
 
     if fmt is Format.table:
-        render.print_rich(table, console)
+        for i, table in enumerate(tables):
+            if i:
+                console.print()
+            render.print_rich(table, console)
         return
-    text = {Format.json: lambda: render.to_json(data), Format.markdown: lambda: render.to_markdown(table),
-            Format.csv: lambda: render.to_csv(table)}[fmt]()
+    text = {Format.json: lambda: render.to_json(data),
+            Format.markdown: lambda: "\n".join(render.to_markdown(t) for t in tables),
+            Format.csv: lambda: render.to_csv(tables[0] if len(tables) == 1 else render.stacked(tables))}[fmt]()
     sys.stdout.write(text)
+
+
+@contextmanager
+def quiet_broken_pipe() -> Iterator[None]:
+    """A reader that stops early (``report ... | head``) ends the output, not the command: exit 0, no traceback.
+
+    The Python docs' recipe (signal module, "Note on SIGPIPE"): point stdout at devnull so
+    that the interpreter's final flush cannot fail again.
+    """
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def check(plans: Sequence["Plan"], fmt: Format) -> None:
@@ -112,12 +152,17 @@ def report(
     specs: list[Path] = typer.Argument(..., help="Spec files; two or more give a comparison table."),
     fmt: Format = format_option(),
     input_size: Optional[str] = input_size_option(),
-    by: By = typer.Option(By.unit, "--by", help="One row per unit or per stage (one spec)."),
+    by: Optional[By] = typer.Option(
+        None, "--by", help="One row per unit (default for one spec) or per stage; with several specs, one table "
+        "each instead of the comparison."),
     elementwise: bool = typer.Option(
         False, "--elementwise", help="Also count BN, bias, residual-add and pooling ops, one per element."
     ),
+    aux: bool = typer.Option(
+        False, "--aux", help="Count the training-only auxiliary classifiers (GoogLeNet) as rows and in the totals."
+    ),
     verify: bool = typer.Option(False, "--verify", help="Build the module and check the counts against PyTorch's."),
-    sets: list[str] = set_option(),
+    sets: list[str] = sets_option("--set", "-s", applies_to="every spec given"),
 ) -> None:
     """Analytic params and MACs of SPECS from the Plan (no torch), per unit or stage.
 
@@ -127,12 +172,13 @@ def report(
     """
     from ..complexity import comparison_table, stage_table, unit_table
 
-    loaded = load_reports(specs, input_size, sets, elementwise)
+    loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux)
     reports = [r for r, _ in loaded]
-    if len(reports) > 1:
-        emit(comparison_table(reports), fmt, [r.as_dict() for r in reports])
-    else:
-        (one,) = reports
-        emit(unit_table(one) if by is By.unit else stage_table(one), fmt, one.as_dict())
-    if verify:
-        check([p for _, p in loaded], fmt)
+    view = stage_table if by is By.stage else unit_table
+    tables = [comparison_table(reports)] if len(reports) > 1 and by is None else [view(r) for r in reports]
+    for table in tables:
+        table.notes += overrides_note(sets)
+    with quiet_broken_pipe():
+        emit_all(tables, fmt, reports[0].as_dict() if len(reports) == 1 else [r.as_dict() for r in reports])
+        if verify:
+            check([p for _, p in loaded], fmt)

@@ -7,7 +7,7 @@ from itertools import zip_longest
 from typing import Any
 
 from .model import Report
-from .render import Column, Table, delta, human, plain, ratio
+from .render import Column, Table, delta, exact_delta, human, plain, ratio
 
 COMPARED = ("units", "out_channels", "inner_channels", "params", "macs")
 
@@ -52,6 +52,10 @@ class PartDiff:
         return row
 
 
+def _input(report: Report) -> str:
+    return "x".join(map(str, (report.in_channels, *report.input_size)))
+
+
 def _parts(report: Report) -> list[tuple[str, dict[str, int | None]]]:
     def pick(row: Any, units: int) -> dict[str, int | None]:
         return {"units": units, "out_channels": row.out_channels, "inner_channels": row.inner_channels,
@@ -93,13 +97,15 @@ class Diff:
         for key, header in (("units", "units"), ("out_channels", "width"), ("inner_channels", "inner")):
             columns += [Column(f"{key}_a", f"{header} A", plain), Column(f"{key}_b", f"{header} B", plain)]
             if key != "inner_channels":
-                columns.append(Column(f"{key}_delta", "delta", delta))
+                columns.append(Column(f"{key}_delta", "delta", exact_delta))
         for key, header in (("params", "params"), ("macs", "MACs")):
             columns += [Column(f"{key}_a", f"{header} A", human), Column(f"{key}_b", f"{header} B", human),
                         Column(f"{key}_delta", "delta", delta), Column(f"{key}_ratio", "B/A", ratio)]
         rows = [p.flat() for p in self.parts]
-        return Table(f"A = {self.a.name}, B = {self.b.name}", columns, rows[:-1],
-                     ["width: channels leaving the part (total: entering the head); inner: the last unit's "
-                      "inner (bottleneck) width; units: body units."],
-                     footer=rows[-1])
+        notes = ["width: channels leaving the part (total: entering the head); inner: the last inner "
+                 "(bottleneck) width in the part; units: body units."]
+        if (self.a.in_channels, self.a.input_size) != (self.b.in_channels, self.b.input_size):
+            notes.append("A and B are counted at different input sizes: MACs and their ratios include that.")
+        return Table(f"A = {self.a.name} at {_input(self.a)}, B = {self.b.name} at {_input(self.b)}", columns,
+                     rows[:-1], notes, footer=rows[-1])
 

@@ -8,11 +8,11 @@ schema (docs/report.md); ``archspec.report()`` returns it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from ..plan.ops import Size
 from ..plan.types import Counted, Plan, Unit
-from .counting import ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise
+from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise
 
 SCHEMA_VERSION = 1
 UNIT_FIELDS = ("name", "stage", "index", "block", "in_channels", "out_channels", "inner_channels", "groups",
@@ -21,10 +21,12 @@ STAGE_FIELDS = ("index", "units", "in_channels", "out_channels", "inner_channels
 
 
 def _json_row(row: Any, names: tuple[str, ...], with_elementwise: bool) -> dict[str, Any]:
-    """The named fields (sizes as [H, W] lists), plus the elementwise total when asked for."""
+    """The named fields (sizes as [H, W] lists), the elementwise total when asked for, the scaling record if any."""
     out = {name: list(v) if isinstance(v := getattr(row, name), tuple) else v for name in names}
     if with_elementwise:
         out["elementwise"] = row.elementwise.total
+    if getattr(row, "scaling", None):
+        out["scaling"] = dict(row.scaling)
     return out
 
 
@@ -49,6 +51,7 @@ class UnitRow:
     macs: int
     activations: int  # elements of the unit's output map, batch 1
     elementwise: Elementwise
+    scaling: Mapping[str, Any] | None = None  # compound scaling's rounding of this unit (plan/scaling.py)
 
     @classmethod
     def of(cls, unit: Unit) -> "UnitRow":
@@ -58,7 +61,7 @@ class UnitRow:
             inner_channels=unit.inner_channels, groups=unit.groups, stride=unit.stride,
             in_size=unit.in_size, out_size=unit.out_size, shortcut=unit.shortcut, merge=unit.merge,
             params=unit.params, macs=unit.macs, activations=unit.out_activations,
-            elementwise=elementwise(unit),
+            elementwise=elementwise(unit), scaling=unit.options.get("scaling"),
         )
 
     def as_dict(self, with_elementwise: bool) -> dict[str, Any]:
@@ -73,7 +76,7 @@ class StageRow:
     units: int
     in_channels: int
     out_channels: int
-    inner_channels: int | None  # the last unit's inner (bottleneck) width, if it has one
+    inner_channels: int | None  # the last inner (bottleneck) width: of the last unit that has one
     out_size: Size
     params: int
     macs: int
@@ -83,7 +86,9 @@ class StageRow:
     def of(cls, index: int, rows: list[UnitRow]) -> "StageRow":
         return cls(
             index=index, units=len(rows), in_channels=rows[0].in_channels,
-            out_channels=rows[-1].out_channels, inner_channels=rows[-1].inner_channels, out_size=rows[-1].out_size,
+            out_channels=rows[-1].out_channels, out_size=rows[-1].out_size,
+            # a stage may end in a unit without one (a DenseNet transition)
+            inner_channels=next((r.inner_channels for r in reversed(rows) if r.inner_channels is not None), None),
             params=sum(r.params for r in rows), macs=sum(r.macs for r in rows),
             elementwise=sum((r.elementwise for r in rows), Elementwise()),
         )
@@ -104,9 +109,15 @@ class Report(Counted):
     units: tuple[UnitRow, ...]
     stages: tuple[StageRow, ...]
     with_elementwise: bool = False
+    aux: tuple[UnitRow, ...] | None = None  # training-only classifiers, counted only when asked for (not None)
 
     def _parts(self) -> tuple[UnitRow, ...]:
-        return self.units
+        return self.units + (self.aux or ())
+
+    @property
+    def rows(self) -> tuple[UnitRow, ...]:
+        """Every counted row: the units, then the aux heads when counted."""
+        return self._parts()
 
     @property
     def flops(self) -> int:
@@ -114,7 +125,7 @@ class Report(Counted):
 
     @property
     def elementwise(self) -> Elementwise:
-        return sum((r.elementwise for r in self.units), Elementwise())
+        return sum((r.elementwise for r in self.rows), Elementwise())
 
     @property
     def final_width(self) -> int:
@@ -143,16 +154,21 @@ class Report(Counted):
         if self.with_elementwise:
             out["elementwise"] = self.elementwise.as_dict()
             out["policy"]["elementwise"] = ELEMENTWISE_POLICY
+        if self.aux is not None:
+            out["policy"]["aux"] = AUX_POLICY
         out["stages"] = [s.as_dict(self.with_elementwise) for s in self.stages]
         out["units"] = [u.as_dict(self.with_elementwise) for u in self.units]
+        if self.aux is not None:
+            out["aux"] = [u.as_dict(self.with_elementwise) for u in self.aux]
         return out
 
 
-def make_report(plan: Plan, with_elementwise: bool = False) -> Report:
-    """Tabulate a Plan (pure Python, no torch)."""
+def make_report(plan: Plan, with_elementwise: bool = False, aux: bool = False) -> Report:
+    """Tabulate a Plan (pure Python, no torch); ``aux`` counts its training-only classifiers too."""
     rows = tuple(UnitRow.of(u) for u in plan.units)
     stages = tuple(StageRow.of(s.index, [r for r in rows if r.stage == s.index]) for s in plan.stages)
     return Report(
         name=plan.name, in_channels=plan.in_channels, input_size=tuple(plan.input_size),  # type: ignore[arg-type]
         classes=plan.classes, depth=plan.depth, units=rows, stages=stages, with_elementwise=with_elementwise,
+        aux=tuple(UnitRow.of(u) for u in plan.aux) if aux else None,
     )

@@ -44,10 +44,16 @@ def human(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:.3g}"
 
 
-def delta(value: Any) -> str:
+def delta(value: Any, show: Callable[[Any], str] = human) -> str:
+    """A signed difference (``+1.28M``, ``-74``, ``0``)."""
     if value is None:
         return "-"
-    return ("+" if value > 0 else "") + human(value) if value else "0"
+    return ("+" if value > 0 else "") + show(value) if value else "0"
+
+
+def exact_delta(value: Any) -> str:
+    """A signed difference of channels or units: always the exact integer (``-1024``, not ``-1.02K``)."""
+    return delta(value, plain)
 
 
 def ratio(value: Any) -> str:
@@ -85,6 +91,15 @@ class Table:
         return self.rows + ([self.footer] if self.footer else [])
 
 
+def stacked(tables: Sequence[Table]) -> Table:
+    """Several tables as one, a first ``table`` column holding each row's title (for CSV)."""
+    columns = [Column("table", "table", numeric=False)]
+    for table in tables:
+        columns += [c for c in table.columns if c.key not in {k.key for k in columns}]
+    rows = [{"table": t.title, **row} for t in tables for row in t.all_rows()]
+    return Table("", columns, rows)
+
+
 def to_rich(table: Table) -> Any:
     """A rich ``Table`` of the rows (title and notes are printed around it, see ``print_rich``).
 
@@ -108,15 +123,22 @@ def to_rich(table: Table) -> Any:
 
 
 def print_rich(table: Table, console: Any) -> None:
-    """Title, table, policy notes. Piped output gets the table's natural width, not 80 columns."""
+    """Title, table, policy notes.
+
+    Piped output gets the table's natural width, not 80 columns, and is rendered to text
+    first, then written: a reader that stops early raises ``BrokenPipeError`` for the
+    caller to handle (rich itself would exit with status 1).
+    """
     from rich.console import Console
 
-    if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=True, file=console.file, width=100_000)
-    console.print(table.title, style="bold", markup=False)
-    console.print(to_rich(table))
+    out = console if console.is_terminal else Console(highlight=False, soft_wrap=True, file=io.StringIO(),
+                                                       width=100_000)
+    out.print(table.title, style="bold", markup=False)
+    out.print(to_rich(table))
     for note in table.notes:
-        console.print(note, style="dim", markup=False)
+        out.print(note, style="dim", markup=False)
+    if out is not console:
+        console.file.write(out.file.getvalue())
 
 
 def to_markdown(table: Table) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .counting import ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY
+from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY
 from .model import Report
 from .render import Column, Table, human, plain
 
@@ -22,7 +22,33 @@ def policy_notes(report: Report) -> list[str]:
     notes = [MACS_POLICY + "; " + EXCLUDED + "."]
     if report.with_elementwise:
         notes.append(ELEMENTWISE_POLICY + ".")
+    if report.aux is not None:
+        notes.append(AUX_POLICY + ".")
+    return notes + scaling_notes(report)
+
+
+def scaling_notes(report: Report) -> list[str]:
+    """Compound scaling in words: the coefficients, how many widths were rounded, the units per stage."""
+    widths = [u.scaling for u in report.units if u.scaling and "width" in u.scaling]
+    depths = {u.stage: u.scaling for u in report.units if u.scaling and "depth_mult" in u.scaling}
+    notes = []
+    if widths:
+        rounded = sum(r["raw_width"] != r["width"] for r in widths)
+        notes.append(f"compound scaling: widths x {widths[0]['width_mult']:g} rounded to a multiple of "
+                     f"{widths[0]['divisor']} (never more than 10 % down), {rounded} of {len(widths)} rounded "
+                     "(column 'scaled width': base x mult = raw -> width)")
+    if depths:
+        depth = next(iter(depths.values()))["depth_mult"]
+        notes.append(f"units per stage x {depth:g} rounded up: "
+                     + ", ".join(f"{r['base_units']}->{r['units']}" for r in depths.values()))
     return notes
+
+
+def scaled_width(record: Any) -> str:
+    """A unit's width rounding: ``32 x 1.1 = 35.2 -> 40``."""
+    if not record or "width" not in record:
+        return "-"
+    return f"{record['base_width']} x {record['width_mult']:g} = {record['raw_width']:g} -> {record['width']}"
 
 
 def totals(report: Report) -> dict[str, Any]:
@@ -45,7 +71,9 @@ def _extra(report: Report) -> list[Column]:
 def unit_table(report: Report) -> Table:
     columns = [Column("name", "unit", numeric=False), Column("block", "block", numeric=False),
                *SHAPE, *COUNTS, *_extra(report)]
-    rows = [u.as_dict(report.with_elementwise) for u in report.units]
+    if any(u.scaling for u in report.units):
+        columns.append(Column("scaling", "scaled width", scaled_width))
+    rows = [u.as_dict(report.with_elementwise) for u in report.rows]
     return Table(_title(report), columns, rows, policy_notes(report), totals(report))
 
 
@@ -59,6 +87,7 @@ def stage_table(report: Report) -> Table:
     rows = [{"part": "stem", "units": 1, **stem.as_dict(flag)}]
     rows += [{"part": f"stage {s.index}", **s.as_dict(flag)} for s in report.stages]
     rows.append({"part": "head", "units": 1, **head.as_dict(flag)})
+    rows += [{"part": aux.name, "units": 1, **aux.as_dict(flag)} for aux in report.aux or ()]
     return Table(_title(report), columns, rows, policy_notes(report), totals(report))
 
 

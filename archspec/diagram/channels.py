@@ -16,6 +16,7 @@ from typing import Sequence
 
 import graphviz
 
+from ..complexity.render import human
 from ..plan.types import Plan
 from . import style
 from .groups import DEFAULT_MAX_NODES, Group, downsamples, plan_groups
@@ -134,7 +135,7 @@ def _network_title(plan: Plan) -> str:
     depth = f"depth {plan.depth} · " if plan.depth else ""
     return style.table([
         style.text(plan.name, 12, bold=True),
-        style.text(f"{depth}{plan.params / 1e6:.2f}M params · {plan.macs / 1e6:.1f}M MACs", 9, style.MUTED),
+        style.text(f"{depth}{human(plan.params)} params · {human(plan.macs)} MACs", 9, style.MUTED),
     ])
 
 

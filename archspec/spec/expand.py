@@ -2,8 +2,10 @@
 
 ``expand`` rewrites a spec so that nothing is derived any more: ``depth`` becomes
 ``units`` on every stage, the widening rule becomes ``explicit`` per-unit widths
-(stage ``width`` overrides folded in). The result validates to a network identical
-to the original, unit for unit. Its canonical JSON (sorted keys, no whitespace)
+(stage ``width`` overrides folded in), and compound ``scaling`` is applied and dropped:
+the stem width, unit counts and per-unit widths are the scaled, rounded ones (the
+rounding stays visible in the original spec's report). The result validates to a
+network identical to the original, unit for unit. Its canonical JSON (sorted keys, no whitespace)
 is hashed, so two specs that resolve to the same thing share a hash however they
 were written (``extends``, ``--set``, defaults left out or spelled out).
 """
@@ -17,15 +19,21 @@ from typing import Any
 import yaml
 
 from ..plan.planner import plan_stem, stage_widths, units_per_stage
+from ..plan.scaling import scaled_stem, scaled_units, scaled_width
 from .models import Spec, StageSpec
 
 
 def expand(spec: Spec) -> dict[str, Any]:
-    """The spec as plain data with unit counts and per-unit widths written out."""
-    counts = units_per_stage(spec)
-    stem = plan_stem(spec.stem, spec.input.channels, spec.input.hw)
-    widths = stage_widths(spec, counts, stem.out_channels)
+    """The spec as plain data with scaling applied, unit counts and per-unit widths written out."""
+    scaling = spec.scaling
+    stem, _ = scaled_stem(spec.stem, scaling)  # the same steps, in the same order, as make_plan
+    base_counts = units_per_stage(spec)
+    counts = scaled_units(base_counts, scaling)
+    stem_width = plan_stem(stem, spec.input.channels, spec.input.hw).out_channels
+    widths = [[scaled_width(w, scaling)[0] for w in stage] for stage in stage_widths(spec, counts, stem_width)]
     data = spec.model_dump(mode="json", exclude_none=True)
+    data.pop("scaling", None)
+    data["stem"] = stem.model_dump(mode="json", exclude_none=True)
     body = data["body"]
     body.pop("depth", None)
     if spec.body.widening is not None:  # dense and inception bodies derive their widths from the block
