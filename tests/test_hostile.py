@@ -67,12 +67,14 @@ def test_hostile_file_is_refused_with_a_clear_message(tmp_path, name):
     assert time.perf_counter() - started < 5
 
 
-def test_billion_laughs_is_refused_in_well_under_a_second():
+def test_billion_laughs_is_refused_without_expanding():
+    """Expanded, the document would hold 10^9 nodes; refusing it must take a blink, not minutes.
+    (A hang guard with room for a loaded CI machine; benchmarks measure speed, tests don't.)"""
     text = billion_laughs()
     started = time.perf_counter()
     with pytest.raises(SpecError, match="aliases included"):
         load_text(text)
-    assert time.perf_counter() - started < 0.3
+    assert time.perf_counter() - started < 5
 
 
 def test_aliases_and_merge_keys_within_the_budget_still_work():
@@ -115,7 +117,7 @@ def test_huge_numbers_fail_fast_before_anything_is_allocated(old, new, path, mes
         archspec.plan(load_text(text))
     [p] = info.value.problems
     assert p.path == path and message in p.message and p.line is not None
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 5  # a hang guard: planning 10^9 units would take minutes
 
 
 def test_limits_are_configurable_from_the_command_line(tmp_path, monkeypatch):

@@ -184,4 +184,4 @@ def test_mutated_specs_give_a_plan_or_a_clean_spec_error(data, draw):
         assert exc.problems and all(p.message for p in exc.problems)
     else:
         assert plan.params > 0
-    assert time.perf_counter() - started < 2.0, "a mutated spec must fail or plan quickly"
+    assert time.perf_counter() - started < 10.0, "a mutated spec must fail or plan, never hang"
