@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Union
 
 from .plan import Plan, PlanError
 from .plan.ops import Size
-from .spec import Spec, SpecError, load
+from .spec import Problem, Spec, SpecError, load
 from .spec.checks import checked_plan
 from .spec.loader import source_of
 
@@ -27,12 +27,23 @@ def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterab
     ``overrides`` (``path=value`` strings, the CLI's ``--set``) apply when a path is given.
     """
     spec = as_spec(spec, overrides)
-    if isinstance(input_size, int):
-        input_size = (input_size, input_size)
+    input_size = _checked_size(input_size)
     try:
         return checked_plan(spec, input_size)  # make_plan, guarded by the size limits
     except PlanError as exc:
         raise SpecError([source_of(spec).problem(exc.path, exc.message)]) from None
+
+
+def _checked_size(size: Any) -> Size | None:
+    """``None``, N or (H, W) with positive whole numbers; anything else is a SpecError."""
+    if size is None:
+        return None
+    pair = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
+    if (isinstance(pair, (tuple, list)) and len(pair) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair)):
+        return (pair[0], pair[1])
+    raise SpecError([Problem("<input_size>", None, None, "input_size",
+                             f"{size!r} is not a size: give N or (H, W) with positive whole numbers")])
 
 
 def report(

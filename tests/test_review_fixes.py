@@ -109,3 +109,14 @@ def test_pre_commit_hooks_skip_partial_bases():
         assert re.search(hook["exclude"], "specs/_base.yaml")
         assert not re.search(hook["exclude"], "specs/resnet-50.yaml")
         assert re.search(hook["files"], "specs/resnet-50.yaml")
+
+
+@pytest.mark.parametrize("size", [0, "abc", (64.5, 64), (0, 3), True, (1, 2, 3)])
+def test_api_refuses_sizes_that_are_not_sizes(size):
+    with pytest.raises(archspec.SpecError, match="is not a size"):
+        archspec.plan(spec_path("resnet-20"), input_size=size)
+
+
+def test_api_takes_square_and_rectangular_sizes():
+    assert archspec.plan(spec_path("resnet-20"), input_size=16).input_size == (16, 16)
+    assert archspec.plan(spec_path("resnet-20"), input_size=[32, 48]).unit("stages.2.0").out_size == (8, 12)
