@@ -120,3 +120,13 @@ def test_api_refuses_sizes_that_are_not_sizes(size):
 def test_api_takes_square_and_rectangular_sizes():
     assert archspec.plan(spec_path("resnet-20"), input_size=16).input_size == (16, 16)
     assert archspec.plan(spec_path("resnet-20"), input_size=[32, 48]).unit("stages.2.0").out_size == (8, 12)
+
+
+def test_exponent_floats_read_as_yaml_1_2_does(write_spec):
+    """PyYAML alone returns the string "1e-5"; a plain 1e-5 is a float in a spec, a quoted one is not."""
+    spec = archspec.load(spec_path("googlenet"), overrides=["body.block.bn_eps=1e-5"])
+    assert spec.body.block.bn_eps == 1e-5
+    text = spec_path("resnet-20").read_text().replace("{type: basic}", "{type: basic, drop_path: 2E-1}")
+    assert archspec.load(write_spec(text)).body.block.drop_path == 0.2
+    with pytest.raises(archspec.SpecError, match="bn_eps"):
+        archspec.load(spec_path("googlenet"), overrides=['body.block.bn_eps="1e-5"'])

@@ -25,6 +25,9 @@ C_SAFE_NESTING = 1000  # libyaml recurses in C and crashes near 30k levels; stay
 _TAG = "tag:yaml.org,2002:"
 PLAIN_SCALARS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}
 MERGE = _TAG + "merge"
+# YAML 1.2 reads `1e-5` as a float; PyYAML (YAML 1.1) wants a dot (`1.0e-5`) and returns
+# the string "1e-5". Plain (unquoted) scalars of this shape are read as YAML 1.2 does.
+EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 def read_spec_text(path: str | Path, limits: Limits | None = None) -> str:
@@ -152,6 +155,8 @@ class _Builder:
             return node.value  # a date in a description stays text
         if node.tag not in PLAIN_SCALARS:
             return self.refuse(node, path)
+        if node.tag == _TAG + "str" and not node.style and EXPONENT_FLOAT.match(node.value):
+            return float(node.value)
         try:
             return self.scalars.construct_object(node)
         except (ValueError, yaml.YAMLError) as exc:  # e.g. an integer of 5,000 digits
