@@ -49,17 +49,16 @@ def test_all_errors_of_a_file_at_once(write_spec):
     assert "classes" in result.output and "widht" in result.output
 
 
-def test_narrowing_zero_pad_is_refused(write_spec):
-    path = write_spec(GOOD.replace("{rule: step_doubling, base: 16}", "{rule: explicit, widths: [16, 8, 8]}"))
-    result = run("validate", str(path))
-    assert result.exit_code == 2 and "cannot reduce channels (16 -> 8)" in result.output
-    assert "body.shortcut" in result.output
-
-
-def test_explicit_widths_must_match_stages(write_spec):
-    path = write_spec(GOOD.replace("{rule: step_doubling, base: 16}", "{rule: explicit, widths: [16, 32]}"))
-    result = run("validate", str(path))
-    assert result.exit_code == 2 and "2 widths for 3 stages" in result.output
+@pytest.mark.parametrize("old, new, words", [
+    ("{rule: step_doubling, base: 16}", "{rule: explicit, widths: [16, 8, 8]}",
+     ["cannot reduce channels (16 -> 8)", "body.shortcut"]),
+    ("{rule: step_doubling, base: 16}", "{rule: explicit, widths: [16, 32]}", ["2 widths for 3 stages"]),
+    ("{stride: 2}]", "{stride: 2, block: {type: bottleneck}}]", ["per-stage `units`"]),
+])
+def test_cross_field_rules(write_spec, old, new, words):
+    result = run("validate", str(write_spec(GOOD.replace(old, new))))
+    assert result.exit_code == 2
+    assert all(word in result.output for word in words)
 
 
 def test_spatial_collapse_is_refused():
@@ -68,12 +67,6 @@ def test_spatial_collapse_is_refused():
     result = run("validate", str(spec_path("densenet-121")), "--set", "input.size=16")
     assert result.exit_code == 2
     assert "body.stages[2].stride" in result.output and "leaves a 0x0 map" in result.output
-
-
-def test_mixed_block_depths_need_units(write_spec):
-    path = write_spec(GOOD.replace("{stride: 2}]", "{stride: 2, block: {type: bottleneck}}]"))
-    result = run("validate", str(path))
-    assert result.exit_code == 2 and "per-stage `units`" in result.output
 
 
 @pytest.mark.parametrize("text, words", [("", "empty document"), ("- 1\n- 2\n", "a list"), ("a: [1,\n", "not valid YAML")])
