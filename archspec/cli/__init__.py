@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import EXIT_INVALID, fail, global_options
+from .common import fail, global_options
 
 app = typer.Typer(
     name="archspec",

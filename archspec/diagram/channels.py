@@ -92,7 +92,7 @@ def _draw_node(graph: graphviz.Digraph, prefix: str, plan: Plan, group: Group, s
 
 
 def _unit_label(plan: Plan, group: Group, scale: float) -> str:
-    first, last = group.first, group.last
+    first = group.first
     if first is plan.head:
         return style.table([style.text(f"head · {first.block}", 10, bold=True),
                             style.text(f"{first.in_channels} \u2192 {plan.classes} classes", 9, style.MUTED)])
