@@ -3,9 +3,12 @@
 ``import archspec`` stays light (no torch) so validation and reports start fast.
 """
 
-from .api import build, plan, report
-from .plan import Plan
-from .spec import Spec, SpecError, load
+from ._startup import collector_paused
+
+with collector_paused():
+    from .api import build, plan, report
+    from .plan import Plan
+    from .spec import Spec, SpecError, load
 
 __version__ = "0.1.0"
 __all__ = ["Plan", "Spec", "SpecError", "build", "load", "plan", "report", "__version__"]

@@ -382,3 +382,34 @@ def test_output_piped_into_a_reader_that_stops_early_exits_0(args: list[str]) ->
     stderr = proc.stderr.read()
     assert proc.wait(timeout=60) == 0, stderr
     assert stderr == b""
+
+
+@pytest.mark.parametrize("width", [60, 100, 400])
+def test_terminal_table_draws_the_same_as_one_rich_row_per_unit(width: int) -> None:
+    """The table body is laid out a column at a time for speed; it must look exactly like
+    rich's own row-per-row table, also when a narrow terminal crops the cells."""
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    from archspec.complexity import unit_table
+    from archspec.complexity.render import to_rich
+
+    table = unit_table(make_report(archspec.plan(SPECS / "resnet-50.yaml")))
+    reference = RichTable()
+    for col in table.columns:
+        reference.add_column(col.header, justify="right" if col.numeric else "left", no_wrap=True)
+    for row in table.rows:
+        reference.add_row(*(Text(col.fmt(row.get(col.key))) for col in table.columns))
+    reference.add_section()
+    reference.add_row(*(Text(col.fmt(table.footer[col.key]) if col.key in table.footer else "")
+                        for col in table.columns), style="bold")
+
+    def draw(rich_table: object) -> str:
+        console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system="truecolor")
+        console.print(rich_table)
+        return console.file.getvalue()
+
+    drawn = draw(to_rich(table))
+    assert drawn == draw(reference)
+    assert drawn.count("\n") == len(table.rows) + 6  # rows, header, footer and four rules

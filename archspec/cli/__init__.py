@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import typer
+from .._startup import collector_paused, freeze_imported
 
-from .common import fail, global_options
+with collector_paused():
+    import typer
+
+    from .common import fail, global_options
 
 app = typer.Typer(
     name="archspec",
@@ -18,12 +21,14 @@ app = typer.Typer(
 app.callback()(global_options)
 
 
-from . import build, diagram, diff, expand, report, schema, validate  # noqa: E402,F401  (each module registers its command)
+with collector_paused():
+    from . import build, diagram, diff, expand, report, schema, validate  # noqa: E402,F401  (each registers its command)
 
 
 def main() -> None:
     """The console script. Paths that cannot be read or written (a file where a directory
     belongs, a read-only place) end with one message and status 2, like a bad spec."""
+    freeze_imported()
     try:
         app()
     except OSError as exc:

@@ -16,8 +16,8 @@ from ..spec.limits import configure
 
 EXIT_INVALID = 2  # bad input: an invalid spec, a missing file, a bad option value
 
-console = Console(highlight=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, emoji=False)  # ":name:" in user text stays as written
+errors = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 SET_HELP = "Override a spec field before validation: PATH=VALUE, e.g. body.depth=56; PATH=null removes it (repeatable)."
