@@ -9,6 +9,7 @@ the analytic params and MACs cannot drift from the module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Union
 
 Size = tuple[int, int]
@@ -53,7 +54,7 @@ class Conv:
     def pad(self) -> int:
         return self.kernel // 2 * self.dilation if self.padding is None else self.padding
 
-    @property
+    @cached_property  # the records are frozen; reports ask for it once per count
     def out_size(self) -> Size:
         return conv_out(self.in_size, self.kernel, self.stride, self.pad, self.dilation)
 

@@ -9,22 +9,26 @@ from the same records. ``merge`` says how the unit's branches meet: ``add``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .ops import Op, Size
 
 
 class Counted:
-    """Params and MACs as sums over parts (layer records, units or stages)."""
+    """Params and MACs as sums over parts (layer records, units or stages).
+
+    Summed once per object: every subclass is a frozen dataclass of frozen parts.
+    """
 
     def _parts(self) -> tuple:
         raise NotImplementedError
 
-    @property
+    @cached_property
     def params(self) -> int:
         return sum(part.params for part in self._parts())
 
-    @property
+    @cached_property
     def macs(self) -> int:
         return sum(part.macs for part in self._parts())
 
