@@ -1,0 +1,36 @@
+"""``import archspec`` pauses the garbage collector while it loads; the process must be left as it was."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def run(code: str) -> None:
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("before, after", [
+    ("", "assert gc.isenabled() and gc.get_freeze_count() == 0"),
+    ("gc.disable()", "assert not gc.isenabled()"),
+    # a pre-fork server's frozen objects stay frozen
+    ("gc.freeze(); frozen = gc.get_freeze_count()", "assert gc.isenabled() and 0 < gc.get_freeze_count() <= frozen"),
+])
+def test_import_leaves_the_collector_as_it_was(before: str, after: str) -> None:
+    run(f"import gc\n{before}\nimport archspec, archspec.cli\n{after}")
+
+
+def test_cycles_made_before_the_import_are_still_collected() -> None:
+    run("""
+import gc, weakref
+class Node: pass
+node = Node(); node.self = node; alive = weakref.ref(node); del node
+import archspec
+gc.collect()
+assert alive() is None
+""")
