@@ -108,6 +108,25 @@ def test_converted_weights_give_torchvision_outputs(name):
     torch.testing.assert_close(got, expected)
 
 
+B5 = ["scaling.width_mult=1.6", "scaling.depth_mult=2.2", "head.dropout=0.4"]  # torchvision's efficientnet_b5
+
+
+def test_efficientnet_b5_needs_and_takes_the_network_wide_batchnorm_settings():
+    """B5-B7 use BN eps 0.001 and momentum 0.01 (torchvision): the spec's ``batchnorm`` gives both."""
+    source = torchvision_model("efficientnet_b5")
+    x = torch.randn(2, *SHAPE, generator=torch.Generator().manual_seed(1))
+    bn = ["batchnorm.eps=0.001", "batchnorm.momentum=0.01"]
+    ours = converted("efficientnet_b5", archspec.load(spec_path("efficientnet-b0"), [*AT_64, *B5, *bn]), source)
+    bns = lambda m: [b for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d)]  # noqa: E731
+    assert [b.eps for b in bns(ours)] == [b.eps for b in bns(source)]  # (randomise() reset the source's momentum)
+    assert {(b.eps, b.momentum) for b in bns(ours)} == {(0.001, 0.01)}
+    plain = converted("efficientnet_b5", archspec.load(spec_path("efficientnet-b0"), [*AT_64, *B5]), source)
+    with torch.no_grad():
+        expected = source(x)
+        torch.testing.assert_close(ours(x), expected)
+        assert not torch.allclose(plain(x), expected, rtol=1e-3, atol=1e-3)  # B0's eps 1e-5 is measurably wrong
+
+
 def narrow_vgg(model: torch.nn.Module, hidden: tuple[int, int]) -> torch.nn.Module:
     """torchvision's VGG with narrower hidden FCs: the same layout in an ONNX file of 60 MB, not 550."""
     narrow = copy.deepcopy(model)

@@ -34,7 +34,7 @@ def conv(op: Conv) -> nn.Module:
 
 
 def norm(op: Norm) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(op.channels, eps=op.eps)
+    return nn.BatchNorm2d(op.channels, eps=op.eps, momentum=op.momentum)  # type: ignore[arg-type]
 
 
 def linear(op: Linear) -> nn.Linear:

@@ -81,7 +81,8 @@ class Norm:
     path: str
     channels: int
     size: Size
-    eps: float = 1e-5
+    eps: float | None = None  # None until the planner applies the spec's batchnorm.eps
+    momentum: float = 0.1
 
     @property
     def params(self) -> int:

@@ -114,7 +114,7 @@ def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) 
 
 
 def conv_norm(prefix: str, cin: int, cout: int, kernel: int, size: Size, *, stride: int = 1, groups: int = 1,
-              norm: bool = True, eps: float = 1e-5, bias: bool | None = None) -> list[Op]:
+              norm: bool = True, eps: float | None = None, bias: bool | None = None) -> list[Op]:
     """``<prefix>.conv`` (bias only without BN unless told) and ``<prefix>.bn``; bare names without a prefix."""
     name = f"{prefix}." if prefix else ""
     conv = Conv(f"{name}conv", cin, cout, kernel, size, stride=stride, groups=groups,

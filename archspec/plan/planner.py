@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from typing import Any, Sequence
 
@@ -66,17 +67,31 @@ def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
         stages.append(Stage(s, tuple(units)))
 
     head = plan_head(spec.head, channels, size, spec.classes)
+    with_bn = lambda unit: with_batchnorm(unit, spec.batchnorm.eps, spec.batchnorm.momentum)  # noqa: E731
     return Plan(
         name=spec.name,
         in_channels=spec.input.channels,
         input_size=tuple(spec.input.hw if input_size is None else input_size),  # type: ignore[arg-type]
         classes=spec.classes,
-        stem=stem,
-        stages=tuple(stages),
-        head=head,
+        stem=with_bn(stem),
+        stages=tuple(Stage(st.index, tuple(map(with_bn, st.units))) for st in stages),
+        head=with_bn(head),
         depth=body.depth or body.depth_offset + sum(n * b.layers_per_unit for n, b in zip(counts, blocks)),
-        aux=parts.plan_aux_heads(body.aux_heads, stages, spec.classes),
+        aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
     )
+
+
+def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
+    """The unit with the network's BN settings: ``eps`` where its part set none, ``momentum`` on all.
+
+    Block planners leave ``eps`` unset unless the spec's part has its own ``bn_eps``, so
+    the network-wide value is applied here, once, and the Plan's records are complete.
+    """
+    if not any(isinstance(op, Norm) for op in unit.ops):
+        return unit
+    ops = tuple(replace(op, eps=eps if op.eps is None else op.eps, momentum=momentum) if isinstance(op, Norm) else op
+                for op in unit.ops)
+    return replace(unit, ops=ops)
 
 
 def units_per_stage(spec: Spec) -> list[int]:

@@ -51,7 +51,7 @@ class InceptionBlock(StrictModel):
     modules: list[InceptionRow] = Field(min_length=1, description="One row per module (unit) of the stage.")
     kernels: tuple[PositiveInt, PositiveInt] = (3, 5)
     norm: Literal["bn", "none"] = "bn"
-    bn_eps: PositiveFloat = Field(1e-5, description="BN epsilon (torchvision's GoogLeNet: 0.001).")
+    bn_eps: PositiveFloat | None = Field(None, description="BN epsilon of this part; unset: the network's batchnorm.eps.")
     layers_per_unit: ClassVar[int] = 2
 
     @property

@@ -70,7 +70,7 @@ class LayersStem(StrictModel):
 
     type: Literal["layers"]
     layers: list[StemLayer] = Field(min_length=1)
-    bn_eps: PositiveFloat = 1e-5
+    bn_eps: PositiveFloat | None = Field(None, description="BN epsilon of this part; unset: the network's batchnorm.eps.")
 
 
 class NoStem(StrictModel):
@@ -111,7 +111,18 @@ class AuxHead(StrictModel):
     width: PositiveInt = 128
     hidden: PositiveInt = 1024
     dropout: Probability = 0.7
-    bn_eps: PositiveFloat = 1e-5
+    bn_eps: PositiveFloat | None = Field(None, description="BN epsilon of this part; unset: the network's batchnorm.eps.")
+
+
+class BatchNorm(StrictModel):
+    """Every BN layer's epsilon and momentum, unless a part sets its own ``bn_eps``.
+
+    PyTorch's defaults; torchvision's GoogLeNet uses eps 0.001, its EfficientNet-B5 to B7
+    eps 0.001 and momentum 0.01. Epsilon changes the outputs; momentum only training.
+    """
+
+    eps: PositiveFloat = 1e-5
+    momentum: Annotated[float, Strict(), Field(gt=0.0, le=1.0)] = 0.1
 
 
 class CompoundScaling(StrictModel):

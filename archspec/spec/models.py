@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from .base import NonNegativeInt, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
 from .layout import (
-    AuxHead, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
+    AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
 )
 from .widening import WideningSpec
 
@@ -157,3 +157,4 @@ class Spec(StrictModel):
     body: BodySpec
     head: HeadSpec = ClassifierHead(type="classifier")
     scaling: CompoundScaling | None = Field(None, description="Compound scaling of widths and depths (EfficientNet).")
+    batchnorm: BatchNorm = Field(BatchNorm(), description="Epsilon and momentum of every BN layer.")
