@@ -213,3 +213,31 @@ def test_loading_a_directory_or_missing_file_is_a_spec_error(tmp_path):
         load(tmp_path)
     with pytest.raises(SpecError, match="cannot read the spec"):
         load(tmp_path / "missing.yaml")
+
+
+def test_a_fifo_or_device_is_refused_at_once_not_waited_on(tmp_path):
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)  # nobody writes to it: reading would block forever
+    for path in (fifo, Path("/dev/zero")):
+        start = time.monotonic()
+        with pytest.raises(SpecError, match="not a regular file .* - to read the spec from standard input"):
+            load(path)
+        assert time.monotonic() - start < 5
+
+
+def test_dash_reads_the_spec_from_standard_input_with_extends_from_the_working_directory():
+    import subprocess
+    import sys
+
+    from conftest import SPECS
+
+    def run(*args: str, text: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "archspec", *args], input=text, capture_output=True,
+                              text=True, cwd=SPECS, timeout=60)
+
+    ok = run("validate", "-", text="extends: resnet-20.yaml\nname: r20-from-stdin\n")
+    assert ok.returncode == 0 and "ok <stdin>: r20-from-stdin, 269,722 params" in ok.stdout
+    report = run("report", "--format", "csv", "-", text=(SPECS / "resnet-56.yaml").read_text())
+    assert report.returncode == 0 and report.stdout.splitlines()[-1].startswith("total,")
+    bad = run("validate", "-", text="name: x\nclasses: yes\n")
+    assert bad.returncode == 2 and "<stdin>:2:1: classes: must be a valid integer" in bad.stderr

@@ -10,6 +10,7 @@ from rich.markup import escape
 from ..api import plan
 from ..spec import SpecError
 from ..spec.errors import problem
+from ..spec.yaml_safety import spec_file_name
 from . import app
 from .common import EXIT_INVALID, ErrorFormat, console, report_problems, set_option, show_traceback
 
@@ -30,7 +31,7 @@ def spec_files(paths: list[Path]) -> tuple[list[Path], list[SpecError]]:
             if not found:
                 missing.append(problem(str(path), "no *.yaml or *.yml spec files in this directory"))
             files += found
-        elif path.exists():
+        elif path.exists() or str(path) == "-":  # -: standard input
             files.append(path)
         else:
             missing.append(problem(str(path), "cannot read the spec: no such file or directory"))
@@ -64,6 +65,6 @@ def validate(
             bad.append(exc)
             continue
         summary = f"{resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs"
-        console.print(f"[green]ok[/] {escape(str(path))}: {escape(summary)}")
+        console.print(f"[green]ok[/] {escape(spec_file_name(path))}: {escape(summary)}")
     if bad:
         raise typer.Exit(EXIT_INVALID)

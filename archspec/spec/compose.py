@@ -15,16 +15,19 @@ import yaml
 
 from .errors import FieldPath, Loc, dotted, problem
 from .limits import Limits, current
-from .yaml_safety import Loader, parse_yaml, read_spec_text
+from .yaml_safety import Loader, parse_yaml, read_spec_text, spec_file_name
 
 DISCRIMINATORS = ("type", "rule")
 Marks = dict[FieldPath, Loc]
 
 
 def load_document(path: str | Path, limits: Limits | None = None) -> tuple[dict, Marks]:
-    """Read a spec file and everything it extends: merged data and marks."""
+    """Read a spec file (``-``: standard input) and everything it extends: merged data and marks.
+
+    ``extends`` in a spec read from standard input is relative to the working directory.
+    """
     limits = limits or current()
-    return _resolve(read_spec_text(path, limits), str(path), limits, ())
+    return _resolve(read_spec_text(path, limits), spec_file_name(path), limits, ())
 
 
 def load_text_document(text: str, file: str, limits: Limits | None = None) -> tuple[dict, Marks]:

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel, ValidationError
 
 from .compose import apply_overrides, load_document, load_text_document
+from .yaml_safety import spec_file_name
 from .errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted
 from .limits import Limits
 from .models import Spec
@@ -30,7 +31,7 @@ def load(path: str | Path, overrides: Iterable[str] = (), limits: Limits | None 
     ``extends`` and before validation.
     """
     data, marks = load_document(path, limits)
-    return _finish(data, marks, str(path), overrides)
+    return _finish(data, marks, spec_file_name(path), overrides)
 
 
 def load_text(text: str, file: str = "<string>", overrides: Iterable[str] = (), limits: Limits | None = None) -> Spec:

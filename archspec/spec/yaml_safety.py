@@ -11,7 +11,10 @@ data, and reports duplicate keys (PyYAML silently keeps the last).
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +33,24 @@ MERGE = _TAG + "merge"
 EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
+STDIN = "-"  # the path that means standard input
+STDIN_NAME = "<stdin>"  # how errors name it
+
+
+def spec_file_name(path: str | Path) -> str:
+    """The name errors and source marks use for ``path``."""
+    return STDIN_NAME if str(path) == STDIN else str(path)
+
+
 def read_spec_text(path: str | Path, limits: Limits | None = None) -> str:
-    """The file's text, refusing what is too big, binary or not UTF-8."""
+    """The file's (or, for ``-``, standard input's) text, refusing what is too big, binary,
+    not UTF-8, or not a regular file: a FIFO or device could block or never end."""
     limits = limits or current()
-    file = str(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(limits.max_bytes + 1)
-    except IsADirectoryError:
-        raise problem(file, "is a directory; give a spec file (validate also takes directories)") from None
-    except OSError as exc:
-        raise problem(file, f"cannot read the spec: {exc.strerror or exc}") from None
+    file = spec_file_name(path)
+    if str(path) == STDIN:
+        data = sys.stdin.buffer.read(limits.max_bytes + 1)
+    else:
+        data = _read_regular_file(path, file, limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
         raise problem(file, f"the file is larger than {limits.max_bytes:,} bytes; specs are small "
                             "text files (raise the cap with --max-bytes if this one is real)")
@@ -52,6 +62,29 @@ def read_spec_text(path: str | Path, limits: Limits | None = None) -> str:
         line, col = _line_col(data, exc.start)
         raise problem(file, f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded; "
                             "save the spec as UTF-8", line, col) from None
+
+
+def _read_regular_file(path: str | Path, file: str, size: int) -> bytes:
+    try:
+        # O_NONBLOCK: opening a FIFO nobody writes to would otherwise wait forever
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except IsADirectoryError:
+        fd = None
+    except OSError as exc:
+        raise problem(file, f"cannot read the spec: {exc.strerror or exc}") from None
+    mode = os.stat(path).st_mode if fd is None else os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        if fd is not None:
+            os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise problem(file, "is a directory; give a spec file (validate also takes directories)")
+        raise problem(file, "is not a regular file (a pipe, socket or device); give a spec file, "
+                            "or - to read the spec from standard input")
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read(size)
+    except OSError as exc:
+        raise problem(file, f"cannot read the spec: {exc.strerror or exc}") from None
 
 
 def _line_col(data: bytes, offset: int) -> tuple[int, int]:
