@@ -13,6 +13,7 @@ the suite fast.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -291,10 +292,13 @@ def test_cli_mismatched_checkpoint_exits_2_naming_the_tensor(tmp_path):
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("content", [b"not a checkpoint", "pickled dict"])
+@pytest.mark.parametrize("content", [b"not a checkpoint", "pickled dict", "fifo"])
 def test_cli_unreadable_weights_exit_2(tmp_path, content):
     weights = tmp_path / "bad.pt"
-    if isinstance(content, bytes):
+    if content == "fifo":  # nobody writes to it: torch.load would wait forever
+        os.mkfifo(weights)
+        expected = "is not a regular file"
+    elif isinstance(content, bytes):
         weights.write_bytes(content)
         expected = "not a file torch.save wrote"
     else:

@@ -10,6 +10,8 @@ meant for. New torchvision families register one rule per block type: see
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Union
 
@@ -73,6 +75,12 @@ def read_weights(path: str | Path, spec: Union[Plan, SpecLike], fmt: str = "torc
     """Load a state_dict file safely (``weights_only``: no code runs) and convert it for ``spec``."""
     import torch
 
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as exc:
+        raise ConversionError(f"{path}: cannot read the weights: {exc.strerror or exc}") from None
+    if not regular:  # a FIFO nobody writes to would block torch.load forever; a device never ends
+        raise ConversionError(f"{path}: is not a regular file; give a file torch.save wrote")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable user file: the message, not a traceback
