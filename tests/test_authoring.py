@@ -207,6 +207,16 @@ def test_set_overrides_parse_yaml_values_and_report_bad_paths():
     assert [s.units for s in units.body.stages] == [1, 2]
 
 
+def test_set_takes_paths_as_error_messages_print_them():
+    dotted = load_text(RESNET56, "r.yaml", ["body.stages.1.stride=1"])
+    assert load_text(RESNET56, "r.yaml", ["body.stages[1].stride=1"]) == dotted
+    assert [s.stride for s in dotted.body.stages] == [1, 1, 2]
+    with pytest.raises(SpecError, match="there is no body.stages\\[5\\] to set"):
+        load_text(RESNET56, "r.yaml", ["body.stages[5].stride=2"])
+    [p] = problems(RESNET56, overrides=["body.stages[1.stride=1"])
+    assert "unknown field `stages[1`; did you mean `stages`?" in p.message
+
+
 def test_set_works_on_every_spec_command(tmp_path):
     spec = str(ROOT / "specs" / "resnet-20.yaml")
     for args in (["validate", spec], ["expand", spec], ["build", spec, "-o", str(tmp_path)]):

@@ -63,6 +63,7 @@ def test_unusable_output_paths_exit_2_with_a_message(tmp_path, args):
     out = subprocess.run([sys.executable, "-m", "archspec", *args], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr and "error: cannot use" in out.stderr
+    assert ".tmp" not in out.stderr  # the message names the file asked for, not a temporary one
     assert a_file.read_text() == "keep"
     assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
 

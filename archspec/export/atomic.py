@@ -18,8 +18,11 @@ def _temp_beside(target: Path) -> Path:
     """
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(target))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

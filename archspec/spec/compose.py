@@ -8,6 +8,7 @@ to the old type). Errors point into whichever file wrote the offending value.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -104,7 +105,7 @@ def parse_override(override: str, file: str) -> tuple[FieldPath, Any]:
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():
         raise problem(file, f"--set {override!r}: expected PATH=VALUE, e.g. body.depth=56")
-    path = tuple(int(p) if p.isdigit() else p for p in key.strip().split("."))
+    path = override_path(key.strip())
     text = f"v: {raw}"
     try:
         yaml.compose(text, Loader=Loader)
@@ -112,6 +113,24 @@ def parse_override(override: str, file: str) -> tuple[FieldPath, Any]:
         return path, raw  # not YAML: take the text as a string
     value, _ = parse_yaml(text, f"--set {override}")
     return path, value["v"]
+
+
+INDEXED = re.compile(r"([^\[\]]*)((?:\[\d+\])*)")
+
+
+def override_path(key: str) -> FieldPath:
+    """``body.stages.0.stride``, or ``body.stages[0].stride`` as error messages print it."""
+    path: list[str | int] = []
+    for piece in key.split("."):
+        match = INDEXED.fullmatch(piece)
+        if match is None:  # stray brackets: kept as written, so validation names the field
+            path.append(piece)
+            continue
+        name, indices = match.groups()
+        if name:
+            path.append(int(name) if name.isdigit() else name)
+        path += [int(i) for i in re.findall(r"\d+", indices)]
+    return tuple(path)
 
 
 def set_path(data: dict, path: FieldPath, value: Any, override: str, file: str) -> None:
