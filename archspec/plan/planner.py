@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 
 from typing import Any, Sequence
 
@@ -67,7 +68,7 @@ def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
         stages.append(Stage(s, tuple(units)))
 
     head = plan_head(spec.head, channels, size, spec.classes)
-    with_bn = lambda unit: with_batchnorm(unit, spec.batchnorm.eps, spec.batchnorm.momentum)  # noqa: E731
+    with_bn = partial(with_batchnorm, eps=spec.batchnorm.eps, momentum=spec.batchnorm.momentum)
     return Plan(
         name=spec.name,
         in_channels=spec.input.channels,

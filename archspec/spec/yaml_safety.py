@@ -64,27 +64,27 @@ def read_spec_text(path: str | Path, limits: Limits | None = None) -> str:
                             "save the spec as UTF-8", line, col) from None
 
 
+IS_A_DIRECTORY = "is a directory; give a spec file (validate also takes directories)"
+NOT_A_FILE = "is not a regular file (a pipe, socket or device); give a spec file, or - to read the spec from standard input"
+
+
 def _read_regular_file(path: str | Path, file: str, size: int) -> bytes:
     try:
-        # O_NONBLOCK: opening a FIFO nobody writes to would otherwise wait forever
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO nobody writes to must not wait
     except IsADirectoryError:
-        fd = None
+        raise problem(file, IS_A_DIRECTORY) from None
     except OSError as exc:
         raise problem(file, f"cannot read the spec: {exc.strerror or exc}") from None
-    mode = os.stat(path).st_mode if fd is None else os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        if fd is not None:
-            os.close(fd)
-        if stat.S_ISDIR(mode):
-            raise problem(file, "is a directory; give a spec file (validate also takes directories)")
-        raise problem(file, "is not a regular file (a pipe, socket or device); give a spec file, "
-                            "or - to read the spec from standard input")
     try:
-        with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise problem(file, IS_A_DIRECTORY if stat.S_ISDIR(mode) else NOT_A_FILE)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
             return handle.read(size)
     except OSError as exc:
         raise problem(file, f"cannot read the spec: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
 
 
 def _line_col(data: bytes, offset: int) -> tuple[int, int]:
