@@ -88,10 +88,10 @@ def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
     Block planners leave ``eps`` unset unless the spec's part has its own ``bn_eps``, so
     the network-wide value is applied here, once, and the Plan's records are complete.
     """
-    if not any(isinstance(op, Norm) for op in unit.ops):
+    if not any(type(op) is Norm for op in unit.ops):
         return unit
-    ops = tuple(replace(op, eps=eps if op.eps is None else op.eps, momentum=momentum) if isinstance(op, Norm) else op
-                for op in unit.ops)
+    ops = tuple(Norm(op.path, op.channels, op.size, eps if op.eps is None else op.eps, momentum)
+                if type(op) is Norm else op for op in unit.ops)
     return replace(unit, ops=ops)
 
 
