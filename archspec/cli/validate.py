@@ -10,7 +10,7 @@ from rich.markup import escape
 from ..api import plan
 from ..spec import SpecError
 from ..spec.errors import problem
-from ..spec.yaml_safety import spec_file_name
+from ..spec.yaml_safety import STDIN, spec_file_name
 from . import app
 from .common import EXIT_INVALID, ErrorFormat, console, report_problems, set_option, show_traceback
 
@@ -31,7 +31,7 @@ def spec_files(paths: list[Path]) -> tuple[list[Path], list[SpecError]]:
             if not found:
                 missing.append(problem(str(path), "no *.yaml or *.yml spec files in this directory"))
             files += found
-        elif path.exists() or str(path) == "-":  # -: standard input
+        elif path.exists() or str(path) == STDIN:
             files.append(path)
         else:
             missing.append(problem(str(path), "cannot read the spec: no such file or directory"))
