@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from ..api import plan
 from ..spec import Problem, SpecError
-from ..spec.bundled import spec_path
+from ..spec.bundled import bundled_path, is_bare_name, unknown_name
 from ..spec.errors import problem
 from ..spec.yaml_safety import STDIN, spec_file_name
 from . import app
@@ -37,18 +37,13 @@ def spec_files(paths: list[Path]) -> tuple[list[Path], list[SpecError]]:
             files += found
         elif path.exists() or str(path) == STDIN:
             files.append(path)
-        elif _bare_name(path):
-            try:
-                files.append(spec_path(path))  # a bundled spec's name, or an error suggesting the closest
-            except SpecError as exc:
-                missing.append(exc)
+        elif bundled_path(str(path)) is not None:
+            files.append(bundled_path(str(path)))
+        elif is_bare_name(str(path)):
+            missing.append(unknown_name(str(path)))
         else:
             missing.append(problem(str(path), "cannot read the spec: no such file or directory"))
     return list(dict.fromkeys(files)), missing
-
-
-def _bare_name(path: Path) -> bool:
-    return len(path.parts) == 1 and path.suffix not in SUFFIXES
 
 
 def _listed(file: Path, root: Path) -> bool:

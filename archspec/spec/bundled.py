@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from .compose import apply_overrides, load_text_document
-from .errors import SourceMap, problem
+from .errors import SourceMap, SpecError, problem
 from .limits import Limits
 from .loader import load, load_text, validate
 from .models import Spec
@@ -52,11 +52,21 @@ def spec_path(path: str | Path) -> Path:
     found = bundled_path(text)
     if found is not None:
         return found
-    if "/" in text or "\\" in text or Path(text).suffix in SUFFIXES:
+    if not is_bare_name(text):
         return Path(path)  # a path: the loader says it cannot be read
+    raise unknown_name(text)
+
+
+def is_bare_name(text: str) -> bool:
+    """``resnet-50``, not ``specs/resnet-50`` or ``resnet-50.yaml``: meant as a bundled spec's name."""
+    return bool(text) and "/" not in text and "\\" not in text and Path(text).suffix not in SUFFIXES
+
+
+def unknown_name(text: str) -> SpecError:
+    """The error for a name that is neither a file nor a bundled spec, with the closest names."""
     close = difflib.get_close_matches(text, bundled_names(), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
-    raise problem(text, f"no such file, and no bundled spec of that name{hint} (`archspec list` shows them)")
+    return problem(text, f"no such file, and no bundled spec of that name{hint} (`archspec list` shows them)")
 
 
 def load_any(source: Spec | Mapping[str, Any] | str | Path, overrides: Iterable[str] = (),
@@ -82,9 +92,10 @@ def _load_mapping(data: Mapping[str, Any], overrides: list[str], limits: Limits 
     """Through YAML text, so that a mapping meets the same node, depth and tag checks as a file."""
     try:
         text = yaml.safe_dump(copy.deepcopy(dict(data)), sort_keys=False)
-    except yaml.YAMLError as exc:
+    except yaml.YAMLError as exc:  # RepresenterError(message, the value)
+        what = type(exc.args[-1]).__name__ if len(exc.args) > 1 else "a value"
         raise problem(DICT_FILE, f"a spec mapping holds only plain data (str, int, float, bool, None, lists "
-                                 f"and dicts): {str(exc).splitlines()[0]}") from None
+                                 f"and dicts), not {what}") from None
     merged, _ = load_text_document(text, DICT_FILE, limits)
     marks: dict = {}  # lines of the dumped text would point nowhere the user wrote
     apply_overrides(merged, marks, overrides, DICT_FILE)
