@@ -1,7 +1,8 @@
 """CI output of ``archspec validate``: GitHub annotations and GitLab code-quality JSON, from real runs.
 
 Every located problem must point at the line (and, for GitHub, the column) of the spec
-file where the offending key was written, so that the annotation lands on it.
+file where the offending key was written, so that the annotation lands on it. The
+pre-commit hook is run for real, by ``pre-commit try-repo``, from a clean cache.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +103,47 @@ def test_gitlab_report_names_unreadable_files_at_line_one(repo):
     assert done.returncode == 2
     assert issue["location"] == {"path": "specs/missing.yaml", "lines": {"begin": 1}}
     assert "cannot read the spec" in issue["description"]
+
+
+def git(repo: Path, *argv: str) -> None:
+    subprocess.run(["git", "-c", "user.name=archspec-test", "-c", "user.email=test@example.invalid", *argv],
+                   cwd=repo, check=True, capture_output=True)
+
+
+def committed_copy(dest: Path) -> Path:
+    """The checkout as it is now (tracked and untracked files, not the ignored ones), committed in a
+    new repository: ``pre-commit try-repo`` installs the hook from a commit, and the work in progress
+    (or a clean CI clone) is what must be tested."""
+    listed = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                            capture_output=True).stdout.split(b"\0")
+    for rel in map(os.fsdecode, filter(None, listed)):
+        source = ROOT / rel
+        if source.is_symlink() or source.is_file():  # a tracked file deleted in the work tree is skipped
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / rel, follow_symlinks=False)  # archspec/specs stays a link
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "archspec under test")
+    return dest
+
+
+def test_pre_commit_hook_passes_a_valid_spec_and_fails_an_invalid_one_with_its_location(tmp_path):
+    hook_repo = committed_copy(tmp_path / "archspec")
+    target = tmp_path / "models"
+    (target / "specs").mkdir(parents=True)
+    (target / "specs" / "good.yaml").write_text(RESNET56)
+    (target / "specs" / "bad.yaml").write_text(RESNET56.replace("{stride: 2}, {stride: 2}", "{strides: 2}, {stride: 2}"))
+    git(target, "init", "-q")
+    git(target, "add", "-A")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}  # not the checkout
+    env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")  # a clean cache: the hook's environment is built
+    done = subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "archspec-validate",
+                           "--files", "specs/good.yaml", "specs/bad.yaml"],
+                          cwd=target, env=env, capture_output=True, text=True, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert re.search(r"^archspec validate\.+Failed$", out, re.M) and "- exit code: 2" in out, out
+    assert ("error: specs/bad.yaml:9:26: body.stages[1].strides: unknown field `strides`; did you mean `stride`?"
+            in out)
+    assert "ok specs/good.yaml: resnet-56, 853,018 params" in out
+    assert "Traceback" not in out

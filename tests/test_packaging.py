@@ -78,7 +78,7 @@ def test_wheel_and_sdist_carry_every_bundled_spec_and_the_schema(dist):
     core_requirements = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert sorted(r.split()[1].split("<")[0].split(">")[0].lower() for r in core_requirements) == [
         "pydantic", "pyyaml", "rich", "typer"]
-    assert "Name: archspec-nn" in metadata
+    assert "Name: archspec-nn" in metadata and f"Version: {archspec.__version__}" in metadata
 
 
 def test_core_install_has_no_torch_onnx_or_other_extras(core):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -96,7 +97,11 @@ def _load_mapping(data: Mapping[str, Any], overrides: list[str], limits: Limits 
         what = type(exc.args[-1]).__name__ if len(exc.args) > 1 else "a value"
         raise problem(DICT_FILE, f"a spec mapping holds only plain data (str, int, float, bool, None, lists "
                                  f"and dicts), not {what}") from None
-    merged, _ = load_text_document(text, DICT_FILE, limits)
-    marks: dict = {}  # lines of the dumped text would point nowhere the user wrote
+    try:
+        merged, _ = load_text_document(text, DICT_FILE, limits)
+    except SpecError as exc:  # its lines and columns are the dumped text's, which the user never saw
+        raise SpecError([replace(p, line=None, column=None) if p.file == DICT_FILE else p
+                         for p in exc.problems]) from None
+    marks: dict = {}  # no lines: a mapping's problems are named by field path only
     apply_overrides(merged, marks, overrides, DICT_FILE)
     return validate(merged, SourceMap(DICT_FILE, marks))
