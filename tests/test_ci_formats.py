@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from checkout import copy_checkout
 from conftest import ROOT, SPECS
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -111,16 +111,9 @@ def git(repo: Path, *argv: str) -> None:
 
 
 def committed_copy(dest: Path) -> Path:
-    """The checkout as it is now (tracked and untracked files, not the ignored ones), committed in a
-    new repository: ``pre-commit try-repo`` installs the hook from a commit, and the work in progress
-    (or a clean CI clone) is what must be tested."""
-    listed = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                            capture_output=True).stdout.split(b"\0")
-    for rel in map(os.fsdecode, filter(None, listed)):
-        source = ROOT / rel
-        if source.is_symlink() or source.is_file():  # a tracked file deleted in the work tree is skipped
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / rel, follow_symlinks=False)  # archspec/specs stays a link
+    """The checkout as it is now, committed in a new repository: ``pre-commit try-repo`` installs
+    the hook from a commit, and the work in progress (or a clean CI clone) is what must be tested."""
+    copy_checkout(dest)
     git(dest, "init", "-q")
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "archspec under test")

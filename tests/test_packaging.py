@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from checkout import copy_checkout
 from conftest import ROOT, SPECS
 
 import archspec
@@ -33,9 +34,10 @@ def run(argv: list[str], cwd: Path, env: dict | None = None, timeout: int = 300)
 
 @pytest.fixture(scope="session")
 def dist(tmp_path_factory) -> dict[str, Path]:
-    """An sdist of the checkout and the wheel built from that sdist."""
+    """An sdist of (a copy of) the checkout and the wheel built from that sdist."""
     out = tmp_path_factory.mktemp("dist")
-    done = run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(out), str(ROOT)], out)
+    source = copy_checkout(tmp_path_factory.mktemp("source"))
+    done = run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(out), str(source)], out)
     assert done.returncode == 0, done.stderr[-3000:]
     [sdist] = out.glob("*.tar.gz")
     done = run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
