@@ -125,3 +125,24 @@ def test_build_takes_timm_keywords_for_classes_and_input_channels():
     assert sum(p.numel() for p in model.parameters()) == want
     with pytest.raises(archspec.SpecError, match="num_classes: must be a whole number, got True"):
         archspec.build("resnet-20", num_classes=True)
+
+
+def test_list_fits_an_80_column_terminal_with_names_and_counts_whole():
+    import io
+
+    from rich.console import Console
+
+    from archspec.cli.listing import bundled_table, fitted
+    from archspec.complexity.render import human
+
+    table = bundled_table(archspec.list_specs())
+    out = Console(width=80, file=io.StringIO(), force_terminal=False)
+    out.print(fitted(table, 80))
+    lines = out.file.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80
+    body = [line for line in lines if line.startswith("│")]
+    assert len(body) == len(table.rows)  # one line per spec
+    for line, row in zip(body, table.rows):
+        cells = [cell.strip() for cell in line.strip("│").split("│")]
+        assert cells[:4] == [row["name"], row["family"], human(row["params"]), human(row["macs"])]
+        assert row["reference"].startswith(cells[4].rstrip("…"))
