@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Union
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 from .plan import Plan, PlanError
 from .plan.ops import Size
-from .spec import Problem, Spec, SpecError, load
+from .spec import Problem, Spec, SpecError
+from .spec.bundled import bundled_names, load_any
 from .spec.checks import checked_plan
 from .spec.loader import source_of
 
 if TYPE_CHECKING:
     import torch
 
-SpecLike = Union[Spec, str, Path]
+SpecLike = Union[Spec, Mapping[str, Any], str, Path]
 
 
-def as_spec(spec: SpecLike, overrides: Iterable[str] = ()) -> Spec:
-    return spec if isinstance(spec, Spec) else load(spec, overrides)
+def load(spec: SpecLike, overrides: Iterable[str] = ()) -> Spec:
+    """A Spec from a file path, a bundled spec's name (``list_specs()``), YAML text or a dict.
+
+    A real path wins over a name; a ``str`` with a newline (or starting with ``{``) is YAML
+    text. ``overrides`` are ``path=value`` strings, the CLI's ``--set``.
+    """
+    return load_any(spec, overrides)
+
+
+as_spec = load  # the name the CLI commands use
+
+
+def list_specs(pattern: str = "*") -> list[str]:
+    """Names of the bundled specs matching a shell-style ``pattern`` (``"resnet*"``), sorted."""
+    from fnmatch import fnmatchcase
+
+    return [name for name in bundled_names() if fnmatchcase(name, pattern)]
 
 
 def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = ()) -> Plan:
@@ -61,11 +77,33 @@ def report(
     return make_report(plan(spec, input_size, overrides), elementwise, aux).as_dict()
 
 
-def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "torch.nn.Module":
+def build(
+    spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False, *,
+    num_classes: Optional[int] = None, in_chans: Optional[int] = None,
+) -> "torch.nn.Module":
     """Compile a spec into an ``nn.Module`` (He-initialised, fx-traceable).
 
     ``aux=True`` adds the spec's training-only auxiliary classifiers (GoogLeNet).
+    ``num_classes`` and ``in_chans`` (timm's ``create_model`` names) set ``classes`` and
+    ``input.channels``, after ``overrides``.
     """
+    from .extras import require
+
+    require("torch")
     from .blocks.network import Network
 
-    return Network(plan(spec, overrides=overrides), aux=aux)
+    keywords = {"num_classes": ("classes", num_classes), "in_chans": ("input.channels", in_chans)}
+    return Network(plan(load(spec, [*overrides, *_keyword_sets(keywords)])), aux=aux)
+
+
+def _keyword_sets(keywords: dict[str, tuple[str, Optional[int]]]) -> list[str]:
+    """``--set`` strings for the keyword arguments given (``{kwarg: (field, value)}``);
+    a value that is not a whole number is a SpecError naming the argument."""
+    sets = []
+    for kwarg, (field, value) in keywords.items():
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SpecError([Problem("<build>", None, None, kwarg, f"must be a whole number, got {value!r}")])
+        sets.append(f"{field}={value}")
+    return sets

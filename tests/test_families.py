@@ -190,18 +190,20 @@ def test_planning_the_new_families_imports_no_torch():
     assert out.stdout.strip() == "[]"
 
 
-def test_deformable_needs_torchvision(monkeypatch, write_spec):
+def test_deformable_validates_without_torchvision_and_building_names_the_extra(monkeypatch):
     import importlib.util
+
+    from archspec.extras import MissingExtra
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchvision" else real(name, *a))
-    text = spec_path("resnet-50-dcn").read_text()
-    line = next(i for i, row in enumerate(text.splitlines(), 1) if "deformable: true" in row)
-    with pytest.raises(SpecError) as caught:
-        archspec.plan(write_spec(text))
-    problem = caught.value.problems[0]
-    assert problem.path == "body.stages[1].block.deformable" and problem.line == line
-    assert "pip install" in problem.message and "torchvision" in problem.message
+    spec = spec_path("resnet-50-dcn")
+    deformable = archspec.plan(spec)  # validated and counted: the offset convs are in the params
+    plain = archspec.plan(spec, overrides=[f"body.stages.{i}.block.deformable=false" for i in (1, 2, 3)])
+    assert deformable.params > plain.params
+    with pytest.raises(MissingExtra, match=r"torchvision is not installed for deformable convolution "
+                                           r"\(deformable: true\): pip install 'archspec-nn\[vision\]'"):
+        archspec.build(spec)
 
 
 @pytest.mark.parametrize("text, field, words", [

@@ -11,6 +11,7 @@ import torch
 import torch.fx
 from torch import nn
 
+from ..extras import require
 from ..plan.ops import DeformConv
 
 
@@ -29,6 +30,7 @@ class DeformableConv(nn.Module):
 
     def __init__(self, op: DeformConv):
         super().__init__()
+        require("torchvision", needed_for="deformable convolution (deformable: true)")
         from torchvision.ops import DeformConv2d
 
         off = op.offset

@@ -22,7 +22,7 @@ app.callback()(global_options)
 
 
 with collector_paused():
-    from . import build, diagram, diff, expand, report, schema, validate  # noqa: E402,F401  (each registers its command)
+    from . import build, diagram, diff, expand, listing, report, schema, validate  # noqa: E402,F401  (each registers its command)
 
 
 def main() -> None:
@@ -31,6 +31,13 @@ def main() -> None:
     freeze_imported()
     try:
         app()
+    except ImportError as exc:  # an optional module a command needs: name the extra (archspec/extras.py)
+        from ..extras import missing_extra
+
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        raise SystemExit(fail(str(missing)).exit_code) from None
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         raise SystemExit(fail(f"cannot use{where}: {exc.strerror or exc}").exit_code) from None

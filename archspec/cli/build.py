@@ -25,7 +25,7 @@ class Export(str, Enum):
 
 @app.command()
 def build(
-    spec: Path = typer.Argument(..., help="The spec file."),
+    spec: Path = typer.Argument(..., help="The spec file, or a bundled spec's name (archspec list)."),
     export: list[Export] = typer.Option([], "--export", "-e", help="What to write (repeatable)."),
     out: Path = typer.Option(Path("build"), "--output", "-o", help="Output directory."),
     sets: list[str] = set_option(),
@@ -42,6 +42,10 @@ def build(
     all of them succeeded. With --weights, the checkpoint is converted to the spec's
     names (every tensor's shape checked) and loaded strictly first.
     """
+    from ..extras import require
+
+    require("torch", *(["onnx", "onnxscript", "onnxruntime"] if Export.onnx in export else []),
+            needed_for="archspec build")
     from ..api import as_spec, plan as make_plan
     from ..convert import ConversionError, read_weights
     from ..export.build import build_exports

@@ -47,7 +47,18 @@ def _limit(flag: str, env: str, what: str) -> Optional[int]:
     return typer.Option(None, flag, parser=_count, envvar=env, help=what)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from .. import __version__
+        from ..extras import DISTRIBUTION
+
+        console.print(f"archspec {__version__} (distribution {DISTRIBUTION})", markup=False)
+        raise typer.Exit()
+
+
 def global_options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks behind errors."),
     max_params: Optional[int] = _limit("--max-params", "ARCHSPEC_MAX_PARAMS",
                                        "Refuse specs with more parameters (default 1e10)."),
@@ -64,6 +75,7 @@ def global_options(
 class ErrorFormat(str, Enum):
     text = "text"
     github = "github"
+    gitlab = "gitlab"  # a code-quality JSON report on stdout (ci_formats.py), written by validate
 
 
 def report_problems(exc: SpecError, fmt: ErrorFormat = ErrorFormat.text) -> None:

@@ -36,6 +36,9 @@ def diagram(
     Graphviz's `dot`; when it is missing the DOT source is written beside OUT and the
     command exits 2.
     """
+    from ..extras import require
+
+    require("graphviz", *(["torch"] if graph else []), needed_for="archspec diagram")
     from ..api import plan as make_plan
     from ..diagram import DotMissing, RenderError, output_format, progression, write_diagram
 

@@ -172,6 +172,10 @@ def report(
     """
     from ..complexity import comparison_table, stage_table, unit_table
 
+    if verify:
+        from ..extras import require
+
+        require("torch", needed_for="report --verify")
     loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux)
     reports = [r for r, _ in loaded]
     view = stage_table if by is By.stage else unit_table

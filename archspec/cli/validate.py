@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
 from ..api import plan
-from ..spec import SpecError
+from ..spec import Problem, SpecError
+from ..spec.bundled import bundled_path, is_bare_name, unknown_name
 from ..spec.errors import problem
 from ..spec.yaml_safety import STDIN, spec_file_name
 from . import app
-from .common import EXIT_INVALID, ErrorFormat, console, report_problems, set_option, show_traceback
+from .ci_formats import gitlab_report
+from .common import EXIT_INVALID, ErrorFormat, console, errors, report_problems, set_option, show_traceback
 
 SUFFIXES = (".yaml", ".yml")
 
 
 def spec_files(paths: list[Path]) -> tuple[list[Path], list[SpecError]]:
-    """Files as given; directories searched recursively for ``*.yaml``/``*.yml``.
+    """Files as given (or bundled specs by name); directories searched recursively for ``*.yaml``/``*.yml``.
 
     Names starting with ``_`` (partial bases, used only through ``extends``) or ``.`` are
     skipped in directories; a file named on the command line is always checked.
@@ -33,6 +36,10 @@ def spec_files(paths: list[Path]) -> tuple[list[Path], list[SpecError]]:
             files += found
         elif path.exists() or str(path) == STDIN:
             files.append(path)
+        elif bundled_path(str(path)) is not None:
+            files.append(bundled_path(str(path)))
+        elif is_bare_name(str(path)):
+            missing.append(unknown_name(str(path)))
         else:
             missing.append(problem(str(path), "cannot read the spec: no such file or directory"))
     return list(dict.fromkeys(files)), missing
@@ -47,24 +54,36 @@ def validate(
     paths: list[Path] = typer.Argument(..., help="Spec files, or directories to search for *.yaml / *.yml."),
     sets: list[str] = set_option(),
     fmt: ErrorFormat = typer.Option(
-        ErrorFormat.text, "--format", "-f", help="text, or github for GitHub Actions annotations."),
+        ErrorFormat.text, "--format", "-f",
+        help="text; github for GitHub Actions annotations; gitlab for a GitLab code-quality report (JSON on stdout)."),
 ) -> None:
     """Check specs: schema, cross-field rules, size limits, and that the network resolves.
 
     Reports every problem of every file; exits 2 if any file fails.
     """
+    gathered: list[Problem] = []  # --format gitlab: one JSON array at the end
+
+    def report(exc: SpecError) -> None:
+        if fmt is ErrorFormat.gitlab:
+            gathered.extend(exc.problems)
+        else:
+            report_problems(exc, fmt)
+
     files, bad = spec_files(paths)
     for error in bad:
-        report_problems(error, fmt)
+        report(error)
     for path in files:
         try:
             resolved = plan(path, overrides=sets)
         except SpecError as exc:
             show_traceback()
-            report_problems(exc, fmt)
+            report(exc)
             bad.append(exc)
             continue
         summary = f"{resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs"
-        console.print(f"[green]ok[/] {escape(spec_file_name(path))}: {escape(summary)}")
+        (errors if fmt is ErrorFormat.gitlab else console).print(
+            f"[green]ok[/] {escape(spec_file_name(path))}: {escape(summary)}")
+    if fmt is ErrorFormat.gitlab:
+        sys.stdout.write(gitlab_report(gathered))
     if bad:
         raise typer.Exit(EXIT_INVALID)
