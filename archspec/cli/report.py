@@ -96,21 +96,37 @@ def overrides_note(sets: Sequence[str], which: str = "every spec") -> list[str]:
     return [f"--set applied to {which}: " + ", ".join(sets)] if sets else []
 
 
-def emit(table: "Table", fmt: Format, data: Any) -> None:
+def wide_option() -> Any:
+    return typer.Option(False, "--wide", help="Terminal tables: every column at full precision, however wide.")
+
+
+def table_width(wide: bool) -> Optional[int]:
+    """The width terminal tables are fitted to: the terminal's, or ``COLUMNS`` when piped; None (every
+    column, natural width) for ``--wide`` and for piped output without ``COLUMNS``."""
+    if wide:
+        return None
+    if console.is_terminal:
+        return console.width
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
+
+
+def emit(table: "Table", fmt: Format, data: Any, wide: bool = False) -> None:
     """Print ``table`` as a terminal table, Markdown or CSV, or ``data`` as JSON."""
-    emit_all([table], fmt, data)
+    emit_all([table], fmt, data, wide)
 
 
-def emit_all(tables: Sequence["Table"], fmt: Format, data: Any) -> None:
+def emit_all(tables: Sequence["Table"], fmt: Format, data: Any, wide: bool = False) -> None:
     """Print several tables one after another (CSV: one table, a ``table`` column naming each row's), or
-    ``data`` as JSON."""
+    ``data`` as JSON. Terminal tables fit the terminal unless ``wide``."""
     from ..complexity import render
 
     if fmt is Format.table:
+        width = table_width(wide)
         for i, table in enumerate(tables):
             if i:
                 console.print()
-            render.print_rich(table, console)
+            render.print_rich(table, console, width)
         return
     text = {Format.json: lambda: render.to_json(data),
             Format.markdown: lambda: "\n".join(render.to_markdown(t) for t in tables),
@@ -163,6 +179,7 @@ def report(
     ),
     verify: bool = typer.Option(False, "--verify", help="Build the module and check the counts against PyTorch's."),
     sets: list[str] = sets_option("--set", "-s", applies_to="every spec given"),
+    wide: bool = wide_option(),
 ) -> None:
     """Analytic params and MACs of SPECS from the Plan (no torch), per unit or stage.
 
@@ -179,6 +196,6 @@ def report(
     for table in tables:
         table.notes += overrides_note(sets)
     with quiet_broken_pipe():
-        emit_all(tables, fmt, reports[0].as_dict() if len(reports) == 1 else [r.as_dict() for r in reports])
+        emit_all(tables, fmt, reports[0].as_dict() if len(reports) == 1 else [r.as_dict() for r in reports], wide)
         if verify:
             check([p for _, p in loaded], fmt)
