@@ -15,7 +15,7 @@ OUTPUT_HELP = "Output file; its suffix picks the format: .svg, .png, .pdf or .do
 
 @app.command()
 def diagram(
-    specs: list[Path] = typer.Argument(..., help="Spec files; several are drawn side by side on one width scale."),
+    specs: list[Path] = typer.Argument(..., metavar="SPEC", help="Spec files; several are drawn side by side on one width scale."),
     out: Path = typer.Option(..., "--output", "-o", help=OUTPUT_HELP),
     collapse: bool = typer.Option(
         True, "--collapse/--no-collapse",

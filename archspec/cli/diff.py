@@ -14,8 +14,8 @@ from .report import (Format, emit_all, format_option, input_size_option, load_re
 
 @app.command()
 def diff(
-    a: Path = typer.Argument(..., help="The first spec (A)."),
-    b: Path = typer.Argument(..., help="The second spec (B)."),
+    a: Path = typer.Argument(..., metavar="A", help="The first spec (A)."),
+    b: Path = typer.Argument(..., metavar="B", help="The second spec (B)."),
     fmt: Format = format_option(),
     input_size: Optional[str] = input_size_option(),
     sets: list[str] = sets_option("--set", "-s", applies_to="both A and B"),

@@ -165,7 +165,7 @@ def check(plans: Sequence["Plan"], fmt: Format) -> None:
 
 @app.command()
 def report(
-    specs: list[Path] = typer.Argument(..., help="Spec files; two or more give a comparison table."),
+    specs: list[Path] = typer.Argument(..., metavar="SPEC", help="Spec files; two or more give a comparison table."),
     fmt: Format = format_option(),
     input_size: Optional[str] = input_size_option(),
     by: Optional[By] = typer.Option(

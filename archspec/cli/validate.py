@@ -44,7 +44,7 @@ def _listed(file: Path, root: Path) -> bool:
 
 @app.command()
 def validate(
-    paths: list[Path] = typer.Argument(..., help="Spec files, or directories to search for *.yaml / *.yml."),
+    paths: list[Path] = typer.Argument(..., metavar="PATH", help="Spec files, or directories to search for *.yaml / *.yml."),
     sets: list[str] = set_option(),
     fmt: ErrorFormat = typer.Option(
         ErrorFormat.text, "--format", "-f", help="text, or github for GitHub Actions annotations."),
