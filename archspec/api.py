@@ -69,3 +69,15 @@ def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "
     from .blocks.network import Network
 
     return Network(plan(spec, overrides=overrides), aux=aux)
+
+
+def plot(
+    specs: SpecLike | Iterable[SpecLike], output: str | Path, y: str = "width", overrides: Iterable[str] = (),
+    dpi: int = 150,
+) -> Path:
+    """Plot each body unit's ``y`` (``width``, ``params`` or ``macs``) along the depth, every spec on
+    one axis, to ``output`` (.png, .svg or .pdf, written atomically); returns the path. Needs matplotlib."""
+    from .diagram.plot import write_plot
+
+    many = [specs] if isinstance(specs, (Spec, str, Path)) else list(specs)
+    return write_plot([plan(s, overrides=overrides) for s in many], output, y, dpi)
