@@ -43,10 +43,16 @@ def output_format(target: Path) -> str:
     return fmt
 
 
-def write_diagram(graph: graphviz.Digraph, target: str | Path) -> Path:
-    """Write ``graph`` to ``target`` in the format its suffix names; return the path written."""
+def write_diagram(graph: graphviz.Digraph, target: str | Path, dpi: int | None = None) -> Path:
+    """Write ``graph`` to ``target`` in the format its suffix names; return the path written.
+
+    ``dpi``: the resolution of a PNG (None: Graphviz's default, 96 with cairo); other formats are vector.
+    """
     target = Path(target)
     fmt = output_format(target)
+    if dpi is not None and fmt == "png":
+        graph = graph.copy()
+        graph.attr(dpi=str(dpi))
     if fmt == "dot":
         return write_text(target, graph.source)
     try:
