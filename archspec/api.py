@@ -81,3 +81,21 @@ def plot(
 
     many = [specs] if isinstance(specs, (Spec, str, Path)) else list(specs)
     return write_plot([plan(s, overrides=overrides) for s in many], output, y, dpi)
+
+
+def hints(spec: SpecLike, overrides: Iterable[str] = ()) -> list[Problem]:
+    """Valid but surprising choices, located like errors (plan/hints.py): DenseNet strides in ResNet
+    order, an even ``depth`` split where ResNet's layout is likely meant, and ``overrides`` that
+    change a spec file's network but not its name. The CLI prints them as warnings (--strict: errors)."""
+    from .plan.hints import override_hints, spec_hints
+
+    overrides = list(overrides)
+    loaded = as_spec(spec, overrides)
+    found = spec_hints(loaded)
+    if overrides and not isinstance(spec, Spec):
+        try:
+            base = plan(spec)
+        except SpecError:  # the overrides are what makes it valid: nothing to compare with
+            return found
+        found += override_hints(base, plan(loaded), overrides, loaded)
+    return found

@@ -17,6 +17,7 @@ import typer
 
 from . import app
 from .common import EXIT_INVALID, SET_HELP, console, errors, fail, report_problems, show_traceback
+from .hinting import strict_option
 
 if TYPE_CHECKING:
     from ..complexity import Report
@@ -62,22 +63,27 @@ def parse_input_size(text: Optional[str]) -> Optional[tuple[int, int]]:
 
 def load_reports(
     paths: Sequence[Path], input_size: Optional[str], overrides: Sequence[Sequence[str]],
-    elementwise: bool = False, aux: bool = False,
+    elementwise: bool = False, aux: bool = False, strict: Optional[bool] = None,
 ) -> list[tuple["Report", "Plan"]]:
     """Plan and tabulate every spec (``overrides[i]`` applied to ``paths[i]``); report every bad one,
-    then exit 2 if any was bad."""
-    from ..api import plan
+    then exit 2 if any was bad. ``strict`` not None: print hints too (cli/hinting.py), as errors if True."""
+    from ..api import as_spec, plan
     from ..complexity import make_report
     from ..spec import SpecError
+    from .hinting import hints_for, report_hints
 
     size = parse_input_size(input_size)
     loaded, bad = [], False
     for path, sets in zip(paths, overrides, strict=True):
         try:
-            resolved = plan(path, size, overrides=sets)
+            spec = as_spec(path, sets)
+            resolved = plan(spec, size)
         except SpecError as exc:
             show_traceback()
             report_problems(exc)
+            bad = True
+            continue
+        if strict is not None and report_hints(hints_for(spec, resolved, path, sets, size), strict):
             bad = True
             continue
         loaded.append((make_report(resolved, elementwise, aux), resolved))
@@ -180,16 +186,19 @@ def report(
     verify: bool = typer.Option(False, "--verify", help="Build the module and check the counts against PyTorch's."),
     sets: list[str] = sets_option("--set", "-s", applies_to="every spec given"),
     wide: bool = wide_option(),
+    strict: bool = strict_option(),
 ) -> None:
     """Analytic params and MACs of SPECS from the Plan (no torch), per unit or stage.
 
     MACs are multiply-accumulates of conv and linear layers at batch 1; FLOPs = 2 x MACs.
     With --verify the module is built (on the meta device) and every unit's params and
     MACs are checked against sum(p.numel()) and FlopCounterMode: exit 1 on a mismatch.
+
+    Hints (valid specs that probably mean something else) are warnings on stderr; --strict makes them errors.
     """
     from ..complexity import comparison_table, stage_table, unit_table
 
-    loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux)
+    loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux, strict)
     reports = [r for r, _ in loaded]
     view = stage_table if by is By.stage else unit_table
     tables = [comparison_table(reports)] if len(reports) > 1 and by is None else [view(r) for r in reports]

@@ -7,12 +7,13 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..api import plan
+from ..api import as_spec, plan
 from ..spec import SpecError
 from ..spec.errors import problem
 from ..spec.yaml_safety import STDIN, spec_file_name
 from . import app
 from .common import EXIT_INVALID, ErrorFormat, console, report_problems, set_option, show_traceback
+from .hinting import hints_for, report_hints, strict_option
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -48,21 +49,27 @@ def validate(
     sets: list[str] = set_option(),
     fmt: ErrorFormat = typer.Option(
         ErrorFormat.text, "--format", "-f", help="text, or github for GitHub Actions annotations."),
+    strict: bool = strict_option(),
 ) -> None:
     """Check specs: schema, cross-field rules, size limits, and that the network resolves.
 
-    Reports every problem of every file; exits 2 if any file fails.
+    Reports every problem of every file; exits 2 if any file fails. Hints (valid specs that probably mean something else) are warnings on stderr; --strict makes them errors.
     """
     files, bad = spec_files(paths)
     for error in bad:
         report_problems(error, fmt)
     for path in files:
         try:
-            resolved = plan(path, overrides=sets)
+            loaded = as_spec(path, sets)
+            resolved = plan(loaded)
         except SpecError as exc:
             show_traceback()
             report_problems(exc, fmt)
             bad.append(exc)
+            continue
+        hints = hints_for(loaded, resolved, path, sets)
+        if report_hints(hints, strict, fmt):
+            bad.append(SpecError(hints))
             continue
         summary = f"{resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs"
         console.print(f"[green]ok[/] {escape(spec_file_name(path))}: {escape(summary)}")
