@@ -21,7 +21,7 @@ PER_COLUMN, EDGE = 3, 1
 @dataclass
 class Fitted:
     table: Table
-    width: int  # the drawn table's width in terminal cells
+    width: int | None  # the drawn table's width in terminal cells (None: not measured, no limit asked for)
     notes: list[str] = field(default_factory=list)  # what was left out or rounded, for the reader
 
 
@@ -46,8 +46,10 @@ def drawn_width(widths: list[int]) -> int:
 def fit(table: Table, width: int | None) -> Fitted:
     """``table`` with headers shortened, values compacted and columns left out, in the columns' order
     of priority, until it is at most ``width`` cells wide (None: as it is, every column)."""
+    if width is None:  # nothing to measure: every column, as it is
+        return Fitted(table, None)
     widths = {col.key: column_width(table, col) for col in table.columns}
-    if width is None or drawn_width(list(widths.values())) <= width:
+    if drawn_width(list(widths.values())) <= width:
         return Fitted(table, drawn_width(list(widths.values())))
     columns = {col.key: col for col in table.columns}
     for key, col in columns.items():  # shorter headers lose nothing

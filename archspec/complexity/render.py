@@ -150,7 +150,7 @@ def print_rich(table: Table, console: Any, width: int | None = None) -> None:
 
     fitted = fit(table, width)
     out = console
-    if not console.is_terminal or width is None or fitted.width > width:
+    if not console.is_terminal or width is None or fitted.width is None or fitted.width > width:
         out = Console(highlight=False, soft_wrap=True, emoji=False, file=io.StringIO(), width=100_000,
                       force_terminal=console.is_terminal, color_system=console.color_system)
     out.print(table.title, style="bold", markup=False)

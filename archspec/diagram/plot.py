@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 from ..complexity.render import human
 from ..export.atomic import write_bytes
 from ..plan.types import Plan, Unit
+from .formats import suffix_format
 
 FORMATS = ("png", "svg", "pdf")
 DEFAULT_DPI = 150
@@ -45,11 +46,7 @@ class MatplotlibMissing(ImportError):
 
 def plot_format(target: Path) -> str:
     """The format named by ``target``'s suffix; ``ValueError`` names the allowed ones."""
-    fmt = target.suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        allowed = ", ".join(f".{f}" for f in FORMATS)
-        raise ValueError(f"cannot tell the plot format from {target.name!r}: end the file name in {allowed}")
-    return fmt
+    return suffix_format(target, FORMATS, "plot")
 
 
 def series(plan: Plan, y: str) -> list[int]:
