@@ -142,17 +142,29 @@ def test_terminal_console_width_is_honoured() -> None:
 
 # -- help -----------------------------------------------------------------------------
 
-COMMANDS = sorted(app.registered_commands and [c.name or c.callback.__name__ for c in app.registered_commands])
-
-
-@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
-def test_help_has_no_bool_placeholder_and_rewraps_its_paragraphs(command: list[str]) -> None:
-    out = cli(*command, "--help", columns=200)
-    assert "<bool>" not in out
+def command_paths() -> list[list[str]]:
+    """Every command and sub-command of the app, as the words that reach it."""
     import typer.main
 
-    click_command = typer.main.get_command(app)
-    target = click_command.commands[command[0]] if command else click_command  # type: ignore[attr-defined]
+    def walk(command, path: list[str]) -> list[list[str]]:
+        found = [path]
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            found += walk(sub, [*path, name])
+        return found
+
+    return walk(typer.main.get_command(app), [])
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "archspec")
+def test_help_has_no_bool_placeholder_and_rewraps_its_paragraphs(path: list[str]) -> None:
+    """Flags take no value, so none shows one; help paragraphs are single lines that rich wraps."""
+    import typer.main
+
+    out = cli(*path, "--help", columns=200)
+    assert "<bool>" not in out
+    target = typer.main.get_command(app)
+    for name in path:
+        target = target.commands[name]  # type: ignore[attr-defined]
     for paragraph in (target.help or "").split("\n\n"):
         assert "\n" not in paragraph.strip("\b"), paragraph  # one line: rich wraps it to the terminal
         assert paragraph[:60] in out  # ... and it is shown unbroken at 200 columns

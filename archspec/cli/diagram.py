@@ -35,7 +35,7 @@ def diagram(
     graph: bool = typer.Option(
         False, "--graph", help="Draw the module graph traced by torch.fx, block by block (one spec; imports torch).",
     ),
-    dpi: Optional[int] = typer.Option(None, "--dpi", min=10, max=1200,
+    dpi: Optional[int] = typer.Option(None, "--dpi", min=10, max=1200, metavar="N",
                                       help="Resolution of a PNG in dots per inch (default: Graphviz's, 96 with its cairo renderer)."),
     scale: Scale = typer.Option(Scale.shared, "--scale",
                                 help="Width bars on one scale for all specs (shared), or each spec on its own (each)."),

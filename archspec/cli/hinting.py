@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from ..plan import Plan
     from ..spec import Problem, Spec
 
-STRICT_HELP = ("Treat hints (valid specs that probably mean something else, e.g. DenseNet strides in ResNet "
-               "order or an even depth split where ResNet's layout is meant) as errors: exit 2.")
+STRICT_HELP = "Make hints (valid but surprising specs, e.g. DenseNet strides in ResNet order) errors: exit 2."
 
 
 def strict_option() -> Any:

@@ -22,7 +22,7 @@ def plot(
     specs: list[Path] = typer.Argument(..., metavar="SPEC", help="Spec files, drawn on one axis."),
     out: Path = typer.Option(..., "--output", "-o", help="Output file; its suffix picks the format: .png, .svg or .pdf."),
     y: Y = typer.Option(Y.width, "--y", help="What each unit shows: output channels, parameters or MACs."),
-    dpi: int = typer.Option(150, "--dpi", min=10, max=1200, help="Resolution of a PNG (dots per inch)."),
+    dpi: int = typer.Option(150, "--dpi", min=10, max=1200, metavar="N", help="Resolution of a PNG (dots per inch)."),
     sets: list[str] = set_option(),
 ) -> None:
     """Plot each body unit's width, params or MACs against its place along the depth, several specs on one axis.
