@@ -113,11 +113,15 @@ def test_set_that_changes_the_network_but_not_its_name_is_a_hint() -> None:
     spec = SPECS / "resnet-56.yaml"
     result = cli("report", spec, "--set", "body.depth=20", "-f", "json")
     assert result.exit_code == 0
-    assert "name: --set body.depth=20 changes the network (853,018 -> 269,722 params" in result.stderr
+    assert "name: --set body.depth=20 changes the network (853,018 -> 269,722 params, 29 -> 11 units)" in result.stderr
     assert "but its name stays `resnet-56`" in result.stderr
     assert cli("report", spec, "--set", "body.depth=20", "--strict").exit_code == 2
     assert cli("report", spec, "--set", "body.depth=20", "--set", "name=resnet-20b").stderr == ""
     assert cli("validate", spec, "--set", "description=the same network").stderr == ""
+    assert cli("validate", spec, "--set", "input.size=64").stderr == ""  # another input, the same network
+    # additive widening ignores strides: the same parameters, another network
+    strided = cli("validate", SPECS / "pyramidnet.yaml", "--set", "body.stages.1.stride=1").stderr
+    assert "(1,772,706 -> 1,772,706 params, 56 -> 56 units) but its name stays `pyramidnet-110-a48`" in strided
 
 
 def test_build_strict_refuses_a_hinted_spec_before_building(write_spec, tmp_path: Path) -> None:

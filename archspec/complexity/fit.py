@@ -10,8 +10,6 @@ numbers, and the rules live with the columns, not here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable
-
 from .render import Column, Table
 
 # rich's default box with padding 1: each column adds two spaces and one rule, plus the left edge
@@ -31,12 +29,12 @@ def _cell_len(text: str) -> int:
     return max(cell_len(line) for line in text.split("\n"))
 
 
-def column_width(table: Table, col: Column, fmt: Callable | None = None, header: str | None = None) -> int:
-    show = fmt or col.fmt
-    cells = [show(row.get(col.key)) for row in table.rows]
+def column_width(table: Table, col: Column) -> int:
+    """The widest of the column's header lines and cells, as ``col`` shows them."""
+    cells = [col.fmt(row.get(col.key)) for row in table.rows]
     if table.footer:
-        cells.append(show(table.footer[col.key]) if col.key in table.footer else "")
-    return max(_cell_len(header or col.header), *(_cell_len(c) for c in cells)) if cells else _cell_len(header or col.header)
+        cells.append(col.fmt(table.footer[col.key]) if col.key in table.footer else "")
+    return max(_cell_len(text) for text in (col.header, *cells))
 
 
 def drawn_width(widths: list[int]) -> int:

@@ -83,16 +83,19 @@ def _even_depth(spec: Spec) -> list[tuple[tuple, str]]:
              f"{body.depth}'s {list(layout)}; for that layout {layout_suggestion(spec, layout)}")]
 
 
+def shape(plan: Plan) -> tuple:
+    """What makes a network itself, not the input it is counted at: parameters, classes and every
+    unit's block, width and stride (``input.size`` changes MACs, not the network)."""
+    return plan.params, plan.classes, tuple((u.block, u.out_channels, u.stride) for u in plan.units)
+
+
 def override_hints(base: Plan, changed: Plan, overrides: Iterable[str], spec: Spec) -> list[Problem]:
-    """``--set`` that changes the network (its counts or its units) but not its name."""
+    """``--set`` that changes the network (its parameters or its units) but not its name."""
     sets = list(overrides)
-    if not sets or base.name != changed.name:
-        return []
-    before = (base.params, base.macs, len(base.units), base.classes)
-    after = (changed.params, changed.macs, len(changed.units), changed.classes)
-    if before == after:
+    if not sets or base.name != changed.name or shape(base) == shape(changed):
         return []
     return [source_of(spec).problem(("name",),
-                    f"--set {', '.join(sets)} changes the network ({before[0]:,} -> {after[0]:,} params, "
-                    f"{before[1]:,} -> {after[1]:,} MACs) but its name stays `{changed.name}`; "
-                    f"give it its own, e.g. --set name={changed.name}-variant")]
+                                    f"--set {', '.join(sets)} changes the network ({base.params:,} -> "
+                                    f"{changed.params:,} params, {len(base.units)} -> {len(changed.units)} units) "
+                                    f"but its name stays `{changed.name}`; give it its own, e.g. "
+                                    f"--set name={changed.name}-variant")]
