@@ -1,9 +1,10 @@
-"""Plan -> DOT: how width grows through one or several networks, on one shared scale.
+"""Plan -> DOT: how width grows through one or several networks, on one scale or each on its own.
 
 Each network is a column (a cluster) of nodes from the input down to the head, with a
 cluster per stage. A node draws one unit, a run of identical units ("x N") or, under
 the node cap, a stretch of similar units; its bar is proportional to its output width
-on a scale shared by every network in the picture. Edges carry the tensor shape
+on a scale shared by every network in the picture (or, with ``scale="each"``, each
+network's own). Edges carry the tensor shape
 (C x H x W); downsampling nodes are tinted and marked with their factor; each residual
 node has a self-loop whose style says what its shortcut is. Generic over Plan rows: it
 reads only a unit's block, widths, sizes, stride, shortcut and merge.
