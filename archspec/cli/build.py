@@ -26,7 +26,7 @@ class Export(str, Enum):
 
 @app.command()
 def build(
-    spec: Path = typer.Argument(..., metavar="SPEC", help="The spec file."),
+    spec: Path = typer.Argument(..., help="The spec file."),
     export: list[Export] = typer.Option([], "--export", "-e", help="What to write (repeatable)."),
     out: Path = typer.Option(Path("build"), "--output", "-o", help="Output directory."),
     sets: list[str] = set_option(),
