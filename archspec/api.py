@@ -101,4 +101,3 @@ def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "
     from .blocks.network import Network
 
     return Network(plan(spec, overrides=overrides), aux=aux)
-
