@@ -62,6 +62,38 @@ def _checked_size(size: Any) -> Size | None:
                              f"{size!r} is not a size: give N or (H, W) with positive whole numbers")])
 
 
+def plot(
+    specs: SpecLike | Iterable[SpecLike], output: str | Path, y: str = "width", overrides: Iterable[str] = (),
+    dpi: int = 150,
+) -> Path:
+    """Plot each body unit's ``y`` (``width``, ``params`` or ``macs``) along the depth, every spec on
+    one axis, to ``output`` (.png, .svg or .pdf, written atomically); returns the path. Needs matplotlib."""
+    from collections.abc import Mapping
+
+    from .diagram.plot import write_plot
+
+    many = [specs] if isinstance(specs, (Spec, str, Path, Mapping)) else list(specs)  # one spec, or several
+    return write_plot([plan(s, overrides=overrides) for s in many], output, y, dpi)
+
+
+def hints(spec: SpecLike, overrides: Iterable[str] = ()) -> list[Problem]:
+    """Valid but surprising choices, located like errors (plan/hints.py): DenseNet strides in ResNet
+    order, an even ``depth`` split where ResNet's layout is likely meant, and ``overrides`` that
+    change a spec file's network but not its name. The CLI prints them as warnings (--strict: errors)."""
+    from .plan.hints import override_hints, spec_hints
+
+    overrides = list(overrides)
+    loaded = as_spec(spec, overrides)
+    found = spec_hints(loaded)
+    if overrides and not isinstance(spec, Spec):
+        try:
+            base = plan(spec)
+        except SpecError:  # the overrides are what makes it valid: nothing to compare with
+            return found
+        found += override_hints(base, plan(loaded), overrides, loaded)
+    return found
+
+
 def report(
     spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = (), elementwise: bool = False,
     aux: bool = False,

@@ -7,9 +7,9 @@ from .._startup import collector_paused, freeze_imported
 with collector_paused():
     import typer
 
-    from .common import fail, global_options
+    from .common import App, fail, global_options
 
-app = typer.Typer(
+app = App(
     name="archspec",
     help="Compile architecture specs (YAML) into PyTorch; count, draw and export them.",
     no_args_is_help=True,
@@ -22,7 +22,7 @@ app.callback()(global_options)
 
 
 with collector_paused():
-    from . import build, diagram, diff, expand, listing, report, schema, validate  # noqa: E402,F401  (each registers its command)
+    from . import build, diagram, diff, expand, listing, plot, report, schema, validate  # noqa: E402,F401  (each registers its command)
 
 
 def main() -> None:

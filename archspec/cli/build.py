@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import console, errors, fail, set_option, user_errors
+from .common import EXIT_INVALID, console, errors, fail, set_option, user_errors
+from .hinting import hints_for, report_hints, strict_option
 
 
 class WeightsFormat(str, Enum):
@@ -34,6 +35,7 @@ def build(
         help="A state_dict file (torch.save) to load before exporting; nothing is downloaded."),
     weights_format: WeightsFormat = typer.Option(
         WeightsFormat.torchvision, "--weights-format", help="Who named the tensors in --weights."),
+    strict: bool = strict_option(),
 ) -> None:
     """Compile SPEC to a torch module, trace it with torch.fx, and write the exports.
 
@@ -54,6 +56,8 @@ def build(
     with user_errors():
         loaded = as_spec(spec, sets)
         resolved = make_plan(loaded)
+    if report_hints(hints_for(loaded, resolved), strict):  # what --set does to names: trust-build's rule
+        raise typer.Exit(EXIT_INVALID)
     state, meta = None, {"archspec.spec_sha256": spec_hash(loaded)}
     if weights is not None:
         try:

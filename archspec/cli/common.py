@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import traceback
 from contextlib import contextmanager
 from enum import Enum
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 from rich.markup import escape
 
 from ..spec import Problem, SpecError
@@ -28,6 +30,49 @@ def set_option() -> list[str]:
     return typer.Option([], "--set", "-s", help=SET_HELP, metavar="PATH=VALUE")
 
 
+class _FlagsTakeNoValue:
+    """Help without a ``<bool>`` placeholder beside flags (typer's rich help prints one, as if
+    ``--verify`` took a value): a flag's metavar is empty."""
+
+    def get_params(self, ctx: typer.Context) -> list:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+def unwrapped(text: Optional[str]) -> Optional[str]:
+    """Help paragraphs as single lines, so that rich wraps them to the terminal instead of
+    keeping the docstring's line breaks mid-sentence (a paragraph starting with ``\b`` keeps them)."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+                       for p in paragraphs)
+
+
+class Command(_FlagsTakeNoValue, TyperCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = unwrapped(self.help)
+
+
+class Group(_FlagsTakeNoValue, TyperGroup):
+    pass
+
+
+class App(typer.Typer):
+    """The ``archspec`` app: every command, whoever adds it, gets help without ``<bool>``."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cls=Group, **kwargs)  # type: ignore[arg-type]
+
+    def command(self, *args: object, **kwargs: object):  # type: ignore[override]
+        kwargs.setdefault("cls", Command)
+        return super().command(*args, **kwargs)  # type: ignore[arg-type]
+
+
 class State:
     debug = False
 
@@ -44,7 +89,7 @@ def _count(text: str) -> int:
 
 
 def _limit(flag: str, env: str, what: str) -> Optional[int]:
-    return typer.Option(None, flag, parser=_count, envvar=env, help=what)
+    return typer.Option(None, flag, parser=_count, envvar=env, help=what, metavar="N")
 
 
 def _print_version(asked: bool) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -10,12 +12,17 @@ from ..diagram.groups import DEFAULT_MAX_NODES
 from . import app
 from .common import EXIT_INVALID, console, fail, set_option, user_errors
 
+class Scale(str, Enum):
+    shared = "shared"
+    each = "each"
+
+
 OUTPUT_HELP = "Output file; its suffix picks the format: .svg, .png, .pdf or .dot."
 
 
 @app.command()
 def diagram(
-    specs: list[Path] = typer.Argument(..., help="Spec files; several are drawn side by side on one width scale."),
+    specs: list[Path] = typer.Argument(..., metavar="SPEC", help="Spec files; several are drawn side by side (see --scale)."),
     out: Path = typer.Option(..., "--output", "-o", help=OUTPUT_HELP),
     collapse: bool = typer.Option(
         True, "--collapse/--no-collapse",
@@ -28,6 +35,10 @@ def diagram(
     graph: bool = typer.Option(
         False, "--graph", help="Draw the module graph traced by torch.fx, block by block (one spec; imports torch).",
     ),
+    dpi: Optional[int] = typer.Option(None, "--dpi", min=10, max=1200, metavar="N",
+                                      help="Resolution of a PNG in dots per inch (default: Graphviz's, 96 with its cairo renderer)."),
+    scale: Scale = typer.Option(Scale.shared, "--scale",
+                                help="Width bars on one scale for all specs (shared), or each spec on its own (each)."),
     sets: list[str] = set_option(),
 ) -> None:
     """Draw how width grows through SPEC(s): stem, stages, units, head, with shapes and shortcuts.
@@ -55,9 +66,9 @@ def diagram(
 
         drawing = module_graph(plans[0], collapse=collapse)
     else:
-        drawing = progression(plans, collapse=collapse, max_nodes=max_nodes)
+        drawing = progression(plans, collapse=collapse, max_nodes=max_nodes, scale=scale.value)
     try:
-        written = write_diagram(drawing, out)
+        written = write_diagram(drawing, out, dpi)
     except DotMissing as exc:
         raise fail(str(exc), code=EXIT_INVALID) from None
     except RenderError as exc:

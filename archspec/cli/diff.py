@@ -8,21 +8,24 @@ from typing import Optional
 import typer
 
 from . import app
-from .report import (Format, emit, format_option, input_size_option, load_reports, overrides_note,
-                     quiet_broken_pipe, sets_option)
+from .report import (Format, emit_all, format_option, input_size_option, load_reports, overrides_note,
+                     quiet_broken_pipe, sets_option, wide_option)
 
 
 @app.command()
 def diff(
-    a: Path = typer.Argument(..., help="The first spec (A)."),
-    b: Path = typer.Argument(..., help="The second spec (B)."),
+    a: Path = typer.Argument(..., metavar="A", help="The first spec (A)."),
+    b: Path = typer.Argument(..., metavar="B", help="The second spec (B)."),
     fmt: Format = format_option(),
     input_size: Optional[str] = input_size_option(),
     sets: list[str] = sets_option("--set", "-s", applies_to="both A and B"),
     sets_a: list[str] = sets_option("--set-a", applies_to="A only, after --set", text="Like --set."),
     sets_b: list[str] = sets_option("--set-b", applies_to="B only, after --set", text="Like --set."),
+    wide: bool = wide_option(),
 ) -> None:
     """Units, widths, params and MACs of A and B per stage, with deltas (B - A) and ratios (B / A).
+
+    Two tables, structure (units, widths) and costs (params, MACs); -f csv writes them as one.
 
     A spec against its own variant: archspec diff S.yaml S.yaml --set-b body.widening.alpha=270
     """
@@ -30,7 +33,7 @@ def diff(
 
     (ra, _), (rb, _) = load_reports([a, b], input_size, [[*sets, *sets_a], [*sets, *sets_b]])
     change = Diff(ra, rb)
-    table = change.table()
-    table.notes += overrides_note(sets, "A and B") + overrides_note(sets_a, "A") + overrides_note(sets_b, "B")
+    tables = [change.table()] if fmt is Format.csv else change.tables()
+    tables[0].notes += overrides_note(sets, "A and B") + overrides_note(sets_a, "A") + overrides_note(sets_b, "B")
     with quiet_broken_pipe():
-        emit(table, fmt, change.as_dict())
+        emit_all(tables, fmt, change.as_dict(), wide)

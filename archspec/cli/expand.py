@@ -13,7 +13,7 @@ from .common import console, set_option, user_errors
 
 @app.command()
 def expand(
-    spec: Path = typer.Argument(..., help="The spec file."),
+    spec: Path = typer.Argument(..., metavar="SPEC", help="The spec file."),
     sets: list[str] = set_option(),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:

@@ -17,6 +17,7 @@ import typer
 
 from . import app
 from .common import EXIT_INVALID, SET_HELP, console, errors, fail, report_problems, show_traceback
+from .hinting import strict_option
 
 if TYPE_CHECKING:
     from ..complexity import Report
@@ -62,22 +63,27 @@ def parse_input_size(text: Optional[str]) -> Optional[tuple[int, int]]:
 
 def load_reports(
     paths: Sequence[Path], input_size: Optional[str], overrides: Sequence[Sequence[str]],
-    elementwise: bool = False, aux: bool = False,
+    elementwise: bool = False, aux: bool = False, strict: Optional[bool] = None,
 ) -> list[tuple["Report", "Plan"]]:
     """Plan and tabulate every spec (``overrides[i]`` applied to ``paths[i]``); report every bad one,
-    then exit 2 if any was bad."""
-    from ..api import plan
+    then exit 2 if any was bad. ``strict`` not None: print hints too (cli/hinting.py), as errors if True."""
+    from ..api import as_spec, plan
     from ..complexity import make_report
     from ..spec import SpecError
+    from .hinting import hints_for, report_hints
 
     size = parse_input_size(input_size)
     loaded, bad = [], False
     for path, sets in zip(paths, overrides, strict=True):
         try:
-            resolved = plan(path, size, overrides=sets)
+            spec = as_spec(path, sets)
+            resolved = plan(spec, size)
         except SpecError as exc:
             show_traceback()
             report_problems(exc)
+            bad = True
+            continue
+        if strict is not None and report_hints(hints_for(spec, resolved, path, sets, size), strict):
             bad = True
             continue
         loaded.append((make_report(resolved, elementwise, aux), resolved))
@@ -96,21 +102,37 @@ def overrides_note(sets: Sequence[str], which: str = "every spec") -> list[str]:
     return [f"--set applied to {which}: " + ", ".join(sets)] if sets else []
 
 
-def emit(table: "Table", fmt: Format, data: Any) -> None:
+def wide_option() -> Any:
+    return typer.Option(False, "--wide", help="Terminal tables: every column at full precision, however wide.")
+
+
+def table_width(wide: bool) -> Optional[int]:
+    """The width terminal tables are fitted to: the terminal's, or ``COLUMNS`` when piped; None (every
+    column, natural width) for ``--wide`` and for piped output without ``COLUMNS``."""
+    if wide:
+        return None
+    if console.is_terminal:
+        return console.width
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
+
+
+def emit(table: "Table", fmt: Format, data: Any, wide: bool = False) -> None:
     """Print ``table`` as a terminal table, Markdown or CSV, or ``data`` as JSON."""
-    emit_all([table], fmt, data)
+    emit_all([table], fmt, data, wide)
 
 
-def emit_all(tables: Sequence["Table"], fmt: Format, data: Any) -> None:
+def emit_all(tables: Sequence["Table"], fmt: Format, data: Any, wide: bool = False) -> None:
     """Print several tables one after another (CSV: one table, a ``table`` column naming each row's), or
-    ``data`` as JSON."""
+    ``data`` as JSON. Terminal tables fit the terminal unless ``wide``."""
     from ..complexity import render
 
     if fmt is Format.table:
+        width = table_width(wide)
         for i, table in enumerate(tables):
             if i:
                 console.print()
-            render.print_rich(table, console)
+            render.print_rich(table, console, width)
         return
     text = {Format.json: lambda: render.to_json(data),
             Format.markdown: lambda: "\n".join(render.to_markdown(t) for t in tables),
@@ -149,7 +171,7 @@ def check(plans: Sequence["Plan"], fmt: Format) -> None:
 
 @app.command()
 def report(
-    specs: list[Path] = typer.Argument(..., help="Spec files; two or more give a comparison table."),
+    specs: list[Path] = typer.Argument(..., metavar="SPEC", help="Spec files; two or more give a comparison table."),
     fmt: Format = format_option(),
     input_size: Optional[str] = input_size_option(),
     by: Optional[By] = typer.Option(
@@ -163,12 +185,16 @@ def report(
     ),
     verify: bool = typer.Option(False, "--verify", help="Build the module and check the counts against PyTorch's."),
     sets: list[str] = sets_option("--set", "-s", applies_to="every spec given"),
+    wide: bool = wide_option(),
+    strict: bool = strict_option(),
 ) -> None:
     """Analytic params and MACs of SPECS from the Plan (no torch), per unit or stage.
 
     MACs are multiply-accumulates of conv and linear layers at batch 1; FLOPs = 2 x MACs.
     With --verify the module is built (on the meta device) and every unit's params and
     MACs are checked against sum(p.numel()) and FlopCounterMode: exit 1 on a mismatch.
+
+    Hints (valid specs that probably mean something else) are warnings on stderr; --strict makes them errors.
     """
     from ..complexity import comparison_table, stage_table, unit_table
 
@@ -176,13 +202,13 @@ def report(
         from ..extras import require
 
         require("torch", needed_for="report --verify")
-    loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux)
+    loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux, strict)
     reports = [r for r, _ in loaded]
     view = stage_table if by is By.stage else unit_table
     tables = [comparison_table(reports)] if len(reports) > 1 and by is None else [view(r) for r in reports]
     for table in tables:
         table.notes += overrides_note(sets)
     with quiet_broken_pipe():
-        emit_all(tables, fmt, reports[0].as_dict() if len(reports) == 1 else [r.as_dict() for r in reports])
+        emit_all(tables, fmt, reports[0].as_dict() if len(reports) == 1 else [r.as_dict() for r in reports], wide)
         if verify:
             check([p for _, p in loaded], fmt)

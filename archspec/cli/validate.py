@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..api import plan
+from ..api import as_spec, plan
 from ..spec import Problem, SpecError
 from ..spec.bundled import bundled_path, is_bare_name, unknown_name
 from ..spec.errors import problem
@@ -16,6 +16,7 @@ from ..spec.yaml_safety import STDIN, spec_file_name
 from . import app
 from .ci_formats import gitlab_report
 from .common import EXIT_INVALID, ErrorFormat, console, errors, report_problems, set_option, show_traceback
+from .hinting import hints_for, report_hints, strict_option
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -51,15 +52,16 @@ def _listed(file: Path, root: Path) -> bool:
 
 @app.command()
 def validate(
-    paths: list[Path] = typer.Argument(..., help="Spec files, or directories to search for *.yaml / *.yml."),
+    paths: list[Path] = typer.Argument(..., metavar="PATH", help="Spec files, or directories to search for *.yaml / *.yml."),
     sets: list[str] = set_option(),
     fmt: ErrorFormat = typer.Option(
         ErrorFormat.text, "--format", "-f",
         help="text; github for GitHub Actions annotations; gitlab for a GitLab code-quality report (JSON on stdout)."),
+    strict: bool = strict_option(),
 ) -> None:
     """Check specs: schema, cross-field rules, size limits, and that the network resolves.
 
-    Reports every problem of every file; exits 2 if any file fails.
+    Reports every problem of every file; exits 2 if any file fails. Hints (valid specs that probably mean something else) are warnings on stderr; --strict makes them errors.
     """
     gathered: list[Problem] = []  # --format gitlab: one JSON array at the end
 
@@ -74,11 +76,20 @@ def validate(
         report(error)
     for path in files:
         try:
-            resolved = plan(path, overrides=sets)
+            loaded = as_spec(path, sets)
+            resolved = plan(loaded)
         except SpecError as exc:
             show_traceback()
             report(exc)
             bad.append(exc)
+            continue
+        hints = hints_for(loaded, resolved, path, sets)
+        if fmt is ErrorFormat.gitlab and strict and hints:
+            gathered.extend(hints)  # under --strict, hints are errors of the report
+            bad.append(SpecError(hints))
+            continue
+        if report_hints(hints, strict, fmt):
+            bad.append(SpecError(hints))
             continue
         summary = f"{resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs"
         (errors if fmt is ErrorFormat.gitlab else console).print(

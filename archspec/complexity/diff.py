@@ -10,6 +10,7 @@ from .model import Report
 from .render import Column, Table, delta, exact_delta, human, plain, ratio
 
 COMPARED = ("units", "out_channels", "inner_channels", "params", "macs")
+DROP_DELTA, DROP_RATIO = 30, 40  # on a narrow terminal (fit.py): deltas go first, ratios next
 
 
 @dataclass(frozen=True)
@@ -93,19 +94,36 @@ class Diff:
         return {"a": self.a.name, "b": self.b.name, "parts": [p.as_dict() for p in self.parts]}
 
     def table(self) -> Table:
-        columns = [Column("part", "part", numeric=False)]
-        for key, header in (("units", "units"), ("out_channels", "width"), ("inner_channels", "inner")):
-            columns += [Column(f"{key}_a", f"{header} A", plain), Column(f"{key}_b", f"{header} B", plain)]
-            if key != "inner_channels":
-                columns.append(Column(f"{key}_delta", "delta", exact_delta))
-        for key, header in (("params", "params"), ("macs", "MACs")):
-            columns += [Column(f"{key}_a", f"{header} A", human), Column(f"{key}_b", f"{header} B", human),
-                        Column(f"{key}_delta", "delta", delta), Column(f"{key}_ratio", "B/A", ratio)]
-        rows = [p.flat() for p in self.parts]
-        notes = ["width: channels leaving the part (total: entering the head); inner: the last inner "
-                 "(bottleneck) width in the part; units: body units."]
-        if (self.a.in_channels, self.a.input_size) != (self.b.in_channels, self.b.input_size):
-            notes.append("A and B are counted at different input sizes: MACs and their ratios include that.")
-        return Table(f"A = {self.a.name} at {_input(self.a)}, B = {self.b.name} at {_input(self.b)}", columns,
-                     rows[:-1], notes, footer=rows[-1])
+        """Every figure in one table (CSV): the structure table's columns, then the costs'."""
+        structure, costs = self.tables()
+        return Table(self.title, [*structure.columns, *costs.columns[1:]], structure.rows, structure.notes + costs.notes,
+                     footer=structure.footer)
 
+    def tables(self) -> list[Table]:
+        """Two tables that each fit a terminal: structure (units, widths) and costs (params, MACs).
+
+        Headers are two lines (figure, then A, B or the delta), so that columns are as narrow as
+        their numbers; on a narrow terminal the deltas give way before the ratios.
+        """
+        structure = [Column("part", "part", numeric=False)]
+        for key, header in (("units", "units"), ("out_channels", "width"), ("inner_channels", "inner")):
+            structure += [Column(f"{key}_a", f"{header}\nA", plain), Column(f"{key}_b", f"{header}\nB", plain)]
+            if key != "inner_channels":
+                structure.append(Column(f"{key}_delta", f"{header}\nB-A", exact_delta, priority=DROP_DELTA))
+        costs = [Column("part", "part", numeric=False)]
+        for key, header in (("params", "params"), ("macs", "MACs")):
+            costs += [Column(f"{key}_a", f"{header}\nA", human), Column(f"{key}_b", f"{header}\nB", human),
+                      Column(f"{key}_delta", f"{header}\nB-A", delta, priority=DROP_DELTA),
+                      Column(f"{key}_ratio", f"{header}\nB/A", ratio, priority=DROP_RATIO)]
+        rows = [p.flat() for p in self.parts]
+        structure_notes = ["width: channels leaving the part (total: entering the head); inner: the last inner "
+                           "(bottleneck) width in the part; units: body units."]
+        cost_notes = []
+        if (self.a.in_channels, self.a.input_size) != (self.b.in_channels, self.b.input_size):
+            cost_notes.append("A and B are counted at different input sizes: MACs and their ratios include that.")
+        return [Table(f"{self.title}: structure", structure, rows[:-1], structure_notes, footer=rows[-1]),
+                Table(f"{self.title}: costs", costs, rows[:-1], cost_notes, footer=rows[-1])]
+
+    @property
+    def title(self) -> str:
+        return f"A = {self.a.name} at {_input(self.a)}, B = {self.b.name} at {_input(self.b)}"

@@ -73,10 +73,22 @@ def raw(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Column:
+    """One column: its key in the rows, its header, how to show a value, and how it gives way
+    when a terminal is too narrow (``archspec.complexity.fit``).
+
+    ``priority``: columns are dropped lowest first; None keeps the column at any width.
+    ``compact``: a shorter way to show a value (e.g. 25.56M for 25,557,032), used from the
+    step ``compact_at`` on, in the same order as the drops. ``short``: a shorter header.
+    """
+
     key: str
     header: str
     fmt: Callable[[Any], str] = exact
     numeric: bool = True
+    priority: int | None = None
+    compact: Callable[[Any], str] | None = None
+    compact_at: int | None = None
+    short: str | None = None
 
 
 @dataclass
@@ -123,20 +135,27 @@ def to_rich(table: Table) -> Any:
     return out
 
 
-def print_rich(table: Table, console: Any) -> None:
-    """Title, table, policy notes.
+def print_rich(table: Table, console: Any, width: int | None = None) -> None:
+    """Title, table (fitted to ``width`` columns, see ``fit.fit``), policy notes.
 
-    Piped output gets the table's natural width, not 80 columns, and is rendered to text
-    first, then written: a reader that stops early raises ``BrokenPipeError`` for the
-    caller to handle (rich itself would exit with status 1).
+    ``width`` None: the table's natural width, every column. A table that does not fit
+    even with every optional column left out is drawn at its natural width too: cells are
+    never cut to ``...``. Off a terminal the text is rendered first, then written: a
+    reader that stops early raises ``BrokenPipeError`` for the caller to handle (rich
+    itself would exit with status 1).
     """
     from rich.console import Console
 
-    out = console if console.is_terminal else Console(highlight=False, soft_wrap=True, emoji=False, file=io.StringIO(),
-                                                       width=100_000)
+    from .fit import fit
+
+    fitted = fit(table, width)
+    out = console
+    if not console.is_terminal or width is None or fitted.width is None or fitted.width > width:
+        out = Console(highlight=False, soft_wrap=True, emoji=False, file=io.StringIO(), width=100_000,
+                      force_terminal=console.is_terminal, color_system=console.color_system)
     out.print(table.title, style="bold", markup=False)
-    out.print(to_rich(table))
-    for note in table.notes:
+    out.print(to_rich(fitted.table))
+    for note in table.notes + fitted.notes:
         out.print(note, style="dim", markup=False)
     if out is not console:
         console.file.write(out.file.getvalue())
@@ -147,7 +166,7 @@ def to_markdown(table: Table) -> str:
     lines += [f"{note}  " for note in table.notes]
     if table.notes:
         lines.append("")
-    lines.append("| " + " | ".join(col.header for col in table.columns) + " |")
+    lines.append("| " + " | ".join(col.header.replace("\n", " ") for col in table.columns) + " |")
     lines.append("|" + "|".join("---:" if col.numeric else "---" for col in table.columns) + "|")
     for row in table.all_rows():
         cells = (col.fmt(row[col.key]) if col.key in row else "" for col in table.columns)

@@ -8,14 +8,23 @@ from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY
 from .model import Report
 from .render import Column, Table, human, plain
 
+# How columns give way on a narrow terminal (fit.py): lowest number first; a column without a
+# priority is always shown. Counts are rounded (compact) before any shape column goes.
+DROP_SCALING, DROP_ACTIVATIONS, DROP_STRIDE, DROP_ELEMENTWISE = 10, 20, 30, 35
+COMPACT_COUNTS, DROP_OUT_SIZE, DROP_IN, DROP_BLOCK, DROP_OUT = 40, 50, 60, 70, 80
+
 SHAPE = [
-    Column("in_channels", "in", plain),
-    Column("out_channels", "out", plain),
-    Column("stride", "stride", plain),
-    Column("out_size", "out HxW"),
+    Column("in_channels", "in", plain, priority=DROP_IN),
+    Column("out_channels", "out", plain, priority=DROP_OUT),
+    Column("stride", "stride", plain, priority=DROP_STRIDE),
+    Column("out_size", "out HxW", priority=DROP_OUT_SIZE, short="HxW"),
 ]
-COUNTS = [Column("params", "params"), Column("macs", "MACs"), Column("activations", "activations")]
-ELEMENTWISE = [Column("elementwise", "elementwise")]
+COUNTS = [Column("params", "params", compact=human, compact_at=COMPACT_COUNTS),
+          Column("macs", "MACs", compact=human, compact_at=COMPACT_COUNTS),
+          Column("activations", "activations", priority=DROP_ACTIVATIONS, short="acts", compact=human,
+                 compact_at=COMPACT_COUNTS)]
+ELEMENTWISE = [Column("elementwise", "elementwise", priority=DROP_ELEMENTWISE, short="elem.", compact=human,
+                      compact_at=COMPACT_COUNTS)]
 
 
 def policy_notes(report: Report) -> list[str]:
@@ -69,10 +78,10 @@ def _extra(report: Report) -> list[Column]:
 
 
 def unit_table(report: Report) -> Table:
-    columns = [Column("name", "unit", numeric=False), Column("block", "block", numeric=False),
+    columns = [Column("name", "unit", numeric=False), Column("block", "block", numeric=False, priority=DROP_BLOCK),
                *SHAPE, *COUNTS, *_extra(report)]
     if any(u.scaling for u in report.units):
-        columns.append(Column("scaling", "scaled width", scaled_width))
+        columns.append(Column("scaling", "scaled width", scaled_width, priority=DROP_SCALING))
     rows = [u.as_dict(report.with_elementwise) for u in report.rows]
     return Table(_title(report), columns, rows, policy_notes(report), totals(report))
 
@@ -81,7 +90,7 @@ def stage_table(report: Report) -> Table:
     """Stem, each stage, head: the network's shape at a glance."""
     in_out, out_size = SHAPE[:2], SHAPE[3]
     columns = [Column("part", "part", numeric=False), Column("units", "units", plain), *in_out, out_size,
-               Column("params", "params"), Column("macs", "MACs"), *_extra(report)]
+               *COUNTS[:2], *_extra(report)]
     flag = report.with_elementwise
     stem, head = report.units[0], report.units[-1]
     rows = [{"part": "stem", "units": 1, **stem.as_dict(flag)}]
@@ -101,9 +110,10 @@ def comparison_rows(reports: Sequence[Report]) -> list[dict[str, Any]]:
 
 def comparison_table(reports: Sequence[Report]) -> Table:
     """One row per spec: name, depth, params, MACs, final width."""
-    columns = [Column("name", "network", numeric=False), Column("input", "input"), Column("depth", "depth", plain),
-               Column("params", "params", human), Column("macs", "MACs", human),
-               Column("final_width", "final width", plain)]
+    columns = [Column("name", "network", numeric=False), Column("input", "input", priority=DROP_OUT_SIZE),
+               Column("depth", "depth", plain, priority=DROP_IN), Column("params", "params", human),
+               Column("macs", "MACs", human), Column("final_width", "final width", plain, priority=DROP_STRIDE,
+                                                     short="width")]
     if any(r.with_elementwise for r in reports):
-        columns.append(Column("elementwise", "elementwise", human))
+        columns.append(Column("elementwise", "elementwise", human, priority=DROP_ELEMENTWISE, short="elem."))
     return Table("comparison", columns, comparison_rows(reports), policy_notes(reports[0]))

@@ -2,7 +2,8 @@
 
 ``progression(plans)`` draws how width grows through one or several networks on one
 shared scale; ``module_graph(plan)`` draws the traced module graph at block level;
-``write_diagram(graph, path)`` writes DOT, SVG, PNG or PDF atomically.
+``write_diagram(graph, path)`` writes DOT, SVG, PNG or PDF atomically;
+``write_plot(plans, path, y)`` draws a figure per unit along the depth with matplotlib.
 
 Names load on first use (PEP 562), so importing the package costs neither graphviz
 nor torch: the CLI reads defaults from here at start-up, and only ``module_graph``
@@ -19,6 +20,7 @@ _HOMES = {
     "progression": "channels", "module_graph": "fxgraph",
     "FORMATS": "render", "DotMissing": "render", "RenderError": "render",
     "output_format": "render", "write_diagram": "render",
+    "MatplotlibMissing": "plot", "plot_format": "plot", "write_plot": "plot",
 }
 
 __all__ = sorted(_HOMES)

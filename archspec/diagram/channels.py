@@ -1,9 +1,10 @@
-"""Plan -> DOT: how width grows through one or several networks, on one shared scale.
+"""Plan -> DOT: how width grows through one or several networks, on one scale or each on its own.
 
 Each network is a column (a cluster) of nodes from the input down to the head, with a
 cluster per stage. A node draws one unit, a run of identical units ("x N") or, under
 the node cap, a stretch of similar units; its bar is proportional to its output width
-on a scale shared by every network in the picture. Edges carry the tensor shape
+on a scale shared by every network in the picture (or, with ``scale="each"``, each
+network's own). Edges carry the tensor shape
 (C x H x W); downsampling nodes are tinted and marked with their factor; each residual
 node has a self-loop whose style says what its shortcut is. Generic over Plan rows: it
 reads only a unit's block, widths, sizes, stride, shortcut and merge.
@@ -22,16 +23,23 @@ from . import style
 from .groups import DEFAULT_MAX_NODES, Group, downsamples, plan_groups
 
 
+SCALES = ("shared", "each")
+
+
 def progression(
-    plans: Sequence[Plan], collapse: bool = True, max_nodes: int | None = DEFAULT_MAX_NODES
+    plans: Sequence[Plan], collapse: bool = True, max_nodes: int | None = DEFAULT_MAX_NODES, scale: str = "shared"
 ) -> graphviz.Digraph:
-    """The channel-progression diagram of ``plans``, side by side, widths on one scale.
+    """The channel-progression diagram of ``plans``, side by side.
 
     ``collapse`` merges runs of identical units (and applies ``max_nodes``, the node
-    cap); without it every unit gets its own node.
+    cap); without it every unit gets its own node. ``scale="shared"``: bars on one scale,
+    the widest unit of all full length; ``"each"``: every network on its own, so that a
+    narrow one beside a DenseNet is not a column of slivers.
     """
-    widest = max(max(u.out_channels for u in p.units if u is not p.head) for p in plans)
-    scale = style.BAR_POINTS / widest
+    if scale not in SCALES:
+        raise ValueError(f"scale {scale!r}: choose one of {', '.join(SCALES)}")
+    widests = [max(u.out_channels for u in p.units if u is not p.head) for p in plans]
+    widest = max(widests)
     graph = graphviz.Digraph(
         "progression",
         graph_attr={"rankdir": "TB", "fontname": style.FONT, "nodesep": "0.3", "ranksep": "0.32",
@@ -42,23 +50,27 @@ def progression(
                    "color": "#4a5568"},
     )
     kinds: set[str] = set()
-    for i, plan in enumerate(plans):
+    for i, (plan, own) in enumerate(zip(plans, widests)):
         groups = plan_groups(plan.units, collapse, max_nodes)
-        kinds |= _draw_network(graph, f"n{i}", plan, groups, scale)
+        full = widest if scale == "shared" else own
+        kinds |= _draw_network(graph, f"n{i}", plan, groups, style.BAR_POINTS / full, full if scale == "each" else None)
     # the legend is the graph's label: as a node it would share the inputs' rank and push them apart
-    graph.attr(label=_legend(sorted(kinds, key=list(style.SHORTCUTS).index), widest), labelloc="b", labeljust="l")
+    graph.attr(label=_legend(sorted(kinds, key=list(style.SHORTCUTS).index), widest if scale == "shared" else None),
+               labelloc="b", labeljust="l")
     return graph
 
 
-def _draw_network(graph: graphviz.Digraph, prefix: str, plan: Plan, groups: list[Group], scale: float) -> set[str]:
-    """One network's column; returns the shortcut kinds it drew.
+def _draw_network(graph: graphviz.Digraph, prefix: str, plan: Plan, groups: list[Group], scale: float,
+                  own_scale: int | None = None) -> set[str]:
+    """One network's column; returns the shortcut kinds it drew. ``own_scale``: the width of a
+    full bar when this network has a scale of its own (said in its title).
 
     Edges go in the network's cluster, not a stage's: an edge statement inside a
     subgraph would pull both of its ends into that stage's box.
     """
     kinds: set[str] = set()
     with graph.subgraph(name=f"cluster_{prefix}") as net:
-        net.attr(label=_network_title(plan), style="rounded", color="#a0aec0", fontname=style.FONT)
+        net.attr(label=_network_title(plan, own_scale), style="rounded", color="#a0aec0", fontname=style.FONT)
         source = f"{prefix}_input"
         net.node(source, style.table([style.text(f"input {style.shape_text(plan.in_channels, plan.input_size)}",
                                                  9, style.MUTED)]), shape="plaintext", style="")
@@ -131,12 +143,15 @@ def _details(group: Group) -> str:
     return " · ".join(parts)
 
 
-def _network_title(plan: Plan) -> str:
+def _network_title(plan: Plan, own_scale: int | None = None) -> str:
     depth = f"depth {plan.depth} · " if plan.depth else ""
-    return style.table([
+    rows = [
         style.text(plan.name, 12, bold=True),
         style.text(f"{depth}{human(plan.params)} params · {human(plan.macs)} MACs", 9, style.MUTED),
-    ])
+    ]
+    if own_scale is not None:
+        rows.append(style.text(f"bar scale: full length = {own_scale} channels", 9, style.MUTED))
+    return style.table(rows)
 
 
 def _stage_title(plan: Plan, index: int) -> str:
@@ -148,7 +163,8 @@ def _stage_title(plan: Plan, index: int) -> str:
     return f"stage {index} · {len(stage.units)} units · " + " \u2192 ".join(f"{h}\u00d7{w}" for h, w in sizes)
 
 
-def _legend(kinds: list[str], widest: int) -> str:
+def _legend(kinds: list[str], widest: int | None) -> str:
+    """``widest`` None: each network has its own bar scale, given in its title."""
     samples = {"solid": "\u2500\u2500\u2500", "dashed": "\u2012 \u2012 \u2012", "bold": "\u2501\u2501\u2501",
                "dotted": "\u00b7\u00b7\u00b7\u00b7\u00b7"}
     rows = [style.text("legend", 10, bold=True)]
@@ -159,8 +175,9 @@ def _legend(kinds: list[str], widest: int) -> str:
         style.text("\u2193N  downsampling unit (tinted): spatial size / N", 9),
         style.text("\u00d7N  N identical consecutive units", 9),
         style.text("k units: similar units merged (node cap); light bar = widths they reach", 9),
-        style.text(f"bar: output channels, one scale for all; full length = {widest}", 9),
-        style.bar(widest, widest, style.BAR_POINTS / widest),
+        *([style.text(f"bar: output channels, one scale for all; full length = {widest}", 9),
+           style.bar(widest, widest, style.BAR_POINTS / widest)] if widest else
+          [style.text("bar: output channels, each network on its own scale (in its title)", 9)]),
         style.text("edges: C\u00d7H\u00d7W", 9),
     ]
     return style.table(rows)

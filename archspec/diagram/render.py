@@ -12,6 +12,7 @@ from pathlib import Path
 import graphviz
 
 from ..export.atomic import write_bytes, write_text
+from .formats import suffix_format
 
 FORMATS = ("svg", "png", "pdf", "dot")
 
@@ -36,17 +37,19 @@ class RenderError(RuntimeError):
 
 def output_format(target: Path) -> str:
     """The format named by ``target``'s suffix; ``ValueError`` names the allowed ones."""
-    fmt = target.suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        allowed = ", ".join(f".{f}" for f in FORMATS)
-        raise ValueError(f"cannot tell the diagram format from {target.name!r}: end the file name in {allowed}")
-    return fmt
+    return suffix_format(target, FORMATS, "diagram")
 
 
-def write_diagram(graph: graphviz.Digraph, target: str | Path) -> Path:
-    """Write ``graph`` to ``target`` in the format its suffix names; return the path written."""
+def write_diagram(graph: graphviz.Digraph, target: str | Path, dpi: int | None = None) -> Path:
+    """Write ``graph`` to ``target`` in the format its suffix names; return the path written.
+
+    ``dpi``: the resolution of a PNG (None: Graphviz's default, 96 with cairo); other formats are vector.
+    """
     target = Path(target)
     fmt = output_format(target)
+    if dpi is not None and fmt == "png":
+        graph = graph.copy()
+        graph.attr(dpi=str(dpi))
     if fmt == "dot":
         return write_text(target, graph.source)
     try:

@@ -114,9 +114,17 @@ def units_per_stage(spec: Spec) -> list[int]:
             f"depth {body.depth} does not divide into whole units: ({body.depth} - {body.depth_offset}) must be "
             f"a positive multiple of {step} ({n_stages} stages x {per_unit} layers per unit); "
             f"try {low if units >= 1 and low != body.depth else body.depth_offset + step} "
-            f"or {low + step}",
+            f"or {low + step}" + _known_layout_note(spec),
         )
     return [units] * n_stages
+
+
+def _known_layout_note(spec: Spec) -> str:
+    """ResNet-101 and -152 are uneven: say how to write them (plan/hints.py knows the layouts)."""
+    from .hints import known_layout, layout_suggestion
+
+    layout = known_layout(spec)
+    return "" if layout is None else f"; for ResNet-{spec.body.depth}'s {list(layout)} {layout_suggestion(spec, layout)}"
 
 
 def _stage_units(stage: Any, block: Any, s: int) -> int:

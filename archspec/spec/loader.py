@@ -75,6 +75,8 @@ def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Probl
         text = "; or ".join(messages)
         if isinstance(given, bool):
             text += f" (got the boolean `{str(given).lower()}`: YAML reads yes/no/on/off/true/false as booleans)"
+        elif isinstance(given, str) and _is_number(given) and "`" not in text:
+            text += f' (got the quoted string `"{given}"`: quotes make YAML read text; write {given} without them)'
         elif given is not _ABSENT and not isinstance(given, (dict, list)) and "`" not in text:
             text += f" (got `{given}`)"
         problems.append(source.problem(path, text))
@@ -82,6 +84,15 @@ def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Probl
 
 
 _ABSENT = object()
+
+
+def _is_number(text: str) -> bool:
+    """``"56"``, ``"0.5"``, ``"1e-5"``: a string YAML would have read as a number without its quotes."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text and text.lower() not in ("nan", "inf", "-inf", "+inf", "infinity")
 
 
 def _at(data: Any, path: FieldPath) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from .errors import FieldPath, Loc, Problem, SpecError, dotted, problem
+from .yaml_hints import explain
 from .limits import Limits, current
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -105,6 +106,7 @@ def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[dict
         reason = getattr(exc, "problem", None) or str(exc)
         if "but found another document" in str(exc):
             reason = "a spec is one YAML document; this file has several (remove the `---` separators)"
+        reason = explain(reason, text, line, col)  # a tab named as a tab, indentation as such
         raise problem(file, f"not valid YAML: {reason}", line, col) from None
     except RecursionError:
         raise problem(file, _too_deep(limits)) from None
