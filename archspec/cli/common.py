@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..spec import Problem, SpecError
+from ..spec.errors import MAX_MESSAGE, MAX_PROBLEMS, capped, listed, printable
 from ..spec.limits import configure
 
 EXIT_INVALID = 2  # bad input: an invalid spec, a missing file, a bad option value
@@ -67,20 +68,28 @@ class ErrorFormat(str, Enum):
 
 
 def report_problems(exc: SpecError, fmt: ErrorFormat = ErrorFormat.text) -> None:
-    for problem in exc.problems:
+    """Every problem of ``exc`` up to ``MAX_PROBLEMS``, then how many more: input with 9,000
+    unknown keys gives a screenful, not megabytes."""
+    shown = exc.problems[:MAX_PROBLEMS]
+    for problem in shown:
         if fmt == ErrorFormat.github:
             console.print(github_annotation(problem), markup=False, soft_wrap=True)
         else:
             errors.print(f"[bold red]error[/]: {escape(str(problem))}", soft_wrap=True)
+    if len(exc.problems) > len(shown):
+        more = listed(exc.problems)[-1]
+        if fmt == ErrorFormat.github:
+            console.print(f"::error::{_escape_data(more)}", markup=False, soft_wrap=True)
+        else:
+            errors.print(f"[bold red]error[/]: {escape(more)}", soft_wrap=True)
 
 
 def github_annotation(problem: Problem) -> str:
     """A GitHub Actions workflow command: ``::error file=F,line=L,col=C::message``."""
-    props = [f"file={_escape_property(problem.file)}"]
+    props = [f"file={_escape_property(problem.where)}"]
     if problem.line is not None:
         props += [f"line={problem.line}", f"col={problem.column}"]
-    text = f"{problem.path}: {problem.message}" if problem.path else problem.message
-    return f"::error {','.join(props)}::{_escape_data(text)}"
+    return f"::error {','.join(props)}::{_escape_data(problem.detail)}"
 
 
 def _escape_data(text: str) -> str:
@@ -109,5 +118,6 @@ def user_errors() -> Iterator[None]:
 
 
 def fail(message: str, code: int = EXIT_INVALID) -> "typer.Exit":
-    errors.print(f"[bold red]error[/]: {escape(message)}", soft_wrap=True)
+    """Print one error (escaped: it may quote a checkpoint's tensor names or a path) and exit."""
+    errors.print(f"[bold red]error[/]: {escape(capped(printable(message), MAX_MESSAGE))}", soft_wrap=True)
     return typer.Exit(code)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from .compose import apply_overrides, load_document, load_text_document
 from .yaml_safety import spec_file_name
-from .errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted
+from .errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted, shown
 from .limits import Limits
 from .models import Spec
 
@@ -76,7 +76,7 @@ def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Probl
         if isinstance(given, bool):
             text += f" (got the boolean `{str(given).lower()}`: YAML reads yes/no/on/off/true/false as booleans)"
         elif given is not _ABSENT and not isinstance(given, (dict, list)) and "`" not in text:
-            text += f" (got `{given}`)"
+            text += f" (got {shown(given)})"
         problems.append(source.problem(path, text))
     return problems
 
@@ -114,7 +114,7 @@ def _message(err: dict, path: FieldPath) -> str:
     if kind == "extra_forbidden":
         allowed = _allowed_keys(err["loc"])
         hint = _closest(str(path[-1]), allowed)
-        msg = f"unknown field `{path[-1]}`"
+        msg = f"unknown field {shown(path[-1])}"
         if hint:
             msg += f"; did you mean `{hint}`?"
         if allowed:
@@ -137,7 +137,7 @@ def _message(err: dict, path: FieldPath) -> str:
         like = f" like {{type: {tags[0]}}}" if tags else ""
         return f"expected a mapping{like}, got {_kind(err.get('input'))}"
     if kind == "string_pattern_mismatch" and path == ("name",):
-        return (f"`{err.get('input')}` cannot name output files: use letters, digits and . _ + -, "
+        return (f"{shown(err.get('input'))} cannot name output files: use letters, digits and . _ + -, "
                 "starting with a letter or digit")
     msg = err["msg"].replace("Value error, ", "")
     return msg.replace("Input should be", "must be").replace("Field required", "required field is missing")
@@ -145,7 +145,7 @@ def _message(err: dict, path: FieldPath) -> str:
 
 def _choice(what: str, given: Any, options: list[str]) -> str:
     hint = _closest(str(given), options)
-    head = f"{what} `{given}`" if what else f"`{given}` is not allowed"
+    head = f"{what} {shown(given)}" if what else f"{shown(given)} is not allowed"
     return f"{head}; use one of {', '.join(options)}" + (f"; did you mean `{hint}`?" if hint else "")
 
 
@@ -155,8 +155,8 @@ def _options(expected: str) -> list[str]:
 
 def _kind(value: Any) -> str:
     if isinstance(value, str):
-        return f"the string `{value}`"
-    return {list: "a list", type(None): "nothing"}.get(type(value), f"`{value}`")
+        return f"the string {shown(value)}"
+    return {list: "a list", type(None): "nothing"}.get(type(value), shown(value))
 
 
 def _tags_at(loc: tuple) -> list[str]:
