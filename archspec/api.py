@@ -31,7 +31,12 @@ def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterab
     try:
         return checked_plan(spec, input_size)  # make_plan, guarded by the size limits
     except PlanError as exc:
-        raise SpecError([source_of(spec).problem(exc.path, exc.message)]) from None
+        raise located(spec, exc) from None
+
+
+def located(spec: Spec, exc: PlanError) -> SpecError:
+    """A planner's (or the memory estimate's) error at the file, line and field that caused it."""
+    return SpecError([source_of(spec).problem(exc.path, exc.message)])
 
 
 def _checked_size(size: Any) -> Size | None:
@@ -67,5 +72,12 @@ def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "
     ``aux=True`` adds the spec's training-only auxiliary classifiers (GoogLeNet).
     """
     from .blocks.network import Network
+    from .plan import memory_budget
 
-    return Network(plan(spec, overrides=overrides), aux=aux)
+    spec = as_spec(spec, overrides)
+    resolved = plan(spec)
+    try:
+        memory_budget.require(resolved, memory_budget.estimate(resolved))  # before allocating anything
+    except PlanError as exc:
+        raise located(spec, exc) from None
+    return Network(resolved, aux=aux)

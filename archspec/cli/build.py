@@ -42,7 +42,8 @@ def build(
     all of them succeeded. With --weights, the checkpoint is converted to the spec's
     names (every tensor's shape checked) and loaded strictly first.
     """
-    from ..api import as_spec, plan as make_plan
+    from ..api import as_spec, located, plan as make_plan
+    from ..plan import PlanError
     from ..convert import ConversionError, read_weights
     from ..export.build import build_exports
     from ..spec.expand import spec_hash
@@ -57,7 +58,13 @@ def build(
         except ConversionError as exc:
             raise fail(str(exc)) from None
         meta["archspec.weights"] = f"{weights_format.value}:{weights.name}"
-    result = build_exports(resolved, [e.value for e in export], out, meta, state_dict=state)
+    try:
+        result = build_exports(resolved, [e.value for e in export], out, meta, state_dict=state)
+    except PlanError as exc:  # the memory estimate refused, before anything was allocated
+        with user_errors():
+            raise located(loaded, exc) from None
+    except OSError as exc:  # a full disk, an output that is a link or a FIFO: named, nothing written
+        raise fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}; nothing was written") from None
     console.print(
         f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs, "
         f"traced with torch.fx ({result.traced_nodes} nodes)"

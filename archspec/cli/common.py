@@ -5,6 +5,7 @@ from __future__ import annotations
 import traceback
 from contextlib import contextmanager
 from enum import Enum
+from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
@@ -44,6 +45,15 @@ def _count(text: str) -> int:
     return value
 
 
+def _memory(text: str) -> int:
+    from ..plan.memory_budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def _limit(flag: str, env: str, what: str) -> Optional[int]:
     return typer.Option(None, flag, parser=_count, envvar=env, help=what)
 
@@ -56,10 +66,17 @@ def global_options(
                                      "Refuse specs with more MACs per image (default 1e13)."),
     max_bytes: Optional[int] = _limit("--max-bytes", "ARCHSPEC_MAX_BYTES",
                                       "Refuse spec files larger than this (default 1 MiB)."),
+    max_memory: Optional[int] = typer.Option(
+        None, "--max-memory", parser=_memory, envvar="ARCHSPEC_MAX_MEMORY", metavar="SIZE",
+        help="Refuse builds estimated to need more memory, e.g. 8GiB (default: half of this machine's)."),
+    allow_roots: list[Path] = typer.Option(
+        [], "--allow-root", metavar="DIR", file_okay=False,
+        help="Let `extends` read specs under DIR too (default: only the spec's own directory tree; repeatable)."),
 ) -> None:
     """Options before the command name, e.g. ``archspec --debug --max-params 1e11 build ...``."""
     State.debug = debug
-    configure(max_params=max_params, max_macs=max_macs, max_bytes=max_bytes)
+    configure(max_params=max_params, max_macs=max_macs, max_bytes=max_bytes, max_memory=max_memory,
+              extends_roots=tuple(allow_roots) or None)
 
 
 class ErrorFormat(str, Enum):

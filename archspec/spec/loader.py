@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
+from .arguments import checked_limits, checked_overrides, checked_path, checked_roots, checked_text
 from .compose import apply_overrides, load_document, load_text_document
 from .yaml_safety import spec_file_name
 from .errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted, shown
@@ -24,19 +25,24 @@ from .models import Spec
 __all__ = ["Loc", "Problem", "SourceMap", "SpecError", "dotted", "load", "load_text", "source_of", "validate"]
 
 
-def load(path: str | Path, overrides: Iterable[str] = (), limits: Limits | None = None) -> Spec:
+def load(path: str | Path, overrides: Iterable[str] = (), limits: Limits | None = None,
+         allow_roots: Iterable[str | Path] = ()) -> Spec:
     """Read and validate a spec file; raise :class:`SpecError` naming every problem.
 
     ``overrides`` are ``dotted.path=value`` strings (the CLI's ``--set``), applied after
-    ``extends`` and before validation.
+    ``extends`` and before validation. ``extends`` reads bases only from the spec's own
+    directory tree and from ``allow_roots`` (the CLI's ``--allow-root``).
     """
-    data, marks = load_document(path, limits)
+    path, overrides = checked_path(path), checked_overrides(overrides)
+    data, marks = load_document(path, checked_limits(limits), checked_roots(allow_roots))
     return _finish(data, marks, spec_file_name(path), overrides)
 
 
-def load_text(text: str, file: str = "<string>", overrides: Iterable[str] = (), limits: Limits | None = None) -> Spec:
+def load_text(text: str, file: str = "<string>", overrides: Iterable[str] = (), limits: Limits | None = None,
+              allow_roots: Iterable[str | Path] = ()) -> Spec:
     """Validate a spec given as YAML text (``extends`` is relative to ``file``'s directory)."""
-    data, marks = load_text_document(text, file, limits)
+    text, file, overrides = checked_text(text), str(checked_path(file, "file")), checked_overrides(overrides)
+    data, marks = load_text_document(text, file, checked_limits(limits), checked_roots(allow_roots))
     return _finish(data, marks, file, overrides)
 
 
