@@ -54,7 +54,8 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
                 export_onnx(model, shape, tmp, meta)
                 result.onnx = dataclasses.replace(verify_onnx(model, shape, tmp), path=target)
             elif kind == "state_dict":
-                torch.save(model.state_dict(), tmp)
+                with open(tmp, "wb", buffering=0) as file:  # unbuffered: a full disk raises OSError, not
+                    torch.save(model.state_dict(), file)  # torch's "unexpected pos" RuntimeError
             else:
                 tmp.write_text(traced.code, encoding="utf-8")
         result.written = batch.commit()
