@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import console, errors, fail, set_option, user_errors
+from .common import console, errors, fail, set_option, user_errors, writing
 
 
 class WeightsFormat(str, Enum):
@@ -59,12 +59,11 @@ def build(
             raise fail(str(exc)) from None
         meta["archspec.weights"] = f"{weights_format.value}:{weights.name}"
     try:
-        result = build_exports(resolved, [e.value for e in export], out, meta, state_dict=state)
+        with writing(out):
+            result = build_exports(resolved, [e.value for e in export], out, meta, state_dict=state)
     except PlanError as exc:  # the memory estimate refused, before anything was allocated
         with user_errors():
             raise located(loaded, exc) from None
-    except OSError as exc:  # a full disk, an output that is a link or a FIFO: named, nothing written
-        raise fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}; nothing was written") from None
     console.print(
         f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs, "
         f"traced with torch.fx ({result.traced_nodes} nodes)"

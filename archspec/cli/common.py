@@ -138,3 +138,14 @@ def fail(message: str, code: int = EXIT_INVALID) -> "typer.Exit":
     """Print one error (escaped: it may quote a checkpoint's tensor names or a path) and exit."""
     errors.print(f"[bold red]error[/]: {escape(capped(printable(message), MAX_MESSAGE))}", soft_wrap=True)
     return typer.Exit(code)
+
+
+@contextmanager
+def writing(target: object) -> Iterator[None]:
+    """An output that cannot be written (a full disk, a link or FIFO in its place, no permission)
+    ends with one message naming the file and status 2; the atomic writers left nothing behind."""
+    try:
+        yield
+    except OSError as exc:
+        show_traceback()
+        raise fail(f"cannot write {exc.filename or target}: {exc.strerror or exc}; nothing was written") from None

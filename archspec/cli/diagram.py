@@ -8,7 +8,7 @@ import typer
 
 from ..diagram.groups import DEFAULT_MAX_NODES
 from . import app
-from .common import EXIT_INVALID, console, fail, set_option, user_errors
+from .common import EXIT_INVALID, console, fail, set_option, user_errors, writing
 
 OUTPUT_HELP = "Output file; its suffix picks the format: .svg, .png, .pdf or .dot."
 
@@ -54,7 +54,8 @@ def diagram(
     else:
         drawing = progression(plans, collapse=collapse, max_nodes=max_nodes)
     try:
-        written = write_diagram(drawing, out)
+        with writing(out):
+            written = write_diagram(drawing, out)
     except DotMissing as exc:
         raise fail(str(exc), code=EXIT_INVALID) from None
     except RenderError as exc:
