@@ -308,7 +308,7 @@ def test_a_full_disk_names_the_file_and_writes_nothing(tmp_path, monkeypatch):
     spec.write_text(TINY)
     out = tmp_path / "out"
     result = cli("build", str(spec), "-e", "fx", "-e", "state_dict", "-o", str(out))
-    refused(result, f"cannot write {out / 'resnet-56.pt'}: No space left on device; nothing was written")
+    refused(result, f"cannot use {out / 'resnet-56.pt'}: No space left on device; nothing was written")
     assert list(out.iterdir()) == []
 
 

@@ -148,4 +148,4 @@ def writing(target: object) -> Iterator[None]:
         yield
     except OSError as exc:
         show_traceback()
-        raise fail(f"cannot write {exc.filename or target}: {exc.strerror or exc}; nothing was written") from None
+        raise fail(f"cannot use {exc.filename or target}: {exc.strerror or exc}; nothing was written") from None
