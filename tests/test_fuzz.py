@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 import archspec
 from archspec.cli import app
 from archspec.spec import SpecError, load_text
-from archspec.spec.limits import Limits, configure
+from archspec.spec.limits import configure, reset
 
 ROOT = Path(__file__).resolve().parent.parent
 BASES = ["resnet-20", "wrn-16-4", "densenet-bc-100-12", "pyramidnet-110-a270", "vgg-16", "efficientnet-b0",
@@ -108,7 +108,7 @@ def mutated_specs(draw: st.DrawFn, bases: list[str] = BASES) -> str:
 def low_limits():
     configure(**FUZZ_LIMITS)
     yield
-    configure(**vars(Limits()))
+    reset()
 
 
 def clean_in_process(text: str, file: str) -> None:

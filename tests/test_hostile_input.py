@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 import archspec
 from archspec.cli import app
 from archspec.spec import SpecError, load, load_text
-from archspec.spec.limits import Limits, configure
+from archspec.spec.limits import configure, reset
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET56 = (ROOT / "specs" / "resnet-56.yaml").read_text()
@@ -36,7 +36,7 @@ runner = CliRunner()
 def default_limits():
     """Global options (--max-memory, --allow-root) set process-wide limits: reset them after each test."""
     yield
-    configure(**vars(Limits()))
+    reset()
 
 
 def cli(*args: str):
@@ -295,7 +295,9 @@ def test_a_full_disk_names_the_file_and_writes_nothing(tmp_path, monkeypatch):
 
     import archspec.export.build as export_build
 
-    with open("/dev/full", "wb", buffering=0) as full, pytest.raises(OSError) as info:
+    from archspec.export.atomic import WholeWrites
+
+    with pytest.raises(OSError) as info, WholeWrites("/dev/full") as full:
         torch.save({"w": torch.zeros(1000)}, full)  # what build_exports relies on: an OSError, not a RuntimeError
     assert info.value.errno == errno.ENOSPC
 
@@ -309,6 +311,22 @@ def test_a_full_disk_names_the_file_and_writes_nothing(tmp_path, monkeypatch):
     out = tmp_path / "out"
     result = cli("build", str(spec), "-e", "fx", "-e", "state_dict", "-o", str(out))
     refused(result, f"cannot use {out / 'resnet-56.pt'}: No space left on device; nothing was written")
+    assert list(out.iterdir()) == []
+
+
+def test_a_file_size_limit_mid_save_names_the_file_not_a_torch_traceback(tmp_path):
+    """A real short write: under ``ulimit -f`` the OS takes part of torch.save's data, then refuses."""
+    import resource
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "archspec", "build", str(spec), "-e", "fx", "-e", "state_dict", "-o", str(out)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)))  # the .pt is ~300 KB
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"cannot use {out / 'resnet-56.pt'}: File too large; nothing was written" in result.stderr
     assert list(out.iterdir()) == []
 
 

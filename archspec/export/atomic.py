@@ -203,6 +203,49 @@ def staged(target: str | Path) -> Iterator[Path]:
             _remove(tmp)
 
 
+class WholeWrites:
+    """A binary file whose ``write`` writes everything or raises ``OSError``.
+
+    ``torch.save`` into a path (or a buffered file) turns a full disk or a file-size limit
+    into "unexpected pos" RuntimeErrors: the OS accepted part of a write and refused the
+    rest. Writing through this, the refusal surfaces as ENOSPC or EFBIG, which the caller
+    reports against the target; leaving the ``with`` block, the first write error replaces
+    whatever the writer raised because of it (torch's zip writer raises its own on the way out).
+    """
+
+    def __init__(self, path: str | Path):
+        self._file = open(path, "wb", buffering=0)
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        try:
+            while done < len(view):
+                written = self._file.write(view[done:])
+                if not written:  # the OS took nothing and said nothing: a full disk in all but name
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                done += written
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+        return done
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "WholeWrites":
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        self.close()
+        if exc is not None and self.error is not None and not isinstance(exc, OSError):
+            raise self.error from None
+
+
 def write_text(target: str | Path, text: str) -> Path:
     with staged(target) as tmp:
         tmp.write_text(text, encoding="utf-8")

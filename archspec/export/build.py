@@ -14,7 +14,7 @@ from .. import __version__
 from ..blocks.network import Network
 from ..plan import memory_budget
 from ..plan.types import Plan
-from .atomic import Batch
+from .atomic import Batch, WholeWrites
 from .onnx import VERIFY_BATCHES, OnnxCheck, export_onnx, verify_onnx
 
 SUFFIX = {"onnx": ".onnx", "state_dict": ".pt", "fx": ".fx.py"}
@@ -54,8 +54,8 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
                 export_onnx(model, shape, tmp, meta)
                 result.onnx = dataclasses.replace(verify_onnx(model, shape, tmp), path=target)
             elif kind == "state_dict":
-                with open(tmp, "wb", buffering=0) as file:  # unbuffered: a full disk raises OSError, not
-                    torch.save(model.state_dict(), file)  # torch's "unexpected pos" RuntimeError
+                with WholeWrites(tmp) as file:  # a full disk raises OSError, not "unexpected pos"
+                    torch.save(model.state_dict(), file)
             else:
                 tmp.write_text(traced.code, encoding="utf-8")
         result.written = batch.commit()

@@ -39,3 +39,10 @@ def configure(**changes: Any) -> Limits:
     global _current
     _current = replace(_current, **{k: v for k, v in changes.items() if v is not None})
     return _current
+
+
+def reset() -> Limits:
+    """Back to the defaults (``configure`` cannot set a limit back to None)."""
+    global _current
+    _current = Limits()
+    return _current
