@@ -28,15 +28,21 @@ def checked_path(value: Any, name: str = "path") -> str | Path:
     raise TypeError(f"{name} must be a str or pathlib.Path naming a spec file, got {_kind(value)}")
 
 
+def _listed(value: Any, name: str, what: str, singles: tuple[type, ...]) -> tuple[Any, ...]:
+    """``value`` as a tuple; a lone ``singles`` value (a str is iterable) or a non-iterable is refused."""
+    if isinstance(value, singles):
+        shown = repr(value)[:60]
+        raise TypeError(f"{name} must be a list of {what}, got the single {type(value).__name__} {shown}; "
+                        f"write [{shown}]")
+    try:
+        return tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of {what}, got {_kind(value)}") from None
+
+
 def checked_overrides(value: Any, name: str = "overrides") -> tuple[str, ...]:
     """An iterable of ``"path=value"`` strings; a lone string is refused, not split into characters."""
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a list of 'path=value' strings, got the single {type(value).__name__} "
-                        f"{value[:60]!r}; write [{value[:60]!r}]")
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a list of 'path=value' strings, got {_kind(value)}") from None
+    items = _listed(value, name, "'path=value' strings", (str, bytes))
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise TypeError(f"{name}[{i}] must be a 'path=value' string, got {_kind(item)}")
@@ -51,13 +57,7 @@ def checked_limits(value: Any, name: str = "limits") -> Limits | None:
 
 
 def checked_roots(value: Any, name: str = "allow_roots") -> tuple[str | Path, ...]:
-    if isinstance(value, (str, Path, bytes)):
-        raise TypeError(f"{name} must be a list of directories, got the single {type(value).__name__} {value!r}; "
-                        f"write [{value!r}]")
-    try:
-        roots = tuple(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a list of directories, got {_kind(value)}") from None
+    roots = _listed(value, name, "directories", (str, Path, bytes))
     for i, root in enumerate(roots):
         checked_path(root, f"{name}[{i}]")
     return roots
