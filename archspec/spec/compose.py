@@ -19,7 +19,7 @@ import yaml
 
 from .errors import MAX_ECHO, FieldPath, Loc, SpecError, capped, dotted, printable, problem
 from .limits import Limits, current
-from .yaml_safety import Loader, parse_yaml, read_spec_text, spec_file_name
+from .yaml_safety import Loader, loader_for, parse_yaml, read_spec_text, spec_file_name
 
 DISCRIMINATORS = ("type", "rule")
 Marks = dict[FieldPath, Loc]
@@ -68,9 +68,11 @@ Refuse = Callable[[str], SpecError]
 def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], roots: tuple[Path, ...],
              refuse_base: Refuse | None = None) -> tuple[dict, Marks]:
     """``refuse_base``, for a base: the extending file's located refusal (its ``extends`` line)."""
+    if refuse_base is not None:  # before reading it: even a duplicate-key error would quote a line
+        _require_spec_keys(_top_level_keys(text, file, limits), refuse_base)
     data, marks = parse_yaml(text, file, limits)
-    if refuse_base is not None:
-        _require_spec_keys(data, refuse_base)
+    if refuse_base is not None:  # again, with what `<<` merges in
+        _require_spec_keys(list(data), refuse_base)
     if "extends" not in data:
         return data, marks
     where = marks[("extends",)]
@@ -131,15 +133,27 @@ def _echo(path: Path) -> str:
     return capped(printable(str(path)), MAX_ECHO)
 
 
-def _require_spec_keys(data: dict, refuse: Refuse) -> None:
+def _top_level_keys(text: str, file: str, limits: Limits) -> list[Any]:
+    """The keys of a YAML mapping as written (``<<`` included), without building anything;
+    empty when the text is not a mapping (reading it will then say what it is)."""
+    try:
+        node = yaml.compose(text, Loader=loader_for(text, file, limits))
+    except (yaml.YAMLError, RecursionError, SpecError):
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    return [key.value if isinstance(key, yaml.ScalarNode) else None for key, _ in node.value]
+
+
+def _require_spec_keys(keys: list[Any], refuse: Refuse) -> None:
     """A base whose top-level keys are not spec fields is not a spec: refuse it without
     echoing any of its content (its keys could be a credential file's lines)."""
     from .models import Spec
 
-    known = {*Spec.model_fields, "extends"}
-    foreign = [k for k in data if k not in known]
+    known = {*Spec.model_fields, "extends", "<<"}
+    foreign = [k for k in keys if k not in known]
     if foreign:
-        raise refuse(f"not a spec: {len(foreign)} of its {len(data)} top-level keys are not spec "
+        raise refuse(f"not a spec: {len(foreign)} of its {len(keys)} top-level keys are not spec "
                      "fields; its content is not shown (check it on its own with archspec validate)")
 
 

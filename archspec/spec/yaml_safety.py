@@ -116,7 +116,7 @@ def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[dict
     if len(text) > limits.max_bytes:
         raise problem(file, f"the text is larger than {limits.max_bytes:,} characters; specs are small")
     try:
-        node = yaml.compose(text, Loader=_loader_for(text, file, limits))
+        node = yaml.compose(text, Loader=loader_for(text, file, limits))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -142,7 +142,7 @@ def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[dict
     return data, builder.marks
 
 
-def _loader_for(text: str, file: str, limits: Limits) -> type:
+def loader_for(text: str, file: str, limits: Limits) -> type:
     """libyaml when the nesting is certainly shallow, else the pure-Python loader.
 
     libyaml overflows the C stack on very deep nesting (a crash, not an exception);
@@ -245,7 +245,7 @@ class _Builder:
             if key is _UNREADABLE:
                 continue
             if key in out:
-                self.fail(key_node.start_mark, path + (key,), f"`{key}` is given twice in this mapping; keep one")
+                self.fail(key_node.start_mark, path + (key,), f"{shown(key)} is given twice in this mapping; keep one")
                 continue
             self.marks.setdefault(path + (key,), self.loc(key_node.start_mark))
             out[key] = self.build(value_node, path + (key,), depth + 1)
