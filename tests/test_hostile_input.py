@@ -151,7 +151,7 @@ def test_allow_root_lets_extends_read_specs_but_never_echoes_a_non_spec(outside)
 
 
 def test_a_non_spec_base_in_the_tree_is_refused_before_any_of_it_is_quoted(tmp_path):
-    (tmp_path / "creds.yaml").write_text(f"token: {SECRET}\ntoken: {SECRET}\n")  # a duplicate key, too
+    (tmp_path / "creds.yaml").write_text(f"token: '{SECRET}'\ntoken: '{SECRET}'\n")  # a duplicate key, too
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: x\nextends: creds.yaml\n")
     out = refused(cli("validate", str(spec)), f"{spec}:2:1: extends: `extends: creds.yaml`: not a spec")
