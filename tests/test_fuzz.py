@@ -157,7 +157,8 @@ def test_mutated_tiny_specs_build_cleanly_and_write_nothing_on_failure(tmp_path_
     folder = tmp_path_factory.mktemp("fuzz")
     spec, out = folder / "spec.yaml", folder / "out"
     spec.write_text(text, encoding="utf-8", errors="surrogatepass")
-    result = runner.invoke(app, ["build", str(spec), *TINY_BUILD, "-e", "state_dict", "-o", str(out)])
+    result = runner.invoke(app, ["--max-memory", "256MiB", "build", str(spec), *TINY_BUILD, "-e", "state_dict",
+                                 "-o", str(out)])
     clean_cli(result)
     if result.exit_code == 0:
         assert [p.suffix for p in out.iterdir()] == [".pt"]
