@@ -47,7 +47,12 @@ def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterab
     try:
         return checked_plan(spec, input_size)  # make_plan, guarded by the size limits
     except PlanError as exc:
-        raise SpecError([source_of(spec).problem(exc.path, exc.message)]) from None
+        raise located(spec, exc) from None
+
+
+def located(spec: Spec, exc: PlanError) -> SpecError:
+    """A planner's (or the memory estimate's) error at the file, line and field that caused it."""
+    return SpecError([source_of(spec).problem(exc.path, exc.message)])
 
 
 def _checked_size(size: Any) -> Size | None:
@@ -123,9 +128,16 @@ def build(
 
     require("torch")
     from .blocks.network import Network
+    from .plan import memory_budget
 
     keywords = {"num_classes": ("classes", num_classes), "in_chans": ("input.channels", in_chans)}
-    return Network(plan(load(spec, [*overrides, *_keyword_sets(keywords)])), aux=aux)
+    spec = load(spec, [*overrides, *_keyword_sets(keywords)])
+    resolved = plan(spec)
+    try:
+        memory_budget.require(resolved, memory_budget.estimate(resolved))  # before allocating anything
+    except PlanError as exc:
+        raise located(spec, exc) from None
+    return Network(resolved, aux=aux)
 
 
 def _keyword_sets(keywords: dict[str, tuple[str, Optional[int]]]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import EXIT_INVALID, console, errors, fail, set_option, user_errors
+from .common import EXIT_INVALID, console, errors, fail, set_option, user_errors, writing
 from .hinting import hints_for, report_hints, strict_option
 
 
@@ -48,7 +48,8 @@ def build(
 
     require("torch", *(["onnx", "onnxscript", "onnxruntime"] if Export.onnx in export else []),
             needed_for="archspec build")
-    from ..api import as_spec, plan as make_plan
+    from ..api import as_spec, located, plan as make_plan
+    from ..plan import PlanError
     from ..convert import ConversionError, read_weights
     from ..export.build import build_exports
     from ..spec.expand import spec_hash
@@ -65,7 +66,12 @@ def build(
         except ConversionError as exc:
             raise fail(str(exc)) from None
         meta["archspec.weights"] = f"{weights_format.value}:{weights.name}"
-    result = build_exports(resolved, [e.value for e in export], out, meta, state_dict=state)
+    try:
+        with writing(out):
+            result = build_exports(resolved, [e.value for e in export], out, meta, state_dict=state)
+    except PlanError as exc:  # the memory estimate refused, before anything was allocated
+        with user_errors():
+            raise located(loaded, exc) from None
     console.print(
         f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs, "
         f"traced with torch.fx ({result.traced_nodes} nodes)"

@@ -12,24 +12,29 @@ import hashlib
 import json
 from typing import Iterable
 
-from ..spec.errors import Problem
+from ..spec.errors import MAX_PROBLEMS, Problem
 
 CHECK_NAME = "archspec-validate"
 
 
 def gitlab_issue(problem: Problem) -> dict:
     """One code-quality issue; lines are 1-based, as in the spec file (whole-file problems: line 1)."""
-    description = f"{problem.path}: {problem.message}" if problem.path else problem.message
-    where = f"{problem.file}:{problem.line}:{problem.column}:{description}"
+    description = problem.detail  # escaped and capped, as on the terminal
+    where = f"{problem.where}:{problem.line}:{problem.column}:{description}"
     return {
         "description": description,
         "check_name": CHECK_NAME,
         "fingerprint": hashlib.sha256(where.encode("utf-8")).hexdigest(),
         "severity": "major",
-        "location": {"path": problem.file, "lines": {"begin": problem.line or 1}},
+        "location": {"path": problem.where, "lines": {"begin": problem.line or 1}},
     }
 
 
 def gitlab_report(problems: Iterable[Problem]) -> str:
     """The JSON array GitLab's code-quality widget reads (``[]`` when every spec is valid)."""
-    return json.dumps([gitlab_issue(p) for p in problems], indent=2, ensure_ascii=False) + "\n"
+    listed = list(problems)
+    issues = [gitlab_issue(p) for p in listed[:MAX_PROBLEMS]]
+    if len(listed) > MAX_PROBLEMS:  # the rest are counted, as on the terminal
+        rest = listed[MAX_PROBLEMS]
+        issues.append({**gitlab_issue(rest), "description": f"... and {len(listed) - MAX_PROBLEMS} more problems"})
+    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"

@@ -6,6 +6,7 @@ import inspect
 import traceback
 from contextlib import contextmanager
 from enum import Enum
+from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import typer
@@ -14,6 +15,7 @@ from typer.core import TyperCommand, TyperGroup
 from rich.markup import escape
 
 from ..spec import Problem, SpecError
+from ..spec.errors import MAX_MESSAGE, MAX_PROBLEMS, capped, listed, printable
 from ..spec.limits import configure
 
 EXIT_INVALID = 2  # bad input: an invalid spec, a missing file, a bad option value
@@ -88,6 +90,15 @@ def _count(text: str) -> int:
     return value
 
 
+def _memory(text: str) -> int:
+    from ..plan.memory_budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def _limit(flag: str, env: str, what: str) -> Optional[int]:
     return typer.Option(None, flag, parser=_count, envvar=env, help=what, metavar="N")
 
@@ -111,10 +122,17 @@ def global_options(
                                      "Refuse specs with more MACs per image (default 1e13)."),
     max_bytes: Optional[int] = _limit("--max-bytes", "ARCHSPEC_MAX_BYTES",
                                       "Refuse spec files larger than this (default 1 MiB)."),
+    max_memory: Optional[int] = typer.Option(
+        None, "--max-memory", parser=_memory, envvar="ARCHSPEC_MAX_MEMORY", metavar="SIZE",
+        help="Refuse builds estimated to need more memory, e.g. 8GiB (default: half of this machine's)."),
+    allow_roots: list[Path] = typer.Option(
+        [], "--allow-root", metavar="DIR", file_okay=False,
+        help="Let `extends` read specs under DIR too (default: only the spec's own directory tree; repeatable)."),
 ) -> None:
     """Options before the command name, e.g. ``archspec --debug --max-params 1e11 build ...``."""
     State.debug = debug
-    configure(max_params=max_params, max_macs=max_macs, max_bytes=max_bytes)
+    configure(max_params=max_params, max_macs=max_macs, max_bytes=max_bytes, max_memory=max_memory,
+              extends_roots=tuple(allow_roots) or None)
 
 
 class ErrorFormat(str, Enum):
@@ -124,20 +142,28 @@ class ErrorFormat(str, Enum):
 
 
 def report_problems(exc: SpecError, fmt: ErrorFormat = ErrorFormat.text) -> None:
-    for problem in exc.problems:
+    """Every problem of ``exc`` up to ``MAX_PROBLEMS``, then how many more: input with 9,000
+    unknown keys gives a screenful, not megabytes."""
+    shown = exc.problems[:MAX_PROBLEMS]
+    for problem in shown:
         if fmt == ErrorFormat.github:
             console.print(github_annotation(problem), markup=False, soft_wrap=True)
         else:
             errors.print(f"[bold red]error[/]: {escape(str(problem))}", soft_wrap=True)
+    if len(exc.problems) > len(shown):
+        more = listed(exc.problems)[-1]
+        if fmt == ErrorFormat.github:
+            console.print(f"::error::{_escape_data(more)}", markup=False, soft_wrap=True)
+        else:
+            errors.print(f"[bold red]error[/]: {escape(more)}", soft_wrap=True)
 
 
 def github_annotation(problem: Problem) -> str:
     """A GitHub Actions workflow command: ``::error file=F,line=L,col=C::message``."""
-    props = [f"file={_escape_property(problem.file)}"]
+    props = [f"file={_escape_property(problem.where)}"]
     if problem.line is not None:
         props += [f"line={problem.line}", f"col={problem.column}"]
-    text = f"{problem.path}: {problem.message}" if problem.path else problem.message
-    return f"::error {','.join(props)}::{_escape_data(text)}"
+    return f"::error {','.join(props)}::{_escape_data(problem.detail)}"
 
 
 def _escape_data(text: str) -> str:
@@ -166,5 +192,17 @@ def user_errors() -> Iterator[None]:
 
 
 def fail(message: str, code: int = EXIT_INVALID) -> "typer.Exit":
-    errors.print(f"[bold red]error[/]: {escape(message)}", soft_wrap=True)
+    """Print one error (escaped: it may quote a checkpoint's tensor names or a path) and exit."""
+    errors.print(f"[bold red]error[/]: {escape(capped(printable(message), MAX_MESSAGE))}", soft_wrap=True)
     return typer.Exit(code)
+
+
+@contextmanager
+def writing(target: object) -> Iterator[None]:
+    """An output that cannot be written (a full disk, a link or FIFO in its place, no permission)
+    ends with one message naming the file and status 2; the atomic writers left nothing behind."""
+    try:
+        yield
+    except OSError as exc:
+        show_traceback()
+        raise fail(f"cannot use {exc.filename or target}: {exc.strerror or exc}; nothing was written") from None

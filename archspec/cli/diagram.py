@@ -10,7 +10,7 @@ import typer
 
 from ..diagram.groups import DEFAULT_MAX_NODES
 from . import app
-from .common import EXIT_INVALID, console, fail, set_option, user_errors
+from .common import EXIT_INVALID, console, fail, set_option, user_errors, writing
 
 class Scale(str, Enum):
     shared = "shared"
@@ -68,7 +68,8 @@ def diagram(
     else:
         drawing = progression(plans, collapse=collapse, max_nodes=max_nodes, scale=scale.value)
     try:
-        written = write_diagram(drawing, out, dpi)
+        with writing(out):
+            written = write_diagram(drawing, out, dpi)
     except DotMissing as exc:
         raise fail(str(exc), code=EXIT_INVALID) from None
     except RenderError as exc:

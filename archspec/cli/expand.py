@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import console, set_option, user_errors
+from .common import console, set_option, user_errors, writing
 
 
 @app.command()
@@ -33,5 +33,6 @@ def expand(
     if output is None:
         console.print(text, markup=False, end="")
     else:
-        write_text(output, text)
+        with writing(output):
+            write_text(output, text)
         console.print(f"wrote {output}", markup=False)

@@ -63,7 +63,9 @@ def map_weights(source: Mapping[str, "torch.Tensor"], plan: Plan, names_for: Nam
                 elif tensor is None:
                     raise ConversionError(f"the {source_kind} checkpoint has no tensor {name!r} (shape {_fmt(shape)}) "
                                           f"for {where} of spec {plan.name}; it starts with: {_first(source)}")
-                elif tuple(tensor.shape) != shape:
+                else:
+                    refuse_unusable(name, tensor, torch.long if suffix == BN_COUNTER else torch.float32, where)
+                if tuple(tensor.shape) != shape:
                     raise ConversionError(f"tensor {name!r} has shape {_fmt(tuple(tensor.shape))} in the checkpoint, but "
                                           f"spec {plan.name} expects {_fmt(shape)} for {where}")
                 result[f"{unit.name}.{op.path}.{suffix}"] = tensor
@@ -71,10 +73,35 @@ def map_weights(source: Mapping[str, "torch.Tensor"], plan: Plan, names_for: Nam
     prefixes = tuple(ignore)
     left = [n for n in source if n not in used and not n.startswith(prefixes)]
     if left:
-        raise ConversionError(f"tensor {left[0]!r} (shape {_fmt(tuple(source[left[0]].shape))}) of the {source_kind} "
+        raise ConversionError(f"tensor {left[0]!r} (shape {_fmt(tuple(getattr(source[left[0]], 'shape', ())))}) of the {source_kind} "
                               f"checkpoint has no place in spec {plan.name} ({len(left)} such tensors): "
                               "the checkpoint is for a deeper or different network")
     return result
+
+
+def refuse_unusable(name: str, tensor: object, dtype: "torch.dtype", where: str) -> None:
+    """Only dense tensors with values, of the dtype the layer holds, load without surprise:
+    ``load_state_dict`` crashes on meta and sparse tensors and silently drops the imaginary
+    part of complex ones (or rounds float64 and integers into float32)."""
+    import torch
+
+    def refuse(why: str) -> ConversionError:
+        return ConversionError(f"tensor {name!r} (for {where}) {why}")
+
+    if not isinstance(tensor, torch.Tensor):
+        raise refuse(f"is a {type(tensor).__name__}, not a tensor")
+    if tensor.is_meta:
+        raise refuse("is a meta tensor: it has a shape but no values; save the checkpoint from a model on a real "
+                     "device (cpu or cuda)")
+    if tensor.layout != torch.strided or tensor.is_quantized:
+        kind = "quantized" if tensor.is_quantized else str(tensor.layout).removeprefix("torch.")
+        raise refuse(f"is a {kind} tensor; only dense tensors load (save tensor.to_dense() or a float model's "
+                     "state_dict instead)")
+    if tensor.dtype != dtype:
+        hint = ".float()" if dtype == torch.float32 else ".long()"
+        raise refuse(f"has dtype {str(tensor.dtype).removeprefix('torch.')}, but the layer holds "
+                     f"{str(dtype).removeprefix('torch.')}; convert the checkpoint ({hint} on each tensor) "
+                     "if that is what you mean")
 
 
 def _fmt(shape: Shape) -> str:

@@ -12,9 +12,10 @@ import torch.fx
 
 from .. import __version__
 from ..blocks.network import Network
+from ..plan import memory_budget
 from ..plan.types import Plan
-from .atomic import Batch
-from .onnx import OnnxCheck, export_onnx, verify_onnx
+from .atomic import Batch, WholeWrites
+from .onnx import VERIFY_BATCHES, OnnxCheck, export_onnx, verify_onnx
 
 SUFFIX = {"onnx": ".onnx", "state_dict": ".pt", "fx": ".fx.py"}
 
@@ -30,7 +31,12 @@ class BuildResult:
 def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
                   metadata: dict[str, str] | None = None,
                   state_dict: Mapping[str, torch.Tensor] | None = None) -> BuildResult:
-    """``state_dict`` (names already the network's, see ``archspec.convert``) loads strictly first."""
+    """``state_dict`` (names already the network's, see ``archspec.convert``) loads strictly first.
+
+    Raises :class:`~archspec.plan.PlanError` before allocating anything when the build would need
+    more memory than ``--max-memory`` allows (:mod:`archspec.plan.memory_budget`).
+    """
+    memory_budget.require(plan, memory_budget.for_build(plan, exports, max(VERIFY_BATCHES)))
     model = Network(plan)
     if state_dict is not None:
         model.load_state_dict(state_dict, strict=True)
@@ -48,7 +54,8 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
                 export_onnx(model, shape, tmp, meta)
                 result.onnx = dataclasses.replace(verify_onnx(model, shape, tmp), path=target)
             elif kind == "state_dict":
-                torch.save(model.state_dict(), tmp)
+                with WholeWrites(tmp) as file:  # a full disk raises OSError, not "unexpected pos"
+                    torch.save(model.state_dict(), file)
             else:
                 tmp.write_text(traced.code, encoding="utf-8")
         result.written = batch.commit()

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from .arguments import checked_overrides, checked_path
 from .compose import apply_overrides, load_text_document
 from .errors import SourceMap, SpecError, problem
 from .limits import Limits
@@ -79,14 +80,14 @@ def load_any(source: Spec | Mapping[str, Any] | str | Path, overrides: Iterable[
     to the working directory) and is not modified. A Spec given with ``overrides`` is
     re-validated from its data with them applied.
     """
-    overrides = list(overrides)
+    overrides = list(checked_overrides(overrides))
     if isinstance(source, Spec):
         return load_any(source.model_dump(mode="json"), overrides, limits) if overrides else source
     if isinstance(source, Mapping):
         return _load_mapping(source, overrides, limits)
     if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
         return load_text(source, overrides=overrides, limits=limits)
-    return load(spec_path(source), overrides, limits)
+    return load(spec_path(checked_path(source, "spec")), overrides, limits)
 
 
 def _load_mapping(data: Mapping[str, Any], overrides: list[str], limits: Limits | None) -> Spec:

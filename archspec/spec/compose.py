@@ -8,56 +8,153 @@ to the old type). Errors point into whichever file wrote the offending value.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
-from .errors import FieldPath, Loc, dotted, problem
+from .errors import MAX_ECHO, FieldPath, Loc, SpecError, capped, dotted, printable, problem
 from .limits import Limits, current
-from .yaml_safety import Loader, parse_yaml, read_spec_text, spec_file_name
+from .yaml_safety import Loader, loader_for, parse_yaml, read_spec_text, spec_file_name
 
 DISCRIMINATORS = ("type", "rule")
 Marks = dict[FieldPath, Loc]
 
 
-def load_document(path: str | Path, limits: Limits | None = None) -> tuple[dict, Marks]:
+def load_document(path: str | Path, limits: Limits | None = None,
+                  allow_roots: Iterable[str | Path] = ()) -> tuple[dict, Marks]:
     """Read a spec file (``-``: standard input) and everything it extends: merged data and marks.
 
     ``extends`` in a spec read from standard input is relative to the working directory.
+    Bases are read only from the spec's own directory tree and from ``allow_roots``.
     """
     limits = limits or current()
-    return _resolve(read_spec_text(path, limits), spec_file_name(path), limits, ())
+    file = spec_file_name(path)
+    return _resolve(read_spec_text(path, limits), file, limits, (), extends_roots(file, allow_roots, limits))
 
 
-def load_text_document(text: str, file: str, limits: Limits | None = None) -> tuple[dict, Marks]:
-    return _resolve(text, file, limits or current(), ())
+def load_text_document(text: str, file: str, limits: Limits | None = None,
+                       allow_roots: Iterable[str | Path] = ()) -> tuple[dict, Marks]:
+    limits = limits or current()
+    return _resolve(text, file, limits, (), extends_roots(file, allow_roots, limits))
 
 
-def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...]) -> tuple[dict, Marks]:
+def extends_roots(file: str, allow_roots: Iterable[str | Path], limits: Limits) -> tuple[Path, ...]:
+    """Where ``extends`` may read: the directory of the spec (the working directory for standard
+    input and text), then ``--allow-root`` directories (``Limits.extends_roots``) and ``allow_roots``.
+
+    A spec is untrusted input: confined, ``extends: /etc/shadow`` cannot make archspec read
+    (and echo in its errors) a file the spec's author could not see.
+    """
+    roots = []
+    for root in (Path(file).parent, *limits.extends_roots, *allow_roots):
+        try:
+            roots.append(Path(root).resolve())
+        except (OSError, RuntimeError, ValueError):
+            continue  # an unusable root allows nothing
+    return tuple(roots)
+
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+Refuse = Callable[[str], SpecError]
+
+
+def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], roots: tuple[Path, ...],
+             refuse_base: Refuse | None = None) -> tuple[dict, Marks]:
+    """``refuse_base``, for a base: the extending file's located refusal (its ``extends`` line)."""
+    if refuse_base is not None:  # before reading it: even a duplicate-key error would quote a line
+        _require_spec_keys(_top_level_keys(text, file, limits), refuse_base)
     data, marks = parse_yaml(text, file, limits)
+    if refuse_base is not None:  # again, with what `<<` merges in
+        _require_spec_keys(list(data), refuse_base)
     if "extends" not in data:
         return data, marks
     where = marks[("extends",)]
     base_name = data.pop("extends")
-    if not isinstance(base_name, str) or not base_name.strip():
-        raise problem(file, "`extends` names one spec file, relative to this one, e.g. `extends: resnet-56.yaml`",
-                      where.line, where.column, "extends")
-    base_path = (Path(file).parent / base_name).resolve()
     here = Path(file).resolve()
+
+    def refuse(why: str) -> SpecError:
+        return problem(file, why, where.line, where.column, "extends")
+
+    base_path = _base_path(base_name, file, roots, refuse)
+
+    def refuse_base(why: str) -> SpecError:
+        return refuse(f"{_named(base_name)}: {why}")
+
     if base_path in chain + (here,):
         cycle = " -> ".join(p.name for p in chain + (here, base_path))
         raise problem(file, f"`extends` makes a cycle: {cycle}", where.line, where.column, "extends")
-    if not base_path.is_file():
-        raise problem(file, f"`extends: {base_name}`: no such file ({base_path})", where.line, where.column, "extends")
     base_file = _display(base_path, file, base_name)
-    base, base_marks = _resolve(read_spec_text(base_path, limits), base_file, limits, chain + (here,))
+    base, base_marks = _resolve(read_spec_text(base_path, limits), base_file, limits, chain + (here,), roots,
+                                refuse_base)
     replaced: list[FieldPath] = []
     merged = merge(base, data, (), replaced)
     kept = {p: m for p, m in base_marks.items() if not any(p[: len(r)] == r for r in replaced)}
     del marks[("extends",)]
     return merged, {**kept, **marks}
+
+
+def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refuse) -> Path:
+    """The real path of an ``extends`` base, or a located refusal saying why it cannot be one."""
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise refuse("`extends` names one spec file, relative to this one, e.g. `extends: resnet-56.yaml`")
+    named = _named(base_name)
+    if "\x00" in base_name:
+        raise refuse(f"{named}: a file name cannot contain a NUL byte")
+    if Path(base_name).suffix not in SPEC_SUFFIXES:
+        raise refuse(f"{named}: a base is a spec file, named *.yaml or *.yml")
+    try:
+        base_path = (Path(file).parent / base_name).resolve()
+        if not any(base_path.is_relative_to(root) for root in roots):
+            raise refuse(f"{named} is outside the directory of the spec ({_echo(roots[0])}), so it is not "
+                         "read; allow another directory with --allow-root DIR (API: allow_roots=[DIR])")
+        if not stat.S_ISREG(os.stat(base_path).st_mode):
+            raise refuse(f"{named}: not a regular file ({_echo(base_path)})")
+    except RuntimeError:  # Python 3.11's Path.resolve on a symlink loop
+        raise refuse(f"{named}: a loop of symbolic links") from None
+    except OSError as exc:
+        why = {errno.ENOENT: "no such file", errno.ELOOP: "a loop of symbolic links",
+               errno.ENAMETOOLONG: "the name is too long"}.get(exc.errno, exc.strerror or str(exc))
+        raise refuse(f"{named}: {why}") from None
+    return base_path
+
+
+def _named(base_name: str) -> str:
+    return f"`extends: {capped(printable(base_name), MAX_ECHO)}`"
+
+
+def _echo(path: Path) -> str:
+    return capped(printable(str(path)), MAX_ECHO)
+
+
+def _top_level_keys(text: str, file: str, limits: Limits) -> list[Any]:
+    """The keys of a YAML mapping as written (``<<`` included), without building anything;
+    empty when the text is not a mapping (reading it will then say what it is)."""
+    try:
+        node = yaml.compose(text, Loader=loader_for(text, file, limits))
+    except (yaml.YAMLError, RecursionError, SpecError):
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    return [key.value if isinstance(key, yaml.ScalarNode) else None for key, _ in node.value]
+
+
+def _require_spec_keys(keys: list[Any], refuse: Refuse) -> None:
+    """A base whose top-level keys are not spec fields is not a spec: refuse it without
+    echoing any of its content (its keys could be a credential file's lines)."""
+    from .models import Spec
+
+    known = {*Spec.model_fields, "extends", "<<"}
+    foreign = [k for k in keys if k not in known]
+    if foreign:
+        raise refuse(f"not a spec: {len(foreign)} of its {len(keys)} top-level keys are not spec "
+                     "fields; its content is not shown (check it on its own with archspec validate)")
 
 
 def _display(base_path: Path, file: str, base_name: str) -> str:
@@ -104,15 +201,25 @@ def apply_overrides(data: dict, marks: Marks, overrides: Iterable[str], file: st
 def parse_override(override: str, file: str) -> tuple[FieldPath, Any]:
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():
-        raise problem(file, f"--set {override!r}: expected PATH=VALUE, e.g. body.depth=56")
+        raise problem(file, f"--set {_quoted(override)}: expected PATH=VALUE, e.g. body.depth=56")
     path = override_path(key.strip())
+    if not path or "" in path:
+        raise problem(file, f"--set {_quoted(override)}: the path has an empty part; name the field with "
+                            "names and indices joined by single dots, e.g. body.depth=56 or body.stages[1].stride=2")
     text = f"v: {raw}"
     try:
         yaml.compose(text, Loader=Loader)
     except yaml.YAMLError:
         return path, raw  # not YAML: take the text as a string
-    value, _ = parse_yaml(text, f"--set {override}")
+    try:
+        value, _ = parse_yaml(text, f"--set {override}")
+    except SpecError as exc:  # e.g. `!!int ""`: name the option and the field, not the scratch document
+        raise problem(file, f"--set {_quoted(override)}: {exc.problems[0].message}", path=dotted(path)) from None
     return path, value["v"]
+
+
+def _quoted(override: str) -> str:
+    return repr(capped(override, MAX_ECHO))
 
 
 INDEXED = re.compile(r"([^\[\]]*)((?:\[\d+\])*)")
@@ -127,7 +234,7 @@ def override_path(key: str) -> FieldPath:
             path.append(piece)
             continue
         name, indices = match.groups()
-        if name:
+        if name or not indices:  # an empty name alone (`a..b`, `.x`) is kept, and refused
             path.append(int(name) if name.isdigit() else name)
         path += [int(i) for i in re.findall(r"\d+", indices)]
     return tuple(path)

@@ -9,6 +9,8 @@ in milliseconds. The CLI sets them from ``--max-params`` and friends (or the
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,10 @@ class Limits:
     max_units: int = 10_000  # body units, checked before planning allocates a row per unit
     max_params: int = 10**10
     max_macs: int = 10**13
+    # bytes a build may allocate (archspec.plan.memory_budget); None: half the machine's memory
+    max_memory: int | None = None
+    # directories besides the spec's own that ``extends`` may read (--allow-root)
+    extends_roots: tuple[Path, ...] = ()
 
 
 _current = Limits()
@@ -28,8 +34,15 @@ def current() -> Limits:
     return _current
 
 
-def configure(**changes: int | None) -> Limits:
+def configure(**changes: Any) -> Limits:
     """Change the process-wide limits (``None`` keeps a value); returns the new limits."""
     global _current
     _current = replace(_current, **{k: v for k, v in changes.items() if v is not None})
+    return _current
+
+
+def reset() -> Limits:
+    """Back to the defaults (``configure`` cannot set a limit back to None)."""
+    global _current
+    _current = Limits()
     return _current

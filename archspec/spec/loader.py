@@ -15,28 +15,34 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
+from .arguments import checked_limits, checked_overrides, checked_path, checked_roots, checked_text
 from .compose import apply_overrides, load_document, load_text_document
 from .yaml_safety import spec_file_name
-from .errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted
+from .errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted, shown
 from .limits import Limits
 from .models import Spec
 
 __all__ = ["Loc", "Problem", "SourceMap", "SpecError", "dotted", "load", "load_text", "source_of", "validate"]
 
 
-def load(path: str | Path, overrides: Iterable[str] = (), limits: Limits | None = None) -> Spec:
+def load(path: str | Path, overrides: Iterable[str] = (), limits: Limits | None = None,
+         allow_roots: Iterable[str | Path] = ()) -> Spec:
     """Read and validate a spec file; raise :class:`SpecError` naming every problem.
 
     ``overrides`` are ``dotted.path=value`` strings (the CLI's ``--set``), applied after
-    ``extends`` and before validation.
+    ``extends`` and before validation. ``extends`` reads bases only from the spec's own
+    directory tree and from ``allow_roots`` (the CLI's ``--allow-root``).
     """
-    data, marks = load_document(path, limits)
+    path, overrides = checked_path(path), checked_overrides(overrides)
+    data, marks = load_document(path, checked_limits(limits), checked_roots(allow_roots))
     return _finish(data, marks, spec_file_name(path), overrides)
 
 
-def load_text(text: str, file: str = "<string>", overrides: Iterable[str] = (), limits: Limits | None = None) -> Spec:
+def load_text(text: str, file: str = "<string>", overrides: Iterable[str] = (), limits: Limits | None = None,
+              allow_roots: Iterable[str | Path] = ()) -> Spec:
     """Validate a spec given as YAML text (``extends`` is relative to ``file``'s directory)."""
-    data, marks = load_text_document(text, file, limits)
+    text, file, overrides = checked_text(text), str(checked_path(file, "file")), checked_overrides(overrides)
+    data, marks = load_text_document(text, file, checked_limits(limits), checked_roots(allow_roots))
     return _finish(data, marks, file, overrides)
 
 
@@ -78,7 +84,7 @@ def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Probl
         elif isinstance(given, str) and _is_number(given) and "`" not in text:
             text += f' (got the quoted string `"{given}"`: quotes make YAML read text; write {given} without them)'
         elif given is not _ABSENT and not isinstance(given, (dict, list)) and "`" not in text:
-            text += f" (got `{given}`)"
+            text += f" (got {shown(given)})"
         problems.append(source.problem(path, text))
     return problems
 
@@ -125,7 +131,7 @@ def _message(err: dict, path: FieldPath) -> str:
     if kind == "extra_forbidden":
         allowed = _allowed_keys(err["loc"])
         hint = _closest(str(path[-1]), allowed)
-        msg = f"unknown field `{path[-1]}`"
+        msg = f"unknown field {shown(path[-1])}"
         if hint:
             msg += f"; did you mean `{hint}`?"
         if allowed:
@@ -148,7 +154,7 @@ def _message(err: dict, path: FieldPath) -> str:
         like = f" like {{type: {tags[0]}}}" if tags else ""
         return f"expected a mapping{like}, got {_kind(err.get('input'))}"
     if kind == "string_pattern_mismatch" and path == ("name",):
-        return (f"`{err.get('input')}` cannot name output files: use letters, digits and . _ + -, "
+        return (f"{shown(err.get('input'))} cannot name output files: use letters, digits and . _ + -, "
                 "starting with a letter or digit")
     msg = err["msg"].replace("Value error, ", "")
     return msg.replace("Input should be", "must be").replace("Field required", "required field is missing")
@@ -156,7 +162,7 @@ def _message(err: dict, path: FieldPath) -> str:
 
 def _choice(what: str, given: Any, options: list[str]) -> str:
     hint = _closest(str(given), options)
-    head = f"{what} `{given}`" if what else f"`{given}` is not allowed"
+    head = f"{what} {shown(given)}" if what else f"{shown(given)} is not allowed"
     return f"{head}; use one of {', '.join(options)}" + (f"; did you mean `{hint}`?" if hint else "")
 
 
@@ -166,8 +172,8 @@ def _options(expected: str) -> list[str]:
 
 def _kind(value: Any) -> str:
     if isinstance(value, str):
-        return f"the string `{value}`"
-    return {list: "a list", type(None): "nothing"}.get(type(value), f"`{value}`")
+        return f"the string {shown(value)}"
+    return {list: "a list", type(None): "nothing"}.get(type(value), shown(value))
 
 
 def _tags_at(loc: tuple) -> list[str]:

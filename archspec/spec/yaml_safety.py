@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .errors import FieldPath, Loc, Problem, SpecError, dotted, problem
+from .errors import FieldPath, Loc, Problem, SpecError, dotted, problem, shown
 from .yaml_hints import explain
 from .limits import Limits, current
 
@@ -49,7 +49,7 @@ def read_spec_text(path: str | Path, limits: Limits | None = None) -> str:
     limits = limits or current()
     file = spec_file_name(path)
     if str(path) == STDIN:
-        data = sys.stdin.buffer.read(limits.max_bytes + 1)
+        data = _read_stdin(file, limits.max_bytes + 1)
     else:
         data = _read_regular_file(path, file, limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
@@ -67,6 +67,19 @@ def read_spec_text(path: str | Path, limits: Limits | None = None) -> str:
 
 IS_A_DIRECTORY = "is a directory; give a spec file (validate also takes directories)"
 NOT_A_FILE = "is not a regular file (a pipe, socket or device); give a spec file, or - to read the spec from standard input"
+
+
+def _read_stdin(file: str, size: int) -> bytes:
+    """Standard input's bytes; a closed one (``archspec validate - <&-``) is a located refusal."""
+    stream = getattr(sys.stdin, "buffer", None)
+    try:
+        if stream is None:
+            raise OSError("it is closed")
+        return stream.read(size)
+    except (OSError, ValueError) as exc:  # ValueError: reading a closed file
+        why = "it is closed" if isinstance(exc, ValueError) else (getattr(exc, "strerror", None) or str(exc))
+        raise problem(file, f"cannot read the spec from standard input: {why}; pipe a spec into it "
+                            "(archspec validate - < spec.yaml) or give a file") from None
 
 
 def _read_regular_file(path: str | Path, file: str, size: int) -> bytes:
@@ -93,17 +106,25 @@ def _line_col(data: bytes, offset: int) -> tuple[int, int]:
     return before.count(b"\n") + 1, offset - (before.rfind(b"\n") + 1) + 1
 
 
+def _text_line_col(text: str, offset: int) -> tuple[int, int]:
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
 def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[dict, dict[FieldPath, Loc]]:
     """YAML text -> (a mapping of plain data, field path -> Loc); raise SpecError otherwise."""
     limits = limits or current()
     if len(text) > limits.max_bytes:
         raise problem(file, f"the text is larger than {limits.max_bytes:,} characters; specs are small")
     try:
-        node = yaml.compose(text, Loader=_loader_for(text, file, limits))
+        node = yaml.compose(text, Loader=loader_for(text, file, limits))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         reason = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: locate it, name it by code
+            line, col = _text_line_col(text, exc.position)
+            reason = f"character U+{exc.character:04X} is not allowed in YAML (a control character); remove it"
         if "but found another document" in str(exc):
             reason = "a spec is one YAML document; this file has several (remove the `---` separators)"
         reason = explain(reason, text, line, col)  # a tab named as a tab, indentation as such
@@ -123,7 +144,7 @@ def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[dict
     return data, builder.marks
 
 
-def _loader_for(text: str, file: str, limits: Limits) -> type:
+def loader_for(text: str, file: str, limits: Limits) -> type:
     """libyaml when the nesting is certainly shallow, else the pure-Python loader.
 
     libyaml overflows the C stack on very deep nesting (a crash, not an exception);
@@ -150,6 +171,10 @@ def _flow_depth(text: str) -> int:
         depth = depth + 1 if char in "[{" else max(depth - 1, 0)
         deepest = max(deepest, depth)
     return deepest
+
+
+_TAG_WORDS = {"int": "whole number", "float": "number", "bool": "true or false", "str": "string", "null": "null"}
+_UNREADABLE = object()  # a scalar its tag could not read (already reported); a key like it is skipped
 
 
 class _Builder:
@@ -192,11 +217,19 @@ class _Builder:
             return self.refuse(node, path)
         if node.tag == _TAG + "str" and not node.style and EXPONENT_FLOAT.match(node.value):
             return float(node.value)
+        return self.scalar(node, path)
+
+    def scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
+        """PyYAML's constructor for the node's tag; a value the tag cannot read (``!!int ""``,
+        ``!!bool maybe``, an integer of 5,000 digits) is a located problem, not a crash."""
         try:
             return self.scalars.construct_object(node)
-        except (ValueError, yaml.YAMLError) as exc:  # e.g. an integer of 5,000 digits
-            self.fail(node.start_mark, path, f"cannot read `{node.value[:40]}`: {exc}")
-            return None
+        except (ValueError, IndexError, KeyError, TypeError, OverflowError, yaml.YAMLError) as exc:
+            tag = node.tag.removeprefix(_TAG)
+            why = f": {exc}" if isinstance(exc, ValueError) and "digits" in str(exc) else ""
+            self.fail(node.start_mark, path, f"cannot read {shown(node.value) if node.value else 'an empty value'} as `!!{tag}`{why}; "
+                                             f"write a plain {_TAG_WORDS.get(tag, tag)} without the tag")
+            return _UNREADABLE
 
     def mapping(self, node: yaml.MappingNode, path: FieldPath, depth: int) -> dict | None:
         if node.tag != _TAG + "map":
@@ -210,9 +243,11 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in PLAIN_SCALARS:
                 self.fail(key_node.start_mark, path, "keys must be plain names")
                 continue
-            key = self.scalars.construct_object(key_node)
+            key = self.scalar(key_node, path)
+            if key is _UNREADABLE:
+                continue
             if key in out:
-                self.fail(key_node.start_mark, path + (key,), f"`{key}` is given twice in this mapping; keep one")
+                self.fail(key_node.start_mark, path + (key,), f"{shown(key)} is given twice in this mapping; keep one")
                 continue
             self.marks.setdefault(path + (key,), self.loc(key_node.start_mark))
             out[key] = self.build(value_node, path + (key,), depth + 1)
