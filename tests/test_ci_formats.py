@@ -73,7 +73,7 @@ def test_github_annotation_escapes_newlines_and_percent(repo, tmp_path):
     done = validate(tmp_path, "github", "odd.yaml")
     [line] = [line for line in done.stdout.splitlines() if line.startswith("::")]  # one workflow command
     assert line.startswith("::error file=odd.yaml,line=2,col=1::name: ")
-    assert "50%25%0A off" in line
+    assert "50%25\\n off" in line  # the newline shown escaped, as on the terminal: one line
 
 
 def test_gitlab_report_is_one_json_array_with_the_right_lines(repo):

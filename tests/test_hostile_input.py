@@ -397,7 +397,7 @@ WRONG = [
     (lambda: archspec.plan(str(ROOT / "specs" / "resnet-20.yaml"), overrides="body.depth=20"), "overrides must be"),
     (lambda: archspec.plan(str(ROOT / "specs" / "resnet-20.yaml"), overrides=[20]), "overrides[0] must be"),
     (lambda: load(os.fsencode(ROOT / "specs" / "resnet-20.yaml")), "path must be a str or pathlib.Path, got bytes"),
-    (lambda: archspec.report(b"specs/resnet-20.yaml"), "path must be a str or pathlib.Path, got bytes"),
+    (lambda: archspec.report(b"specs/resnet-20.yaml"), "spec must be a str or pathlib.Path, got bytes"),
     (lambda: load(ROOT / "specs" / "resnet-20.yaml", allow_roots="/tmp"), "allow_roots must be a list"),
     (lambda: load_text(TINY.encode()), "text must be the spec's YAML text as a str"),
 ]
