@@ -32,6 +32,8 @@ class Agreement:
     input_dependent: bool = True  # False: the module gives the same output for every input
 
     def line(self) -> str:
+        if self.tolerance == 0.0:  # compared bit for bit: nothing to quantify
+            return self.what
         return (f"{self.what}: max |diff| {self.max_abs_diff:.3g} ({self.max_rel_diff:.2g} of the output scale, "
                 f"tolerance {self.tolerance:.2g})")
 
@@ -42,6 +44,7 @@ class Comparison:
     def __init__(self, target: str | Path, what: str, tolerance: float):
         self.target, self.what, self.tolerance = target, what, tolerance
         self.worst = self.scale = self.spread = 0.0
+        self.first: torch.Tensor | None = None  # the first torch output: do the others differ from it?
 
     def add(self, expected: torch.Tensor, got: torch.Tensor, label: str) -> None:
         expected, got = torch.as_tensor(expected).float(), torch.as_tensor(got).float()
@@ -56,7 +59,10 @@ class Comparison:
             raise ExportError(self.target, f"{label}: {bad} of the artifact's {got.numel()} outputs are not finite")
         self.worst = max(self.worst, float((got - expected).abs().max()))
         self.scale = max(self.scale, float(expected.abs().max()))
-        self.spread = max(self.spread, float((expected - expected[:1]).abs().max()))
+        if self.first is None:
+            self.first = expected[:1]
+        if expected.shape[1:] == self.first.shape[1:]:
+            self.spread = max(self.spread, float((expected - self.first).abs().max()))
 
     def result(self) -> Agreement:
         relative = self.worst / self.scale if self.scale else self.worst

@@ -73,7 +73,7 @@ class Job:
     class_name: str
     model: torch.nn.Module
     inputs: torch.Tensor
-    target: Path  # the file name reported in errors (the code may sit at a temporary path)
+    target: Path  # the file checked, by its final name (the code may sit at a staged path)
     fx: Path | None = None  # a NAME.fx.py whose ``forward(module, x)`` runs on the class's instance
 
 
@@ -107,7 +107,7 @@ def verify_isolated(jobs: Sequence[Job]) -> list[Agreement]:
         results = []
         for i, job in enumerate(jobs):
             n, what = job.inputs.shape[0], "fx forward" if job.fx else "standalone module"
-            comparison = Comparison(job.fx or job.target, f"{what} in a clean python -I (no archspec) at batch {n}",
+            comparison = Comparison(job.target, f"{what} in a clean python -I (no archspec) at batch {n}",
                                     TOLERANCE)
             comparison.add(expected[i], torch.load(work / f"y{i}.pt", weights_only=True), f"batch {n}")
             results.append(comparison.result())
