@@ -6,9 +6,9 @@
 from ._startup import collector_paused
 
 with collector_paused():
-    from .api import build, plan, report
+    from .api import build, plan, report, write_exports
     from .plan import Plan
     from .spec import Spec, SpecError, load
 
 __version__ = "0.1.0"
-__all__ = ["Plan", "Spec", "SpecError", "build", "load", "plan", "report", "__version__"]
+__all__ = ["Plan", "Spec", "SpecError", "build", "load", "plan", "report", "write_exports", "__version__"]

@@ -14,6 +14,8 @@ from .spec.loader import source_of
 if TYPE_CHECKING:
     import torch
 
+    from .export.build import BuildResult
+
 SpecLike = Union[Spec, str, Path]
 
 
@@ -69,3 +71,23 @@ def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "
     from .blocks.network import Network
 
     return Network(plan(spec, overrides=overrides), aux=aux)
+
+
+def write_exports(
+    spec: SpecLike, kinds: Iterable[str], out_dir: str | Path, overrides: Iterable[str] = (), *,
+    dynamic: str = "batch", dtype: str = "fp32", external_data: bool = False,
+) -> "BuildResult":
+    """Compile and write verified exports (``onnx``, ``safetensors``, ``pt2``, ``python``, ``fx``,
+    ``state_dict`` or ``all``; docs/exports.md), all or nothing.
+
+    ``dynamic``, ``dtype`` and ``external_data`` shape the ONNX file as the CLI's options do.
+    An export that cannot be made raises ``archspec.export.checks.ExportError`` (a
+    ``ValueError`` naming the file and the reason), and nothing is written.
+    """
+    from .export.build import build_exports
+    from .export.onnx_options import OnnxOptions
+    from .export.provenance import Provenance
+
+    loaded = as_spec(spec, overrides)
+    options = OnnxOptions(OnnxOptions.parse_dynamic(dynamic), dtype, external_data)
+    return build_exports(plan(loaded), list(kinds), out_dir, provenance=Provenance(loaded), onnx_options=options)

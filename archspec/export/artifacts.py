@@ -6,11 +6,14 @@
 - ``python``: standalone PyTorch code (:mod:`archspec.export.standalone`); imported in a
   clean ``python -I`` without archspec, loaded with the weights, run against the module.
 - ``fx``: the torch.fx trace as a runnable module, ``forward(model, x)`` over the module
-  tree of the ``python`` file; checked in the same clean child.
+  tree of the ``python`` file (or ``archspec.build``'s); it imports only torch and torchvision (checked
+  in its syntax tree), and is imported and run on the compiled module.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import inspect
 import json
 import textwrap
@@ -85,9 +88,8 @@ def write_pt2(model: torch.nn.Module, plan: Plan, path: Path, target: Path, meta
     return comparison.result()
 
 
-def fx_module_code(model: torch.nn.Module, plan: Plan, python_file: str) -> str:
+def fx_module_code(traced: torch.fx.GraphModule, plan: Plan, python_file: str) -> str:
     """The fx trace as an importable module: its globals provided, wrapped helpers included."""
-    traced = torch.fx.symbolic_trace(model.eval())
     code = traced.graph.python_code(root_module="self")
     lines, helpers = [], []
     for name, value in sorted(code.globals.items()):
@@ -100,7 +102,8 @@ def fx_module_code(model: torch.nn.Module, plan: Plan, python_file: str) -> str:
         elif value is type(None):
             lines.append(f"{name} = type(None)")
         elif isinstance(value, types.FunctionType) and value.__module__.startswith("archspec."):
-            helpers.append(textwrap.dedent(inspect.getsource(value)).rstrip())  # fx.wrap'd leaf (deform_conv)
+            source = textwrap.dedent(inspect.getsource(value)).rstrip()  # an fx.wrap'd leaf (deform_conv)
+            helpers.append(source if name == value.__name__ else f"{source}\n\n\n{name} = {value.__name__}")
         elif isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
             lines.append(f"from {value.__module__} import {value.__qualname__} as {name}")
         else:
@@ -113,3 +116,34 @@ def fx_module_code(model: torch.nn.Module, plan: Plan, python_file: str) -> str:
     body = code.src.strip("\n")
     return "\n\n".join([header, "\n".join(["import torch", *sorted(set(lines) - {"import torch"})]), *helpers,
                         body]) + "\n"
+
+
+def verify_fx(path: Path, model: torch.nn.Module, plan: Plan, target: Path, seed: int = 0) -> Agreement:
+    """No import but torch's; importable; ``forward(model, x)`` gives the module's outputs."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        foreign = [n for n in names if n.split(".")[0] not in ("torch", "torchvision")]
+        if foreign:
+            raise ExportError(target, f"line {node.lineno} imports {foreign[0]}; the fx module may import only torch and torchvision")
+    spec = importlib.util.spec_from_file_location(f"archspec_fx_check_{id(path)}", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:
+        raise ExportError(target, f"importing it failed: {type(exc).__name__}: {exc}") from None
+    generator = torch.Generator().manual_seed(seed)
+    comparison = Comparison(target, f"fx forward(model, x) vs module at batch {' and '.join(map(str, VERIFY_BATCHES))}",
+                            TORCH_TOLERANCE)
+    model = model.eval()
+    for n in VERIFY_BATCHES:
+        x = torch.randn(n, plan.in_channels, *plan.input_size, generator=generator)
+        with torch.no_grad():
+            expected = model(x)
+            try:
+                got = module.forward(model, x)
+            except Exception as exc:
+                raise ExportError(target, f"forward(model, x) failed: {type(exc).__name__}: {exc}") from None
+        comparison.add(expected, got, f"batch {n}")
+    return comparison.result()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -14,7 +13,7 @@ import torch.fx
 from .. import __version__
 from ..blocks.network import Network
 from ..plan.types import Plan
-from .artifacts import fx_module_code, write_pt2, write_safetensors
+from .artifacts import fx_module_code, verify_fx, write_pt2, write_safetensors
 from .atomic import Batch
 from .checks import Agreement, ExportError
 from .isolated import Job, verify_isolated
@@ -71,8 +70,7 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
             **(provenance.metadata(plan) if provenance else {}), **(metadata or {})}
     options = onnx_options or OnnxOptions()
     kinds = export_kinds(exports)
-    with Batch() as batch, tempfile.TemporaryDirectory(prefix="archspec-build-") as scratch:
-        staged: dict[str, Path] = {}
+    with Batch() as batch:
         for kind in kinds:
             target = out_dir / f"{plan.name}{SUFFIX[kind]}"
             try:
@@ -95,34 +93,16 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
                 elif kind == "pt2":
                     result.checks.append((target, write_pt2(model, plan, batch.named_path_for(target), target, meta)))
                 elif kind == "python":
-                    staged["python"] = tmp = batch.named_path_for(target)
+                    tmp = batch.named_path_for(target)
                     tmp.write_text(standalone_code(model, plan, meta.get("archspec.spec_sha256", "")), encoding="utf-8")
-                else:  # fx: checked on the python file's module tree, in the same clean child
-                    staged["fx"] = tmp = batch.named_path_for(target)
-                    tmp.write_text(fx_module_code(model, plan, f"{plan.name}.py"), encoding="utf-8")
+                    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
+                    (check,) = verify_isolated([Job(tmp, class_name(plan.name), model, x, target)])
+                    result.checks.append((target, check))
+                else:  # fx: a runnable module, forward(model, x)
+                    tmp = batch.named_path_for(target)
+                    tmp.write_text(fx_module_code(traced, plan, f"{plan.name}.py"), encoding="utf-8")
+                    result.checks.append((target, verify_fx(tmp, model, plan, target)))
             except OSError as exc:  # a full disk, a read-only place: name the file asked for
                 raise ExportError(target, f"cannot write: {exc.strerror or exc}") from None
-        jobs = _isolated_jobs(model, plan, out_dir, staged, Path(scratch))
-        if jobs:
-            result.checks += [(job.target, check) for job, check in zip(jobs, verify_isolated(jobs))]
         result.written = batch.commit()
     return result
-
-
-def _isolated_jobs(model: torch.nn.Module, plan: Plan, out_dir: Path, staged: dict[str, Path],
-                   scratch: Path) -> list[Job]:
-    """The python file, and the fx file run over its module tree (a scratch copy when not exported)."""
-    if not staged:
-        return []
-    x = torch.randn(2, plan.in_channels, *plan.input_size, generator=torch.Generator().manual_seed(0))
-    name = class_name(plan.name)
-    code = staged.get("python")
-    jobs = []
-    if code is not None:
-        jobs.append(Job(code, name, model, x, out_dir / f"{plan.name}.py"))
-    if "fx" in staged:
-        if code is None:
-            code = scratch / f"{plan.name}.py"
-            code.write_text(standalone_code(model, plan), encoding="utf-8")
-        jobs.append(Job(code, name, model, x, out_dir / f"{plan.name}.fx.py", fx=staged["fx"]))
-    return jobs

@@ -43,11 +43,6 @@ for i, job in enumerate(json.load(open(sys.argv[1]))):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     model = getattr(module, job["class"])()
-    if job["fx"]:  # NAME.fx.py: a module-level forward(module, x), run on the class's instance
-        fx = importlib.util.spec_from_file_location(f"fx_{i}", job["fx"])
-        fx_module = importlib.util.module_from_spec(fx)
-        fx.loader.exec_module(fx_module)
-        forward = fx_module.forward
     keys, state = list(model.state_dict()), torch.load(job["weights"], weights_only=True)
     if keys != list(state):
         missing = [k for k in state if k not in keys][:3]
@@ -58,7 +53,7 @@ for i, job in enumerate(json.load(open(sys.argv[1]))):
     model.eval()
     with torch.no_grad():
         x = torch.load(job["input"], weights_only=True)
-        y = forward(model, x) if job["fx"] else model(x)
+        y = model(x)
     torch.save(y, job["output"])
 if any(name == "archspec" or name.startswith("archspec.") for name in sys.modules):
     sys.exit("archspec was imported")
@@ -74,7 +69,6 @@ class Job:
     model: torch.nn.Module
     inputs: torch.Tensor
     target: Path  # the file checked, by its final name (the code may sit at a staged path)
-    fx: Path | None = None  # a NAME.fx.py whose ``forward(module, x)`` runs on the class's instance
 
 
 def verify_isolated(jobs: Sequence[Job]) -> list[Agreement]:
@@ -89,7 +83,6 @@ def verify_isolated(jobs: Sequence[Job]) -> list[Agreement]:
             with torch.no_grad():
                 expected.append(model(job.inputs))
             specs.append({"code": str(Path(job.code).resolve()), "class": job.class_name,
-                          "fx": str(Path(job.fx).resolve()) if job.fx else None,
                           "weights": str(work / f"w{i}.pt"), "input": str(work / f"x{i}.pt"),
                           "output": str(work / f"y{i}.pt")})
         (work / "jobs.json").write_text(json.dumps(specs), encoding="utf-8")
@@ -106,8 +99,8 @@ def verify_isolated(jobs: Sequence[Job]) -> list[Agreement]:
             raise ExportError(failed.target, f"importing it without archspec failed: {lines[-1]}")
         results = []
         for i, job in enumerate(jobs):
-            n, what = job.inputs.shape[0], "fx forward" if job.fx else "standalone module"
-            comparison = Comparison(job.target, f"{what} in a clean python -I (no archspec) at batch {n}",
+            n = job.inputs.shape[0]
+            comparison = Comparison(job.target, f"standalone module in a clean python -I (no archspec) at batch {n}",
                                     TOLERANCE)
             comparison.add(expected[i], torch.load(work / f"y{i}.pt", weights_only=True), f"batch {n}")
             results.append(comparison.result())
