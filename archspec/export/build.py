@@ -15,7 +15,7 @@ from ..blocks.network import Network
 from ..plan.types import Plan
 from .artifacts import fx_module_code, verify_fx, write_pt2, write_safetensors
 from .atomic import Batch
-from .checks import Agreement, ExportError
+from .checks import Agreement
 from .isolated import Job, verify_isolated
 from .onnx import OnnxCheck, export_onnx, verify_onnx
 from .onnx_options import OnnxOptions, export_onnx_with, verify_onnx_with
@@ -71,38 +71,63 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
     options = onnx_options or OnnxOptions()
     kinds = export_kinds(exports)
     with Batch() as batch:
+        writer = _Writer(model, plan, traced, meta, provenance, options, batch, result)
         for kind in kinds:
-            target = out_dir / f"{plan.name}{SUFFIX[kind]}"
-            try:
-                if kind == "onnx" and options.is_default:
-                    tmp = batch.path_for(target)
-                    export_onnx(model, shape, tmp, meta)
-                    result.onnx = dataclasses.replace(verify_onnx(model, shape, tmp), path=target)
-                elif kind == "onnx":
-                    tmp = batch.named_path_for(target)
-                    min_size = provenance.smallest_input() if provenance else 1
-                    if export_onnx_with(model, plan, tmp, options, meta, min_size, target):
-                        batch.named_path_for(target.with_name(target.name + ".data"))  # written beside it
-                    result.checks.append((target, verify_onnx_with(model, plan, tmp, options, target)))
-                elif kind == "state_dict":
-                    torch.save(model.state_dict(), batch.path_for(target))
-                elif kind == "safetensors":
-                    text = {"archspec.spec_yaml": provenance.expanded} if provenance else {}
-                    check = write_safetensors(model, batch.path_for(target), target, {**meta, **text})
-                    result.checks.append((target, check))
-                elif kind == "pt2":
-                    result.checks.append((target, write_pt2(model, plan, batch.named_path_for(target), target, meta)))
-                elif kind == "python":
-                    tmp = batch.named_path_for(target)
-                    tmp.write_text(standalone_code(model, plan, meta.get("archspec.spec_sha256", "")), encoding="utf-8")
-                    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
-                    (check,) = verify_isolated([Job(tmp, class_name(plan.name), model, x, target)])
-                    result.checks.append((target, check))
-                else:  # fx: a runnable module, forward(model, x)
-                    tmp = batch.named_path_for(target)
-                    tmp.write_text(fx_module_code(traced, plan, f"{plan.name}.py"), encoding="utf-8")
-                    result.checks.append((target, verify_fx(tmp, model, plan, target)))
-            except OSError as exc:  # a full disk, a read-only place: name the file asked for
-                raise ExportError(target, f"cannot write: {exc.strerror or exc}") from None
+            check = getattr(writer, kind)(out_dir / f"{plan.name}{SUFFIX[kind]}")
+            if check is not None:
+                result.checks.append(check)
         result.written = batch.commit()
     return result
+
+
+@dataclass
+class _Writer:
+    """One method per export kind: write to a staged path, verify there, return the check (if any)."""
+
+    model: torch.nn.Module
+    plan: Plan
+    traced: torch.fx.GraphModule
+    meta: dict[str, str]
+    provenance: Provenance | None
+    options: OnnxOptions
+    batch: Batch
+    result: BuildResult
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.plan.in_channels, *self.plan.input_size)
+
+    def onnx(self, target: Path) -> tuple[Path, Agreement] | None:
+        if self.options.is_default:  # the single fp32 file, verified by export/onnx.py
+            tmp = self.batch.path_for(target)
+            export_onnx(self.model, self.shape, tmp, self.meta)
+            self.result.onnx = dataclasses.replace(verify_onnx(self.model, self.shape, tmp), path=target)
+            return None
+        tmp = self.batch.named_path_for(target)
+        min_size = self.provenance.smallest_input() if self.provenance else 1
+        if export_onnx_with(self.model, self.plan, tmp, self.options, self.meta, min_size, target):
+            self.batch.named_path_for(target.with_name(target.name + ".data"))  # the exporter wrote it beside
+        return target, verify_onnx_with(self.model, self.plan, tmp, self.options, target)
+
+    def state_dict(self, target: Path) -> None:
+        torch.save(self.model.state_dict(), self.batch.path_for(target))
+
+    def safetensors(self, target: Path) -> tuple[Path, Agreement]:
+        text = {"archspec.spec_yaml": self.provenance.expanded} if self.provenance else {}
+        return target, write_safetensors(self.model, self.batch.path_for(target), target, {**self.meta, **text})
+
+    def pt2(self, target: Path) -> tuple[Path, Agreement]:
+        return target, write_pt2(self.model, self.plan, self.batch.named_path_for(target), target, self.meta)
+
+    def python(self, target: Path) -> tuple[Path, Agreement]:
+        tmp = self.batch.named_path_for(target)  # its own name: the check imports it by path
+        tmp.write_text(standalone_code(self.model, self.plan, self.meta.get("archspec.spec_sha256", "")),
+                       encoding="utf-8")
+        x = torch.randn(2, *self.shape, generator=torch.Generator().manual_seed(0))
+        (check,) = verify_isolated([Job(tmp, class_name(self.plan.name), self.model, x, target)])
+        return target, check
+
+    def fx(self, target: Path) -> tuple[Path, Agreement]:
+        tmp = self.batch.named_path_for(target)
+        tmp.write_text(fx_module_code(self.traced, self.plan, f"{self.plan.name}.py"), encoding="utf-8")
+        return target, verify_fx(tmp, self.model, self.plan, target)
