@@ -26,7 +26,7 @@ import torch.fx
 from .. import __version__
 from ..plan.types import Plan
 from .checks import Agreement, Comparison, ExportError
-from .onnx_options import MAX_BATCH
+from .onnx_options import MAX_BATCH, root_cause
 
 TORCH_TOLERANCE = 1e-5  # a re-traced program on the same kernels: summation order at most
 VERIFY_BATCHES = (1, 3)
@@ -71,8 +71,7 @@ def write_pt2(model: torch.nn.Module, plan: Plan, path: Path, target: Path, meta
     try:
         program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(target, f"torch.export failed: {first}") from None
+        raise ExportError(target, f"torch.export failed: {root_cause(exc)}") from None
     torch.export.save(program, str(path), extra_files={"archspec.json": json.dumps(metadata, sort_keys=True)})
     extra = {"archspec.json": ""}
     loaded = torch.export.load(str(path), extra_files=extra).module()

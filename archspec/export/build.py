@@ -18,7 +18,7 @@ from .atomic import Batch
 from .checks import Agreement
 from .isolated import Job, verify_isolated
 from .onnx import OnnxCheck, export_onnx, verify_onnx
-from .onnx_options import OnnxOptions, export_onnx_with, verify_onnx_with
+from .onnx_options import PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, verify_onnx_with, weight_bytes
 from .provenance import Provenance
 from .standalone import class_name, standalone_code
 
@@ -98,7 +98,7 @@ class _Writer:
         return (self.plan.in_channels, *self.plan.input_size)
 
     def onnx(self, target: Path) -> tuple[Path, Agreement] | None:
-        if self.options.is_default:  # the single fp32 file, verified by export/onnx.py
+        if self.options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT:  # one fp32 file (export/onnx.py)
             tmp = self.batch.path_for(target)
             export_onnx(self.model, self.shape, tmp, self.meta)
             self.result.onnx = dataclasses.replace(verify_onnx(self.model, self.shape, tmp), path=target)

@@ -12,9 +12,13 @@ Each option is verified on its own terms, strictly (:mod:`archspec.export.checks
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -98,13 +102,13 @@ def export_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
         dims[3] = torch.export.Dim("width", min=min_size)
     example = torch.randn(2 if 0 in dims else 1, plan.in_channels, *plan.input_size, dtype=dtype)
     try:
-        with _quiet():
+        with _quiet(), _quiet_shape_solver():
             program = torch.onnx.export(net, (example,), dynamo=True, opset_version=required_opset(model),
                                         input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                         dynamic_shapes=(dims,), verbose=False)
-    except Exception as exc:  # the exporter's own words, first line: a constraint, an unsupported op
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(target, f"torch.onnx.export ({options.describe()}) failed: {first}") from None
+    except Exception as exc:  # the innermost cause in the exporter's words: a constraint, an unsupported op
+        hint = "; --dynamic batch exports it at a fixed height and width" if "hw" in options.dynamic else ""
+        raise ExportError(target, f"torch.onnx.export ({options.describe()}) failed: {root_cause(exc)}{hint}") from None
     for key, value in {**metadata, "archspec.dtype": options.dtype,
                        "archspec.dynamic_axes": ",".join(options.dynamic)}.items():
         program.model.metadata_props[key] = value
@@ -117,7 +121,6 @@ def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
                      seed: int = 0) -> Agreement:
     """onnx.checker, symbolic axes where asked, then onnxruntime against the fp32 module."""
     import onnx
-    import onnxruntime as ort
 
     try:
         onnx.checker.check_model(str(path), full_check=True)  # by path: works beside external data
@@ -150,6 +153,28 @@ def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
             (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: _feed(x, options.dtype)})
             comparison.add(expected, torch.from_numpy(got.astype("float32")), f"{size[0]}x{size[1]} batch {n}")
     return comparison.result()
+
+
+def root_cause(exc: BaseException) -> str:
+    """The first line of the innermost exception, without terminal colour codes."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _quiet_shape_solver() -> Iterator[None]:
+    """Symbolic sizes make torch's shape solver log whole tracebacks of inequalities it gave up on."""
+    loggers = [logging.getLogger(n) for n in ("torch.fx.experimental.symbolic_shapes", "torch._dynamo", "torch._export")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _session(path: Path, options: OnnxOptions, target: Path):
