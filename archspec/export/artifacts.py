@@ -87,7 +87,7 @@ def write_pt2(model: torch.nn.Module, plan: Plan, path: Path, target: Path, meta
     return comparison.result()
 
 
-def fx_module_code(traced: torch.fx.GraphModule, plan: Plan, python_file: str) -> str:
+def fx_module_code(traced: torch.fx.GraphModule, plan: Plan, python_file: str, target: Path) -> str:
     """The fx trace as an importable module: its globals provided, wrapped helpers included."""
     code = traced.graph.python_code(root_module="self")
     lines, helpers = [], []
@@ -106,7 +106,7 @@ def fx_module_code(traced: torch.fx.GraphModule, plan: Plan, python_file: str) -
         elif isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
             lines.append(f"from {value.__module__} import {value.__qualname__} as {name}")
         else:
-            raise ExportError(python_file, f"the fx code needs a global {name} ({type(value).__name__}) "
+            raise ExportError(target, f"the fx code needs a global {name} ({type(value).__name__}) "
                                            "that cannot be written as an import")
     header = (f'"""torch.fx trace of {plan.name} (archspec {__version__}): the whole forward as one flat function.\n\n'
               f"``forward(model, x)`` runs on a module with the compiled network's tree: the class in\n"

@@ -15,12 +15,12 @@ from ..blocks.network import Network
 from ..plan.types import Plan
 from .artifacts import fx_module_code, verify_fx, write_pt2, write_safetensors
 from .atomic import Batch
-from .checks import Agreement
+from .checks import Agreement, ExportError
 from .isolated import Job, verify_isolated
 from .onnx import OnnxCheck, export_onnx, verify_onnx
 from .onnx_options import PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, verify_onnx_with, weight_bytes
 from .provenance import Provenance
-from .standalone import class_name, standalone_code
+from .standalone import StandaloneError, class_name, standalone_code
 
 SUFFIX = {"onnx": ".onnx", "state_dict": ".pt", "fx": ".fx.py", "safetensors": ".safetensors", "pt2": ".pt2",
           "python": ".py"}
@@ -121,13 +121,16 @@ class _Writer:
 
     def python(self, target: Path) -> tuple[Path, Agreement]:
         tmp = self.batch.named_path_for(target)  # its own name: the check imports it by path
-        tmp.write_text(standalone_code(self.model, self.plan, self.meta.get("archspec.spec_sha256", "")),
-                       encoding="utf-8")
+        try:
+            code = standalone_code(self.model, self.plan, self.meta.get("archspec.spec_sha256", ""))
+        except StandaloneError as exc:
+            raise ExportError(target, str(exc)) from None
+        tmp.write_text(code, encoding="utf-8")
         x = torch.randn(2, *self.shape, generator=torch.Generator().manual_seed(0))
         (check,) = verify_isolated([Job(tmp, class_name(self.plan.name), self.model, x, target)])
         return target, check
 
     def fx(self, target: Path) -> tuple[Path, Agreement]:
         tmp = self.batch.named_path_for(target)
-        tmp.write_text(fx_module_code(self.traced, self.plan, f"{self.plan.name}.py"), encoding="utf-8")
+        tmp.write_text(fx_module_code(self.traced, self.plan, f"{self.plan.name}.py", target), encoding="utf-8")
         return target, verify_fx(tmp, self.model, self.plan, target)

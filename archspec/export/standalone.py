@@ -156,7 +156,7 @@ class _Writer:
 
     def value(self, value: Any, where: str) -> str:
         """A plain attribute: a literal, or the ``skip`` helper (an absent optional step)."""
-        if callable(value) and getattr(value, "__name__", "") == "skip":
+        if value is _skip():
             return "skip"
         if value is None or isinstance(value, (bool, int, float, str)):
             return repr(value)
