@@ -209,6 +209,18 @@ def test_weights_read_safetensors_in_both_namings(built, reference, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_python_api_writes_verified_exports_with_weights(built, reference, tmp_path):
+    out, _ = built
+    result = archspec.write_exports(spec_path(NAME), ["safetensors", "pt2"], tmp_path, TINY[1::2],
+                                    weights=out / f"{NAME}.safetensors", weights_format="archspec")
+    assert result.written == [tmp_path / f"{NAME}.safetensors", tmp_path / f"{NAME}.pt2"]
+    assert [path.name for path, _ in result.checks] == [f"{NAME}.safetensors", f"{NAME}.pt2"]
+    assert all(torch.equal(load_file(result.written[0])[k], v) for k, v in reference.state_dict().items())
+    with pytest.raises(ValueError, match="--dynamic takes batch, hw or batch,hw"):
+        archspec.write_exports(spec_path(NAME), ["onnx"], tmp_path / "no", TINY[1::2], dynamic="depth")
+    assert not (tmp_path / "no").exists()
+
+
 def test_input_normalize_is_recorded_and_checked(write_spec):
     from archspec.export.provenance import Provenance
 
