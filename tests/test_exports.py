@@ -19,7 +19,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner

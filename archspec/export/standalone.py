@@ -27,7 +27,6 @@ import types
 from collections import OrderedDict
 from typing import Any, Callable, Iterable
 
-import torch
 from torch import nn
 
 from .. import __version__
