@@ -157,6 +157,20 @@ def test_a_failed_export_writes_nothing_and_keeps_earlier_files(built, tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary file left either
 
 
+def test_external_data_is_chosen_automatically_above_the_protobuf_limit(monkeypatch, tmp_path):
+    """A 2 GiB model is too slow for a unit test: lower the limit below this one's 300 KB instead."""
+    import archspec.export.build as export_build
+    import archspec.export.onnx_options as onnx_options
+
+    monkeypatch.setattr(export_build, "PROTOBUF_LIMIT", 100_000)
+    monkeypatch.setattr(onnx_options, "PROTOBUF_LIMIT", 100_000)
+    result = archspec.write_exports(spec_path(NAME), ["onnx"], tmp_path, TINY[1::2])  # no option given
+    assert result.written == [tmp_path / f"{NAME}.onnx", tmp_path / f"{NAME}.onnx.data"]
+    [(path, check)] = result.checks
+    assert path == tmp_path / f"{NAME}.onnx"
+    assert "onnxruntime fp32 vs fp32 torch at 16x16, batch 1 and 3" in check.line()
+
+
 def test_dynamic_height_and_width_refused_for_a_fixed_size_head(tmp_path):
     result = run("build", str(spec_path("vgg-16")), "--set", "input.size=32", "--set", "head.hidden=[8,8]",
                  "-e", "onnx", "--dynamic", "batch,hw", "-o", str(tmp_path))
@@ -210,10 +224,10 @@ def test_weights_read_safetensors_in_both_namings(built, reference, tmp_path):
 
 def test_python_api_writes_verified_exports_with_weights(built, reference, tmp_path):
     out, _ = built
-    result = archspec.write_exports(spec_path(NAME), ["safetensors", "pt2"], tmp_path, TINY[1::2],
+    result = archspec.write_exports(spec_path(NAME), ["safetensors"], tmp_path, TINY[1::2],
                                     weights=out / f"{NAME}.safetensors", weights_format="archspec")
-    assert result.written == [tmp_path / f"{NAME}.safetensors", tmp_path / f"{NAME}.pt2"]
-    assert [path.name for path, _ in result.checks] == [f"{NAME}.safetensors", f"{NAME}.pt2"]
+    assert result.written == [tmp_path / f"{NAME}.safetensors"]
+    assert [path.name for path, _ in result.checks] == [f"{NAME}.safetensors"]
     assert all(torch.equal(load_file(result.written[0])[k], v) for k, v in reference.state_dict().items())
     with pytest.raises(ValueError, match="--dynamic takes batch, hw or batch,hw"):
         archspec.write_exports(spec_path(NAME), ["onnx"], tmp_path / "no", TINY[1::2], dynamic="depth")
