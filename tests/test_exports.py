@@ -106,6 +106,7 @@ def test_standalone_python_imports_no_archspec_and_matches_key_for_key(built, re
         expected = reference(x)
         torch.testing.assert_close(net.eval()(x), expected, rtol=0, atol=0)
     assert float((expected - expected[:1]).abs().max()) > 1e-3  # the comparison depends on the input
+    assert f"Spec sha256: {spec_hash(archspec.load(spec_path(NAME), TINY[1::2]))}." in code
     # one class per module type, the network class with stem, stages and head
     classes = {n.name for n in ast.parse(code).body if isinstance(n, ast.ClassDef)}
     assert classes == {"Stem", "BasicUnit", "ZeroPadShortcut", "ClassifierHead", class_name(NAME)}
@@ -288,10 +289,16 @@ def test_standalone_code_equals_the_compiled_network(name):
 
 @pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_bundled_spec_generates_importable_code_with_its_keys_and_shapes(path):
-    plan = archspec.plan(path)
+    from archspec.export.provenance import Provenance
+
+    spec = archspec.load(path)
+    plan = archspec.plan(spec)
     with torch.device("meta"):  # structure only: no memory, no initialisation cost
         model = Network(plan)
-        net = _exec(standalone_code(model, plan), f"meta_{path.stem.replace('-', '_')}").MODEL()
+        code = standalone_code(model, plan, Provenance(spec).metadata(plan))
+        net = _exec(code, f"meta_{path.stem.replace('-', '_')}").MODEL()
+    if spec.input.normalize is not None:
+        assert f"mean {spec.input.normalize.mean}" in code
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == expected
     assert list(net.state_dict()) == list(expected)

@@ -122,7 +122,7 @@ class _Writer:
     def python(self, target: Path) -> tuple[Path, Agreement]:
         tmp = self.batch.named_path_for(target)  # its own name: the check imports it by path
         try:
-            code = standalone_code(self.model, self.plan, self.meta.get("archspec.spec_sha256", ""))
+            code = standalone_code(self.model, self.plan, self.meta)
         except StandaloneError as exc:
             raise ExportError(target, str(exc)) from None
         tmp.write_text(code, encoding="utf-8")

@@ -25,7 +25,7 @@ import re
 import textwrap
 import types
 from collections import OrderedDict
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from torch import nn
 
@@ -51,9 +51,13 @@ def class_name(spec_name: str) -> str:
     return name if name and not name[0].isdigit() else f"Net{name}"
 
 
-def standalone_code(model: Network, plan: Plan, spec_sha256: str = "") -> str:
-    """The Python source of a module equal to ``model`` (same classes of layers, same state_dict keys)."""
-    return _Writer(model, plan).render(spec_sha256)
+def standalone_code(model: Network, plan: Plan, metadata: Mapping[str, str] | None = None) -> str:
+    """The Python source of a module equal to ``model`` (same classes of layers, same state_dict keys).
+
+    ``metadata`` (the exports' provenance keys) adds the spec's sha256 and the input
+    normalisation to the file's docstring.
+    """
+    return _Writer(model, plan).render(metadata or {})
 
 
 def _records(plan: Plan) -> dict[str, Op]:
@@ -281,7 +285,7 @@ class _Writer:
 
     # --- the file ----------------------------------------------------------------------------
 
-    def render(self, spec_sha256: str) -> str:
+    def render(self, metadata: Mapping[str, str]) -> str:
         plan, net = self.plan, class_name(self.plan.name)
         classes = [self.class_code(cls) for cls in self.classes]  # before the imports: methods add to them
         self._final = True
@@ -315,7 +319,7 @@ class _Writer:
             "",
             f"Input: N x {plan.in_channels} x {h} x {w} (NCHW, float); output: N x {plan.classes} logits.",
             f"{plan.params:,} parameters, {plan.macs:,} multiply-accumulates per image at {h}x{w}.",
-            *([f"Spec sha256: {spec_sha256}."] if spec_sha256 else []),
+            *_provenance_lines(metadata),
             "",
             "The state_dict keys are the compiled network's, so its weights load strictly:",
             "",
@@ -330,6 +334,16 @@ class _Writer:
         helpers = [code.rstrip() for code in self.helpers.values()]
         parts = ["\n".join(header), *helpers, *classes, "\n".join(body)]
         return "\n\n\n".join(parts) + f"\n\n\nMODEL = {net}\n"
+
+
+def _provenance_lines(metadata: Mapping[str, str]) -> list[str]:
+    lines = []
+    if "archspec.input_mean" in metadata:
+        lines.append(f"Normalise inputs first: (x - mean) / std, mean {metadata['archspec.input_mean']}, "
+                     f"std {metadata['archspec.input_std']}.")
+    if "archspec.spec_sha256" in metadata:
+        lines.append(f"Spec sha256: {metadata['archspec.spec_sha256']}.")
+    return lines
 
 
 def _skip() -> types.FunctionType:
