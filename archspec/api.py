@@ -15,6 +15,8 @@ from .spec.loader import source_of
 if TYPE_CHECKING:
     import torch
 
+    from .export.build import BuildResult
+
 SpecLike = Union[Spec, Mapping[str, Any], str, Path]
 
 
@@ -151,3 +153,31 @@ def _keyword_sets(keywords: dict[str, tuple[str, Optional[int]]]) -> list[str]:
             raise SpecError([Problem("<build>", None, None, kwarg, f"must be a whole number, got {value!r}")])
         sets.append(f"{field}={value}")
     return sets
+
+
+def write_exports(
+    spec: SpecLike, kinds: Iterable[str], out_dir: str | Path, overrides: Iterable[str] = (), *,
+    dynamic: str = "batch", dtype: str = "fp32", external_data: bool = False,
+    weights: str | Path | None = None, weights_format: str = "torchvision",
+) -> "BuildResult":
+    """Compile and write verified exports (``onnx``, ``safetensors``, ``pt2``, ``python``, ``fx``,
+    ``state_dict`` or ``all``; docs/exports.md), all or nothing.
+
+    ``dynamic``, ``dtype`` and ``external_data`` shape the ONNX file, and ``weights``
+    (a torch.save or .safetensors file, named by ``weights_format``) is loaded first, as the
+    CLI's options do. An export that cannot be made raises
+    ``archspec.export.checks.ExportError`` (a ``ValueError`` naming the file and the
+    reason), and nothing is written.
+    """
+    from .convert import read_weights
+    from .export.build import build_exports
+    from .export.onnx_options import OnnxOptions
+    from .export.provenance import Provenance
+
+    loaded = as_spec(spec, overrides)
+    resolved = plan(loaded)
+    options = OnnxOptions(OnnxOptions.parse_dynamic(dynamic), dtype, external_data)
+    state = read_weights(weights, resolved, weights_format) if weights is not None else None
+    meta = {"archspec.weights": f"{weights_format}:{Path(weights).name}"} if weights is not None else {}
+    return build_exports(resolved, list(kinds), out_dir, meta, state_dict=state, provenance=Provenance(loaded),
+                         onnx_options=options)

@@ -81,12 +81,14 @@ def read_weights(path: str | Path, spec: Union[Plan, SpecLike], fmt: str = "torc
         raise ConversionError(f"{path}: cannot read the weights: {exc.strerror or exc}") from None
     if not regular:  # a FIFO nobody writes to would block torch.load forever; a device never ends
         raise ConversionError(f"{path}: is not a regular file; give a file torch.save wrote")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable user file: the message, not a traceback
-        said = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}" if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"{path}: not a file torch.save wrote, or not plain tensors "
-                              f"(torch.load with weights_only=True said {said})") from None
+    if is_safetensors(path):
+        loaded = _load_safetensors(path)
+    else:
+        try:
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # any unreadable user file: the message, not a traceback
+            raise ConversionError(f"{path}: not a file torch.save wrote, or not plain tensors "
+                                  f"(torch.load with weights_only=True said {_said(exc)})") from None
     if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         keys = f" with keys {', '.join(map(str, list(loaded)[:5]))}" if isinstance(loaded, Mapping) else ""
         raise ConversionError(f"{path}: holds a {type(loaded).__name__}{keys}, not a state_dict (names to tensors); "
@@ -94,4 +96,44 @@ def read_weights(path: str | Path, spec: Union[Plan, SpecLike], fmt: str = "torc
     try:
         return convert(loaded, spec, fmt)
     except ConversionError as exc:
-        raise ConversionError(f"{path}: {exc}") from None
+        raise ConversionError(f"{path}: {exc}{_format_hint(path, fmt)}") from None
+
+
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+def is_safetensors(path: str | Path) -> bool:
+    """By name, or by content: an 8-byte little-endian header length, then the JSON header."""
+    if str(path).endswith(SAFETENSORS_SUFFIX):
+        return True
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
+
+
+def _load_safetensors(path: str | Path) -> dict[str, "torch.Tensor"]:
+    """Tensors only (no code can run); either naming format, as the converter then decides."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise ConversionError(f"{path}: not a readable safetensors file (safetensors said {_said(exc)})") from None
+
+
+def _format_hint(path: str | Path, fmt: str) -> str:
+    """archspec's own safetensors say so in their metadata: point at --weights-format archspec."""
+    if fmt == "archspec" or not is_safetensors(path):
+        return ""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            ours = "archspec.spec_sha256" in (handle.metadata() or {})
+    except Exception:
+        return ""
+    return " (this file was written by archspec build -e safetensors: use --weights-format archspec)" if ours else ""
+
+
+def _said(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}" if str(exc).strip() else type(exc).__name__

@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import signal
 import stat
 import tempfile
@@ -267,23 +268,53 @@ class Batch:
 
     def __init__(self) -> None:
         self._pending: list[tuple[Path, Path]] = []
+        self._dirs: list[Path] = []
 
     def path_for(self, target: str | Path) -> Path:
         tmp = _temp_beside(Path(target))
         self._pending.append((tmp, Path(target)))
         return tmp
 
+    def named_path_for(self, target: str | Path) -> Path:
+        """A staged path with the target's own file name, in a private temporary directory beside it.
+
+        For writers that derive names from the path they are given (an ONNX file's
+        external data, ``NAME.onnx.data``; torch.export's ``.pt2`` suffix). Targets in one
+        directory share one private directory, so a staged file can refer to another by name.
+        """
+        target = Path(target)
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(target))
+        directory = next((d for d in self._dirs if d.parent == target.parent), None)
+        if directory is None:
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                directory = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(target)) from None
+            self._dirs.append(directory)
+        staged = directory / target.name
+        self._pending.append((staged, target))
+        return staged
+
     def commit(self) -> list[Path]:
         for tmp, target in self._pending:
             _publish(tmp, target)
         done = [target for _, target in self._pending]
         self._pending.clear()
+        self._remove_dirs()
         return done
 
     def discard(self) -> None:
         for tmp, _ in self._pending:
             _remove(tmp)
         self._pending.clear()
+        self._remove_dirs()
+
+    def _remove_dirs(self) -> None:
+        for directory in self._dirs:
+            shutil.rmtree(directory, ignore_errors=True)
+        self._dirs.clear()
 
     def __enter__(self) -> "Batch":
         return self

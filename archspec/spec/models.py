@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
-from .base import NonNegativeInt, PositiveInt, StrictModel
+from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
 from .layout import (
     AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
@@ -21,11 +21,33 @@ from .widening import WideningSpec
 Size = tuple[PositiveInt, PositiveInt]
 
 
+class Normalize(StrictModel):
+    """The per-channel normalisation the weights expect, ``(x - mean) / std``, one value per input channel.
+
+    Exports record it (ONNX metadata, safetensors metadata) so that a deployment knows how
+    to prepare images; the compiled network itself does not normalise.
+    """
+
+    mean: list[Annotated[float, Strict()]] = Field(description="Per-channel mean, in the input's value range.")
+    std: list[PositiveFloat] = Field(description="Per-channel standard deviation (positive).")
+
+
 class InputSpec(StrictModel):
     """The input tensor: channels and spatial size (one number for square inputs)."""
 
     channels: PositiveInt = 3
     size: PositiveInt | Size
+    normalize: Normalize | None = Field(None, description="Input normalisation the weights expect (recorded in exports).")
+
+    @model_validator(mode="after")
+    def _one_value_per_channel(self) -> "InputSpec":
+        if self.normalize is not None:
+            for name in ("mean", "std"):
+                values = getattr(self.normalize, name)
+                if len(values) != self.channels:
+                    raise ValueError(f"normalize.{name} has {len(values)} values for {self.channels} input channels; "
+                                     "give one per channel")
+        return self
 
     @property
     def hw(self) -> tuple[int, int]:

@@ -1,0 +1,333 @@
+"""Deployment artifacts (docs/exports.md): each one read back by its own library and compared.
+
+The shared build is a tiny ResNet (depth 8 at 16x16) exported with ``-e all`` in one run:
+ONNX in fp16 with a dynamic batch, height and width and external data, safetensors, pt2,
+standalone Python, fx and state_dict. The tests re-check each file independently of the
+exporter's own verification, and the failure tests show that nothing is written.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import types
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+import archspec
+from archspec.blocks.network import Network
+from archspec.cli import app
+from archspec.export.standalone import class_name, standalone_code
+from archspec.spec.expand import spec_hash
+from conftest import SPECS, spec_path
+
+TINY = ["--set", "input.size=16", "--set", "body.depth=8"]
+NAME = "resnet-20"
+
+
+def run(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("all")
+    result = run("build", str(spec_path(NAME)), *TINY, "-e", "all", "--dynamic", "batch,hw", "--dtype", "fp16",
+                 "--external-data", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+@pytest.fixture(scope="module")
+def reference(built):
+    """The compiled network with the exported weights (from the .pt file), in eval mode."""
+    out, _ = built
+    model = archspec.build(spec_path(NAME), overrides=TINY[1::2])
+    model.load_state_dict(torch.load(out / f"{NAME}.pt", weights_only=True))
+    return model.eval()
+
+
+def test_all_writes_every_kind_verified_and_leaves_no_temporary_files(built):
+    out, output = built
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"{NAME}{s}" for s in (".onnx", ".onnx.data", ".pt", ".fx.py", ".safetensors", ".pt2", ".py"))
+    for line in ("onnxruntime fp16 vs fp32 torch at 16x16 and 20x24, batch 1 and 3", "tolerance 0.01)", "safetensors read back: 44 tensors bit for bit",
+                 "torch.export.load vs module at batch 1 and 3", "standalone module in a clean python -I",
+                 "fx forward(model, x) vs module"):
+        assert line in output
+
+
+def test_safetensors_round_trip_and_metadata(built, reference):
+    out, _ = built
+    path = out / f"{NAME}.safetensors"
+    tensors = load_file(path)
+    state = reference.state_dict()
+    assert set(tensors) == set(state) and all(torch.equal(tensors[k], state[k]) for k in state)
+    with safe_open(path, framework="pt") as handle:
+        meta = handle.metadata()
+    spec = archspec.load(spec_path(NAME), TINY[1::2])
+    assert meta["archspec.spec_sha256"] == spec_hash(spec)
+    assert meta["archspec.version"] == archspec.__version__ and meta["archspec.seed"] == "unseeded"
+    assert meta["archspec.params"] == str(sum(p.numel() for p in reference.parameters()))
+    # The expanded spec in the header rebuilds the same network (same hash).
+    rebuilt = archspec.load(_write(out.parent / "from-header.yaml", meta["archspec.spec_yaml"]))
+    assert spec_hash(rebuilt) == meta["archspec.spec_sha256"]
+
+
+def test_pt2_loads_back_with_a_dynamic_batch_and_equals_the_module(built, reference):
+    out, _ = built
+    program = torch.export.load(str(out / f"{NAME}.pt2")).module()
+    x = torch.randn(5, 3, 16, 16)  # a batch size the export never saw
+    with torch.no_grad():
+        torch.testing.assert_close(program(x), reference(x))
+
+
+def test_standalone_python_imports_no_archspec_and_matches_key_for_key(built, reference):
+    out, _ = built
+    code = (out / f"{NAME}.py").read_text()
+    assert _imported_modules(code) <= {"torch", "torch.nn", "torch.nn.functional", "__future__", "collections"}
+    module = _exec(code, "standalone_resnet")
+    net = module.MODEL()
+    assert list(net.state_dict()) == list(reference.state_dict())  # key for key, in order
+    net.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        expected = reference(x)
+        torch.testing.assert_close(net.eval()(x), expected, rtol=0, atol=0)
+    assert float((expected - expected[:1]).abs().max()) > 1e-3  # the comparison depends on the input
+    assert f"Spec sha256: {spec_hash(archspec.load(spec_path(NAME), TINY[1::2]))}." in code
+    # one class per module type, the network class with stem, stages and head
+    classes = {n.name for n in ast.parse(code).body if isinstance(n, ast.ClassDef)}
+    assert classes == {"Stem", "BasicUnit", "ZeroPadShortcut", "ClassifierHead", class_name(NAME)}
+
+
+def test_fx_module_runs_on_the_standalone_module_tree(built, reference):
+    out, _ = built
+    fx = _exec((out / f"{NAME}.fx.py").read_text(), "fx_resnet")
+    net = _exec((out / f"{NAME}.py").read_text(), "standalone_for_fx").MODEL()
+    net.load_state_dict(reference.state_dict())
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(fx.forward(net.eval(), x), reference(x))
+
+
+def test_onnx_fp16_external_data_at_two_resolutions(built, reference):
+    out, _ = built
+    path = out / f"{NAME}.onnx"
+    proto = onnx.load(str(path), load_external_data=False)
+    locations = {e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"}
+    assert locations == {f"{NAME}.onnx.data"}
+    graph_input = proto.graph.input[0].type.tensor_type
+    assert graph_input.elem_type == onnx.TensorProto.FLOAT16
+    assert [d.dim_param or d.dim_value for d in graph_input.shape.dim] == ["batch", 3, "height", "width"]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["archspec.input_layout"] == "NCHW" and meta["archspec.dtype"] == "fp16"
+    assert meta["archspec.spec_sha256"] == spec_hash(archspec.load(spec_path(NAME), TINY[1::2]))
+    assert json.loads(meta["archspec.input_shape"]) == ["N", 3, 16, 16]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for shape in ((2, 3, 16, 16), (1, 3, 24, 40)):  # 24x40: neither the export's nor the verifier's size
+        x = torch.randn(*shape)
+        (got,) = session.run(None, {"input": x.half().numpy()})
+        with torch.no_grad():
+            expected = reference(x).numpy()
+        assert np.isfinite(got).all()
+        assert np.abs(got.astype(np.float32) - expected).max() <= 1e-2 * np.abs(expected).max()
+
+
+def test_a_failed_export_writes_nothing_and_keeps_earlier_files(built, tmp_path):
+    out, _ = built
+    for path in out.iterdir():
+        shutil.copy2(path, tmp_path / path.name)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    result = run("build", str(spec_path(NAME)), *TINY, "-e", "safetensors", "-e", "onnx", "--dtype", "bf16",
+                 "-o", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"{tmp_path / NAME}.onnx: onnx.checker rejects the bf16 graph" in result.output
+    assert "nothing was written" in result.output
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary file left either
+
+
+def test_external_data_is_chosen_automatically_above_the_protobuf_limit(monkeypatch, tmp_path):
+    """A 2 GiB model is too slow for a unit test: lower the limit below this one's 300 KB instead."""
+    import archspec.export.build as export_build
+    import archspec.export.onnx_options as onnx_options
+
+    monkeypatch.setattr(export_build, "PROTOBUF_LIMIT", 100_000)
+    monkeypatch.setattr(onnx_options, "PROTOBUF_LIMIT", 100_000)
+    result = archspec.write_exports(spec_path(NAME), ["onnx"], tmp_path, TINY[1::2])  # no option given
+    assert result.written == [tmp_path / f"{NAME}.onnx", tmp_path / f"{NAME}.onnx.data"]
+    [(path, check)] = result.checks
+    assert path == tmp_path / f"{NAME}.onnx"
+    assert "onnxruntime fp32 vs fp32 torch at 16x16, batch 1 and 3" in check.line()
+
+
+def test_dynamic_height_and_width_refused_for_a_fixed_size_head(tmp_path):
+    result = run("build", str(spec_path("vgg-16")), "--set", "input.size=32", "--set", "head.hidden=[8,8]",
+                 "-e", "onnx", "--dynamic", "batch,hw", "-o", str(tmp_path))
+    assert result.exit_code == 2
+    assert "vgg-16.onnx: cannot export a dynamic height and width: its head pools to a fixed 7x7 map" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dynamic", "depth", "-e", "onnx"], "--dynamic takes batch, hw or batch,hw"),
+    (["--dtype", "fp16", "-e", "python"], "shape the ONNX file: add -e onnx"),
+])
+def test_onnx_options_are_checked(tmp_path, args, message):
+    result = run("build", str(spec_path(NAME)), *TINY, *args, "-o", str(tmp_path))
+    assert result.exit_code == 2 and message in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_read_safetensors_in_both_namings(built, reference, tmp_path):
+    out, _ = built
+    ours = out / f"{NAME}.safetensors"
+    result = run("build", str(spec_path(NAME)), *TINY, "-w", str(ours), "--weights-format", "archspec",
+                 "-e", "state_dict", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    loaded = torch.load(tmp_path / f"{NAME}.pt", weights_only=True)
+    assert all(torch.equal(loaded[k], v) for k, v in reference.state_dict().items())
+    # archspec's own file read as torchvision's: refused, with the hint
+    result = run("build", str(spec_path(NAME)), *TINY, "-w", str(ours), "-e", "state_dict", "-o", str(tmp_path))
+    assert result.exit_code == 2 and "use --weights-format archspec" in result.output
+
+    import torchvision
+    from archspec.convert import from_torchvision
+
+    source = torchvision.models.resnet18(weights=None).eval()
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "tv.safetensors")
+    tiny18 = ["--set", "input.size=32"]
+    result = run("build", str(spec_path("resnet-18")), *tiny18, "-w", str(tmp_path / "tv.safetensors"),
+                 "-e", "state_dict", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    loaded = torch.load(tmp_path / "resnet-18.pt", weights_only=True)
+    expected = from_torchvision(source.state_dict(), archspec.plan(spec_path("resnet-18"), overrides=["input.size=32"]))
+    assert set(loaded) == set(expected)
+    assert all(torch.equal(loaded[k], expected[k]) for k in expected)
+
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    result = run("build", str(spec_path(NAME)), *TINY, "-w", str(broken), "-e", "state_dict", "-o", str(tmp_path / "x"))
+    assert result.exit_code == 2 and "broken.safetensors: not a readable safetensors file" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_python_api_writes_verified_exports_with_weights(built, reference, tmp_path):
+    out, _ = built
+    result = archspec.write_exports(spec_path(NAME), ["safetensors"], tmp_path, TINY[1::2],
+                                    weights=out / f"{NAME}.safetensors", weights_format="archspec")
+    assert result.written == [tmp_path / f"{NAME}.safetensors"]
+    assert [path.name for path, _ in result.checks] == [f"{NAME}.safetensors"]
+    assert all(torch.equal(load_file(result.written[0])[k], v) for k, v in reference.state_dict().items())
+    with pytest.raises(ValueError, match="--dynamic takes batch, hw or batch,hw"):
+        archspec.write_exports(spec_path(NAME), ["onnx"], tmp_path / "no", TINY[1::2], dynamic="depth")
+    assert not (tmp_path / "no").exists()
+
+
+def test_input_normalize_is_recorded_and_checked(write_spec):
+    from archspec.export.provenance import Provenance
+
+    plan = archspec.plan(spec_path("resnet-18"))
+    meta = Provenance(archspec.load(spec_path("resnet-18"))).metadata(plan)
+    assert json.loads(meta["archspec.input_mean"]) == [0.485, 0.456, 0.406]
+    assert json.loads(meta["archspec.input_std"]) == [0.229, 0.224, 0.225]
+    text = spec_path(NAME).read_text().replace("size: 32", "size: 32, normalize: {mean: [0.5, 0.5], std: [1, 1, 1]}")
+    result = run("validate", str(write_spec(text)))
+    assert result.exit_code == 2 and "normalize.mean has 2 values for 3 input channels" in result.output
+
+
+# --- standalone code for every block kind -------------------------------------------------------
+
+REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use every block kind
+    "resnet-50-dcn": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
+    # bottleneck, deformable conv, projection shortcut
+    "densenet-bc-100-12": ["input.size=16", "body.depth=10"],  # dense, transition
+    "efficientnet-b0": ["input.size=16", "scaling.width_mult=0.25"],  # mbconv, squeeze-excite, drop path, conv head
+    "googlenet": ["input.size=32"],  # layer-list stem, inception, pools
+    "vgg-16-bn": ["input.size=32", "head.hidden=[8,8]"],  # no stem, plain conv units, mlp head
+    "wrn-16-4": ["input.size=16"],  # pre-activation basic, dropout
+    "preact-resnet-164": ["input.size=16", "body.depth=11"],  # pre-activation bottleneck
+    "pyramidnet": ["input.size=16", "body.depth=8"],  # pyramid, zero-padded shortcuts
+    "pyramidnet-272-a200": ["input.size=16", "body.depth=11"],  # pyramid bottleneck
+}
+
+
+def test_representatives_cover_every_block_kind_of_the_bundled_specs():
+    used = {u.block for path in SPECS.glob("*.yaml") for u in archspec.plan(path).units}
+    covered = {u.block for name, sets in REPRESENTATIVES.items()
+               for u in archspec.plan(spec_path(name), overrides=sets).units} | {"basic", "classifier"}  # resnet above
+    assert used <= covered, used - covered
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_standalone_code_equals_the_compiled_network(name):
+    plan = archspec.plan(spec_path(name), overrides=REPRESENTATIVES[name])
+    torch.manual_seed(0)
+    model = _calibrated(Network(plan), plan)
+    code = standalone_code(model, plan)
+    assert "archspec" not in " ".join(_imported_modules(code))
+    net = _exec(code, f"standalone_{name.replace('-', '_')}").MODEL()
+    assert list(net.state_dict()) == list(model.state_dict())
+    net.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, plan.in_channels, *plan.input_size)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(net.eval()(x), expected)
+    assert torch.isfinite(expected).all() and float((expected - expected[:1]).abs().max()) > 0
+
+
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_bundled_spec_generates_importable_code_with_its_keys_and_shapes(path):
+    from archspec.export.provenance import Provenance
+
+    spec = archspec.load(path)
+    plan = archspec.plan(spec)
+    with torch.device("meta"):  # structure only: no memory, no initialisation cost
+        model = Network(plan)
+        code = standalone_code(model, plan, Provenance(spec).metadata(plan))
+        net = _exec(code, f"meta_{path.stem.replace('-', '_')}").MODEL()
+    if spec.input.normalize is not None:
+        assert f"mean {spec.input.normalize.mean}" in code
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == expected
+    assert list(net.state_dict()) == list(expected)
+
+
+def _calibrated(model: torch.nn.Module, plan) -> torch.nn.Module:
+    """BN statistics measured on a random batch, so that outputs depend on the input."""
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, plan.in_channels, *plan.input_size))
+    return model.eval()
+
+
+def _imported_modules(code: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+    return names
+
+
+def _exec(code: str, name: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    exec(compile(code, f"<{name}>", "exec"), module.__dict__)  # noqa: S102  (the code under test)
+    return module
+
+
+def _write(path, text: str):
+    path.write_text(text)
+    return os.fspath(path)
