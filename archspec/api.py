@@ -48,17 +48,19 @@ def _checked_size(size: Any) -> Size | None:
 
 def report(
     spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = (), elementwise: bool = False,
-    aux: bool = False,
+    aux: bool = False, batch: int = 1, dtype: str = "fp32", device: str = "cpu",
 ) -> dict[str, Any]:
     """Params, MACs and shapes per unit, stage and network: the data of ``archspec report --format json``.
 
     Analytic, from the Plan (no torch). ``elementwise=True`` adds the separately counted
     BN/bias/add/pool ops (docs/report.md states the policy); ``aux=True`` counts the
-    training-only auxiliary classifiers too (what ``build(..., aux=True)`` adds).
+    training-only auxiliary classifiers too (what ``build(..., aux=True)`` adds). Memory
+    (``memory`` and each row's ``*_bytes``) is counted at ``batch`` (>= 1), ``dtype``
+    (fp32, bf16, fp16) and ``device`` (cpu, cuda: whose kernels decide what is saved).
     """
     from .complexity import make_report
 
-    return make_report(plan(spec, input_size, overrides), elementwise, aux).as_dict()
+    return make_report(plan(spec, input_size, overrides), elementwise, aux, batch, dtype, device).as_dict()
 
 
 def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "torch.nn.Module":

@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY
 from .model import Report
-from .render import Column, Table, human, plain
+from .model import MEMORY_POLICY
+from .render import Column, Table, human, nbytes, plain
 
 SHAPE = [
     Column("in_channels", "in", plain),
@@ -16,15 +17,27 @@ SHAPE = [
 ]
 COUNTS = [Column("params", "params"), Column("macs", "MACs"), Column("activations", "activations")]
 ELEMENTWISE = [Column("elementwise", "elementwise")]
+MEMORY = [Column("train_saved_bytes", "train saved", nbytes), Column("infer_peak_bytes", "infer peak", nbytes)]
 
 
 def policy_notes(report: Report) -> list[str]:
     notes = [MACS_POLICY + "; " + EXCLUDED + "."]
+    if report.memory is not None:
+        notes.append(memory_note(report))
     if report.with_elementwise:
         notes.append(ELEMENTWISE_POLICY + ".")
     if report.aux is not None:
         notes.append(AUX_POLICY + ".")
     return notes + scaling_notes(report)
+
+
+def memory_note(report: Report) -> str:
+    m = report.memory
+    assert m is not None
+    return (f"memory at batch {m.layout.batch}, {m.layout.dtype} ({m.layout.device} kernels): weights {nbytes(m.params_bytes)}; "
+            f"a training step saves {nbytes(m.train_saved_bytes)} for backward ({nbytes(m.train_step_bytes)} with "
+            f"weights, grads and SGD momentum); inference peak {nbytes(m.infer_peak_bytes)} of live activations. "
+            + MEMORY_POLICY.split(": ", 1)[1] + ".")
 
 
 def scaling_notes(report: Report) -> list[str]:
@@ -53,6 +66,9 @@ def scaled_width(record: Any) -> str:
 
 def totals(report: Report) -> dict[str, Any]:
     row: dict[str, Any] = {"name": "total", "part": "total", "params": report.params, "macs": report.macs}
+    if report.memory is not None:
+        row["train_saved_bytes"] = report.memory.train_saved_bytes
+        row["infer_peak_bytes"] = report.memory.infer_peak_bytes
     if report.with_elementwise:
         row["elementwise"] = report.elementwise.total
     return row
@@ -70,7 +86,7 @@ def _extra(report: Report) -> list[Column]:
 
 def unit_table(report: Report) -> Table:
     columns = [Column("name", "unit", numeric=False), Column("block", "block", numeric=False),
-               *SHAPE, *COUNTS, *_extra(report)]
+               *SHAPE, *COUNTS, *MEMORY, *_extra(report)]
     if any(u.scaling for u in report.units):
         columns.append(Column("scaling", "scaled width", scaled_width))
     rows = [u.as_dict(report.with_elementwise) for u in report.rows]
@@ -81,7 +97,7 @@ def stage_table(report: Report) -> Table:
     """Stem, each stage, head: the network's shape at a glance."""
     in_out, out_size = SHAPE[:2], SHAPE[3]
     columns = [Column("part", "part", numeric=False), Column("units", "units", plain), *in_out, out_size,
-               Column("params", "params"), Column("macs", "MACs"), *_extra(report)]
+               Column("params", "params"), Column("macs", "MACs"), *MEMORY, *_extra(report)]
     flag = report.with_elementwise
     stem, head = report.units[0], report.units[-1]
     rows = [{"part": "stem", "units": 1, **stem.as_dict(flag)}]
