@@ -55,7 +55,7 @@ def branch_end(flow: Flow, unit: Unit, out: int, x: int, relu_after: bool) -> in
     """SE, stochastic depth, the residual add (shortcut evaluated after the branch), the final ReLU."""
     out = squeeze_excite(flow, unit, "relu", out) if unit.options.get("se") else out
     out = flow.drop_path(unit.options.get("drop_path", 0.0), out)
-    out = flow.merge((out, shortcut(flow, unit, x)), unit.out_activations)
+    out = flow.merge("add", (out, shortcut(flow, unit, x)), unit.out_activations)
     return flow.act("relu", out) if relu_after else out
 
 
@@ -90,7 +90,7 @@ def _preact(flow: Flow, unit: Unit, x: int, branch: list[str]) -> int:
     out = steps(flow, unit, pre, branch)
     out = squeeze_excite(flow, unit, "relu", out) if unit.options.get("se") else out
     out = flow.drop_path(unit.options.get("drop_path", 0.0), out)
-    return flow.merge((out, short), unit.out_activations)
+    return flow.merge("add", (out, short), unit.out_activations)
 
 
 @register_flow("preact_basic")
@@ -119,7 +119,7 @@ def pyramid_bottleneck(flow: Flow, unit: Unit, x: int) -> int:
 def dense(flow: Flow, unit: Unit, x: int) -> int:
     plan = ["bn1", "relu", "conv1"] + (["bn2", "relu", "conv2"] if unit.has("conv2") else []) + ["dropout"]
     new = steps(flow, unit, x, plan)
-    return flow.merge((x, new), unit.out_activations)
+    return flow.merge("cat", (x, new), unit.out_activations)
 
 
 @register_flow("inception")
@@ -130,7 +130,7 @@ def inception(flow: Flow, unit: Unit, x: int) -> int:
     pool = unit.options["pool"]
     p = flow.pool(pool["kind"], x, unit.in_channels * area(pooled(unit.in_size, pool)))
     b4 = conv_norm_act(flow, unit, "branch4.1", "relu", p)
-    return flow.merge((b1, b2, b3, b4), unit.out_activations)
+    return flow.merge("cat", (b1, b2, b3, b4), unit.out_activations)
 
 
 @register_flow("mbconv")
@@ -142,7 +142,7 @@ def mbconv(flow: Flow, unit: Unit, x: int) -> int:
     out = conv_norm_act(flow, unit, "project", "none", out)
     if unit.merge != "add":
         return out
-    return flow.merge((flow.drop_path(unit.options["drop_path"], out), x), unit.out_activations)
+    return flow.merge("add", (flow.drop_path(unit.options["drop_path"], out), x), unit.out_activations)
 
 
 @register_flow("plain")
@@ -198,16 +198,15 @@ def classifier(flow: Flow, unit: Unit, x: int) -> int:
     pre = unit.options.get("pre", [])
     x = flow.layer(unit.op("bn"), x) if unit.has("bn") else x
     x = flow.act("relu", x) if "relu" in pre else x
-    x = flow.dropout(unit.options.get("dropout") or 0.0, flow.mean(x, unit.in_channels))
-    return flow.layer(unit.op("fc"), x)
+    x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (1, 1))
+    return flow.layer(unit.op("fc"), flow.dropout(unit.options.get("dropout") or 0.0, x))
 
 
 @register_flow("mlp")
 def mlp(flow: Flow, unit: Unit, x: int) -> int:
     """Adaptive pool to ``pool_size`` (a mean when 1), then FC-ReLU-dropout per hidden layer, FC."""
     size = unit.options["pool_size"]
-    channels = unit.in_channels
-    x = flow.mean(x, channels) if size == 1 else flow.pool("avg", x, channels * size * size)
+    x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (size, size))
     fcs = list(unit.ops)
     for fc in fcs[:-1]:
         x = flow.dropout(unit.options["dropout"], flow.act("relu", flow.layer(fc, x)))
@@ -217,5 +216,5 @@ def mlp(flow: Flow, unit: Unit, x: int) -> int:
 @register_flow("conv_classifier")
 def conv_classifier(flow: Flow, unit: Unit, x: int) -> int:
     x = flow.act(unit.options["act"], flow.chain(unit, ["conv", "bn"], x))
-    x = flow.dropout(unit.options["dropout"], flow.mean(x, unit.inner_channels or 0))
-    return flow.layer(unit.op("fc"), x)
+    x = flow.adaptive_pool(x, unit.op("bn").channels, unit.in_size, (1, 1))
+    return flow.layer(unit.op("fc"), flow.dropout(unit.options["dropout"], x))

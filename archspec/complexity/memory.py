@@ -82,6 +82,11 @@ class Flow:
     tensors: list[Tensor] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     unit: str = ""
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # (unit, kind, ...): what counting policies read
+
+    def emit(self, kind: str, *facts: Any) -> None:
+        """Note a step for the counting policies (``policies.py``): its kind and the facts they weigh."""
+        self.events.append((self.unit, kind, *facts))
 
     # -- building blocks -------------------------------------------------------------
     def new(self, elements: int, kind: str = "act", per_sample: bool = True) -> int:
@@ -114,6 +119,7 @@ class Flow:
     # -- layers from records ---------------------------------------------------------
     def layer(self, record: Op, x: int) -> int:
         """Run one weighted layer; what it saves is :func:`record_saves`' answer for its kind."""
+        self.emit("layer", record)
         return record_saves(record, self, x)
 
     def chain(self, unit: Unit, paths: list[str], x: int) -> int:
@@ -127,6 +133,7 @@ class Flow:
         ``original self``); "none" is no step."""
         if name == "none":
             return x
+        self.emit("act", name, self.elements(x))
         if name == "silu" and self.training:
             self.save(self.new(self.elements(x)))
         self.step((x,), x)
@@ -135,20 +142,30 @@ class Flow:
         return x
 
     def sigmoid(self, x: int) -> int:
+        self.emit("sigmoid", self.elements(x))
         return self.op((x,), self.elements(x), saves=(-1,))
 
     def mean(self, x: int, channels: int) -> int:
-        """Global average pool (``mean`` or ``AdaptiveAvgPool2d(1)``): saves nothing."""
+        """A global mean taken as a tensor method (SE's squeeze): saves nothing."""
+        self.emit("mean", self.elements(x), channels)
         return self.op((x,), channels)
 
+    def adaptive_pool(self, x: int, channels: int, in_size: tuple[int, int], out_size: tuple[int, int]) -> int:
+        """``AdaptiveAvgPool2d``: to 1x1 ATen takes a mean (nothing saved), otherwise it saves its input."""
+        self.emit("adaptive_pool", channels, in_size, out_size)
+        out = channels * out_size[0] * out_size[1]
+        return self.op((x,), out) if out_size == (1, 1) else self.op((x,), out, saves=(x,))
+
     def pool(self, kind: str, x: int, out_elements: int) -> int:
-        """Max-pool: input and int64 indices; average pool (also adaptive): input."""
+        """Max-pool: input and int64 indices; average pool: input."""
+        self.emit("pool", kind, self.elements(x), out_elements)
         out = self.op((x,), out_elements, saves=(x,))
         if kind == "max" and self.training:
             self.save(self.new(out_elements, "index"))
         return out
 
     def mul(self, x: int, scale: int) -> int:
+        self.emit("mul", self.elements(x))
         return self.op((x, scale), self.elements(x), saves=(x, scale))
 
     def dropout(self, rate: float, x: int) -> int:
@@ -168,13 +185,17 @@ class Flow:
         self.save(mask)
         return self.op((self.op((x, mask), self.elements(x)),), self.elements(x))
 
-    def merge(self, reads: tuple[int, ...], elements: int) -> int:
-        """Add or concatenate: saves nothing."""
+    def merge(self, kind: str, reads: tuple[int, ...], elements: int) -> int:
+        """Add or concatenate (``kind``): saves nothing."""
+        self.emit(kind, elements)
         return self.op(reads, elements)
 
     def reshape(self, x: int, elements: int) -> int:
         """Zero-padding the channels makes a new tensor; nothing saved (slices and flattens are views)."""
-        return x if elements == self.elements(x) else self.op((x,), elements)
+        if elements == self.elements(x):
+            return x
+        self.emit("pad", elements)
+        return self.op((x,), elements)
 
 
 @singledispatch
