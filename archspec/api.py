@@ -48,7 +48,7 @@ def _checked_size(size: Any) -> Size | None:
 
 def report(
     spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = (), elementwise: bool = False,
-    aux: bool = False, batch: int = 1, dtype: str = "fp32", device: str = "cpu",
+    aux: bool = False, batch: int = 1, dtype: str = "fp32", device: str = "cpu", policy: str = "archspec",
 ) -> dict[str, Any]:
     """Params, MACs and shapes per unit, stage and network: the data of ``archspec report --format json``.
 
@@ -57,10 +57,13 @@ def report(
     training-only auxiliary classifiers too (what ``build(..., aux=True)`` adds). Memory
     (``memory`` and each row's ``*_bytes``) is counted at ``batch`` (>= 1), ``dtype``
     (fp32, bf16, fp16) and ``device`` (cpu, cuda: whose kernels decide what is saved).
+    ``policy`` ("fvcore", "ptflops", "thop", "torchinfo", "torchvision") puts that tool's
+    count of the built module in ``macs`` (and each row's), named by ``policy.name``.
     """
     from .complexity import make_report
 
-    return make_report(plan(spec, input_size, overrides), elementwise, aux, batch, dtype, device).as_dict()
+    return make_report(plan(spec, input_size, overrides), elementwise, aux, batch, dtype, device,
+                       policy).as_dict()
 
 
 def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "torch.nn.Module":

@@ -44,6 +44,15 @@ class DType(str, Enum):
     fp16 = "fp16"
 
 
+class Policy(str, Enum):
+    archspec = "archspec"
+    fvcore = "fvcore"
+    ptflops = "ptflops"
+    thop = "thop"
+    torchinfo = "torchinfo"
+    torchvision = "torchvision"
+
+
 class Device(str, Enum):
     cpu = "cpu"
     cuda = "cuda"
@@ -82,6 +91,7 @@ def parse_input_size(text: Optional[str]) -> Optional[tuple[int, int]]:
 def load_reports(
     paths: Sequence[Path], input_size: Optional[str], overrides: Sequence[Sequence[str]],
     elementwise: bool = False, aux: bool = False, batch: int = 1, dtype: str = "fp32", device: str = "cpu",
+    policy: str = "archspec",
 ) -> list[tuple["Report", "Plan"]]:
     """Plan and tabulate every spec (``overrides[i]`` applied to ``paths[i]``); report every bad one,
     then exit 2 if any was bad."""
@@ -90,6 +100,9 @@ def load_reports(
     from ..spec import SpecError
 
     size = parse_input_size(input_size)
+    if aux and policy != "archspec":
+        raise fail(f"--aux with --policy {policy}: the other tools' counts are reproduced for the default build "
+                   "only (no training-only heads); drop one of the two")
     loaded, bad = [], False
     for path, sets in zip(paths, overrides, strict=True):
         try:
@@ -99,7 +112,7 @@ def load_reports(
             report_problems(exc)
             bad = True
             continue
-        loaded.append((make_report(resolved, elementwise, aux, batch, dtype, device), resolved))
+        loaded.append((make_report(resolved, elementwise, aux, batch, dtype, device, policy), resolved))
     if bad:
         raise typer.Exit(EXIT_INVALID)
     return loaded
@@ -189,6 +202,9 @@ def report(
     dtype: DType = dtype_option(),
     device: Device = typer.Option(Device.cpu, "--device", help="Whose kernels decide what training saves: cpu or "
                                   "cuda (dropout keeps a bool mask and BN fp32 statistics there)."),
+    policy: Policy = typer.Option(
+        Policy.archspec, "--policy", help="Whose MAC count to report: archspec (conv + linear), or the figure "
+        "fvcore, ptflops, thop, torchinfo or torchvision would print for the built module (docs/report.md)."),
     sets: list[str] = sets_option("--set", "-s", applies_to="every spec given"),
 ) -> None:
     """Analytic params and MACs of SPECS from the Plan (no torch), per unit or stage.
@@ -201,7 +217,8 @@ def report(
     """
     from ..complexity import comparison_table, stage_table, unit_table
 
-    loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux, batch, dtype.value, device.value)
+    loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux, batch, dtype.value, device.value,
+                          policy.value)
     reports = [r for r, _ in loaded]
     view = stage_table if by is By.stage else unit_table
     tables = [comparison_table(reports)] if len(reports) > 1 and by is None else [view(r) for r in reports]

@@ -7,13 +7,14 @@ schema (docs/report.md); ``archspec.report()`` returns it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from ..plan.ops import Size
 from ..plan.types import Counted, Plan, Unit
 from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise
 from .memory import Memory, UnitMemory, memory
+from .policies import describe, policy_macs
 
 SCHEMA_VERSION = 1
 UNIT_FIELDS = ("name", "stage", "index", "block", "in_channels", "out_channels", "inner_channels", "groups",
@@ -130,6 +131,7 @@ class Report(Counted):
     with_elementwise: bool = False
     aux: tuple[UnitRow, ...] | None = None  # training-only classifiers, counted only when asked for (not None)
     memory: Memory | None = None  # of the default build (no aux heads)
+    policy: str = "archspec"  # whose MAC count the rows' ``macs`` hold (complexity/policies.py)
 
     def _parts(self) -> tuple[UnitRow, ...]:
         return self.units + (self.aux or ())
@@ -169,8 +171,11 @@ class Report(Counted):
             "params": self.params,
             "macs": self.macs,
             "flops": self.flops,
-            "policy": {"macs": MACS_POLICY, "excluded": EXCLUDED, "memory": MEMORY_POLICY},
+            "policy": {"name": self.policy, "macs": MACS_POLICY if self.policy == "archspec" else describe(self.policy),
+                       "excluded": EXCLUDED, "memory": MEMORY_POLICY},
         }
+        if self.policy != "archspec":
+            del out["policy"]["excluded"]
         if self.memory is not None:
             out["memory"] = self.memory.as_dict()
         if self.with_elementwise:
@@ -186,16 +191,22 @@ class Report(Counted):
 
 
 def make_report(plan: Plan, with_elementwise: bool = False, aux: bool = False, batch: int = 1,
-                dtype: str = "fp32", device: str = "cpu") -> Report:
+                dtype: str = "fp32", device: str = "cpu", policy: str = "archspec") -> Report:
     """Tabulate a Plan (pure Python, no torch); ``aux`` counts its training-only classifiers too.
 
     Memory is counted at ``batch``, ``dtype`` and ``device`` (whose kernels decide what is saved).
+    ``policy`` names the tool whose MAC count the rows hold (``archspec``: ours).
     """
+    if aux and policy != "archspec":
+        raise ValueError("--aux counts archspec's MACs only: the other tools' policies cover the default build")
     mem = memory(plan, batch, dtype, device)
     rows = tuple(UnitRow.of(u, mem.units[u.name]) for u in plan.units)
+    if policy != "archspec":
+        macs = policy_macs(plan, policy)
+        rows = tuple(replace(r, macs=macs[r.name]) for r in rows)
     stages = tuple(StageRow.of(s.index, [r for r in rows if r.stage == s.index]) for s in plan.stages)
     return Report(
         name=plan.name, in_channels=plan.in_channels, input_size=tuple(plan.input_size),  # type: ignore[arg-type]
         classes=plan.classes, depth=plan.depth, units=rows, stages=stages, with_elementwise=with_elementwise,
-        aux=tuple(UnitRow.of(u) for u in plan.aux) if aux else None, memory=mem,
+        aux=tuple(UnitRow.of(u) for u in plan.aux) if aux else None, memory=mem, policy=policy,
     )

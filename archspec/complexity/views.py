@@ -7,6 +7,7 @@ from typing import Any, Sequence
 from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY
 from .model import Report
 from .model import MEMORY_POLICY
+from .policies import describe
 from .render import Column, Table, human, nbytes, plain
 
 SHAPE = [
@@ -21,7 +22,10 @@ MEMORY = [Column("train_saved_bytes", "train saved", nbytes), Column("infer_peak
 
 
 def policy_notes(report: Report) -> list[str]:
-    notes = [MACS_POLICY + "; " + EXCLUDED + "."]
+    if report.policy == "archspec":
+        notes = [MACS_POLICY + "; " + EXCLUDED + "."]
+    else:
+        notes = [f"MACs as {report.policy} counts them: {describe(report.policy)}"]
     if report.memory is not None:
         notes.append(memory_note(report))
     if report.with_elementwise:
@@ -76,7 +80,8 @@ def totals(report: Report) -> dict[str, Any]:
 
 def _title(report: Report) -> str:
     h, w = report.input_size
-    return (f"{report.name}: {report.params:,} params, {report.macs:,} MACs, {report.flops:,} FLOPs "
+    whose = "" if report.policy == "archspec" else f" ({report.policy}'s count)"
+    return (f"{report.name}: {report.params:,} params, {report.macs:,} MACs, {report.flops:,} FLOPs{whose} "
             f"at {report.in_channels}x{h}x{w}")
 
 
