@@ -74,3 +74,27 @@ def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "
     from .blocks.network import Network
 
     return Network(plan(spec, overrides=overrides), aux=aux)
+
+
+def bench(specs: Iterable[SpecLike], overrides: Iterable[str] = (), table: Any = None, max_memory: int | None = None,
+          **options: Any) -> Any:
+    """Measure built networks (``archspec bench``): ``options`` are :class:`archspec.export.bench.Config`'s
+    fields (device, batch, dtype, channels_last, mode, runtime, cuda_graphs, warmup, rounds, iters).
+
+    Returns an :class:`archspec.export.bench.BenchRun`; ``table`` (a ``LatencyTable``) is reused and
+    filled. Refuses (``BenchError``) a run the analytic memory says exceeds ``max_memory``.
+    """
+    from .export.bench import Config, bench as run_bench
+
+    cfg = Config(**options)
+    cfg.check()
+    plans = [plan(s, overrides=overrides) for s in specs]
+    return run_bench(plans, memory_needs(plans, cfg.batch, cfg.dtype, cfg.device, cfg.mode), cfg, table, max_memory)
+
+
+def memory_needs(plans: Iterable[Plan], batch: int, dtype: str, device: str, mode: str) -> list[tuple[int, int]]:
+    """Each plan's (weight bytes, activation bytes) for a bench run in ``mode``: what it refuses on."""
+    from .complexity.memory import memory
+
+    mems = [memory(p, batch, dtype, device) for p in plans]
+    return [(m.params_bytes, m.train_saved_bytes if mode == "train" else m.infer_peak_bytes) for m in mems]
