@@ -74,6 +74,7 @@ def test_train_mode_and_table_output():
     (["--runtime", "tvm"], "--runtime"),
     (["--cuda-graphs"], "--cuda-graphs needs --device cuda"),
     (["--runtime", "onnxruntime", "--mode", "train"], "inference only"),
+    (["--runtime", "onnxruntime", "--dtype", "bf16"], "fp32 ONNX export"),
     (["--max-memory", "1000"], "lower --batch or raise --max-memory"),
 ])
 def test_bad_options_exit_2(args, message, tmp_path):

@@ -10,12 +10,7 @@ import typer
 
 from . import app
 from .common import _count, errors, fail, set_option, show_traceback
-from .report import DType, Format, batch_option, dtype_option, format_option, load_reports, quiet_broken_pipe
-
-
-class BenchDevice(str, Enum):
-    cpu = "cpu"
-    cuda = "cuda"
+from .report import Device, DType, Format, batch_option, dtype_option, format_option, load_reports, quiet_broken_pipe
 
 
 class Mode(str, Enum):
@@ -54,13 +49,13 @@ def _table(run: Any, cfg: Any) -> Any:
 @app.command()
 def bench(
     specs: list[Path] = typer.Argument(..., help="Spec files; several are measured interleaved, as ratios to the first."),
-    device: BenchDevice = typer.Option(BenchDevice.cpu, "--device", help="cpu or cuda."),
+    device: Device = typer.Option(Device.cpu, "--device", help="cpu or cuda."),
     batch: int = batch_option(),
     dtype: DType = dtype_option(),
     channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format for input and weights."),
     mode: Mode = typer.Option(Mode.infer, "--mode", help="infer (forward) or train (forward, backward, SGD step)."),
     runtime: Runtime = typer.Option(Runtime.eager, "--runtime", help="eager, compile (torch.compile) or onnxruntime."),
-    cuda_graphs: bool = typer.Option(False, "--cuda-graphs", help="Capture each step in a CUDA graph (CUDA only)."),
+    cuda_graphs: bool = typer.Option(False, "--cuda-graphs", help="CUDA only: capture each eager step in a CUDA graph, or compile with mode reduce-overhead."),
     rounds: int = typer.Option(5, "--rounds", min=1, help="Timed rounds; the figure is their median."),
     warmup: int = typer.Option(2, "--warmup", min=1, help="Untimed rounds first."),
     iters: int = typer.Option(1, "--iters", min=1, help="Steps per timed sample."),

@@ -57,7 +57,7 @@ class Layout:
                 "stat": act if cpu else STAT_BYTES}[kind]
 
 
-@dataclass
+@dataclass(slots=True)
 class Tensor:
     elements: int  # per sample when ``per_sample``, else in all
     kind: str  # "act", "index", "noise" or "stat" (see Layout.bytes)
@@ -67,7 +67,7 @@ class Tensor:
     last_read: int = -1
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     unit: str
     reads: tuple[int, ...]

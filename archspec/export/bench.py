@@ -63,8 +63,9 @@ class Config:
             raise BenchError("--device cuda: no CUDA device is available here (torch.cuda.is_available() is False)")
         if self.cuda_graphs and self.device != "cuda":
             raise BenchError("--cuda-graphs needs --device cuda")
-        if self.cuda_graphs and self.runtime != "eager":
-            raise BenchError("--cuda-graphs captures the eager module; use it with --runtime eager")
+        if self.cuda_graphs and self.runtime == "onnxruntime":
+            raise BenchError("--cuda-graphs works with --runtime eager (one captured step) or compile "
+                             "(mode reduce-overhead), not onnxruntime")
         if self.runtime == "onnxruntime":
             if self.mode == "train":
                 raise BenchError("--runtime onnxruntime runs inference only; use --mode infer")
@@ -108,10 +109,13 @@ def make_step(module: nn.Module, input_shape: tuple[int, ...], cfg: Config) -> C
         return _onnx_step(module, x)
     module = module.to(device=cfg.device, dtype=dtype, memory_format=fmt)
     module.train(cfg.mode == "train")
-    run: Callable[[torch.Tensor], Any] = torch.compile(module) if cfg.runtime == "compile" else module
+    run: Callable[[torch.Tensor], Any] = module
+    if cfg.runtime == "compile":  # with CUDA graphs: inductor's own capture (mode "reduce-overhead")
+        run = torch.compile(module, mode="reduce-overhead" if cfg.cuda_graphs else None)
+    manual_graph = cfg.cuda_graphs and cfg.runtime == "eager"
     if cfg.mode == "infer":
         def step() -> Any:
-            with torch.inference_mode():
+            with torch.no_grad() if manual_graph else torch.inference_mode():  # no_grad: the capture recipe's
                 return run(x)
     else:
         params = [p for p in module.parameters() if p.requires_grad]
@@ -126,10 +130,10 @@ def make_step(module: nn.Module, input_shape: tuple[int, ...], cfg: Config) -> C
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=False)  # graphs replay into the same grad buffers
             return loss
-    return _graphed(step, cfg) if cfg.cuda_graphs else step
+    return _graphed(step) if manual_graph else step
 
 
-def _graphed(step: Callable[[], Any], cfg: Config) -> Callable[[], Any]:
+def _graphed(step: Callable[[], Any]) -> Callable[[], Any]:
     """Capture the whole step in a CUDA graph (PyTorch's whole-network recipe) and replay it."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
