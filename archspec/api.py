@@ -77,19 +77,21 @@ def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "
 
 
 def bench(specs: Iterable[SpecLike], overrides: Iterable[str] = (), table: Any = None, max_memory: int | None = None,
-          **options: Any) -> Any:
+          units: bool = True, **options: Any) -> Any:
     """Measure built networks (``archspec bench``): ``options`` are :class:`archspec.export.bench.Config`'s
     fields (device, batch, dtype, channels_last, mode, runtime, cuda_graphs, warmup, rounds, iters).
 
     Returns an :class:`archspec.export.bench.BenchRun`; ``table`` (a ``LatencyTable``) is reused and
-    filled. Refuses (``BenchError``) a run the analytic memory says exceeds ``max_memory``.
+    filled (``units=False``: not timed, no prediction). Refuses (``BenchError``) a run the analytic
+    memory says exceeds ``max_memory``.
     """
     from .export.bench import Config, bench as run_bench
 
     cfg = Config(**options)
     cfg.check()
     plans = [plan(s, overrides=overrides) for s in specs]
-    return run_bench(plans, memory_needs(plans, cfg.batch, cfg.dtype, cfg.device, cfg.mode), cfg, table, max_memory)
+    needs = memory_needs(plans, cfg.batch, cfg.dtype, cfg.device, cfg.mode)
+    return run_bench(plans, needs, cfg, table, max_memory, units=units)
 
 
 def memory_needs(plans: Iterable[Plan], batch: int, dtype: str, device: str, mode: str) -> list[tuple[int, int]]:

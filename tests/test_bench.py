@@ -60,6 +60,12 @@ def test_cli_writes_and_reuses_the_table(tmp_path):
     assert other.exit_code == 2 and "measured under" in other.stderr
 
 
+def test_end_to_end_only():
+    run = bench([spec_path("resnet-20")], overrides=SMALL, units=False, batch=2, rounds=2, warmup=1, threads=1)
+    assert run.timed_units == 0 and not run.table.units and run.results[0].predicted is None
+    assert run.results[0].as_dict(2)["predicted_over_measured"] is None and run.results[0].seconds > 0
+
+
 def test_train_mode_and_table_output():
     result = runner.invoke(app, ["bench", str(spec_path("resnet-20")), *FAST, "--mode", "train",
                                  *sum((["--set", s] for s in SMALL), [])])

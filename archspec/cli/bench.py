@@ -72,6 +72,8 @@ def bench(
     input_size: Optional[str] = typer.Option(None, "--input-size", "-i", metavar="H[,W]",
                                              help="Measure at this input resolution instead of the spec's."),
     sets: list[str] = set_option(),
+    units: bool = typer.Option(True, "--units/--no-units", help="Time each distinct unit alone (the table and "
+                               "the prediction); --no-units measures end to end only."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
     """Measure SPECS' latency (medians of interleaved rounds) and each distinct unit's, alone.
@@ -96,7 +98,7 @@ def bench(
     try:
         known = LatencyTable.load(table, cfg) if table is not None and table.exists() else None
         needs = memory_needs(plans, batch, cfg.dtype, cfg.device, cfg.mode)
-        run = run_bench(plans, needs, cfg, known, max_memory, _progress_bar if progress else _no_bar)
+        run = run_bench(plans, needs, cfg, known, max_memory, _progress_bar if progress else _no_bar, units)
     except BenchError as exc:
         show_traceback()
         raise fail(str(exc)) from None

@@ -211,19 +211,18 @@ class LatencyTable:
 
 def time_units(plans: Iterable[Plan], models: Sequence[Network], table: LatencyTable, cfg: Config,
                tick: Callable[[], None] = lambda: None) -> int:
-    """Time every unit missing from ``table``, each once, alone; returns how many were timed."""
-    timed = 0
+    """Time every unit missing from ``table`` alone, each distinct one once, in interleaved rounds (a busy
+    stretch of the machine falls on all of them alike); returns how many were timed."""
+    steps: dict[str, Callable[[], Any]] = {}
     for plan, model in zip(plans, models):
         for unit in plan.units:
             key = unit_key(unit)
-            if key in table.units:
-                continue
-            module = model.get_submodule(unit.name)
-            shape = (cfg.batch, unit.in_channels, *unit.in_size)
-            table.units[key] = interleaved([make_step(module, shape, cfg)], cfg)[0]
-            timed += 1
-            tick()
-    return timed
+            if key not in table.units and key not in steps:
+                shape = (cfg.batch, unit.in_channels, *unit.in_size)
+                steps[key] = make_step(model.get_submodule(unit.name), shape, cfg)
+    for key, seconds in zip(steps, interleaved(list(steps.values()), cfg, tick)):
+        table.units[key] = seconds
+    return len(steps)
 
 
 @dataclass(frozen=True)
@@ -231,12 +230,13 @@ class Result:
     name: str
     seconds: float  # median per iteration, end to end
     ratio: float  # to the first network's
-    predicted: float  # sum of the unit times
+    predicted: float | None  # sum of the unit times (None: units not timed)
     units: int
 
     def as_dict(self, batch: int) -> dict[str, Any]:
         return {**asdict(self), "images_per_second": batch / self.seconds if self.seconds > 0 else None,
-                "predicted_over_measured": self.predicted / self.seconds if self.seconds > 0 else None}
+                "predicted_over_measured": self.predicted / self.seconds
+                if self.seconds > 0 and self.predicted is not None else None}
 
 
 def memory_limit(cfg: Config) -> int:
@@ -275,10 +275,12 @@ class BenchRun:
 
 def bench(plans: Sequence[Plan], needs: Sequence[tuple[int, int]], cfg: Config, table: LatencyTable | None = None,
           max_memory: int | None = None,
-          progress: Callable[[int], Callable[[], None]] = lambda total: (lambda: None)) -> BenchRun:
+          progress: Callable[[int], Callable[[], None]] = lambda total: (lambda: None),
+          units: bool = True) -> BenchRun:
     """Measure ``plans`` end to end (interleaved) and fill the unit table; ``progress(total)`` gives a tick.
 
     ``needs``: each plan's (weight bytes, activation bytes) for :func:`check_memory`.
+    ``units=False`` skips the unit table (and the prediction): end-to-end figures only.
     """
     cfg.check()
     need = check_memory(needs, cfg, memory_limit(cfg) if max_memory is None else max_memory)
@@ -286,11 +288,12 @@ def bench(plans: Sequence[Plan], needs: Sequence[tuple[int, int]], cfg: Config, 
         torch.set_num_threads(cfg.threads)
     table = table if table is not None else LatencyTable(cfg.table_key())
     models = [Network(p) for p in plans]
-    missing = {unit_key(u) for p in plans for u in p.units} - set(table.units)
-    tick = progress(cfg.rounds * len(plans) + len(missing))
-    timed = time_units(plans, models, table, cfg, tick)
+    missing = {unit_key(u) for p in plans for u in p.units} - set(table.units) if units else set()
+    tick = progress(cfg.rounds * (len(plans) + len(missing)))
+    timed = time_units(plans, models, table, cfg, tick) if units else 0
     steps = [make_step(m, (cfg.batch, p.in_channels, *p.input_size), cfg) for p, m in zip(plans, models)]
     seconds = interleaved(steps, cfg, tick)
-    results = [Result(p.name, s, s / seconds[0], sum(table.units[unit_key(u)] for u in p.units), len(p.units))
+    results = [Result(p.name, s, s / seconds[0],
+                      sum(table.units[unit_key(u)] for u in p.units) if units else None, len(p.units))
                for p, s in zip(plans, seconds)]
     return BenchRun(results, table, timed, need)
