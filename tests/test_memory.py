@@ -105,3 +105,30 @@ def test_report_cli_bad_memory_options_exit_2(args):
     result = runner.invoke(app, ["report", str(spec_path("resnet-20")), *args])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+PEAK_CASES = {  # every block kind, small: (spec, overrides)
+    "resnet-20": ["input.size=16"],  # basic, zero-pad shortcut
+    "resnet-56-b": ["body.depth=20", "input.size=16"],  # projection shortcut
+    "pyramidnet": ["body.depth=20", "input.size=16"],  # pyramid, average-pooled zero-pad shortcut
+    "pyramidnet-272-a200": ["body.depth=29", "input.size=16"],  # pyramid bottleneck
+    "preact-resnet-164": ["body.depth=29", "input.size=16"],  # pre-activation bottleneck
+    "wrn-16-4": ["body.block.dropout=0.3", "input.size=16"],  # pre-activation basic, dropout
+    "densenet-bc-100-12": ["body.depth=22", "input.size=16"],  # dense layers, transitions
+    "googlenet": ["input.size=32"],  # layer-list stem, inception, pool units
+    "efficientnet-b0": ["input.size=32"],  # mbconv, SE with SiLU, conv classifier
+    "se-resnet-50": ["input.size=32"],  # bottleneck with SE, max-pool stem
+    "resnet-50-dcn": ["input.size=32"],  # deformable convs
+    "vgg-16-bn": ["input.size=32", "head.hidden=[64,64]"],  # plain units, MLP head
+}
+
+
+@pytest.mark.parametrize("name", sorted(PEAK_CASES))
+def test_inference_peak_equals_the_traced_forwards(name):
+    """The aten ops of a real CPU forward (TorchDispatchMode), under the same liveness rule."""
+    from archspec.complexity.measure import measure_infer_peak
+
+    resolved = plan(spec_path(name), overrides=PEAK_CASES[name])
+    model = Network(resolved)
+    trace = measure_infer_peak(model, torch.randn(2, resolved.in_channels, *resolved.input_size))
+    assert memory(resolved, 2).infer_peak_bytes == trace.peak() > 0

@@ -104,3 +104,85 @@ def measure_saved(model: nn.Module, units: Iterable[str], x: torch.Tensor) -> Sa
     finally:
         model.train(was_training)
     return probe
+
+
+class LiveTensorTrace:
+    """The aten ops of one inference forward, each with the storages it reads and makes.
+
+    Taken under a ``TorchDispatchMode``, so it sees what actually runs (decompositions,
+    in-place ops, views) rather than what the modules say. Applying the memory model's
+    liveness rule to it (a storage lives from the op that first makes it to the last op
+    that reads it) gives the measured counterpart of ``infer_peak_bytes``.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.state = {storage_key(t) for t in [*model.parameters(), *model.buffers()]}
+        self.sizes: dict[int, int] = {}
+        self.made: dict[int, int] = {}
+        self.last_read: dict[int, int] = {}
+        self.ops: list[str] = []
+        self._held: list[torch.Tensor] = []  # every tensor seen stays alive, so no storage address is reused
+
+    def _storages(self, tree: object) -> list[int]:
+        from torch.utils._pytree import tree_leaves
+
+        keys = []
+        for leaf in tree_leaves(tree):
+            if isinstance(leaf, torch.Tensor):
+                key = storage_key(leaf)
+                self._held.append(leaf)
+                if key not in self.state:
+                    self.sizes.setdefault(key, leaf.untyped_storage().nbytes())
+                    keys.append(key)
+        return keys
+
+    def record(self, name: str, args: object, out: object) -> None:
+        index = len(self.ops)
+        self.ops.append(name)
+        for key in self._storages(args):
+            self.made.setdefault(key, index)
+            self.last_read[key] = index
+        for key in self._storages(out):
+            self.made.setdefault(key, index)
+
+    def returned(self, out: object) -> None:
+        """The forward's result lives to the end; any other storage no op reads dies with the op that made it."""
+        for key in self._storages(out):
+            self.last_read[key] = len(self.ops) - 1
+
+    def peak(self) -> int:
+        n = len(self.ops)
+        delta = [0] * (n + 1)
+        for key, size in self.sizes.items():
+            start = self.made[key]
+            end = max(self.last_read.get(key, start), start)
+            delta[start] += size
+            delta[end + 1] -= size
+        live = best = 0
+        for i in range(n):
+            live += delta[i]
+            best = max(best, live)
+        return best
+
+
+def measure_infer_peak(model: nn.Module, x: torch.Tensor) -> LiveTensorTrace:
+    """Trace one eval-mode, no-grad forward of ``model`` on ``x``; the model's mode is restored."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    trace = LiveTensorTrace(model)
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            out = func(*args, **(kwargs or {}))
+            trace.record(str(func), (args, kwargs), out)
+            return out
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), Recorder():
+            out = model(x)
+        trace.returned(out)
+    finally:
+        model.train(was_training)
+    return trace
