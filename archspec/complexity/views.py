@@ -21,13 +21,16 @@ ELEMENTWISE = [Column("elementwise", "elementwise")]
 MEMORY = [Column("train_saved_bytes", "train saved", nbytes), Column("infer_peak_bytes", "infer peak", nbytes)]
 
 
-def policy_notes(report: Report) -> list[str]:
+def policy_notes(report: Report, one_network: bool = True) -> list[str]:
+    """The counting rules in words; ``one_network=False`` (a comparison) states memory's layout, not its figures."""
     if report.policy == "archspec":
         notes = [MACS_POLICY + "; " + EXCLUDED + "."]
     else:
         notes = [f"MACs as {report.policy} counts them: {describe(report.policy)}"]
     if report.memory is not None:
-        notes.append(memory_note(report))
+        m = report.memory.layout
+        notes.append(memory_note(report) if one_network else
+                     f"memory at batch {m.batch}, {m.dtype} ({m.device} kernels): " + MEMORY_POLICY.split(": ", 1)[1] + ".")
     if report.with_elementwise:
         notes.append(ELEMENTWISE_POLICY + ".")
     if report.aux is not None:
@@ -115,7 +118,9 @@ def stage_table(report: Report) -> Table:
 def comparison_rows(reports: Sequence[Report]) -> list[dict[str, Any]]:
     return [
         {"name": r.name, "input": r.input_size, "depth": r.depth, "params": r.params, "macs": r.macs,
-         "final_width": r.final_width, **({"elementwise": r.elementwise.total} if r.with_elementwise else {})}
+         "final_width": r.final_width, **({"elementwise": r.elementwise.total} if r.with_elementwise else {}),
+         **({"train_saved_bytes": r.memory.train_saved_bytes, "infer_peak_bytes": r.memory.infer_peak_bytes}
+            if r.memory is not None else {})}
         for r in reports
     ]
 
@@ -124,7 +129,7 @@ def comparison_table(reports: Sequence[Report]) -> Table:
     """One row per spec: name, depth, params, MACs, final width."""
     columns = [Column("name", "network", numeric=False), Column("input", "input"), Column("depth", "depth", plain),
                Column("params", "params", human), Column("macs", "MACs", human),
-               Column("final_width", "final width", plain)]
+               Column("final_width", "final width", plain), *MEMORY]
     if any(r.with_elementwise for r in reports):
         columns.append(Column("elementwise", "elementwise", human))
-    return Table("comparison", columns, comparison_rows(reports), policy_notes(reports[0]))
+    return Table("comparison", columns, comparison_rows(reports), policy_notes(reports[0], one_network=False))
