@@ -38,3 +38,19 @@ def write_spec(tmp_path):
         return path
 
     return write
+
+
+def zeros_build(plan):
+    """A plan's module on CPU with every parameter and buffer zero: built on ``meta`` and materialised,
+    skipping He initialisation (seconds for big nets), for measurements that depend on shapes only."""
+    import torch
+
+    from archspec.blocks.network import Network
+
+    with torch.device("meta"):
+        model = Network(plan)
+    model = model.to_empty(device="cpu")
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            t.zero_()
+    return model

@@ -8,12 +8,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from archspec.api import build, plan, report
+from archspec.api import plan, report
 from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.complexity.measure import measure_saved
 from archspec.complexity.memory import memory
-from conftest import SPECS, spec_path
+from conftest import SPECS, spec_path, zeros_build
 
 runner = CliRunner()
 ALL_SPECS = sorted(p.stem for p in SPECS.glob("*.yaml"))
@@ -47,7 +47,7 @@ def test_saved_bytes_equal_autograds_for_every_unit_of_every_spec(meta_build, ba
 def test_saved_bytes_on_real_cpu_tensors(name, sets, dtype):
     """Storages told apart by real data pointers, not meta's: the same figure."""
     resolved = plan(spec_path(name), overrides=sets)
-    model = build(spec_path(name), overrides=sets).to(dtype)
+    model = zeros_build(resolved).to(dtype)
     x = torch.randn(3, resolved.in_channels, *resolved.input_size, dtype=dtype)
     probe = measure_saved(model, [u.name for u in resolved.units], x)
     width = {torch.float32: "fp32", torch.bfloat16: "bf16"}[dtype]
@@ -129,6 +129,6 @@ def test_inference_peak_equals_the_traced_forwards(name):
     from archspec.complexity.measure import measure_infer_peak
 
     resolved = plan(spec_path(name), overrides=PEAK_CASES[name])
-    model = Network(resolved)
+    model = zeros_build(resolved)
     trace = measure_infer_peak(model, torch.randn(2, resolved.in_channels, *resolved.input_size))
     assert memory(resolved, 2).infer_peak_bytes == trace.peak() > 0

@@ -1,7 +1,7 @@
 """Other tools' MAC counts reproduced from the Plan, checked against the tools themselves.
 
 The tools are test dependencies (pyproject's ``test`` extra): fvcore, ptflops, thop, torchinfo.
-ImageNet specs are counted at 64x64 (every rule is per element or per output position, so
+ImageNet specs are counted at 32x32 (every rule is per element or per output position, so
 the size changes the figure, not the rule); PyramidNet at its full CIFAR size, 38 layers deep.
 torchvision's figure is FlopCounterMode's, which ``report --verify`` checks for every spec
 (tests/test_counts.py); here it must equal the Plan's conv + linear MACs.
@@ -19,13 +19,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from archspec.api import build, plan, report
+from archspec.api import plan, report
 from archspec.cli import app
 from archspec.complexity.policies import POLICIES, policy_macs
-from conftest import spec_path
+from conftest import spec_path, zeros_build
 
 runner = CliRunner()
-CASES = {"resnet-50": ["input.size=64"], "densenet-121": ["input.size=64"], "efficientnet-b0": ["input.size=64"],
+CASES = {"resnet-50": ["input.size=32"], "densenet-121": ["input.size=32"], "efficientnet-b0": ["input.size=32"],
          "pyramidnet": ["body.depth=38"]}
 
 
@@ -70,7 +70,7 @@ def measured(request):
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     name = request.param
     resolved = plan(spec_path(name), overrides=CASES[name])
-    model = build(spec_path(name), overrides=CASES[name]).eval()
+    model = zeros_build(resolved).eval()
     x = torch.randn(1, resolved.in_channels, *resolved.input_size)
     return resolved, {tool: count(model, x) for tool, count in TOOLS.items()}
 
