@@ -32,14 +32,15 @@ def _table(run: Any, cfg: Any) -> Any:
 
     rate = lambda v: "-" if v is None else f"{v:,.1f}"  # noqa: E731
     columns = [Column("name", "network", numeric=False), Column("units", "units", plain),
-               Column("seconds", "measured", ms), Column("images_per_second", "img/s", rate),
+               Column("seconds", "measured", ms), Column("best", "best", ms),
+               Column("images_per_second", "img/s", rate),
                Column("ratio", "vs first", ratio), Column("predicted", "predicted", ms),
                Column("predicted_over_measured", "predicted/measured", ratio)]
     rows = [r.as_dict(cfg.batch) for r in run.results]
     title = (f"{cfg.mode} on {cfg.device}{f' ({cfg.threads} threads)' if cfg.threads else ''}, batch {cfg.batch}, "
              f"{cfg.dtype}, {cfg.runtime}"
              f"{', channels_last' if cfg.channels_last else ''}{', CUDA graphs' if cfg.cuda_graphs else ''}")
-    notes = [f"medians of {cfg.rounds} interleaved rounds of {cfg.iters} step(s) after {cfg.warmup} warm-up round(s); "
+    notes = [f"measured: medians (best: the fastest) of {cfg.rounds} interleaved rounds of {cfg.iters} step(s) after {cfg.warmup} warm-up round(s); "
              "vs first: latency / the first network's; predicted: the sum of the unit latencies (each distinct "
              f"unit timed once, alone); {run.timed_units} of {len(run.table.units)} unit(s) timed in this run",
              f"estimated memory {run.estimated_bytes / 2**20:.1f} MiB (analytic, checked against --max-memory)"]

@@ -171,8 +171,9 @@ def time_once(step: Callable[[], Any], cfg: Config) -> float:
     return (time.perf_counter() - start) / cfg.iters
 
 
-def interleaved(steps: Sequence[Callable[[], Any]], cfg: Config, tick: Callable[[], None] = lambda: None) -> list[float]:
-    """Median seconds per iteration of each step, rounds interleaved after ``cfg.warmup`` untimed rounds."""
+def interleaved(steps: Sequence[Callable[[], Any]], cfg: Config,
+                tick: Callable[[], None] = lambda: None) -> list[list[float]]:
+    """Seconds per iteration of each step in every round, rounds interleaved after ``cfg.warmup`` untimed ones."""
     for _ in range(cfg.warmup):
         for step in steps:
             step()
@@ -181,7 +182,7 @@ def interleaved(steps: Sequence[Callable[[], Any]], cfg: Config, tick: Callable[
         for i, step in enumerate(steps):
             samples[i].append(time_once(step, cfg))
             tick()
-    return [statistics.median(s) for s in samples]
+    return samples
 
 
 @dataclass
@@ -220,8 +221,8 @@ def time_units(plans: Iterable[Plan], models: Sequence[Network], table: LatencyT
             if key not in table.units and key not in steps:
                 shape = (cfg.batch, unit.in_channels, *unit.in_size)
                 steps[key] = make_step(model.get_submodule(unit.name), shape, cfg)
-    for key, seconds in zip(steps, interleaved(list(steps.values()), cfg, tick)):
-        table.units[key] = seconds
+    for key, samples in zip(steps, interleaved(list(steps.values()), cfg, tick)):
+        table.units[key] = statistics.median(samples)
     return len(steps)
 
 
@@ -229,7 +230,8 @@ def time_units(plans: Iterable[Plan], models: Sequence[Network], table: LatencyT
 class Result:
     name: str
     seconds: float  # median per iteration, end to end
-    ratio: float  # to the first network's
+    best: float  # the fastest round's (on a busy machine the steadier figure)
+    ratio: float  # to the first network's median
     predicted: float | None  # sum of the unit times (None: units not timed)
     units: int
 
@@ -292,8 +294,9 @@ def bench(plans: Sequence[Plan], needs: Sequence[tuple[int, int]], cfg: Config, 
     tick = progress(cfg.rounds * (len(plans) + len(missing)))
     timed = time_units(plans, models, table, cfg, tick) if units else 0
     steps = [make_step(m, (cfg.batch, p.in_channels, *p.input_size), cfg) for p, m in zip(plans, models)]
-    seconds = interleaved(steps, cfg, tick)
-    results = [Result(p.name, s, s / seconds[0],
+    samples = interleaved(steps, cfg, tick)
+    seconds = [statistics.median(s) for s in samples]
+    results = [Result(p.name, s, min(round_times), s / seconds[0],
                       sum(table.units[unit_key(u)] for u in p.units) if units else None, len(p.units))
-               for p, s in zip(plans, seconds)]
+               for p, s, round_times in zip(plans, seconds, samples)]
     return BenchRun(results, table, timed, need)
