@@ -96,15 +96,22 @@ def bench(
     except BenchError as exc:
         raise fail(str(exc)) from None
     plans = [p for _, p in load_reports(specs, input_size, [sets] * len(specs))]
+    from rich.progress import Progress
+
+    bar = Progress(console=errors, transient=True, disable=not progress)
+
+    def start(total: int) -> Any:
+        task = bar.add_task("timing", total=total)
+        return lambda: bar.advance(task)
+
     try:
         known = LatencyTable.load(table, cfg) if table is not None and table.exists() else None
         needs = memory_needs(plans, batch, cfg.dtype, cfg.device, cfg.mode)
-        run = run_bench(plans, needs, cfg, known, max_memory, _progress_bar if progress else _no_bar, units)
+        with bar:
+            run = run_bench(plans, needs, cfg, known, max_memory, start, units)
     except BenchError as exc:
         show_traceback()
         raise fail(str(exc)) from None
-    finally:
-        _Bar.stop()
     if table is not None:
         write_text(table, json.dumps(run.table.as_dict(), indent=2) + "\n")
     from .report import emit
@@ -115,26 +122,3 @@ def bench(
     with quiet_broken_pipe():
         emit(_table(run, cfg), fmt, data)
 
-
-class _Bar:
-    current: Any = None
-
-    @classmethod
-    def stop(cls) -> None:
-        if cls.current is not None:
-            cls.current.stop()
-            cls.current = None
-
-
-def _progress_bar(total: int) -> Any:
-    from rich.progress import Progress
-
-    bar = Progress(console=errors, transient=True)
-    task = bar.add_task("timing", total=total)
-    bar.start()
-    _Bar.current = bar
-    return lambda: bar.advance(task)
-
-
-def _no_bar(total: int) -> Any:
-    return lambda: None

@@ -89,8 +89,8 @@ def unit_key(unit: Unit) -> str:
     """A unit's identity for the lookup table: block and shapes in words, then a digest of its layers
     and options (two units with the same key build the same module)."""
     options = {k: v for k, v in unit.options.items() if k != "scaling"}
-    digest = hashlib.sha256(repr((unit.ops, sorted(options.items(), key=str), unit.shortcut, unit.merge))
-                            .replace(unit.name, "").encode()).hexdigest()[:10]
+    layers = repr((unit.ops, sorted(options.items(), key=str), unit.shortcut, unit.merge))  # paths are unit-relative
+    digest = hashlib.sha256(layers.encode()).hexdigest()[:10]
     (h, w), (oh, ow) = unit.in_size, unit.out_size
     return f"{unit.block} {unit.in_channels}x{h}x{w}->{unit.out_channels}x{oh}x{ow} s{unit.stride} {digest}"
 
