@@ -133,6 +133,8 @@ class Flow:
         ``original self``); "none" is no step."""
         if name == "none":
             return x
+        if name not in ("relu", "silu"):
+            raise ValueError(f"no memory rule for activation {name!r}: say what its backward saves here")
         self.emit("act", name, self.elements(x))
         if name == "silu" and self.training:
             self.save(self.new(self.elements(x)))
