@@ -40,17 +40,9 @@ def write_spec(tmp_path):
     return write
 
 
+
 def zeros_build(plan):
-    """A plan's module on CPU with every parameter and buffer zero: built on ``meta`` and materialised,
-    skipping He initialisation (seconds for big nets), for measurements that depend on shapes only."""
-    import torch
+    """A plan's module on CPU, all zeros, without He initialisation (shape-only measurements)."""
+    from archspec.complexity.measure import zeros_module
 
-    from archspec.blocks.network import Network
-
-    with torch.device("meta"):
-        model = Network(plan)
-    model = model.to_empty(device="cpu")
-    with torch.no_grad():
-        for t in [*model.parameters(), *model.buffers()]:
-            t.zero_()
-    return model
+    return zeros_module(plan)

@@ -167,19 +167,20 @@ def quiet_broken_pipe() -> Iterator[None]:
 
 def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp32", device: str = "cpu") -> None:
     """``--verify``: build each module (torch) and compare; exit 1 naming the first difference."""
-    from ..complexity.verify import verify, verify_memory
+    from ..complexity.verify import verify, verify_memory, verify_peak
 
     out = console if fmt is Format.table else errors
     for resolved in plans:
         mismatches = verify(resolved)
         if device == "cpu":
-            mismatches += verify_memory(resolved, batch, dtype)
+            mismatches += verify_memory(resolved, batch, dtype) + verify_peak(resolved, dtype)
         if mismatches:
             more = f" ({len(mismatches) - 1} more differences)" if len(mismatches) > 1 else ""
             raise fail(f"{resolved.name}: {mismatches[0]}{more}", code=EXIT_MISMATCH)
         out.print(f"verified {resolved.name}: params of all {len(resolved.units)} units == sum(p.numel()), "
                   f"2 x MACs == FlopCounterMode ({2 * resolved.macs:,} FLOPs)"
-                  + (f", train_saved_bytes == autograd's saved tensors at batch {batch}, {dtype}" if device == "cpu"
+                  + (f", train_saved_bytes == autograd's saved tensors at batch {batch}, {dtype}, infer_peak_bytes "
+                     "== a traced CPU forward's" if device == "cpu"
                      else " (saved tensors not verified: the meta build replays CPU kernels, not CUDA's)"))
 
 
@@ -212,7 +213,8 @@ def report(
     MACs are multiply-accumulates of conv and linear layers at batch 1; FLOPs = 2 x MACs.
     With --verify the module is built (on the meta device) and every unit's params and
     MACs are checked against sum(p.numel()) and FlopCounterMode, and every unit's
-    train_saved_bytes against what autograd saves (saved_tensors_hooks): exit 1 on a mismatch.
+    train_saved_bytes against what autograd saves (saved_tensors_hooks), and the inference peak
+    against a traced CPU forward: exit 1 on a mismatch.
     Memory (params, saved for backward, inference peak) is counted at --batch and --dtype.
     """
     from ..complexity import comparison_table, stage_table, unit_table

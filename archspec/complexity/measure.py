@@ -14,10 +14,13 @@ torch is imported here only; ``archspec report`` imports this module only for ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from ..plan.types import Plan
 
 
 def storage_key(t: torch.Tensor) -> int:
@@ -92,6 +95,23 @@ class SavedTensorProbe:
     @property
     def total(self) -> int:
         return sum(rec.nbytes for rec in self.records if rec.new)
+
+
+def zeros_module(plan: "Plan", dtype: torch.dtype = torch.float32) -> nn.Module:
+    """The plan's module on CPU with every parameter and buffer zero, for measurements of shapes and storages.
+
+    Built on ``meta`` and materialised, so He initialisation (seconds for a big net) is skipped;
+    zeros rather than uninitialised memory keep every value finite.
+    """
+    from ..blocks.network import Network
+
+    with torch.device("meta"):
+        model = Network(plan)
+    model = model.to_empty(device="cpu").to(dtype)
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            t.zero_()
+    return model
 
 
 def measure_saved(model: nn.Module, units: Iterable[str], x: torch.Tensor) -> SavedTensorProbe:

@@ -113,6 +113,22 @@ def verify_memory(plan: Plan, batch: int = 1, dtype: str = "fp32") -> list[Misma
     return found
 
 
+def verify_peak(plan: Plan, dtype: str = "fp32") -> list[Mismatch]:
+    """The inference peak against one traced CPU forward at batch 1 (every inference tensor is per
+    sample, so the figure is linear in the batch)."""
+    import torch
+
+    from .measure import measure_infer_peak, zeros_module
+    from .memory import memory
+
+    torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
+    model = zeros_module(plan, torch_dtype)
+    x = torch.zeros(1, plan.in_channels, *plan.input_size, dtype=torch_dtype)
+    measured = measure_infer_peak(model, x).peak()
+    analytic = memory(plan, 1, dtype, "cpu").infer_peak_bytes
+    return [] if measured == analytic else [Mismatch("total", "inference peak bytes (batch 1)", analytic, measured)]
+
+
 def _unmeasured(unit: Unit) -> int:
     """MACs the Plan counts but FlopCounterMode cannot see (deformable sampling: docs/families.md)."""
     return sum(getattr(op, "unmeasured_macs", 0) for op in unit.ops)
