@@ -51,7 +51,7 @@ def _table(run: Any, cfg: Any) -> Any:
 def bench(
     specs: list[Path] = typer.Argument(..., help="Spec files; several are measured interleaved, as ratios to the first."),
     device: Device = typer.Option(Device.cpu, "--device", help="cpu or cuda."),
-    batch: int = batch_option(),
+    batch: int = batch_option("Images per step"),
     dtype: DType = dtype_option(),
     channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format for input and weights."),
     mode: Mode = typer.Option(Mode.infer, "--mode", help="infer (forward) or train (forward, backward, SGD step)."),

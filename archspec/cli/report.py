@@ -58,8 +58,8 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
-def batch_option() -> Any:
-    return typer.Option(1, "--batch", "-b", min=1, help="Batch size the memory is counted at (>= 1).")
+def batch_option(what: str = "Batch size the memory is counted at") -> Any:
+    return typer.Option(1, "--batch", "-b", min=1, help=f"{what} (>= 1).")
 
 
 def dtype_option() -> Any:
