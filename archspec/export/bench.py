@@ -106,7 +106,7 @@ def make_step(module: nn.Module, input_shape: tuple[int, ...], cfg: Config) -> C
     fmt = torch.channels_last if cfg.channels_last and len(input_shape) == 4 else torch.contiguous_format
     x = torch.randn(cfg.batch, *input_shape[1:], device=cfg.device, dtype=dtype).to(memory_format=fmt)
     if cfg.runtime == "onnxruntime":
-        return _onnx_step(module, x)
+        return _onnx_step(module, x, cfg.threads)
     module = module.to(device=cfg.device, dtype=dtype, memory_format=fmt)
     module.train(cfg.mode == "train")
     run: Callable[[torch.Tensor], Any] = module
@@ -147,16 +147,20 @@ def _graphed(step: Callable[[], Any]) -> Callable[[], Any]:
     return graph.replay
 
 
-def _onnx_step(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
+def _onnx_step(module: nn.Module, x: torch.Tensor, threads: int | None) -> Callable[[], Any]:
+    """Export to a temporary ONNX file and run it in onnxruntime (``threads``: its intra-op threads)."""
     import onnxruntime as ort
 
     from .onnx import INPUT_NAME, export_onnx
 
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.onnx"
         export_onnx(module.cpu().float(), tuple(x.shape[1:]), path)  # type: ignore[arg-type]
         providers = ["CUDAExecutionProvider"] if x.is_cuda else ["CPUExecutionProvider"]
-        session = ort.InferenceSession(str(path), providers=providers)
+        session = ort.InferenceSession(str(path), options, providers=providers)
     feed = {INPUT_NAME: x.cpu().numpy()}
     return lambda: session.run(None, feed)
 
