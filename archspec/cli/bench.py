@@ -41,8 +41,10 @@ def _table(run: Any, cfg: Any) -> Any:
              f"{cfg.dtype}, {cfg.runtime}"
              f"{', channels_last' if cfg.channels_last else ''}{', CUDA graphs' if cfg.cuda_graphs else ''}")
     notes = [f"measured: medians (best: the fastest) of {cfg.rounds} interleaved rounds of {cfg.iters} step(s) after {cfg.warmup} warm-up round(s); "
-             "vs first: latency / the first network's; predicted: the sum of the unit latencies (each distinct "
-             f"unit timed once, alone); {run.timed_units} of {len(run.table.units)} unit(s) timed in this run",
+             "vs first: latency / the first network's; "
+             + ("predicted: the sum of the unit latencies (each distinct unit timed once, alone); "
+                f"{run.timed_units} of {len(run.table.units)} unit(s) timed in this run"
+                if run.results[0].predicted is not None else "units not timed (--no-units)"),
              f"estimated memory {run.estimated_bytes / 2**20:.1f} MiB (analytic, checked against --max-memory)"]
     return Table(title, columns, rows, notes)
 
