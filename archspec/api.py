@@ -103,17 +103,22 @@ def hints(spec: SpecLike, overrides: Iterable[str] = ()) -> list[Problem]:
 
 def report(
     spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = (), elementwise: bool = False,
-    aux: bool = False,
+    aux: bool = False, batch: int = 1, dtype: str = "fp32", device: str = "cpu", policy: str = "archspec",
 ) -> dict[str, Any]:
     """Params, MACs and shapes per unit, stage and network: the data of ``archspec report --format json``.
 
     Analytic, from the Plan (no torch). ``elementwise=True`` adds the separately counted
     BN/bias/add/pool ops (docs/report.md states the policy); ``aux=True`` counts the
-    training-only auxiliary classifiers too (what ``build(..., aux=True)`` adds).
+    training-only auxiliary classifiers too (what ``build(..., aux=True)`` adds). Memory
+    (``memory`` and each row's ``*_bytes``) is counted at ``batch`` (>= 1), ``dtype``
+    (fp32, bf16, fp16) and ``device`` (cpu, cuda: whose kernels decide what is saved).
+    ``policy`` ("fvcore", "ptflops", "thop", "torchinfo", "torchvision") puts that tool's
+    count of the built module in ``macs`` (and each row's), named by ``policy.name``.
     """
     from .complexity import make_report
 
-    return make_report(plan(spec, input_size, overrides), elementwise, aux).as_dict()
+    return make_report(plan(spec, input_size, overrides), elementwise, aux, batch, dtype, device,
+                       policy).as_dict()
 
 
 def build(
@@ -181,3 +186,29 @@ def write_exports(
     meta = {"archspec.weights": f"{weights_format}:{Path(weights).name}"} if weights is not None else {}
     return build_exports(resolved, list(kinds), out_dir, meta, state_dict=state, provenance=Provenance(loaded),
                          onnx_options=options)
+
+
+def bench(specs: Iterable[SpecLike], overrides: Iterable[str] = (), table: Any = None, max_memory: int | None = None,
+          units: bool = True, **options: Any) -> Any:
+    """Measure built networks (``archspec bench``): ``options`` are :class:`archspec.export.bench.Config`'s
+    fields (device, batch, dtype, channels_last, mode, runtime, cuda_graphs, warmup, rounds, iters).
+
+    Returns an :class:`archspec.export.bench.BenchRun`; ``table`` (a ``LatencyTable``) is reused and
+    filled (``units=False``: not timed, no prediction). Refuses (``BenchError``) a run the analytic
+    memory says exceeds ``max_memory``.
+    """
+    from .export.bench import Config, bench as run_bench
+
+    cfg = Config(**options)
+    cfg.check()
+    plans = [plan(s, overrides=overrides) for s in specs]
+    needs = memory_needs(plans, cfg.batch, cfg.dtype, cfg.device, cfg.mode)
+    return run_bench(plans, needs, cfg, table, max_memory, units=units)
+
+
+def memory_needs(plans: Iterable[Plan], batch: int, dtype: str, device: str, mode: str) -> list[tuple[int, int]]:
+    """Each plan's (weight bytes, activation bytes) for a bench run in ``mode``: what it refuses on."""
+    from .complexity.memory import memory
+
+    mems = [memory(p, batch, dtype, device) for p in plans]
+    return [(m.params_bytes, m.train_saved_bytes if mode == "train" else m.infer_peak_bytes) for m in mems]

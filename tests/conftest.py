@@ -38,3 +38,11 @@ def write_spec(tmp_path):
         return path
 
     return write
+
+
+
+def zeros_build(plan):
+    """A plan's module on CPU, all zeros, without He initialisation (shape-only measurements)."""
+    from archspec.complexity.measure import zeros_module
+
+    return zeros_module(plan)

@@ -22,7 +22,7 @@ app.callback()(global_options)
 
 
 with collector_paused():
-    from . import build, diagram, diff, expand, listing, plot, report, schema, validate  # noqa: E402,F401  (each registers its command)
+    from . import bench, build, diagram, diff, expand, listing, plot, report, schema, validate  # noqa: E402,F401  (each registers its command)
 
 
 def main() -> None:

@@ -39,6 +39,34 @@ class By(str, Enum):
     stage = "stage"
 
 
+class DType(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class Policy(str, Enum):
+    archspec = "archspec"
+    fvcore = "fvcore"
+    ptflops = "ptflops"
+    thop = "thop"
+    torchinfo = "torchinfo"
+    torchvision = "torchvision"
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def batch_option(what: str = "Batch size the memory is counted at") -> Any:
+    return typer.Option(1, "--batch", "-b", min=1, help=f"{what} (>= 1).")
+
+
+def dtype_option() -> Any:
+    return typer.Option(DType.fp32, "--dtype", help="Activation and weight dtype: fp32, bf16 or fp16.")
+
+
 def format_option() -> Any:
     return typer.Option(Format.table, "--format", "-f", help="table (terminal), json, markdown or csv.")
 
@@ -64,6 +92,8 @@ def parse_input_size(text: Optional[str]) -> Optional[tuple[int, int]]:
 def load_reports(
     paths: Sequence[Path], input_size: Optional[str], overrides: Sequence[Sequence[str]],
     elementwise: bool = False, aux: bool = False, strict: Optional[bool] = None,
+    batch: int = 1, dtype: str = "fp32", device: str = "cpu",
+    policy: str = "archspec",
 ) -> list[tuple["Report", "Plan"]]:
     """Plan and tabulate every spec (``overrides[i]`` applied to ``paths[i]``); report every bad one,
     then exit 2 if any was bad. ``strict`` not None: print hints too (cli/hinting.py), as errors if True."""
@@ -73,6 +103,9 @@ def load_reports(
     from .hinting import hints_for, report_hints
 
     size = parse_input_size(input_size)
+    if aux and policy != "archspec":
+        raise fail(f"--aux with --policy {policy}: the other tools' counts are reproduced for the default build "
+                   "only (no training-only heads); drop one of the two")
     loaded, bad = [], False
     for path, sets in zip(paths, overrides, strict=True):
         try:
@@ -86,7 +119,7 @@ def load_reports(
         if strict is not None and report_hints(hints_for(spec, resolved, path, sets, size), strict):
             bad = True
             continue
-        loaded.append((make_report(resolved, elementwise, aux), resolved))
+        loaded.append((make_report(resolved, elementwise, aux, batch, dtype, device, policy), resolved))
     if bad:
         raise typer.Exit(EXIT_INVALID)
     return loaded
@@ -155,18 +188,23 @@ def quiet_broken_pipe() -> Iterator[None]:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def check(plans: Sequence["Plan"], fmt: Format) -> None:
+def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp32", device: str = "cpu") -> None:
     """``--verify``: build each module (torch) and compare; exit 1 naming the first difference."""
-    from ..complexity.verify import verify
+    from ..complexity.verify import verify, verify_memory, verify_peak
 
     out = console if fmt is Format.table else errors
     for resolved in plans:
         mismatches = verify(resolved)
+        if device == "cpu":
+            mismatches += verify_memory(resolved, batch, dtype) + verify_peak(resolved, dtype)
         if mismatches:
             more = f" ({len(mismatches) - 1} more differences)" if len(mismatches) > 1 else ""
             raise fail(f"{resolved.name}: {mismatches[0]}{more}", code=EXIT_MISMATCH)
         out.print(f"verified {resolved.name}: params of all {len(resolved.units)} units == sum(p.numel()), "
-                  f"2 x MACs == FlopCounterMode ({2 * resolved.macs:,} FLOPs)")
+                  f"2 x MACs == FlopCounterMode ({2 * resolved.macs:,} FLOPs)"
+                  + (f", train_saved_bytes == autograd's saved tensors at batch {batch}, {dtype}, infer_peak_bytes "
+                     "== a traced CPU forward's" if device == "cpu"
+                     else " (saved tensors not verified: the meta build replays CPU kernels, not CUDA's)"))
 
 
 @app.command()
@@ -184,6 +222,13 @@ def report(
         False, "--aux", help="Count the training-only auxiliary classifiers (GoogLeNet) as rows and in the totals."
     ),
     verify: bool = typer.Option(False, "--verify", help="Build the module and check the counts against PyTorch's."),
+    batch: int = batch_option(),
+    dtype: DType = dtype_option(),
+    device: Device = typer.Option(Device.cpu, "--device", help="Whose kernels decide what training saves: cpu or "
+                                  "cuda (dropout keeps a bool mask and BN fp32 statistics there)."),
+    policy: Policy = typer.Option(
+        Policy.archspec, "--policy", help="Whose MAC count to report: archspec (conv + linear), or the figure "
+        "fvcore, ptflops, thop, torchinfo or torchvision would print for the built module (docs/report.md)."),
     sets: list[str] = sets_option("--set", "-s", applies_to="every spec given"),
     wide: bool = wide_option(),
     strict: bool = strict_option(),
@@ -192,7 +237,10 @@ def report(
 
     MACs are multiply-accumulates of conv and linear layers at batch 1; FLOPs = 2 x MACs.
     With --verify the module is built (on the meta device) and every unit's params and
-    MACs are checked against sum(p.numel()) and FlopCounterMode: exit 1 on a mismatch.
+    MACs are checked against sum(p.numel()) and FlopCounterMode, and every unit's
+    train_saved_bytes against what autograd saves (saved_tensors_hooks), and the inference peak
+    against a traced CPU forward: exit 1 on a mismatch.
+    Memory (params, saved for backward, inference peak) is counted at --batch and --dtype.
 
     Hints (valid specs that probably mean something else) are warnings on stderr; --strict makes them errors.
     """
@@ -202,7 +250,8 @@ def report(
         from ..extras import require
 
         require("torch", needed_for="report --verify")
-    loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux, strict)
+    loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux, strict, batch, dtype.value,
+                          device.value, policy.value)
     reports = [r for r, _ in loaded]
     view = stage_table if by is By.stage else unit_table
     tables = [comparison_table(reports)] if len(reports) > 1 and by is None else [view(r) for r in reports]
@@ -211,4 +260,4 @@ def report(
     with quiet_broken_pipe():
         emit_all(tables, fmt, reports[0].as_dict() if len(reports) == 1 else [r.as_dict() for r in reports], wide)
         if verify:
-            check([p for _, p in loaded], fmt)
+            check([p for _, p in loaded], fmt, batch, dtype.value, device.value)

@@ -7,10 +7,12 @@ the ``archspec.report()`` function.
 
 from .counting import Elementwise, elementwise
 from .diff import Diff
+from .memory import Memory, memory
 from .model import Report, StageRow, UnitRow, make_report
+from .policies import POLICIES, policy_macs
 from .views import comparison_table, stage_table, unit_table
 
 __all__ = [
-    "Diff", "Elementwise", "Report", "StageRow", "UnitRow", "comparison_table", "elementwise",
-    "make_report", "stage_table", "unit_table",
+    "Diff", "Elementwise", "Memory", "POLICIES", "Report", "StageRow", "UnitRow", "comparison_table", "elementwise",
+    "make_report", "memory", "policy_macs", "stage_table", "unit_table",
 ]

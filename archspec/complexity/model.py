@@ -7,17 +7,26 @@ schema (docs/report.md); ``archspec.report()`` returns it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from ..plan.ops import Size
 from ..plan.types import Counted, Plan, Unit
 from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise
+from .memory import Memory, UnitMemory, memory
+from .policies import describe, policy_macs
 
 SCHEMA_VERSION = 1
 UNIT_FIELDS = ("name", "stage", "index", "block", "in_channels", "out_channels", "inner_channels", "groups",
-               "stride", "in_size", "out_size", "shortcut", "merge", "params", "macs", "activations")
-STAGE_FIELDS = ("index", "units", "in_channels", "out_channels", "inner_channels", "out_size", "params", "macs")
+               "stride", "in_size", "out_size", "shortcut", "merge", "params", "macs", "activations",
+               "params_bytes", "train_saved_bytes", "infer_peak_bytes")
+STAGE_FIELDS = ("index", "units", "in_channels", "out_channels", "inner_channels", "out_size", "params", "macs",
+                "params_bytes", "train_saved_bytes", "infer_peak_bytes")
+MEMORY_POLICY = (
+    "memory at the given batch and dtype: train_saved = bytes of the distinct storages autograd saves for "
+    "backward in a training-mode forward (parameters and buffers excluded, the input batch included); "
+    "infer_peak = the largest sum of live activations at any step of an inference forward"
+)
 
 
 def _json_row(row: Any, names: tuple[str, ...], with_elementwise: bool) -> dict[str, Any]:
@@ -52,9 +61,12 @@ class UnitRow:
     activations: int  # elements of the unit's output map, batch 1
     elementwise: Elementwise
     scaling: Mapping[str, Any] | None = None  # compound scaling's rounding of this unit (plan/scaling.py)
+    params_bytes: int | None = None  # memory at the report's layout (None: aux heads, outside the memory model)
+    train_saved_bytes: int | None = None
+    infer_peak_bytes: int | None = None
 
     @classmethod
-    def of(cls, unit: Unit) -> "UnitRow":
+    def of(cls, unit: Unit, mem: UnitMemory | None = None) -> "UnitRow":
         return cls(
             name=unit.name, stage=unit.stage, index=unit.index, block=unit.block,
             in_channels=unit.in_channels, out_channels=unit.out_channels,
@@ -62,6 +74,8 @@ class UnitRow:
             in_size=unit.in_size, out_size=unit.out_size, shortcut=unit.shortcut, merge=unit.merge,
             params=unit.params, macs=unit.macs, activations=unit.out_activations,
             elementwise=elementwise(unit), scaling=unit.options.get("scaling"),
+            params_bytes=mem and mem.params_bytes, train_saved_bytes=mem and mem.train_saved_bytes,
+            infer_peak_bytes=mem and mem.infer_peak_bytes,
         )
 
     def as_dict(self, with_elementwise: bool) -> dict[str, Any]:
@@ -81,6 +95,9 @@ class StageRow:
     params: int
     macs: int
     elementwise: Elementwise
+    params_bytes: int
+    train_saved_bytes: int
+    infer_peak_bytes: int  # the largest of its units'
 
     @classmethod
     def of(cls, index: int, rows: list[UnitRow]) -> "StageRow":
@@ -91,6 +108,9 @@ class StageRow:
             inner_channels=next((r.inner_channels for r in reversed(rows) if r.inner_channels is not None), None),
             params=sum(r.params for r in rows), macs=sum(r.macs for r in rows),
             elementwise=sum((r.elementwise for r in rows), Elementwise()),
+            params_bytes=sum(r.params_bytes or 0 for r in rows),
+            train_saved_bytes=sum(r.train_saved_bytes or 0 for r in rows),
+            infer_peak_bytes=max(r.infer_peak_bytes or 0 for r in rows),
         )
 
     def as_dict(self, with_elementwise: bool) -> dict[str, Any]:
@@ -110,6 +130,8 @@ class Report(Counted):
     stages: tuple[StageRow, ...]
     with_elementwise: bool = False
     aux: tuple[UnitRow, ...] | None = None  # training-only classifiers, counted only when asked for (not None)
+    memory: Memory | None = None  # of the default build (no aux heads)
+    policy: str = "archspec"  # whose MAC count the rows' ``macs`` hold (complexity/policies.py)
 
     def _parts(self) -> tuple[UnitRow, ...]:
         return self.units + (self.aux or ())
@@ -149,8 +171,13 @@ class Report(Counted):
             "params": self.params,
             "macs": self.macs,
             "flops": self.flops,
-            "policy": {"macs": MACS_POLICY, "excluded": EXCLUDED},
+            "policy": {"name": self.policy, "macs": MACS_POLICY if self.policy == "archspec" else describe(self.policy),
+                       "excluded": EXCLUDED, "memory": MEMORY_POLICY},
         }
+        if self.policy != "archspec":
+            del out["policy"]["excluded"]
+        if self.memory is not None:
+            out["memory"] = self.memory.as_dict()
         if self.with_elementwise:
             out["elementwise"] = self.elementwise.as_dict()
             out["policy"]["elementwise"] = ELEMENTWISE_POLICY
@@ -163,12 +190,23 @@ class Report(Counted):
         return out
 
 
-def make_report(plan: Plan, with_elementwise: bool = False, aux: bool = False) -> Report:
-    """Tabulate a Plan (pure Python, no torch); ``aux`` counts its training-only classifiers too."""
-    rows = tuple(UnitRow.of(u) for u in plan.units)
+def make_report(plan: Plan, with_elementwise: bool = False, aux: bool = False, batch: int = 1,
+                dtype: str = "fp32", device: str = "cpu", policy: str = "archspec") -> Report:
+    """Tabulate a Plan (pure Python, no torch); ``aux`` counts its training-only classifiers too.
+
+    Memory is counted at ``batch``, ``dtype`` and ``device`` (whose kernels decide what is saved).
+    ``policy`` names the tool whose MAC count the rows hold (``archspec``: ours).
+    """
+    if aux and policy != "archspec":
+        raise ValueError("--aux counts archspec's MACs only: the other tools' policies cover the default build")
+    mem = memory(plan, batch, dtype, device)
+    rows = tuple(UnitRow.of(u, mem.units[u.name]) for u in plan.units)
+    if policy != "archspec":
+        macs = policy_macs(plan, policy)
+        rows = tuple(replace(r, macs=macs[r.name]) for r in rows)
     stages = tuple(StageRow.of(s.index, [r for r in rows if r.stage == s.index]) for s in plan.stages)
     return Report(
         name=plan.name, in_channels=plan.in_channels, input_size=tuple(plan.input_size),  # type: ignore[arg-type]
         classes=plan.classes, depth=plan.depth, units=rows, stages=stages, with_elementwise=with_elementwise,
-        aux=tuple(UnitRow.of(u) for u in plan.aux) if aux else None,
+        aux=tuple(UnitRow.of(u) for u in plan.aux) if aux else None, memory=mem, policy=policy,
     )

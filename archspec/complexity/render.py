@@ -44,6 +44,16 @@ def human(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:.3g}"
 
 
+def nbytes(value: Any) -> str:
+    """Bytes in binary units: 1.50 MiB, 2.00 GiB (exact below 1 KiB)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return exact(value)
+    for scale, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f} {suffix}"
+    return f"{value} B"
+
+
 def delta(value: Any, show: Callable[[Any], str] = human) -> str:
     """A signed difference (``+1.28M``, ``-74``, ``0``)."""
     if value is None:

@@ -26,7 +26,7 @@ class Measured:
 @dataclass(frozen=True)
 class Mismatch:
     unit: str
-    quantity: str  # "params" or "MACs"
+    quantity: str  # "params", "MACs" or "saved bytes"
     analytic: int
     measured: int
 
@@ -74,6 +74,59 @@ def verify(plan: Plan) -> list[Mismatch]:
         if macs != m.macs:
             found.append(Mismatch(m.name, "MACs", macs, m.macs))
     return found
+
+
+TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def measure_memory(plan: Plan, batch: int = 1, dtype: str = "fp32") -> dict[str, int]:
+    """Saved-for-backward bytes per unit of a training-mode forward of a CPU-layout build.
+
+    In fp32 the build is on ``meta``: meta tensors save what CPU ones save (the same
+    composite kernels decide) without allocating, so full-size ImageNet nets take a
+    fraction of a second. In bf16/fp16 meta's BN keeps fp32 statistics where the CPU
+    kernel keeps them in the activation dtype, so those are measured on real CPU tensors.
+    """
+    import torch
+
+    from ..blocks.network import Network
+    from .measure import measure_saved
+
+    torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
+    with torch.device("meta" if dtype == "fp32" else "cpu"):
+        model = Network(plan).to(torch_dtype)
+        x = torch.empty(batch, plan.in_channels, *plan.input_size, dtype=torch_dtype)
+    return measure_saved(model, [u.name for u in plan.units], x).by_unit()
+
+
+def verify_memory(plan: Plan, batch: int = 1, dtype: str = "fp32") -> list[Mismatch]:
+    """Every unit (then the total) whose analytic train_saved_bytes differs from the measured bytes."""
+    from .memory import memory
+
+    analytic = memory(plan, batch, dtype, "cpu")
+    measured = measure_memory(plan, batch, dtype)
+    found = [Mismatch(name, "saved bytes", analytic.units[name].train_saved_bytes, got)
+             for name, got in measured.items() if analytic.units[name].train_saved_bytes != got]
+    total = sum(measured.values())
+    if total != analytic.train_saved_bytes:
+        found.append(Mismatch("total", "saved bytes", analytic.train_saved_bytes, total))
+    return found
+
+
+def verify_peak(plan: Plan, dtype: str = "fp32") -> list[Mismatch]:
+    """The inference peak against one traced CPU forward at batch 1 (every inference tensor is per
+    sample, so the figure is linear in the batch)."""
+    import torch
+
+    from .measure import measure_infer_peak, zeros_module
+    from .memory import memory
+
+    torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
+    model = zeros_module(plan, torch_dtype)
+    x = torch.zeros(1, plan.in_channels, *plan.input_size, dtype=torch_dtype)
+    measured = measure_infer_peak(model, x).peak()
+    analytic = memory(plan, 1, dtype, "cpu").infer_peak_bytes
+    return [] if measured == analytic else [Mismatch("total", "inference peak bytes (batch 1)", analytic, measured)]
 
 
 def _unmeasured(unit: Unit) -> int:

@@ -6,11 +6,13 @@ from typing import Any, Sequence
 
 from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY
 from .model import Report
-from .render import Column, Table, human, plain
+from .model import MEMORY_POLICY
+from .policies import describe
+from .render import Column, Table, human, nbytes, plain
 
 # How columns give way on a narrow terminal (fit.py): lowest number first; a column without a
 # priority is always shown. Counts are rounded (compact) before any shape column goes.
-DROP_SCALING, DROP_ACTIVATIONS, DROP_STRIDE, DROP_ELEMENTWISE = 10, 20, 30, 35
+DROP_SCALING, DROP_ACTIVATIONS, DROP_INFER_PEAK, DROP_TRAIN_SAVED, DROP_STRIDE, DROP_ELEMENTWISE = 10, 20, 22, 25, 30, 35
 COMPACT_COUNTS, DROP_OUT_SIZE, DROP_IN, DROP_BLOCK, DROP_OUT = 40, 50, 60, 70, 80
 
 SHAPE = [
@@ -25,15 +27,34 @@ COUNTS = [Column("params", "params", compact=human, compact_at=COMPACT_COUNTS),
                  compact_at=COMPACT_COUNTS)]
 ELEMENTWISE = [Column("elementwise", "elementwise", priority=DROP_ELEMENTWISE, short="elem.", compact=human,
                       compact_at=COMPACT_COUNTS)]
+MEMORY = [Column("train_saved_bytes", "train saved", nbytes, priority=DROP_TRAIN_SAVED, short="saved"),
+          Column("infer_peak_bytes", "infer peak", nbytes, priority=DROP_INFER_PEAK, short="peak")]
 
 
-def policy_notes(report: Report) -> list[str]:
-    notes = [MACS_POLICY + "; " + EXCLUDED + "."]
+def policy_notes(report: Report, one_network: bool = True) -> list[str]:
+    """The counting rules in words; ``one_network=False`` (a comparison) states memory's layout, not its figures."""
+    if report.policy == "archspec":
+        notes = [MACS_POLICY + "; " + EXCLUDED + "."]
+    else:
+        notes = [f"MACs as {report.policy} counts them: {describe(report.policy)}"]
+    if report.memory is not None:
+        m = report.memory.layout
+        notes.append(memory_note(report) if one_network else
+                     f"memory at batch {m.batch}, {m.dtype} ({m.device} kernels): " + MEMORY_POLICY.split(": ", 1)[1] + ".")
     if report.with_elementwise:
         notes.append(ELEMENTWISE_POLICY + ".")
     if report.aux is not None:
         notes.append(AUX_POLICY + ".")
     return notes + scaling_notes(report)
+
+
+def memory_note(report: Report) -> str:
+    m = report.memory
+    assert m is not None
+    return (f"memory at batch {m.layout.batch}, {m.layout.dtype} ({m.layout.device} kernels): weights {nbytes(m.params_bytes)}; "
+            f"a training step saves {nbytes(m.train_saved_bytes)} for backward ({nbytes(m.train_step_bytes)} with "
+            f"weights, grads and SGD momentum); inference peak {nbytes(m.infer_peak_bytes)} of live activations. "
+            + MEMORY_POLICY.split(": ", 1)[1] + ".")
 
 
 def scaling_notes(report: Report) -> list[str]:
@@ -62,6 +83,9 @@ def scaled_width(record: Any) -> str:
 
 def totals(report: Report) -> dict[str, Any]:
     row: dict[str, Any] = {"name": "total", "part": "total", "params": report.params, "macs": report.macs}
+    if report.memory is not None:
+        row["train_saved_bytes"] = report.memory.train_saved_bytes
+        row["infer_peak_bytes"] = report.memory.infer_peak_bytes
     if report.with_elementwise:
         row["elementwise"] = report.elementwise.total
     return row
@@ -69,7 +93,8 @@ def totals(report: Report) -> dict[str, Any]:
 
 def _title(report: Report) -> str:
     h, w = report.input_size
-    return (f"{report.name}: {report.params:,} params, {report.macs:,} MACs, {report.flops:,} FLOPs "
+    whose = "" if report.policy == "archspec" else f" ({report.policy}'s count)"
+    return (f"{report.name}: {report.params:,} params, {report.macs:,} MACs, {report.flops:,} FLOPs{whose} "
             f"at {report.in_channels}x{h}x{w}")
 
 
@@ -79,7 +104,7 @@ def _extra(report: Report) -> list[Column]:
 
 def unit_table(report: Report) -> Table:
     columns = [Column("name", "unit", numeric=False), Column("block", "block", numeric=False, priority=DROP_BLOCK),
-               *SHAPE, *COUNTS, *_extra(report)]
+               *SHAPE, *COUNTS, *MEMORY, *_extra(report)]
     if any(u.scaling for u in report.units):
         columns.append(Column("scaling", "scaled width", scaled_width, priority=DROP_SCALING))
     rows = [u.as_dict(report.with_elementwise) for u in report.rows]
@@ -90,7 +115,7 @@ def stage_table(report: Report) -> Table:
     """Stem, each stage, head: the network's shape at a glance."""
     in_out, out_size = SHAPE[:2], SHAPE[3]
     columns = [Column("part", "part", numeric=False), Column("units", "units", plain), *in_out, out_size,
-               *COUNTS[:2], *_extra(report)]
+               *COUNTS[:2], *MEMORY, *_extra(report)]
     flag = report.with_elementwise
     stem, head = report.units[0], report.units[-1]
     rows = [{"part": "stem", "units": 1, **stem.as_dict(flag)}]
@@ -103,7 +128,9 @@ def stage_table(report: Report) -> Table:
 def comparison_rows(reports: Sequence[Report]) -> list[dict[str, Any]]:
     return [
         {"name": r.name, "input": r.input_size, "depth": r.depth, "params": r.params, "macs": r.macs,
-         "final_width": r.final_width, **({"elementwise": r.elementwise.total} if r.with_elementwise else {})}
+         "final_width": r.final_width, **({"elementwise": r.elementwise.total} if r.with_elementwise else {}),
+         **({"train_saved_bytes": r.memory.train_saved_bytes, "infer_peak_bytes": r.memory.infer_peak_bytes}
+            if r.memory is not None else {})}
         for r in reports
     ]
 
@@ -113,7 +140,7 @@ def comparison_table(reports: Sequence[Report]) -> Table:
     columns = [Column("name", "network", numeric=False), Column("input", "input", priority=DROP_OUT_SIZE),
                Column("depth", "depth", plain, priority=DROP_IN), Column("params", "params", human),
                Column("macs", "MACs", human), Column("final_width", "final width", plain, priority=DROP_STRIDE,
-                                                     short="width")]
+                                                     short="width"), *MEMORY]
     if any(r.with_elementwise for r in reports):
         columns.append(Column("elementwise", "elementwise", human, priority=DROP_ELEMENTWISE, short="elem."))
-    return Table("comparison", columns, comparison_rows(reports), policy_notes(reports[0]))
+    return Table("comparison", columns, comparison_rows(reports), policy_notes(reports[0], one_network=False))

@@ -1,0 +1,220 @@
+"""The tensor flow of each block kind, for the memory model (``memory.py``).
+
+One program per block kind, in the order of its module's ``forward``
+(``archspec/blocks``): weighted layers come from the unit's records by path, so shapes are
+the Plan's; the program adds only what the records cannot say (where the activations,
+pools, merges and dropouts sit). What each step saves is decided in ``memory.py``.
+A new block kind needs one program here; ``report --verify`` and the test suite prove it
+against autograd.
+"""
+
+from __future__ import annotations
+
+from ..plan.ops import Size
+from ..plan.parts import pooled
+from ..plan.shortcuts import pooled as strided
+from ..plan.types import Unit
+from .memory import Flow, register_flow
+
+
+def area(size: Size) -> int:
+    return size[0] * size[1]
+
+
+def conv_norm_act(flow: Flow, unit: Unit, prefix: str, act: str, x: int) -> int:
+    """``<prefix>.conv``, ``<prefix>.bn`` where the unit has one, the activation (blocks.parts.ConvNormAct)."""
+    name = f"{prefix}." if prefix else ""
+    paths = [f"{name}conv"] + ([f"{name}bn"] if unit.has(f"{name}bn") else [])
+    return flow.act(act, flow.chain(unit, paths, x))
+
+
+def squeeze_excite(flow: Flow, unit: Unit, act: str, x: int) -> int:
+    """Mean, fc1, act, fc2, sigmoid, rescale (blocks.residual.SqueezeExcite)."""
+    fc1 = unit.op("se.fc1")
+    scale = flow.layer(fc1, flow.mean(x, fc1.cin))
+    scale = flow.sigmoid(flow.layer(unit.op("se.fc2"), flow.act(act, scale)))
+    return flow.mul(x, scale)
+
+
+def shortcut(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.shortcuts: identity, zero-padded (after a slice or a 2x2 average pool), projections."""
+    kind, stride = unit.shortcut, unit.stride
+    if kind == "identity":
+        return x
+    if kind in ("zero_pad", "avgpool_zero_pad"):
+        if kind == "avgpool_zero_pad" and stride > 1:
+            x = flow.pool("avg", x, unit.in_channels * area(strided(unit.in_size, stride)))
+        return flow.reshape(x, unit.out_activations)  # a strided slice is a view of x
+    if kind == "avgpool_projection" and stride > 1:
+        x = flow.pool("avg", x, unit.in_channels * area(strided(unit.in_size, stride)))
+    paths = ["shortcut.conv"] + (["shortcut.bn"] if unit.has("shortcut.bn") else [])
+    return flow.chain(unit, paths, x)
+
+
+def branch_end(flow: Flow, unit: Unit, out: int, x: int, relu_after: bool) -> int:
+    """SE, stochastic depth, the residual add (shortcut evaluated after the branch), the final ReLU."""
+    out = squeeze_excite(flow, unit, "relu", out) if unit.options.get("se") else out
+    out = flow.drop_path(unit.options.get("drop_path", 0.0), out)
+    out = flow.merge("add", (out, shortcut(flow, unit, x)), unit.out_activations)
+    return flow.act("relu", out) if relu_after else out
+
+
+def steps(flow: Flow, unit: Unit, x: int, plan: list[str]) -> int:
+    """Layers by path, ``relu`` and ``dropout`` in between: a residual branch as its forward reads."""
+    for item in plan:
+        if item == "relu":
+            x = flow.act("relu", x)
+        elif item == "dropout":
+            x = flow.dropout(unit.options.get("dropout", 0.0), x)
+        else:
+            x = flow.layer(unit.op(item), x)
+    return x
+
+
+@register_flow("basic")
+def basic(flow: Flow, unit: Unit, x: int) -> int:
+    out = steps(flow, unit, x, ["conv1", "bn1", "relu", "dropout", "conv2", "bn2"])
+    return branch_end(flow, unit, out, x, relu_after=True)
+
+
+@register_flow("bottleneck")
+def bottleneck(flow: Flow, unit: Unit, x: int) -> int:
+    out = steps(flow, unit, x, ["conv1", "bn1", "relu", "conv2", "bn2", "relu", "dropout", "conv3", "bn3"])
+    return branch_end(flow, unit, out, x, relu_after=True)
+
+
+def _preact(flow: Flow, unit: Unit, x: int, branch: list[str]) -> int:
+    """The shared BN-ReLU; the shortcut (on it, for preact_projection) before the branch."""
+    pre = flow.act("relu", flow.layer(unit.op("bn1"), x))
+    short = shortcut(flow, unit, pre if unit.shortcut == "preact_projection" else x)
+    out = steps(flow, unit, pre, branch)
+    out = squeeze_excite(flow, unit, "relu", out) if unit.options.get("se") else out
+    out = flow.drop_path(unit.options.get("drop_path", 0.0), out)
+    return flow.merge("add", (out, short), unit.out_activations)
+
+
+@register_flow("preact_basic")
+def preact_basic(flow: Flow, unit: Unit, x: int) -> int:
+    return _preact(flow, unit, x, ["conv1", "bn2", "relu", "dropout", "conv2"])
+
+
+@register_flow("preact_bottleneck")
+def preact_bottleneck(flow: Flow, unit: Unit, x: int) -> int:
+    return _preact(flow, unit, x, ["conv1", "bn2", "relu", "conv2", "bn3", "relu", "dropout", "conv3"])
+
+
+@register_flow("pyramid")
+def pyramid(flow: Flow, unit: Unit, x: int) -> int:
+    out = steps(flow, unit, x, ["bn1", "conv1", "bn2", "relu", "dropout", "conv2", "bn3"])
+    return branch_end(flow, unit, out, x, relu_after=False)
+
+
+@register_flow("pyramid_bottleneck")
+def pyramid_bottleneck(flow: Flow, unit: Unit, x: int) -> int:
+    out = steps(flow, unit, x, ["bn1", "conv1", "bn2", "relu", "conv2", "bn3", "relu", "dropout", "conv3", "bn4"])
+    return branch_end(flow, unit, out, x, relu_after=False)
+
+
+@register_flow("dense")
+def dense(flow: Flow, unit: Unit, x: int) -> int:
+    plan = ["bn1", "relu", "conv1"] + (["bn2", "relu", "conv2"] if unit.has("conv2") else []) + ["dropout"]
+    new = steps(flow, unit, x, plan)
+    return flow.merge("cat", (x, new), unit.out_activations)
+
+
+@register_flow("inception")
+def inception(flow: Flow, unit: Unit, x: int) -> int:
+    b1 = conv_norm_act(flow, unit, "branch1", "relu", x)
+    b2 = conv_norm_act(flow, unit, "branch2.1", "relu", conv_norm_act(flow, unit, "branch2.0", "relu", x))
+    b3 = conv_norm_act(flow, unit, "branch3.1", "relu", conv_norm_act(flow, unit, "branch3.0", "relu", x))
+    pool = unit.options["pool"]
+    p = flow.pool(pool["kind"], x, unit.in_channels * area(pooled(unit.in_size, pool)))
+    b4 = conv_norm_act(flow, unit, "branch4.1", "relu", p)
+    return flow.merge("cat", (b1, b2, b3, b4), unit.out_activations)
+
+
+@register_flow("mbconv")
+def mbconv(flow: Flow, unit: Unit, x: int) -> int:
+    act = unit.options["act"]
+    out = conv_norm_act(flow, unit, "expand", act, x) if unit.has("expand.conv") else x
+    out = conv_norm_act(flow, unit, "dw", act, out)
+    out = squeeze_excite(flow, unit, act, out) if unit.has("se.fc1") else out
+    out = conv_norm_act(flow, unit, "project", "none", out)
+    if unit.merge != "add":
+        return out
+    return flow.merge("add", (flow.drop_path(unit.options["drop_path"], out), x), unit.out_activations)
+
+
+@register_flow("plain")
+def plain(flow: Flow, unit: Unit, x: int) -> int:
+    return conv_norm_act(flow, unit, "", unit.options["act"], x)
+
+
+@register_flow("pool")
+def pool_unit(flow: Flow, unit: Unit, x: int) -> int:
+    return flow.pool(unit.options["pool"]["kind"], x, unit.out_activations)
+
+
+@register_flow("transition")
+def transition(flow: Flow, unit: Unit, x: int) -> int:
+    out = steps(flow, unit, x, ["bn", "relu", "conv"])
+    return flow.pool("avg", out, unit.out_activations)
+
+
+@register_flow("stem_none")
+def stem_none(flow: Flow, unit: Unit, x: int) -> int:
+    return x
+
+
+@register_flow("stem_conv", "stem_deep")
+def stem(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.network.Stem: each conv, its BN, the activation after each BN (or once at the end), max-pool."""
+    act = unit.options.get("act", "relu")
+    for op in unit.ops:
+        x = flow.layer(op, x)
+        if op.path.startswith("bn"):
+            x = flow.act(act, x)
+    if not any(op.path.startswith("bn") for op in unit.ops):
+        x = flow.act(act, x)
+    return flow.pool("max", x, unit.out_activations) if unit.options.get("pool") == "max" else x
+
+
+@register_flow("stem_layers")
+def stem_layers(flow: Flow, unit: Unit, x: int) -> int:
+    channels, size = unit.in_channels, unit.in_size
+    for layer in unit.options["layers"]:
+        if "pool" in layer:
+            size = pooled(size, layer["pool"])
+            x = flow.pool(layer["pool"]["kind"], x, channels * area(size))
+        else:
+            conv = unit.op(f"{layer['name']}.conv")
+            channels, size = conv.cout, conv.out_size
+            x = conv_norm_act(flow, unit, layer["name"], layer["act"], x)
+    return x
+
+
+@register_flow("classifier")
+def classifier(flow: Flow, unit: Unit, x: int) -> int:
+    pre = unit.options.get("pre", [])
+    x = flow.layer(unit.op("bn"), x) if unit.has("bn") else x
+    x = flow.act("relu", x) if "relu" in pre else x
+    x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (1, 1))
+    return flow.layer(unit.op("fc"), flow.dropout(unit.options.get("dropout") or 0.0, x))
+
+
+@register_flow("mlp")
+def mlp(flow: Flow, unit: Unit, x: int) -> int:
+    """Adaptive pool to ``pool_size`` (a mean when 1), then FC-ReLU-dropout per hidden layer, FC."""
+    size = unit.options["pool_size"]
+    x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (size, size))
+    fcs = list(unit.ops)
+    for fc in fcs[:-1]:
+        x = flow.dropout(unit.options["dropout"], flow.act("relu", flow.layer(fc, x)))
+    return flow.layer(fcs[-1], x)
+
+
+@register_flow("conv_classifier")
+def conv_classifier(flow: Flow, unit: Unit, x: int) -> int:
+    x = flow.act(unit.options["act"], flow.chain(unit, ["conv", "bn"], x))
+    x = flow.adaptive_pool(x, unit.op("bn").channels, unit.in_size, (1, 1))
+    return flow.layer(unit.op("fc"), flow.dropout(unit.options["dropout"], x))

@@ -1,0 +1,338 @@
+"""Activation memory from the Plan (no torch): what a training step saves, what inference holds.
+
+Each unit's forward is replayed as a *flow* of tensor steps (``archspec/complexity/dataflow.py``
+writes one per block kind, reading every weighted layer from the unit's records). What a
+step keeps for backward is decided here, in one place per kind of step:
+
+- a layer record (:func:`record_saves`): ``Conv`` and ``Linear`` save their input; a
+  ``Norm`` saves its input and its batch mean and inverse std (one value per channel); a
+  ``DeformConv`` saves its input, its offsets and torchvision's zero mask (and zero bias
+  when it has none);
+- ReLU (in place) saves its output, SiLU (in place) a copy of its input, sigmoid its
+  output; a max-pool its input and its int64 indices, an average pool its input (a global
+  one is a mean and saves nothing); SE's rescaling multiply both factors; dropout its
+  noise (CPU: a tensor of the activation dtype; CUDA: a bool mask); stochastic depth its
+  per-sample mask. Adds, concatenations, zero-padding, slicing and flattening save nothing.
+
+A tensor is a storage: in-place steps and views return the storage they were given, and a
+storage saved twice (by a ReLU and by the conv after it) counts once, charged to the unit
+that saved it first. That is exactly what ``saved_tensors_hooks`` sees
+(``archspec/complexity/measure.py``); parameters and buffers are not activations and never
+count. The input batch does: the stem's first layer saves it.
+
+Inference peak: the same flow in eval mode (dropout and stochastic depth are identities, no
+copies for backward). A tensor is live from the step that makes it until the last step that
+reads it; the peak is the largest sum of live tensors at any step (its inputs and output
+included). DenseNet's concatenations are live until the next one is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import singledispatch
+from typing import Any, Callable
+
+from ..plan.ops import Conv, DeformConv, Linear, Norm, Op
+from ..plan.types import Plan, Unit
+
+DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2}
+DEVICES = ("cpu", "cuda")
+INDEX_BYTES = 8  # max-pool indices are int64
+MASK_BYTES = 1  # CUDA's fused dropout keeps a bool mask
+STAT_BYTES = 4  # CUDA keeps BN's saved mean / inverse std in fp32 (the accumulation type)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How wide each kind of tensor is: the activation dtype and the device's dropout and BN kernels."""
+
+    batch: int = 1
+    dtype: str = "fp32"
+    device: str = "cpu"
+
+    def bytes(self, kind: str) -> int:
+        act = DTYPES[self.dtype]
+        cpu = self.device == "cpu"
+        return {"act": act, "index": INDEX_BYTES, "noise": act if cpu else MASK_BYTES,
+                "stat": act if cpu else STAT_BYTES}[kind]
+
+
+@dataclass(slots=True)
+class Tensor:
+    elements: int  # per sample when ``per_sample``, else in all
+    kind: str  # "act", "index", "noise" or "stat" (see Layout.bytes)
+    per_sample: bool = True
+    saved_by: str | None = None  # the unit that saved it first
+    made: int = -1  # step index
+    last_read: int = -1
+
+
+@dataclass(slots=True)
+class Step:
+    unit: str
+    reads: tuple[int, ...]
+    out: int | None
+
+
+@dataclass
+class Flow:
+    """The network's tensors and steps, built unit by unit; ``training`` picks the mode replayed."""
+
+    training: bool
+    tensors: list[Tensor] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    unit: str = ""
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # (unit, kind, ...): what counting policies read
+
+    def emit(self, kind: str, *facts: Any) -> None:
+        """Note a step for the counting policies (``policies.py``): its kind and the facts they weigh."""
+        self.events.append((self.unit, kind, *facts))
+
+    # -- building blocks -------------------------------------------------------------
+    def new(self, elements: int, kind: str = "act", per_sample: bool = True) -> int:
+        self.tensors.append(Tensor(elements, kind, per_sample, made=len(self.steps)))
+        return len(self.tensors) - 1
+
+    def save(self, *ids: int) -> None:
+        if not self.training:
+            return
+        for i in ids:
+            if self.tensors[i].saved_by is None:
+                self.tensors[i].saved_by = self.unit
+
+    def step(self, reads: tuple[int, ...], out: int | None) -> None:
+        index = len(self.steps)
+        self.steps.append(Step(self.unit, reads, out))
+        for i in reads:
+            self.tensors[i].last_read = index
+
+    def op(self, reads: tuple[int, ...], elements: int, saves: tuple[int, ...] = ()) -> int:
+        """A step making a new tensor of ``elements`` per sample; ``saves`` among reads (or ``-1``: its output)."""
+        out = self.new(elements)
+        self.step(reads, out)
+        self.save(*(out if s == -1 else s for s in saves))
+        return out
+
+    def elements(self, t: int) -> int:
+        return self.tensors[t].elements
+
+    # -- layers from records ---------------------------------------------------------
+    def layer(self, record: Op, x: int) -> int:
+        """Run one weighted layer; what it saves is :func:`record_saves`' answer for its kind."""
+        self.emit("layer", record)
+        return record_saves(record, self, x)
+
+    def chain(self, unit: Unit, paths: list[str], x: int) -> int:
+        for path in paths:
+            x = self.layer(unit.op(path), x)
+        return x
+
+    # -- parameter-free steps --------------------------------------------------------
+    def act(self, name: str, x: int) -> int:
+        """In-place activations: ReLU saves its output, SiLU a copy of its input (autograd's
+        ``original self``); "none" is no step."""
+        if name == "none":
+            return x
+        if name not in ("relu", "silu"):
+            raise ValueError(f"no memory rule for activation {name!r}: say what its backward saves here")
+        self.emit("act", name, self.elements(x))
+        if name == "silu" and self.training:
+            self.save(self.new(self.elements(x)))
+        self.step((x,), x)
+        if name == "relu":
+            self.save(x)
+        return x
+
+    def sigmoid(self, x: int) -> int:
+        self.emit("sigmoid", self.elements(x))
+        return self.op((x,), self.elements(x), saves=(-1,))
+
+    def mean(self, x: int, channels: int) -> int:
+        """A global mean taken as a tensor method (SE's squeeze): saves nothing."""
+        self.emit("mean", self.elements(x), channels)
+        return self.op((x,), channels)
+
+    def adaptive_pool(self, x: int, channels: int, in_size: tuple[int, int], out_size: tuple[int, int]) -> int:
+        """``AdaptiveAvgPool2d``: to 1x1 ATen takes a mean (nothing saved), otherwise it saves its input."""
+        self.emit("adaptive_pool", channels, in_size, out_size)
+        out = channels * out_size[0] * out_size[1]
+        return self.op((x,), out) if out_size == (1, 1) else self.op((x,), out, saves=(x,))
+
+    def pool(self, kind: str, x: int, out_elements: int) -> int:
+        """Max-pool: input and int64 indices; average pool: input."""
+        self.emit("pool", kind, self.elements(x), out_elements)
+        out = self.op((x,), out_elements, saves=(x,))
+        if kind == "max" and self.training:
+            self.save(self.new(out_elements, "index"))
+        return out
+
+    def mul(self, x: int, scale: int) -> int:
+        self.emit("mul", self.elements(x))
+        return self.op((x, scale), self.elements(x), saves=(x, scale))
+
+    def dropout(self, rate: float, x: int) -> int:
+        """ATen's dropout: identity at rate 0 or in eval; ``x * noise`` (CPU) or a fused kernel
+        with a bool mask (CUDA); rate 1 multiplies by a saved 0-d zero."""
+        if not self.training or rate == 0:
+            return x
+        noise = self.new(1, "act", per_sample=False) if rate == 1 else self.new(self.elements(x), "noise")
+        self.save(noise)
+        return self.op((x,), self.elements(x))
+
+    def drop_path(self, rate: float, x: int) -> int:
+        """Stochastic depth: ``x * mask / keep``, the per-sample mask saved."""
+        if not self.training or rate == 0:
+            return x
+        mask = self.new(1)
+        self.save(mask)
+        return self.op((self.op((x, mask), self.elements(x)),), self.elements(x))
+
+    def merge(self, kind: str, reads: tuple[int, ...], elements: int) -> int:
+        """Add or concatenate (``kind``): saves nothing."""
+        self.emit(kind, elements)
+        return self.op(reads, elements)
+
+    def reshape(self, x: int, elements: int) -> int:
+        """Zero-padding the channels makes a new tensor; nothing saved (slices and flattens are views)."""
+        if elements == self.elements(x):
+            return x
+        self.emit("pad", elements)
+        return self.op((x,), elements)
+
+
+@singledispatch
+def record_saves(record: Any, flow: Flow, x: int) -> int:
+    raise TypeError(f"no memory rule for layer record {type(record).__name__}")
+
+
+@record_saves.register
+def _conv(record: Conv, flow: Flow, x: int) -> int:
+    return flow.op((x,), record.out_elements, saves=(x,))
+
+
+@record_saves.register
+def _deform(record: DeformConv, flow: Flow, x: int) -> int:
+    """torchvision's deform_conv2d saves input, offsets, a zero mask (batch x 1) and a zero bias if none."""
+    offset = _conv(record.offset, flow, x)
+    out = flow.op((x, offset), record.out_elements, saves=(x, offset))
+    if flow.training:
+        flow.save(flow.new(1))
+        if not record.bias:
+            flow.save(flow.new(record.cout, per_sample=False))
+    return out
+
+
+@record_saves.register
+def _norm(record: Norm, flow: Flow, x: int) -> int:
+    out = flow.op((x,), record.out_elements, saves=(x,))
+    if flow.training:
+        flow.save(flow.new(record.channels, "stat", per_sample=False), flow.new(record.channels, "stat", False))
+    return out
+
+
+@record_saves.register
+def _linear(record: Linear, flow: Flow, x: int) -> int:
+    return flow.op((x,), record.out_elements, saves=(x,))
+
+
+Program = Callable[[Flow, Unit, int], int]
+PROGRAMS: dict[str, Program] = {}
+
+
+def register_flow(*blocks: str) -> Callable[[Program], Program]:
+    def decorate(program: Program) -> Program:
+        for block in blocks:
+            PROGRAMS[block] = program
+        return program
+
+    return decorate
+
+
+def replay(plan: Plan, training: bool) -> Flow:
+    """Every unit's flow in network order, the input batch first."""
+    from . import dataflow  # noqa: F401  (registers the block programs)
+
+    flow = Flow(training)
+    flow.unit = plan.stem.name
+    x = flow.new(plan.in_channels * plan.input_size[0] * plan.input_size[1])
+    for unit in plan.units:
+        flow.unit = unit.name
+        try:
+            program = PROGRAMS[unit.block]
+        except KeyError:
+            raise KeyError(f"no memory flow for block type {unit.block!r}") from None
+        x = program(flow, unit, x)
+    return flow
+
+
+@dataclass(frozen=True)
+class UnitMemory:
+    params_bytes: int
+    train_saved_bytes: int
+    infer_peak_bytes: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Memory of one network at one layout: per unit (by name) and in total."""
+
+    layout: Layout
+    units: dict[str, UnitMemory]
+    params_bytes: int
+    train_saved_bytes: int
+    infer_peak_bytes: int
+
+    @property
+    def train_step_bytes(self) -> int:
+        """Weights, their gradients, SGD's momentum buffer and the saved activations."""
+        return 3 * self.params_bytes + self.train_saved_bytes
+
+    @property
+    def infer_bytes(self) -> int:
+        """Weights and the inference peak."""
+        return self.params_bytes + self.infer_peak_bytes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batch": self.layout.batch, "dtype": self.layout.dtype, "device": self.layout.device,
+                "params_bytes": self.params_bytes, "train_saved_bytes": self.train_saved_bytes,
+                "train_step_bytes": self.train_step_bytes, "infer_peak_bytes": self.infer_peak_bytes,
+                "infer_bytes": self.infer_bytes}
+
+
+def tensor_bytes(t: Tensor, layout: Layout) -> int:
+    return t.elements * (layout.batch if t.per_sample else 1) * layout.bytes(t.kind)
+
+
+def peaks(flow: Flow, layout: Layout) -> list[int]:
+    """Live bytes at every step of an eval-mode flow (a sweep over tensor lifetimes)."""
+    n = len(flow.steps)
+    delta = [0] * (n + 1)
+    for t in flow.tensors:
+        start = max(t.made, 0)
+        end = max(t.last_read, start) if t.last_read >= 0 else n - 1  # never read: the output, live to the end
+        size = tensor_bytes(t, layout)
+        delta[start] += size
+        delta[end + 1] -= size
+    live, out = 0, []
+    for i in range(n):
+        live += delta[i]
+        out.append(live)
+    return out
+
+
+def memory(plan: Plan, batch: int = 1, dtype: str = "fp32", device: str = "cpu") -> Memory:
+    """Params, saved-for-backward and inference-peak bytes of ``plan``'s default build (no aux heads)."""
+    if batch < 1 or dtype not in DTYPES or device not in DEVICES:
+        raise ValueError(f"batch >= 1, dtype in {sorted(DTYPES)}, device in {DEVICES}: got {batch}, {dtype}, {device}")
+    layout = Layout(batch, dtype, device)
+    train, infer = replay(plan, training=True), replay(plan, training=False)
+    saved = {u.name: 0 for u in plan.units}
+    for t in train.tensors:
+        if t.saved_by is not None:
+            saved[t.saved_by] += tensor_bytes(t, layout)
+    peak = {u.name: 0 for u in plan.units}
+    for step, live in zip(infer.steps, peaks(infer, layout)):
+        peak[step.unit] = max(peak[step.unit], live)
+    width = DTYPES[dtype]
+    units = {u.name: UnitMemory(u.params * width, saved[u.name], peak[u.name]) for u in plan.units}
+    return Memory(layout, units, plan.params * width, sum(saved.values()), max(peak.values()))

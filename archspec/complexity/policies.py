@@ -1,0 +1,140 @@
+"""Other tools' MAC counts, reproduced from the Plan: what a paper's figure would have been.
+
+Each tool walks the built module its own way (module hooks, a jit trace, parameter shapes)
+and counts a different set of operations. Replaying the network's inference flow
+(``dataflow.py``: every layer, activation, pool, merge in forward order) and weighing each
+step as the tool does gives the tool's total exactly, with no torch and no tool installed.
+The rules below were read from each tool's source (the version named) and are proven
+against the tools themselves in tests/test_policies.py. docs/report.md tabulates them.
+
+One MAC (multiply-accumulate) counts 1 for every tool here; a tool that prints FLOPs = 2 x
+MACs (none of these) would be this figure doubled.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..plan.ops import Conv, DeformConv, Linear, Norm
+from ..plan.types import Plan
+from .memory import replay
+
+Rule = Callable[[tuple[Any, ...]], int]
+
+
+def _conv_macs(record: Conv) -> int:
+    """A conv's MACs as torch sees it: a deformable conv's sampling is invisible, its offset conv is not."""
+    return record.offset.macs if isinstance(record, DeformConv) else record.macs
+
+
+def _bias(record: Any) -> int:
+    """One add per output element of a biased conv or linear."""
+    return record.out_elements if getattr(record, "bias", False) else 0
+
+
+def _deform_bias(record: Any) -> int:
+    return _bias(record.offset) if isinstance(record, DeformConv) else _bias(record)
+
+
+def archspec(event: tuple[Any, ...]) -> int:
+    """Conv and linear MACs, biases excluded; deformable sampling counted as the regular conv's."""
+    kind, *facts = event
+    return facts[0].macs if kind == "layer" and isinstance(facts[0], (Conv, Linear)) else 0
+
+
+def torchvision(event: tuple[Any, ...]) -> int:
+    """torchvision's "GFLOPS": FlopCounterMode / 2: conv and matmul MACs (``deform_conv2d`` unseen)."""
+    kind, *facts = event
+    if kind != "layer":
+        return 0
+    record = facts[0]
+    if isinstance(record, Conv):
+        return _conv_macs(record)
+    return record.macs if isinstance(record, Linear) else 0
+
+
+def fvcore(event: tuple[Any, ...]) -> int:
+    """fvcore 0.1.5 FlopCountAnalysis (jit trace, default handles): conv/linear MACs without bias; BN in eval
+    2 per element (affine); ``adaptive_avg_pool2d`` 1 per input element; everything else ignored."""
+    kind, *facts = event
+    if kind == "layer":
+        record = facts[0]
+        return 2 * record.out_elements if isinstance(record, Norm) else torchvision(event)
+    if kind == "adaptive_pool":
+        channels, (h, w), _ = facts
+        return channels * h * w
+    return 0
+
+
+def ptflops(event: tuple[Any, ...]) -> int:
+    """ptflops 0.7.5, default pytorch backend: module hooks (conv and linear MACs plus one per bias output,
+    BN 2 per element, ReLU 1 per element, every pool 1 per input element) plus patched functionals that the
+    same modules call again (``F.relu``, ``F.*pool2d``: counted twice) and ``F.silu`` (once, no module hook).
+    Tensor operators (``+``, ``*``, sigmoid, ``mean``) are not seen."""
+    kind, *facts = event
+    if kind == "layer":
+        record = facts[0]
+        if isinstance(record, Norm):
+            return 2 * record.out_elements
+        return torchvision(event) + _deform_bias(record)
+    if kind == "act":
+        name, elements = facts
+        return 2 * elements if name == "relu" else elements
+    if kind == "pool":
+        return 2 * facts[1]
+    if kind == "adaptive_pool":
+        channels, (h, w), _ = facts
+        return 2 * channels * h * w
+    return 0
+
+
+def thop(event: tuple[Any, ...]) -> int:
+    """thop 0.1.1 profile (module hooks): conv and linear MACs without bias; BN 4 per element (2, doubled for
+    affine); ReLU and max-pool 0; AvgPool2d 1 per output element; AdaptiveAvgPool2d (kernel + 1) per output
+    element, the kernel being in/out per side multiplied as floats; SiLU, tensor operators unseen."""
+    kind, *facts = event
+    if kind == "layer":
+        record = facts[0]
+        return 4 * record.out_elements if isinstance(record, Norm) else torchvision(event)
+    if kind == "pool":
+        pool, _, out = facts
+        return out if pool == "avg" else 0
+    if kind == "adaptive_pool":
+        channels, (h, w), (oh, ow) = facts
+        return int(((h / oh) * (w / ow) + 1) * (channels * oh * ow))
+    return 0
+
+
+def torchinfo(event: tuple[Any, ...]) -> int:
+    """torchinfo 1.8 ``total_mult_adds``: from each called leaf module's parameters: a conv's weight and bias
+    numel times its output positions (MACs plus one per bias output), any other layer's parameter numel
+    (BN: 2 per channel, linear: MACs plus bias); parameter-free layers 0."""
+    kind, *facts = event
+    if kind != "layer":
+        return 0
+    record = facts[0]
+    if isinstance(record, Conv):
+        return torchvision(event) + _deform_bias(record)
+    return record.params
+
+
+POLICIES: dict[str, Rule] = {
+    "archspec": archspec, "fvcore": fvcore, "ptflops": ptflops, "thop": thop, "torchinfo": torchinfo,
+    "torchvision": torchvision,
+}
+
+
+def describe(policy: str) -> str:
+    """The rule in one paragraph (its docstring)."""
+    return " ".join((POLICIES[policy].__doc__ or "").split())
+
+
+def policy_macs(plan: Plan, policy: str) -> dict[str, int]:
+    """Per unit (by name), the figure ``policy``'s tool would print for the built module at batch 1."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown counting policy {policy!r}; known: {', '.join(POLICIES)}")
+    rule = POLICIES[policy]
+    out = {u.name: 0 for u in plan.units}
+    for unit, *event in replay(plan, training=False).events:
+        out[unit] += rule(tuple(event))
+    return out
