@@ -55,9 +55,10 @@ def test_at_80_columns_the_least_needed_columns_go_first_and_a_note_says_so() ->
     out = cli("report", SPECS / "resnet-50.yaml", columns=80)
     assert header_cells(out) == ["unit", "block", "in", "out", "HxW", "params", "MACs"]
     assert "25,557,032" in out  # exact counts kept while dropping activations and stride sufficed
-    assert "left out to fit 80 columns: activations, stride (--wide shows every column)" in out
+    assert "left out to fit 80 columns: activations, infer peak, train saved, stride (--wide shows every column)" in out
     wide = cli("report", SPECS / "resnet-50.yaml", columns=160)
-    assert header_cells(wide) == ["unit", "block", "in", "out", "stride", "out HxW", "params", "MACs", "activations"]
+    assert header_cells(wide) == ["unit", "block", "in", "out", "stride", "out HxW", "params", "MACs", "activations",
+                                  "train saved", "infer peak"]
     assert "left out" not in wide
 
 
@@ -72,7 +73,7 @@ def test_compound_scaling_column_goes_first_and_counts_are_rounded_before_shapes
 def test_wide_shows_every_column_at_full_precision_however_narrow_the_terminal() -> None:
     out = cli("report", SPECS / "efficientnet-b0.yaml", "--wide", columns=80)
     assert header_cells(out) == ["unit", "block", "in", "out", "stride", "out HxW", "params", "MACs", "activations",
-                                 "scaled width"]
+                                 "train saved", "infer peak", "scaled width"]
     assert "5,288,548" in out.split("\n", 1)[1]  # the total row, exact
     assert max(cell_len(line) for line in table_lines(out)) > 80
 
@@ -108,14 +109,14 @@ def test_diff_csv_stays_one_table_with_every_figure() -> None:
 def test_a_new_column_slots_in_by_its_priority() -> None:
     """The rules live with the columns: a column added later (memory, say) is dropped at its number."""
     table = unit_table(make_report(archspec.plan(SPECS / "resnet-50.yaml")))
-    saved = Column("saved", "train saved bytes", priority=25)
+    saved = Column("saved", "a later column", priority=27)
     rows = [{**row, "saved": 123_456_789} for row in table.rows]
     wider = Table(table.title, [*table.columns, saved], rows, footer=table.footer)
     gone: list[str] = []
     for width in range(fit(wider, 1000).width, 40, -1):
         kept = [c.key for c in fit(wider, width).table.columns]
         gone += [c.key for c in wider.columns if c.key not in kept and c.key not in gone]
-    assert gone[:3] == ["activations", "saved", "stride"]  # priorities 20, 25, 30
+    assert gone[:5] == ["activations", "infer_peak_bytes", "train_saved_bytes", "saved", "stride"]  # 20, 22, 25, 27, 30
     assert fit(wider, 80).width <= 80
 
 
@@ -125,7 +126,7 @@ def test_a_table_too_wide_even_without_its_optional_columns_is_drawn_whole() -> 
     print_rich(table, console, 30)
     out = console.file.getvalue()
     assert "…" not in out and "│ stages.3.2 │" in out  # the unit, params and MACs always stay, whole
-    assert "left out to fit 30 columns: activations, stride, out HxW, in, block, out" in out
+    assert "left out to fit 30 columns: activations, infer peak, train saved, stride, out HxW, in, block, out" in out
 
 
 def test_terminal_console_width_is_honoured() -> None:
