@@ -246,12 +246,13 @@ class Result:
 
 
 def memory_limit(cfg: Config) -> int:
-    """The default ``--max-memory``: half the machine's RAM (CPU) or 90 % of the device's memory (CUDA)."""
-    import os
+    """The default ``--max-memory``: 90 % of the device's memory (CUDA), or on the CPU the limit every
+    build obeys (the global ``--max-memory``, else half the machine's or the container's memory)."""
+    from ..plan.memory_budget import memory_limit as build_limit
 
     if cfg.device == "cuda":
         return int(0.9 * torch.cuda.get_device_properties(0).total_memory)
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    return build_limit()
 
 
 def check_memory(needs: Sequence[tuple[int, int]], cfg: Config, limit: int) -> int:
