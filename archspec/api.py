@@ -61,11 +61,15 @@ def report(
     return make_report(plan(spec, input_size, overrides), elementwise, aux).as_dict()
 
 
-def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False) -> "torch.nn.Module":
-    """Compile a spec into an ``nn.Module`` (He-initialised, fx-traceable).
+def build(spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False, seed: int = 0) -> "torch.nn.Module":
+    """Compile a spec into an ``nn.Module`` (fx-traceable), initialised as the spec's ``init``
+    says (docs/init.md) from ``seed``: the same spec, seed and versions give the same tensors.
 
     ``aux=True`` adds the spec's training-only auxiliary classifiers (GoogLeNet).
+    The seed is kept as ``model.seed``.
     """
     from .blocks.network import Network
 
-    return Network(plan(spec, overrides=overrides), aux=aux)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+    return Network(plan(spec, overrides=overrides), aux=aux, seed=seed)

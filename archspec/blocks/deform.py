@@ -32,15 +32,22 @@ class DeformableConv(nn.Module):
         from torchvision.ops import DeformConv2d
 
         off = op.offset
-        self.offset = nn.Conv2d(off.cin, off.cout, off.kernel, off.stride, off.pad, off.dilation, bias=True)
-        self.conv = DeformConv2d(op.cin, op.cout, op.kernel, op.stride, op.pad, op.dilation, op.groups, bias=op.bias)
+        with torch.device("meta"):  # DeformConv2d takes no device; storage comes with the network's
+            self.offset = nn.Conv2d(off.cin, off.cout, off.kernel, off.stride, off.pad, off.dilation, bias=True)
+            self.conv = DeformConv2d(op.cin, op.cout, op.kernel, op.stride, op.pad, op.dilation, op.groups,
+                                     bias=op.bias)
         self.stride, self.padding, self.dilation = op.stride, op.pad, op.dilation
 
-    def he_init(self) -> None:
-        """Called by :func:`archspec.blocks.layers.he_init` after the plain convs are initialised."""
-        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
-        nn.init.zeros_(self.offset.weight)
-        nn.init.zeros_(self.offset.bias)
+    def initialise(self, rules, generator: torch.Generator) -> None:
+        """Called by :func:`archspec.blocks.init.initialise`: the conv by the conv rules, the
+        offsets at zero (Dai et al.: training starts as a plain conv)."""
+        from .init import fill_bias, fill_weight
+
+        fill_weight(self.conv.weight, rules.conv, generator)
+        fill_bias(self.conv.bias, rules.conv_bias, nn.init._calculate_fan_in_and_fan_out(self.conv.weight)[0],
+                  generator)
+        self.offset.weight.zero_()
+        self.offset.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return deform_conv(x, self.offset(x), self.conv.weight, self.conv.bias, self.stride, self.padding, self.dilation)

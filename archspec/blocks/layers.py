@@ -1,4 +1,9 @@
-"""torch layers made from the Plan's layer records, and He initialisation."""
+"""torch layers made from the Plan's layer records, on the meta device.
+
+Layers are made without storage, so torch's default init (a uniform fill in every
+constructor) never runs; :class:`archspec.blocks.network.Network` gives them storage and
+:mod:`archspec.blocks.init` fills each tensor once.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from torch import nn
 
 from ..plan.ops import Conv, DeformConv, Linear, Norm
 
+META = torch.device("meta")
 Step = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -29,16 +35,16 @@ def conv(op: Conv) -> nn.Module:
         return DeformableConv(op)
     return nn.Conv2d(
         op.cin, op.cout, op.kernel, stride=op.stride, padding=op.pad,
-        dilation=op.dilation, groups=op.groups, bias=op.bias,
+        dilation=op.dilation, groups=op.groups, bias=op.bias, device=META,
     )
 
 
 def norm(op: Norm) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(op.channels, eps=op.eps, momentum=op.momentum)  # type: ignore[arg-type]
+    return nn.BatchNorm2d(op.channels, eps=op.eps, momentum=op.momentum, device=META)  # type: ignore[arg-type]
 
 
 def linear(op: Linear) -> nn.Linear:
-    return nn.Linear(op.cin, op.cout, bias=op.bias)
+    return nn.Linear(op.cin, op.cout, bias=op.bias, device=META)
 
 
 def layer(op: Conv | Norm | Linear) -> nn.Module:
@@ -61,21 +67,6 @@ def pool(options: dict[str, Any]) -> nn.Module:
     """A pooling window from a Plan row's ``pool`` options."""
     kind = nn.MaxPool2d if options["kind"] == "max" else nn.AvgPool2d
     return kind(options["kernel"], options["stride"], options["padding"], ceil_mode=options["ceil"])
-
-
-def he_init(model: nn.Module) -> None:
-    """Kaiming-normal (fan-out) convs, unit-scale BN, as torchvision's ResNet does."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-    for m in model.modules():
-        if hasattr(m, "he_init"):  # layers that are not plain convs (deformable) initialise themselves
-            m.he_init()
 
 
 class DropPath(nn.Module):

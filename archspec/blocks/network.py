@@ -7,7 +7,8 @@ from torch import nn
 
 from ..plan.types import Plan, Unit
 from . import families, parts, residual  # noqa: F401  (register the unit builders)
-from .layers import activation, conv, he_init, linear, norm, skip
+from .init import initialise, materialise
+from .layers import activation, conv, linear, norm, skip
 from .registry import build_unit, register_builder
 
 
@@ -63,24 +64,35 @@ class Network(nn.Module):
     With ``aux=True`` (a training build) the Plan's auxiliary classifiers are built as
     ``aux.<i>`` and, in training mode, ``forward`` returns ``(logits, *aux_logits)``;
     default builds have no aux modules, so eval, tracing and export never see them.
+
+    Layers are made on the meta device, given storage on the default device, and each
+    tensor is initialised once by the Plan's init rules from ``seed`` (``self.seed``).
+    ``initialised=False`` leaves the storage uninitialised, for a caller that loads every
+    tensor next (a strict ``load_state_dict``).
     """
 
-    def __init__(self, plan: Plan, aux: bool = False):
+    def __init__(self, plan: Plan, aux: bool = False, seed: int = 0, initialised: bool = True):
         super().__init__()
         self.plan = plan
+        self.seed = seed
         self.stem = build_unit(plan.stem)
         self.stages = nn.Sequential(*(nn.Sequential(*(build_unit(u) for u in s.units)) for s in plan.stages))
         self.head = build_unit(plan.head)
         self.aux = nn.ModuleList(build_unit(u) for u in plan.aux) if aux and plan.aux else None
         self._taps = [(u.stage, u.index) for u in plan.aux]
-        he_init(self)
-        self._zero_init_last_bns()
+        materialise(self, torch.get_default_device())
+        if initialised:
+            initialise(self, plan.init, torch.Generator().manual_seed(seed))
+            self._zero_init_last_bns()
 
     def _zero_init_last_bns(self) -> None:
+        """torchvision's ``zero_init_residual``: each branch starts as the identity (off by default,
+        as in every reference; the block option ``zero_init_last_bn`` turns it on)."""
         for unit in self.plan.body:
             last = unit.options.get("last_bn")
             if unit.options.get("zero_init_last_bn") and last:
-                nn.init.zeros_(self.get_submodule(f"{unit.name}.{last}").weight)
+                with torch.no_grad():
+                    self.get_submodule(f"{unit.name}.{last}").weight.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

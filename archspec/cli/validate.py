@@ -54,6 +54,8 @@ def validate(
     Reports every problem of every file; exits 2 if any file fails.
     """
     files, bad = spec_files(paths)
+    if sets and fmt == ErrorFormat.text:
+        console.print(f"--set applied to each spec: {escape(', '.join(sets))}")
     for error in bad:
         report_problems(error, fmt)
     for path in files:
