@@ -246,17 +246,25 @@ def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
 
 def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
               overrides: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
-    """onnxruntime on CPU; ``overrides`` replace the file's initializers of the same names."""
+    """onnxruntime on CPU; ``overrides`` replace the file's initializers of the same names.
+
+    The overrides are written into an in-memory copy of the model: onnxruntime's own
+    ``SessionOptions.add_initializer`` left some BN statistics of DenseNet-121 unreplaced.
+    """
+    import onnx
     import onnxruntime as ort
+    from onnx import numpy_helper
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(a)) for a in (overrides or {}).values()]
-    for name, value in zip(overrides or {}, values):
-        options.add_initializer(name, value)  # the OrtValues must outlive the session
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    model: str | bytes = str(path)
+    if overrides:
+        proto = onnx.load(str(path))
+        for init in proto.graph.initializer:
+            if init.name in overrides:
+                init.CopyFrom(numpy_helper.from_array(overrides[init.name], init.name))
+        model = proto.SerializeToString()
+        del proto
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    outputs = []
-    for x in inputs:
-        outputs.append(session.run(None, {name: x.numpy()})[0])
-    return outputs
+    return [session.run(None, {name: x.numpy()})[0] for x in inputs]
