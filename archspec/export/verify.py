@@ -32,8 +32,9 @@ VERIFY_BATCHES = (1, 3)
 VERIFY_SEED = 0  # the verification inputs are the same for every build: N(0, 1) images
 CALIBRATION_BATCHES = 2
 CALIBRATION_BATCH_SIZE = 8
-# fp32 reorderings between torch and onnxruntime give ~1e-6 of the output scale.
-RELATIVE_TOLERANCE = 1e-4
+# fp32 reorderings between torch and onnxruntime give 1e-6 to 1e-4 of the output scale
+# (ResNet-50 with calibrated statistics: 6e-5); a 1% error is ten times the tolerance.
+RELATIVE_TOLERANCE = 1e-3
 # Outputs whose spread over a batch is below this share of their scale ignore the input.
 INPUT_DEPENDENCE = 1e-4
 
@@ -54,6 +55,8 @@ class Comparison:
 
     @property
     def rel_diff(self) -> float:
+        if not self.finite:
+            return math.inf
         return self.max_abs_diff / self.scale if self.scale > 0 else self.max_abs_diff
 
     @property
