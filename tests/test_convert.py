@@ -150,7 +150,7 @@ def test_onnx_export_of_converted_weights_matches_torchvision_in_onnxruntime(nam
         overrides = [*AT_64, f"head.hidden=[{ONNX_HIDDEN[0]}, {ONNX_HIDDEN[1]}]"]
     path = tmp_path / f"{name}.onnx"
     export_onnx(converted(name, archspec.load(spec_path(MODELS[name]), overrides), source), SHAPE, path)
-    check = verify_onnx(source, SHAPE, path)  # onnxruntime vs torchvision itself
+    check = verify_onnx(source, SHAPE, path, calibrate=False)  # onnxruntime vs torchvision itself (its BN names differ)
     assert check.ok, check
 
 

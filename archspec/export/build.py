@@ -76,7 +76,8 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
                             **_init_metadata(plan, seed, state_dict is None), **(metadata or {})}
                     export_onnx(model, shape, tmp, meta)
                 elif kind == "state_dict":
-                    torch.save(model.state_dict(), tmp)
+                    with open(tmp, "wb") as file:  # a path would name the archive's root after the temp file
+                        torch.save(model.state_dict(), file)
                 else:
                     tmp.write_text(traced.code, encoding="utf-8")
             if kind == "onnx":
