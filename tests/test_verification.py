@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -151,4 +152,6 @@ def test_cli_leads_with_the_relative_error_and_says_what_was_compared(tmp_path):
     assert result.exit_code == 0, result.output
     assert "as built: relative error" in result.output and "calibrated: relative error" in result.output
     assert "of N(0, 1) inputs" in result.output
+    assert re.search(r"^export onnx: \d+\.\d\d s$", result.output, re.M)
+    assert re.search(r"^verify onnx: \d+\.\d\d s$", result.output, re.M)
     assert files_under(tmp_path) == ["r20.onnx"]

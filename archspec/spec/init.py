@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from .base import PositiveFloat, StrictModel
 
@@ -90,12 +90,6 @@ class InitSpec(StrictModel):
     conv_bias: BiasInit | None = Field(None, description="Override: conv biases.")
     linear: WeightInit | None = Field(None, description="Override: every fully connected layer's weight.")
     linear_bias: BiasInit | None = Field(None, description="Override: fully connected biases.")
-
-    @field_validator("conv", "linear", mode="before")
-    @classmethod
-    def _accept_bare_rule(cls, value: object) -> object:
-        """``conv: torch_default`` is ``conv: {type: torch_default}``."""
-        return {"type": value} if isinstance(value, str) else value
 
     @model_validator(mode="before")
     @classmethod
