@@ -12,6 +12,7 @@ import torch.fx
 from torch import nn
 
 from ..plan.ops import DeformConv
+from .layers import fresh
 
 
 def deform_conv(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -32,22 +33,19 @@ class DeformableConv(nn.Module):
         from torchvision.ops import DeformConv2d
 
         off = op.offset
-        with torch.device("meta"):  # DeformConv2d takes no device; storage comes with the network's
-            self.offset = nn.Conv2d(off.cin, off.cout, off.kernel, off.stride, off.pad, off.dilation, bias=True)
-            self.conv = DeformConv2d(op.cin, op.cout, op.kernel, op.stride, op.pad, op.dilation, op.groups,
-                                     bias=op.bias)
+        self.offset = fresh(nn.Conv2d, off.cin, off.cout, off.kernel, off.stride, off.pad, off.dilation, bias=True)
+        self.conv = fresh(DeformConv2d, op.cin, op.cout, op.kernel, op.stride, op.pad, op.dilation, op.groups,
+                          bias=op.bias)
         self.stride, self.padding, self.dilation = op.stride, op.pad, op.dilation
 
-    def initialise(self, rules, generator: torch.Generator) -> None:
+    def init_fills(self, prefix: str, rules):
         """Called by :func:`archspec.blocks.init.initialise`: the conv by the conv rules, the
         offsets at zero (Dai et al.: training starts as a plain conv)."""
-        from .init import fill_bias, fill_weight
+        from .init import layer_fills
 
-        fill_weight(self.conv.weight, rules.conv, generator)
-        fill_bias(self.conv.bias, rules.conv_bias, nn.init._calculate_fan_in_and_fan_out(self.conv.weight)[0],
-                  generator)
         self.offset.weight.zero_()
         self.offset.bias.zero_()
+        return layer_fills(f"{prefix}conv.", self.conv, rules.conv, rules.conv_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return deform_conv(x, self.offset(x), self.conv.weight, self.conv.bias, self.stride, self.padding, self.dilation)

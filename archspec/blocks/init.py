@@ -1,13 +1,19 @@
 """Initialise every tensor of a built network once, by the Plan's init rules, from one seed.
 
-The modules are made on the meta device (no storage, no torch default init), moved to
-real storage uninitialised (``to_empty``), then each tensor is filled here exactly once,
-in module order, from one ``torch.Generator``: the same spec and seed give the same bytes.
+The layers are made with uninitialised storage (no torch default init, see
+:func:`archspec.blocks.layers.fresh`); each tensor is filled here exactly once. A tensor's
+values depend only on the seed and its name: its generator is seeded from both, so the
+fills can run on several threads (torch releases the GIL while filling) and still give
+the same bytes, and adding a layer leaves every other tensor's values as they were.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Callable
 
 import torch
 from torch import nn
@@ -15,22 +21,11 @@ from torch import nn
 from ..plan.init import PRESETS, InitRules
 from ..spec.init import KaimingNormal, Normal, TorchDefault, TruncatedNormal, UniformFanOut, WeightInit
 
-
-def materialise(model: nn.Module, device: torch.device) -> None:
-    """Give every meta tensor uninitialised storage on ``device``: ``Module.to_empty``, made
-    with ``torch.empty`` from the shape (``empty_like`` of a meta tensor takes a Python path
-    that costs 40 us a tensor, a fifth of a 1,000-layer build)."""
-    for module in model.modules():
-        for name, p in module._parameters.items():
-            if p is not None and p.is_meta:
-                module._parameters[name] = nn.Parameter(torch.empty(p.shape, dtype=p.dtype, device=device),
-                                                        requires_grad=p.requires_grad)
-        for name, b in module._buffers.items():
-            if b is not None and b.is_meta:
-                module._buffers[name] = torch.empty(b.shape, dtype=b.dtype, device=device)
+Fill = Callable[[torch.Tensor, torch.Generator], None]
+PARALLEL_FROM = 1 << 20  # elements: below this, threads cost more than they save
 
 
-def fill_weight(weight: torch.Tensor, rule: WeightInit, generator: torch.Generator) -> None:
+def fill_weight(weight: torch.Tensor, generator: torch.Generator, rule: WeightInit) -> None:
     """One weight tensor by its rule (fans as torch computes them: groups and kernel included)."""
     fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(weight)
     if isinstance(rule, KaimingNormal):
@@ -50,9 +45,7 @@ def fill_weight(weight: torch.Tensor, rule: WeightInit, generator: torch.Generat
         raise TypeError(f"no init rule {rule!r}")
 
 
-def fill_bias(bias: torch.Tensor | None, rule: str, fan_in: int, generator: torch.Generator) -> None:
-    if bias is None:
-        return
+def fill_bias(bias: torch.Tensor, generator: torch.Generator, rule: str, fan_in: int) -> None:
     if rule == "zeros" or fan_in == 0:
         bias.zero_()
     else:
@@ -60,24 +53,37 @@ def fill_bias(bias: torch.Tensor | None, rule: str, fan_in: int, generator: torc
         bias.uniform_(-bound, bound, generator=generator)
 
 
-def initialise(model: nn.Module, rules: InitRules | None, generator: torch.Generator) -> None:
+def layer_fills(prefix: str, module: nn.Module, weight_rule: WeightInit, bias_rule: str) -> list[tuple[str, torch.Tensor, Fill]]:
+    """The fills of a conv or linear layer's weight and bias."""
+    fills: list[tuple[str, torch.Tensor, Fill]] = [
+        (f"{prefix}weight", module.weight, partial(fill_weight, rule=weight_rule))]
+    if module.bias is not None:
+        fan_in = nn.init._calculate_fan_in_and_fan_out(module.weight)[0]
+        fills.append((f"{prefix}bias", module.bias, partial(fill_bias, rule=bias_rule, fan_in=fan_in)))
+    return fills
+
+
+def tensor_seed(seed: int, name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little") >> 1
+
+
+def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None:
     """Fill every parameter and buffer of ``model`` once; TypeError if one is left unfilled."""
     rules = rules or PRESETS["torchvision_resnet"]
+    fills: list[tuple[str, torch.Tensor, Fill]] = []
     done: set[int] = set()
     with torch.no_grad():
-        for module in model.modules():
-            own = getattr(module, "initialise", None)
+        for name, module in model.named_modules():
+            prefix = f"{name}." if name else ""
+            if any(id(t) in done for t in module.parameters(recurse=False)):
+                continue  # filled by its parent (a deformable conv's parts)
+            own = getattr(module, "init_fills", None)
             if own is not None:
-                own(rules, generator)  # layers that are more than a conv (deformable) fill themselves
+                fills += own(prefix, rules)  # layers that are more than a conv (deformable) say how
             elif isinstance(module, nn.Conv2d) or type(module).__name__ == "DeformConv2d":
-                if id(module.weight) in done:
-                    continue
-                fill_weight(module.weight, rules.conv, generator)
-                fill_bias(module.bias, rules.conv_bias, nn.init._calculate_fan_in_and_fan_out(module.weight)[0],
-                          generator)
+                fills += layer_fills(prefix, module, rules.conv, rules.conv_bias)
             elif isinstance(module, nn.Linear):
-                fill_weight(module.weight, rules.linear, generator)
-                fill_bias(module.bias, rules.linear_bias, module.in_features, generator)
+                fills += layer_fills(prefix, module, rules.linear, rules.linear_bias)
             elif isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.weight.fill_(1.0)
                 module.bias.zero_()
@@ -86,6 +92,28 @@ def initialise(model: nn.Module, rules: InitRules | None, generator: torch.Gener
                 continue
             done.update(id(t) for t in module.parameters())
             done.update(id(t) for t in module.buffers())
+        _run(fills, seed)
     left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if id(t) not in done]
     if left:
         raise TypeError(f"no init rule reached {left[:3]}: a layer type this module does not know")
+
+
+def _run(fills: list[tuple[str, torch.Tensor, Fill]], seed: int) -> None:
+    def one(item: tuple[str, torch.Tensor, Fill]) -> None:
+        name, tensor, fill = item
+        if tensor.is_meta:  # a network built under ``torch.device("meta")`` has nothing to fill
+            return
+        with torch.no_grad():
+            fill(tensor, torch.Generator(device=tensor.device).manual_seed(tensor_seed(seed, name)))
+
+    big = sorted((f for f in fills if f[1].numel() >= PARALLEL_FROM), key=lambda f: -f[1].numel())
+    workers = min(len(big), torch.get_num_threads(), 8)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, big))
+    else:
+        for item in big:
+            one(item)
+    for item in fills:
+        if item[1].numel() < PARALLEL_FROM:
+            one(item)

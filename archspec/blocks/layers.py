@@ -1,21 +1,41 @@
-"""torch layers made from the Plan's layer records, on the meta device.
+"""torch layers made from the Plan's layer records, without torch's default init.
 
-Layers are made without storage, so torch's default init (a uniform fill in every
-constructor) never runs; :class:`archspec.blocks.network.Network` gives them storage and
-:mod:`archspec.blocks.init` fills each tensor once.
+Every torch layer's constructor ends in ``reset_parameters()``, a uniform fill of each
+weight that :mod:`archspec.blocks.init` would overwrite: a third of a deep build's time.
+:func:`fresh` skips it, so storage is allocated uninitialised and filled once, later.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import torch
 from torch import nn
 
 from ..plan.ops import Conv, DeformConv, Linear, Norm
 
-META = torch.device("meta")
 Step = Callable[[torch.Tensor], torch.Tensor]
+M = TypeVar("M", bound=nn.Module)
+
+
+def _no_reset() -> None:
+    """Stands in for ``reset_parameters`` while a layer's constructor runs."""
+
+
+def fresh(cls: type[M], *args: Any, **kwargs: Any) -> M:
+    """``cls(*args, **kwargs)`` with its default init skipped; its tensors hold uninitialised memory.
+
+    An instance attribute shadows the class's ``reset_parameters`` (a plain method, so the
+    instance wins) while ``__init__`` runs, and is removed after: the module is exactly a
+    ``cls``, torch's classes are never patched, and other threads are unaffected. (Building
+    on the meta device instead costs twice as much: torch's meta kernels for ``uniform_``
+    and ``empty_like`` run Python decompositions.)
+    """
+    module = cls.__new__(cls)
+    module.__dict__["reset_parameters"] = _no_reset
+    cls.__init__(module, *args, **kwargs)
+    del module.__dict__["reset_parameters"]
+    return module
 
 
 def skip(x: torch.Tensor) -> torch.Tensor:
@@ -33,18 +53,18 @@ def conv(op: Conv) -> nn.Module:
         from .deform import DeformableConv
 
         return DeformableConv(op)
-    return nn.Conv2d(
-        op.cin, op.cout, op.kernel, stride=op.stride, padding=op.pad,
-        dilation=op.dilation, groups=op.groups, bias=op.bias, device=META,
+    return fresh(
+        nn.Conv2d, op.cin, op.cout, op.kernel, stride=op.stride, padding=op.pad,
+        dilation=op.dilation, groups=op.groups, bias=op.bias,
     )
 
 
 def norm(op: Norm) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(op.channels, eps=op.eps, momentum=op.momentum, device=META)  # type: ignore[arg-type]
+    return fresh(nn.BatchNorm2d, op.channels, eps=op.eps, momentum=op.momentum)  # type: ignore[arg-type]
 
 
 def linear(op: Linear) -> nn.Linear:
-    return nn.Linear(op.cin, op.cout, bias=op.bias, device=META)
+    return fresh(nn.Linear, op.cin, op.cout, bias=op.bias)
 
 
 def layer(op: Conv | Norm | Linear) -> nn.Module:

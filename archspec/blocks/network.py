@@ -7,7 +7,7 @@ from torch import nn
 
 from ..plan.types import Plan, Unit
 from . import families, parts, residual  # noqa: F401  (register the unit builders)
-from .init import initialise, materialise
+from .init import initialise
 from .layers import activation, conv, linear, norm, skip
 from .registry import build_unit, register_builder
 
@@ -65,8 +65,8 @@ class Network(nn.Module):
     ``aux.<i>`` and, in training mode, ``forward`` returns ``(logits, *aux_logits)``;
     default builds have no aux modules, so eval, tracing and export never see them.
 
-    Layers are made on the meta device, given storage on the default device, and each
-    tensor is initialised once by the Plan's init rules from ``seed`` (``self.seed``).
+    Layers are made without torch's default init (:func:`archspec.blocks.layers.fresh`),
+    and each tensor is initialised once by the Plan's init rules from ``seed`` (``self.seed``).
     ``initialised=False`` leaves the storage uninitialised, for a caller that loads every
     tensor next (a strict ``load_state_dict``).
     """
@@ -80,9 +80,8 @@ class Network(nn.Module):
         self.head = build_unit(plan.head)
         self.aux = nn.ModuleList(build_unit(u) for u in plan.aux) if aux and plan.aux else None
         self._taps = [(u.stage, u.index) for u in plan.aux]
-        materialise(self, torch.get_default_device())
         if initialised:
-            initialise(self, plan.init, torch.Generator().manual_seed(seed))
+            initialise(self, plan.init, seed)
             self._zero_init_last_bns()
 
     def _zero_init_last_bns(self) -> None:
