@@ -89,14 +89,14 @@ def build(
 
 def output_stem(spec: Path, sets: list[str], loaded) -> str:
     """The files' name: the spec's ``name``, or ``NAME-HASH8`` (the first 8 hex digits of the
-    spec sha256) when ``--set`` changed the network but not its name, so that a variant
-    never replaces the files of the network the name belongs to."""
+    spec sha256) when ``--set`` changed the network but did not set its name, so that a
+    variant never replaces the files of the network the name belongs to."""
     from ..api import as_spec
     from ..spec.expand import spec_hash
     from ..spec.yaml_safety import STDIN
 
-    if not sets:
-        return loaded.name
+    if not sets or any(s.split("=", 1)[0].strip() == "name" for s in sets):
+        return loaded.name  # no override, or the name given explicitly
     if str(spec) != STDIN:
         base = as_spec(spec)
         if base.name != loaded.name or spec_hash(base) == spec_hash(loaded):
