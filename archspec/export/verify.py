@@ -13,7 +13,9 @@ proves little. So an export is compared twice:
   the same statistics. The outputs are then O(1) and must depend on the input.
 
 ``max(0.0, nan)`` is 0.0 in Python, so every comparison here checks finiteness first and
-never folds a NaN into a maximum.
+never folds a NaN into a maximum. :func:`compare_export` runs both comparisons for any
+export given a runner (ONNX: :func:`verify_onnx`); :func:`check_torch` is the first check
+of every build, before anything is written.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from functools import partial
+from typing import Callable, Container, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -208,12 +211,49 @@ def compare(statistics: str, expected: Sequence[np.ndarray], got: Sequence[np.nd
     return Comparison(statistics, worst, scale, spread, True)
 
 
+# An export's runner: its outputs on the inputs, with the named BN statistics (state_dict
+# names) replaced by the given arrays when the second argument is not None.
+Runner = Callable[[Sequence[torch.Tensor], Optional[dict[str, np.ndarray]]], list[np.ndarray]]
+
+
+def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, keeps: Container[str],
+                   runtime: str = "onnxruntime", batches: Sequence[int] = VERIFY_BATCHES,
+                   calibrate: bool = True) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+    """Compare any export with the module: as built and, with ``calibrate`` where the network
+    has BN, with calibrated statistics. ``keeps`` holds the statistics' names the export can
+    take (layers outside it, such as training-only aux heads, have none). Returns the
+    comparisons and the problems (empty: the export passed). Every exporter calls this."""
+    inputs = verification_inputs(input_shape, batches)
+    comparisons = [compare("as built", torch_outputs(model, inputs), run(inputs, None))]
+    problems: list[str] = []
+    if calibrate and has_batchnorm(model):
+        with calibrated_statistics(model, input_shape) as stats:
+            present = {name: value for name, value in stats.items() if name in keeps}
+            if not present:
+                problems.append(f"the export keeps no BN statistics by name (folded into the convs?), so {runtime} "
+                                "cannot run it with calibrated statistics")
+            else:
+                comparisons.append(compare("calibrated", torch_outputs(model, inputs), run(inputs, present)))
+    for c in comparisons:
+        if not c.finite:
+            problems.append(f"{c.statistics}: the outputs of torch or {runtime} are not finite")
+        elif c.rel_diff > RELATIVE_TOLERANCE:
+            problems.append(f"{c.statistics}: {runtime} differs from torch by {c.rel_diff:.2g} of the output "
+                            f"scale (tolerance {RELATIVE_TOLERANCE:g})")
+    exercised = comparisons[-1]
+    if exercised.finite and not exercised.input_dependent:
+        problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
+                        f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
+                        "proves nothing about the graph")
+    return tuple(comparisons), tuple(problems)
+
+
 def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
                 batches: Sequence[int] = VERIFY_BATCHES, calibrate: bool = True) -> OnnxCheck:
     """Check the file with onnx.checker, run it in onnxruntime, compare with the module.
 
-    ``calibrate``: also compare with calibrated BN statistics (where the network has BN and
-    the file keeps its BN statistics as initializers); builds from trained weights skip it.
+    ``calibrate``: also compare with calibrated BN statistics (the file keeps them as
+    initializers named as in the state_dict); builds from trained weights skip it.
     """
     import onnx
 
@@ -222,31 +262,9 @@ def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     initializers = {i.name for i in proto.graph.initializer}
     del proto
-    inputs = verification_inputs(input_shape, batches)
-    comparisons = [compare("as built", torch_outputs(model, inputs), _run_onnx(path, inputs))]
-    problems: list[str] = []
-    if calibrate and has_batchnorm(model):
-        with calibrated_statistics(model, input_shape) as stats:
-            # Layers outside the exported graph (training-only aux heads) have no initializers.
-            present = {name: value for name, value in stats.items() if name in initializers}
-            if not present:
-                problems.append("the file keeps no BN statistics as initializers (folded into the convs?), "
-                                "so it cannot be run with calibrated statistics")
-            else:
-                comparisons.append(compare("calibrated", torch_outputs(model, inputs),
-                                           _run_onnx(path, inputs, present)))
-    for c in comparisons:
-        if not c.finite:
-            problems.append(f"{c.statistics}: the outputs of torch or onnxruntime are not finite")
-        elif c.rel_diff > RELATIVE_TOLERANCE:
-            problems.append(f"{c.statistics}: onnxruntime differs from torch by {c.rel_diff:.2g} of the output "
-                            f"scale (tolerance {RELATIVE_TOLERANCE:g})")
-    exercised = comparisons[-1]
-    if exercised.finite and not exercised.input_dependent:
-        problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
-                        f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
-                        "proves nothing about the graph")
-    return OnnxCheck(Path(path), opset, tuple(batches), tuple(comparisons), tuple(problems))
+    comparisons, problems = compare_export(model, input_shape, partial(_run_onnx, path), initializers,
+                                           batches=batches, calibrate=calibrate)
+    return OnnxCheck(Path(path), opset, tuple(batches), comparisons, problems)
 
 
 def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
