@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .verify import OnnxCheck, verify_onnx  # noqa: F401  (the verification every export shares)
+from .verify import VERIFY_BATCHES, OnnxCheck, verify_onnx  # noqa: F401  (the verification every export shares)
 
 OPSET = 18
 DEFORMABLE_OPSET = 19  # ONNX's DeformConv operator exists from opset 19

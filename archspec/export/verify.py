@@ -35,6 +35,7 @@ VERIFY_BATCHES = (1, 3)
 VERIFY_SEED = 0  # the verification inputs are the same for every build: N(0, 1) images
 CALIBRATION_BATCHES = 2
 CALIBRATION_BATCH_SIZE = 8
+LARGEST_BATCH = max(*VERIFY_BATCHES, CALIBRATION_BATCH_SIZE)  # what a memory estimate must allow for
 # fp32 reorderings between torch and onnxruntime give 1e-6 to 1e-4 of the output scale
 # (ResNet-50 with calibrated statistics: 6e-5); a 1% error is ten times the tolerance.
 RELATIVE_TOLERANCE = 1e-3
