@@ -17,6 +17,7 @@ def build_files(out, seed: int, *exports: str) -> dict[str, bytes]:
     torch.manual_seed(seed + 1234)  # torch's global RNG must not matter
     torch.rand(7)
     result = runner.invoke(app, ["build", str(spec_path("resnet-20")), "--set", "input.size=16", "--set", "name=r20",
+                                 "--set", "body.depth=8",  # one unit a stage: a small graph exports fast
                                  "--seed", str(seed), *exports, "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
     return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
