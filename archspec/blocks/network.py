@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._startup import collector_paused
 from ..plan.types import Plan, Unit
 from . import families, parts, residual  # noqa: F401  (register the unit builders)
 from .init import initialise
@@ -72,6 +73,10 @@ class Network(nn.Module):
     """
 
     def __init__(self, plan: Plan, aux: bool = False, seed: int = 0, initialised: bool = True):
+        with collector_paused():  # thousands of modules, no garbage: collections would find nothing
+            self._build(plan, aux, seed, initialised)
+
+    def _build(self, plan: Plan, aux: bool, seed: int, initialised: bool) -> None:
         super().__init__()
         self.plan = plan
         self.seed = seed
