@@ -63,6 +63,7 @@ def test_a_variant_never_replaces_the_named_networks_files(tmp_path):
     (tmp_path / "resnet-20.pt").write_bytes(b"the real resnet-20")
     result = build("--set", "classes=100", "-e", "state_dict", "-o", str(tmp_path))
     assert result.exit_code == 0, result.output
+    assert re.search(r"^files named resnet-20-[0-9a-f]{8}: --set changed the network", result.output, re.M)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert len(names) == 2 and "resnet-20.pt" in names
     assert any(re.fullmatch(r"resnet-20-[0-9a-f]{8}\.pt", name) for name in names)

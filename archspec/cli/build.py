@@ -61,6 +61,8 @@ def build(
             stem = output_stem(spec, sets, loaded)
     if sets:
         progress.line(f"--set applied: {', '.join(sets)}")
+    if stem != loaded.name:
+        progress.line(f"files named {stem}: --set changed the network but not its name (--set name=... names them)")
     state, meta = None, {"archspec.spec_sha256": spec_hash(loaded)}
     if weights is not None:
         try:
