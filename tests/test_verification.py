@@ -16,7 +16,7 @@ import archspec
 from archspec.cli import app
 from archspec.export.onnx import export_onnx
 from archspec.export.verify import (
-    RELATIVE_TOLERANCE, VerificationError, calibrated_statistics, check_torch, compare, verify_onnx,
+    RELATIVE_TOLERANCE, calibrated_statistics, compare, verify_onnx,
 )
 from conftest import spec_path
 
@@ -66,11 +66,17 @@ def test_overflowing_network_fails_the_build_and_writes_nothing(tmp_path):
     assert files_under(out) == []
 
 
-def test_untrained_overflow_is_blamed_on_depth_not_on_the_weights():
-    narrow = ["body.depth=1202", "input.size=8", "stem.width=4", "body.widening.base=4"]  # 600 units, cheap
-    model = archspec.build(spec_path("resnet-110"), overrides=narrow).eval()
-    with pytest.raises(VerificationError, match="Every weight is finite: untrained, eval-mode BN"):
-        check_torch(model, (3, 8, 8), batches=(2,))
+def test_untrained_resnet_1202_overflows_fails_and_writes_nothing(tmp_path):
+    """ResNet-1202 untrained in eval mode: each unit adds its branch to the stream, and 600
+    units overflow float32. Narrow (4 channels) and at 8x8, it overflows just the same."""
+    narrow = ["body.depth=1202", "input.size=8", "stem.width=4", "body.widening.base=4"]
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["build", str(spec_path("resnet-110")), *sum((["--set", s] for s in narrow), []),
+                                 "-e", "state_dict", "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "torch's outputs are not finite" in result.output
+    assert "Every weight is finite: untrained, eval-mode BN" in result.output
+    assert files_under(out) == []
 
 
 def test_nan_is_never_a_difference_of_zero():
