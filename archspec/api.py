@@ -122,18 +122,21 @@ def report(
 
 
 def build(
-    spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False, *,
+    spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False, seed: int = 0, *,
     num_classes: Optional[int] = None, in_chans: Optional[int] = None,
 ) -> "torch.nn.Module":
-    """Compile a spec into an ``nn.Module`` (He-initialised, fx-traceable).
+    """Compile a spec into an ``nn.Module`` (fx-traceable), initialised as the spec's ``init``
+    says (docs/init.md) from ``seed``: the same spec, seed and versions give the same tensors.
 
     ``aux=True`` adds the spec's training-only auxiliary classifiers (GoogLeNet).
     ``num_classes`` and ``in_chans`` (timm's ``create_model`` names) set ``classes`` and
-    ``input.channels``, after ``overrides``.
+    ``input.channels``, after ``overrides``. The seed is kept as ``model.seed``.
     """
     from .extras import require
 
     require("torch")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
     from .blocks.network import Network
     from .plan import memory_budget
 
@@ -144,7 +147,7 @@ def build(
         memory_budget.require(resolved, memory_budget.estimate(resolved))  # before allocating anything
     except PlanError as exc:
         raise located(spec, exc) from None
-    return Network(resolved, aux=aux)
+    return Network(resolved, aux=aux, seed=seed)
 
 
 def _keyword_sets(keywords: dict[str, tuple[str, Optional[int]]]) -> list[str]:
@@ -163,7 +166,7 @@ def _keyword_sets(keywords: dict[str, tuple[str, Optional[int]]]) -> list[str]:
 def write_exports(
     spec: SpecLike, kinds: Iterable[str], out_dir: str | Path, overrides: Iterable[str] = (), *,
     dynamic: str = "batch", dtype: str = "fp32", external_data: bool = False,
-    weights: str | Path | None = None, weights_format: str = "torchvision",
+    weights: str | Path | None = None, weights_format: str = "torchvision", seed: int = 0,
 ) -> "BuildResult":
     """Compile and write verified exports (``onnx``, ``safetensors``, ``pt2``, ``python``, ``fx``,
     ``state_dict`` or ``all``; docs/exports.md), all or nothing.
@@ -172,7 +175,8 @@ def write_exports(
     (a torch.save or .safetensors file, named by ``weights_format``) is loaded first, as the
     CLI's options do. An export that cannot be made raises
     ``archspec.export.checks.ExportError`` (a ``ValueError`` naming the file and the
-    reason), and nothing is written.
+    reason), and nothing is written; so is ``archspec.export.verify.VerificationError`` when
+    torch's outputs are not finite or the ONNX file disagrees with torch. ``seed`` drives the init.
     """
     from .convert import read_weights
     from .export.build import build_exports
@@ -184,8 +188,9 @@ def write_exports(
     options = OnnxOptions(OnnxOptions.parse_dynamic(dynamic), dtype, external_data)
     state = read_weights(weights, resolved, weights_format) if weights is not None else None
     meta = {"archspec.weights": f"{weights_format}:{Path(weights).name}"} if weights is not None else {}
-    return build_exports(resolved, list(kinds), out_dir, meta, state_dict=state, provenance=Provenance(loaded),
-                         onnx_options=options)
+    provenance = Provenance(loaded, seed=seed if weights is None else None)
+    return build_exports(resolved, list(kinds), out_dir, meta, state_dict=state, provenance=provenance,
+                         onnx_options=options, seed=seed, weights=str(weights) if weights is not None else None)
 
 
 def bench(specs: Iterable[SpecLike], overrides: Iterable[str] = (), table: Any = None, max_memory: int | None = None,

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 import archspec
 from archspec.cli import app
-from archspec.export.onnx import export_onnx, verify_onnx
 from conftest import ROOT, spec_path
 
 
@@ -82,27 +81,6 @@ def test_tiny_inputs_plan_like_torch_runs_them():
     with torch.no_grad():
         assert model(torch.randn(1, 3, 16, 16)).shape == (1, 1000)
     assert plan.body[-1].out_size == (1, 1)
-
-
-class Constant(torch.nn.Module):
-    """Ignores its input, as a fresh EfficientNet's vanishing activations effectively do."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = torch.nn.Linear(3, 4)
-
-    def forward(self, x):
-        return self.fc(x.mean((2, 3)) * 0.0)
-
-
-def test_onnx_check_flags_input_independent_outputs(tmp_path):
-    model = Constant().eval()
-    export_onnx(model, (3, 8, 8), tmp_path / "c.onnx")
-    check = verify_onnx(model, (3, 8, 8), tmp_path / "c.onnx")
-    assert check.ok and not check.input_dependent
-    live = archspec.build(spec_path("resnet-20")).eval()
-    export_onnx(live, (3, 32, 32), tmp_path / "r.onnx")
-    assert verify_onnx(live, (3, 32, 32), tmp_path / "r.onnx").input_dependent
 
 
 def test_pre_commit_hooks_skip_partial_bases():

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..extras import require
 from ..plan.ops import DeformConv
+from .layers import fresh
 
 
 def deform_conv(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -34,15 +35,19 @@ class DeformableConv(nn.Module):
         from torchvision.ops import DeformConv2d
 
         off = op.offset
-        self.offset = nn.Conv2d(off.cin, off.cout, off.kernel, off.stride, off.pad, off.dilation, bias=True)
-        self.conv = DeformConv2d(op.cin, op.cout, op.kernel, op.stride, op.pad, op.dilation, op.groups, bias=op.bias)
+        self.offset = fresh(nn.Conv2d, off.cin, off.cout, off.kernel, off.stride, off.pad, off.dilation, bias=True)
+        self.conv = fresh(DeformConv2d, op.cin, op.cout, op.kernel, op.stride, op.pad, op.dilation, op.groups,
+                          bias=op.bias)
         self.stride, self.padding, self.dilation = op.stride, op.pad, op.dilation
 
-    def he_init(self) -> None:
-        """Called by :func:`archspec.blocks.layers.he_init` after the plain convs are initialised."""
-        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
-        nn.init.zeros_(self.offset.weight)
-        nn.init.zeros_(self.offset.bias)
+    def init_fills(self, prefix: str, rules):
+        """Called by :func:`archspec.blocks.init.initialise`: the conv by the conv rules, the
+        offsets at zero (Dai et al.: training starts as a plain conv)."""
+        from .init import layer_fills
+
+        self.offset.weight.zero_()
+        self.offset.bias.zero_()
+        return layer_fills(f"{prefix}conv.", self.conv, rules.conv, rules.conv_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return deform_conv(x, self.offset(x), self.conv.weight, self.conv.bias, self.stride, self.padding, self.dilation)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._startup import collector_paused
 from ..plan.types import Plan, Unit
 from . import families, parts, residual  # noqa: F401  (register the unit builders)
-from .layers import activation, conv, he_init, linear, norm, skip
+from .init import initialise
+from .layers import activation, conv, linear, norm, skip
 from .registry import build_unit, register_builder
 
 
@@ -63,24 +65,38 @@ class Network(nn.Module):
     With ``aux=True`` (a training build) the Plan's auxiliary classifiers are built as
     ``aux.<i>`` and, in training mode, ``forward`` returns ``(logits, *aux_logits)``;
     default builds have no aux modules, so eval, tracing and export never see them.
+
+    Layers are made without torch's default init (:func:`archspec.blocks.layers.fresh`),
+    and each tensor is initialised once by the Plan's init rules from ``seed`` (``self.seed``).
+    ``initialised=False`` leaves the storage uninitialised, for a caller that loads every
+    tensor next (a strict ``load_state_dict``).
     """
 
-    def __init__(self, plan: Plan, aux: bool = False):
+    def __init__(self, plan: Plan, aux: bool = False, seed: int = 0, initialised: bool = True):
+        with collector_paused():  # thousands of modules, no garbage: collections would find nothing
+            self._build(plan, aux, seed, initialised)
+
+    def _build(self, plan: Plan, aux: bool, seed: int, initialised: bool) -> None:
         super().__init__()
         self.plan = plan
+        self.seed = seed
         self.stem = build_unit(plan.stem)
         self.stages = nn.Sequential(*(nn.Sequential(*(build_unit(u) for u in s.units)) for s in plan.stages))
         self.head = build_unit(plan.head)
         self.aux = nn.ModuleList(build_unit(u) for u in plan.aux) if aux and plan.aux else None
         self._taps = [(u.stage, u.index) for u in plan.aux]
-        he_init(self)
-        self._zero_init_last_bns()
+        if initialised:
+            initialise(self, plan.init, seed)
+            self._zero_init_last_bns()
 
     def _zero_init_last_bns(self) -> None:
+        """torchvision's ``zero_init_residual``: each branch starts as the identity (off by default,
+        as in every reference; the block option ``zero_init_last_bn`` turns it on)."""
         for unit in self.plan.body:
             last = unit.options.get("last_bn")
             if unit.options.get("zero_init_last_bn") and last:
-                nn.init.zeros_(self.get_submodule(f"{unit.name}.{last}").weight)
+                with torch.no_grad():
+                    self.get_submodule(f"{unit.name}.{last}").weight.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

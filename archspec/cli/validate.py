@@ -72,6 +72,8 @@ def validate(
             report_problems(exc, fmt)
 
     files, bad = spec_files(paths)
+    if sets and fmt == ErrorFormat.text:
+        console.print(f"--set applied to each spec: {escape(', '.join(sets))}")
     for error in bad:
         report(error)
     for path in files:

@@ -1,11 +1,18 @@
-"""Compile a Plan and write its exports together (all or nothing), each verified where it is staged."""
+"""Compile a Plan, verify it, and write its exports together (all or nothing).
+
+Every step runs inside ``step(name)`` (a context manager the CLI turns into live progress).
+The fx trace runs only when an export needs it. Nothing is written unless torch's outputs
+are finite and every export agrees with torch (:mod:`archspec.export.verify`;
+ONNX options and the other kinds: :mod:`archspec.export.checks`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, ContextManager, Iterable, Mapping
 
 import torch
 import torch.fx
@@ -18,21 +25,30 @@ from .artifacts import fx_module_code, verify_fx, write_pt2, write_safetensors
 from .atomic import Batch, WholeWrites
 from .checks import Agreement, ExportError
 from .isolated import Job, verify_isolated
-from .onnx import VERIFY_BATCHES, OnnxCheck, export_onnx, verify_onnx
+from .onnx import export_onnx
 from .onnx_options import PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, verify_onnx_with, weight_bytes
 from .provenance import Provenance
 from .standalone import StandaloneError, class_name, standalone_code
+from .verify import LARGEST_BATCH, OnnxCheck, VerificationError, check_torch, verify_onnx
 
 SUFFIX = {"onnx": ".onnx", "state_dict": ".pt", "fx": ".fx.py", "safetensors": ".safetensors", "pt2": ".pt2",
           "python": ".py"}
 KINDS = tuple(SUFFIX)
 ALL = "all"
+NEEDS_TRACE = {"fx"}
+
+Step = Callable[[str], ContextManager[object]]
+
+
+def no_progress(name: str) -> ContextManager[object]:
+    return contextlib.nullcontext()
 
 
 @dataclass
 class BuildResult:
     model: torch.nn.Module
-    traced_nodes: int
+    seed: int  # what drove the init (also ``model.seed``; recorded in the ONNX metadata)
+    traced_nodes: int | None = None  # None: no export needed the fx trace
     written: list[Path] = field(default_factory=list)
     onnx: OnnxCheck | None = None  # the default ONNX file's check
     checks: list[tuple[Path, Agreement]] = field(default_factory=list)  # every other artifact's
@@ -53,34 +69,51 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
                   metadata: dict[str, str] | None = None,
                   state_dict: Mapping[str, torch.Tensor] | None = None,
                   provenance: Provenance | None = None,
-                  onnx_options: OnnxOptions | None = None) -> BuildResult:
-    """``state_dict`` (names already the network's, see ``archspec.convert``) loads strictly first.
-
-    Any export that cannot be made or does not verify raises :class:`ExportError` naming
-    its file, and nothing is written: earlier files of the same names stay as they were.
+                  onnx_options: OnnxOptions | None = None, *,
+                  seed: int = 0, stem: str | None = None, weights: str | None = None,
+                  step: Step = no_progress) -> BuildResult:
+    """``state_dict`` (names already the network's, see ``archspec.convert``) loads strictly,
+    in place of the init; ``weights`` names where it came from, for messages. ``stem`` names
+    the files (default: the plan's name).
 
     Raises :class:`~archspec.plan.PlanError` before allocating anything when the build would need
-    more memory than ``--max-memory`` allows (:mod:`archspec.plan.memory_budget`).
+    more memory than ``--max-memory`` allows (:mod:`archspec.plan.memory_budget`);
+    :class:`VerificationError` when torch's outputs are not finite or the default ONNX file
+    disagrees with torch; :class:`ExportError` naming its file when any other export cannot be
+    made or does not verify. Nothing is written then: earlier files of the same names stay.
     """
-    memory_budget.require(plan, memory_budget.for_build(plan, export_kinds(exports), max(VERIFY_BATCHES)))
-    model = Network(plan)
-    if state_dict is not None:
-        model.load_state_dict(state_dict, strict=True)
-    model.eval()
-    traced = torch.fx.symbolic_trace(model)
-    result = BuildResult(model, len(traced.graph.nodes))
+    kinds = export_kinds(exports)
+    memory_budget.require(plan, memory_budget.for_build(plan, kinds, LARGEST_BATCH))
+    with step("build"):
+        model = Network(plan, seed=seed, initialised=state_dict is None)
+        if state_dict is not None:
+            model.load_state_dict(state_dict, strict=True)
+        model.eval()
+    result = BuildResult(model, seed)
+    traced = None
+    if NEEDS_TRACE & set(kinds):
+        with step("trace"):
+            traced = torch.fx.symbolic_trace(model)
+        result.traced_nodes = len(traced.graph.nodes)
     shape = (plan.in_channels, *plan.input_size)
+    with step("verify torch"):
+        check_torch(model, shape, loaded=weights)
     out_dir = Path(out_dir)
     meta = {"archspec.version": __version__, "archspec.spec": plan.name,
-            **(provenance.metadata(plan) if provenance else {}), **(metadata or {})}
+            **(provenance.metadata(plan) if provenance else {}),
+            **_init_metadata(plan, seed, state_dict is None), **(metadata or {})}
     options = onnx_options or OnnxOptions()
-    kinds = export_kinds(exports)
     with Batch() as batch:
-        writer = _Writer(model, plan, traced, meta, provenance, options, batch, result)
+        writer = _Writer(model, plan, traced, meta, provenance, options, batch, result, state_dict is None)
         for kind in kinds:
-            check = getattr(writer, kind)(out_dir / f"{plan.name}{SUFFIX[kind]}")
+            target = out_dir / f"{stem or plan.name}{SUFFIX[kind]}"
+            with step(f"export {kind}"):
+                check = getattr(writer, kind)(target)
             if check is not None:
                 result.checks.append(check)
+            if writer.staged_onnx is not None:  # the default ONNX file: verified as its own step
+                with step("verify onnx"):
+                    writer.verify_staged_onnx(target)
         result.written = batch.commit()
     return result
 
@@ -97,6 +130,8 @@ class _Writer:
     options: OnnxOptions
     batch: Batch
     result: BuildResult
+    calibrate: bool  # no weights loaded: compare also with calibrated BN statistics
+    staged_onnx: Path | None = None  # the default ONNX file, exported, not yet verified
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -104,15 +139,23 @@ class _Writer:
 
     def onnx(self, target: Path) -> tuple[Path, Agreement] | None:
         if self.options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT:  # one fp32 file (export/onnx.py)
-            tmp = self.batch.path_for(target)
-            export_onnx(self.model, self.shape, tmp, self.meta)
-            self.result.onnx = dataclasses.replace(verify_onnx(self.model, self.shape, tmp), path=target)
+            self.staged_onnx = self.batch.path_for(target)
+            export_onnx(self.model, self.shape, self.staged_onnx, self.meta)
             return None
         tmp = self.batch.named_path_for(target)
         min_size = self.provenance.smallest_input() if self.provenance else 1
         if export_onnx_with(self.model, self.plan, tmp, self.options, self.meta, min_size, target):
             self.batch.named_path_for(target.with_name(target.name + ".data"))  # the exporter wrote it beside
         return target, verify_onnx_with(self.model, self.plan, tmp, self.options, target)
+
+    def verify_staged_onnx(self, target: Path) -> None:
+        check = verify_onnx(self.model, self.shape, self.staged_onnx, calibrate=self.calibrate)
+        self.staged_onnx = None
+        self.result.onnx = dataclasses.replace(check, path=target)
+        if not check.ok:
+            raise VerificationError(
+                f"the ONNX export failed verification: {'; '.join(check.problems)}. Nothing was written.\n"
+                + self.result.onnx.describe())
 
     def state_dict(self, target: Path) -> None:
         with WholeWrites(self.batch.path_for(target)) as file:  # a full disk raises OSError, not "unexpected pos"
@@ -140,3 +183,10 @@ class _Writer:
         tmp = self.batch.named_path_for(target)
         tmp.write_text(fx_module_code(self.traced, self.plan, f"{self.plan.name}.py", target), encoding="utf-8")
         return target, verify_fx(tmp, self.model, self.plan, target)
+
+
+def _init_metadata(plan: Plan, seed: int, initialised: bool) -> dict[str, str]:
+    """Where the weights came from when they were not loaded: the init preset and the seed."""
+    if not initialised:
+        return {}
+    return {"archspec.seed": str(seed), "archspec.init": plan.init.preset if plan.init else "torchvision_resnet"}

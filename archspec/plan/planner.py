@@ -14,6 +14,7 @@ from . import parts
 from . import widening as rules
 from .context import UnitContext
 from .errors import PlanError
+from .init import resolve_init
 from .ops import Conv, Linear, Norm, Op, Size, conv_out
 from .registry import planner_for
 from .scaling import annotate, scaled_stem, scaled_units, scaled_width
@@ -79,6 +80,7 @@ def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
         head=with_bn(head),
         depth=body.depth or body.depth_offset + sum(n * b.layers_per_unit for n, b in zip(counts, blocks)),
         aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
+        init=resolve_init(spec.init, body.block.type),
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .init import InitRules
 from .ops import Op, Size
 
 
@@ -96,6 +97,7 @@ class Plan(Counted):
     head: Unit
     depth: int | None = None
     aux: tuple[Unit, ...] = ()  # training-only classifiers, outside ``units`` and the default counts
+    init: InitRules | None = None  # None: the torchvision ResNet preset (a Plan made by hand)
 
     @property
     def aux_params(self) -> int:

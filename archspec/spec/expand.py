@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ..plan.init import family_preset
 from ..plan.planner import plan_stem, stage_widths, units_per_stage
 from ..plan.scaling import scaled_stem, scaled_units, scaled_width
 from .models import Spec, StageSpec
@@ -33,6 +34,7 @@ def expand(spec: Spec) -> dict[str, Any]:
     widths = [[scaled_width(w, scaling)[0] for w in stage] for stage in stage_widths(spec, counts, stem_width)]
     data = spec.model_dump(mode="json", exclude_none=True)
     data.pop("scaling", None)
+    data["init"] = {**data.get("init", {}), "preset": spec.init.preset or family_preset(spec.body.block.type)}
     data["stem"] = stem.model_dump(mode="json", exclude_none=True)
     body = data["body"]
     body.pop("depth", None)

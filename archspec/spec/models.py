@@ -13,6 +13,7 @@ from pydantic import Field, Strict, field_validator, model_validator
 
 from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
+from .init import InitSpec
 from .layout import (
     AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
 )
@@ -180,3 +181,4 @@ class Spec(StrictModel):
     head: HeadSpec = ClassifierHead(type="classifier")
     scaling: CompoundScaling | None = Field(None, description="Compound scaling of widths and depths (EfficientNet).")
     batchnorm: BatchNorm = Field(BatchNorm(), description="Epsilon and momentum of every BN layer.")
+    init: InitSpec = Field(InitSpec(), description="How the weights start: a reference code's preset and overrides (docs/init.md).")

@@ -21,7 +21,8 @@ from .models import Spec
 
 SCHEMA_FILE = "archspec.schema.json"
 REFERENCE_FILE = "spec-reference.md"
-BARE_NAME_MODELS = ("ShortcutSpec",)  # models that also accept their `type` as a plain string
+# Models that also accept a plain string, and the field it fills: `shortcut: zero_pad`, `init: msra`.
+BARE_NAME_MODELS = {"ShortcutSpec": "type", "InitSpec": "preset"}
 EXTENDS = {
     "type": "string",
     "description": "A spec file (relative to this one) to start from; this file's fields are deep-merged "
@@ -33,9 +34,11 @@ def json_schema() -> dict[str, Any]:
     schema = Spec.model_json_schema()
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "archspec spec"}
     schema["properties"] = {"extends": EXTENDS, **schema["properties"]}
-    for name in BARE_NAME_MODELS:
+    for name, field in BARE_NAME_MODELS.items():
         model = schema["$defs"][name]
-        bare = {"type": "string", "enum": model["properties"]["type"]["enum"]}
+        prop = model["properties"][field]
+        enum = prop.get("enum") or next(s["enum"] for s in prop["anyOf"] if "enum" in s)
+        bare = {"type": "string", "enum": enum}
         description = model.pop("description", "")
         schema["$defs"][name] = {"description": description, "anyOf": [bare, model]}
     return schema

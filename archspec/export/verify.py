@@ -1,0 +1,294 @@
+"""Verification that cannot pass a broken network: outputs finite, exports agreeing with torch,
+on inputs and statistics that exercise the graph.
+
+A freshly initialised network evaluated with BN's initial running statistics (mean 0,
+variance 1) passes each residual unit's growth on: deep nets output 1e11 or more, or
+overflow to inf, and some (EfficientNet) shrink to a constant. Comparing such outputs
+proves little. So an export is compared twice:
+
+- **as built**: the file as written against the module as built (or as loaded). Both
+  must be finite and agree within :data:`RELATIVE_TOLERANCE` of the output scale;
+- **calibrated**: the same file, run with BN running statistics calibrated on a few
+  random batches (fed to onnxruntime in place of the file's), against the module with
+  the same statistics. The outputs are then O(1) and must depend on the input.
+
+``max(0.0, nan)`` is 0.0 in Python, so every comparison here checks finiteness first and
+never folds a NaN into a maximum. :func:`compare_export` runs both comparisons for any
+export given a runner (ONNX: :func:`verify_onnx`); :func:`check_torch` is the first check
+of every build, before anything is written.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from functools import partial
+from typing import Callable, Container, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+VERIFY_BATCHES = (1, 3)
+VERIFY_SEED = 0  # the verification inputs are the same for every build: N(0, 1) images
+CALIBRATION_BATCHES = 2
+CALIBRATION_BATCH_SIZE = 8
+LARGEST_BATCH = max(*VERIFY_BATCHES, CALIBRATION_BATCH_SIZE)  # what a memory estimate must allow for
+# fp32 reorderings between torch and onnxruntime give 1e-6 to 1e-4 of the output scale
+# (ResNet-50 with calibrated statistics: 6e-5); a 1% error is ten times the tolerance.
+RELATIVE_TOLERANCE = 1e-3
+# Outputs whose spread over a batch is below this share of their scale ignore the input.
+INPUT_DEPENDENCE = 1e-4
+
+
+class VerificationError(Exception):
+    """A built network or an export failed verification; the message says what was compared."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """onnxruntime against torch on the verification batches, under one set of BN statistics."""
+
+    statistics: str  # "as built" or "calibrated"
+    max_abs_diff: float  # largest |torch - onnxruntime|; inf when either is not finite
+    scale: float  # largest |torch output|
+    spread: float  # largest difference between two samples' torch outputs in one batch
+    finite: bool
+
+    @property
+    def rel_diff(self) -> float:
+        if not self.finite:
+            return math.inf
+        return self.max_abs_diff / self.scale if self.scale > 0 else self.max_abs_diff
+
+    @property
+    def input_dependent(self) -> bool:
+        return self.finite and self.spread > INPUT_DEPENDENCE * self.scale
+
+    def describe(self) -> str:
+        return (f"{self.statistics}: relative error {self.rel_diff:.2g} (max |diff| {self.max_abs_diff:.3g}, "
+                f"output scale {self.scale:.3g})")
+
+
+@dataclass(frozen=True)
+class OnnxCheck:
+    """What :func:`verify_onnx` compared and found. ``ok`` only when nothing in ``problems``."""
+
+    path: Path
+    opset: int
+    batches: tuple[int, ...]
+    comparisons: tuple[Comparison, ...]
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def exercised(self) -> Comparison:
+        """The comparison that exercises the graph: calibrated where the network has BN."""
+        return self.comparisons[-1]
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max(c.max_abs_diff for c in self.comparisons)
+
+    @property
+    def max_rel_diff(self) -> float:
+        return max(c.rel_diff for c in self.comparisons)
+
+    @property
+    def input_dependent(self) -> bool:
+        return self.exercised.input_dependent
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        """One line per comparison, the relative error first."""
+        head = (f"onnxruntime vs torch at batch {' and '.join(map(str, self.batches))} of N(0, 1) inputs, "
+                f"opset {self.opset}, checker ok")
+        calibrated = (f" (BN running statistics calibrated on {CALIBRATION_BATCHES} random batches "
+                      f"of {CALIBRATION_BATCH_SIZE})")
+        lines = [head] + ["  " + c.describe() + (calibrated if c.statistics == "calibrated" else "")
+                          for c in self.comparisons]
+        return "\n".join(lines)
+
+
+def verification_inputs(shape: Sequence[int], batches: Sequence[int] = VERIFY_BATCHES,
+                        seed: int = VERIFY_SEED) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, *shape, generator=generator) for n in batches]
+
+
+def torch_outputs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    model.eval()
+    with torch.no_grad():
+        return [model(x).numpy() for x in inputs]
+
+
+def check_torch(model: nn.Module, shape: Sequence[int], loaded: str | None = None,
+                batches: Sequence[int] = VERIFY_BATCHES) -> list[np.ndarray]:
+    """The module's outputs on the verification batches; VerificationError where any is not finite.
+
+    ``loaded`` names the weights the module holds (None: freshly initialised), for the message.
+    """
+    outputs = torch_outputs(model, verification_inputs(shape, batches))
+    bad = sum(int(np.size(o) - np.count_nonzero(np.isfinite(o))) for o in outputs)
+    if bad:
+        total = sum(int(np.size(o)) for o in outputs)
+        raise VerificationError(
+            f"torch's outputs are not finite: {bad} of {total} values are NaN or inf (the module as built, "
+            f"eval mode, batch {' and '.join(map(str, batches))} of N(0, 1) inputs). {_why_not_finite(model, loaded)}")
+    return outputs
+
+
+def _why_not_finite(model: nn.Module, loaded: str | None) -> str:
+    state = model.state_dict()
+    broken = [name for name, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:
+        where = f"The weights loaded from {loaded}" if loaded else "The module's tensors"
+        shown = ", ".join(broken[:3]) + (f" and {len(broken) - 3} more" if len(broken) > 3 else "")
+        return f"{where} hold non-finite values in {len(broken)} tensors ({shown}). Nothing was written."
+    if loaded:
+        return (f"The weights loaded from {loaded} are finite, but their activations overflow float32 "
+                "on these inputs. Nothing was written.")
+    return ("Every weight is finite: untrained, eval-mode BN (running mean 0, variance 1) passes each "
+            "residual unit's growth on, and this many units overflow float32. Nothing was written; "
+            "build it with trained weights (--weights), or fewer units.")
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats for m in model.modules())
+
+
+@contextmanager
+def calibrated_statistics(model: nn.Module, shape: Sequence[int],
+                          batches: int = CALIBRATION_BATCHES, batch_size: int = CALIBRATION_BATCH_SIZE,
+                          seed: int = VERIFY_SEED + 1) -> Iterator[dict[str, np.ndarray]]:
+    """Inside, every BN layer holds running statistics averaged over ``batches`` random
+    batches (the rest of the module in eval mode: no dropout, no drop-path); yields them by
+    state_dict name. The module's own statistics are restored on exit."""
+    norms = {name: m for name, m in model.named_modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats}
+    saved = {name: (m.momentum, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
+             for name, m in norms.items()}
+    generator = torch.Generator().manual_seed(seed)
+    try:
+        model.eval()
+        for m in norms.values():
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the calibration batches
+            m.train()
+        with torch.no_grad():
+            for _ in range(batches):
+                model(torch.randn(batch_size, *shape, generator=generator))
+        model.eval()
+        stats: dict[str, np.ndarray] = {}
+        for name, m in norms.items():
+            stats[f"{name}.running_mean"] = m.running_mean.numpy().copy()
+            stats[f"{name}.running_var"] = m.running_var.numpy().copy()
+        yield stats
+    finally:
+        for name, m in norms.items():
+            momentum, mean, var, tracked = saved[name]
+            m.momentum = momentum
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(tracked)
+        model.eval()
+
+
+def compare(statistics: str, expected: Sequence[np.ndarray], got: Sequence[np.ndarray]) -> Comparison:
+    """Finiteness first: a NaN never becomes a difference of 0."""
+    for e, g in zip(expected, got):
+        if e.shape != g.shape:
+            raise VerificationError(f"onnxruntime gave shape {g.shape}, torch {e.shape}")
+    finite = all(np.isfinite(e).all() and np.isfinite(g).all() for e, g in zip(expected, got))
+    if not finite:
+        return Comparison(statistics, math.inf, math.inf, 0.0, False)
+    worst = max(float(np.max(np.abs(g - e))) for e, g in zip(expected, got))
+    scale = max(float(np.max(np.abs(e))) for e in expected)
+    spread = max(float(np.max(np.abs(e - e[:1]))) for e in expected)
+    return Comparison(statistics, worst, scale, spread, True)
+
+
+# An export's runner: its outputs on the inputs, with the named BN statistics (state_dict
+# names) replaced by the given arrays when the second argument is not None.
+Runner = Callable[[Sequence[torch.Tensor], Optional[dict[str, np.ndarray]]], list[np.ndarray]]
+
+
+def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, keeps: Container[str],
+                   runtime: str = "onnxruntime", batches: Sequence[int] = VERIFY_BATCHES,
+                   calibrate: bool = True) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+    """Compare any export with the module: as built and, with ``calibrate`` where the network
+    has BN, with calibrated statistics. ``keeps`` holds the statistics' names the export can
+    take (layers outside it, such as training-only aux heads, have none). Returns the
+    comparisons and the problems (empty: the export passed). Every exporter calls this."""
+    inputs = verification_inputs(input_shape, batches)
+    comparisons = [compare("as built", torch_outputs(model, inputs), run(inputs, None))]
+    problems: list[str] = []
+    if calibrate and has_batchnorm(model):
+        with calibrated_statistics(model, input_shape) as stats:
+            present = {name: value for name, value in stats.items() if name in keeps}
+            if not present:
+                problems.append(f"the export keeps no BN statistics by name (folded into the convs?), so {runtime} "
+                                "cannot run it with calibrated statistics")
+            else:
+                comparisons.append(compare("calibrated", torch_outputs(model, inputs), run(inputs, present)))
+    for c in comparisons:
+        if not c.finite:
+            problems.append(f"{c.statistics}: the outputs of torch or {runtime} are not finite")
+        elif c.rel_diff > RELATIVE_TOLERANCE:
+            problems.append(f"{c.statistics}: {runtime} differs from torch by {c.rel_diff:.2g} of the output "
+                            f"scale (tolerance {RELATIVE_TOLERANCE:g})")
+    exercised = comparisons[-1]
+    if exercised.finite and not exercised.input_dependent:
+        problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
+                        f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
+                        "proves nothing about the graph")
+    return tuple(comparisons), tuple(problems)
+
+
+def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
+                batches: Sequence[int] = VERIFY_BATCHES, calibrate: bool = True) -> OnnxCheck:
+    """Check the file with onnx.checker, run it in onnxruntime, compare with the module.
+
+    ``calibrate``: also compare with calibrated BN statistics (the file keeps them as
+    initializers named as in the state_dict); builds from trained weights skip it.
+    """
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    onnx.checker.check_model(str(path), full_check=True)
+    opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    initializers = {i.name for i in proto.graph.initializer}
+    del proto
+    comparisons, problems = compare_export(model, input_shape, partial(_run_onnx, path), initializers,
+                                           batches=batches, calibrate=calibrate)
+    return OnnxCheck(Path(path), opset, tuple(batches), comparisons, problems)
+
+
+def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
+              overrides: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
+    """onnxruntime on CPU; ``overrides`` replace the file's initializers of the same names.
+
+    The overrides are written into an in-memory copy of the model: onnxruntime's own
+    ``SessionOptions.add_initializer`` left some BN statistics of DenseNet-121 unreplaced.
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    model: str | bytes = str(path)
+    if overrides:
+        proto = onnx.load(str(path))
+        for init in proto.graph.initializer:
+            if init.name in overrides:
+                init.CopyFrom(numpy_helper.from_array(overrides[init.name], init.name))
+        model = proto.SerializeToString()
+        del proto
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return [session.run(None, {name: x.numpy()})[0] for x in inputs]
