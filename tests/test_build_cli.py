@@ -67,7 +67,7 @@ def test_build_without_exports_reports_counts(tmp_path):
     result = run("build", str(spec_path("resnet-20")), "-o", str(tmp_path / "out"))
     assert result.exit_code == 0
     assert "269,722 params" in result.output and "traced with torch.fx" not in result.output  # only for -e fx
-    assert "nothing exported: add -e onnx" in result.output
+    assert "nothing exported: add -e KIND (repeatable: onnx," in result.output
     assert not (tmp_path / "out").exists()
 
 

@@ -47,7 +47,7 @@ def test_quiet_prints_nothing(tmp_path):
 
 def test_build_without_exports_says_how_to_export(tmp_path):
     result = build(*SMALL, "-o", str(tmp_path / "out"))
-    assert result.exit_code == 0 and "nothing exported: add -e onnx" in result.output
+    assert result.exit_code == 0 and "nothing exported: add -e KIND (repeatable: onnx," in result.output
     assert not (tmp_path / "out").exists()
 
 
