@@ -6,9 +6,9 @@
 from ._startup import collector_paused
 
 with collector_paused():
-    from .api import build, list_specs, load, plan, report
+    from .api import build, list_specs, load, plan, report, validate
     from .plan import Plan
     from .spec import Spec, SpecError
 
 __version__ = "0.1.0"
-__all__ = ["Plan", "Spec", "SpecError", "build", "list_specs", "load", "plan", "report", "__version__"]
+__all__ = ["Plan", "Spec", "SpecError", "build", "list_specs", "load", "plan", "report", "validate", "__version__"]

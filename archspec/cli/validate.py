@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..api import plan
+from ..api import validate as validated_plan
 from ..spec import Problem, SpecError
 from ..spec.bundled import bundled_path, is_bare_name, unknown_name
 from ..spec.errors import problem
@@ -57,7 +57,7 @@ def validate(
         ErrorFormat.text, "--format", "-f",
         help="text; github for GitHub Actions annotations; gitlab for a GitLab code-quality report (JSON on stdout)."),
 ) -> None:
-    """Check specs: schema, cross-field rules, size limits, and that the network resolves.
+    """Check specs: schema, cross-field rules, size limits, that the network resolves, and its `reference:` figures.
 
     Reports every problem of every file; exits 2 if any file fails.
     """
@@ -74,7 +74,7 @@ def validate(
         report(error)
     for path in files:
         try:
-            resolved = plan(path, overrides=sets)
+            resolved = validated_plan(path, overrides=sets)
         except SpecError as exc:
             show_traceback()
             report(exc)

@@ -16,6 +16,7 @@ from .blocks import BlockSpec, Probability
 from .layout import (
     AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
 )
+from .reference import Reference
 from .widening import WideningSpec
 
 Size = tuple[PositiveInt, PositiveInt]
@@ -158,3 +159,5 @@ class Spec(StrictModel):
     head: HeadSpec = ClassifierHead(type="classifier")
     scaling: CompoundScaling | None = Field(None, description="Compound scaling of widths and depths (EfficientNet).")
     batchnorm: BatchNorm = Field(BatchNorm(), description="Epsilon and momentum of every BN layer.")
+    reference: Reference | None = Field(
+        None, description="The published network this spec reproduces; `validate` checks its figures.")
