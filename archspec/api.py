@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 from .plan import Plan, PlanError
 from .plan.ops import Size
+from .plan.reference import reference_mismatches
 from .spec import Problem, Spec, SpecError
 from .spec.bundled import bundled_names, load_any
 from .spec.checks import checked_plan
@@ -55,6 +56,21 @@ def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterab
 def located(spec: Spec, exc: PlanError) -> SpecError:
     """A planner's (or the memory estimate's) error at the file, line and field that caused it."""
     return SpecError([source_of(spec).problem(exc.path, exc.message)])
+
+
+def validate(spec: SpecLike, overrides: Iterable[str] = ()) -> Plan:
+    """:func:`plan` at the spec's own input size, then its ``reference:`` figures checked against it.
+
+    What ``archspec validate`` runs: a spec that claims a published network's params or
+    MACs and does not reproduce them is a SpecError naming ``reference.params`` or
+    ``reference.macs`` at its line.
+    """
+    spec = as_spec(spec, overrides)
+    resolved = plan(spec)
+    problems = [source_of(spec).problem(path, message) for path, message in reference_mismatches(spec, resolved)]
+    if problems:
+        raise SpecError(problems)
+    return resolved
 
 
 def _checked_size(size: Any) -> Size | None:

@@ -3,8 +3,8 @@
 Run on a machine with a GPU:  python benchmarks/gpu.py [--specs specs/*.yaml] [--iters 20]
 For each spec it prints: the largest CUDA-vs-CPU difference (fp32, TF32 off) relative to the
 output scale, whether FlopCounterMode on CUDA equals 2x the Plan's MACs, and images/s in fp32
-and in bf16 autocast (channels_last), next to torchvision's own model of the same name,
-measured in alternation and reported as the median of several rounds.
+and in bf16 autocast (channels_last), next to torchvision's own model (the builder the spec's
+`reference.torchvision` names), measured in alternation and reported as the median of several rounds.
 Without CUDA it runs the same code on the CPU with one timed iteration (a smoke test).
 """
 
@@ -19,19 +19,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import archspec
-
-TORCHVISION = {
-    "resnet-18": "resnet18",
-    "resnet-50": "resnet50",
-    "resnext-50-32x4d": "resnext50_32x4d",
-    "wide-resnet-50-2": "wide_resnet50_2",
-    "densenet-121": "densenet121",
-    "vgg-16": "vgg16",
-    "vgg-16-bn": "vgg16_bn",
-    "googlenet": "googlenet",
-    "efficientnet-b0": "efficientnet_b0",
-}
-
 
 def images_per_second(model: torch.nn.Module, x: torch.Tensor, iters: int, bf16: bool) -> float:
     device = x.device.type
@@ -72,8 +59,10 @@ def compare(models: dict[str, torch.nn.Module], shape: tuple[int, ...], device: 
     return results
 
 
-def torchvision_model(name: str, plan) -> torch.nn.Module | None:
-    tv_name = TORCHVISION.get(name)
+def torchvision_model(path: str, plan) -> torch.nn.Module | None:
+    """torchvision's model of the builder the spec's ``reference.torchvision`` names, if any."""
+    reference = archspec.load(path).reference
+    tv_name = reference.torchvision if reference else None
     if tv_name is None:
         return None
     import torchvision
@@ -107,7 +96,7 @@ def check(path: str, device: str, iters: int, rounds: int) -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
     models = {"ours": model}
-    reference = torchvision_model(plan.name, plan)
+    reference = torchvision_model(path, plan)
     if reference is not None:
         models["torchvision"] = reference
     speed = compare(models, shape, device, iters, rounds)

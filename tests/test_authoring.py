@@ -264,7 +264,9 @@ def test_expand_cli_output_of_a_scaled_efficientnet_validates(tmp_path):
     out = tmp_path / "b3.yaml"
     args = ["expand", str(EFFICIENTNET), "-s", "scaling.width_mult=1.2", "-s", "scaling.depth_mult=1.4", "-o", str(out)]
     assert runner.invoke(app, args).exit_code == 0
-    assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["validate", str(out)]).exit_code == 2  # still claims B0's reference figures
+    assert runner.invoke(app, ["validate", str(out), "-s", "reference=null"]).exit_code == 0
+    assert runner.invoke(app, ["validate", str(ROOT / "specs" / "efficientnet-b3.yaml")]).exit_code == 0
     b3 = archspec.plan(out)
     assert [len(s.units) for s in b3.stages] == [2, 3, 3, 5, 5, 6, 2]  # torchvision's B3: ceil(n x 1.4)
     assert b3.stem.out_channels == 40 and b3.head.in_channels == 384  # 32 x 1.2 -> 40, 320 x 1.2 -> 384

@@ -49,7 +49,7 @@ def test_an_unknown_name_suggests_the_closest_bundled_ones(elsewhere):
     done = cli("report", "resnet-5")
     assert done.exit_code == 2
     assert done.output.strip() == ("error: resnet-5: no such file, and no bundled spec of that name; did you mean "
-                                   "`resnet-56`, `resnet-50`, `resnet-56-b`? (`archspec list` shows them)")
+                                   "`resnet-56`, `resnet-50`, `resnet-152`? (`archspec list` shows them)")
     done = cli("validate", "resnet-5", "nested/missing.yaml")
     assert done.exit_code == 2 and "did you mean `resnet-56`" in done.output
     assert "nested/missing.yaml: cannot read the spec: no such file or directory" in done.output
@@ -68,7 +68,7 @@ def test_list_shows_name_family_counts_and_reference():
     assert {r["family"] for r in every} >= {"resnet", "densenet", "pyramidnet", "vgg", "googlenet", "efficientnet"}
     csv_rows = [line.split(",")[:4] for line in cli("list", "dense*", "-f", "csv").stdout.splitlines()[1:]]
     assert csv_rows == [[name, "densenet", str(archspec.report(name)["params"]), str(archspec.report(name)["macs"])]
-                        for name in ("densenet-121", "densenet-bc-100-12")]
+                        for name in ("densenet-121", "densenet-161", "densenet-169", "densenet-201", "densenet-bc-100-12")]
     done = cli("list", "nothing-like-this")
     assert done.exit_code == 2 and "no bundled spec matches" in done.output
 

@@ -57,7 +57,7 @@ def torchvision_model(name: str) -> torch.nn.Module:
     return randomise(model)
 
 
-def randomise(model: torch.nn.Module) -> torch.nn.Module:
+def randomise(model: torch.nn.Module, shape: tuple[int, int, int] = SHAPE) -> torch.nn.Module:
     """Random biases and BN affine parameters, running statistics measured with them, then perturbed.
 
     Statistics are measured in one forward pass with only the BNs in training mode (no
@@ -66,7 +66,7 @@ def randomise(model: torch.nn.Module) -> torch.nn.Module:
     statistics leave EfficientNet's logits independent of the input.
     """
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    batch = torch.randn(8, *SHAPE)
+    batch = torch.randn(8, *shape)
     model.eval()
     with torch.no_grad():
         for layer in model.modules():  # torchvision zeroes them: a misplaced bias would not show
@@ -109,6 +109,57 @@ def test_converted_weights_give_torchvision_outputs(name):
     torch.testing.assert_close(got, expected)
 
 
+# The other builders of these families: the same layouts at other depths, widths and scales.
+# Each is built once and not cached (their weights add up to gigabytes), on the meta device,
+# then given memory and PyTorch's default init; VGG's 4096-wide FCs are narrowed first.
+ZOO = {
+    "resnet34": "resnet-34", "resnet101": "resnet-101", "resnet152": "resnet-152",
+    "resnext101_32x8d": "resnext-101-32x8d", "resnext101_64x4d": "resnext-101-64x4d",
+    "wide_resnet101_2": "wide-resnet-101-2",
+    "densenet161": "densenet-161", "densenet169": "densenet-169", "densenet201": "densenet-201",
+    **{f"vgg{d}{bn}": f"vgg-{d}{bn.replace('_', '-')}" for d in (11, 13, 19) for bn in ("", "_bn")},
+    **{f"efficientnet_b{b}": f"efficientnet-b{b}" for b in range(1, 8)},
+}
+NARROW_HIDDEN = (64, 64)  # VGG's hidden FCs: 120M of its 140M parameters are in them
+ZOO_SIZE = 32  # every one of them still ends on a 1x1 map: a quarter of the work at 64x64
+
+
+def zoo_model(name: str) -> torch.nn.Module:
+    """torchvision's ``name`` with PyTorch's default init, randomised like :func:`torchvision_model`."""
+    torch.manual_seed(len(name))
+    with torch.device("meta"):
+        model = getattr(torchvision.models, name)(weights=None)
+        if name.startswith("vgg"):
+            narrow_vgg(model, NARROW_HIDDEN, copy_first=False)
+    model.to_empty(device="cpu")
+    for layer in model.modules():
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d)):
+            layer.reset_parameters()
+            if isinstance(layer, torch.nn.Conv2d) and name in ("vgg11", "vgg13", "vgg19"):
+                # without BN, PyTorch's default init shrinks the activations layer by layer until
+                # the biases alone make the logits; He's keeps the input's part of them
+                torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+    return randomise(model, (3, ZOO_SIZE, ZOO_SIZE))
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_every_other_builder_of_these_families_converts_to_equal_outputs(name):
+    source = zoo_model(name)
+    narrow = [f"head.hidden={list(NARROW_HIDDEN)}"] if name.startswith("vgg") else []
+    spec = archspec.load(spec_path(ZOO[name]), [f"input.size={ZOO_SIZE}", *narrow])
+    with torch.device("meta"):  # no init: every tensor comes from the checkpoint
+        ours = archspec.build(spec)
+    ours.load_state_dict(from_torchvision(source.state_dict(), spec), strict=True, assign=True)
+    x = torch.randn(2, 3, ZOO_SIZE, ZOO_SIZE, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = source(x)
+        got = ours.eval()(x)
+    assert 0.2 < expected.std() < 5
+    # The input's part of the logits is 1000 x assert_close's atol or more: a misplaced weight shows.
+    assert (expected[0] - expected[1]).std() > 1e-2
+    torch.testing.assert_close(got, expected)
+
+
 B5 = ["scaling.width_mult=1.6", "scaling.depth_mult=2.2", "head.dropout=0.4"]  # torchvision's efficientnet_b5
 
 
@@ -128,9 +179,9 @@ def test_efficientnet_b5_needs_and_takes_the_network_wide_batchnorm_settings():
         assert not torch.allclose(plain(x), expected, rtol=1e-3, atol=1e-3)  # B0's eps 1e-5 is measurably wrong
 
 
-def narrow_vgg(model: torch.nn.Module, hidden: tuple[int, int]) -> torch.nn.Module:
+def narrow_vgg(model: torch.nn.Module, hidden: tuple[int, int], copy_first: bool = True) -> torch.nn.Module:
     """torchvision's VGG with narrower hidden FCs: the same layout in an ONNX file of 60 MB, not 550."""
-    narrow = copy.deepcopy(model)
+    narrow = copy.deepcopy(model) if copy_first else model
     widths = [narrow.classifier[0].in_features, *hidden, narrow.classifier[-1].out_features]
     for i, (cin, cout) in enumerate(zip(widths, widths[1:])):
         narrow.classifier[3 * i] = torch.nn.Linear(cin, cout)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..api import as_spec, plan
+from ..api import as_spec, validate as validated_plan
 from ..spec import Problem, SpecError
 from ..spec.bundled import bundled_path, is_bare_name, unknown_name
 from ..spec.errors import problem
@@ -59,7 +59,7 @@ def validate(
         help="text; github for GitHub Actions annotations; gitlab for a GitLab code-quality report (JSON on stdout)."),
     strict: bool = strict_option(),
 ) -> None:
-    """Check specs: schema, cross-field rules, size limits, and that the network resolves.
+    """Check specs: schema, cross-field rules, size limits, that the network resolves, and its `reference:` figures.
 
     Reports every problem of every file; exits 2 if any file fails. Hints (valid specs that probably mean something else) are warnings on stderr; --strict makes them errors.
     """
@@ -79,7 +79,7 @@ def validate(
     for path in files:
         try:
             loaded = as_spec(path, sets)
-            resolved = plan(loaded)
+            resolved = validated_plan(loaded)
         except SpecError as exc:
             show_traceback()
             report(exc)

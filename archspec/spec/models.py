@@ -17,6 +17,7 @@ from .init import InitSpec
 from .layout import (
     AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
 )
+from .reference import Reference
 from .widening import WideningSpec
 
 Size = tuple[PositiveInt, PositiveInt]
@@ -182,3 +183,5 @@ class Spec(StrictModel):
     scaling: CompoundScaling | None = Field(None, description="Compound scaling of widths and depths (EfficientNet).")
     batchnorm: BatchNorm = Field(BatchNorm(), description="Epsilon and momentum of every BN layer.")
     init: InitSpec = Field(InitSpec(), description="How the weights start: a reference code's preset and overrides (docs/init.md).")
+    reference: Reference | None = Field(
+        None, description="The published network this spec reproduces; `validate` checks its figures.")
