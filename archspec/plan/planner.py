@@ -14,14 +14,19 @@ from . import parts
 from . import widening as rules
 from .context import UnitContext
 from .errors import PlanError
+from .memo import UnitMemo
 from .ops import Conv, Linear, Norm, Op, Size, conv_out
 from .registry import planner_for
 from .scaling import annotate, scaled_stem, scaled_units, scaled_width
 from .types import Plan, Stage, Unit
 
 
-def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
-    """Resolve a validated spec into its Plan (pure Python, no torch)."""
+def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None = None) -> Plan:
+    """Resolve a validated spec into its Plan (pure Python, no torch).
+
+    With ``memo``, body units whose inputs were planned before (in an earlier variant) are
+    reused instead of planned again: same records, same counts.
+    """
     size = tuple(input_size) if input_size else spec.input.hw
     stem_spec, stem_scaling = scaled_stem(spec.stem, spec.scaling)
     stem = annotate(plan_stem(stem_spec, spec.input.channels, size), stem_scaling)  # type: ignore[arg-type]
@@ -31,6 +36,9 @@ def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
     counts = scaled_units(base_counts, spec.scaling)
     widths = stage_widths(spec, counts, stem.out_channels)
     total = sum(counts)
+    with_bn = partial(with_batchnorm, eps=spec.batchnorm.eps, momentum=spec.batchnorm.momentum)
+    scaling_token = memo.token(spec.scaling) if memo is not None else None
+    bn = (spec.batchnorm.eps, spec.batchnorm.momentum)
 
     stages, channels, size, seen = [], stem.out_channels, stem.out_size, 0
     for s, (stage, block, n) in enumerate(zip(body.stages, blocks, counts)):
@@ -40,8 +48,21 @@ def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
         down = stage.downsample or body.downsample
         down_path = ("body", "stages", s, "downsample") if stage.downsample else ("body", "downsample")
         first_stride = stage.stride if down.type == "strided" else 1
-        units = []
+        block_token = memo.token(block) if memo is not None else None
+        units: list[Unit] = []
+        last_rate = getattr(block, "drop_path", 0.0)
         for j in range(n):
+            rate = _decayed(last_rate, seen, total)
+            stride = first_stride if j == 0 else 1
+            key = None  # everything the unit's planning reads
+            if block_token is not None and scaling_token is not None:
+                key = (block_token, scaling_token, s, j, channels, size, stride, widths[s][j], short.type, rate,
+                       stage.block is not None, stage.shortcut is not None, base_counts[s], n, bn)
+                unit = memo.units.get(key)  # type: ignore[union-attr]
+            if key is not None and unit is not None:
+                units.append(unit)
+                channels, size, seen = unit.out_channels, unit.out_size, seen + 1
+                continue
             width, scaling = scaled_width(widths[s][j], spec.scaling, base_counts[s], n)
             ctx = UnitContext(
                 name=f"stages.{s}.{j}",
@@ -49,33 +70,35 @@ def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
                 index=j,
                 in_channels=channels,
                 in_size=size,
-                stride=first_stride if j == 0 else 1,
+                stride=stride,
                 width=width,
                 shortcut=short.type,
-                drop_path=_decayed(getattr(block, "drop_path", 0.0), seen, total),
+                drop_path=rate,
                 block_path=block_path,
                 shortcut_path=short_path,
             )
             unit = annotate(planner_for(block.type)(block, ctx), scaling)
             _check_sizes(unit, ("body", "stages", s))
+            unit = with_bn(unit)
+            if key is not None:
+                memo.put(key, unit)  # type: ignore[union-attr]
             units.append(unit)
             channels, size, seen = unit.out_channels, unit.out_size, seen + 1
         if down.type != "strided" and stage.stride > 1:
             unit = parts.plan_downsample(down, f"stages.{s}.{n}", s, n, channels, size, stage.stride, down_path)
             _check_sizes(unit, ("body", "stages", s, "stride"))
-            units.append(unit)
+            units.append(with_bn(unit))
             channels, size = unit.out_channels, unit.out_size
         stages.append(Stage(s, tuple(units)))
 
     head = plan_head(spec.head, channels, size, spec.classes)
-    with_bn = partial(with_batchnorm, eps=spec.batchnorm.eps, momentum=spec.batchnorm.momentum)
     return Plan(
         name=spec.name,
         in_channels=spec.input.channels,
         input_size=tuple(spec.input.hw if input_size is None else input_size),  # type: ignore[arg-type]
         classes=spec.classes,
         stem=with_bn(stem),
-        stages=tuple(Stage(st.index, tuple(map(with_bn, st.units))) for st in stages),
+        stages=tuple(stages),
         head=with_bn(head),
         depth=body.depth or body.depth_offset + sum(n * b.layers_per_unit for n, b in zip(counts, blocks)),
         aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),

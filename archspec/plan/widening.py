@@ -34,7 +34,7 @@ def additive(base: int, alpha: float, counts: Sequence[int]) -> list[list[int]]:
         stage = []
         for _ in range(n):
             running += step
-            stage.append(round_half_up(running))
+            stage.append(math.floor(running + 0.5))  # round_half_up, inlined: planned per variant
         widths.append(stage)
     return widths
 
@@ -48,7 +48,7 @@ def multiplicative(base: int, alpha: float, counts: Sequence[int]) -> list[list[
         stage = []
         for _ in range(n):
             running *= factor
-            stage.append(round_half_up(running))
+            stage.append(math.floor(running + 0.5))  # round_half_up, inlined
         widths.append(stage)
     return widths
 
