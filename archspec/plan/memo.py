@@ -8,17 +8,20 @@ shared: units are frozen records. Nothing is kept across processes.
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
-from .types import Unit
+from pydantic import BaseModel
+
+from .types import Stage, Unit
 
 
 class UnitMemo:
-    """Units by the inputs that determine them; spec parts by value (``token``)."""
+    """Units and whole stages by the inputs that determine them; spec parts by value (``token``)."""
 
     def __init__(self, max_units: int = 500_000):
         self.max_units = max_units
         self.units: dict[tuple, Unit] = {}
+        self.stages: dict[tuple, Stage] = {}
         self._tokens: dict[Any, int] = {}
 
     def token(self, part: Any) -> Hashable | None:
@@ -29,12 +32,39 @@ class UnitMemo:
         """
         try:
             return self._tokens.setdefault(part, len(self._tokens))
-        except TypeError:  # a part with lists inside (an Inception table): not memoised
-            return None
+        except TypeError:  # a part with lists inside (a head's `pre`, an Inception table): by its frozen value
+            try:
+                return self._tokens.setdefault(_frozen(part), len(self._tokens))
+            except TypeError:
+                return None
 
-    def put(self, key: tuple | None, unit: Unit) -> Unit:
-        if key is not None:
-            if len(self.units) >= self.max_units:
-                self.units.clear()
-            self.units[key] = unit
+    def unit(self, key: tuple | None, plan: Callable[[], Unit]) -> Unit:
+        """The unit planned for ``key`` before, or ``plan()`` remembered (``key`` None: not remembered)."""
+        if key is None:
+            return plan()
+        unit = self.units.get(key)
+        if unit is None:
+            unit = plan()
+            self.put(key, unit)
         return unit
+
+    def put(self, key: tuple, unit: Unit) -> None:
+        if len(self.units) >= self.max_units:  # a bound on memory, not an eviction policy
+            self.units.clear()
+        self.units[key] = unit
+
+    def put_stage(self, key: tuple, stage: Stage) -> None:
+        if len(self.stages) * 10 >= self.max_units:
+            self.stages.clear()
+        self.stages[key] = stage
+
+
+def _frozen(value: Any) -> Hashable:
+    """A hashable stand-in for a spec part: its type and field values, lists as tuples."""
+    if isinstance(value, BaseModel):
+        return (type(value), tuple(_frozen(v) for v in value.__dict__.values()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    return value

@@ -114,8 +114,8 @@ class Plan(Counted):
     def units(self) -> tuple[Unit, ...]:
         return (self.stem, *self.body, self.head)
 
-    def _parts(self) -> tuple[Unit, ...]:
-        return self.units
+    def _parts(self) -> tuple[Counted, ...]:
+        return (self.stem, *self.stages, self.head)  # stages sum their units once, and variants share stages
 
     def unit(self, name: str) -> Unit:
         for u in self.units:

@@ -57,9 +57,17 @@ def spec_hash(spec: Spec) -> str:
 
 def canonical_yaml(spec: Spec) -> str:
     """The expanded spec as YAML (fields in the language's order, lists of numbers inline)."""
-    data = _tags_first(expand(spec))
-    head = f"# {spec.name}, fully resolved by `archspec expand`\n# spec-sha256: {spec_hash(spec)}\n"
-    return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100, allow_unicode=True)
+    return expanded_yaml(expand(spec), spec_hash(spec))
+
+
+def expanded_yaml(data: dict[str, Any], sha256: str) -> str:
+    """YAML of already expanded data whose hash is known (libyaml's emitter when present)."""
+    head = f"# {data['name']}, fully resolved by `archspec expand`\n# spec-sha256: {sha256}\n"
+    return head + yaml.dump(_tags_first(data), Dumper=_DUMPER, sort_keys=False, default_flow_style=None, width=100,
+                            allow_unicode=True)
+
+
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _tags_first(data: Any) -> Any:
