@@ -6,9 +6,10 @@
 from ._startup import collector_paused
 
 with collector_paused():
-    from .api import build, plan, report
+    from .api import analyze, build, fit, plan, report, sample, sweep
     from .plan import Plan
     from .spec import Spec, SpecError, load
 
 __version__ = "0.1.0"
-__all__ = ["Plan", "Spec", "SpecError", "build", "load", "plan", "report", "__version__"]
+__all__ = ["Plan", "Spec", "SpecError", "analyze", "build", "fit", "load", "plan", "report", "sample", "sweep",
+           "__version__"]

@@ -22,7 +22,7 @@ app.callback()(global_options)
 
 
 with collector_paused():
-    from . import build, diagram, diff, expand, report, schema, validate  # noqa: E402,F401  (each registers its command)
+    from . import analyze, build, diagram, diff, expand, fit, report, sample, schema, sweep, validate  # noqa: E402,F401
 
 
 def main() -> None:
