@@ -20,7 +20,7 @@ import json
 import os
 import shlex
 import signal
-import string
+import re
 import subprocess
 import time
 from collections import deque
@@ -99,18 +99,23 @@ class Task:
     out: str
 
 
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def check_template(template: str) -> None:
-    """Refuse placeholders other than {spec}, {out} and {sha} (``{{`` and ``}}`` are literal braces)."""
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as exc:
-        raise SweepError(f"--run {template!r}: {exc}; write literal braces as {{{{ and }}}}") from None
-    unknown = [n for n in names if n not in PLACEHOLDERS]
+    """Refuse placeholders other than {spec}, {out} and {sha}; other braces (``{"a": 1}``) stay as written."""
+    unknown = [n for n in PLACEHOLDER.findall(template) if n not in PLACEHOLDERS]
     if unknown:
         raise SweepError(f"--run: unknown placeholder {{{unknown[0]}}}; use {{spec}}, {{out}} and {{sha}}")
-    if "spec" not in names:
+    if "{spec}" not in template:
         raise SweepError("--run: the command must take the sample's spec file, e.g. 'python train.py --spec {spec} "
                          "--out {out}'")
+
+
+def fill(template: str, spec: str, out: str, sha: str) -> str:
+    """The command with the placeholders replaced by shell-quoted values."""
+    values = {"spec": shlex.quote(spec), "out": shlex.quote(out), "sha": sha}
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def read_results(directory: str | Path) -> dict[str, dict[str, Any]]:
@@ -169,7 +174,7 @@ def plan_tasks(directory: Path, template: str, retry_failed: bool) -> tuple[list
             continue
         spec = (directory / row["file"]).resolve()
         out = (directory / RUNS / sha[:12]).resolve()
-        command = template.format(spec=shlex.quote(str(spec)), out=shlex.quote(str(out)), sha=sha)
+        command = fill(template, str(spec), str(out), sha)
         tasks.append(Task(sha, command, str(out)))
     return tasks, skipped
 
