@@ -78,10 +78,11 @@ def _check(data: dict, source: SourceMap, limits: Limits) -> Space:
         raise SpecError(_problems(exc, data, source)) from None
     base, base_data, base_source = _base(model, source, limits)
     axes = _axes(model, source)
-    found: list[Problem] = []
+    found = _check_ties(axes, base, source)  # a mistyped tie would only fail again below
+    mistied = {p.path for p in found}
     for axis in axes:
-        found += _check_axis(axis, base_data, base_source, source)
-    found += _check_ties(model, axes, base, source)
+        if f"tie.{axis.key}" not in mistied:
+            found += _check_axis(axis, base_data, base_source, source)
     if found:
         raise SpecError(found)
     return Space(source.file, base, base_data, base_source, tuple(axes), model.budget)
@@ -204,7 +205,7 @@ def value_at(obj: Any, path: FieldPath) -> Any:
     return obj
 
 
-def _check_ties(model: SpaceFile, axes: Iterable[Axis], base: Spec, source: SourceMap) -> list[Problem]:
+def _check_ties(axes: Iterable[Axis], base: Spec, source: SourceMap) -> list[Problem]:
     bad = []
     for axis in axes:
         if not axis.tied:
@@ -222,9 +223,12 @@ def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Probl
     """Located problems of the space file itself (the spec loader's wording, the space's fields)."""
     out: list[Problem] = []
     for err in exc.errors(include_url=False):
-        path = _data_path(err["loc"], data)
+        loc, tag = err["loc"], None
+        if len(loc) >= 3 and loc[0] == "vary" and loc[2] in ("int", "float", "choice"):  # the range's kind
+            loc, tag = loc[:2] + loc[3:], loc[2]
+        path = _data_path(loc, data)
         if err["type"] == "extra_forbidden":
-            allowed = _allowed(err["loc"])
+            allowed = _FIELDS.get((tag,) if tag else tuple(loc[:1]) if len(loc) == 2 else (), [])
             hint = _closest(str(path[-1]), allowed)
             message = f"unknown field `{path[-1]}`" + (f"; did you mean `{hint}`?" if hint else "")
             message += " Allowed here: " + ", ".join(allowed) + "." if allowed else ""
@@ -238,22 +242,13 @@ def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Probl
     return out
 
 
-_FIELDS = {
+_FIELDS = {  # the keys allowed where an unknown one was found
     (): ["base", "vary", "tie", "budget"],
     ("budget",): ["params", "macs"],
     ("int",): ["int", "step", "log"],
     ("float",): ["float", "log"],
     ("choice",): ["choice"],
 }
-
-
-def _allowed(loc: tuple) -> list[str]:
-    """The keys allowed where an unknown one was found (top level, budget, or one kind of range)."""
-    if len(loc) == 2:
-        return _FIELDS.get(tuple(loc[:1]) if loc[0] == "budget" else (), [])
-    if len(loc) >= 4 and loc[0] == "vary":
-        return _FIELDS.get((loc[2],), [])
-    return []
 
 
 __all__ = ["Axis", "FloatRange", "IntRange", "Loc", "Space", "load_space", "load_space_text", "put", "value_at"]
