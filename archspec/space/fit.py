@@ -126,9 +126,10 @@ def fit(spec: Spec | str | Path, path: str, params: int | None = None, macs: int
     low, high = _bisect(probe, low, high, kind, target)
     if kind is float:
         low, high = _tidy(probe, low, high), _tidy(probe, high, low)
+    for end in (low, high):
+        if probe.count(end) == target:
+            return _result(path, metric, target, end, None, None, probe)
     below, above = (low, high) if probe.count(low) < target else (high, low)
-    if probe.count(above) == target:
-        return _result(path, metric, target, above, None, None, probe)
     best = below if target - probe.count(below) <= probe.count(above) - target else above
     return _result(path, metric, target, best, below, above, probe)
 
