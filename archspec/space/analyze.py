@@ -119,7 +119,7 @@ def plot(rows: Sequence[Row], metric: str, out: str | Path, lower_is_better: boo
         for axes, cost, front in ((vs_params, "params", "on_front"), (vs_macs, "macs", "on_front_macs")):
             axes.scatter([getattr(r, cost) for r in mine], [r.metric for r in mine], s=14, alpha=0.6, color=color)
             best = sorted((getattr(r, cost), r.metric) for r in mine if getattr(r, front))
-            axes.plot([b[0] for b in best], [b[1] for b in best], "-o", color=color, markersize=5,
+            axes.plot([b[0] for b in best], [b[1] for b in best], "-o", color=color, markersize=6, drawstyle="steps-post",
                       markerfacecolor="none", label=f"{Path(directory).name}: Pareto front")
     better = "lower is better" if lower_is_better else "higher is better"
     edf.set(xlabel=f"{metric} ({better})", ylabel="fraction of models", title=f"EDF of {metric}", ylim=(0, 1.02))
