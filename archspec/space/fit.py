@@ -79,6 +79,7 @@ class _Probe:
         self.base, self.path, self.metric = base, path, metric
         self.counter = Counter()
         self.seen: dict[Any, Point | None] = {}
+        self.outside: set[Any] = set()  # values the schema refuses (not merely unresolved)
         self.limit_hit: str | None = None
 
     def __call__(self, value: Any) -> Point | None:
@@ -89,6 +90,8 @@ class _Probe:
             except Unresolved as exc:
                 if "limit" in exc.message:
                     self.limit_hit = exc.message
+                if exc.reason.startswith("invalid"):
+                    self.outside.add(value)
                 self.seen[value] = None
         return self.seen[value]
 
@@ -172,6 +175,8 @@ def _valid_near(probe: _Probe, value: int, step: int, bound: int | None) -> Poin
         point = probe(x)
         if point is not None:
             return point
+        if x in probe.outside and step < 0:  # below what the schema allows: nothing further down either
+            return None
     return None
 
 
@@ -185,9 +190,9 @@ def _bracket(probe: _Probe, origin: Point, kind: type, target: int, fail: Callab
             x = origin.value + direction * step
             step *= 2
             if kind is int:
-                if x < 0 and probe(x) is None:
-                    break
                 point = _valid_near(probe, int(x), direction, None)
+                if point is None and direction < 0:
+                    break
             else:
                 point = probe(float(x))
             if point is None:

@@ -1,0 +1,124 @@
+"""How fast are design-space variants counted, sampled and fitted?
+
+    PYTHONPATH=$PWD python benchmarks/bench_space.py [--rounds N] [--skip-cli]
+
+Prints:
+- in process: distinct PyramidNet-110 variants (54 units; alpha drawn uniformly from
+  [24, 300]) counted per second by the fast path (targeted validation + unit memo +
+  sha256 of the expanded spec, a fresh memo every round so its warm-up is included), next
+  to the normal path (``archspec.report(spec, overrides=[...])``, which loads, validates
+  and plans every variant from scratch), and their ratio;
+- the wall time of ``archspec sample spaces/pyramidnet.yaml -n 10000`` (a fresh process:
+  nothing is cached across processes);
+- ``fit`` in process for every bundled spec (the field the tests fit), and one CLI run.
+
+Rounds are interleaved (fast, normal, fast, normal...) and medians reported, so that a
+change in the machine's load hits both paths alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import archspec  # noqa: E402
+from archspec.space import Counter, fit, sha256_of, with_changes  # noqa: E402
+from archspec.space.load import value_at  # noqa: E402
+from archspec.spec import load  # noqa: E402
+from archspec.spec.compose import override_path  # noqa: E402
+
+SPEC = ROOT / "specs" / "pyramidnet.yaml"
+ALPHA = ("body", "widening", "alpha")
+FIELDS = ("body.widening.alpha", "body.widening.k", "body.block.growth", "scaling.width_mult", "stem.width", "classes")
+
+
+def fast_round(draws: int, seed: int) -> tuple[int, float]:
+    """Distinct variants and seconds: fresh memo, ``draws`` alphas."""
+    base, counter, rng, seen = load(SPEC), Counter(), random.Random(seed), set()
+    start = time.perf_counter()
+    for _ in range(draws):
+        counted = counter.count(with_changes(base, [(ALPHA, rng.uniform(24, 300))]))
+        counted.params, counted.macs
+        seen.add(sha256_of(counted.spec)[0])
+    return len(seen), time.perf_counter() - start
+
+
+def normal_round(draws: int, seed: int) -> tuple[int, float]:
+    rng = random.Random(seed)
+    start = time.perf_counter()
+    for _ in range(draws):
+        archspec.report(SPEC, overrides=[f"body.widening.alpha={rng.uniform(24, 300)!r}"])
+    return draws, time.perf_counter() - start
+
+
+def counting(rounds: int) -> None:
+    fast, normal = [], []
+    for r in range(rounds):
+        distinct, seconds = fast_round(6000, r)
+        fast.append(distinct / seconds)
+        n, seconds = normal_round(200, r)
+        normal.append(n / seconds)
+    f, n = statistics.median(fast), statistics.median(normal)
+    print("counting PyramidNet-110 variants in process (median of interleaved rounds):")
+    print(f"  fast path (distinct variants, warm-up included)  {f:8.0f} /s   (best {max(fast):.0f})")
+    print(f"  archspec.report(spec, overrides)                 {n:8.0f} /s   (best {max(normal):.0f})")
+    print(f"  ratio                                            {f / n:8.1f} x")
+
+
+def sample_cli(rounds: int) -> None:
+    times = []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "archspec", "sample", "spaces/pyramidnet.yaml", "-n", "10000", "-o",
+                            out], check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env={"PYTHONPATH": str(ROOT),
+                                                                                         "PATH": "/usr/bin:/bin"})
+            times.append(time.perf_counter() - start)
+    print(f"archspec sample spaces/pyramidnet.yaml -n 10000: median {statistics.median(times):.2f} s wall "
+          f"(best {min(times):.2f} s, {rounds} runs)")
+
+
+def fits() -> None:
+    worst = (0.0, "")
+    for path in sorted((ROOT / "specs").glob("*.yaml")):
+        spec = load(path)
+        field = next(f for f in FIELDS if isinstance(value_at(spec, override_path(f)), (int, float)))
+        start_value = value_at(spec, override_path(field))
+        target = archspec.plan(spec).params * 5 // 4  # a quarter more parameters than the spec has
+        start = time.perf_counter()
+        result = fit(spec, field, params=target)
+        seconds = time.perf_counter() - start
+        print(f"  fit {path.stem:<22} {field:<20} {start_value!s:>6} -> {result.value!s:<8} "
+              f"{seconds * 1e3:7.1f} ms, {result.evaluations} evaluations")
+        worst = max(worst, (seconds, path.stem))
+    print(f"  slowest fit in process: {worst[0] * 1e3:.0f} ms ({worst[1]})")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "archspec", "fit", "specs/pyramidnet-272-a200.yaml", "--vary",
+                    "body.widening.alpha", "--params", "1.7M"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    print(f"  archspec fit specs/pyramidnet-272-a200.yaml --vary body.widening.alpha --params 1.7M: "
+          f"{time.perf_counter() - start:.2f} s wall")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--skip-cli", action="store_true", help="Skip the 10,000-sample CLI runs.")
+    args = parser.parse_args()
+    counting(args.rounds)
+    if not args.skip_cli:
+        sample_cli(max(1, args.rounds // 2))
+    print("fit, in process:")
+    fits()
+
+
+if __name__ == "__main__":
+    main()
