@@ -12,6 +12,7 @@ its exact counts.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -252,13 +253,15 @@ def _bisect(probe: _Probe, a: Point, b: Point, kind: type, target: int) -> tuple
 
 def _tidy(probe: _Probe, point: Point, other: Point) -> Point:
     """The shortest decimal near ``point.value``, on its side of ``other``, with the same counts."""
+    away = math.ceil if point.value > other.value else math.floor  # rounding away from the other side
     for digits in range(13):
-        x = round(point.value, digits)
-        if (x - other.value) * (point.value - other.value) <= 0:
-            continue
-        tidy = probe(x)
-        if tidy is not None and (tidy.params, tidy.macs) == (point.params, point.macs):
-            return tidy
+        scale = 10**digits
+        for x in (round(point.value, digits), away(point.value * scale) / scale):
+            if (x - other.value) * (point.value - other.value) <= 0:
+                continue
+            tidy = probe(x)
+            if tidy is not None and (tidy.params, tidy.macs) == (point.params, point.macs):
+                return tidy
     return point
 
 
