@@ -210,7 +210,7 @@ def _bracket(probe: _Probe, origin: Point, kind: type, target: int, fail: Callab
         raise fail(f"changing {dotted(probe.path)} does not change the {probe.metric} "
                    f"({probe.count(origin):,} from {lo.value} to {hi.value})")
     raise fail(f"the target {target:,} {probe.metric} is out of reach: values of {dotted(probe.path)} that resolve give "
-               f"from {probe.count(lo):,} ({lo.value}) to {probe.count(hi):,} ({hi.value})"
+               f"from {probe.count(lo):,} (at {lo.value}) to {probe.count(hi):,} (at {hi.value})"
                + ("; beyond that the size limits refuse the network" if probe.limit_hit else ""))
 
 
