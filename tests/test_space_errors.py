@@ -39,7 +39,7 @@ def problems(tmp_path, text: str) -> list[str]:
     (BASE + "vary:\n  head.dropout: {float: [0.0, 1.5]}\n", ":3:3: vary.head.dropout:",
      "the value `1.5` is not allowed here: must be less than 1"),
     (BASE + "vary:\n  body.stages[5].stride: {choice: [1, 2]}\n", ":3:3: vary.body.stages[5].stride:",
-     "there is no body.stages[5] in the base spec (it has 3 items)"),
+     "there is no body.stages[5] to set (it has 3 items) in the base spec"),
     (BASE + "vary:\n  body.depth: {choice: [110]}\ntie: {body.depth: [head.dropout]}\n", ":4:7: tie.body.depth:", "different types: body.depth (int), head.dropout (float)"),
     (BASE + "vary:\n  body.depth: {choice: [110]}\ntie: {body.dpth: [stem.width]}\n", ":4:7: tie.body.dpth:",
      "did you mean `body.depth`?"),

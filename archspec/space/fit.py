@@ -11,7 +11,6 @@ its exact counts.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from ..spec.errors import FieldPath, SpecError, dotted
 from ..spec.expand import spec_hash
 from ..spec.loader import load, source_of
 from ..spec.models import Spec
-from .load import put, value_at
+from .load import value_at
 from .variants import Counter, Unresolved, with_changes
 
 METRICS = ("params", "macs")
@@ -263,10 +262,3 @@ def _tidy(probe: _Probe, point: Point, other: Point) -> Point:
             if tidy is not None and (tidy.params, tidy.macs) == (point.params, point.macs):
                 return tidy
     return point
-
-
-def fitted_data(result: FitResult, base_data: dict) -> dict:
-    """``base_data`` with the fitted value set, as ``--set`` would set it."""
-    data = copy.deepcopy(base_data)
-    put(data, override_path(result.path), result.value)
-    return data

@@ -17,8 +17,8 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from ..spec.compose import load_document, override_path
-from ..spec.errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted, problem
+from ..spec.compose import load_document, override_path, set_path
+from ..spec.errors import FieldPath, Problem, SourceMap, SpecError, dotted, problem
 from ..spec.limits import Limits, current
 from ..spec.loader import _closest, _data_path, _message, validate
 from ..spec.models import Spec
@@ -168,24 +168,11 @@ def _relocated(found: Problem, axis: Axis, value: Any, source: SourceMap) -> Pro
 
 
 def put(data: Any, path: FieldPath, value: Any) -> str | None:
-    """Set ``path`` in plain data as ``--set`` does (mappings created, lists indexed); None or what is missing."""
-    node = data
-    for i, part in enumerate(path):
-        last = i == len(path) - 1
-        if isinstance(node, list) and isinstance(part, int) and part < len(node):
-            if last:
-                node[part] = value
-            node = node[part]
-        elif isinstance(node, dict) and not isinstance(part, int):
-            if last and value is None:
-                node.pop(part, None)
-            elif last:
-                node[part] = value
-            else:
-                node = node.setdefault(part, {})
-        else:
-            size = f" (it has {len(node)} items)" if isinstance(node, list) else ""
-            return f"there is no {dotted(path[: i + 1])} in the base spec{size}"
+    """Set ``path`` in plain data exactly as ``--set`` does; None, or what is missing from the base."""
+    try:
+        set_path(data, path, value, dotted(path), "<space>")
+    except SpecError as exc:
+        return exc.problems[0].message.partition(": ")[2] + " in the base spec"
     return None
 
 
@@ -251,4 +238,4 @@ _FIELDS = {  # the keys allowed where an unknown one was found
 }
 
 
-__all__ = ["Axis", "FloatRange", "IntRange", "Loc", "Space", "load_space", "load_space_text", "put", "value_at"]
+__all__ = ["Axis", "FloatRange", "IntRange", "Space", "load_space", "load_space_text", "put", "value_at"]

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
-import re
 import subprocess
 import time
 from collections import deque

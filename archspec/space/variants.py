@@ -17,6 +17,7 @@ The sha256 is the one ``archspec expand`` prints, of the expanded spec.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -30,8 +31,6 @@ from ..spec.errors import FieldPath, SourceMap, SpecError, dotted
 from ..spec.expand import canonical_json, expand
 from ..spec.loader import _problems
 from ..spec.models import Spec
-
-import hashlib
 
 Changes = Sequence[tuple[FieldPath, Any]]
 
