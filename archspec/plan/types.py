@@ -9,10 +9,9 @@ from the same records. ``merge`` says how the unit's branches meet: ``add``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
-from .ops import Op, Size
+from .ops import Op, Size, cached
 
 
 class Counted:
@@ -24,11 +23,11 @@ class Counted:
     def _parts(self) -> tuple:
         raise NotImplementedError
 
-    @cached_property
+    @cached
     def params(self) -> int:
         return sum(part.params for part in self._parts())
 
-    @cached_property
+    @cached
     def macs(self) -> int:
         return sum(part.macs for part in self._parts())
 
