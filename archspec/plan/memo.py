@@ -23,6 +23,7 @@ class UnitMemo:
         self.units: dict[tuple, Unit] = {}
         self.stages: dict[tuple, Stage] = {}
         self._tokens: dict[Any, int] = {}
+        self._by_id: dict[int, tuple[Any, int]] = {}
 
     def token(self, part: Any) -> Hashable | None:
         """A small key standing for a (frozen, hashable) spec part; None when it cannot be hashed.
@@ -30,8 +31,14 @@ class UnitMemo:
         Equal parts get the same token, so a block validated afresh for each variant still
         shares its units. The part is hashed once per plan, not once per unit.
         """
+        known = self._by_id.get(id(part))
+        if known is not None and known[0] is part:  # the same instance again (an unchanged part of the base)
+            return known[1]
         try:
-            return self._tokens.setdefault(part, len(self._tokens))
+            token = self._tokens.setdefault(part, len(self._tokens))
+            if len(self._by_id) < self.max_units:
+                self._by_id[id(part)] = (part, token)  # the part is kept alive, so its id is not reused
+            return token
         except TypeError:  # a part with lists inside (a head's `pre`, an Inception table): by its frozen value
             try:
                 return self._tokens.setdefault(_frozen(part), len(self._tokens))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .._startup import collector_paused
 from ..export.atomic import write_text
 from ..spec.expand import expanded_yaml
 from .load import Axis, Space
@@ -87,9 +88,15 @@ def sample(
     limit = max_draws if max_draws is not None else 1000 * n
     if limit < 1:
         raise ValueError(f"--max-draws must be at least 1 (got {limit})")
+    with collector_paused():  # the memo grows to millions of acyclic records: no cycles to find there
+        return _sample(space, n, seed, limit, Path(out) if out is not None else None, progress, every)
+
+
+def _sample(space: Space, n: int, seed: int, limit: int, out: Path | None,
+            progress: Callable[[SampleResult], None] | None, every: int) -> SampleResult:
     rng = random.Random(seed)
     counter = Counter()
-    result = SampleResult(requested=n, out=Path(out) if out is not None else None)
+    result = SampleResult(requested=n, out=out)
     rejected: Tally[str] = Tally()
     seen: set[str] = set()
     while len(result.samples) < n and result.drawn < limit:
