@@ -181,7 +181,7 @@ def _valid_near(probe: _Probe, value: int, step: int, bound: int | None) -> Poin
 
 
 def _bracket(probe: _Probe, origin: Point, kind: type, target: int, fail: Callable[[str], SpecError]) -> tuple[Point, Point]:
-    """Two resolving values whose counts lie on either side of the target (walking up, then down)."""
+    """Two resolving values whose counts lie on either side of the target (walking one way, then the other)."""
     side = _side(probe, origin, target)
     reached = []
     for direction in _directions(probe, origin, kind, target):
@@ -203,6 +203,9 @@ def _bracket(probe: _Probe, origin: Point, kind: type, target: int, fail: Callab
                 return last, point
             last = point
         reached.append(last)
+        if abs(probe.count(last) - target) < abs(probe.count(origin) - target):
+            reached.append(origin)  # it came closer this way and ran out: the other way leads further off
+            break
     lo, hi = sorted(reached, key=lambda p: p.value)
     changes = probe.count(lo) != probe.count(hi)
     if not changes:
