@@ -91,6 +91,8 @@ def test_fit_hits_an_exact_target_exactly():
     ("head.dropout", {"params": 10**6}, "does not change the params"),
     ("body.widening.k", {"params": 1000}, "out of reach"),
     ("body.depth", {"macs": 1}, "out of reach"),
+    ("body.widening.kk", {"params": 10**6}, "unknown field `kk`; did you mean `k`?"),
+    ("body.stages[7].units", {"params": 10**6}, "there is no body.stages[7]"),
 ])
 def test_fit_refuses_what_it_cannot_do_at_the_field(path, target, message):
     with pytest.raises(SpecError) as caught:

@@ -55,7 +55,11 @@ def sample(
             bar.update(task, completed=len(result.samples),
                        description=f"drawn {result.drawn:,}, rejected: {rejections(result, 2)}")
 
-        result = draw(loaded, n, seed=seed, max_draws=max_draws, out=output, progress=show)
+        try:
+            result = draw(loaded, n, seed=seed, max_draws=max_draws, out=output, progress=show)
+        except KeyboardInterrupt:
+            raise fail(f"interrupted: {output}/index.jsonl was not written (the spec files written are whole); "
+                       "rerun with the same seed to get the same samples", code=130) from None
     summary = f"{result.drawn:,} drawn; rejected: {rejections(result)}"
     if not result.complete:
         errors.print(f"[bold red]error[/]: found {len(result.samples):,} of {n:,} samples in {result.drawn:,} draws "

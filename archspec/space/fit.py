@@ -152,12 +152,15 @@ def _numeric(base: Spec, path: FieldPath, fail: Callable[[str], SpecError]) -> t
         raise fail(f"`{shown}` is not a number; fit varies one int or float field (a width, depth, alpha, k...)")
     if value is not None:
         return type(value), value
+    why = ""
     for kind, trial in ((float, 1.5), (int, 1)):
         try:
             with_changes(base, [(path, trial)])
             return kind, kind(1)
-        except Unresolved:
-            continue
+        except Unresolved as exc:
+            why = exc.message
+    if why.startswith(("unknown field", "there is no")):
+        raise fail(why)
     raise fail("this field is not set in the spec and takes no number; fit varies one int or float field")
 
 
