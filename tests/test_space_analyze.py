@@ -100,5 +100,6 @@ def test_analyze_refuses_what_it_cannot_draw(sweeps, tmp_path):
             f"sys.argv = ['archspec', 'analyze', {str(sweeps[0])!r}, '--metric', 'score', '-o', {str(tmp_path / 'x.png')!r}]\n"
             "main()\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert out.returncode == 2 and "pip install 'archspec[plot]'" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "pip install" in out.stderr and "[plot]'" in out.stderr
+    assert "Traceback" not in out.stderr
     assert not (tmp_path / "x.png").exists()

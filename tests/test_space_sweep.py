@@ -153,4 +153,5 @@ def test_sweep_without_submitit_names_the_extra(samples):
             f"sys.argv = ['archspec', 'sweep', {str(directory)!r}, '--run', 'true {{spec}}', '--executor', 'submitit']\n"
             "main()\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert out.returncode == 2 and "pip install 'archspec[sweep]'" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "pip install" in out.stderr and "[sweep]'" in out.stderr
+    assert "Traceback" not in out.stderr
