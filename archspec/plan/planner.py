@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 from typing import Any, Sequence
@@ -170,7 +170,7 @@ def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
         return unit
     ops = tuple(Norm(op.path, op.channels, op.size, eps if op.eps is None else op.eps, momentum)
                 if type(op) is Norm else op for op in unit.ops)
-    return replace(unit, ops=ops)
+    return unit.with_ops(ops)
 
 
 def units_per_stage(spec: Spec) -> list[int]:

@@ -53,6 +53,15 @@ class Unit(Counted):
     def _parts(self) -> tuple[Op, ...]:
         return self.ops
 
+    def with_ops(self, ops: tuple[Op, ...]) -> "Unit":
+        """This unit with other layer records: ``dataclasses.replace(self, ops=ops)``, without its
+        per-call field introspection (planning a design space replaces hundreds of thousands)."""
+        new = object.__new__(type(self))
+        fields = {k: v for k, v in self.__dict__.items() if k not in ("params", "macs")}  # cached sums go
+        fields["ops"] = ops
+        new.__dict__.update(fields)
+        return new
+
     @property
     def out_activations(self) -> int:
         return self.out_channels * self.out_size[0] * self.out_size[1]
