@@ -194,3 +194,15 @@ def test_sample_files_are_the_yaml_that_expand_writes(tmp_path):
         dumped = yaml.safe_dump(_tags_first(data), sort_keys=False, default_flow_style=None, width=100,
                                 allow_unicode=True)
         assert expanded_yaml(data, sha).split("\n", 2)[2] == dumped, spec.name
+
+
+def test_a_full_memo_starts_again_and_counts_stay_exact():
+    """The memo's bound clears units, stages and tokens together: later variants still count right."""
+    from archspec.plan.memo import UnitMemo
+
+    spec, small = load(SPECS / "pyramidnet.yaml"), Counter(UnitMemo(max_units=50))
+    for alpha in (24, 48, 96, 48, 150, 24):
+        got = small.count(with_changes(spec, [(("body", "widening", "alpha"), alpha)]))
+        expected = archspec.report(SPECS / "pyramidnet.yaml", overrides=[f"body.widening.alpha={alpha}"])
+        assert (got.params, got.macs) == (expected["params"], expected["macs"])
+        assert len(small.memo.units) <= 50 and len(small.memo._tokens) <= 50

@@ -18,8 +18,14 @@ from .types import Stage, Unit
 class UnitMemo:
     """Units and whole stages by the inputs that determine them; spec parts by value (``token``)."""
 
-    def __init__(self, max_units: int = 500_000):
-        self.max_units = max_units
+    BY_ID = 10_000  # instances looked up by identity: the base spec's unchanged parts come first
+
+    def __init__(self, max_units: int = 200_000):
+        self.max_units = max_units  # a bound on memory (about 3 KB a unit), not an eviction policy
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything (keys hold tokens, so tokens go with the units they name)."""
         self.units: dict[tuple, Unit] = {}
         self.stages: dict[tuple, Stage] = {}
         self._tokens: dict[Any, int] = {}
@@ -34,9 +40,11 @@ class UnitMemo:
         known = self._by_id.get(id(part))
         if known is not None and known[0] is part:  # the same instance again (an unchanged part of the base)
             return known[1]
+        if len(self._tokens) >= self.max_units:
+            self.clear()
         try:
             token = self._tokens.setdefault(part, len(self._tokens))
-            if len(self._by_id) < self.max_units:
+            if len(self._by_id) < self.BY_ID:
                 self._by_id[id(part)] = (part, token)  # the part is kept alive, so its id is not reused
             return token
         except TypeError:  # a part with lists inside (a head's `pre`, an Inception table): by its frozen value
@@ -56,7 +64,7 @@ class UnitMemo:
         return unit
 
     def put(self, key: tuple, unit: Unit) -> None:
-        if len(self.units) >= self.max_units:  # a bound on memory, not an eviction policy
+        if len(self.units) >= self.max_units:
             self.units.clear()
         self.units[key] = unit
 
