@@ -6,10 +6,11 @@
 from ._startup import collector_paused
 
 with collector_paused():
-    from .api import build, list_specs, load, plan, plot, report, validate, write_exports
+    from .api import (analyze, build, fit, list_specs, load, plan, plot, report, sample, sweep, validate,
+                      write_exports)
     from .plan import Plan
     from .spec import Spec, SpecError
 
 __version__ = "0.1.0"
-__all__ = ["Plan", "Spec", "SpecError", "build", "list_specs", "load", "plan", "plot", "report", "validate",
-           "write_exports", "__version__"]
+__all__ = ["Plan", "Spec", "SpecError", "analyze", "build", "fit", "list_specs", "load", "plan", "plot", "report",
+           "sample", "sweep", "validate", "write_exports", "__version__"]

@@ -1,4 +1,4 @@
-"""The Python API: load, plan, report, build. Only ``build`` imports torch."""
+"""The Python API: load, plan, report, build; sample, fit, sweep, analyze. Only ``build`` imports torch."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import torch
 
     from .export.build import BuildResult
+    from .space import FitResult, Row, SampleResult, SweepResult
 
 SpecLike = Union[Spec, Mapping[str, Any], str, Path]
 
@@ -233,3 +234,41 @@ def memory_needs(plans: Iterable[Plan], batch: int, dtype: str, device: str, mod
 
     mems = [memory(p, batch, dtype, device) for p in plans]
     return [(m.params_bytes, m.train_saved_bytes if mode == "train" else m.infer_peak_bytes) for m in mems]
+
+
+def sample(space: Union[str, Path], n: int, seed: int = 0, max_draws: int | None = None,
+           out: Union[str, Path, None] = None) -> "SampleResult":
+    """Draw ``n`` distinct in-budget networks from a space file (written to ``out`` when given).
+
+    See :func:`archspec.space.sample`; the result lists each sample's sha256, values and counts.
+    """
+    from .space import load_space, sample as draw_samples
+
+    return draw_samples(load_space(space), n, seed=seed, max_draws=max_draws, out=out)
+
+
+def fit(spec: SpecLike, path: str, params: int | None = None, macs: int | None = None,
+        overrides: Iterable[str] = ()) -> "FitResult":
+    """The value of one numeric field (``path``, as ``--set`` writes it) closest to a params or MACs target."""
+    from .space import fit as fit_field
+
+    return fit_field(as_spec(spec, overrides), path, params=params, macs=macs)
+
+
+def sweep(directory: Union[str, Path], command: str, executor: str = "local", jobs: int = 1,
+          retry_failed: bool = False, **options: Any) -> "SweepResult":
+    """Run ``command`` ({spec}, {out}, {sha}) once per sample of ``directory``; see :func:`archspec.space.sweep`."""
+    from .space import sweep as run_sweep
+
+    return run_sweep(directory, command, executor=executor, jobs=jobs, retry_failed=retry_failed, **options)
+
+
+def analyze(directories: Iterable[Union[str, Path]], metric: str, lower_is_better: bool = False,
+            out: Union[str, Path, None] = None) -> "list[Row]":
+    """The table of finished samples (counts, metric, Pareto fronts); with ``out``, also the figure."""
+    from .space import plot, table
+
+    rows = table(list(directories), metric, lower_is_better)
+    if out is not None:
+        plot(rows, metric, out, lower_is_better)
+    return rows

@@ -22,7 +22,8 @@ app.callback()(global_options)
 
 
 with collector_paused():
-    from . import bench, build, diagram, diff, expand, listing, plot, report, schema, validate  # noqa: E402,F401  (each registers its command)
+    from . import (analyze, bench, build, diagram, diff, expand, fit, listing, plot, report, sample, schema,  # noqa: E402,F401
+                   sweep, validate)  # each registers its command
 
 
 def main() -> None:

@@ -9,10 +9,32 @@ the analytic params and MACs cannot drift from the module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Union
+from typing import Any, Union
 
 Size = tuple[int, int]
+
+
+class cached:
+    """``functools.cached_property`` without its per-access lock (Python < 3.12 takes one).
+
+    The records are frozen and computed values never change, so two threads computing
+    one value at once both get the same answer. A sampler plans hundreds of thousands of
+    records, and the lock showed in its profile.
+    """
+
+    def __init__(self, fn: Any):
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)  # found before this descriptor from now on
+        return value
 
 
 def conv_out(size: Size, kernel: int, stride: int, padding: int, dilation: int = 1) -> Size:
@@ -54,7 +76,7 @@ class Conv:
     def pad(self) -> int:
         return self.kernel // 2 * self.dilation if self.padding is None else self.padding
 
-    @cached_property  # the records are frozen; reports ask for it once per count
+    @cached  # the records are frozen; reports ask for it once per count
     def out_size(self) -> Size:
         return conv_out(self.in_size, self.kernel, self.stride, self.pad, self.dilation)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass
 from functools import partial
 
 from typing import Any, Sequence
@@ -15,73 +15,151 @@ from . import widening as rules
 from .context import UnitContext
 from .errors import PlanError
 from .init import resolve_init
+from .memo import UnitMemo
 from .ops import Conv, Linear, Norm, Op, Size, conv_out
 from .registry import planner_for
 from .scaling import annotate, scaled_stem, scaled_units, scaled_width
 from .types import Plan, Stage, Unit
 
 
-def make_plan(spec: Spec, input_size: Size | None = None) -> Plan:
-    """Resolve a validated spec into its Plan (pure Python, no torch)."""
+def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None = None) -> Plan:
+    """Resolve a validated spec into its Plan (pure Python, no torch).
+
+    With ``memo``, stages and units whose inputs were planned before (in an earlier variant)
+    are reused instead of planned again: the same records, so the same counts.
+    """
     size = tuple(input_size) if input_size else spec.input.hw
-    stem_spec, stem_scaling = scaled_stem(spec.stem, spec.scaling)
-    stem = annotate(plan_stem(stem_spec, spec.input.channels, size), stem_scaling)  # type: ignore[arg-type]
+    bn = (spec.batchnorm.eps, spec.batchnorm.momentum)
+    with_bn = partial(with_batchnorm, eps=bn[0], momentum=bn[1])
+
+    def planned_stem() -> Unit:
+        stem_spec, stem_scaling = scaled_stem(spec.stem, spec.scaling)
+        return with_bn(annotate(plan_stem(stem_spec, spec.input.channels, size), stem_scaling))  # type: ignore[arg-type]
+
+    stem = planned_stem() if memo is None else memo.unit(
+        _key(("stem", memo.token(spec.stem), memo.token(spec.scaling), spec.input.channels, size, bn)), planned_stem)
     body = spec.body
     blocks = [stage.block or body.block for stage in body.stages]
     base_counts = units_per_stage(spec)
     counts = scaled_units(base_counts, spec.scaling)
     widths = stage_widths(spec, counts, stem.out_channels)
-    total = sum(counts)
+    common = _Common(spec.scaling, sum(counts), bn, with_bn, memo, memo.token(spec.scaling) if memo is not None else None)
 
     stages, channels, size, seen = [], stem.out_channels, stem.out_size, 0
     for s, (stage, block, n) in enumerate(zip(body.stages, blocks, counts)):
-        block_path = ("body", "stages", s, "block") if stage.block else ("body", "block")
         short = stage.shortcut or body.shortcut
-        short_path = ("body", "stages", s, "shortcut") if stage.shortcut else ("body", "shortcut")
         down = stage.downsample or body.downsample
-        down_path = ("body", "stages", s, "downsample") if stage.downsample else ("body", "downsample")
-        first_stride = stage.stride if down.type == "strided" else 1
-        units = []
-        for j in range(n):
-            width, scaling = scaled_width(widths[s][j], spec.scaling, base_counts[s], n)
+        where = _Where(s, stage.block is not None, stage.shortcut is not None, stage.downsample is not None)
+        key = None  # everything the stage's planning reads
+        if memo is not None and common.scaling_token is not None:
+            tokens = (memo.token(block), memo.token(down))
+            if None not in tokens:
+                key = (tokens, common.scaling_token, where, channels, size, stage.stride, tuple(widths[s]), short.type,
+                       seen, common.total, base_counts[s], n, common.bn)
+        planned = memo.stages.get(key) if key is not None else None  # type: ignore[union-attr]
+        if planned is None:
+            planned = _plan_stage(block, short.type, down, stage.stride, widths[s], base_counts[s], channels, size, seen,
+                                  where, common)
+            if key is not None:
+                memo.put_stage(key, planned)  # type: ignore[union-attr]
+        stages.append(planned)
+        channels, size, seen = planned.out_channels, planned.out_size, seen + n
+
+    def planned_head() -> Unit:
+        return with_bn(plan_head(spec.head, channels, size, spec.classes))
+
+    head = planned_head() if memo is None else memo.unit(
+        _key(("head", memo.token(spec.head), channels, size, spec.classes, bn)), planned_head)
+    return Plan(
+        name=spec.name,
+        in_channels=spec.input.channels,
+        input_size=tuple(spec.input.hw if input_size is None else input_size),  # type: ignore[arg-type]
+        classes=spec.classes,
+        stem=stem,
+        stages=tuple(stages),
+        head=head,
+        depth=body.depth or body.depth_offset + sum(n * b.layers_per_unit for n, b in zip(counts, blocks)),
+        aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
+        init=resolve_init(spec.init, body.block.type),
+    )
+
+
+def _key(parts: tuple) -> tuple | None:
+    """A memo key, or None when one of its spec parts could not be given a token."""
+    return None if None in parts else parts
+
+
+@dataclass(frozen=True)
+class _Where:
+    """A stage's index and which of its parts the stage itself overrides (for error paths)."""
+
+    index: int
+    own_block: bool
+    own_shortcut: bool
+    own_downsample: bool
+
+    def path(self, part: str, own: bool) -> tuple:
+        return ("body", "stages", self.index, part) if own else ("body", part)
+
+
+@dataclass(frozen=True)
+class _Common:
+    """What every stage of one plan shares."""
+
+    scaling: Any
+    total: int
+    bn: tuple[float, float]
+    with_bn: Any
+    memo: UnitMemo | None
+    scaling_token: Any
+
+
+def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Sequence[int | None], base_units: int,
+                channels: int, size: Size, seen: int, where: _Where, common: _Common) -> Stage:
+    """One stage's units (each reused from the memo when planned before), then its downsampling unit."""
+    s, n, memo = where.index, len(widths), common.memo
+    block_path = where.path("block", where.own_block)
+    short_path = where.path("shortcut", where.own_shortcut)
+    first_stride = stride if down.type == "strided" else 1
+    block_token = memo.token(block) if memo is not None else None
+    last_rate = getattr(block, "drop_path", 0.0)
+    units: list[Unit] = []
+    for j in range(n):
+        rate = _decayed(last_rate, seen + j, common.total)
+        unit_stride = first_stride if j == 0 else 1
+        key = None  # everything the unit's planning reads
+        if block_token is not None and common.scaling_token is not None:
+            key = (block_token, common.scaling_token, s, j, channels, size, unit_stride, widths[j], shortcut, rate,
+                   where.own_block, where.own_shortcut, base_units, n, common.bn)
+        unit = memo.units.get(key) if key is not None else None  # type: ignore[union-attr]
+        if unit is None:
+            width, scaling = scaled_width(widths[j], common.scaling, base_units, n)
             ctx = UnitContext(
                 name=f"stages.{s}.{j}",
                 stage=s,
                 index=j,
                 in_channels=channels,
                 in_size=size,
-                stride=first_stride if j == 0 else 1,
+                stride=unit_stride,
                 width=width,
-                shortcut=short.type,
-                drop_path=_decayed(getattr(block, "drop_path", 0.0), seen, total),
+                shortcut=shortcut,
+                drop_path=rate,
                 block_path=block_path,
                 shortcut_path=short_path,
             )
             unit = annotate(planner_for(block.type)(block, ctx), scaling)
             _check_sizes(unit, ("body", "stages", s))
-            units.append(unit)
-            channels, size, seen = unit.out_channels, unit.out_size, seen + 1
-        if down.type != "strided" and stage.stride > 1:
-            unit = parts.plan_downsample(down, f"stages.{s}.{n}", s, n, channels, size, stage.stride, down_path)
-            _check_sizes(unit, ("body", "stages", s, "stride"))
-            units.append(unit)
-            channels, size = unit.out_channels, unit.out_size
-        stages.append(Stage(s, tuple(units)))
-
-    head = plan_head(spec.head, channels, size, spec.classes)
-    with_bn = partial(with_batchnorm, eps=spec.batchnorm.eps, momentum=spec.batchnorm.momentum)
-    return Plan(
-        name=spec.name,
-        in_channels=spec.input.channels,
-        input_size=tuple(spec.input.hw if input_size is None else input_size),  # type: ignore[arg-type]
-        classes=spec.classes,
-        stem=with_bn(stem),
-        stages=tuple(Stage(st.index, tuple(map(with_bn, st.units))) for st in stages),
-        head=with_bn(head),
-        depth=body.depth or body.depth_offset + sum(n * b.layers_per_unit for n, b in zip(counts, blocks)),
-        aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
-        init=resolve_init(spec.init, body.block.type),
-    )
+            unit = common.with_bn(unit)
+            if key is not None:
+                memo.put(key, unit)  # type: ignore[union-attr]
+        units.append(unit)
+        channels, size = unit.out_channels, unit.out_size
+    if down.type != "strided" and stride > 1:
+        down_path = where.path("downsample", where.own_downsample)
+        unit = parts.plan_downsample(down, f"stages.{s}.{n}", s, n, channels, size, stride, down_path)
+        _check_sizes(unit, ("body", "stages", s, "stride"))
+        units.append(common.with_bn(unit))
+    return Stage(s, tuple(units))
 
 
 def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
@@ -94,7 +172,7 @@ def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
         return unit
     ops = tuple(Norm(op.path, op.channels, op.size, eps if op.eps is None else op.eps, momentum)
                 if type(op) is Norm else op for op in unit.ops)
-    return replace(unit, ops=ops)
+    return unit.with_ops(ops)
 
 
 def units_per_stage(spec: Spec) -> list[int]:

@@ -9,11 +9,10 @@ from the same records. ``merge`` says how the unit's branches meet: ``add``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from .init import InitRules
-from .ops import Op, Size
+from .ops import Op, Size, cached
 
 
 class Counted:
@@ -25,11 +24,11 @@ class Counted:
     def _parts(self) -> tuple:
         raise NotImplementedError
 
-    @cached_property
+    @cached
     def params(self) -> int:
         return sum(part.params for part in self._parts())
 
-    @cached_property
+    @cached
     def macs(self) -> int:
         return sum(part.macs for part in self._parts())
 
@@ -54,6 +53,15 @@ class Unit(Counted):
 
     def _parts(self) -> tuple[Op, ...]:
         return self.ops
+
+    def with_ops(self, ops: tuple[Op, ...]) -> "Unit":
+        """This unit with other layer records: ``dataclasses.replace(self, ops=ops)``, without its
+        per-call field introspection (planning a design space replaces hundreds of thousands)."""
+        new = object.__new__(type(self))
+        fields = {k: v for k, v in self.__dict__.items() if k not in ("params", "macs")}  # cached sums go
+        fields["ops"] = ops
+        new.__dict__.update(fields)
+        return new
 
     @property
     def out_activations(self) -> int:
@@ -116,8 +124,8 @@ class Plan(Counted):
     def units(self) -> tuple[Unit, ...]:
         return (self.stem, *self.body, self.head)
 
-    def _parts(self) -> tuple[Unit, ...]:
-        return self.units
+    def _parts(self) -> tuple[Counted, ...]:
+        return (self.stem, *self.stages, self.head)  # stages sum their units once, and variants share stages
 
     def unit(self, name: str) -> Unit:
         for u in self.units:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Sequence
 
 
@@ -27,6 +28,11 @@ def additive(base: int, alpha: float, counts: Sequence[int]) -> list[list[int]]:
     The official code keeps the running sum (not ``base + i * alpha / N``) and rounds
     each unit's value; we do the same so the float error matches too.
     """
+    return [list(stage) for stage in _additive(base, alpha, tuple(counts))]
+
+
+@lru_cache(maxsize=4096)  # a pure function of its inputs; samplers ask for the same widths again and again
+def _additive(base: int, alpha: float, counts: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     step = alpha / sum(counts)
     running = float(base)
     widths = []
@@ -34,13 +40,18 @@ def additive(base: int, alpha: float, counts: Sequence[int]) -> list[list[int]]:
         stage = []
         for _ in range(n):
             running += step
-            stage.append(round_half_up(running))
-        widths.append(stage)
-    return widths
+            stage.append(math.floor(running + 0.5))  # round_half_up, inlined: planned per variant
+        widths.append(tuple(stage))
+    return tuple(widths)
 
 
 def multiplicative(base: int, alpha: float, counts: Sequence[int]) -> list[list[int]]:
     """PyramidNet's multiplicative rule: a running float times ``alpha ** (1 / N)`` per unit."""
+    return [list(stage) for stage in _multiplicative(base, alpha, tuple(counts))]
+
+
+@lru_cache(maxsize=4096)
+def _multiplicative(base: int, alpha: float, counts: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     factor = alpha ** (1.0 / sum(counts))
     running = float(base)
     widths = []
@@ -48,9 +59,9 @@ def multiplicative(base: int, alpha: float, counts: Sequence[int]) -> list[list[
         stage = []
         for _ in range(n):
             running *= factor
-            stage.append(round_half_up(running))
-        widths.append(stage)
-    return widths
+            stage.append(math.floor(running + 0.5))  # round_half_up, inlined
+        widths.append(tuple(stage))
+    return tuple(widths)
 
 
 def explicit(widths: Sequence[int | Sequence[int]], counts: Sequence[int]) -> list[list[int]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..plan.errors import PlanError
+from ..plan.memo import UnitMemo
 from ..plan.ops import Size
 from ..plan.planner import make_plan, units_per_stage
 from ..plan.types import Plan
@@ -21,11 +22,15 @@ from .limits import Limits, current
 from .models import Spec
 
 
-def checked_plan(spec: Spec, input_size: Size | None = None, limits: Limits | None = None) -> Plan:
-    """:func:`make_plan` guarded by the limits; raises :class:`PlanError` with a field path."""
+def checked_plan(spec: Spec, input_size: Size | None = None, limits: Limits | None = None,
+                 memo: UnitMemo | None = None) -> Plan:
+    """:func:`make_plan` guarded by the limits; raises :class:`PlanError` with a field path.
+
+    ``memo`` shares units planned for earlier variants (see :mod:`archspec.plan.memo`).
+    """
     limits = limits or current()
     check_before(spec, limits)
-    plan = make_plan(spec, input_size)
+    plan = make_plan(spec, input_size, memo)
     check_after(plan, limits)
     return plan
 

@@ -1,0 +1,139 @@
+"""How fast are design-space variants counted, sampled and fitted?
+
+    PYTHONPATH=$PWD python benchmarks/bench_space.py [--rounds N] [--skip-cli]
+
+Prints:
+- in process: distinct PyramidNet-110 variants (54 units; alpha drawn uniformly from
+  [24, 300]) counted per second by the fast path (targeted validation + unit memo +
+  sha256 of the expanded spec, a fresh memo every round so its warm-up is included), next
+  to the normal path (``archspec.report(spec, overrides=[...])``, which loads, validates
+  and plans every variant from scratch), and their ratio;
+- the wall time of ``archspec sample spaces/pyramidnet.yaml -n 10000`` (a fresh process:
+  nothing is cached across processes);
+- ``fit`` in process for every bundled spec (the field the tests fit), and one CLI run.
+
+Rounds are interleaved (fast, normal, fast, normal...) and medians reported, so that a
+change in the machine's load hits both paths alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import archspec  # noqa: E402
+from archspec._startup import collector_paused  # noqa: E402
+from archspec.space import Counter, fit, sha256_of, with_changes  # noqa: E402
+from archspec.space.load import value_at  # noqa: E402
+from archspec.spec import load  # noqa: E402
+from archspec.spec.compose import override_path  # noqa: E402
+
+SPEC = ROOT / "specs" / "pyramidnet.yaml"
+ALPHA = ("body", "widening", "alpha")
+FIELDS = ("body.widening.alpha", "body.widening.k", "body.block.growth", "scaling.width_mult", "stem.width", "classes")
+
+
+def fast_round(draws: int, seed: int, counter: Counter | None = None) -> tuple[int, float, float]:
+    """Distinct variants, wall and CPU seconds for ``draws`` alphas (a fresh memo unless given one)."""
+    base, rng, seen = load(SPEC), random.Random(seed), set()
+    counter = counter or Counter()
+    start, cpu = time.perf_counter(), time.process_time()
+    with collector_paused():  # as archspec.sample() does: the memo's records hold no cycles
+        for _ in range(draws):
+            counted = counter.count(with_changes(base, [(ALPHA, rng.uniform(24, 300))]))
+            counted.params, counted.macs
+            seen.add(sha256_of(counted.spec)[0])
+    return len(seen), time.perf_counter() - start, time.process_time() - cpu
+
+
+def normal_round(draws: int, seed: int) -> tuple[int, float, float]:
+    rng = random.Random(seed)
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(draws):
+        archspec.report(SPEC, overrides=[f"body.widening.alpha={rng.uniform(24, 300)!r}"])
+    return draws, time.perf_counter() - start, time.process_time() - cpu
+
+
+def counting(rounds: int) -> None:
+    fast, normal, fast_cpu, normal_cpu, warm, warm_cpu = [], [], [], [], [], []
+    for r in range(rounds):
+        counter = Counter()
+        distinct, seconds, cpu = fast_round(6000, r, counter)
+        fast.append(distinct / seconds)
+        fast_cpu.append(distinct / cpu)
+        distinct, seconds, cpu = fast_round(6000, 1000 + r, counter)  # new alphas, the memo of the first 6,000
+        warm.append(distinct / seconds)
+        warm_cpu.append(distinct / cpu)
+        n, seconds, cpu = normal_round(200, r)
+        normal.append(n / seconds)
+        normal_cpu.append(n / cpu)
+    print("counting PyramidNet-110 variants in process (median of interleaved rounds; per wall / per CPU second):")
+    for label, wall_rates, cpu_rates in (("fast path, first 6,000 draws (memo warming up)", fast, fast_cpu),
+                                         ("fast path, next 6,000 draws (warm memo)", warm, warm_cpu),
+                                         ("archspec.report(spec, overrides)", normal, normal_cpu)):
+        print(f"  {label:<50} {statistics.median(wall_rates):7.0f} /s wall  {statistics.median(cpu_rates):7.0f} /s CPU")
+    print(f"  ratio, first 6,000 (CPU)                           {statistics.median(fast_cpu) / statistics.median(normal_cpu):7.1f} x")
+
+
+def sample_cli(rounds: int) -> None:
+    import resource
+
+    times, cpus = [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as out:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "archspec", "sample", "spaces/pyramidnet.yaml", "-n", "10000", "-o",
+                            out], check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env={"PYTHONPATH": str(ROOT),
+                                                                                         "PATH": "/usr/bin:/bin"})
+            times.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    print(f"archspec sample spaces/pyramidnet.yaml -n 10000: median {statistics.median(times):.2f} s wall, "
+          f"{statistics.median(cpus):.2f} s CPU (user + sys) ({rounds} runs)")
+
+
+def fits() -> None:
+    worst = (0.0, "")
+    for path in sorted((ROOT / "specs").glob("*.yaml")):
+        spec = load(path)
+        field = next(f for f in FIELDS if isinstance(value_at(spec, override_path(f)), (int, float)))
+        start_value = value_at(spec, override_path(field))
+        target = archspec.plan(spec).params * 5 // 4  # a quarter more parameters than the spec has
+        start = time.perf_counter()
+        result = fit(spec, field, params=target)
+        seconds = time.perf_counter() - start
+        print(f"  fit {path.stem:<22} {field:<20} {start_value!s:>6} -> {result.value!s:<8} "
+              f"{seconds * 1e3:7.1f} ms, {result.evaluations} evaluations")
+        worst = max(worst, (seconds, path.stem))
+    print(f"  slowest fit in process: {worst[0] * 1e3:.0f} ms ({worst[1]})")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "archspec", "fit", "specs/pyramidnet-272-a200.yaml", "--vary",
+                    "body.widening.alpha", "--params", "1.7M"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    print(f"  archspec fit specs/pyramidnet-272-a200.yaml --vary body.widening.alpha --params 1.7M: "
+          f"{time.perf_counter() - start:.2f} s wall")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--skip-cli", action="store_true", help="Skip the 10,000-sample CLI runs.")
+    args = parser.parse_args()
+    counting(args.rounds)
+    if not args.skip_cli:
+        sample_cli(max(1, args.rounds // 2))
+    print("fit, in process:")
+    fits()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""Sampling design spaces: determinism, budget bands, dedup, files, and the fast path's exactness."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+import archspec
+from archspec.space import Counter, Unresolved, load_space, load_space_text, sample, with_changes
+from archspec.space.sample import DUPLICATE, draw
+from archspec.spec import SpecError, load
+from archspec.spec.expand import spec_hash
+from conftest import ROOT, SPECS
+
+PYRAMID_SPACE = ROOT / "spaces" / "pyramidnet.yaml"
+
+
+def space_text(vary: str, budget: str = "", base: str = "resnet-20.yaml", tie: str = "") -> str:
+    return f"base: {SPECS / base}\nvary:\n{vary}\n" + (f"budget: {budget}\n" if budget else "") + (
+        f"tie: {tie}\n" if tie else "")
+
+
+def test_same_seed_gives_the_same_files(tmp_path):
+    space = load_space(PYRAMID_SPACE)
+    first = sample(space, 6, seed=11, out=tmp_path / "a")
+    again = sample(space, 6, seed=11, out=tmp_path / "b")
+    other = sample(space, 6, seed=12)
+    assert [s.sha256 for s in first.samples] == [s.sha256 for s in again.samples]
+    assert [s.sha256 for s in first.samples] != [s.sha256 for s in other.samples]
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_samples_are_standalone_expanded_specs_within_the_budget(tmp_path):
+    space = load_space(PYRAMID_SPACE)
+    result = sample(space, 8, seed=3, out=tmp_path)
+    index = [json.loads(line) for line in (tmp_path / "index.jsonl").read_text().splitlines()]
+    assert len(index) == 8 == len({row["sha256"] for row in index})
+    for row in index:
+        assert set(row) >= {"sha256", "file", "values", "params", "macs"}
+        assert row["file"] == f"{row['sha256'][:12]}.yaml"
+        spec = load(tmp_path / row["file"])
+        assert spec_hash(spec) == row["sha256"]
+        counted = archspec.plan(spec)
+        assert (counted.params, counted.macs) == (row["params"], row["macs"])
+        assert 1_000_000 <= row["params"] <= 3_000_000 and row["macs"] <= 600_000_000
+        assert set(row["values"]) == {"body.widening.alpha", "body.depth", "body.block.type", "head.dropout"}
+    assert result.drawn == 8 + sum(result.rejected.values())
+    assert set(result.rejected) <= {"params above 3M", "params below 1M", "macs above 600M", DUPLICATE}
+    assert result.rejected["params above 3M"] > 0
+
+
+def test_draws_out_of_budget_are_counted_by_reason(tmp_path):
+    text = space_text("  body.depth: {choice: [14, 20, 21, 56]}", budget="{params: [200K, 500K]}")
+    result = sample(load_space_text(text, str(tmp_path / "s.yaml")), 5, seed=0, max_draws=60)
+    assert not result.complete and len(result.samples) == 1  # of the depths that divide, only 20 is in the band
+    assert result.samples[0].params == archspec.plan(SPECS / "resnet-20.yaml").params
+    assert result.samples[0].values == {"body.depth": 20}
+    assert result.rejected["does not resolve at body.depth"] > 0
+    assert result.rejected["params below 200K"] > 0
+    assert result.rejected["params above 500K"] > 0
+    assert result.rejected[DUPLICATE] > 0
+    assert result.drawn == 60
+
+
+def test_networks_that_only_differ_in_how_they_are_written_are_one_sample(tmp_path):
+    # alpha 48 and 48.0 validate to the same spec; 47.9 and 48.1 give the same widths: same expanded sha256
+    text = space_text("  body.widening.alpha: {choice: [48, 48.0, 47.95, 48.05]}", base="pyramidnet.yaml")
+    result = sample(load_space_text(text, str(tmp_path / "s.yaml")), 2, seed=0, max_draws=50)
+    assert len(result.samples) == 1
+    assert result.rejected == {DUPLICATE: 49}
+
+
+def test_tied_paths_take_the_sampled_value(tmp_path):
+    text = space_text("  body.widening.base: {int: [8, 16], step: 4}", tie="{body.widening.base: [stem.width]}")
+    result = sample(load_space_text(text, str(tmp_path / "s.yaml")), 3, seed=0, out=tmp_path / "out")
+    assert sorted(s.values["body.widening.base"] for s in result.samples) == [8, 12, 16]
+    for s in result.samples:
+        spec = load(tmp_path / "out" / s.file)
+        assert spec.stem.width == s.values["body.widening.base"] == spec.body.widening.widths[0][0]
+
+
+def test_integer_ranges_stay_on_their_step_grid_and_log_ranges_cover_both_ends():
+    space = load_space_text(space_text("  body.widening.base: {int: [8, 64], step: 8, log: true}\n"
+                                       "  head.dropout: {float: [0.01, 0.5], log: true}"), str(SPECS / "x.yaml"))
+    rng = random.Random(0)
+    ints = [draw(space.axes[0], rng) for _ in range(400)]
+    floats = [draw(space.axes[1], rng) for _ in range(400)]
+    assert set(ints) == {8, 16, 24, 32, 40, 48, 56, 64}
+    assert all(0.01 <= f <= 0.5 for f in floats) and min(floats) < 0.02 and max(floats) > 0.3
+
+
+FAST_PATH_SPACES = {
+    "pyramidnet.yaml": [("body.widening.alpha", lambda r: r.uniform(0, 300)),
+                        ("body.depth", lambda r: r.choice([20, 56, 110, 111, 164])),
+                        ("body.block.type", lambda r: r.choice(["pyramid", "pyramid_bottleneck"])),
+                        ("head.dropout", lambda r: r.choice([0.0, 0.2]))],
+    "resnet-56.yaml": [("body.widening.base", lambda r: r.randint(1, 40)),
+                       ("stem.width", lambda r: r.choice([8, 16, 24])),
+                       ("body.shortcut.type", lambda r: r.choice(["zero_pad", "projection"]))],
+    "efficientnet-b0.yaml": [("scaling.width_mult", lambda r: round(r.uniform(0.5, 2.0), 3)),
+                             ("scaling.depth_mult", lambda r: round(r.uniform(0.5, 2.0), 3)),
+                             ("body.stages[3].units", lambda r: r.randint(1, 4))],
+    "resnext-29-8x64d.yaml": [("body.block.groups", lambda r: r.choice([1, 3, 4, 8])),
+                              ("input.size", lambda r: r.choice([16, 32]))],
+}
+
+
+@pytest.mark.parametrize("base", sorted(FAST_PATH_SPACES))
+def test_fast_path_counts_equal_the_report_path(base):
+    """Targeted validation + unit memo == validating the edited data and planning afresh, on random variants."""
+    rng = random.Random(base)
+    spec = load(SPECS / base)
+    counter = Counter()
+    resolved = 0
+    for _ in range(25):
+        values = [(path, pick(rng)) for path, pick in FAST_PATH_SPACES[base]]
+        sets = [f"{path}={value}" for path, value in values]
+        try:
+            expected = archspec.report(SPECS / base, overrides=sets)
+        except SpecError:
+            with pytest.raises(Unresolved):
+                counter.count(with_changes(spec, [(_path(p), v) for p, v in values]))
+            continue
+        fast = counter.count(with_changes(spec, [(_path(p), v) for p, v in values]))
+        assert (fast.params, fast.macs) == (expected["params"], expected["macs"]), sets
+        assert spec_hash(fast.spec) == spec_hash(load(SPECS / base, sets)), sets
+        resolved += 1
+    assert resolved >= 5
+
+
+def _path(text: str) -> tuple:
+    from archspec.spec.compose import override_path
+
+    return override_path(text)
+
+
+def test_sample_and_fit_do_not_import_torch(tmp_path):
+    code = (
+        "import sys\n"
+        "from archspec.cli import app\n"
+        f"for argv in (['sample', {str(PYRAMID_SPACE)!r}, '-n', '3', '-o', {str(tmp_path)!r}],\n"
+        f"             ['fit', {str(SPECS / 'wrn-28-10.yaml')!r}, '--vary', 'body.widening.k', '--params', '36.5M']):\n"
+        "    try:\n"
+        "        app(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code in (0, None), exc.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('no torch')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "no torch" in out.stdout and "widening.k = 10" in out.stdout
+    assert (tmp_path / "index.jsonl").read_text().count("\n") == 3
+
+
+def test_sample_cli_reports_what_it_found_when_draws_run_out(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(space_text("  body.depth: {choice: [20, 21]}"))
+    out = subprocess.run([sys.executable, "-m", "archspec", "sample", str(space), "-n", "2", "--max-draws", "20",
+                          "-o", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 1
+    assert "found 1 of 2 samples in 20 draws" in out.stderr
+    assert "does not resolve at body.depth" in out.stderr and "duplicate" in out.stderr
+    assert len((tmp_path / "out" / "index.jsonl").read_text().splitlines()) == 1
+
+
+def test_sample_count_below_one_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="at least 1"):
+        sample(load_space(PYRAMID_SPACE), 0)
+    out = subprocess.run([sys.executable, "-m", "archspec", "sample", str(PYRAMID_SPACE), "-n", "0", "-o",
+                          str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 2 and "at least 1" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_sample_files_are_the_yaml_that_expand_writes(tmp_path):
+    """The sampler's fast YAML writer gives PyYAML's safe_dump text, byte for byte."""
+    import yaml
+
+    from archspec.spec.expand import _tags_first, expand, expanded_yaml
+
+    specs = [load(p) for p in sorted(SPECS.glob("*.yaml"))]
+    space = load_space(PYRAMID_SPACE)
+    specs += [with_changes(space.base, space.changes(s.values)) for s in sample(space, 10, seed=9).samples]
+    for spec in specs:
+        data, sha = expand(spec), spec_hash(spec)
+        dumped = yaml.safe_dump(_tags_first(data), sort_keys=False, default_flow_style=None, width=100,
+                                allow_unicode=True)
+        assert expanded_yaml(data, sha).split("\n", 2)[2] == dumped, spec.name
+
+
+def test_a_full_memo_starts_again_and_counts_stay_exact():
+    """The memo's bound clears units, stages and tokens together: later variants still count right."""
+    from archspec.plan.memo import UnitMemo
+
+    spec, small = load(SPECS / "pyramidnet.yaml"), Counter(UnitMemo(max_units=50))
+    for alpha in (24, 48, 96, 48, 150, 24):
+        got = small.count(with_changes(spec, [(("body", "widening", "alpha"), alpha)]))
+        expected = archspec.report(SPECS / "pyramidnet.yaml", overrides=[f"body.widening.alpha={alpha}"])
+        assert (got.params, got.macs) == (expected["params"], expected["macs"])
+        assert len(small.memo.units) <= 50 and len(small.memo._tokens) <= 50
