@@ -47,7 +47,9 @@ class MissingExtra(ImportError):
 
     def __init__(self, extra: str, package: str, what: str):
         self.extra = extra
-        super().__init__(f"{what} needs {package}: pip install 'archspec[{extra}]'")
+        from ..extras import DISTRIBUTION
+
+        super().__init__(f"{what} needs {package}: pip install '{DISTRIBUTION}[{extra}]'")
 
 
 class Interrupted(Exception):
