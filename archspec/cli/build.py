@@ -12,6 +12,7 @@ from . import app
 from .common import EXIT_INVALID, console, errors, fail, set_option, user_errors, writing
 from .hinting import hints_for, report_hints, strict_option
 from .progress import Progress
+from ..spec.errors import printable
 
 
 class WeightsFormat(str, Enum):
@@ -94,7 +95,7 @@ def build(
     if report_hints(hints_for(loaded, resolved), strict):
         raise typer.Exit(EXIT_INVALID)
     if sets:
-        progress.line(f"--set applied: {', '.join(sets)}")
+        progress.line(f"--set applied: {printable(', '.join(sets))}")
     if stem != loaded.name:
         progress.line(f"files named {stem}: --set changed the network but not its name (--set name=... names them)")
     provenance = Provenance(loaded, seed=seed if weights is None else None)

@@ -132,7 +132,9 @@ def sets_option(*flags: str, applies_to: str, text: str = SET_HELP) -> Any:
 
 def overrides_note(sets: Sequence[str], which: str = "every spec") -> list[str]:
     """The ``--set`` overrides in words, for a table's notes (none: no note)."""
-    return [f"--set applied to {which}: " + ", ".join(sets)] if sets else []
+    from ..spec.errors import printable
+
+    return [f"--set applied to {which}: " + printable(", ".join(sets))] if sets else []
 
 
 def wide_option() -> Any:

@@ -8,10 +8,12 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..api import as_spec, validate as validated_plan
+from ..api import as_spec, plan, validate as validated_plan
+from ..plan.reference import variant_mismatches
 from ..spec import Problem, SpecError
 from ..spec.bundled import bundled_path, is_bare_name, unknown_name
-from ..spec.errors import problem
+from ..spec.errors import printable, problem
+from ..spec.loader import source_of
 from ..spec.yaml_safety import STDIN, spec_file_name
 from . import app
 from .ci_formats import gitlab_report
@@ -73,19 +75,21 @@ def validate(
 
     files, bad = spec_files(paths)
     if sets and fmt == ErrorFormat.text:
-        console.print(f"--set applied to each spec: {escape(', '.join(sets))}")
+        console.print(f"--set applied to each spec: {escape(printable(', '.join(sets)))}")
     for error in bad:
         report(error)
     for path in files:
         try:
             loaded = as_spec(path, sets)
-            resolved = validated_plan(loaded)
+            resolved = validated_plan(loaded) if not sets else plan(loaded)  # a variant: its reference, a hint
         except SpecError as exc:
             show_traceback()
             report(exc)
             bad.append(exc)
             continue
         hints = hints_for(loaded, resolved, path, sets)
+        if sets:
+            hints += [source_of(loaded).problem(where, message) for where, message in variant_mismatches(loaded, resolved)]
         if fmt is ErrorFormat.gitlab and strict and hints:
             gathered.extend(hints)  # under --strict, hints are errors of the report
             bad.append(SpecError(hints))

@@ -2,7 +2,9 @@
 
 A mismatch is reported against the block's field (``reference.macs``), located in the
 file like any other problem. Overrides that change the network (``--set input.size=160``)
-change its counts, so a reference no longer applies: drop it with ``--set reference=null``.
+change its counts, so a reference no longer applies: ``validate`` then names the mismatch
+as a hint (a warning; an error under ``--strict``), and ``--set reference=null`` says the
+change is meant.
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ from ..spec.models import Spec
 from .types import Plan
 
 FIGURES = {"params": "parameters", "macs": "MACs per image"}
+
+
+def variant_mismatches(spec: Spec, plan: Plan) -> list[tuple[tuple[Any, ...], str]]:
+    """The mismatches of a variant made with ``--set``: its reference describes the spec as written."""
+    return [(path, f"{message.split('; fix the spec')[0]}: --set changed the network, and its reference "
+                   f"describes the spec as written; add --set reference=null to say the change is meant")
+            for path, message in reference_mismatches(spec, plan)]
 
 
 def reference_mismatches(spec: Spec, plan: Plan) -> list[tuple[tuple[Any, ...], str]]:
