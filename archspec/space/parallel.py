@@ -21,25 +21,27 @@ from .load import Space
 from .model import FloatRange
 
 Verdict = Callable[[dict[str, Any]], Any]  # values -> a rejection reason or an accepted sample
+MIN_SAMPLES = 500
 CHUNK = 1024  # draws sent at a time: large enough to amortise the pipes, small enough not to overshoot N much
 
 
-def usable_workers(requested: int | None, draws: int) -> int:
-    """How many worker processes to judge ``draws`` draws with (1: judge in this process).
+def usable_workers(requested: int | None, n: int) -> int:
+    """How many worker processes to judge the draws for ``n`` samples with (1: in this process).
 
-    By default every core, when there are enough draws to pay for starting the workers and
-    the platform can fork; ``requested`` is taken as given (where forking is possible).
+    By default one per core for runs of ``MIN_SAMPLES`` or more (shorter ones finish before
+    the workers would pay for themselves), where the platform can fork; ``requested`` is
+    taken as given (where forking is possible).
     """
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     if requested is not None:
         return max(1, requested)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores if draws >= 4 * CHUNK else 1
+    return cores if n >= MIN_SAMPLES else 1
 
 
 def judged(space: Space, draws: Callable[[], Iterable[dict[str, Any]]], limit: int, judge: Verdict, workers: int,
-           chunk: int = CHUNK) -> Iterator[tuple[dict[str, Any] | None, Any]]:
+           chunk: int | None = None) -> Iterator[tuple[dict[str, Any] | None, Any]]:
     """``(values, judge(values))`` for the first ``limit`` draws, in draw order, judged by forked workers.
 
     Every worker makes the whole sequence of draws itself (``draws()``, cheap next to
@@ -47,6 +49,7 @@ def judged(space: Space, draws: Callable[[], Iterable[dict[str, Any]]], limit: i
     verdicts travel. ``values`` is None for rejected draws (the caller counts only their
     reasons). Workers run ahead until their pipe is full; closing the iterator stops them.
     """
+    chunk = chunk or CHUNK
     context = multiprocessing.get_context("fork")
     pipes, procs = [], []
     try:

@@ -97,7 +97,7 @@ def sample(
         raise ValueError(f"--max-draws must be at least 1 (got {limit})")
     with collector_paused():  # the memo grows to millions of acyclic records: no cycles to find there
         return _sample(space, n, seed, limit, Path(out) if out is not None else None, progress, every,
-                       usable_workers(workers, min(limit, 10 * n)))
+                       usable_workers(workers, n))
 
 
 class Judge:
