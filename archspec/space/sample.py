@@ -4,7 +4,9 @@ Each draw picks a value per axis with one seeded :class:`random.Random`, so the 
 space and seed give the same samples in the same order, hence the same files. A draw
 becomes a sample when it validates, resolves, fits the budget and has an expanded-spec
 sha256 not seen before; otherwise its reason is counted (``params above 3M``,
-``does not resolve at body.depth``, ``duplicate``...).
+``does not resolve at body.depth``, ``duplicate``...). Long runs judge the draws in worker
+processes (:mod:`.parallel`); this process still takes the verdicts in draw order, so the
+samples do not depend on how many workers there are.
 """
 
 from __future__ import annotations
