@@ -237,14 +237,14 @@ def memory_needs(plans: Iterable[Plan], batch: int, dtype: str, device: str, mod
 
 
 def sample(space: Union[str, Path], n: int, seed: int = 0, max_draws: int | None = None,
-           out: Union[str, Path, None] = None) -> "SampleResult":
+           out: Union[str, Path, None] = None, workers: int | None = None) -> "SampleResult":
     """Draw ``n`` distinct in-budget networks from a space file (written to ``out`` when given).
 
     See :func:`archspec.space.sample`; the result lists each sample's sha256, values and counts.
     """
     from .space import load_space, sample as draw_samples
 
-    return draw_samples(load_space(space), n, seed=seed, max_draws=max_draws, out=out)
+    return draw_samples(load_space(space), n, seed=seed, max_draws=max_draws, out=out, workers=workers)
 
 
 def fit(spec: SpecLike, path: str, params: int | None = None, macs: int | None = None,

@@ -1,6 +1,6 @@
 """How fast are design-space variants counted, sampled and fitted?
 
-    PYTHONPATH=$PWD python benchmarks/bench_space.py [--rounds N] [--skip-cli]
+    PYTHONPATH=$PWD python benchmarks/bench_space.py [--rounds N] [--skip-cli] [--skip-counting] [--before DIR]
 
 Prints:
 - in process: distinct PyramidNet-110 variants (54 units; alpha drawn uniformly from
@@ -8,8 +8,9 @@ Prints:
   sha256 of the expanded spec, a fresh memo every round so its warm-up is included), next
   to the normal path (``archspec.report(spec, overrides=[...])``, which loads, validates
   and plans every variant from scratch), and their ratio;
-- the wall time of ``archspec sample spaces/pyramidnet.yaml -n 10000`` (a fresh process:
-  nothing is cached across processes);
+- the wall and CPU time of ``archspec sample spaces/pyramidnet.yaml -n 10000`` (a fresh
+  process: nothing is cached across processes), with its default workers (one per core)
+  and with ``--workers 1``, and with ``--before DIR`` another checkout's, interleaved;
 - ``fit`` in process for every bundled spec (the field the tests fit), and one CLI run.
 
 Rounds are interleaved (fast, normal, fast, normal...) and medians reported, so that a
@@ -84,22 +85,35 @@ def counting(rounds: int) -> None:
     print(f"  ratio, first 6,000 (CPU)                           {statistics.median(fast_cpu) / statistics.median(normal_cpu):7.1f} x")
 
 
-def sample_cli(rounds: int) -> None:
+def sample_cli(rounds: int, before: Path | None) -> None:
+    """The 10,000-sample CLI run: default workers, one process, and (``before``) another checkout, interleaved."""
+    import os
     import resource
 
-    times, cpus = [], []
+    runs = {"default (one worker per core)": (ROOT, []), "--workers 1": (ROOT, ["--workers", "1"])}
+    if before is not None:
+        runs[f"before ({before})"] = (before, [])
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    cpus: dict[str, list[float]] = {label: [] for label in runs}
     for _ in range(rounds):
-        with tempfile.TemporaryDirectory() as out:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "archspec", "sample", "spaces/pyramidnet.yaml", "-n", "10000", "-o",
-                            out], check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env={"PYTHONPATH": str(ROOT),
-                                                                                         "PATH": "/usr/bin:/bin"})
-            times.append(time.perf_counter() - start)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    print(f"archspec sample spaces/pyramidnet.yaml -n 10000: median {statistics.median(times):.2f} s wall, "
-          f"{statistics.median(cpus):.2f} s CPU (user + sys) ({rounds} runs)")
+        for label, (checkout, extra) in runs.items():
+            with tempfile.TemporaryDirectory() as out:
+                used = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "archspec", "sample", "spaces/pyramidnet.yaml", "-n", "10000", "-o",
+                                out, *extra], check=True, cwd=checkout, stdout=subprocess.DEVNULL,
+                               env={"PYTHONPATH": str(checkout), "PATH": "/usr/bin:/bin"})
+                times[label].append(time.perf_counter() - start)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpus[label].append(after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"archspec sample spaces/pyramidnet.yaml -n 10000 (median of {rounds} interleaved rounds; load average "
+          f"{load:.1f} at the end; CPU: user + sys of all its processes):")
+    first = statistics.median(next(iter(times.values())))
+    for label in runs:
+        wall = statistics.median(times[label])
+        print(f"  {label:<40} {wall:6.2f} s wall  {statistics.median(cpus[label]):6.2f} s CPU  "
+              f"{wall / first:5.2f}x the first's wall")
 
 
 def fits() -> None:
@@ -127,10 +141,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-cli", action="store_true", help="Skip the 10,000-sample CLI runs.")
+    parser.add_argument("--before", type=Path, help="Another checkout (e.g. `git archive` of an older commit) whose "
+                                                    "10,000-sample CLI run is interleaved with this one's.")
+    parser.add_argument("--skip-counting", action="store_true", help="Skip the in-process counting rounds.")
     args = parser.parse_args()
-    counting(args.rounds)
+    if not args.skip_counting:
+        counting(args.rounds)
     if not args.skip_cli:
-        sample_cli(max(1, args.rounds // 2))
+        sample_cli(max(1, args.rounds // 2), args.before)
     print("fit, in process:")
     fits()
 

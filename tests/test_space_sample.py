@@ -184,16 +184,19 @@ def test_sample_files_are_the_yaml_that_expand_writes(tmp_path):
     """The sampler's fast YAML writer gives PyYAML's safe_dump text, byte for byte."""
     import yaml
 
+    from archspec.space.text import ExpandedText
     from archspec.spec.expand import _tags_first, expand, expanded_yaml
 
     specs = [load(p) for p in sorted(SPECS.glob("*.yaml"))]
     space = load_space(PYRAMID_SPACE)
     specs += [with_changes(space.base, space.changes(s.values)) for s in sample(space, 10, seed=9).samples]
+    shared = ExpandedText()  # one cache across all these specs: an entry is reused only where its value is the same
     for spec in specs:
         data, sha = expand(spec), spec_hash(spec)
         dumped = yaml.safe_dump(_tags_first(data), sort_keys=False, default_flow_style=None, width=100,
                                 allow_unicode=True)
         assert expanded_yaml(data, sha).split("\n", 2)[2] == dumped, spec.name
+        assert shared(data, sha) == expanded_yaml(data, sha), spec.name
 
 
 def test_a_full_memo_starts_again_and_counts_stay_exact():
@@ -206,3 +209,52 @@ def test_a_full_memo_starts_again_and_counts_stay_exact():
         expected = archspec.report(SPECS / "pyramidnet.yaml", overrides=[f"body.widening.alpha={alpha}"])
         assert (got.params, got.macs) == (expected["params"], expected["macs"])
         assert len(small.memo.units) <= 50 and len(small.memo._tokens) <= 50
+
+
+@pytest.mark.parametrize("text, n, max_draws", [
+    (None, 30, None),  # the example space: budget rejections, and enough draws for several chunks
+    (space_text("  body.depth: {choice: [14, 20, 21, 56]}\n  head.dropout: {float: [0.0, 0.5]}",
+                budget="{params: [200K, 500K]}"), 12, 40),  # unresolvable depths; --max-draws runs out first
+])
+def test_worker_processes_give_the_same_samples_as_one_process(tmp_path, monkeypatch, text, n, max_draws):
+    """Judging draws in forked workers changes neither the samples, nor the files, nor the tallies."""
+    from archspec.space import parallel
+
+    monkeypatch.setattr(parallel, "CHUNK", 16)  # many chunks, and samples complete in the middle of one
+    space = load_space(PYRAMID_SPACE) if text is None else load_space_text(text, str(tmp_path / "s.yaml"))
+    one = sample(space, n, seed=7, max_draws=max_draws, out=tmp_path / "one", workers=1)
+    two = sample(space, n, seed=7, max_draws=max_draws, out=tmp_path / "two", workers=2)
+    assert (one.samples, one.drawn, one.rejected) == (two.samples, two.drawn, two.rejected)
+    assert one.drawn == len(one.samples) + sum(one.rejected.values())
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir()) and len(names) == len(one.samples) + 1
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    if max_draws is not None:
+        assert not one.complete and any(r.startswith("does not resolve") for r in one.rejected)
+
+
+def test_a_worker_that_fails_raises_in_the_caller():
+    from archspec.space.parallel import judged
+
+    def judge(values):
+        if values["v"] == 5:
+            raise ValueError("no five")
+        return "fine"
+
+    space = load_space(PYRAMID_SPACE)
+    with pytest.raises(ValueError, match="no five"):
+        list(judged(space, lambda: ({"v": i, **{a.key: 0 for a in space.axes}} for i in range(100)), 100, judge, 2,
+                    chunk=8))
+
+
+def test_a_stale_staged_sample_file_is_removed_when_that_sample_is_written_again(tmp_path):
+    import os
+
+    space = load_space(PYRAMID_SPACE)
+    first = sample(space, 3, seed=2, out=tmp_path)
+    stale = tmp_path / f".{first.samples[1].file}.999999999-abcd1234.tmp"  # a killed run's, by a dead pid
+    stale.write_text("half a fi")
+    os.utime(stale, (1, 1))
+    again = sample(space, 3, seed=2, out=tmp_path)
+    assert again.samples == first.samples and not stale.exists()

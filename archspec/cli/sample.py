@@ -30,6 +30,8 @@ def sample(
     seed: int = typer.Option(0, "--seed", help="Seed of the draws: the same seed gives the same files."),
     max_draws: Optional[int] = typer.Option(None, "--max-draws", help="Give up after this many draws (default 1000 x N)."),
     output: Path = typer.Option(..., "--output", "-o", help="Directory for <sha12>.yaml specs and index.jsonl."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes judging the draws (default: one "
+                                          "per core from 500 samples); the samples are the same for any number."),
 ) -> None:
     """Draw N distinct networks from SPACE that resolve and fit its budget; write each as an expanded spec.
 
@@ -56,7 +58,7 @@ def sample(
                        description=f"drawn {result.drawn:,}, rejected: {rejections(result, 2)}")
 
         try:
-            result = draw(loaded, n, seed=seed, max_draws=max_draws, out=output, progress=show)
+            result = draw(loaded, n, seed=seed, max_draws=max_draws, out=output, progress=show, workers=workers)
         except KeyboardInterrupt:
             raise fail(f"interrupted: {output}/index.jsonl was not written (the spec files written are whole); "
                        "rerun with the same seed to get the same samples", code=130) from None

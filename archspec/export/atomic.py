@@ -39,15 +39,18 @@ _previous: dict[int, Any] = {}  # signal -> the handler ours replaced while file
 _lock = threading.RLock()
 
 
-def _temp_beside(target: Path) -> Path:
+def _temp_beside(target: Path, sweep: bool = True) -> Path:
     """An empty temporary file in the target's directory (same filesystem, so rename is atomic).
 
     mkstemp creates it 0600; give it the mode a plain ``open`` would (0666 less the umask).
+    ``sweep=False`` skips :func:`remove_stale`, which lists the whole directory: for a caller
+    writing thousands of files there, that has looked for stale ones once itself.
     """
     check_target(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale(target)
+        if sweep:
+            remove_stale(target)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
     except OSError as exc:  # name the file asked for, not the temporary one
         raise OSError(exc.errno, exc.strerror, str(target)) from None
@@ -190,10 +193,10 @@ def _named(exc: OSError, staged: dict[Path, Path], last: Path | None) -> OSError
 
 
 @contextmanager
-def staged(target: str | Path) -> Iterator[Path]:
+def staged(target: str | Path, sweep: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` only on success."""
     target = Path(target)
-    tmp = _temp_beside(target)
+    tmp = _temp_beside(target, sweep)
     try:
         yield tmp
         _publish(tmp, target)
@@ -247,8 +250,8 @@ class WholeWrites:
             raise self.error from None
 
 
-def write_text(target: str | Path, text: str) -> Path:
-    with staged(target) as tmp:
+def write_text(target: str | Path, text: str, sweep: bool = True) -> Path:
+    with staged(target, sweep) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)
 
