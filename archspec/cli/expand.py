@@ -23,7 +23,7 @@ def expand(
     (sha256 of its canonical JSON) is what ONNX exports record as archspec.spec_sha256.
     """
     from ..api import as_spec, plan
-    from ..export.atomic import write_text
+    from ..files import write_text
     from ..spec.expand import canonical_yaml
 
     with user_errors():

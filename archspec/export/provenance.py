@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import __version__
+from .._version import __version__
 from ..plan.errors import PlanError
 from ..plan.planner import make_plan
 from ..plan.types import Plan

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..blocks.network import Network
 from ..plan.ops import Conv, DeformConv, Linear, Norm, Op
 from ..plan.types import Plan

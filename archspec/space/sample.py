@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._startup import collector_paused
-from ..export.atomic import write_text
+from ..files import write_text
 from ..spec.expand import expanded_yaml
 from .load import Axis, Space
 from .model import Choice, FloatRange
