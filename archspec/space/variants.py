@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from ..plan.errors import PlanError
 from ..plan.memo import UnitMemo
 from ..plan.types import Plan
-from ..spec.checks import checked_plan
+from ..plan.resolve import checked_plan
 from ..spec.errors import FieldPath, SourceMap, SpecError, dotted
 from ..spec.expand import canonical_json, expand
 from ..spec.loader import _problems
