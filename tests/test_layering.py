@@ -31,7 +31,6 @@ BOTTOM = {"_startup", "extras", "files", "formatting", "_version"}
 
 # (importing module, imported module): deliberate exceptions, each with its reason. Empty is the aim.
 EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("archspec.convert", "archspec.api"): "today: resolves a spec path through the façade",
     ("archspec.spec.expand", "archspec.plan.init"): "today: expand replays the planner",
     ("archspec.spec.expand", "archspec.plan.planner"): "today: expand replays the planner",
     ("archspec.spec.expand", "archspec.plan.scaling"): "today: expand replays the planner",
