@@ -30,11 +30,7 @@ STAGES = {
 BOTTOM = {"_startup", "extras", "files", "formatting", "_version"}
 
 # (importing module, imported module): deliberate exceptions, each with its reason. Empty is the aim.
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("archspec.spec.expand", "archspec.plan.init"): "today: expand replays the planner",
-    ("archspec.spec.expand", "archspec.plan.planner"): "today: expand replays the planner",
-    ("archspec.spec.expand", "archspec.plan.scaling"): "today: expand replays the planner",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:

@@ -24,12 +24,12 @@ def expand(
     """
     from ..api import as_spec, plan
     from ..files import write_text
-    from ..spec.expand import canonical_yaml
+    from ..plan.expand import canonical_yaml
 
     with user_errors():
         loaded = as_spec(spec, sets)
-        plan(loaded)  # resolves and checks the limits: expand only what would build
-        text = canonical_yaml(loaded)
+        resolved = plan(loaded)  # resolves and checks the limits: expand only what would build
+        text = canonical_yaml(loaded, resolved)
     if output is None:
         console.print(text, markup=False, end="")
     else:

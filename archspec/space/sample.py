@@ -111,7 +111,7 @@ def _sample(space: Space, n: int, seed: int, limit: int, out: Path | None,
         if verdict:
             rejected[verdict] += 1
             continue
-        sha, data = sha256_of(counted.spec)
+        sha, data = sha256_of(counted.spec, counted.plan)
         if sha in seen:
             rejected[DUPLICATE] += 1
             continue
