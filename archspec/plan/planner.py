@@ -170,10 +170,10 @@ def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
     Block planners leave ``eps`` unset unless the spec's part has its own ``bn_eps``, so
     the network-wide value is applied here, once, and the Plan's records are complete.
     """
-    if not any(type(op) is Norm for op in unit.ops):
+    if not any(type(op) is Norm and op.kind == "batch" for op in unit.ops):
         return unit
     ops = tuple(Norm(op.path, op.channels, op.size, eps if op.eps is None else op.eps, momentum)
-                if type(op) is Norm else op for op in unit.ops)
+                if type(op) is Norm and op.kind == "batch" else op for op in unit.ops)
     return unit.with_ops(ops)
 
 
