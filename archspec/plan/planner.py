@@ -148,7 +148,7 @@ def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Seque
                 block_path=block_path,
                 shortcut_path=short_path,
             )
-            unit = annotate(planner_for(block.type)(block, ctx), scaling).with_width(width)
+            unit = annotate(planner_for(block.type)(block, ctx), scaling)  # it records ctx.width
             _check_sizes(unit, ("body", "stages", s))
             unit = common.with_bn(unit)
             if key is not None:
@@ -169,10 +169,11 @@ def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
 
     Block planners leave ``eps`` unset unless the spec's part has its own ``bn_eps``, so
     the network-wide value is applied here, once, and the Plan's records are complete.
+    Layer and group norms (``Norm.kind``) are not batch norms and keep their own settings.
     """
-    if not any(type(op) is Norm and op.kind == "batch" for op in unit.ops):
+    if not any(type(op) is Norm for op in unit.ops):
         return unit
-    ops = tuple(Norm(op.path, op.channels, op.size, eps if op.eps is None else op.eps, momentum)
+    ops = tuple(op.with_settings(eps if op.eps is None else op.eps, momentum)
                 if type(op) is Norm and op.kind == "batch" else op for op in unit.ops)
     return unit.with_ops(ops)
 
