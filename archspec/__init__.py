@@ -4,6 +4,7 @@
 """
 
 from ._startup import collector_paused
+from ._version import __version__
 
 with collector_paused():
     from .api import (analyze, build, fit, list_specs, load, plan, plot, report, sample, sweep, validate,
@@ -11,6 +12,5 @@ with collector_paused():
     from .plan import Plan
     from .spec import Spec, SpecError
 
-__version__ = "0.1.0"
 __all__ = ["Plan", "Spec", "SpecError", "analyze", "build", "fit", "list_specs", "load", "plan", "plot", "report",
            "sample", "sweep", "validate", "write_exports", "__version__"]

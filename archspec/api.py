@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 from .plan import Plan, PlanError
 from .plan.ops import Size
 from .plan.reference import reference_mismatches
+from .plan.resolve import SpecLike, located, resolve
 from .spec import Problem, Spec, SpecError
 from .spec.bundled import bundled_names, load_any
-from .spec.checks import checked_plan
 from .spec.loader import source_of
 
 if TYPE_CHECKING:
@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
     from .export.build import BuildResult
     from .space import FitResult, Row, SampleResult, SweepResult
-
-SpecLike = Union[Spec, Mapping[str, Any], str, Path]
 
 
 def load(spec: SpecLike, overrides: Iterable[str] = ()) -> Spec:
@@ -45,18 +43,9 @@ def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterab
     """Resolve a spec (or a spec file) into its Plan; errors name the file, line and field.
 
     ``overrides`` (``path=value`` strings, the CLI's ``--set``) apply when a path is given.
+    Planning and its guards live in :mod:`archspec.plan.resolve`.
     """
-    spec = as_spec(spec, overrides)
-    input_size = _checked_size(input_size)
-    try:
-        return checked_plan(spec, input_size)  # make_plan, guarded by the size limits
-    except PlanError as exc:
-        raise located(spec, exc) from None
-
-
-def located(spec: Spec, exc: PlanError) -> SpecError:
-    """A planner's (or the memory estimate's) error at the file, line and field that caused it."""
-    return SpecError([source_of(spec).problem(exc.path, exc.message)])
+    return resolve(spec, input_size, overrides)
 
 
 def validate(spec: SpecLike, overrides: Iterable[str] = ()) -> Plan:
@@ -72,18 +61,6 @@ def validate(spec: SpecLike, overrides: Iterable[str] = ()) -> Plan:
     if problems:
         raise SpecError(problems)
     return resolved
-
-
-def _checked_size(size: Any) -> Size | None:
-    """``None``, N or (H, W) with positive whole numbers; anything else is a SpecError."""
-    if size is None:
-        return None
-    pair = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
-    if (isinstance(pair, (tuple, list)) and len(pair) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair)):
-        return (pair[0], pair[1])
-    raise SpecError([Problem("<input_size>", None, None, "input_size",
-                             f"{size!r} is not a size: give N or (H, W) with positive whole numbers")])
 
 
 def plot(

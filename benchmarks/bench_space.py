@@ -52,7 +52,7 @@ def fast_round(draws: int, seed: int, counter: Counter | None = None) -> tuple[i
         for _ in range(draws):
             counted = counter.count(with_changes(base, [(ALPHA, rng.uniform(24, 300))]))
             counted.params, counted.macs
-            seen.add(sha256_of(counted.spec)[0])
+            seen.add(sha256_of(counted.spec, counted.plan)[0])
     return len(seen), time.perf_counter() - start, time.process_time() - cpu
 
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import archspec
 from archspec.cli import app
 from archspec.spec import SpecError, load, load_text
-from archspec.spec.expand import canonical_yaml, expand, spec_hash
+from archspec.plan.expand import canonical_yaml, expand, spec_hash
 from archspec.spec.schema import REFERENCE_FILE, SCHEMA_FILE, json_schema, markdown_reference, schema_text
 
 ROOT = Path(__file__).resolve().parent.parent

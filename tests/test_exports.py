@@ -27,7 +27,7 @@ import archspec
 from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.export.standalone import class_name, standalone_code
-from archspec.spec.expand import spec_hash
+from archspec.plan.expand import spec_hash
 from conftest import SPECS, spec_path
 
 TINY = ["--set", "input.size=16", "--set", "body.depth=8", "--set", "name=resnet-20"]  # a variant named as its files

@@ -22,7 +22,7 @@ from checkout import copy_checkout
 from conftest import ROOT, SPECS
 
 import archspec
-from archspec.spec.expand import spec_hash
+from archspec.plan.expand import spec_hash
 
 NAMES = sorted(p.stem for p in SPECS.glob("*.yaml") if not p.name.startswith("_"))
 HEAVY = ("torch", "onnx", "onnxruntime", "onnxscript", "torchvision", "graphviz", "matplotlib")

@@ -12,7 +12,7 @@ from archspec.space import Counter, Unresolved, fit, with_changes
 from archspec.space.load import value_at
 from archspec.spec import SpecError, load
 from archspec.spec.compose import override_path
-from archspec.spec.expand import spec_hash
+from archspec.plan.expand import spec_hash
 from conftest import ROOT, SPECS
 
 BUNDLED = sorted(p.stem for p in SPECS.glob("*.yaml"))

@@ -52,3 +52,15 @@ def test_bundled_pyramidnet_uses_the_rule_end_to_end():
 def test_multiplicative_spec_ends_at_base_times_alpha():
     plan = archspec.plan(spec_path("pyramidnet-110-mult"))
     assert plan.body[-1].out_channels == round(16 * 4.75)
+
+
+def test_each_unit_records_the_width_its_rule_gave_it():
+    """expand reads these, so they are the rule's widths after scaling and stage overrides."""
+    plan = archspec.plan(spec_path("pyramidnet-110-a270"))
+    assert [u.width for u in plan.stages[0].block_units][:3] == widening.additive(16, 270, [18, 18, 18])[0][:3]
+    overridden = archspec.plan(spec_path("resnet-56"), overrides=["body.stages.1.width=48"])
+    assert {u.width for u in overridden.stages[1].block_units} == {48}
+    scaled = archspec.plan(spec_path("efficientnet-b0"), overrides=["scaling.width_mult=1.2", "reference=null"])
+    assert scaled.stem.width == 40  # 32 x 1.2 = 38.4, made divisible by 8
+    assert all(u.width is not None for s in scaled.stages for u in s.block_units)
+    assert plan.head.width is None

@@ -60,6 +60,8 @@ def conv(op: Conv) -> nn.Module:
 
 
 def norm(op: Norm) -> nn.BatchNorm2d:
+    if op.kind != "batch":
+        raise TypeError(f"no module for a {op.kind} norm record ({op.path}) yet; only batch norms are built")
     return fresh(nn.BatchNorm2d, op.channels, eps=op.eps, momentum=op.momentum)  # type: ignore[arg-type]
 
 

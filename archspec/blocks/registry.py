@@ -7,6 +7,7 @@ from typing import Callable, TypeVar
 from torch import nn
 
 from ..plan.types import Unit
+from ..spec.kinds import UNIT_KINDS
 
 Builder = Callable[[Unit], nn.Module]
 B = TypeVar("B", bound=Builder)
@@ -14,6 +15,10 @@ _BUILDERS: dict[str, Builder] = {}
 
 
 def register_builder(block_type: str) -> Callable[[B], B]:
+    """Register the module builder of a Plan row kind (one of ``spec.kinds.UNIT_KINDS``)."""
+    if block_type not in UNIT_KINDS:
+        raise ValueError(f"unit kind {block_type!r} is not one the planner makes; known: {', '.join(UNIT_KINDS)}")
+
     def decorate(builder: B) -> B:
         _BUILDERS[block_type] = builder
         return builder

@@ -87,7 +87,7 @@ def bench(
     import json
 
     from ..api import memory_needs
-    from ..export.atomic import write_text
+    from ..files import write_text
     from ..export.bench import BenchError, Config, LatencyTable
     from ..export.bench import bench as run_bench
 

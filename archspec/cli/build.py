@@ -146,7 +146,7 @@ def output_stem(spec: Path, sets: list[str], loaded) -> str:
     spec sha256) when ``--set`` changed the network but did not set its name, so that a
     variant never replaces the files of the network the name belongs to."""
     from ..api import as_spec
-    from ..spec.expand import spec_hash
+    from ..plan.expand import spec_hash
     from ..spec.yaml_safety import STDIN
 
     if not sets or any(s.split("=", 1)[0].strip() == "name" for s in sets):

@@ -23,13 +23,13 @@ def expand(
     (sha256 of its canonical JSON) is what ONNX exports record as archspec.spec_sha256.
     """
     from ..api import as_spec, plan
-    from ..export.atomic import write_text
-    from ..spec.expand import canonical_yaml
+    from ..files import write_text
+    from ..plan.expand import canonical_yaml
 
     with user_errors():
         loaded = as_spec(spec, sets)
-        plan(loaded)  # resolves and checks the limits: expand only what would build
-        text = canonical_yaml(loaded)
+        resolved = plan(loaded)  # resolves and checks the limits: expand only what would build
+        text = canonical_yaml(loaded, resolved)
     if output is None:
         console.print(text, markup=False, end="")
     else:

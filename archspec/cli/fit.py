@@ -47,7 +47,7 @@ def fit(
     numeric or the target is out of reach.
     """
     from ..api import as_spec
-    from ..export.atomic import write_text
+    from ..files import write_text
     from ..space import fit as fit_field
 
     if (params is None) == (macs is None):

@@ -12,6 +12,9 @@ future) is counted by the same rules:
 - ``norm``: every ``Norm`` layer, one op per output element (an inference BN folds
   into one multiply-add per element).
 - ``bias``: every biased ``Conv``/``Linear``, one add per output element.
+
+  Each layer record says which of these it adds (its ``elementwise`` property, in
+  plan/ops.py); a record that does not say is an error, never silently skipped.
 - ``add``: every unit whose branches merge by ``add``, one add per output element
   (``concat`` merges cost nothing).
 - ``pool``: a unit whose output map is smaller than the map of its last spatial layer
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ..plan.ops import Conv, Linear, Norm, Size
+from ..plan.ops import Conv, Norm, Size
 from ..plan.types import Unit
 
 MACS_POLICY = (
@@ -65,12 +68,23 @@ def area(size: Size) -> int:
     return size[0] * size[1]
 
 
+LAYER_CLASSES = ("norm", "bias")  # the classes a layer record may add; add and pool come from the unit
+
+
 def elementwise(unit: Unit) -> Elementwise:
     """The elementwise ops of one Plan row, by the rules in this module's docstring."""
-    norm = sum(op.out_elements for op in unit.ops if isinstance(op, Norm))
-    bias = sum(op.out_elements for op in unit.ops if isinstance(op, (Conv, Linear)) and op.bias)
+    by_class = dict.fromkeys(LAYER_CLASSES, 0)
+    for op in unit.ops:
+        if not hasattr(type(op), "elementwise"):
+            raise TypeError(f"layer record {type(op).__name__} ({unit.name}.{op.path}) does not say its elementwise "
+                            "ops; give it an `elementwise` property (plan/ops.py)")
+        for kind, count in op.elementwise.items():
+            if kind not in by_class:
+                raise TypeError(f"layer record {type(op).__name__} ({unit.name}.{op.path}) adds elementwise ops of "
+                                f"class {kind!r}; the policy counts only {', '.join(LAYER_CLASSES)}")
+            by_class[kind] += count
     add = unit.out_activations if unit.merge == "add" else 0
-    return Elementwise(norm=norm, bias=bias, add=add, pool=pooled_elements(unit))
+    return Elementwise(**by_class, add=add, pool=pooled_elements(unit))
 
 
 def pooled_elements(unit: Unit) -> int:

@@ -13,45 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from ..formatting import exact, human, nbytes, plain
+
 FORMATS = ("table", "json", "markdown", "csv")
-
-
-def exact(value: Any) -> str:
-    """Integers with thousands separators; sizes as HxW; None as a dash."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, (tuple, list)):
-        return "x".join(map(str, value))
-    return str(value)
-
-
-def plain(value: Any) -> str:
-    """Channels, strides, depths: no separators (1024, not 1,024)."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else exact(value)
-
-
-def human(value: Any) -> str:
-    """Counts as a paper prints them: 26.21M, 4.489G (exact below a thousand)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return exact(value)
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= scale:
-            return f"{value / scale:.{3 if suffix == 'G' else 2}f}{suffix}"
-    return f"{value:,}" if isinstance(value, int) else f"{value:.3g}"
-
-
-def nbytes(value: Any) -> str:
-    """Bytes in binary units: 1.50 MiB, 2.00 GiB (exact below 1 KiB)."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        return exact(value)
-    for scale, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if abs(value) >= scale:
-            return f"{value / scale:.2f} {suffix}"
-    return f"{value} B"
 
 
 def delta(value: Any, show: Callable[[Any], str] = human) -> str:

@@ -15,8 +15,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Union
 
-from ..api import SpecLike
-from ..api import plan as make_plan
+from ..plan.resolve import SpecLike, resolve
 from ..plan.types import Plan, Unit
 from . import densenet, efficientnet, googlenet, vgg  # noqa: F401  (register the other torchvision families)
 from . import torchvision as _torchvision  # noqa: F401  (registers the torchvision rules)
@@ -34,7 +33,8 @@ __all__ = ["ConversionError", "Family", "FORMATS", "convert", "from_archspec", "
 
 
 def _as_plan(spec: Union[Plan, SpecLike]) -> Plan:
-    return spec if isinstance(spec, Plan) else make_plan(spec)
+    """The Plan conversion works on; a spec (path, name, dict) is resolved as ``archspec.plan`` does."""
+    return spec if isinstance(spec, Plan) else resolve(spec)
 
 
 def from_torchvision(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict[str, "torch.Tensor"]:

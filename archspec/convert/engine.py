@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
-from ..plan.ops import Conv, Linear, Norm, Op
+from ..plan.ops import BN_COUNTER, Op, Shape
 from ..plan.types import Plan, Unit
 from .errors import ConversionError
 from .rules import LayerNames
@@ -17,24 +17,18 @@ from .rules import LayerNames
 if TYPE_CHECKING:
     import torch
 
-Shape = tuple[int, ...]
 NamesFor = Callable[[Unit], LayerNames]
-BN_COUNTER = "num_batches_tracked"  # old checkpoints lack it; it never changes an eval-mode output
+# BN_COUNTER (num_batches_tracked): old checkpoints lack it; it never changes an eval-mode output
 
 
 def tensors_of(op: Op) -> dict[str, Shape]:
-    """The state_dict entries (suffix -> shape) of the module built from one layer record."""
-    if isinstance(op, Conv):
-        shapes = {"weight": (op.cout, op.cin // op.groups, op.kernel, op.kernel)}
-        return {**shapes, "bias": (op.cout,)} if op.bias else shapes
-    if isinstance(op, Norm):
-        per_channel = (op.channels,)
-        return {"weight": per_channel, "bias": per_channel, "running_mean": per_channel,
-                "running_var": per_channel, BN_COUNTER: ()}
-    if isinstance(op, Linear):
-        shapes = {"weight": (op.cout, op.cin)}
-        return {**shapes, "bias": (op.cout,)} if op.bias else shapes
-    raise TypeError(f"no tensor layout for layer record {type(op).__name__}; add it to tensors_of")
+    """The state_dict entries (suffix -> shape) of the module built from one layer record.
+
+    Each record knows its own (``op.tensors``); a record without them cannot be converted.
+    """
+    if not hasattr(type(op), "tensors"):
+        raise TypeError(f"no tensor layout for layer record {type(op).__name__}; give it a `tensors` property")
+    return op.tensors
 
 
 def map_weights(source: Mapping[str, "torch.Tensor"], plan: Plan, names_for: NamesFor,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from ..plan.types import Plan, Unit
+from ..spec.kinds import UNIT_KINDS
 from .errors import ConversionError
 
 LayerNames = Mapping[str, str]  # layer path in the unit (op.path) -> module path in the checkpoint
@@ -42,6 +43,10 @@ def register_rule(*block_types: str, family: Family) -> Callable[[UnitRule], Uni
     A block type may have a rule in several families (a parameter-free pool unit ends
     stages of VGG and GoogLeNet alike); each family's rule checks its own layout.
     """
+
+    unknown = [t for t in block_types if t not in UNIT_KINDS]
+    if unknown:
+        raise ValueError(f"unit kind {unknown[0]!r} is not one the planner makes; known: {', '.join(UNIT_KINDS)}")
 
     def decorate(rule: UnitRule) -> UnitRule:
         for block_type in block_types:

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import graphviz
 
-from ..complexity.render import human
+from ..formatting import human
 from ..plan.types import Plan
 from . import style
 from .groups import DEFAULT_MAX_NODES, Group, downsamples, plan_groups

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..complexity.render import human
-from ..export.atomic import write_bytes
+from ..formatting import human
+from ..files import write_bytes
 from ..plan.types import Plan, Unit
 from .formats import suffix_format
 

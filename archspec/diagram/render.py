@@ -11,7 +11,7 @@ from pathlib import Path
 
 import graphviz
 
-from ..export.atomic import write_bytes, write_text
+from ..files import write_bytes, write_text
 from .formats import suffix_format
 
 FORMATS = ("svg", "png", "pdf", "dot")

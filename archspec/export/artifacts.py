@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.fx
 
-from .. import __version__
+from .._version import __version__
 from ..plan.types import Plan
 from .checks import Agreement, Comparison, ExportError
 from .onnx_options import MAX_BATCH, root_cause

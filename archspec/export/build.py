@@ -17,12 +17,12 @@ from typing import Callable, ContextManager, Iterable, Mapping
 import torch
 import torch.fx
 
-from .. import __version__
+from .._version import __version__
 from ..blocks.network import Network
 from ..plan import memory_budget
 from ..plan.types import Plan
 from .artifacts import fx_module_code, verify_fx, write_pt2, write_safetensors
-from .atomic import Batch, WholeWrites
+from ..files import Batch, WholeWrites
 from .checks import Agreement, ExportError
 from .isolated import Job, verify_isolated
 from .onnx import export_onnx

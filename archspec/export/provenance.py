@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import __version__
+from .._version import __version__
 from ..plan.errors import PlanError
 from ..plan.planner import make_plan
 from ..plan.types import Plan
-from ..spec.expand import canonical_yaml, spec_hash
+from ..plan.expand import canonical_yaml, spec_hash
 from ..spec.models import Spec
 
 INPUT_LAYOUT = "NCHW"

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..blocks.network import Network
 from ..plan.ops import Conv, DeformConv, Linear, Norm, Op
 from ..plan.types import Plan
@@ -89,7 +89,7 @@ def record_code(op: Op) -> str:
         return f"DeformConv2d({_conv_args(op)})"
     if isinstance(op, Conv):
         return f"nn.Conv2d({_conv_args(op)})"
-    if isinstance(op, Norm):
+    if isinstance(op, Norm) and op.kind == "batch":
         args = [str(op.channels)] + [f"{key}={value!r}" for key, value, default in
                                       (("eps", op.eps, 1e-5), ("momentum", op.momentum, 0.1)) if value != default]
         return f"nn.BatchNorm2d({', '.join(args)})"

@@ -46,6 +46,6 @@ def plan_dense(block: Any, ctx: UnitContext) -> Unit:
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="dense",
         in_channels=cin, out_channels=cin + k, in_size=size, out_size=size,
-        inner_channels=inner, shortcut="identity", merge="concat", ops=tuple(ops),
+        inner_channels=inner, shortcut="identity", merge="concat", ops=tuple(ops), width=ctx.width,
         options={"growth": k, "dropout": block.dropout},
     )

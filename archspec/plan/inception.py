@@ -40,6 +40,6 @@ def plan_inception(block: Any, ctx: UnitContext) -> Unit:
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="inception",
         in_channels=cin, out_channels=c1 + c3 + c5 + proj, in_size=size, out_size=size,
-        merge="concat", ops=tuple(ops),
+        merge="concat", ops=tuple(ops), width=ctx.width,
         options={"row": list(block.modules[ctx.index]), "kernels": list(block.kernels), "pool": BRANCH_POOL},
     )

@@ -32,7 +32,7 @@ def plan_mbconv(block: Any, ctx: UnitContext) -> Unit:
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="mbconv",
         in_channels=cin, out_channels=out, in_size=size, out_size=dw_size, stride=ctx.stride,
         inner_channels=inner, groups=inner, shortcut="identity" if residual else "none",
-        merge="add" if residual else "none", ops=tuple(ops),
+        merge="add" if residual else "none", ops=tuple(ops), width=ctx.width,
         options={"act": block.act, "expand": block.expand, "kernel": block.kernel, "se_channels": squeeze,
                  "drop_path": ctx.drop_path if residual else 0.0},
     )

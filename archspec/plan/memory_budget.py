@@ -94,7 +94,7 @@ def for_build(plan: Plan, exports: tuple[str, ...] | list[str], verify_batch: in
 
 
 def _weight_values(unit: Unit) -> int:
-    buffers = sum(2 * op.channels + 1 for op in unit.ops if isinstance(op, Norm))
+    buffers = sum(2 * op.channels + 1 for op in unit.ops if isinstance(op, Norm) and op.kind == "batch")
     return unit.params + buffers
 
 

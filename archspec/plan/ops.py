@@ -9,9 +9,12 @@ the analytic params and MACs cannot drift from the module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 Size = tuple[int, int]
+Shape = tuple[int, ...]
+NormKind = Literal["batch", "layer", "group"]
+BN_COUNTER = "num_batches_tracked"  # a BatchNorm buffer; old checkpoints lack it
 
 
 class cached:
@@ -95,16 +98,39 @@ class Conv:
         h, w = self.out_size
         return self.cout * h * w
 
+    @property
+    def tensors(self) -> dict[str, Shape]:
+        """The state_dict entries (suffix -> shape) of the module built from this record."""
+        shapes = {"weight": (self.cout, self.cin // self.groups, self.kernel, self.kernel)}
+        return {**shapes, "bias": (self.cout,)} if self.bias else shapes
+
+    @property
+    def elementwise(self) -> dict[str, int]:
+        """Elementwise ops beside the MACs, by class (complexity/counting.py): the bias add."""
+        return {"bias": self.out_elements} if self.bias else {}
+
 
 @dataclass(frozen=True)
 class Norm:
-    """Batch normalisation: a scale and a shift per channel (running stats are buffers)."""
+    """A normalisation layer: a scale and a shift per channel; ``kind`` says which statistics.
+
+    ``batch`` (BatchNorm2d) keeps running statistics as buffers; ``layer`` and ``group``
+    normalise each sample by its own statistics and keep none.
+    """
 
     path: str
     channels: int
     size: Size
     eps: float | None = None  # None until the planner applies the spec's batchnorm.eps
     momentum: float = 0.1
+    kind: NormKind = "batch"
+
+    def with_settings(self, eps: float, momentum: float) -> "Norm":
+        """This record with other ``eps`` and ``momentum``: ``dataclasses.replace`` without its
+        per-call introspection (a design space's planning makes hundreds of thousands)."""
+        new = object.__new__(Norm)
+        new.__dict__.update(self.__dict__, eps=eps, momentum=momentum)
+        return new
 
     @property
     def params(self) -> int:
@@ -115,6 +141,19 @@ class Norm:
     @property
     def out_elements(self) -> int:
         return self.channels * self.size[0] * self.size[1]
+
+    @property
+    def tensors(self) -> dict[str, Shape]:
+        per_channel = (self.channels,)
+        affine = {"weight": per_channel, "bias": per_channel}
+        if self.kind != "batch":
+            return affine
+        return {**affine, "running_mean": per_channel, "running_var": per_channel, BN_COUNTER: ()}
+
+    @property
+    def elementwise(self) -> dict[str, int]:
+        """One op per output element (an inference BN folds into one multiply-add)."""
+        return {"norm": self.out_elements}
 
 
 @dataclass(frozen=True)
@@ -137,6 +176,15 @@ class Linear:
     @property
     def out_elements(self) -> int:
         return self.cout
+
+    @property
+    def tensors(self) -> dict[str, Shape]:
+        shapes = {"weight": (self.cout, self.cin)}
+        return {**shapes, "bias": (self.cout,)} if self.bias else shapes
+
+    @property
+    def elementwise(self) -> dict[str, int]:
+        return {"bias": self.out_elements} if self.bias else {}
 
 
 @dataclass(frozen=True)

@@ -20,5 +20,5 @@ def plan_plain(block: Any, ctx: UnitContext) -> Unit:
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="plain",
         in_channels=ctx.in_channels, out_channels=ctx.width, in_size=ctx.in_size, out_size=ops[0].out_size,
-        stride=ctx.stride, ops=tuple(ops), options={"act": block.act},
+        stride=ctx.stride, ops=tuple(ops), options={"act": block.act}, width=ctx.width,
     )

@@ -34,7 +34,8 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
 
     def planned_stem() -> Unit:
         stem_spec, stem_scaling = scaled_stem(spec.stem, spec.scaling)
-        return with_bn(annotate(plan_stem(stem_spec, spec.input.channels, size), stem_scaling))  # type: ignore[arg-type]
+        stem = with_bn(annotate(plan_stem(stem_spec, spec.input.channels, size), stem_scaling))  # type: ignore[arg-type]
+        return stem.with_width(stem_spec.width) if stem_spec.type == "conv" else stem
 
     stem = planned_stem() if memo is None else memo.unit(
         _key(("stem", memo.token(spec.stem), memo.token(spec.scaling), spec.input.channels, size, bn)), planned_stem)
@@ -147,19 +148,20 @@ def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Seque
                 block_path=block_path,
                 shortcut_path=short_path,
             )
-            unit = annotate(planner_for(block.type)(block, ctx), scaling)
+            unit = annotate(planner_for(block.type)(block, ctx), scaling)  # it records ctx.width
             _check_sizes(unit, ("body", "stages", s))
             unit = common.with_bn(unit)
             if key is not None:
                 memo.put(key, unit)  # type: ignore[union-attr]
         units.append(unit)
         channels, size = unit.out_channels, unit.out_size
-    if down.type != "strided" and stride > 1:
+    downsampled = down.type != "strided" and stride > 1
+    if downsampled:
         down_path = where.path("downsample", where.own_downsample)
         unit = parts.plan_downsample(down, f"stages.{s}.{n}", s, n, channels, size, stride, down_path)
         _check_sizes(unit, ("body", "stages", s, "stride"))
         units.append(common.with_bn(unit))
-    return Stage(s, tuple(units))
+    return Stage(s, tuple(units), downsampled)
 
 
 def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
@@ -167,11 +169,12 @@ def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
 
     Block planners leave ``eps`` unset unless the spec's part has its own ``bn_eps``, so
     the network-wide value is applied here, once, and the Plan's records are complete.
+    Layer and group norms (``Norm.kind``) are not batch norms and keep their own settings.
     """
     if not any(type(op) is Norm for op in unit.ops):
         return unit
-    ops = tuple(Norm(op.path, op.channels, op.size, eps if op.eps is None else op.eps, momentum)
-                if type(op) is Norm else op for op in unit.ops)
+    ops = tuple(op.with_settings(eps if op.eps is None else op.eps, momentum)
+                if type(op) is Norm and op.kind == "batch" else op for op in unit.ops)
     return unit.with_ops(ops)
 
 

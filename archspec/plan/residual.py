@@ -63,6 +63,7 @@ def residual_unit(
         shortcut=kind,
         merge="add",
         ops=tuple(ops) + short,
+        width=ctx.width,
         options={
             "dropout": block.dropout,
             "drop_path": ctx.drop_path,

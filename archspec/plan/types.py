@@ -50,6 +50,10 @@ class Unit(Counted):
     merge: str = "none"
     ops: tuple[Op, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    # The width the body's widening rule gave this unit (scaled, stage ``width`` folded in), or a
+    # conv stem's (scaled) width; None where no rule applies (dense and inception blocks, downsampling
+    # units, the head). ``expand`` writes these out, so it reads the Plan instead of replaying it.
+    width: int | None = None
 
     def _parts(self) -> tuple[Op, ...]:
         return self.ops
@@ -57,9 +61,16 @@ class Unit(Counted):
     def with_ops(self, ops: tuple[Op, ...]) -> "Unit":
         """This unit with other layer records: ``dataclasses.replace(self, ops=ops)``, without its
         per-call field introspection (planning a design space replaces hundreds of thousands)."""
+        return self._with(ops=ops)
+
+    def with_width(self, width: int | None) -> "Unit":
+        """This unit recording the width its widening rule gave it (see ``width``)."""
+        return self._with(width=width)
+
+    def _with(self, **changes: Any) -> "Unit":
         new = object.__new__(type(self))
         fields = {k: v for k, v in self.__dict__.items() if k not in ("params", "macs")}  # cached sums go
-        fields["ops"] = ops
+        fields.update(changes)
         new.__dict__.update(fields)
         return new
 
@@ -81,9 +92,15 @@ class Unit(Counted):
 class Stage(Counted):
     index: int
     units: tuple[Unit, ...]
+    downsampled: bool = False  # the last unit is the stage's own downsampling (pool, transition)
 
     def _parts(self) -> tuple[Unit, ...]:
         return self.units
+
+    @property
+    def block_units(self) -> tuple[Unit, ...]:
+        """The stage's block units: the ones its ``units`` (or ``depth``) counts."""
+        return self.units[:-1] if self.downsampled else self.units
 
     @property
     def out_channels(self) -> int:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..export.atomic import staged
+from ..files import staged
 from .sample import read_index
 from .sweep import MissingExtra, read_results
 

@@ -20,7 +20,7 @@ import yaml
 
 from ..spec.compose import override_path
 from ..spec.errors import FieldPath, SpecError, dotted
-from ..spec.expand import spec_hash
+from ..plan.expand import spec_hash
 from ..spec.loader import load, source_of
 from ..spec.models import Spec
 from .load import value_at

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .._startup import collector_paused
-from ..export.atomic import write_text
+from ..files import write_text
 from .load import Axis, Space
 from .model import Choice, FloatRange
 from .parallel import judged, usable_workers

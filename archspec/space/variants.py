@@ -17,7 +17,6 @@ The sha256 is the one ``archspec expand`` prints, of the expanded spec.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -26,9 +25,10 @@ from pydantic import BaseModel, ValidationError
 from ..plan.errors import PlanError
 from ..plan.memo import UnitMemo
 from ..plan.types import Plan
-from ..spec.checks import checked_plan
+from ..plan.expand import expand
+from ..plan.resolve import checked_plan
 from ..spec.errors import FieldPath, SourceMap, SpecError, dotted
-from ..spec.expand import canonical_json, expand
+from ..spec.expand import canonical_hash
 from ..spec.loader import _problems
 from ..spec.models import Spec
 
@@ -129,7 +129,7 @@ class Counter:
             raise Unresolved("does not resolve", str(exc)) from None
 
 
-def sha256_of(spec: Spec) -> tuple[str, dict[str, Any]]:
-    """The spec's sha256 (as ``archspec expand`` prints it) and its expanded data."""
-    data = expand(spec)
-    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest(), data
+def sha256_of(spec: Spec, plan: Plan | None = None) -> tuple[str, dict[str, Any]]:
+    """The spec's sha256 (as ``archspec expand`` prints it) and its expanded data (read from ``plan``)."""
+    data = expand(spec, plan)
+    return canonical_hash(data), data

@@ -1,13 +1,8 @@
-"""The fully resolved spec: every default filled in, every unit count and width explicit.
+"""The expanded spec's text forms: canonical JSON (what is hashed) and YAML.
 
-``expand`` rewrites a spec so that nothing is derived any more: ``depth`` becomes
-``units`` on every stage, the widening rule becomes ``explicit`` per-unit widths
-(stage ``width`` overrides folded in), and compound ``scaling`` is applied and dropped:
-the stem width, unit counts and per-unit widths are the scaled, rounded ones (the
-rounding stays visible in the original spec's report). The result validates to a
-network identical to the original, unit for unit. Its canonical JSON (sorted keys, no whitespace)
-is hashed, so two specs that resolve to the same thing share a hash however they
-were written (``extends``, ``--set``, defaults left out or spelled out).
+Expanding itself (unit counts and per-unit widths read from the Plan) happens in
+:mod:`archspec.plan.expand`; this module only writes plain spec data out, so the spec
+stage needs nothing from the planner.
 """
 
 from __future__ import annotations
@@ -18,48 +13,14 @@ from typing import Any
 
 import yaml
 
-from ..plan.init import family_preset
-from ..plan.planner import plan_stem, stage_widths, units_per_stage
-from ..plan.scaling import scaled_stem, scaled_units, scaled_width
-from .models import Spec, StageSpec
-
-
-def expand(spec: Spec) -> dict[str, Any]:
-    """The spec as plain data with scaling applied, unit counts and per-unit widths written out."""
-    scaling = spec.scaling
-    stem, _ = scaled_stem(spec.stem, scaling)  # the same steps, in the same order, as make_plan
-    base_counts = units_per_stage(spec)
-    counts = scaled_units(base_counts, scaling)
-    stem_width = plan_stem(stem, spec.input.channels, spec.input.hw).out_channels
-    widths = [[scaled_width(w, scaling)[0] for w in stage] for stage in stage_widths(spec, counts, stem_width)]
-    data = spec.model_dump(mode="json", exclude_none=True)
-    data.pop("scaling", None)
-    data["init"] = {**data.get("init", {}), "preset": spec.init.preset or family_preset(spec.body.block.type)}
-    data["stem"] = stem.model_dump(mode="json", exclude_none=True)
-    body = data["body"]
-    body.pop("depth", None)
-    if spec.body.widening is not None:  # dense and inception bodies derive their widths from the block
-        body["widening"] = {"rule": "explicit", "widths": widths}
-    for stage, units in zip(body["stages"], counts):
-        stage["units"] = units
-        stage.pop("width", None)
-    order = list(StageSpec.model_fields)  # `units` where the language puts it, so expand is a fixed point
-    body["stages"] = [dict(sorted(stage.items(), key=lambda kv: order.index(kv[0]))) for stage in body["stages"]]
-    return data
-
 
 def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def spec_hash(spec: Spec) -> str:
-    """sha256 of the expanded spec's canonical JSON: the identity the exports record."""
-    return hashlib.sha256(canonical_json(expand(spec)).encode("utf-8")).hexdigest()
-
-
-def canonical_yaml(spec: Spec) -> str:
-    """The expanded spec as YAML (fields in the language's order, lists of numbers inline)."""
-    return expanded_yaml(expand(spec), spec_hash(spec))
+def canonical_hash(data: Any) -> str:
+    """sha256 of the canonical JSON of expanded spec data: the spec's identity."""
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
 
 
 def expanded_yaml(data: dict[str, Any], sha256: str) -> str:

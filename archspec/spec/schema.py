@@ -69,7 +69,7 @@ def markdown_reference(schema: dict[str, Any] | None = None) -> str:
 
 def write_docs(folder: Path) -> list[Path]:
     """Write the schema and the reference into ``folder`` (atomically); return the paths."""
-    from ..export.atomic import write_text
+    from ..files import write_text
 
     return [write_text(folder / SCHEMA_FILE, schema_text()), write_text(folder / REFERENCE_FILE, markdown_reference())]
 

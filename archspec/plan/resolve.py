@@ -1,4 +1,8 @@
-"""Size checks around planning, so huge numbers fail fast with a located message.
+"""Planning with its guards: a spec (or a spec file) in, its Plan out, huge numbers refused first.
+
+Everything that turns a spec into a Plan for a caller goes through here (the API, the
+weights converters, the design-space sampler), so the checks cannot be skipped and
+errors are located the same way everywhere.
 
 Planning allocates one row per unit, and the widening rules turn widths into
 floats, so ``depth: 1000000000`` or ``width: 10**400`` must be refused *before*
@@ -10,16 +14,52 @@ analytically (a layer producing ``w`` channels has at least ``w`` parameters).
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Union
 
-from ..plan.errors import PlanError
-from ..plan.memo import UnitMemo
-from ..plan.ops import Size
-from ..plan.planner import make_plan, units_per_stage
-from ..plan.types import Plan
-from .errors import FieldPath, dotted
-from .limits import Limits, current
-from .models import Spec
+from ..spec.bundled import load_any
+from ..spec.errors import FieldPath, Problem, SpecError, dotted
+from ..spec.limits import Limits, current
+from ..spec.loader import source_of
+from ..spec.models import Spec
+from .errors import PlanError
+from .memo import UnitMemo
+from .ops import Size
+from .planner import make_plan, units_per_stage
+from .types import Plan
+
+SpecLike = Union[Spec, Mapping[str, Any], str, Path]
+
+
+def resolve(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = ()) -> Plan:
+    """A spec, a spec file, a bundled spec's name, YAML text or a dict, resolved into its Plan.
+
+    What :func:`archspec.plan` does; errors name the file, line and field. ``overrides``
+    (``path=value`` strings, the CLI's ``--set``) apply when a path is given.
+    """
+    spec = load_any(spec, overrides)
+    size = checked_size(input_size)
+    try:
+        return checked_plan(spec, size)  # make_plan, guarded by the size limits
+    except PlanError as exc:
+        raise located(spec, exc) from None
+
+
+def located(spec: Spec, exc: PlanError) -> SpecError:
+    """A planner's (or the memory estimate's) error at the file, line and field that caused it."""
+    return SpecError([source_of(spec).problem(exc.path, exc.message)])
+
+
+def checked_size(size: Any) -> Size | None:
+    """``None``, N or (H, W) with positive whole numbers; anything else is a SpecError."""
+    if size is None:
+        return None
+    pair = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
+    if (isinstance(pair, (tuple, list)) and len(pair) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair)):
+        return (pair[0], pair[1])
+    raise SpecError([Problem("<input_size>", None, None, "input_size",
+                             f"{size!r} is not a size: give N or (H, W) with positive whole numbers")])
 
 
 def checked_plan(spec: Spec, input_size: Size | None = None, limits: Limits | None = None,

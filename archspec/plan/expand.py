@@ -1,0 +1,56 @@
+"""The fully resolved spec: every default filled in, every unit count and width explicit.
+
+``expand`` rewrites a spec so that nothing is derived any more: ``depth`` becomes
+``units`` on every stage, the widening rule becomes ``explicit`` per-unit widths
+(stage ``width`` overrides folded in), and compound ``scaling`` is applied and dropped:
+the stem width, unit counts and per-unit widths are the scaled, rounded ones (the
+rounding stays visible in the original spec's report). The result validates to a
+network identical to the original, unit for unit. Its canonical JSON (sorted keys, no whitespace)
+is hashed, so two specs that resolve to the same thing share a hash however they
+were written (``extends``, ``--set``, defaults left out or spelled out).
+
+The counts and widths are read from the spec's Plan (each Unit records the width its
+widening rule gave it), so expand cannot drift from what the planner does. Callers that
+already hold the Plan pass it; otherwise it is planned at the spec's own input size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..spec.expand import canonical_hash, expanded_yaml
+from ..spec.models import Spec, StageSpec
+from .planner import make_plan
+from .types import Plan
+
+
+def expand(spec: Spec, plan: Plan | None = None) -> dict[str, Any]:
+    """The spec as plain data with scaling applied, unit counts and per-unit widths written out."""
+    plan = make_plan(spec) if plan is None else plan
+    data = spec.model_dump(mode="json", exclude_none=True)
+    data.pop("scaling", None)
+    preset = spec.init.preset or (plan.init.preset if plan.init is not None else None)
+    data["init"] = {**data.get("init", {}), "preset": preset}
+    if spec.stem.type == "conv":  # the scaled, rounded stem width
+        data["stem"]["width"] = plan.stem.width
+    body = data["body"]
+    body.pop("depth", None)
+    if spec.body.widening is not None:  # dense and inception bodies derive their widths from the block
+        body["widening"] = {"rule": "explicit", "widths": [[u.width for u in s.block_units] for s in plan.stages]}
+    for stage, planned in zip(body["stages"], plan.stages):
+        stage["units"] = len(planned.block_units)
+        stage.pop("width", None)
+    order = list(StageSpec.model_fields)  # `units` where the language puts it, so expand is a fixed point
+    body["stages"] = [dict(sorted(stage.items(), key=lambda kv: order.index(kv[0]))) for stage in body["stages"]]
+    return data
+
+
+def spec_hash(spec: Spec, plan: Plan | None = None) -> str:
+    """sha256 of the expanded spec's canonical JSON: the identity the exports record."""
+    return canonical_hash(expand(spec, plan))
+
+
+def canonical_yaml(spec: Spec, plan: Plan | None = None) -> str:
+    """The expanded spec as YAML (fields in the language's order, lists of numbers inline)."""
+    data = expand(spec, plan)
+    return expanded_yaml(data, canonical_hash(data))

@@ -1,0 +1,45 @@
+"""One list of unit kinds (spec/kinds.py): spec models, planners, builders and converters agree on it."""
+
+from __future__ import annotations
+
+import pytest
+
+import archspec
+import archspec.blocks  # noqa: F401  (registers the builders)
+import archspec.convert  # noqa: F401  (registers the naming rules)
+from archspec.blocks.registry import _BUILDERS, register_builder
+from archspec.convert.rules import register_rule
+from archspec.convert.rules import registered as converted_kinds
+from archspec.plan.registry import register_planner
+from archspec.plan.registry import registered as planned_kinds
+from archspec.spec.kinds import BLOCK_KINDS, UNIT_KINDS
+from conftest import spec_path
+
+
+def test_every_spec_block_has_a_planner_and_nothing_else_does():
+    assert sorted(BLOCK_KINDS) == planned_kinds()
+
+
+def test_every_unit_kind_has_a_builder_and_nothing_else_does():
+    assert sorted(UNIT_KINDS) == sorted(_BUILDERS)
+
+
+def test_converter_rules_name_only_kinds_the_planner_makes():
+    assert set(converted_kinds()) <= set(UNIT_KINDS) and set(converted_kinds()) & set(BLOCK_KINDS)
+
+
+@pytest.mark.parametrize("name", ["resnet-50", "densenet-121", "googlenet", "efficientnet-b0", "vgg-16"])
+def test_every_planned_row_is_of_a_listed_kind(name):
+    plan = archspec.plan(spec_path(name), input_size=64)
+    assert {u.block for u in (*plan.units, *plan.aux)} <= set(UNIT_KINDS)
+
+
+def test_registries_refuse_a_kind_without_a_spec_model():
+    with pytest.raises(ValueError, match="'convnext' has no spec model"):
+        register_planner("convnext")
+    with pytest.raises(ValueError, match="'convnext' is not one the planner makes"):
+        register_builder("convnext")
+    from archspec.convert.rules import Family
+
+    with pytest.raises(ValueError, match="'convnext' is not one the planner makes"):
+        register_rule("convnext", family=Family.__new__(Family))
