@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import secrets
 import shutil
 import signal
 import stat
@@ -39,27 +40,52 @@ _previous: dict[int, Any] = {}  # signal -> the handler ours replaced while file
 _lock = threading.RLock()
 
 
-def _temp_beside(target: Path, sweep: bool = True) -> Path:
-    """An empty temporary file in the target's directory (same filesystem, so rename is atomic).
+def _temp_beside(target: Path, sweep: bool = True, data: bytes | None = None) -> Path:
+    """A temporary file in the target's directory (same filesystem, so rename is atomic), holding
+    ``data`` when given (written through the creating descriptor: no second open).
 
-    mkstemp creates it 0600; give it the mode a plain ``open`` would (0666 less the umask).
-    ``sweep=False`` skips :func:`remove_stale`, which lists the whole directory: for a caller
-    writing thousands of files there, that has looked for stale ones once itself.
+    Created with mode 0666 less the umask, the mode a plain ``open`` gives; named
+    ``.NAME.PID-XXXXXXXX.tmp`` (:func:`staging_pattern`). ``sweep=False`` skips
+    :func:`remove_stale`, which lists the whole directory: for a caller writing thousands of
+    files there, that has looked for stale ones once itself.
     """
     check_target(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if sweep:
             remove_stale(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
+        tmp, fd = _create_beside(target)
     except OSError as exc:  # name the file asked for, not the temporary one
         raise OSError(exc.errno, exc.strerror, str(target)) from None
-    _track(Path(tmp))
+    try:
+        view = memoryview(data or b"")
+        while view:  # os.write may take part of it; a full disk raises ENOSPC
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        os.close(fd)
+        _remove(tmp)
+        _untrack(tmp)
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, (stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IWGRP | stat.S_IROTH | stat.S_IWOTH) & ~umask)
-    return Path(tmp)
+    return tmp
+
+
+def _create_beside(target: Path) -> tuple[Path, int]:
+    """A new, empty staged file (O_EXCL: never one that exists) and its descriptor.
+
+    Tracked before it exists, so that a signal arriving in between still removes it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        _track(tmp)
+        try:
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            _untrack(tmp)
+        except OSError:
+            _untrack(tmp)
+            raise
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target))
 
 
 def check_target(target: Path) -> None:
@@ -251,9 +277,15 @@ class WholeWrites:
 
 
 def write_text(target: str | Path, text: str, sweep: bool = True) -> Path:
-    with staged(target, sweep) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(target)
+    """Write ``text`` (UTF-8) to ``target`` atomically: staged beside it, then renamed over it."""
+    target = Path(target)
+    tmp = _temp_beside(target, sweep, text.encode("utf-8"))
+    try:
+        _publish(tmp, target)
+    finally:
+        if tmp in _live:
+            _remove(tmp)
+    return target
 
 
 def write_bytes(target: str | Path, data: bytes) -> Path:

@@ -123,7 +123,7 @@ class Judge:
         verdict = space.budget.verdict(counted.params, counted.macs)
         if verdict:
             return verdict
-        sha, data = sha256_of(counted.spec)
+        sha, data = sha256_of(counted.spec, counted.plan)
         return Accepted(counted.params, counted.macs, sha, self.text(data, sha))
 
 
