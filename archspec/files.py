@@ -105,10 +105,25 @@ def check_target(target: Path) -> None:
                                     "regular files: remove it or write elsewhere", str(target))
 
 
+_STAGED_SUFFIX = r"\.(?:(\d+)-)?[a-z0-9_]{8}\.tmp"  # .PID-XXXXXXXX.tmp, or .XXXXXXXX.tmp before 0.2
+_ANY_STAGED = re.compile(rf"\.(.+?){_STAGED_SUFFIX}")
+
+
 def staging_pattern(target: Path) -> re.Pattern[str]:
     """Our staged files for ``target``: ``.NAME.PID-XXXXXXXX.tmp``, or ``.NAME.XXXXXXXX.tmp`` as
     versions before 0.2 named them (``XXXXXXXX``: mkstemp's eight characters)."""
-    return re.compile(rf"\.{re.escape(target.name)}\.(?:(\d+)-)?[a-z0-9_]{{8}}\.tmp")
+    return re.compile(rf"\.{re.escape(target.name)}{_STAGED_SUFFIX}")
+
+
+def staged_targets(directory: Path | None) -> set[str]:
+    """Names of the targets in ``directory`` that have staged files of ours beside them: one
+    listing, for a caller writing many files there (``write_text(..., sweep=False)`` for the rest)."""
+    if directory is None:
+        return set()
+    try:
+        return {m.group(1) for entry in os.scandir(directory) if (m := _ANY_STAGED.fullmatch(entry.name))}
+    except OSError:  # not there yet (the usual case) or unreadable: writing will say
+        return set()
 
 
 def remove_stale(target: Path) -> list[Path]:

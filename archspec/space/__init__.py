@@ -7,11 +7,12 @@ through submitit (SLURM, or submitit's local executor); analysis draws with matp
 imported only when a figure is asked for.
 """
 
+from ..extras import MissingExtra
 from .analyze import AnalyzeError, Row, pareto, plot, table
 from .fit import FitResult, Point, fit
 from .load import Axis, Space, load_space, load_space_text
 from .sample import Sample, SampleResult, read_index, sample
-from .sweep import Interrupted, MissingExtra, RunResult, SweepError, SweepResult, read_results, sweep
+from .sweep import Interrupted, RunResult, SweepError, SweepResult, read_results, sweep
 from .variants import Counter, Unresolved, sha256_of, with_changes
 
 __all__ = [

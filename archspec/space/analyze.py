@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 from ..files import staged
 from .sample import read_index
-from .sweep import MissingExtra, read_results
+from ..extras import MissingExtra
+from .sweep import read_results
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -106,7 +107,7 @@ def plot(rows: Sequence[Row], metric: str, out: str | Path, lower_is_better: boo
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise MissingExtra("plot", "matplotlib", "drawing the analysis") from None
+        raise MissingExtra("matplotlib", "drawing the analysis") from None
     figure = Figure(figsize=(15, 4.4), layout="constrained")
     edf, vs_params, vs_macs = figure.subplots(1, 3)
     directories = list(dict.fromkeys(r.dir for r in rows))

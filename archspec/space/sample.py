@@ -15,16 +15,14 @@ import functools
 import itertools
 import json
 import math
-import os
 import random
-import re
 from collections import Counter as Tally
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .._startup import collector_paused
-from ..files import write_text
+from ..files import staged_targets, write_text
 from .load import Axis, Space
 from .model import Choice, FloatRange
 from .parallel import judged, usable_workers
@@ -154,7 +152,7 @@ def _sample(space: Space, n: int, seed: int, limit: int, out: Path | None,
     result = SampleResult(requested=n, out=out)
     rejected: Tally[str] = Tally()
     seen: set[str] = set()
-    leftovers = _staged_names(out)
+    leftovers = staged_targets(out)
     try:
         for values, verdict in outcomes:
             result.drawn += 1
@@ -186,15 +184,6 @@ def _sample(space: Space, n: int, seed: int, limit: int, out: Path | None,
     return result
 
 
-_STAGED = re.compile(r"\.(.+)\.(?:\d+-)?[a-z0-9_]{8}\.tmp")  # archspec.export.atomic's staged-file names
-
-
-def _staged_names(out: Path | None) -> set[str]:
-    """Names of the targets in ``out`` that have staged files beside them (left by a killed run)."""
-    try:
-        return {m.group(1) for entry in os.scandir(out) if (m := _STAGED.fullmatch(entry.name))} if out else set()
-    except OSError:  # not there yet (the usual case) or unreadable: writing will say
-        return set()
 
 
 def read_index(directory: str | Path) -> list[dict[str, Any]]:

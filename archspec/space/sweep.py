@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..extras import MissingExtra
 from .sample import read_index
 
 RESULTS = "results.jsonl"
@@ -40,16 +41,6 @@ POLL_S = 0.02
 
 class SweepError(ValueError):
     """A sweep that cannot start: no samples, a bad command template, an unknown executor."""
-
-
-class MissingExtra(ImportError):
-    """An optional dependency is not installed; names the extra that installs it."""
-
-    def __init__(self, extra: str, package: str, what: str):
-        self.extra = extra
-        from ..extras import DISTRIBUTION
-
-        super().__init__(f"{what} needs {package}: pip install '{DISTRIBUTION}[{extra}]'")
 
 
 class Interrupted(Exception):
@@ -294,7 +285,7 @@ def _run_submitit(tasks: list[Task], jobs: int, record: Callable[[RunResult], No
     try:
         import submitit
     except ImportError:
-        raise MissingExtra("sweep", "submitit", "--executor submitit") from None
+        raise MissingExtra("submitit", "--executor submitit") from None
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     executor.update_parameters(slurm_array_parallelism=jobs, **parameters)
     pending = deque(tasks)
