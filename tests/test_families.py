@@ -143,10 +143,10 @@ def test_aux_heads_only_in_training_builds():
 
 def test_compound_scaling_is_recorded_per_unit():
     plan = archspec.plan(spec_path("efficientnet-b0"), overrides=B3)
-    first = plan.unit("stages.1.0").options["scaling"]
+    first = plan.unit("stages.1.0").scaling
     assert first["raw_width"] == pytest.approx(28.8) and first["width"] == 32 and first["divisor"] == 8
     assert (first["base_units"], first["units"]) == (2, 3)
-    assert plan.stem.options["scaling"]["width"] == 40 and plan.head.inner_channels == 1536
+    assert plan.stem.scaling["width"] == 40 and plan.head.inner_channels == 1536
     assert [len(s.units) for s in plan.stages] == [math.ceil(n * 1.4) for n in (1, 2, 2, 3, 3, 4, 1)]
 
 

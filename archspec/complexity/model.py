@@ -73,7 +73,7 @@ class UnitRow:
             inner_channels=unit.inner_channels, groups=unit.groups, stride=unit.stride,
             in_size=unit.in_size, out_size=unit.out_size, shortcut=unit.shortcut, merge=unit.merge,
             params=unit.params, macs=unit.macs, activations=unit.out_activations,
-            elementwise=elementwise(unit), scaling=unit.options.get("scaling"),
+            elementwise=elementwise(unit), scaling=unit.scaling,
             params_bytes=mem and mem.params_bytes, train_saved_bytes=mem and mem.train_saved_bytes,
             infer_peak_bytes=mem and mem.infer_peak_bytes,
         )

@@ -72,7 +72,14 @@ def rule_for(unit: Unit, family: Family) -> UnitRule:
 
 
 def family_of(plan: Plan) -> Family:
-    """The one family that has a rule for every body unit (a spec mixing families has no torchvision twin)."""
+    """The one family whose rules name every unit of the plan.
+
+    Block types alone do not tell a family: MobileNetV2, MNASNet and EfficientNet all
+    stack ``mbconv`` units. So every family with a rule for each body unit is tried, its
+    stem, head and unit rules checking their own layouts, and the one that accepts the
+    whole plan is the plan's family. None accepting is the refusal of each; two is a bug
+    in the rules (two torchvision networks with one layout), reported as such.
+    """
     candidates: dict[str, Family] | None = None
     for unit in plan.body:
         here = {name: family for name, (family, _) in _rules_of(unit).items()}
@@ -82,10 +89,32 @@ def family_of(plan: Plan) -> Family:
                 f"{', '.join(sorted(here))}, the units before it to {', '.join(sorted(candidates))}; "
                 "no torchvision network does")
         candidates = here if candidates is None else {n: f for n, f in here.items() if n in candidates}
-    if not candidates or len(candidates) > 1:
-        names = ", ".join(sorted(candidates or ()))
-        raise ConversionError(f"spec {plan.name} has no block that tells its torchvision family ({names or 'no body units'})")
-    return next(iter(candidates.values()))
+    if not candidates:
+        raise ConversionError(f"spec {plan.name} has no block that tells its torchvision family (no body units)")
+    if len(candidates) == 1:
+        return next(iter(candidates.values()))
+    refusals: dict[str, ConversionError] = {}
+    for name, family in sorted(candidates.items()):
+        try:
+            names_of(plan, family)
+        except ConversionError as error:
+            refusals[name] = error
+    accepted = [family for name, family in sorted(candidates.items()) if name not in refusals]
+    if len(accepted) == 1:
+        return accepted[0]
+    if accepted:
+        raise ConversionError(f"spec {plan.name} fits the layouts of several torchvision families "
+                              f"({', '.join(f.name for f in accepted)}); their rules must tell them apart")
+    raise ConversionError(f"spec {plan.name} fits no torchvision family its blocks belong to: "
+                          + "; ".join(f"{name}: {error}" for name, error in refusals.items()))
+
+
+def names_of(plan: Plan, family: Family) -> dict[str, LayerNames]:
+    """``family``'s checkpoint names for every unit of the plan (unit name -> layer names)."""
+    names = {plan.stem.name: family.stem(plan.stem, plan), plan.head.name: family.head(plan.head, plan)}
+    for unit in plan.body:
+        names[unit.name] = rule_for(unit, family)(unit, plan)
+    return names
 
 
 def require(unit: Unit, ok: bool, family: str, message: str) -> None:

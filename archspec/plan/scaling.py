@@ -8,7 +8,6 @@ rounded up. Every rounding is returned as a record the planner stores on the uni
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any, Sequence
 
 from .types import Unit
@@ -45,8 +44,8 @@ def scaled_stem(stem: Any, scaling: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def annotate(unit: Unit, record: dict[str, Any]) -> Unit:
-    """The unit with its scaling record in ``options["scaling"]`` (unchanged without scaling)."""
-    return replace(unit, options={**unit.options, "scaling": record}) if record else unit
+    """The unit with its scaling record in ``scaling`` (unchanged without scaling)."""
+    return unit.with_scaling(record) if record else unit
 
 
 def scaled_units(counts: Sequence[int], scaling: Any) -> list[int]:

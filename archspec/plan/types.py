@@ -8,11 +8,29 @@ from the same records. ``merge`` says how the unit's branches meet: ``add``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Mapping
 from typing import Any
 
 from .init import InitRules
 from .ops import Op, Size, cached
+
+
+@dataclass(frozen=True)
+class UnitOptions:
+    """The typed options of one Plan row: what its module needs beyond its layer records.
+
+    Each unit kind's planner stores an instance of its own frozen subclass (fields with
+    types and no silent defaults), and the builder, the memory flow and the converter
+    read attributes of it. ``items`` lists the fields, for code that compares units
+    whatever their kind (diagram grouping, the latency table's module key).
+    """
+
+    def items(self) -> tuple[tuple[str, Any], ...]:
+        return tuple((f.name, getattr(self, f.name)) for f in fields(self))
+
+    def get(self, name: str, default: Any = None) -> Any:  # transition: dict-style readers of older units
+        return getattr(self, name, default)
 
 
 class Counted:
@@ -54,6 +72,8 @@ class Unit(Counted):
     # conv stem's (scaled) width; None where no rule applies (dense and inception blocks, downsampling
     # units, the head). ``expand`` writes these out, so it reads the Plan instead of replaying it.
     width: int | None = None
+    # How compound scaling rounded this unit's width and unit count (plan/scaling.py); None without scaling.
+    scaling: Mapping[str, Any] | None = None
 
     def _parts(self) -> tuple[Op, ...]:
         return self.ops
@@ -66,6 +86,10 @@ class Unit(Counted):
     def with_width(self, width: int | None) -> "Unit":
         """This unit recording the width its widening rule gave it (see ``width``)."""
         return self._with(width=width)
+
+    def with_scaling(self, record: Mapping[str, Any]) -> "Unit":
+        """This unit recording how compound scaling rounded it (see ``scaling``)."""
+        return self._with(scaling=record)
 
     def _with(self, **changes: Any) -> "Unit":
         new = object.__new__(type(self))

@@ -130,7 +130,7 @@ class CompoundScaling(StrictModel):
     ``divisor`` (never more than 10 % down), every stage's unit count x ``depth_mult`` rounded up.
 
     The stem's width and each stage's widths and units are scaled; the Plan records the
-    unscaled value and the rounding on every unit (``options["scaling"]``).
+    unscaled value and the rounding on every unit (``Unit.scaling``).
     """
 
     rule: Literal["compound"]
