@@ -18,8 +18,16 @@ REFERENCED = {path.stem: archspec.load(path).reference for path in sorted(SPECS.
 TORCHVISION = {name: ref.torchvision for name, ref in REFERENCED.items() if ref and ref.torchvision}
 # torchvision's googlenet() builds the training-only aux heads, which no spec counts.
 CONSTRUCTOR_FLAGS = {"googlenet": {"aux_logits": False, "init_weights": False}}
-# The families bundled today; every classification builder of theirs has a spec.
-FAMILIES = ("resnet", "resnext", "wide_resnet", "densenet", "vgg", "googlenet", "efficientnet_b")
+# The families bundled, by builder-name prefix; every classification builder of theirs has a spec.
+FAMILIES = (
+    "resnet",
+    "resnext",
+    "wide_resnet",
+    "densenet",
+    "vgg",
+    "googlenet",
+    "efficientnet_b",
+)
 runner = CliRunner()
 
 
@@ -37,7 +45,6 @@ def test_reference_figures_are_torchvision_s_own_counts(name):
 
 def test_every_builder_of_the_bundled_families_has_a_spec():
     builders = {name for name in tvm.list_models(module=tvm) if name.startswith(FAMILIES)}
-    assert len(builders) == 31
     assert sorted(TORCHVISION.values()) == sorted(builders)  # each once
 
 
