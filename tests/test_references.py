@@ -3,6 +3,8 @@ bundled spec naming a torchvision builder has exactly that builder's params and 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision.models as tvm
@@ -102,3 +104,17 @@ def test_malformed_reference_blocks_are_refused(write_spec, block, field, words)
     text = RESNET20.replace(RESNET20.splitlines()[-1], f"reference: {block}")
     result = runner.invoke(app, ["validate", str(write_spec(text))])
     assert result.exit_code == 2 and f"{field}: " in result.stderr and words in result.stderr, result.stderr
+
+
+def test_the_families_table_in_the_docs_is_the_bundled_specs():
+    """docs/families.md's table of torchvision builders is generated from the specs' reference blocks."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "gen_families_table.py"
+    loaded = importlib.util.spec_from_file_location("gen_families_table", script)
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    text = module.DOC.read_text()
+    assert module.updated(text) == text, "stale: run `PYTHONPATH=$PWD python scripts/gen_families_table.py`"
+    rows = [line for line in module.table().splitlines() if line.startswith("| ") and "`" in line]
+    assert sorted(line.split("`")[1] for line in rows) == sorted(TORCHVISION.values())
