@@ -37,7 +37,8 @@ def conforms(value: Any, hint: Any) -> bool:
     if hint is type(None):
         return value is None
     if dataclasses.is_dataclass(hint):
-        return type(value) is hint and all(conforms(getattr(value, f), h) for f, h in typing.get_type_hints(hint).items())
+        hints = typing.get_type_hints(hint)
+        return type(value) is hint and all(conforms(getattr(value, f), h) for f, h in hints.items())
     return type(value) is hint
 
 

@@ -4,6 +4,8 @@ One :class:`Unit` per stem, body unit and head. A unit's ``ops`` are its weighte
 layers; ``params`` and ``macs`` are their sums, and the compiler builds the module
 from the same records. ``merge`` says how the unit's branches meet: ``add``
 (residual), ``concat`` (dense layers, multi-branch modules) or ``none`` (a chain).
+``options`` is what the module needs beyond its layers (rates, activations, pools), a
+frozen :class:`UnitOptions` subclass per unit kind (:mod:`archspec.plan.options`).
 """
 
 from __future__ import annotations
