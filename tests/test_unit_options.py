@@ -77,3 +77,13 @@ def test_the_type_check_refuses_a_wrong_value():
 def test_options_declaration_refuses_a_kind_without_a_spec_model():
     with pytest.raises(ValueError, match="convnext"):
         register_options("convnext")
+
+
+def test_diagram_grouping_ignores_only_the_decaying_drop_path():
+    from archspec.diagram.groups import signature
+
+    plan = archspec.plan(SPECS / "resnet-20.yaml", overrides=["body.block.drop_path=0.2"])
+    a, b = plan.unit("stages.0.1"), plan.unit("stages.0.2")
+    assert a.options.drop_path != b.options.drop_path and signature(a) == signature(b)
+    widened = dataclasses.replace(b, options=dataclasses.replace(b.options, dropout=0.3))
+    assert signature(widened) != signature(a)
