@@ -122,7 +122,7 @@ def test_googlenet_modules_follow_the_table():
     m4e = plan.unit("stages.1.4")
     assert (m4e.in_channels, m4e.out_channels, m4e.merge) == (528, 832, "concat")
     assert m4e.op("branch3.1.conv").kernel == 3  # torchvision's "5x5" branch
-    assert plan.unit("stages.1.5").options["pool"]["kernel"] == 2 and plan.stem.out_size == (28, 28)
+    assert plan.unit("stages.1.5").options.pool.kernel == 2 and plan.stem.out_size == (28, 28)
     assert plan.depth == 22
 
 
@@ -138,7 +138,7 @@ def test_aux_heads_only_in_training_builds():
     outputs = training.train()(torch.randn(2, 3, 96, 96))
     assert [o.shape for o in outputs] == [(2, 1000)] * 3
     assert training.eval()(torch.randn(2, 3, 96, 96)).shape == (2, 1000)
-    assert [u.options["after"] for u in plan.aux] == ["stages.1.0", "stages.1.3"]
+    assert [u.options.after for u in plan.aux] == ["stages.1.0", "stages.1.3"]
 
 
 def test_compound_scaling_is_recorded_per_unit():
@@ -153,10 +153,10 @@ def test_compound_scaling_is_recorded_per_unit():
 def test_mbconv_layout_matches_torchvision_b0():
     plan = archspec.plan(spec_path("efficientnet-b0"))
     unit = plan.unit("stages.5.1")
-    assert (unit.inner_channels, unit.groups, unit.options["se_channels"], unit.merge) == (1152, 1152, 48, "add")
+    assert (unit.inner_channels, unit.groups, unit.options.se_channels, unit.merge) == (1152, 1152, 48, "add")
     assert unit.op("dw.conv").kernel == 5 and not plan.unit("stages.0.0").has("expand.conv")
     # torchvision's stochastic depth: 0.2 x block index / 16 on the residual units
-    rates = [(i, u.options["drop_path"]) for i, u in enumerate(plan.body) if u.merge == "add"]
+    rates = [(i, u.options.drop_path) for i, u in enumerate(plan.body) if u.merge == "add"]
     assert [r for _, r in rates] == pytest.approx([0.2 * i / 16 for i, _ in rates])
 
 

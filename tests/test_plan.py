@@ -52,7 +52,7 @@ def test_resnext_inner_width():
 
 def test_drop_path_decays_linearly():
     plan = archspec.plan(spec_path("resnet-20"), overrides=["body.block.drop_path=0.2"])
-    rates = [u.options["drop_path"] for u in plan.body]
+    rates = [u.options.drop_path for u in plan.body]
     assert rates[0] == 0.0 and rates[-1] == pytest.approx(0.2)
     assert rates == pytest.approx([0.2 * i / 8 for i in range(9)])
 

@@ -25,7 +25,7 @@ class DenseLayer(nn.Module):
         self.conv2 = conv(unit.op("conv2")) if bottleneck else skip
         self.relu = nn.ReLU(inplace=True)
         self.relu2 = nn.ReLU(inplace=True) if bottleneck else skip
-        rate = unit.options["dropout"]
+        rate = unit.options.dropout
         self.dropout = nn.Dropout(rate) if rate else skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -43,7 +43,7 @@ class InceptionModule(nn.Module):
         self.branch1 = ConvNormAct(unit, "branch1", "relu")
         self.branch2 = nn.Sequential(ConvNormAct(unit, "branch2.0", "relu"), ConvNormAct(unit, "branch2.1", "relu"))
         self.branch3 = nn.Sequential(ConvNormAct(unit, "branch3.0", "relu"), ConvNormAct(unit, "branch3.1", "relu"))
-        self.branch4 = nn.Sequential(pool(unit.options["pool"]), ConvNormAct(unit, "branch4.1", "relu"))
+        self.branch4 = nn.Sequential(pool(unit.options.pool), ConvNormAct(unit, "branch4.1", "relu"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
@@ -55,13 +55,13 @@ class MBConvUnit(nn.Module):
 
     def __init__(self, unit: Unit):
         super().__init__()
-        act = unit.options["act"]
+        act = unit.options.act
         self.expand = ConvNormAct(unit, "expand", act) if unit.has("expand.conv") else skip
         self.dw = ConvNormAct(unit, "dw", act)
         self.se = SqueezeExcite(unit, act) if unit.has("se.fc1") else skip
         self.project = ConvNormAct(unit, "project", "none")
         self.residual = unit.merge == "add"
-        self.drop_path = DropPath(unit.options["drop_path"]) if unit.options["drop_path"] else skip
+        self.drop_path = DropPath(unit.options.drop_path) if unit.options.drop_path else skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.se(self.dw(self.expand(x))))

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..plan.ops import Conv, DeformConv, Linear, Norm
+from ..plan.options import Pool
 
 Step = Callable[[torch.Tensor], torch.Tensor]
 M = TypeVar("M", bound=nn.Module)
@@ -85,10 +86,10 @@ def activation(name: str) -> nn.Module | Step:
     return {"relu": nn.ReLU, "silu": nn.SiLU}[name](inplace=True)
 
 
-def pool(options: dict[str, Any]) -> nn.Module:
-    """A pooling window from a Plan row's ``pool`` options."""
-    kind = nn.MaxPool2d if options["kind"] == "max" else nn.AvgPool2d
-    return kind(options["kernel"], options["stride"], options["padding"], ceil_mode=options["ceil"])
+def pool(window: Pool) -> nn.Module:
+    """A pooling window from a Plan row's options (:class:`archspec.plan.options.Pool`)."""
+    kind = nn.MaxPool2d if window.kind == "max" else nn.AvgPool2d
+    return kind(window.kernel, window.stride, window.padding, ceil_mode=window.ceil)
 
 
 class DropPath(nn.Module):

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .._startup import collector_paused
+from ..plan.residual import ResidualUnitOptions
 from ..plan.types import Plan, Unit
 from . import families, parts, residual  # noqa: F401  (register the unit builders)
 from .init import initialise
@@ -20,7 +21,7 @@ class Stem(nn.Module):
 
     def __init__(self, unit: Unit):
         super().__init__()
-        act_name = unit.options.get("act", "relu")
+        act_name = unit.options.act
         act = act_name != "none"
         layers: list[tuple[str, nn.Module]] = []
         for op in unit.ops:
@@ -29,7 +30,7 @@ class Stem(nn.Module):
                 layers.append((op.path.replace("bn", act_name), activation(act_name)))
         if act and not any(op.path.startswith("bn") for op in unit.ops):
             layers.append((act_name, activation(act_name)))
-        if unit.options.get("pool") == "max":
+        if unit.options.pool == "max":
             layers.append(("pool", nn.MaxPool2d(3, 2, 1)))
         for name, module in layers:
             self.add_module(name, module)
@@ -46,11 +47,11 @@ class ClassifierHead(nn.Module):
 
     def __init__(self, unit: Unit):
         super().__init__()
-        pre = unit.options.get("pre", [])
+        opts = unit.options
         self.bn = norm(unit.op("bn")) if unit.has("bn") else skip
-        self.relu = nn.ReLU(inplace=True) if "relu" in pre else skip
+        self.relu = nn.ReLU(inplace=True) if "relu" in opts.pre else skip
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(unit.options["dropout"]) if unit.options.get("dropout") else skip
+        self.dropout = nn.Dropout(opts.dropout) if opts.dropout else skip
         self.fc = linear(unit.op("fc"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,10 +94,10 @@ class Network(nn.Module):
         """torchvision's ``zero_init_residual``: each branch starts as the identity (off by default,
         as in every reference; the block option ``zero_init_last_bn`` turns it on)."""
         for unit in self.plan.body:
-            last = unit.options.get("last_bn")
-            if unit.options.get("zero_init_last_bn") and last:
+            opts = unit.options
+            if isinstance(opts, ResidualUnitOptions) and opts.zero_init_last_bn and opts.last_bn:
                 with torch.no_grad():
-                    self.get_submodule(f"{unit.name}.{last}").weight.zero_()
+                    self.get_submodule(f"{unit.name}.{opts.last_bn}").weight.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

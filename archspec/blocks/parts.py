@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..plan.parts import StemPool
 from ..plan.types import Unit
 from .layers import activation, conv, linear, norm, pool, skip
 from .registry import register_builder
@@ -28,8 +29,8 @@ class ConvNormAct(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
-register_builder("plain")(lambda unit: ConvNormAct(unit, "", unit.options["act"]))
-register_builder("pool")(lambda unit: pool(unit.options["pool"]))
+register_builder("plain")(lambda unit: ConvNormAct(unit, "", unit.options.act))
+register_builder("pool")(lambda unit: pool(unit.options.pool))
 register_builder("stem_none")(lambda unit: nn.Identity())
 
 
@@ -42,7 +43,7 @@ class TransitionUnit(nn.Module):
         self.bn = norm(unit.op("bn"))
         self.relu = nn.ReLU(inplace=True)
         self.conv = conv(unit.op("conv"))
-        self.pool = pool(unit.options["pool"])
+        self.pool = pool(unit.options.pool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.conv(self.relu(self.bn(x))))
@@ -54,10 +55,9 @@ class LayersStem(nn.Sequential):
 
     def __init__(self, unit: Unit):
         super().__init__()
-        for layer in unit.options["layers"]:
-            name = layer["name"]
-            module = pool(layer["pool"]) if "pool" in layer else ConvNormAct(unit, name, layer["act"])
-            self.add_module(name, module)
+        for layer in unit.options.layers:
+            module = pool(layer.pool) if isinstance(layer, StemPool) else ConvNormAct(unit, layer.name, layer.act)
+            self.add_module(layer.name, module)
 
 
 @register_builder("mlp")
@@ -66,14 +66,14 @@ class MLPHead(nn.Module):
 
     def __init__(self, unit: Unit):
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(unit.options["pool_size"])
+        self.pool = nn.AdaptiveAvgPool2d(unit.options.pool_size)
         fcs = list(unit.ops)
         for op in fcs:
             self.add_module(op.path, linear(op))
         self.hidden = [op.path for op in fcs[:-1]]
         self.last = fcs[-1].path
         self.relu = nn.ReLU(inplace=True)
-        self.dropout = nn.Dropout(unit.options["dropout"])
+        self.dropout = nn.Dropout(unit.options.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(self.pool(x), 1)
@@ -90,9 +90,9 @@ class ConvClassifierHead(nn.Module):
         super().__init__()
         self.conv = conv(unit.op("conv"))
         self.bn = norm(unit.op("bn"))
-        self.act = activation(unit.options["act"])
+        self.act = activation(unit.options.act)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(unit.options["dropout"])
+        self.dropout = nn.Dropout(unit.options.dropout)
         self.fc = linear(unit.op("fc"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -106,11 +106,11 @@ class AuxClassifier(nn.Module):
 
     def __init__(self, unit: Unit):
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(unit.options["pool_size"])
+        self.pool = nn.AdaptiveAvgPool2d(unit.options.pool_size)
         self.conv = ConvNormAct(unit, "conv", "relu")
         self.fc1 = linear(unit.op("fc1"))
         self.relu = nn.ReLU(inplace=True)
-        self.dropout = nn.Dropout(unit.options["dropout"])
+        self.dropout = nn.Dropout(unit.options.dropout)
         self.fc2 = linear(unit.op("fc2"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -39,11 +39,10 @@ class ResidualUnit(nn.Module):
             if unit.has(path):
                 setattr(self, path, conv(unit.op(path)) if path.startswith("conv") else norm(unit.op(path)))
         self.relu = nn.ReLU(inplace=True)
-        rate = unit.options.get("dropout", 0.0)
-        self.dropout = nn.Dropout(rate) if rate else skip
-        self.se = SqueezeExcite(unit) if unit.options.get("se") else skip
-        rate = unit.options.get("drop_path", 0.0)
-        self.drop_path = DropPath(rate) if rate else skip
+        opts = unit.options
+        self.dropout = nn.Dropout(opts.dropout) if opts.dropout else skip
+        self.se = SqueezeExcite(unit) if opts.se else skip
+        self.drop_path = DropPath(opts.drop_path) if opts.drop_path else skip
         self.shortcut = make_shortcut(unit)
 
 

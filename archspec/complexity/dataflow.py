@@ -11,7 +11,7 @@ against autograd.
 from __future__ import annotations
 
 from ..plan.ops import Size
-from ..plan.parts import pooled
+from ..plan.parts import StemPool, pooled
 from ..plan.shortcuts import pooled as strided
 from ..plan.types import Unit
 from .memory import Flow, register_flow
@@ -53,8 +53,8 @@ def shortcut(flow: Flow, unit: Unit, x: int) -> int:
 
 def branch_end(flow: Flow, unit: Unit, out: int, x: int, relu_after: bool) -> int:
     """SE, stochastic depth, the residual add (shortcut evaluated after the branch), the final ReLU."""
-    out = squeeze_excite(flow, unit, "relu", out) if unit.options.get("se") else out
-    out = flow.drop_path(unit.options.get("drop_path", 0.0), out)
+    out = squeeze_excite(flow, unit, "relu", out) if unit.options.se else out
+    out = flow.drop_path(unit.options.drop_path, out)
     out = flow.merge("add", (out, shortcut(flow, unit, x)), unit.out_activations)
     return flow.act("relu", out) if relu_after else out
 
@@ -65,7 +65,7 @@ def steps(flow: Flow, unit: Unit, x: int, plan: list[str]) -> int:
         if item == "relu":
             x = flow.act("relu", x)
         elif item == "dropout":
-            x = flow.dropout(unit.options.get("dropout", 0.0), x)
+            x = flow.dropout(unit.options.dropout, x)
         else:
             x = flow.layer(unit.op(item), x)
     return x
@@ -88,8 +88,8 @@ def _preact(flow: Flow, unit: Unit, x: int, branch: list[str]) -> int:
     pre = flow.act("relu", flow.layer(unit.op("bn1"), x))
     short = shortcut(flow, unit, pre if unit.shortcut == "preact_projection" else x)
     out = steps(flow, unit, pre, branch)
-    out = squeeze_excite(flow, unit, "relu", out) if unit.options.get("se") else out
-    out = flow.drop_path(unit.options.get("drop_path", 0.0), out)
+    out = squeeze_excite(flow, unit, "relu", out) if unit.options.se else out
+    out = flow.drop_path(unit.options.drop_path, out)
     return flow.merge("add", (out, short), unit.out_activations)
 
 
@@ -127,32 +127,32 @@ def inception(flow: Flow, unit: Unit, x: int) -> int:
     b1 = conv_norm_act(flow, unit, "branch1", "relu", x)
     b2 = conv_norm_act(flow, unit, "branch2.1", "relu", conv_norm_act(flow, unit, "branch2.0", "relu", x))
     b3 = conv_norm_act(flow, unit, "branch3.1", "relu", conv_norm_act(flow, unit, "branch3.0", "relu", x))
-    pool = unit.options["pool"]
-    p = flow.pool(pool["kind"], x, unit.in_channels * area(pooled(unit.in_size, pool)))
+    pool = unit.options.pool
+    p = flow.pool(pool.kind, x, unit.in_channels * area(pooled(unit.in_size, pool)))
     b4 = conv_norm_act(flow, unit, "branch4.1", "relu", p)
     return flow.merge("cat", (b1, b2, b3, b4), unit.out_activations)
 
 
 @register_flow("mbconv")
 def mbconv(flow: Flow, unit: Unit, x: int) -> int:
-    act = unit.options["act"]
+    act = unit.options.act
     out = conv_norm_act(flow, unit, "expand", act, x) if unit.has("expand.conv") else x
     out = conv_norm_act(flow, unit, "dw", act, out)
     out = squeeze_excite(flow, unit, act, out) if unit.has("se.fc1") else out
     out = conv_norm_act(flow, unit, "project", "none", out)
     if unit.merge != "add":
         return out
-    return flow.merge("add", (flow.drop_path(unit.options["drop_path"], out), x), unit.out_activations)
+    return flow.merge("add", (flow.drop_path(unit.options.drop_path, out), x), unit.out_activations)
 
 
 @register_flow("plain")
 def plain(flow: Flow, unit: Unit, x: int) -> int:
-    return conv_norm_act(flow, unit, "", unit.options["act"], x)
+    return conv_norm_act(flow, unit, "", unit.options.act, x)
 
 
 @register_flow("pool")
 def pool_unit(flow: Flow, unit: Unit, x: int) -> int:
-    return flow.pool(unit.options["pool"]["kind"], x, unit.out_activations)
+    return flow.pool(unit.options.pool.kind, x, unit.out_activations)
 
 
 @register_flow("transition")
@@ -169,52 +169,51 @@ def stem_none(flow: Flow, unit: Unit, x: int) -> int:
 @register_flow("stem_conv", "stem_deep")
 def stem(flow: Flow, unit: Unit, x: int) -> int:
     """blocks.network.Stem: each conv, its BN, the activation after each BN (or once at the end), max-pool."""
-    act = unit.options.get("act", "relu")
+    act = unit.options.act
     for op in unit.ops:
         x = flow.layer(op, x)
         if op.path.startswith("bn"):
             x = flow.act(act, x)
     if not any(op.path.startswith("bn") for op in unit.ops):
         x = flow.act(act, x)
-    return flow.pool("max", x, unit.out_activations) if unit.options.get("pool") == "max" else x
+    return flow.pool("max", x, unit.out_activations) if unit.options.pool == "max" else x
 
 
 @register_flow("stem_layers")
 def stem_layers(flow: Flow, unit: Unit, x: int) -> int:
     channels, size = unit.in_channels, unit.in_size
-    for layer in unit.options["layers"]:
-        if "pool" in layer:
-            size = pooled(size, layer["pool"])
-            x = flow.pool(layer["pool"]["kind"], x, channels * area(size))
+    for layer in unit.options.layers:
+        if isinstance(layer, StemPool):
+            size = pooled(size, layer.pool)
+            x = flow.pool(layer.pool.kind, x, channels * area(size))
         else:
-            conv = unit.op(f"{layer['name']}.conv")
+            conv = unit.op(f"{layer.name}.conv")
             channels, size = conv.cout, conv.out_size
-            x = conv_norm_act(flow, unit, layer["name"], layer["act"], x)
+            x = conv_norm_act(flow, unit, layer.name, layer.act, x)
     return x
 
 
 @register_flow("classifier")
 def classifier(flow: Flow, unit: Unit, x: int) -> int:
-    pre = unit.options.get("pre", [])
     x = flow.layer(unit.op("bn"), x) if unit.has("bn") else x
-    x = flow.act("relu", x) if "relu" in pre else x
+    x = flow.act("relu", x) if "relu" in unit.options.pre else x
     x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (1, 1))
-    return flow.layer(unit.op("fc"), flow.dropout(unit.options.get("dropout") or 0.0, x))
+    return flow.layer(unit.op("fc"), flow.dropout(unit.options.dropout, x))
 
 
 @register_flow("mlp")
 def mlp(flow: Flow, unit: Unit, x: int) -> int:
     """Adaptive pool to ``pool_size`` (a mean when 1), then FC-ReLU-dropout per hidden layer, FC."""
-    size = unit.options["pool_size"]
+    size = unit.options.pool_size
     x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (size, size))
     fcs = list(unit.ops)
     for fc in fcs[:-1]:
-        x = flow.dropout(unit.options["dropout"], flow.act("relu", flow.layer(fc, x)))
+        x = flow.dropout(unit.options.dropout, flow.act("relu", flow.layer(fc, x)))
     return flow.layer(fcs[-1], x)
 
 
 @register_flow("conv_classifier")
 def conv_classifier(flow: Flow, unit: Unit, x: int) -> int:
-    x = flow.act(unit.options["act"], flow.chain(unit, ["conv", "bn"], x))
+    x = flow.act(unit.options.act, flow.chain(unit, ["conv", "bn"], x))
     x = flow.adaptive_pool(x, unit.op("bn").channels, unit.in_size, (1, 1))
-    return flow.layer(unit.op("fc"), flow.dropout(unit.options["dropout"], x))
+    return flow.layer(unit.op("fc"), flow.dropout(unit.options.dropout, x))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from ..plan.planner import ClassifierOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 from .torchvision import require_conv_stem
@@ -37,7 +38,7 @@ def densenet_stem(unit: Unit, plan: Plan) -> LayerNames:
 
 
 def densenet_head(unit: Unit, plan: Plan) -> LayerNames:
-    require(unit, unit.block == "classifier" and unit.options.get("pre") == ["bn", "relu"], "densenet",
+    require(unit, isinstance(unit.options, ClassifierOptions) and unit.options.pre == ("bn", "relu"), "densenet",
             "the head is BN (norm5), ReLU, pool and FC (head: {type: classifier, pre: [bn, relu]})")
     return {"bn": "features.norm5", "fc": "classifier"}
 

@@ -9,6 +9,7 @@ expand ratio 1), depthwise, squeeze-excite, project; a conv-BN part stores ``0``
 
 from __future__ import annotations
 
+from ..plan.parts import ConvClassifierOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 from .torchvision import require_conv_stem
@@ -23,7 +24,7 @@ def efficientnet_stem(unit: Unit, plan: Plan) -> LayerNames:
 
 
 def efficientnet_head(unit: Unit, plan: Plan) -> LayerNames:
-    require(unit, unit.block == "conv_classifier" and unit.options.get("act") == "silu", "efficientnet",
+    require(unit, isinstance(unit.options, ConvClassifierOptions) and unit.options.act == "silu", "efficientnet",
             "the head is conv1x1-BN-SiLU, pool, dropout, FC (head: {type: conv_classifier, act: silu})")
     last = f"features.{len(plan.stages) + 1}"
     return {"conv": f"{last}.0", "bn": f"{last}.1", "fc": "classifier.1"}
@@ -34,7 +35,7 @@ EFFICIENTNET = Family("efficientnet", stem=efficientnet_stem, head=efficientnet_
 
 @register_rule("mbconv", family=EFFICIENTNET)
 def mbconv(unit: Unit, plan: Plan) -> LayerNames:
-    require(unit, unit.options.get("act") == "silu" and unit.options.get("se_channels", 0) > 0, "efficientnet",
+    require(unit, unit.options.act == "silu" and unit.options.se_channels > 0, "efficientnet",
             "every MBConv unit uses SiLU and squeeze-excite (block: {type: mbconv, act: silu, se_ratio: 0.25})")
     present = [part for part in PARTS if any(op.path.startswith(f"{part}.") for op in unit.ops)]
     prefix = f"features.{unit.stage + 1}.{unit.index}.block"  # type: ignore[operator]

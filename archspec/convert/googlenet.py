@@ -15,6 +15,9 @@ from __future__ import annotations
 import string
 
 from ..plan.ops import Norm
+from ..plan.options import Pool
+from ..plan.parts import LayersStemOptions, StemConv, StemPool
+from ..plan.planner import ClassifierOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 
@@ -23,8 +26,8 @@ STEM = ["conv", "pool", "conv", "conv", "pool"]  # conv7/2, max-pool 3/2, conv1x
 STAGE_POOL_KERNELS = (3, 2)  # maxpool3 (3x3/2) after inception3b, maxpool4 (2x2/2) after inception4e
 
 
-def _max_pool(pool: dict, kernel: int) -> bool:
-    return pool == {"kind": "max", "kernel": kernel, "stride": 2, "padding": 0, "ceil": True}
+def _max_pool(pool: Pool, kernel: int) -> bool:
+    return pool == Pool("max", kernel, 2, 0, True)
 
 
 def _require_eps(unit: Unit) -> None:
@@ -33,11 +36,12 @@ def _require_eps(unit: Unit) -> None:
 
 
 def googlenet_stem(unit: Unit, plan: Plan) -> LayerNames:
-    layers = unit.options.get("layers", [])
-    kinds = ["pool" if "pool" in layer else "conv" for layer in layers]
+    layers = unit.options.layers if isinstance(unit.options, LayersStemOptions) else ()
+    kinds = ["pool" if isinstance(layer, StemPool) else "conv" for layer in layers]
     convs = [op for op in unit.ops if not isinstance(op, Norm)]
-    pools = [layer["pool"] for layer in layers if "pool" in layer]
-    ok = (unit.block == "stem_layers" and kinds == STEM and all(layer.get("act", "relu") == "relu" for layer in layers)
+    pools = [layer.pool for layer in layers if isinstance(layer, StemPool)]
+    acts = [layer.act for layer in layers if isinstance(layer, StemConv)]
+    ok = (unit.block == "stem_layers" and kinds == STEM and all(act == "relu" for act in acts)
           and [c.stride for c in convs] == [2, 1, 1] and all(_max_pool(p, 3) for p in pools))
     require(unit, ok, "googlenet", "the stem is conv7/2, max-pool 3/2 (ceil), conv1x1, conv3x3, max-pool 3/2 (ceil), "
             "every conv with BN and ReLU")
@@ -46,7 +50,7 @@ def googlenet_stem(unit: Unit, plan: Plan) -> LayerNames:
 
 
 def googlenet_head(unit: Unit, plan: Plan) -> LayerNames:
-    require(unit, unit.block == "classifier" and not unit.options.get("pre"), "googlenet",
+    require(unit, isinstance(unit.options, ClassifierOptions) and not unit.options.pre, "googlenet",
             "the head is pool, dropout and fc (head: {type: classifier, pre: []})")
     return {"fc": "fc"}
 
@@ -64,6 +68,6 @@ def inception(unit: Unit, plan: Plan) -> LayerNames:
 @register_rule("pool", family=GOOGLENET)
 def googlenet_pool(unit: Unit, plan: Plan) -> LayerNames:
     kernel = STAGE_POOL_KERNELS[unit.stage] if unit.stage < len(STAGE_POOL_KERNELS) else None  # type: ignore[operator]
-    require(unit, kernel is not None and _max_pool(unit.options["pool"], kernel), "googlenet",
+    require(unit, kernel is not None and _max_pool(unit.options.pool, kernel), "googlenet",
             "stages 0 and 1 end in max-pools 3x3/2 and 2x2/2 with ceil: true; stage 2 does not downsample")
     return {}

@@ -8,6 +8,7 @@ layer, then the last ``Linear``: our ``fc{i}`` is ``classifier.{3 (i - 1)}``.
 
 from __future__ import annotations
 
+from ..plan.options import Pool
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 
@@ -34,7 +35,7 @@ VGG = Family("vgg", stem=vgg_stem, head=vgg_head)
 
 @register_rule("plain", family=VGG)
 def plain(unit: Unit, plan: Plan) -> LayerNames:
-    require(unit, unit.options.get("act") == "relu" and unit.stride == 1, "vgg",
+    require(unit, unit.options.act == "relu" and unit.stride == 1, "vgg",
             "every conv is a 3x3/1 conv, [BN], ReLU (block: {type: plain, act: relu}); pools downsample")
     first = sum(modules_of(u) for u in plan.body[: plan.body.index(unit)])
     return {op.path: f"features.{first + i}" for i, op in enumerate(unit.ops)}
@@ -42,7 +43,6 @@ def plain(unit: Unit, plan: Plan) -> LayerNames:
 
 @register_rule("pool", family=VGG)
 def vgg_pool(unit: Unit, plan: Plan) -> LayerNames:
-    pool = unit.options["pool"]
-    require(unit, pool == {"kind": "max", "kernel": 2, "stride": 2, "padding": 0, "ceil": False}, "vgg",
+    require(unit, unit.options.pool == Pool("max", 2, 2, 0, False), "vgg",
             "every stage ends in a 2x2/2 max-pool (downsample: {type: pool, kind: max, kernel: 2}, stride: 2)")
     return {}

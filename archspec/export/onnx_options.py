@@ -22,6 +22,7 @@ from typing import Iterator
 
 import torch
 
+from ..plan.parts import MLPOptions
 from ..plan.types import Plan
 from .checks import Agreement, Comparison, ExportError
 from .onnx import INPUT_NAME, OUTPUT_NAME, _quiet, required_opset
@@ -67,8 +68,8 @@ class OnnxOptions:
 def fixed_size_reason(plan: Plan) -> str | None:
     """Why the network cannot take a dynamic height and width, or None when it can."""
     head = plan.head
-    pool = head.options.get("pool_size", 1)
-    if head.block == "mlp" and pool != 1:
+    if isinstance(head.options, MLPOptions) and head.options.pool_size != 1:
+        pool = head.options.pool_size
         return (f"its head pools to a fixed {pool}x{pool} map and flattens it into {head.inner_channels} FC inputs; "
                 f"adaptive pooling to {pool}x{pool} has no ONNX operator when the input size is unknown at export, "
                 "so the exported graph would be fixed to one resolution (use --dynamic batch)")

@@ -6,13 +6,22 @@ are planned with the other downsampling units in :mod:`archspec.plan.parts`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .context import UnitContext
 from .errors import PlanError
 from .ops import Conv, Norm, Op
+from .options import register_options
 from .registry import register_planner
-from .types import Unit
+from .types import Unit, UnitOptions
+
+
+@register_options("dense")
+@dataclass(frozen=True)
+class DenseOptions(UnitOptions):
+    growth: int  # channels each layer adds
+    dropout: float  # on the new features before the concat (torchvision's drop_rate)
 
 
 def check_unstrided(block: Any, ctx: UnitContext) -> None:
@@ -47,5 +56,5 @@ def plan_dense(block: Any, ctx: UnitContext) -> Unit:
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="dense",
         in_channels=cin, out_channels=cin + k, in_size=size, out_size=size,
         inner_channels=inner, shortcut="identity", merge="concat", ops=tuple(ops), width=ctx.width,
-        options={"growth": k, "dropout": block.dropout},
+        options=DenseOptions(growth=k, dropout=block.dropout),
     )

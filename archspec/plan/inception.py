@@ -7,17 +7,27 @@ module tree and state_dict keys line up with the paper's table and with torchvis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .context import UnitContext
 from .dense import check_unstrided
 from .errors import PlanError
 from .ops import Op
-from .parts import conv_norm, pool_options
+from .options import Pool, register_options
+from .parts import conv_norm
 from .registry import register_planner
-from .types import Unit
+from .types import Unit, UnitOptions
 
-BRANCH_POOL = pool_options("max", 3, 1, 1, ceil=True)
+BRANCH_POOL = Pool("max", 3, 1, 1, ceil=True)
+
+
+@register_options("inception")
+@dataclass(frozen=True)
+class InceptionOptions(UnitOptions):
+    row: tuple[int, int, int, int, int, int]  # the table row: 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj
+    kernels: tuple[int, int]  # the kernels of branches 2 and 3
+    pool: Pool  # branch 4's window before its 1x1 conv
 
 
 @register_planner("inception")
@@ -41,5 +51,5 @@ def plan_inception(block: Any, ctx: UnitContext) -> Unit:
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="inception",
         in_channels=cin, out_channels=c1 + c3 + c5 + proj, in_size=size, out_size=size,
         merge="concat", ops=tuple(ops), width=ctx.width,
-        options={"row": list(block.modules[ctx.index]), "kernels": list(block.kernels), "pool": BRANCH_POOL},
+        options=InceptionOptions(row=(c1, r3, c3, r5, c5, proj), kernels=(k2, k3), pool=BRANCH_POOL),
     )

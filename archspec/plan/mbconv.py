@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
+
+from ..spec.families import Activation
 
 from .context import UnitContext
 from .errors import PlanError
 from .ops import Conv, Op
+from .options import register_options
 from .parts import conv_norm
 from .registry import register_planner
-from .types import Unit
+from .types import Unit, UnitOptions
+
+
+@register_options("mbconv")
+@dataclass(frozen=True)
+class MBConvOptions(UnitOptions):
+    act: Activation  # after the expand and depthwise convs, and inside squeeze-excite
+    expand: int  # the expansion ratio (1: no expand conv)
+    kernel: int  # the depthwise kernel
+    se_channels: int  # squeeze-excite's hidden width; 0: none
+    drop_path: float  # stochastic depth on the residual branch; 0.0 without a shortcut
 
 
 @register_planner("mbconv")
@@ -33,6 +47,6 @@ def plan_mbconv(block: Any, ctx: UnitContext) -> Unit:
         in_channels=cin, out_channels=out, in_size=size, out_size=dw_size, stride=ctx.stride,
         inner_channels=inner, groups=inner, shortcut="identity" if residual else "none",
         merge="add" if residual else "none", ops=tuple(ops), width=ctx.width,
-        options={"act": block.act, "expand": block.expand, "kernel": block.kernel, "se_channels": squeeze,
-                 "drop_path": ctx.drop_path if residual else 0.0},
+        options=MBConvOptions(act=block.act, expand=block.expand, kernel=block.kernel, se_channels=squeeze,
+                              drop_path=ctx.drop_path if residual else 0.0),
     )

@@ -1,24 +1,78 @@
 """Plan rows around the blocks: pool and transition units that end strided stages,
-layer-list and empty stems, the VGG / EfficientNet heads and training-only aux heads.
+layer-list and empty stems, the VGG / EfficientNet heads and training-only aux heads,
+and the typed options of each of these kinds.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ..spec.families import Activation
 from .errors import PlanError
 from .ops import Conv, Linear, Norm, Op, Size, pool_out
-from .types import Stage, Unit
+from .options import Pool, register_options
+from .types import Stage, Unit, UnitOptions
 
 
-def pool_options(kind: str, kernel: int, stride: int, padding: int = 0, ceil: bool = False) -> dict[str, Any]:
-    """A parameter-free pooling window as plain data (pools own no weights, so they are not ops)."""
-    return {"kind": kind, "kernel": kernel, "stride": stride, "padding": padding, "ceil": ceil}
+@register_options("pool")
+@dataclass(frozen=True)
+class PoolOptions(UnitOptions):
+    pool: Pool
 
 
-def pooled(size: Size, pool: dict[str, Any]) -> Size:
-    return pool_out(size, pool["kernel"], pool["stride"], pool["padding"], pool["ceil"])
+@register_options("transition")
+@dataclass(frozen=True)
+class TransitionOptions(UnitOptions):
+    pool: Pool  # the average pool after the 1x1 conv
+    compression: float  # the 1x1 conv keeps floor(compression x channels)
+
+
+@dataclass(frozen=True)
+class StemConv:
+    """A conv of a layer-list stem: ``<name>.conv``, ``<name>.bn`` where the Plan has one, ``act``."""
+
+    name: str
+    act: Activation
+
+
+@dataclass(frozen=True)
+class StemPool:
+    name: str
+    pool: Pool
+
+
+@register_options("stem_layers")
+@dataclass(frozen=True)
+class LayersStemOptions(UnitOptions):
+    layers: tuple[StemConv | StemPool, ...]  # in forward's order
+
+
+@register_options("mlp")
+@dataclass(frozen=True)
+class MLPOptions(UnitOptions):
+    pool_size: int  # the adaptive average pool's output side
+    dropout: float  # after each hidden FC-ReLU
+
+
+@register_options("conv_classifier")
+@dataclass(frozen=True)
+class ConvClassifierOptions(UnitOptions):
+    act: Activation  # after the conv1x1-BN
+    dropout: float  # before the FC
+
+
+@register_options("aux_classifier")
+@dataclass(frozen=True)
+class AuxOptions(UnitOptions):
+    after: str  # the body unit whose output it classifies
+    pool_size: int  # the adaptive average pool's output side
+    dropout: float  # between its FCs
+
+
+def pooled(size: Size, pool: Pool) -> Size:
+    return pool_out(size, pool.kernel, pool.stride, pool.padding, pool.ceil)
 
 
 def plan_downsample(spec: Any, name: str, stage: int, index: int, channels: int, size: Size, stride: int,
@@ -27,22 +81,22 @@ def plan_downsample(spec: Any, name: str, stage: int, index: int, channels: int,
     if spec.type == "pool":
         if spec.padding * 2 > spec.kernel:
             raise PlanError(path + ("padding",), f"padding {spec.padding} exceeds half the kernel {spec.kernel}")
-        pool = pool_options(spec.kind, spec.kernel, stride, spec.padding, spec.ceil)
+        pool = Pool(spec.kind, spec.kernel, stride, spec.padding, spec.ceil)
         return Unit(name, stage, index, "pool", channels, channels, size, pooled(size, pool), stride=stride,
-                    options={"pool": pool})
+                    options=PoolOptions(pool))
     out = math.floor(spec.compression * channels)
     if out < 1:
         raise PlanError(path + ("compression",), f"compression {spec.compression} leaves no channels of {channels}")
     conv = Conv("conv", channels, out, 1, size, padding=0)
-    pool = pool_options("avg", stride, stride)
+    pool = Pool("avg", stride, stride, 0, False)
     return Unit(name, stage, index, "transition", channels, out, size, pooled(size, pool), stride=stride,
-                ops=(Norm("bn", channels, size), conv), options={"pool": pool, "compression": spec.compression})
+                ops=(Norm("bn", channels, size), conv), options=TransitionOptions(pool, spec.compression))
 
 
 def plan_layers_stem(stem: Any, cin: int, size: Size) -> Unit:
     """A stem given as a list: convs named ``conv<i>`` (with ``.conv``/``.bn``), pools ``pool<i>``."""
     ops: list[Op] = []
-    layers: list[dict[str, Any]] = []
+    layers: list[StemConv | StemPool] = []
     c, out, n_conv, n_pool, stride = cin, size, 0, 0, 1
     for layer in stem.layers:
         stride *= layer.stride
@@ -54,17 +108,18 @@ def plan_layers_stem(stem: Any, cin: int, size: Size) -> Unit:
             ops.append(conv)
             if layer.norm == "bn":
                 ops.append(Norm(f"{name}.bn", layer.width, conv.out_size, eps=stem.bn_eps))
-            layers.append({"name": name, "act": layer.act})
+            layers.append(StemConv(name, layer.act))
             c, out = layer.width, conv.out_size
         else:
             n_pool += 1
-            pool = pool_options(layer.type.removesuffix("_pool"), layer.kernel, layer.stride, layer.padding, layer.ceil)
-            layers.append({"name": f"pool{n_pool}", "pool": pool})
+            kind = "max" if layer.type == "max_pool" else "avg"
+            pool = Pool(kind, layer.kernel, layer.stride, layer.padding, layer.ceil)
+            layers.append(StemPool(f"pool{n_pool}", pool))
             out = pooled(out, pool)
         if min(out) < 1:
             raise PlanError(("stem", "layers", len(layers) - 1), f"the stem leaves a {out[0]}x{out[1]} map")
     return Unit("stem", None, 0, "stem_layers", cin, c, size, out, stride=stride, ops=tuple(ops),
-                options={"layers": layers})
+                options=LayersStemOptions(tuple(layers)))
 
 
 def plan_no_stem(cin: int, size: Size) -> Unit:
@@ -76,7 +131,7 @@ def plan_mlp_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
     widths = [channels * head.pool_size**2, *head.hidden, classes]
     ops = tuple(Linear(f"fc{i + 1}", a, b) for i, (a, b) in enumerate(zip(widths, widths[1:])))
     return Unit("head", None, 0, "mlp", channels, classes, size, (1, 1), inner_channels=widths[0], ops=ops,
-                options={"pool_size": head.pool_size, "dropout": head.dropout})
+                options=MLPOptions(pool_size=head.pool_size, dropout=head.dropout))
 
 
 def plan_conv_classifier(head: Any, channels: int, size: Size, classes: int) -> Unit:
@@ -85,7 +140,7 @@ def plan_conv_classifier(head: Any, channels: int, size: Size, classes: int) -> 
     conv = Conv("conv", channels, width, 1, size, padding=0)
     ops = (conv, Norm("bn", width, size), Linear("fc", width, classes))
     return Unit("head", None, 0, "conv_classifier", channels, classes, size, (1, 1), inner_channels=width, ops=ops,
-                options={"act": head.act, "dropout": head.dropout})
+                options=ConvClassifierOptions(act=head.act, dropout=head.dropout))
 
 
 def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) -> tuple[Unit, ...]:
@@ -108,7 +163,7 @@ def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) 
         )
         units.append(Unit(f"aux.{i}", head.stage, head.unit, "aux_classifier", tap.out_channels, classes,
                           tap.out_size, (1, 1), inner_channels=head.width, ops=ops,
-                          options={"after": tap.name, "pool_size": head.pool_size, "dropout": head.dropout}))
+                          options=AuxOptions(after=tap.name, pool_size=head.pool_size, dropout=head.dropout)))
     return tuple(units)
 
 

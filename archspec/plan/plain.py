@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from ..spec.families import Activation
 
 from .context import UnitContext
 from .errors import PlanError
+from .options import register_options
 from .parts import conv_norm
 from .registry import register_planner
-from .types import Unit
+from .types import Unit, UnitOptions
+
+
+@register_options("plain")
+@dataclass(frozen=True)
+class PlainOptions(UnitOptions):
+    act: Activation  # after the conv (and its BN)
 
 
 @register_planner("plain")
@@ -20,5 +30,5 @@ def plan_plain(block: Any, ctx: UnitContext) -> Unit:
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="plain",
         in_channels=ctx.in_channels, out_channels=ctx.width, in_size=ctx.in_size, out_size=ops[0].out_size,
-        stride=ctx.stride, ops=tuple(ops), options={"act": block.act}, width=ctx.width,
+        stride=ctx.stride, ops=tuple(ops), options=PlainOptions(act=block.act), width=ctx.width,
     )

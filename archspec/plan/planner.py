@@ -6,9 +6,10 @@ import math
 from dataclasses import dataclass
 from functools import partial
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
-from ..spec.models import ConvStem, DeepStem, Spec
+from ..spec.families import Activation
+from ..spec.models import ConvStem, DeepStem, HeadPre, Spec
 from . import dense, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
@@ -17,9 +18,24 @@ from .errors import PlanError
 from .init import resolve_init
 from .memo import UnitMemo
 from .ops import Conv, Linear, Norm, Op, Size, conv_out
+from .options import register_options
 from .registry import planner_for
 from .scaling import annotate, scaled_stem, scaled_units, scaled_width
-from .types import Plan, Stage, Unit
+from .types import Plan, Stage, Unit, UnitOptions
+
+
+@register_options("stem_conv", "stem_deep")
+@dataclass(frozen=True)
+class StemOptions(UnitOptions):
+    pool: Literal["max", "none"]  # a 3x3/2 max-pool after the convs
+    act: Activation  # after each BN (or once, after a conv without BN); the deep stem's is relu
+
+
+@register_options("classifier")
+@dataclass(frozen=True)
+class ClassifierOptions(UnitOptions):
+    pre: tuple[HeadPre, ...]  # before the global average pool: (), (bn,), (relu,) or (bn, relu)
+    dropout: float  # before the FC; 0.0: none
 
 
 def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None = None) -> Plan:
@@ -290,7 +306,7 @@ def plan_stem(stem: Any, cin: int, size: Size) -> Unit:
         out = conv_out(out, 3, 2, 1)
         stride *= 2
     return Unit("stem", None, 0, f"stem_{stem.type}", cin, width, size, out, stride=stride, ops=tuple(ops),
-                options={"pool": stem.pool, "act": getattr(stem, "act", "relu")})
+                options=StemOptions(pool=stem.pool, act=stem.act if isinstance(stem, ConvStem) else "relu"))
 
 
 def plan_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
@@ -303,4 +319,4 @@ def plan_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
         ops.append(Norm("bn", channels, size))
     ops.append(Linear("fc", channels, classes))
     return Unit("head", None, 0, head.type, channels, classes, size, (1, 1), ops=tuple(ops),
-                options={"pre": list(head.pre), "dropout": head.dropout})
+                options=ClassifierOptions(pre=tuple(head.pre), dropout=head.dropout))

@@ -1,4 +1,5 @@
-"""Block type -> unit planner. New block types register here and in ``archspec.blocks``."""
+"""Block type -> unit planner. New block types register here, their options type in
+``archspec.plan.options``, and their builder in ``archspec.blocks``."""
 
 from __future__ import annotations
 

@@ -6,14 +6,37 @@ Each returns a :class:`Unit` whose ``ops`` name the layers the matching builder 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from ..spec.blocks import StrideOn
 from .context import UnitContext
 from .errors import PlanError
 from .ops import Conv, DeformConv, Norm, Op, Size
+from .options import register_options
 from .registry import register_planner
 from .shortcuts import plan_shortcut
-from .types import Unit
+from .types import Unit, UnitOptions
+
+
+@register_options("basic", "preact_basic", "pyramid", "pyramid_bottleneck")
+@dataclass(frozen=True)
+class ResidualUnitOptions(UnitOptions):
+    """What a residual unit's module needs beyond its layers (blocks.residual.ResidualUnit)."""
+
+    dropout: float  # between the branch's convs (Wide ResNet)
+    drop_path: float  # this unit's stochastic-depth rate, already decayed
+    zero_init_last_bn: bool  # zero the branch's last BN at init (torchvision's zero_init_residual)
+    se: bool  # squeeze-excite on the branch output (its layers are ``se.fc1``/``se.fc2``)
+    last_bn: str | None  # the branch's last layer when it is a BN; pre-activation ends in a conv
+
+
+@register_options("bottleneck", "preact_bottleneck")
+@dataclass(frozen=True)
+class BottleneckUnitOptions(ResidualUnitOptions):
+    """A bottleneck's options: also which conv strides (the converter accepts torchvision's 3x3 only)."""
+
+    stride_on: StrideOn
 
 
 def se_ops(block: Any, channels: int) -> tuple[Op, ...]:
@@ -40,7 +63,7 @@ def check_groups(ctx: UnitContext, groups: int, *channels: int) -> None:
 def residual_unit(
     block: Any, ctx: UnitContext, out: int, ops: list[Op], inner: int | None = None, groups: int = 1
 ) -> Unit:
-    """Finish a residual unit: SE on the branch output, shortcut, counts, options."""
+    """Finish a residual unit: SE on the branch output, shortcut, counts, typed options."""
     size = ops[-1].out_size if isinstance(ops[-1], Conv) else ops[-1].size
     path = ctx.block_path
     try:
@@ -64,15 +87,16 @@ def residual_unit(
         merge="add",
         ops=tuple(ops) + short,
         width=ctx.width,
-        options={
-            "dropout": block.dropout,
-            "drop_path": ctx.drop_path,
-            "zero_init_last_bn": block.zero_init_last_bn,
-            "se": block.se is not None,
-            "stride_on": getattr(block, "stride_on", None),
-            "last_bn": _last_norm(ops),
-        },
+        options=_options(block, ctx, ops),
     )
+
+
+def _options(block: Any, ctx: UnitContext, ops: list[Op]) -> ResidualUnitOptions:
+    common = dict(dropout=block.dropout, drop_path=ctx.drop_path, zero_init_last_bn=block.zero_init_last_bn,
+                  se=block.se is not None, last_bn=_last_norm(ops))
+    if block.type in ("bottleneck", "preact_bottleneck"):
+        return BottleneckUnitOptions(**common, stride_on=block.stride_on)
+    return ResidualUnitOptions(**common)
 
 
 def _last_norm(ops: list[Op]) -> str | None:

@@ -4,11 +4,13 @@ One :class:`Unit` per stem, body unit and head. A unit's ``ops`` are its weighte
 layers; ``params`` and ``macs`` are their sums, and the compiler builds the module
 from the same records. ``merge`` says how the unit's branches meet: ``add``
 (residual), ``concat`` (dense layers, multi-branch modules) or ``none`` (a chain).
+``options`` is what the module needs beyond its layers (rates, activations, pools), a
+frozen :class:`UnitOptions` subclass per unit kind (:mod:`archspec.plan.options`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Mapping
 from typing import Any
 
@@ -21,16 +23,14 @@ class UnitOptions:
     """The typed options of one Plan row: what its module needs beyond its layer records.
 
     Each unit kind's planner stores an instance of its own frozen subclass (fields with
-    types and no silent defaults), and the builder, the memory flow and the converter
-    read attributes of it. ``items`` lists the fields, for code that compares units
+    types and no defaults, declared for the kind in :mod:`archspec.plan.options`), and the
+    builder, the memory flow and the converter read attributes of it. The base itself is a
+    unit with no options (``stem_none``). ``items`` lists the fields, for code that compares units
     whatever their kind (diagram grouping, the latency table's module key).
     """
 
     def items(self) -> tuple[tuple[str, Any], ...]:
         return tuple((f.name, getattr(self, f.name)) for f in fields(self))
-
-    def get(self, name: str, default: Any = None) -> Any:  # transition: dict-style readers of older units
-        return getattr(self, name, default)
 
 
 class Counted:
@@ -67,7 +67,7 @@ class Unit(Counted):
     shortcut: str = "none"
     merge: str = "none"
     ops: tuple[Op, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
+    options: UnitOptions = UnitOptions()  # the kind's typed options (plan/options.py); the base: none
     # The width the body's widening rule gave this unit (scaled, stage ``width`` folded in), or a
     # conv stem's (scaled) width; None where no rule applies (dense and inception blocks, downsampling
     # units, the head). ``expand`` writes these out, so it reads the Plan instead of replaying it.

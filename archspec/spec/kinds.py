@@ -4,8 +4,10 @@ A body block's kind is its spec model's ``type``; stems, heads and downsampling 
 are rows of their own kinds. The planner, builder and converter registries refuse a
 kind that is not listed here (plan/registry.py, blocks/registry.py, convert/rules.py),
 and tests/test_block_kinds.py asserts that every spec block has a planner and every
-kind a builder, so a new block type is: its spec model in the union, one planner, one
-builder (and converter rules where torchvision has the family).
+kind a builder, so a new block type is: its spec model in the union, one planner, the
+frozen options type its planner stores (declared with ``plan.options.register_options``;
+tests/test_unit_options.py checks every kind has one), one builder (and converter rules
+where torchvision has the family).
 """
 
 from __future__ import annotations

@@ -1,0 +1,61 @@
+"""Which options type each unit kind's Plan rows carry, and the records several kinds share.
+
+A unit's ``options`` is a frozen :class:`~archspec.plan.types.UnitOptions` subclass, defined
+beside the planner that makes it (``plan/residual.py``, ``plan/parts.py``, ...) and declared
+here with :func:`register_options`, so ``options_type(kind)`` names it for every kind of
+``spec.kinds.UNIT_KINDS`` and tests/test_unit_options.py can check every bundled Plan
+against it. :class:`Pool` is the one parameter-free pooling window that pool units,
+transitions, Inception's fourth branch and layer-list stems all hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal, TypeVar
+
+from ..spec.kinds import UNIT_KINDS
+from .types import UnitOptions
+
+PoolKind = Literal["max", "avg"]
+O = TypeVar("O", bound=type[UnitOptions])
+
+_OPTIONS: dict[str, type[UnitOptions]] = {"stem_none": UnitOptions}  # no stem: nothing to hold
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A pooling window (pools own no weights, so they are options, not layer records).
+    ``ceil`` is PyTorch's ``ceil_mode``."""
+
+    kind: PoolKind
+    kernel: int
+    stride: int
+    padding: int
+    ceil: bool
+
+
+def register_options(*kinds: str) -> Callable[[O], O]:
+    """Declare ``cls`` the options type of the unit kinds ``kinds`` (each in ``spec.kinds.UNIT_KINDS``)."""
+    unknown = [kind for kind in kinds if kind not in UNIT_KINDS]
+    if unknown:
+        raise ValueError(f"unit kinds {unknown} are not in spec.kinds.UNIT_KINDS; known: {', '.join(UNIT_KINDS)}")
+
+    def declare(cls: O) -> O:
+        for kind in kinds:
+            _OPTIONS[kind] = cls
+        return cls
+
+    return declare
+
+
+def options_type(kind: str) -> type[UnitOptions]:
+    """The options type of a unit kind's Plan rows (the planners must have been imported: ``archspec.plan``)."""
+    try:
+        return _OPTIONS[kind]
+    except KeyError:
+        raise KeyError(f"no options type for unit kind {kind!r}; declared: {', '.join(sorted(_OPTIONS))}") from None
+
+
+def declared() -> dict[str, type[UnitOptions]]:
+    """Every declared kind and its options type."""
+    return dict(_OPTIONS)
