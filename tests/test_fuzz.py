@@ -169,7 +169,8 @@ def test_mutated_tiny_specs_build_cleanly_and_write_nothing_on_failure(tmp_path_
     except SpecError as exc:
         assert result.exit_code == 2 and exc.problems
     else:
-        assert result.exit_code == 0 and sum(p.numel() for p in module.parameters()) > 0
+        assert result.exit_code == 0, result.output
+        assert sum(p.numel() for p in module.parameters()) > 0
 
 
 OVERRIDES = st.lists(st.one_of(
