@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any, Sequence
 
 from ..spec.models import ConvStem, DeepStem, Spec
-from . import dense, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
+from . import convnext, dense, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext
@@ -281,6 +281,8 @@ def plan_stem(stem: Any, cin: int, size: Size) -> Unit:
         width = c
     elif stem.type == "layers":
         return parts.plan_layers_stem(stem, cin, size)
+    elif stem.type == "patchify":
+        return convnext.plan_patchify_stem(stem, cin, size)
     else:
         return parts.plan_no_stem(cin, size)
     if min(out) < 1:
@@ -298,6 +300,8 @@ def plan_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
         return parts.plan_mlp_head(head, channels, size, classes)
     if head.type == "conv_classifier":
         return parts.plan_conv_classifier(head, channels, size, classes)
+    if head.type == "norm_classifier":
+        return convnext.plan_norm_classifier(head, channels, size, classes)
     ops: list[Op] = []
     if "bn" in head.pre:
         ops.append(Norm("bn", channels, size))
