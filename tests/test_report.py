@@ -129,7 +129,8 @@ def test_terminal_table_states_the_policy_and_the_totals() -> None:
     assert result.exit_code == 0
     assert "1,727,962" in result.stdout and "stages.2.17" in result.stdout
     assert "multiply-accumulates of conv and linear layers" in result.stdout
-    assert "BN, activations, pooling, residual adds and biases are not in the MACs" in result.stdout
+    assert "norms (BN, LayerNorm), activations, layer scales, pooling, residual adds and biases are not in the MACs" \
+        in result.stdout
 
 
 def test_several_specs_give_a_comparison() -> None:

@@ -42,7 +42,7 @@ from ..plan.types import Unit
 MACS_POLICY = (
     "MACs: multiply-accumulates of conv and linear layers (batch 1, biases excluded); FLOPs = 2 x MACs"
 )
-EXCLUDED = "BN, activations, pooling, residual adds and biases are not in the MACs"
+EXCLUDED = "norms (BN, LayerNorm), activations, layer scales, pooling, residual adds and biases are not in the MACs"
 AUX_POLICY = "training-only auxiliary classifiers (aux.<i>) included in params and MACs (as built with aux=True)"
 ELEMENTWISE_POLICY = (
     "elementwise ops (separate from MACs, one per element): BN and LayerNorm outputs, bias outputs, "

@@ -63,14 +63,14 @@ def plan_convnext(block: Any, ctx: UnitContext) -> Unit:
     )
 
 
-def plan_patchify_stem(stem: Any, cin: int, size: Size) -> Unit:
-    """conv patch x patch / patch (bias, no padding), LayerNorm over channels, no activation."""
-    conv = Conv("conv", cin, stem.width, stem.patch, size, stride=stem.patch, bias=True, padding=0)
+def plan_patchify_stem(stem: Any, cin: int, size: Size, width: int) -> Unit:
+    """conv patch x patch / patch (bias, no padding) to ``width`` (the first unit's), LayerNorm over channels."""
+    conv = Conv("conv", cin, width, stem.patch, size, stride=stem.patch, bias=True, padding=0)
     if min(conv.out_size) < 1:
         raise PlanError(("stem", "patch"), f"{stem.patch}x{stem.patch} patches leave no map of a "
                         f"{size[0]}x{size[1]} input; use a larger input or a smaller patch")
-    ops = (conv, layer_norm("norm", stem.width, conv.out_size, stem.norm_eps))
-    return Unit("stem", None, 0, "stem_patchify", cin, stem.width, size, conv.out_size, stride=stem.patch, ops=ops)
+    ops = (conv, layer_norm("norm", width, conv.out_size, stem.norm_eps))
+    return Unit("stem", None, 0, "stem_patchify", cin, width, size, conv.out_size, stride=stem.patch, ops=ops)
 
 
 def plan_norm_classifier(head: Any, channels: int, size: Size, classes: int) -> Unit:

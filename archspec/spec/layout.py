@@ -99,10 +99,13 @@ class ConvClassifierHead(StrictModel):
 
 class PatchifyStem(StrictModel):
     """Non-overlapping patches: a conv with kernel = stride = ``patch`` (bias, no padding), then LayerNorm
-    over the channels and no activation (ConvNeXt's stem: 4x4/4 conv, LayerNorm2d)."""
+    over the channels and no activation (ConvNeXt's stem: 4x4/4 conv, LayerNorm2d).
+
+    Its width is the first body unit's (torchvision's ``block_setting[0].input_channels``), so the
+    stem and the first stage cannot disagree.
+    """
 
     type: Literal["patchify"]
-    width: PositiveInt
     patch: PositiveInt = Field(4, description="Patch size: the conv's kernel and stride.")
     norm_eps: PositiveFloat = Field(1e-6, description="Epsilon of the layer norm (torchvision: 1e-6).")
 
