@@ -155,3 +155,20 @@ def test_bad_specs_exit_2_with_a_located_message(sets, message):
     result = runner.invoke(app, ["validate", str(spec_path("convnext-tiny")), *(a for s in sets for a in ("--set", s))])
     assert result.exit_code == 2 and message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_elementwise_counts_by_hand():
+    """A downsampling unit (192 -> 384, 4x4 -> 2x2 at 32x32) and the head, counted from the layout."""
+    from archspec.complexity.counting import elementwise
+
+    plan = archspec.plan(spec_path("convnext-tiny"), input_size=32)
+    unit, hw = plan.unit("stages.2.0"), 2 * 2
+    assert unit.has("down.conv") and unit.out_size == (2, 2)
+    counted = elementwise(unit)
+    assert counted.norm == 192 * 4 * 4 + 384 * hw  # down.norm on the input map, the block's norm
+    assert counted.bias == 384 * hw * (1 + 1 + 4 + 1)  # down.conv, dwconv, pwconv1 (4C), pwconv2
+    assert (counted.scale, counted.add, counted.pool) == (384 * hw, 384 * hw, 0)
+    head = elementwise(plan.head)  # a 1x1 map at 32x32: its pool shrinks nothing, as the classifier head's
+    assert (head.pool, head.norm, head.bias) == (0, 768, 1000)
+    big = elementwise(archspec.plan(spec_path("convnext-tiny")).head)  # 7x7 at 224: the pool before the norm
+    assert (big.pool, big.norm) == (768 * 49, 768)
