@@ -260,6 +260,9 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     "preact-resnet-164": ["input.size=16", "body.depth=11"],  # pre-activation bottleneck
     "pyramidnet": ["input.size=16", "body.depth=8"],  # pyramid, zero-padded shortcuts
     "pyramidnet-272-a200": ["input.size=16", "body.depth=11"],  # pyramid bottleneck
+    "convnext-tiny": ["input.size=32", "body.widening.widths=[8,16,24,32]", "body.block.layer_scale=0.5",
+                      *(f"body.stages[{i}].units=1" for i in range(4))],
+    # patchify stem, convnext (layer norms, per-position Linears, GELU, layer scale, drop path), norm head
 }
 
 

@@ -28,6 +28,7 @@ TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop ru
     "efficientnet-b0": ("efficientnet_b0", {}),
     "vgg-16": ("vgg16", {}),
     "resnet-50": ("resnet50", {}),
+    "convnext-tiny": ("convnext_tiny", {}),  # trunc_normal(0.02) convs and Linears, LayerNorms 1/0, layer scales 1e-6
 }
 
 

@@ -29,6 +29,7 @@ FAMILIES = (
     "vgg",
     "googlenet",
     "efficientnet_b",
+    "convnext",
 )
 runner = CliRunner()
 

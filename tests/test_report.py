@@ -94,7 +94,8 @@ def test_elementwise_is_generic_over_unit_rows() -> None:
     conv = Conv("conv", 64, 32, 3, (8, 8), bias=True)
     dense = Unit("stages.0.3", 0, 3, "dense", 64, 96, (8, 8), (8, 8), merge="concat",
                  ops=(Norm("bn", 64, (8, 8)), conv))
-    assert elementwise(dense).as_dict() == {"norm": 64 * 64, "bias": 32 * 64, "add": 0, "pool": 0, "total": 6144}
+    assert elementwise(dense).as_dict() == {"norm": 64 * 64, "bias": 32 * 64, "scale": 0, "add": 0, "pool": 0,
+                                         "total": 6144}
     pool = Unit("stages.1.0", 1, 0, "maxpool", 128, 128, (16, 16), (8, 8), stride=2)
     assert elementwise(pool).pool == 128 * 16 * 16
     transition = Unit("stages.0.9", 0, 9, "transition", 64, 32, (16, 16), (8, 8),
@@ -128,7 +129,8 @@ def test_terminal_table_states_the_policy_and_the_totals() -> None:
     assert result.exit_code == 0
     assert "1,727,962" in result.stdout and "stages.2.17" in result.stdout
     assert "multiply-accumulates of conv and linear layers" in result.stdout
-    assert "BN, activations, pooling, residual adds and biases are not in the MACs" in result.stdout
+    assert "norms (BN, LayerNorm), activations, layer scales, pooling, residual adds and biases are not in the MACs" \
+        in result.stdout
 
 
 def test_several_specs_give_a_comparison() -> None:

@@ -75,8 +75,8 @@ def test_the_type_check_refuses_a_wrong_value():
 
 
 def test_options_declaration_refuses_a_kind_without_a_spec_model():
-    with pytest.raises(ValueError, match="convnext"):
-        register_options("convnext")
+    with pytest.raises(ValueError, match="capsule"):
+        register_options("capsule")
 
 
 def test_diagram_grouping_ignores_only_the_decaying_drop_path():

@@ -88,6 +88,13 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
                 module.weight.fill_(1.0)
                 module.bias.zero_()
                 module.reset_running_stats()
+            elif isinstance(module, nn.LayerNorm):  # every reference: scale 1, shift 0
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+            elif isinstance(getattr(module, "layer_scale", None), nn.Parameter):
+                module.layer_scale.fill_(module.layer_scale_init)  # its record's start value (ConvNeXt: 1e-6)
+                done.add(id(module.layer_scale))
+                continue  # its children are layers of their own
             else:
                 continue
             done.update(id(t) for t in module.parameters())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, TypeVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..plan.ops import Conv, DeformConv, Linear, Norm
@@ -60,10 +61,22 @@ def conv(op: Conv) -> nn.Module:
     )
 
 
-def norm(op: Norm) -> nn.BatchNorm2d:
-    if op.kind != "batch":
-        raise TypeError(f"no module for a {op.kind} norm record ({op.path}) yet; only batch norms are built")
-    return fresh(nn.BatchNorm2d, op.channels, eps=op.eps, momentum=op.momentum)  # type: ignore[arg-type]
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW map: permute to NHWC, normalise the last dim, permute back
+    (torchvision's ConvNeXt LayerNorm2d, with the same tensors: weight and bias of shape (C,))."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+def norm(op: Norm) -> nn.Module:
+    """BatchNorm2d for a batch norm; a layer norm over channels (NCHW, or NHWC where ``channels_last``)."""
+    if op.kind == "batch":
+        return fresh(nn.BatchNorm2d, op.channels, eps=op.eps, momentum=op.momentum)  # type: ignore[arg-type]
+    if op.kind == "layer":
+        return fresh(nn.LayerNorm if op.channels_last else LayerNorm2d, op.channels, eps=op.eps)
+    raise TypeError(f"no module for a {op.kind} norm record ({op.path}) yet; batch and layer norms are built")
 
 
 def linear(op: Linear) -> nn.Linear:
@@ -80,9 +93,11 @@ def layer(op: Conv | Norm | Linear) -> nn.Module:
 
 
 def activation(name: str) -> nn.Module | Step:
-    """The activation a spec names: relu, silu or none."""
+    """The activation a spec names: relu, silu, gelu (exact, not in place: ConvNeXt's) or none."""
     if name == "none":
         return skip
+    if name == "gelu":
+        return nn.GELU()
     return {"relu": nn.ReLU, "silu": nn.SiLU}[name](inplace=True)
 
 

@@ -218,7 +218,8 @@ def report(
         None, "--by", help="One row per unit (default for one spec) or per stage; with several specs, one table "
         "each instead of the comparison."),
     elementwise: bool = typer.Option(
-        False, "--elementwise", help="Also count BN, bias, residual-add and pooling ops, one per element."
+        False, "--elementwise",
+        help="Also count norm (BN, LayerNorm), bias, layer-scale, residual-add and pooling ops, one per element."
     ),
     aux: bool = typer.Option(
         False, "--aux", help="Count the training-only auxiliary classifiers (GoogLeNet) as rows and in the totals."

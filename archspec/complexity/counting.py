@@ -10,20 +10,26 @@ op per element, derived from the Plan's rows only, so every block family (presen
 future) is counted by the same rules:
 
 - ``norm``: every ``Norm`` layer, one op per output element (an inference BN folds
-  into one multiply-add per element).
-- ``bias``: every biased ``Conv``/``Linear``, one add per output element.
+  into one multiply-add per element). A LayerNorm over channels (ConvNeXt) counts the
+  same one op per output element, though it computes its mean and variance at run time.
+- ``bias``: every biased ``Conv``/``Linear``, one add per output element (a per-position
+  Linear: per element of its output map).
+- ``scale``: every ``LayerScale`` (ConvNeXt's layer scale), one multiply per output element.
 
   Each layer record says which of these it adds (its ``elementwise`` property, in
   plan/ops.py); a record that does not say is an error, never silently skipped.
 - ``add``: every unit whose branches merge by ``add``, one add per output element
   (``concat`` merges cost nothing).
 - ``pool``: a unit whose output map is smaller than the map of its last spatial layer
-  (its input when it has none) pools that map: one op per element read.
+  (its input when it has none) pools that map: one op per element read; so does a norm
+  whose map is smaller than the map before it (the pool sits between them: ConvNeXt's head
+  pools, then normalises the 1x1 map).
 
-Not counted: activations (the Plan records only weighted layers, so there is nothing
-generic to count them from), pooling that keeps the map size (e.g. an Inception pool
-branch) or sits in a shortcut, SE's rescaling multiply, softmax and dropout.
-FlopCounterMode counts none of these either way.
+Not counted: activations (ReLU, SiLU, GELU, sigmoid: the Plan records only weighted layers,
+so there is nothing generic to count them from), pooling that keeps the map size (e.g. an
+Inception pool branch) or sits in a shortcut, SE's rescaling multiply, stochastic depth,
+softmax and dropout; permutes and flattens are views and cost nothing. FlopCounterMode
+counts none of these either way.
 """
 
 from __future__ import annotations
@@ -36,11 +42,12 @@ from ..plan.types import Unit
 MACS_POLICY = (
     "MACs: multiply-accumulates of conv and linear layers (batch 1, biases excluded); FLOPs = 2 x MACs"
 )
-EXCLUDED = "BN, activations, pooling, residual adds and biases are not in the MACs"
+EXCLUDED = "norms (BN, LayerNorm), activations, layer scales, pooling, residual adds and biases are not in the MACs"
 AUX_POLICY = "training-only auxiliary classifiers (aux.<i>) included in params and MACs (as built with aux=True)"
 ELEMENTWISE_POLICY = (
-    "elementwise ops (separate from MACs, one per element): BN outputs, bias outputs, "
-    "residual-add outputs, elements read by a size-reducing pool; activations not counted"
+    "elementwise ops (separate from MACs, one per element): BN and LayerNorm outputs, bias outputs, "
+    "layer-scale outputs, residual-add outputs, elements read by a size-reducing pool; activations "
+    "(ReLU, SiLU, GELU) not counted"
 )
 
 
@@ -50,12 +57,13 @@ class Elementwise:
 
     norm: int = 0
     bias: int = 0
+    scale: int = 0
     add: int = 0
     pool: int = 0
 
     @property
     def total(self) -> int:
-        return self.norm + self.bias + self.add + self.pool
+        return self.norm + self.bias + self.scale + self.add + self.pool
 
     def __add__(self, other: "Elementwise") -> "Elementwise":
         return Elementwise(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -68,7 +76,7 @@ def area(size: Size) -> int:
     return size[0] * size[1]
 
 
-LAYER_CLASSES = ("norm", "bias")  # the classes a layer record may add; add and pool come from the unit
+LAYER_CLASSES = ("norm", "bias", "scale")  # the classes a layer record may add; add and pool come from the unit
 
 
 def elementwise(unit: Unit) -> Elementwise:
@@ -88,11 +96,12 @@ def elementwise(unit: Unit) -> Elementwise:
 
 
 def pooled_elements(unit: Unit) -> int:
-    """Elements read by a pool that shrinks the unit's last spatial map (0 if none does)."""
-    channels, size = unit.in_channels, unit.in_size
+    """Elements read by pools that shrink a map: before a norm of a smaller map, or at the unit's end."""
+    channels, size, read = unit.in_channels, unit.in_size, 0
     for op in unit.ops:
         if isinstance(op, Conv):
             channels, size = op.cout, op.out_size
         elif isinstance(op, Norm):
+            read += channels * area(size) if area(op.size) < area(size) else 0
             channels, size = op.channels, op.size
-    return channels * area(size) if area(unit.out_size) < area(size) else 0
+    return read + (channels * area(size) if area(unit.out_size) < area(size) else 0)

@@ -145,6 +145,28 @@ def mbconv(flow: Flow, unit: Unit, x: int) -> int:
     return flow.merge("add", (flow.drop_path(unit.options.drop_path, out), x), unit.out_activations)
 
 
+@register_flow("convnext")
+def convnext(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.convnext.ConvNeXtUnit: [down.norm, down.conv], dwconv, norm, pwconv1, GELU, pwconv2, layer
+    scale, stochastic depth, add (the permutes are views)."""
+    x = flow.chain(unit, ["down.norm", "down.conv"], x) if unit.has("down.conv") else x
+    out = flow.chain(unit, ["dwconv", "norm", "pwconv1"], x)
+    out = flow.chain(unit, ["pwconv2", "layer_scale"], flow.act(unit.options.act, out))
+    return flow.merge("add", (flow.drop_path(unit.options.drop_path, out), x), unit.out_activations)
+
+
+@register_flow("stem_patchify")
+def stem_patchify(flow: Flow, unit: Unit, x: int) -> int:
+    return flow.chain(unit, ["conv", "norm"], x)
+
+
+@register_flow("norm_classifier")
+def norm_classifier(flow: Flow, unit: Unit, x: int) -> int:
+    """Pool (a mean: nothing saved), LayerNorm on the 1x1 map, flatten (a view), FC."""
+    x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (1, 1))
+    return flow.chain(unit, ["norm", "fc"], x)
+
+
 @register_flow("plain")
 def plain(flow: Flow, unit: Unit, x: int) -> int:
     return conv_norm_act(flow, unit, "", unit.options.act, x)

@@ -4,15 +4,18 @@ Each unit's forward is replayed as a *flow* of tensor steps (``archspec/complexi
 writes one per block kind, reading every weighted layer from the unit's records). What a
 step keeps for backward is decided here, in one place per kind of step:
 
-- a layer record (:func:`record_saves`): ``Conv`` and ``Linear`` save their input; a
-  ``Norm`` saves its input and its batch mean and inverse std (one value per channel); a
-  ``DeformConv`` saves its input, its offsets and torchvision's zero mask (and zero bias
-  when it has none);
-- ReLU (in place) saves its output, SiLU (in place) a copy of its input, sigmoid its
-  output; a max-pool its input and its int64 indices, an average pool its input (a global
+- a layer record (:func:`record_saves`): ``Conv`` and ``Linear`` save their input (a
+  per-position Linear a flattened view of it); a batch ``Norm`` saves its input and its
+  batch mean and inverse std (one value per channel); a layer ``Norm`` (``native_layer_norm``)
+  its input (a permuted view, for ConvNeXt's) and its mean and inverse std, one value per
+  position of each sample (both also exist, briefly, in inference); a ``LayerScale`` its
+  input (the parameter is state); a ``DeformConv`` saves its input, its offsets and
+  torchvision's zero mask (and zero bias when it has none);
+- ReLU (in place) saves its output, SiLU (in place) a copy of its input, GELU (not in
+  place, exact) its input, sigmoid its output; a max-pool its input and its int64 indices, an average pool its input (a global
   one is a mean and saves nothing); SE's rescaling multiply both factors; dropout its
   noise (CPU: a tensor of the activation dtype; CUDA: a bool mask); stochastic depth its
-  per-sample mask. Adds, concatenations, zero-padding, slicing and flattening save nothing.
+  per-sample mask. Adds, concatenations, zero-padding, slicing, permutes and flattening save nothing.
 
 A tensor is a storage: in-place steps and views return the storage they were given, and a
 storage saved twice (by a ReLU and by the conv after it) counts once, charged to the unit
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 from functools import singledispatch
 from typing import Any, Callable
 
-from ..plan.ops import Conv, DeformConv, Linear, Norm, Op
+from ..plan.ops import Conv, DeformConv, LayerScale, Linear, Norm, Op
 from ..plan.types import Plan, Unit
 
 DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -130,12 +133,14 @@ class Flow:
     # -- parameter-free steps --------------------------------------------------------
     def act(self, name: str, x: int) -> int:
         """In-place activations: ReLU saves its output, SiLU a copy of its input (autograd's
-        ``original self``); "none" is no step."""
+        ``original self``); GELU makes a new tensor and saves its input; "none" is no step."""
         if name == "none":
             return x
-        if name not in ("relu", "silu"):
+        if name not in ("relu", "silu", "gelu"):
             raise ValueError(f"no memory rule for activation {name!r}: say what its backward saves here")
         self.emit("act", name, self.elements(x))
+        if name == "gelu":
+            return self.op((x,), self.elements(x), saves=(x,))
         if name == "silu" and self.training:
             self.save(self.new(self.elements(x)))
         self.step((x,), x)
@@ -224,14 +229,35 @@ def _deform(record: DeformConv, flow: Flow, x: int) -> int:
 
 @record_saves.register
 def _norm(record: Norm, flow: Flow, x: int) -> int:
+    if record.kind == "layer":
+        return _layer_norm(record, flow, x)
+    if record.kind != "batch":
+        raise TypeError(f"no memory rule for a {record.kind} norm ({record.path})")
     out = flow.op((x,), record.out_elements, saves=(x,))
     if flow.training:
         flow.save(flow.new(record.channels, "stat", per_sample=False), flow.new(record.channels, "stat", False))
     return out
 
 
+def _layer_norm(record: Norm, flow: Flow, x: int) -> int:
+    """``native_layer_norm``: the output, and a mean and an inverse std per position of each sample
+    (made by the same op: in inference they die with it); training saves the input and both."""
+    positions = record.size[0] * record.size[1]
+    mean, rstd = flow.new(positions, "stat"), flow.new(positions, "stat")
+    out = flow.new(record.out_elements)
+    flow.step((x, mean, rstd), out)
+    flow.save(x, mean, rstd)
+    return out
+
+
 @record_saves.register
 def _linear(record: Linear, flow: Flow, x: int) -> int:
+    return flow.op((x,), record.out_elements, saves=(x,))
+
+
+@record_saves.register
+def _layer_scale(record: LayerScale, flow: Flow, x: int) -> int:
+    """``parameter * x``: saves x for the parameter's gradient (the parameter itself is state)."""
     return flow.op((x,), record.out_elements, saves=(x,))
 
 

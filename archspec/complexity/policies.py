@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..plan.ops import Conv, DeformConv, Linear, Norm
+from ..plan.ops import Conv, DeformConv, LayerScale, Linear, Norm
 from ..plan.types import Plan
 from .memory import replay
 
@@ -53,13 +53,29 @@ def torchvision(event: tuple[Any, ...]) -> int:
     return record.macs if isinstance(record, Linear) else 0
 
 
+def _norm_module(record: Any) -> str | None:
+    """Which torch class archspec builds for a norm record: module hooks look the exact type up
+    (archspec's LayerNorm2d is a subclass of nn.LayerNorm, so a hook on nn.LayerNorm misses it)."""
+    if not isinstance(record, Norm):
+        return None
+    if record.kind == "batch":
+        return "BatchNorm2d"
+    if record.kind == "layer":
+        return "LayerNorm" if record.channels_last else "LayerNorm2d"
+    raise ValueError(f"no counting rule for a {record.kind} norm ({record.path}): archspec builds none yet")
+
+
 def fvcore(event: tuple[Any, ...]) -> int:
-    """fvcore 0.1.5 FlopCountAnalysis (jit trace, default handles): conv/linear MACs without bias; BN in eval
-    2 per element (affine); ``adaptive_avg_pool2d`` 1 per input element; everything else ignored."""
+    """fvcore 0.1.5 FlopCountAnalysis (jit trace, default handles): conv/linear MACs without bias (a
+    per-position linear: over every position); BN in eval 2 per element (affine); ``layer_norm`` 5 per
+    element (affine); ``adaptive_avg_pool2d`` 1 per input element; everything else (GELU, the layer
+    scale's multiply) ignored."""
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
-        return 2 * record.out_elements if isinstance(record, Norm) else torchvision(event)
+        if isinstance(record, Norm):
+            return (5 if record.kind == "layer" else 2) * record.out_elements
+        return torchvision(event)
     if kind == "adaptive_pool":
         channels, (h, w), _ = facts
         return channels * h * w
@@ -67,19 +83,23 @@ def fvcore(event: tuple[Any, ...]) -> int:
 
 
 def ptflops(event: tuple[Any, ...]) -> int:
-    """ptflops 0.7.5, default pytorch backend: module hooks (conv and linear MACs plus one per bias output,
-    BN 2 per element, ReLU 1 per element, every pool 1 per input element) plus patched functionals that the
-    same modules call again (``F.relu``, ``F.*pool2d``: counted twice) and ``F.silu`` (once, no module hook).
-    Tensor operators (``+``, ``*``, sigmoid, ``mean``) are not seen."""
+    """ptflops 0.7.5, default pytorch backend: module hooks by exact type (conv and linear MACs plus one per
+    bias output, per position for a per-position linear; BN 2 per element; nn.LayerNorm 1 per element, as
+    its BN hook finds no ``affine``, and archspec's LayerNorm2d, a subclass, unhooked; ReLU and GELU 1 per
+    element, every pool 1 per input element) plus patched functionals that the same modules call again
+    (``F.relu``, ``F.gelu``, ``F.*pool2d``: counted twice) and ``F.silu`` (once, no module hook). Tensor
+    operators (``+``, ``*``, sigmoid, ``mean``) are not seen, nor ``F.layer_norm``."""
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
         if isinstance(record, Norm):
-            return 2 * record.out_elements
+            return {"BatchNorm2d": 2, "LayerNorm": 1, "LayerNorm2d": 0}[_norm_module(record)] * record.out_elements
+        if isinstance(record, LayerScale):
+            return 0
         return torchvision(event) + _deform_bias(record)
     if kind == "act":
         name, elements = facts
-        return 2 * elements if name == "relu" else elements
+        return 2 * elements if name in ("relu", "gelu") else elements
     if kind == "pool":
         return 2 * facts[1]
     if kind == "adaptive_pool":
@@ -89,13 +109,16 @@ def ptflops(event: tuple[Any, ...]) -> int:
 
 
 def thop(event: tuple[Any, ...]) -> int:
-    """thop 0.1.1 profile (module hooks): conv and linear MACs without bias; BN 4 per element (2, doubled for
-    affine); ReLU and max-pool 0; AvgPool2d 1 per output element; AdaptiveAvgPool2d (kernel + 1) per output
-    element, the kernel being in/out per side multiplied as floats; SiLU, tensor operators unseen."""
+    """thop 0.1.1 profile (module hooks by exact type): conv and linear MACs without bias; BN and nn.LayerNorm
+    4 per element (2, doubled for affine), archspec's LayerNorm2d (a subclass) unhooked; ReLU and max-pool 0;
+    AvgPool2d 1 per output element; AdaptiveAvgPool2d (kernel + 1) per output element, the kernel being
+    in/out per side multiplied as floats; SiLU, GELU, tensor operators unseen."""
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
-        return 4 * record.out_elements if isinstance(record, Norm) else torchvision(event)
+        if isinstance(record, Norm):
+            return 0 if _norm_module(record) == "LayerNorm2d" else 4 * record.out_elements
+        return torchvision(event)
     if kind == "pool":
         pool, _, out = facts
         return out if pool == "avg" else 0
@@ -108,14 +131,15 @@ def thop(event: tuple[Any, ...]) -> int:
 def torchinfo(event: tuple[Any, ...]) -> int:
     """torchinfo 1.8 ``total_mult_adds``: from each called leaf module's parameters: a conv's weight and bias
     numel times its output positions (MACs plus one per bias output), any other layer's parameter numel
-    (BN: 2 per channel, linear: MACs plus bias); parameter-free layers 0."""
+    (BN and LayerNorm: 2 per channel, linear: MACs plus bias at a pooled vector, its parameter count alone
+    at every position); parameter-free layers 0, and a layer scale (a parameter of the block, no leaf) 0."""
     kind, *facts = event
     if kind != "layer":
         return 0
     record = facts[0]
     if isinstance(record, Conv):
         return torchvision(event) + _deform_bias(record)
-    return record.params
+    return 0 if isinstance(record, LayerScale) else record.params
 
 
 POLICIES: dict[str, Rule] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
-from ..plan.ops import BN_COUNTER, Op, Shape
+from ..plan.ops import BN_COUNTER, Op, Shape, tensor_name
 from ..plan.types import Plan, Unit
 from .errors import ConversionError
 from .rules import LayerNames
@@ -49,8 +49,9 @@ def map_weights(source: Mapping[str, "torch.Tensor"], plan: Plan, names_for: Nam
                 raise ConversionError(f"{source_kind} has no counterpart for layer {op.path} of unit {unit.name} "
                                       f"(block type {unit.block!r})")
             for suffix, shape in tensors_of(op).items():
-                name = f"{names[op.path]}.{suffix}"
-                where = f"layer {op.path} of unit {unit.name} ({unit.name}.{op.path}.{suffix})"
+                name = tensor_name(names[op.path], suffix)  # suffix "": a bare parameter (a layer scale)
+                ours = tensor_name(f"{unit.name}.{op.path}", suffix)
+                where = f"layer {op.path} of unit {unit.name} ({ours})"
                 tensor = source.get(name)
                 if tensor is None and suffix == BN_COUNTER:
                     tensor = torch.tensor(0, dtype=torch.long)
@@ -62,7 +63,7 @@ def map_weights(source: Mapping[str, "torch.Tensor"], plan: Plan, names_for: Nam
                 if tuple(tensor.shape) != shape:
                     raise ConversionError(f"tensor {name!r} has shape {_fmt(tuple(tensor.shape))} in the checkpoint, but "
                                           f"spec {plan.name} expects {_fmt(shape)} for {where}")
-                result[f"{unit.name}.{op.path}.{suffix}"] = tensor
+                result[ours] = tensor
                 used.add(name)
     prefixes = tuple(ignore)
     left = [n for n in source if n not in used and not n.startswith(prefixes)]

@@ -2,7 +2,8 @@
 
 The code is derived, not written per family:
 
-- every weighted layer (``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.Linear``, ``DeformConv2d``)
+- every weighted layer (``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.LayerNorm`` and archspec's
+  ``LayerNorm2d``, ``nn.Linear``, ``DeformConv2d``) and every bare parameter (a layer scale)
   is written from the Plan's layer record at its module path, the record the builder
   made it from;
 - every other module is written from the compiled module tree: one class per archspec
@@ -30,8 +31,9 @@ from typing import Any, Callable, Iterable, Mapping
 from torch import nn
 
 from .._version import __version__
+from ..blocks.layers import LayerNorm2d
 from ..blocks.network import Network
-from ..plan.ops import Conv, DeformConv, Linear, Norm, Op
+from ..plan.ops import Conv, DeformConv, LayerScale, Linear, Norm, Op
 from ..plan.types import Plan
 
 INDENT = "    "
@@ -93,6 +95,10 @@ def record_code(op: Op) -> str:
         args = [str(op.channels)] + [f"{key}={value!r}" for key, value, default in
                                       (("eps", op.eps, 1e-5), ("momentum", op.momentum, 0.1)) if value != default]
         return f"nn.BatchNorm2d({', '.join(args)})"
+    if isinstance(op, Norm) and op.kind == "layer":
+        return f"{'nn.LayerNorm' if op.channels_last else 'LayerNorm2d'}({op.channels}, eps={op.eps!r})"
+    if isinstance(op, LayerScale):
+        return f"nn.Parameter(torch.empty{op.tensors['']})"
     if isinstance(op, Linear):
         return f"nn.Linear({op.cin}, {op.cout}, bias={op.bias})"
     raise StandaloneError(f"no standalone code for layer record {type(op).__name__}; add it to record_code")
@@ -112,13 +118,14 @@ def _pool_code(m: nn.Module) -> str:
 LEAVES: dict[type, Callable[[Any], str]] = {
     nn.ReLU: lambda m: f"nn.ReLU(inplace={m.inplace})",
     nn.SiLU: lambda m: f"nn.SiLU(inplace={m.inplace})",
+    nn.GELU: lambda m: f"nn.GELU(approximate={m.approximate!r})",
     nn.MaxPool2d: _pool_code,
     nn.AvgPool2d: _pool_code,
     nn.AdaptiveAvgPool2d: lambda m: f"nn.AdaptiveAvgPool2d({m.output_size!r})",
     nn.Dropout: lambda m: f"nn.Dropout({m.p!r})",
     nn.Identity: lambda m: "nn.Identity()",
 }
-WEIGHTED = (nn.Conv2d, nn.BatchNorm2d, nn.Linear)
+WEIGHTED = (nn.Conv2d, nn.BatchNorm2d, nn.LayerNorm, nn.Linear)  # LayerNorm2d is an nn.LayerNorm
 
 
 def _is_ours(cls: type) -> bool:
@@ -144,11 +151,13 @@ class _Writer:
 
     def _collect(self, root: nn.Module) -> None:
         for path, module in root.named_modules():
-            if path == "" or not _is_ours(type(module)) or isinstance(module, nn.Sequential):
+            if path == "" or not _is_ours(type(module)) or isinstance(module, (nn.Sequential, *WEIGHTED)):
                 continue
             attrs: dict[str, str] = {}
             for name, child in module._modules.items():
                 attrs[name] = self.expr(child, f"{path}.{name}")
+            for name in module._parameters:
+                attrs[name] = self.parameter(f"{path}.{name}")
             for name, value in vars(module).items():
                 if name not in _MODULE_INTERNALS:
                     attrs[name] = self.value(value, f"{path}.{name}")
@@ -167,6 +176,13 @@ class _Writer:
             return repr(value)
         raise StandaloneError(f"{where}: cannot write a {type(value).__name__} attribute as standalone code")
 
+    def parameter(self, path: str) -> str:
+        """A bare parameter of an archspec module (a layer scale), from its layer record."""
+        op = self.records.get(path)
+        if op is None:
+            raise StandaloneError(f"{path}: a parameter without a layer record in the Plan")
+        return record_code(op)
+
     def expr(self, module: nn.Module, path: str) -> str:
         """The constructor expression of ``module`` (at ``path`` in the network), children included."""
         cls = type(module)
@@ -176,6 +192,9 @@ class _Writer:
                 raise StandaloneError(f"{path}: a {cls.__name__} without a layer record in the Plan")
             if isinstance(op, DeformConv) and path.endswith(".conv"):
                 self.imports.add("from torchvision.ops import DeformConv2d")
+            if isinstance(module, LayerNorm2d) and "LayerNorm2d" not in self.helpers:
+                self.helpers["LayerNorm2d"] = textwrap.dedent(inspect.getsource(LayerNorm2d))
+                self.imports.add(IMPORTS["F"])
             return record_code(op)
         if isinstance(module, nn.Sequential):
             items = [(name, self.expr(child, f"{path}.{name}")) for name, child in module._modules.items()]
@@ -221,7 +240,8 @@ class _Writer:
         return order, params, fixed
 
     def _weighted(self, code: str) -> bool:
-        return "@" in code or any(w in code for w in ("nn.Conv2d", "nn.BatchNorm2d", "nn.Linear", "DeformConv2d"))
+        return "@" in code or any(w in code for w in ("nn.Conv2d", "nn.BatchNorm2d", "nn.Linear", "DeformConv2d",
+                                                     "nn.LayerNorm", "LayerNorm2d", "nn.Parameter"))
 
     def class_code(self, cls: type) -> str:
         order, params, fixed = self._signature(cls)
@@ -280,6 +300,7 @@ class _Writer:
 
     def _attrs_of(self, module: nn.Module, path: str) -> dict[str, str]:
         attrs = {name: self.expr(child, f"{path}.{name}") for name, child in module._modules.items()}
+        attrs.update({name: self.parameter(f"{path}.{name}") for name in module._parameters})
         attrs.update({n: self.value(v, f"{path}.{n}") for n, v in vars(module).items() if n not in _MODULE_INTERNALS})
         return attrs
 

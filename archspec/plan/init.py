@@ -41,6 +41,10 @@ PRESETS: dict[str, InitRules] = {
                                           UniformFanOut(type="uniform_fan_out"), "zeros"),
     # torchvision/models/vgg.py: kaiming_normal_(fan_out, relu) convs, bias 0; Linear normal(0, 0.01), bias 0.
     "torchvision_vgg": InitRules("torchvision_vgg", _FAN_OUT, "zeros", Normal(type="normal"), "zeros"),
+    # torchvision/models/convnext.py: trunc_normal_(std 0.02, a -2, b 2) on Conv2d and Linear weights, biases 0.
+    # Layer norms start at scale 1, shift 0; layer scales at the block's ``layer_scale`` (blocks/init.py).
+    "torchvision_convnext": InitRules("torchvision_convnext", TruncatedNormal(type="trunc_normal", std=0.02), "zeros",
+                                      TruncatedNormal(type="trunc_normal", std=0.02), "zeros"),
     # akamaster/pytorch_resnet_cifar10: kaiming_normal_ (fan_in) on Conv2d and Linear weights.
     "cifar_resnet": InitRules("cifar_resnet", _FAN_IN, "zeros", _FAN_IN, "torch_default"),
     # dyhan0920/PyramidNet-PyTorch: convs normal(0, sqrt(2 / (k * k * out))); the fc untouched.

@@ -124,6 +124,9 @@ class Norm:
     eps: float | None = None  # None until the planner applies the spec's batchnorm.eps
     momentum: float = 0.1
     kind: NormKind = "batch"
+    # A layer norm over the channels of an NHWC map (after a permute, inside ConvNeXt's block: nn.LayerNorm)
+    # rather than of an NCHW map (torchvision's LayerNorm2d). The same tensors and counts either way.
+    channels_last: bool = False
 
     def with_settings(self, eps: float, momentum: float) -> "Norm":
         """This record with other ``eps`` and ``momentum``: ``dataclasses.replace`` without its
@@ -158,12 +161,18 @@ class Norm:
 
 @dataclass(frozen=True)
 class Linear:
-    """A fully connected layer applied to a pooled vector (or to 1x1 maps, as SE does)."""
+    """A fully connected layer applied to a pooled vector (or to 1x1 maps, as SE does), or at every
+    position of an NHWC map of ``size`` (ConvNeXt's pointwise layers: ``nn.Linear`` on the last dim).
+
+    FlopCounterMode counts the per-position layer as one matmul over all H x W rows, so the
+    MACs are ``cin * cout * H * W``; at the default ``size`` (1, 1) they are ``cin * cout``.
+    """
 
     path: str
     cin: int
     cout: int
     bias: bool = True
+    size: Size = (1, 1)  # the map it is applied at, position by position
 
     @property
     def params(self) -> int:
@@ -171,11 +180,11 @@ class Linear:
 
     @property
     def macs(self) -> int:
-        return self.cin * self.cout
+        return self.cin * self.cout * self.size[0] * self.size[1]
 
     @property
     def out_elements(self) -> int:
-        return self.cout
+        return self.cout * self.size[0] * self.size[1]
 
     @property
     def tensors(self) -> dict[str, Shape]:
@@ -222,4 +231,42 @@ class DeformConv(Conv):
         return self.sampling_macs + self.offset.macs
 
 
-Op = Union[Conv, Norm, Linear]
+@dataclass(frozen=True)
+class LayerScale:
+    """A learned per-channel scale of a residual branch (ConvNeXt's ``layer_scale``, Touvron et al. 2021).
+
+    Its one tensor is a bare parameter of the unit (``tensors`` key ``""``: the state_dict entry is
+    ``<unit>.<path>`` itself, as in torchvision's CNBlock), of shape (channels, 1, 1), starting at ``init``.
+    """
+
+    path: str
+    channels: int
+    size: Size
+    init: float
+
+    @property
+    def params(self) -> int:
+        return self.channels
+
+    macs = 0
+
+    @property
+    def out_elements(self) -> int:
+        return self.channels * self.size[0] * self.size[1]
+
+    @property
+    def tensors(self) -> dict[str, Shape]:
+        return {"": (self.channels, 1, 1)}
+
+    @property
+    def elementwise(self) -> dict[str, int]:
+        """One multiply per output element."""
+        return {"scale": self.out_elements}
+
+
+def tensor_name(prefix: str, suffix: str) -> str:
+    """The state_dict key of one of a record's tensors: ``prefix.suffix``, or ``prefix`` for a bare parameter."""
+    return f"{prefix}.{suffix}" if suffix else prefix
+
+
+Op = Union[Conv, Norm, Linear, LayerScale]

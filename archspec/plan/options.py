@@ -19,7 +19,7 @@ from .types import UnitOptions
 PoolKind = Literal["max", "avg"]
 O = TypeVar("O", bound=type[UnitOptions])
 
-_OPTIONS: dict[str, type[UnitOptions]] = {"stem_none": UnitOptions}  # no stem: nothing to hold
+_OPTIONS: dict[str, type[UnitOptions]] = {}
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,14 @@ def register_options(*kinds: str) -> Callable[[O], O]:
         return cls
 
     return declare
+
+
+def no_options(*kinds: str) -> None:
+    """Declare that rows of ``kinds`` hold nothing beyond their layer records (``UnitOptions()``)."""
+    register_options(*kinds)(UnitOptions)
+
+
+no_options("stem_none")  # no stem: nothing to hold
 
 
 def options_type(kind: str) -> type[UnitOptions]:

@@ -10,7 +10,7 @@ from typing import Any, Literal, Sequence
 
 from ..spec.families import Activation
 from ..spec.models import ConvStem, DeepStem, HeadPre, Spec
-from . import dense, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
+from . import convnext, dense, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext
@@ -48,17 +48,22 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
     bn = (spec.batchnorm.eps, spec.batchnorm.momentum)
     with_bn = partial(with_batchnorm, eps=bn[0], momentum=bn[1])
 
-    def planned_stem() -> Unit:
-        stem_spec, stem_scaling = scaled_stem(spec.stem, spec.scaling)
-        stem = with_bn(annotate(plan_stem(stem_spec, spec.input.channels, size), stem_scaling))  # type: ignore[arg-type]
-        return stem.with_width(stem_spec.width) if stem_spec.type == "conv" else stem
-
-    stem = planned_stem() if memo is None else memo.unit(
-        _key(("stem", memo.token(spec.stem), memo.token(spec.scaling), spec.input.channels, size, bn)), planned_stem)
     body = spec.body
     blocks = [stage.block or body.block for stage in body.stages]
     base_counts = units_per_stage(spec)
     counts = scaled_units(base_counts, spec.scaling)
+    # A patchify stem (ConvNeXt) makes the first unit's channels: its width is the body's first one.
+    first = _first_width(spec, base_counts, counts) if spec.stem.type == "patchify" else None
+
+    def planned_stem() -> Unit:
+        stem_spec, stem_scaling = scaled_stem(spec.stem, spec.scaling)
+        planned = plan_stem(stem_spec, spec.input.channels, size, first)
+        stem = with_bn(annotate(planned, stem_scaling))  # type: ignore[arg-type]
+        return stem.with_width(stem_spec.width) if stem_spec.type == "conv" else stem
+
+    stem = planned_stem() if memo is None else memo.unit(
+        _key(("stem", memo.token(spec.stem), memo.token(spec.scaling), spec.input.channels, size, bn, first)),
+        planned_stem)
     widths = stage_widths(spec, counts, stem.out_channels)
     common = _Common(spec.scaling, sum(counts), bn, with_bn, memo, memo.token(spec.scaling) if memo is not None else None)
 
@@ -99,6 +104,18 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
         init=resolve_init(spec.init, body.block.type),
     )
+
+
+def _first_width(spec: Spec, base_counts: Sequence[int], counts: Sequence[int]) -> int:
+    """The first body unit's width (scaled), which a patchify stem takes as its own."""
+    rule = spec.body.widening
+    if rule is not None and rule.rule in ("additive", "multiplicative") and rule.base is None:
+        raise PlanError(("body", "widening", "base"), "a patchify stem takes the first unit's width, so the "
+                        f"{rule.rule} widening rule cannot start from the stem's: give it a `base`")
+    width = stage_widths(spec, counts, 0)[0][0]
+    if width is None:
+        raise PlanError(("stem",), "a patchify stem takes the first unit's width: give `widening` or stage `width`")
+    return scaled_width(width, spec.scaling, base_counts[0], counts[0])[0]
 
 
 def _key(parts: tuple) -> tuple | None:
@@ -280,7 +297,8 @@ def _check_sizes(unit: Unit, path: tuple) -> None:
         raise PlanError(path, f"{unit.name} leaves a {h}x{w} map: the spatial size collapses; use a larger input")
 
 
-def plan_stem(stem: Any, cin: int, size: Size) -> Unit:
+def plan_stem(stem: Any, cin: int, size: Size, first_width: int | None = None) -> Unit:
+    """The stem's row; ``first_width`` (the first body unit's) is a patchify stem's width."""
     ops: list[Op] = []
     if isinstance(stem, ConvStem):
         conv = Conv("conv", cin, stem.width, stem.kernel, size, stride=stem.stride)
@@ -297,6 +315,8 @@ def plan_stem(stem: Any, cin: int, size: Size) -> Unit:
         width = c
     elif stem.type == "layers":
         return parts.plan_layers_stem(stem, cin, size)
+    elif stem.type == "patchify":
+        return convnext.plan_patchify_stem(stem, cin, size, first_width)  # type: ignore[arg-type]
     else:
         return parts.plan_no_stem(cin, size)
     if min(out) < 1:
@@ -314,6 +334,8 @@ def plan_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
         return parts.plan_mlp_head(head, channels, size, classes)
     if head.type == "conv_classifier":
         return parts.plan_conv_classifier(head, channels, size, classes)
+    if head.type == "norm_classifier":
+        return convnext.plan_norm_classifier(head, channels, size, classes)
     ops: list[Op] = []
     if "bn" in head.pre:
         ops.append(Norm("bn", channels, size))

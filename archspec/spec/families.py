@@ -1,5 +1,5 @@
 """Block types of the concatenating and multi-branch families: DenseNet, GoogLeNet,
-EfficientNet (MBConv) and VGG (plain convs).
+EfficientNet (MBConv), VGG (plain convs) and ConvNeXt.
 
 They join the residual blocks in :data:`archspec.spec.blocks.BlockSpec`. Blocks that
 fix their own unit count (an Inception stage is its table of modules) expose it as
@@ -100,4 +100,33 @@ class PlainBlock(StrictModel):
     layers_per_unit: ClassVar[int] = 1
 
 
-FAMILY_BLOCKS = (DenseBlock, InceptionBlock, MBConvBlock, PlainBlock)
+class ConvNeXtBlock(StrictModel):
+    """A ConvNeXt block (Liu et al. 2022, torchvision's CNBlock): depthwise kxk conv (bias), LayerNorm over
+    the channels, Linear(C, ``expansion`` x C)-GELU-Linear(back to C) at every position, times a learned
+    per-channel ``layer_scale``, stochastic depth, plus the input.
+
+    Where a stage changes the width or strides, its first unit downsamples before the block:
+    LayerNorm over channels, then a conv with kernel = stride = the stage's stride and a bias
+    (torchvision's ``features.{2s}``: LN, 2x2/2 conv). All norms here are layer norms: no batch statistics.
+    """
+
+    type: Literal["convnext"]
+    kernel: PositiveInt = Field(7, description="Depthwise kernel (odd, 'same' padding).")
+    expansion: PositiveInt = Field(4, description="Width of the inverted bottleneck's hidden Linear, x the unit's width.")
+    layer_scale: PositiveFloat = Field(1e-6, description="Start value of the per-channel scale of the block's output.")
+    norm_eps: PositiveFloat = Field(1e-6, description="Epsilon of the block's layer norms (torchvision: 1e-6).")
+    drop_path: Probability = Field(
+        0.0, description="Stochastic depth: the last unit's drop rate; rates decay linearly to 0 at the first "
+        "(torchvision's stochastic_depth_prob)."
+    )
+    layers_per_unit: ClassVar[int] = 3
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, kernel: int) -> int:
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel {kernel} is even; the depthwise kernel is odd (7) so 'same' padding exists")
+        return kernel
+
+
+FAMILY_BLOCKS = (DenseBlock, InceptionBlock, MBConvBlock, PlainBlock, ConvNeXtBlock)

@@ -3,8 +3,9 @@
 A preset names the code whose initialisation it reproduces (docs/init.md lists the
 facts). Unset, the preset is the body block's family default (:data:`FAMILY_PRESETS`);
 ``conv``, ``conv_bias``, ``linear`` and ``linear_bias`` override single rules of it.
-BN layers always start at scale 1, shift 0 (every reference does so); the last BN of
-each residual branch starts at 0 with the block option ``zero_init_last_bn``.
+BN and LayerNorm layers always start at scale 1, shift 0 (every reference does so), a layer scale
+at its block's ``layer_scale``; the last BN of each residual branch starts at 0 with the block
+option ``zero_init_last_bn``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ Preset = Literal[
     "torchvision_googlenet",
     "torchvision_efficientnet",
     "torchvision_vgg",
+    "torchvision_convnext",
     "cifar_resnet",
     "pyramidnet",
     "msra",
@@ -78,6 +80,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "inception": "torchvision_googlenet",
     "mbconv": "torchvision_efficientnet",
     "plain": "torchvision_vgg",
+    "convnext": "torchvision_convnext",
 }
 
 

@@ -97,6 +97,26 @@ class ConvClassifierHead(StrictModel):
     dropout: Probability = 0.2
 
 
+class PatchifyStem(StrictModel):
+    """Non-overlapping patches: a conv with kernel = stride = ``patch`` (bias, no padding), then LayerNorm
+    over the channels and no activation (ConvNeXt's stem: 4x4/4 conv, LayerNorm2d).
+
+    Its width is the first body unit's (torchvision's ``block_setting[0].input_channels``), so the
+    stem and the first stage cannot disagree.
+    """
+
+    type: Literal["patchify"]
+    patch: PositiveInt = Field(4, description="Patch size: the conv's kernel and stride.")
+    norm_eps: PositiveFloat = Field(1e-6, description="Epsilon of the layer norm (torchvision: 1e-6).")
+
+
+class NormClassifierHead(StrictModel):
+    """Global average pool, LayerNorm over the channels, flatten, FC (ConvNeXt's head)."""
+
+    type: Literal["norm_classifier"]
+    norm_eps: PositiveFloat = Field(1e-6, description="Epsilon of the layer norm (torchvision: 1e-6).")
+
+
 class AuxHead(StrictModel):
     """A training-only classifier on a body unit's output (GoogLeNet's aux1/aux2).
 

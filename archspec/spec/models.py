@@ -15,7 +15,8 @@ from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
 from .init import InitSpec
 from .layout import (
-    AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
+    AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem,
+    NormClassifierHead, PatchifyStem, Strided,
 )
 from .reference import Reference
 from .widening import WideningSpec
@@ -73,7 +74,7 @@ class DeepStem(StrictModel):
     pool: Literal["max", "none"] = "max"
 
 
-StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem], Field(discriminator="type")]
+StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem, PatchifyStem], Field(discriminator="type")]
 
 ShortcutKind = Literal[
     "zero_pad",
@@ -162,7 +163,7 @@ class ClassifierHead(StrictModel):
         return pre
 
 
-HeadSpec = Annotated[Union[ClassifierHead, MLPHead, ConvClassifierHead], Field(discriminator="type")]
+HeadSpec = Annotated[Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead], Field(discriminator="type")]
 
 
 class Spec(StrictModel):
