@@ -27,6 +27,7 @@ FAMILIES = (
     "vgg",
     "googlenet",
     "efficientnet_b",
+    "shufflenet_v2",
 )
 runner = CliRunner()
 

@@ -145,6 +145,19 @@ def mbconv(flow: Flow, unit: Unit, x: int) -> int:
     return flow.merge("add", (flow.drop_path(unit.options["drop_path"], out), x), unit.out_activations)
 
 
+@register_flow("shuffle")
+def shuffle(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.shufflenet.ShuffleUnit. A stride-1 unit's ``chunk`` halves are views of ``x``: the
+    first half is concatenated as it is, and branch2's first conv saves its half, which is
+    ``x``'s whole storage. A strided unit's branches both read (and save) ``x``."""
+    kept = x if unit.options.split else conv_norm_act(flow, unit, "branch1.pw", "relu",
+                                                      conv_norm_act(flow, unit, "branch1.dw", "none", x))
+    out = x
+    for part, act in (("pw1", "relu"), ("dw", "none"), ("pw2", "relu")):
+        out = conv_norm_act(flow, unit, f"branch2.{part}", act, out)
+    return flow.shuffle(flow.merge("cat", (kept, out), unit.out_activations))
+
+
 @register_flow("plain")
 def plain(flow: Flow, unit: Unit, x: int) -> int:
     return conv_norm_act(flow, unit, "", unit.options["act"], x)
