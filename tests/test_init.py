@@ -28,6 +28,7 @@ TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop ru
     "efficientnet-b0": ("efficientnet_b0", {}),
     "vgg-16": ("vgg16", {}),
     "resnet-50": ("resnet50", {}),
+    "shufflenet-v2-x1.0": ("shufflenet_v2_x1_0", {}),  # no init loop: torch's defaults
 }
 
 

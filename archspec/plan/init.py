@@ -41,6 +41,10 @@ PRESETS: dict[str, InitRules] = {
                                           UniformFanOut(type="uniform_fan_out"), "zeros"),
     # torchvision/models/vgg.py: kaiming_normal_(fan_out, relu) convs, bias 0; Linear normal(0, 0.01), bias 0.
     "torchvision_vgg": InitRules("torchvision_vgg", _FAN_OUT, "zeros", Normal(type="normal"), "zeros"),
+    # torchvision/models/shufflenetv2.py has no init loop: every layer keeps torch's default
+    # (kaiming_uniform_ with a = sqrt(5), i.e. uniform(+-1/sqrt(fan_in)), on weights and biases).
+    "torchvision_shufflenet": InitRules("torchvision_shufflenet", _DEFAULT, "torch_default", _DEFAULT,
+                                        "torch_default"),
     # akamaster/pytorch_resnet_cifar10: kaiming_normal_ (fan_in) on Conv2d and Linear weights.
     "cifar_resnet": InitRules("cifar_resnet", _FAN_IN, "zeros", _FAN_IN, "torch_default"),
     # dyhan0920/PyramidNet-PyTorch: convs normal(0, sqrt(2 / (k * k * out))); the fc untouched.
