@@ -22,8 +22,9 @@ future) is counted by the same rules:
 
 Not counted: activations (the Plan records only weighted layers, so there is nothing
 generic to count them from), pooling that keeps the map size (e.g. an Inception pool
-branch) or sits in a shortcut, SE's rescaling multiply, softmax and dropout.
-FlopCounterMode counts none of these either way.
+branch) or sits in a shortcut, SE's rescaling multiply, softmax and dropout; and data
+movement without arithmetic: concatenations, ShuffleNetV2's channel split (a view) and
+channel shuffle (a transposed copy). FlopCounterMode counts none of these either way.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ EXCLUDED = "BN, activations, pooling, residual adds and biases are not in the MA
 AUX_POLICY = "training-only auxiliary classifiers (aux.<i>) included in params and MACs (as built with aux=True)"
 ELEMENTWISE_POLICY = (
     "elementwise ops (separate from MACs, one per element): BN outputs, bias outputs, "
-    "residual-add outputs, elements read by a size-reducing pool; activations not counted"
+    "residual-add outputs, elements read by a size-reducing pool; activations not counted, "
+    "nor concatenations, channel splits and channel shuffles (data movement only)"
 )
 
 

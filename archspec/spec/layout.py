@@ -95,15 +95,25 @@ class ConvClassifierHead(StrictModel):
     """
 
     type: Literal["conv_classifier"]
-    expansion: PositiveInt = Field(4, description="The conv's width as a multiple of the incoming width.")
+    expansion: PositiveInt | None = Field(
+        4, description="The conv's width as a multiple of the incoming width; null where `width` is given.")
     width: PositiveInt | None = Field(None, description="The conv's width itself, instead of `expansion`.")
     act: Activation = "silu"
     dropout: Probability = 0.2
 
+    @model_validator(mode="before")
+    @classmethod
+    def _width_replaces_expansion(cls, data: object) -> object:
+        """``width`` given without ``expansion``: the default expansion does not apply."""
+        if isinstance(data, dict) and data.get("width") is not None and "expansion" not in data:
+            return {**data, "expansion": None}
+        return data
+
     @model_validator(mode="after")
     def _one_width_rule(self) -> "ConvClassifierHead":
-        if self.width is not None and "expansion" in self.model_fields_set:
-            raise ValueError("give either `expansion` or `width`, not both")
+        if (self.width is None) == (self.expansion is None):
+            raise ValueError("give either `expansion` or `width`, not both" if self.width is not None
+                             else "give `expansion` or `width`")
         return self
 
 
