@@ -43,6 +43,7 @@ def test_saved_bytes_equal_autograds_for_every_unit_of_every_spec(meta_build, ba
     ("wrn-16-4", ["body.block.dropout=0.3", "input.size=16"], torch.float32),  # dropout noise on CPU
     ("googlenet", ["input.size=32"], torch.float32),  # max-pool indices, inception concat
     ("efficientnet-b0", ["input.size=32"], torch.bfloat16),  # SiLU copies, drop-path masks, bf16 BN stats
+    ("shufflenet-v2-x0.5", ["input.size=32"], torch.float32),  # chunk views (not contiguous at batch 3), shuffle copies
 ])
 def test_saved_bytes_on_real_cpu_tensors(name, sets, dtype):
     """Storages told apart by real data pointers, not meta's: the same figure."""

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 import archspec
 from archspec.blocks.shufflenet import channel_shuffle
 from archspec.cli import app
+from archspec.complexity.memory import memory
 from archspec.convert import ConversionError, from_torchvision
 from archspec.spec import SpecError
 from conftest import spec_path
@@ -90,3 +91,13 @@ def test_conversion_refuses_a_layout_torchvision_lacks():
     source = torchvision.models.shufflenet_v2_x0_5()
     with pytest.raises(ConversionError, match="the body has 3 stages"):
         from_torchvision(source.state_dict(), plan)
+
+
+def test_a_split_unit_saves_its_whole_input_once_and_six_half_maps():
+    """x0.5's stages.0.1 (48 channels, 28x28, batch 1, fp32): branch2's first conv saves its half of the
+    input, a view of the whole 48-channel storage; then each conv's and BN's output (six 24-channel maps,
+    the ReLUs in place) and each BN's mean and inverse std. The channel shuffle's copy saves nothing."""
+    unit = archspec.plan(spec_path("shufflenet-v2-x0.5")).unit("stages.0.1")
+    assert (unit.in_channels, unit.inner_channels, unit.in_size) == (48, 24, (28, 28))
+    expected = ((48 + 6 * 24) * 28 * 28 + 3 * 2 * 24) * 4
+    assert memory(archspec.plan(spec_path("shufflenet-v2-x0.5")), 1).units["stages.0.1"].train_saved_bytes == expected
