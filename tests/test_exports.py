@@ -260,6 +260,7 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     "preact-resnet-164": ["input.size=16", "body.depth=11"],  # pre-activation bottleneck
     "pyramidnet": ["input.size=16", "body.depth=8"],  # pyramid, zero-padded shortcuts
     "pyramidnet-272-a200": ["input.size=16", "body.depth=11"],  # pyramid bottleneck
+    "shufflenet-v2-x0.5": ["input.size=32"],  # shuffle (split and strided units), conv head with a fixed width
 }
 
 

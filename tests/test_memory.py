@@ -121,6 +121,7 @@ PEAK_CASES = {  # every block kind, small: (spec, overrides)
     "se-resnet-50": ["input.size=32"],  # bottleneck with SE, max-pool stem
     "resnet-50-dcn": ["input.size=32"],  # deformable convs
     "vgg-16-bn": ["input.size=32", "head.hidden=[64,64]"],  # plain units, MLP head
+    "shufflenet-v2-x0.5": ["input.size=32"],  # chunk views kept live until the concat, the shuffle's copy
 }
 
 

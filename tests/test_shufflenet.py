@@ -17,12 +17,15 @@ from typer.testing import CliRunner
 
 import archspec
 from archspec.blocks.shufflenet import channel_shuffle
+from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.complexity.memory import memory
 from archspec.convert import ConversionError, from_torchvision
+from archspec.export.onnx import export_onnx, verify_onnx
 from archspec.spec import SpecError
 from conftest import spec_path
 from test_convert import ZOO_SIZE, zoo_model
+from test_families import calibrate
 
 BUILDERS = {f"shufflenet_v2_{w.replace('.', '_')}": f"shufflenet-v2-{w}" for w in ("x0.5", "x1.0", "x1.5", "x2.0")}
 AT_32 = [f"input.size={ZOO_SIZE}"]
@@ -101,3 +104,15 @@ def test_a_split_unit_saves_its_whole_input_once_and_six_half_maps():
     assert (unit.in_channels, unit.inner_channels, unit.in_size) == (48, 24, (28, 28))
     expected = ((48 + 6 * 24) * 28 * 28 + 3 * 2 * 24) * 4
     assert memory(archspec.plan(spec_path("shufflenet-v2-x0.5")), 1).units["stages.0.1"].train_saved_bytes == expected
+
+
+def test_onnx_export_of_split_and_strided_units_is_verified(tmp_path):
+    """chunk (ONNX Split), concat and the shuffle's reshapes and transpose, in onnxruntime. Four units
+    (one split unit, three strided ones) keep the export short; the bundled specs differ only in counts."""
+    plan = archspec.plan(spec_path("shufflenet-v2-x0.5"), overrides=[
+        *AT_32, "body.stages=[{units: 2, stride: 2}, {units: 1, stride: 2}, {units: 1, stride: 2}]"])
+    assert [u.options.split for u in plan.body] == [False, True, False, False]
+    model = calibrate(Network(plan), torch.randn(8, 3, ZOO_SIZE, ZOO_SIZE))
+    export_onnx(model, (3, ZOO_SIZE, ZOO_SIZE), tmp_path / "model.onnx")
+    check = verify_onnx(model, (3, ZOO_SIZE, ZOO_SIZE), tmp_path / "model.onnx")
+    assert check.ok, check
