@@ -7,13 +7,11 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ..plan.shufflenet import BRANCH1, BRANCH2
 from ..plan.types import Unit
 from .layers import skip
 from .parts import ConvNormAct
 from .registry import register_builder
-
-BRANCH1 = (("dw", "none"), ("pw", "relu"))  # (part, activation) in forward order
-BRANCH2 = (("pw1", "relu"), ("dw", "none"), ("pw2", "relu"))
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

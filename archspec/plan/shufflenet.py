@@ -18,6 +18,10 @@ from .registry import register_planner
 from .types import Unit, UnitOptions
 
 SHUFFLE_GROUPS = 2  # the concatenated halves interleave: torchvision's channel_shuffle(out, 2)
+# Each branch's parts (conv-BN, then the activation) in forward order: the builder, the memory
+# flow and the layer records below all follow these.
+BRANCH1 = (("dw", "none"), ("pw", "relu"))  # strided units only
+BRANCH2 = (("pw1", "relu"), ("dw", "none"), ("pw2", "relu"))
 
 
 @dataclass(frozen=True)
