@@ -263,6 +263,7 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     "convnext-tiny": ["input.size=32", "body.widening.widths=[8,16,24,32]", "body.block.layer_scale=0.5",
                       *(f"body.stages[{i}].units=1" for i in range(4))],
     # patchify stem, convnext (layer norms, per-position Linears, GELU, layer scale, drop path), norm head
+    "shufflenet-v2-x0.5": ["input.size=32"],  # shuffle (split and strided units), conv head with a fixed width
 }
 
 

@@ -45,6 +45,7 @@ def test_saved_bytes_equal_autograds_for_every_unit_of_every_spec(meta_build, ba
     ("efficientnet-b0", ["input.size=32"], torch.bfloat16),  # SiLU copies, drop-path masks, bf16 BN stats
     ("convnext-tiny", ["input.size=32", "body.stages[2].units=2"], torch.bfloat16),  # GELU inputs, layer norms'
     # per-position bf16 mean and rstd, permuted views saved, layer scales' inputs
+    ("shufflenet-v2-x0.5", ["input.size=32"], torch.float32),  # chunk views (not contiguous at batch 3), shuffle copies
 ])
 def test_saved_bytes_on_real_cpu_tensors(name, sets, dtype):
     """Storages told apart by real data pointers, not meta's: the same figure."""
@@ -124,6 +125,7 @@ PEAK_CASES = {  # every block kind, small: (spec, overrides)
     "vgg-16-bn": ["input.size=32", "head.hidden=[64,64]"],  # plain units, MLP head
     "convnext-tiny": ["input.size=32", "body.stages[2].units=2"],  # patchify stem, layer norms' transient stats,
     # GELU, layer scale, pool-then-norm head
+    "shufflenet-v2-x0.5": ["input.size=32"],  # chunk views kept live until the concat, the shuffle's copy
 }
 
 

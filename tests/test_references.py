@@ -30,6 +30,7 @@ FAMILIES = (
     "googlenet",
     "efficientnet_b",
     "convnext",
+    "shufflenet_v2",
 )
 runner = CliRunner()
 

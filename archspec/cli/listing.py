@@ -20,6 +20,7 @@ FAMILY_OF_BLOCK = {
     "basic": "resnet", "bottleneck": "resnet", "preact_basic": "preact-resnet",
     "preact_bottleneck": "preact-resnet", "pyramid": "pyramidnet", "pyramid_bottleneck": "pyramidnet",
     "dense": "densenet", "inception": "googlenet", "mbconv": "efficientnet", "plain": "vgg",
+    "shuffle": "shufflenet",
 }
 
 

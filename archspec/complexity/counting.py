@@ -28,8 +28,9 @@ future) is counted by the same rules:
 Not counted: activations (ReLU, SiLU, GELU, sigmoid: the Plan records only weighted layers,
 so there is nothing generic to count them from), pooling that keeps the map size (e.g. an
 Inception pool branch) or sits in a shortcut, SE's rescaling multiply, stochastic depth,
-softmax and dropout; permutes and flattens are views and cost nothing. FlopCounterMode
-counts none of these either way.
+softmax and dropout; permutes and flattens are views and cost nothing; and data movement
+without arithmetic: concatenations, ShuffleNetV2's channel split (a view) and channel
+shuffle (a transposed copy). FlopCounterMode counts none of these either way.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ AUX_POLICY = "training-only auxiliary classifiers (aux.<i>) included in params a
 ELEMENTWISE_POLICY = (
     "elementwise ops (separate from MACs, one per element): BN and LayerNorm outputs, bias outputs, "
     "layer-scale outputs, residual-add outputs, elements read by a size-reducing pool; activations "
-    "(ReLU, SiLU, GELU) not counted"
+    "(ReLU, SiLU, GELU) not counted, nor concatenations, channel splits and channel shuffles (data movement only)"
 )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..plan.ops import Size
 from ..plan.parts import StemPool, pooled
 from ..plan.shortcuts import pooled as strided
+from ..plan.shufflenet import BRANCH1, BRANCH2
 from ..plan.types import Unit
 from .memory import Flow, register_flow
 
@@ -165,6 +166,21 @@ def norm_classifier(flow: Flow, unit: Unit, x: int) -> int:
     """Pool (a mean: nothing saved), LayerNorm on the 1x1 map, flatten (a view), FC."""
     x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (1, 1))
     return flow.chain(unit, ["norm", "fc"], x)
+
+
+@register_flow("shuffle")
+def shuffle(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.shufflenet.ShuffleUnit. A stride-1 unit's ``chunk`` halves are views of ``x``: the
+    first half is concatenated as it is, and branch2's first conv saves its half, which is
+    ``x``'s whole storage. A strided unit's branches both read (and save) ``x``."""
+    kept = x
+    if not unit.options.split:
+        for part, act in BRANCH1:
+            kept = conv_norm_act(flow, unit, f"branch1.{part}", act, kept)
+    out = x
+    for part, act in BRANCH2:
+        out = conv_norm_act(flow, unit, f"branch2.{part}", act, out)
+    return flow.shuffle(flow.merge("cat", (kept, out), unit.out_activations))
 
 
 @register_flow("plain")

@@ -15,7 +15,8 @@ step keeps for backward is decided here, in one place per kind of step:
   place, exact) its input, sigmoid its output; a max-pool its input and its int64 indices, an average pool its input (a global
   one is a mean and saves nothing); SE's rescaling multiply both factors; dropout its
   noise (CPU: a tensor of the activation dtype; CUDA: a bool mask); stochastic depth its
-  per-sample mask. Adds, concatenations, zero-padding, slicing, permutes and flattening save nothing.
+  per-sample mask. Adds, concatenations, zero-padding, slicing, permutes, channel splits (views),
+  channel shuffles (a copy) and flattening save nothing.
 
 A tensor is a storage: in-place steps and views return the storage they were given, and a
 storage saved twice (by a ReLU and by the conv after it) counts once, charged to the unit
@@ -196,6 +197,12 @@ class Flow:
         """Add or concatenate (``kind``): saves nothing."""
         self.emit(kind, elements)
         return self.op(reads, elements)
+
+    def shuffle(self, x: int) -> int:
+        """Channel shuffle: a view, a transpose (a view), ``contiguous`` (a copy), a view back.
+        The copy is a new tensor; nothing is saved (the backward of each needs only shapes)."""
+        self.emit("shuffle", self.elements(x))
+        return self.op((x,), self.elements(x))
 
     def reshape(self, x: int, elements: int) -> int:
         """Zero-padding the channels makes a new tensor; nothing saved (slices and flattens are views)."""

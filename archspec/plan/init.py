@@ -45,6 +45,10 @@ PRESETS: dict[str, InitRules] = {
     # Layer norms start at scale 1, shift 0; layer scales at the block's ``layer_scale`` (blocks/init.py).
     "torchvision_convnext": InitRules("torchvision_convnext", TruncatedNormal(type="trunc_normal", std=0.02), "zeros",
                                       TruncatedNormal(type="trunc_normal", std=0.02), "zeros"),
+    # torchvision/models/shufflenetv2.py has no init loop: every layer keeps torch's default
+    # (kaiming_uniform_ with a = sqrt(5), i.e. uniform(+-1/sqrt(fan_in)), on weights and biases).
+    "torchvision_shufflenet": InitRules("torchvision_shufflenet", _DEFAULT, "torch_default", _DEFAULT,
+                                        "torch_default"),
     # akamaster/pytorch_resnet_cifar10: kaiming_normal_ (fan_in) on Conv2d and Linear weights.
     "cifar_resnet": InitRules("cifar_resnet", _FAN_IN, "zeros", _FAN_IN, "torch_default"),
     # dyhan0920/PyramidNet-PyTorch: convs normal(0, sqrt(2 / (k * k * out))); the fc untouched.

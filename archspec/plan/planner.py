@@ -10,7 +10,7 @@ from typing import Any, Literal, Sequence
 
 from ..spec.families import Activation
 from ..spec.models import ConvStem, DeepStem, HeadPre, Spec
-from . import convnext, dense, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
+from . import convnext, dense, inception, mbconv, plain, residual, shufflenet  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext

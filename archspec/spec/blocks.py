@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal, Union
 from pydantic import Field
 
 from .base import PositiveInt, Probability, StrictModel
-from .families import ConvNeXtBlock, DenseBlock, InceptionBlock, MBConvBlock, PlainBlock
+from .families import ConvNeXtBlock, DenseBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
 
 
 class SqueezeExcite(StrictModel):
@@ -120,6 +120,7 @@ BlockSpec = Annotated[
         MBConvBlock,
         PlainBlock,
         ConvNeXtBlock,
+        ShuffleBlock,
     ],
     Field(discriminator="type"),
 ]

@@ -1,5 +1,5 @@
 """Block types of the concatenating and multi-branch families: DenseNet, GoogLeNet,
-EfficientNet (MBConv), VGG (plain convs) and ConvNeXt.
+EfficientNet (MBConv), VGG (plain convs), ConvNeXt and ShuffleNetV2.
 
 They join the residual blocks in :data:`archspec.spec.blocks.BlockSpec`. Blocks that
 fix their own unit count (an Inception stage is its table of modules) expose it as
@@ -129,4 +129,27 @@ class ConvNeXtBlock(StrictModel):
         return kernel
 
 
-FAMILY_BLOCKS = (DenseBlock, InceptionBlock, MBConvBlock, PlainBlock, ConvNeXtBlock)
+class ShuffleBlock(StrictModel):
+    """A ShuffleNetV2 unit (Ma et al. 2018): channel split, two branches, concat, channel shuffle.
+
+    A stride-1 unit keeps its width: it splits its input into halves, passes the first
+    through and runs conv1x1-BN-ReLU, depthwise kxk-BN, conv1x1-BN-ReLU on the second.
+    A strided unit (each stage's first) runs two branches on the whole input, depthwise
+    kxk (stride)-BN, conv1x1-BN-ReLU and the one above with the stride on its depthwise
+    conv, each giving half the unit's width. The halves are concatenated, then shuffled
+    (2 groups: the channels of the two halves interleave). No conv has a bias.
+    """
+
+    type: Literal["shuffle"]
+    kernel: PositiveInt = Field(3, description="Kernel of the depthwise convs (torchvision: 3).")
+    layers_per_unit: ClassVar[int] = 3  # the convs of a stride-1 unit (a strided one has 5)
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, kernel: int) -> int:
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel {kernel} is even; depthwise kernels are odd (3, 5, 7) so 'same' padding exists")
+        return kernel
+
+
+FAMILY_BLOCKS = (DenseBlock, InceptionBlock, MBConvBlock, PlainBlock, ConvNeXtBlock, ShuffleBlock)

@@ -63,6 +63,7 @@ Preset = Literal[
     "torchvision_efficientnet",
     "torchvision_vgg",
     "torchvision_convnext",
+    "torchvision_shufflenet",
     "cifar_resnet",
     "pyramidnet",
     "msra",
@@ -81,6 +82,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "mbconv": "torchvision_efficientnet",
     "plain": "torchvision_vgg",
     "convnext": "torchvision_convnext",
+    "shuffle": "torchvision_shufflenet",
 }
 
 

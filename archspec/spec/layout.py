@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, Strict
+from pydantic import Field, Strict, model_validator
 
 from .base import NonNegativeInt, PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import Activation
@@ -89,12 +89,32 @@ class MLPHead(StrictModel):
 
 
 class ConvClassifierHead(StrictModel):
-    """conv1x1 (``expansion`` x the incoming width)-BN-act, global average pool, dropout, FC (EfficientNet)."""
+    """conv1x1 (``expansion`` x the incoming width, or ``width``)-BN-act, global average pool, dropout, FC.
+
+    EfficientNet widens by ``expansion``; ShuffleNetV2's conv5 has a fixed ``width`` (1024, 2048 at x2.0).
+    """
 
     type: Literal["conv_classifier"]
-    expansion: PositiveInt = 4
+    expansion: PositiveInt | None = Field(
+        4, description="The conv's width as a multiple of the incoming width; null where `width` is given.")
+    width: PositiveInt | None = Field(None, description="The conv's width itself, instead of `expansion`.")
     act: Activation = "silu"
     dropout: Probability = 0.2
+
+    @model_validator(mode="before")
+    @classmethod
+    def _width_replaces_expansion(cls, data: object) -> object:
+        """``width`` given without ``expansion``: the default expansion does not apply."""
+        if isinstance(data, dict) and data.get("width") is not None and "expansion" not in data:
+            return {**data, "expansion": None}
+        return data
+
+    @model_validator(mode="after")
+    def _one_width_rule(self) -> "ConvClassifierHead":
+        if (self.width is None) == (self.expansion is None):
+            raise ValueError("give either `expansion` or `width`, not both" if self.width is not None
+                             else "give `expansion` or `width`")
+        return self
 
 
 class PatchifyStem(StrictModel):
