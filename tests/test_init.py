@@ -28,6 +28,8 @@ TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop ru
     "efficientnet-b0": ("efficientnet_b0", {}),
     "vgg-16": ("vgg16", {}),
     "resnet-50": ("resnet50", {}),
+    "alexnet": ("alexnet", {}),
+    "squeezenet-1.0": ("squeezenet1_0", {}),
 }
 
 

@@ -120,6 +120,8 @@ PEAK_CASES = {  # every block kind, small: (spec, overrides)
     "se-resnet-50": ["input.size=32"],  # bottleneck with SE, max-pool stem
     "resnet-50-dcn": ["input.size=32"],  # deformable convs
     "vgg-16-bn": ["input.size=32", "head.hidden=[64,64]"],  # plain units, MLP head
+    "alexnet": ["input.size=96", "head.hidden=[64,64]"],  # dropout before each hidden FC
+    "squeezenet-1.1": ["input.size=64"],  # fire, conv-pool head; the peak at the stem's max-pool (its indices)
 }
 
 

@@ -27,6 +27,8 @@ FAMILIES = (
     "vgg",
     "googlenet",
     "efficientnet_b",
+    "alexnet",
+    "squeezenet",
 )
 runner = CliRunner()
 

@@ -16,9 +16,10 @@ future) is counted by the same rules:
   Each layer record says which of these it adds (its ``elementwise`` property, in
   plan/ops.py); a record that does not say is an error, never silently skipped.
 - ``add``: every unit whose branches merge by ``add``, one add per output element
-  (``concat`` merges cost nothing).
+  (``concat`` merges cost nothing: dense layers, Inception and fire modules).
 - ``pool``: a unit whose output map is smaller than the map of its last spatial layer
-  (its input when it has none) pools that map: one op per element read.
+  (its input when it has none) pools that map: one op per element read (a ``conv_pool``
+  head, SqueezeNet's, pools its class maps).
 
 Not counted: activations (the Plan records only weighted layers, so there is nothing
 generic to count them from), pooling that keeps the map size (e.g. an Inception pool

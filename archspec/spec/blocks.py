@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal, Union
 from pydantic import Field
 
 from .base import PositiveInt, Probability, StrictModel
-from .families import DenseBlock, InceptionBlock, MBConvBlock, PlainBlock
+from .families import DenseBlock, FireBlock, InceptionBlock, MBConvBlock, PlainBlock
 
 
 class SqueezeExcite(StrictModel):
@@ -119,6 +119,7 @@ BlockSpec = Annotated[
         InceptionBlock,
         MBConvBlock,
         PlainBlock,
+        FireBlock,
     ],
     Field(discriminator="type"),
 ]

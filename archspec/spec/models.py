@@ -15,7 +15,8 @@ from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
 from .init import InitSpec
 from .layout import (
-    AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
+    AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, ConvPoolHead, DownsampleSpec, LayersStem, MLPHead,
+    NoStem, Strided,
 )
 from .reference import Reference
 from .widening import WideningSpec
@@ -162,7 +163,7 @@ class ClassifierHead(StrictModel):
         return pre
 
 
-HeadSpec = Annotated[Union[ClassifierHead, MLPHead, ConvClassifierHead], Field(discriminator="type")]
+HeadSpec = Annotated[Union[ClassifierHead, MLPHead, ConvClassifierHead, ConvPoolHead], Field(discriminator="type")]
 
 
 class Spec(StrictModel):
