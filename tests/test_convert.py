@@ -287,8 +287,8 @@ def test_densenet_files_with_legacy_names_convert():
 
 def test_mixing_families_is_refused():
     spec = archspec.load(spec_path("resnet-18"), ["body.stages.3.block={type: plain}"])
-    with pytest.raises(ConversionError, match=r"unit stages\.3\.0 \('plain'\) belongs to vgg, the units before it "
-                                              r"to resnet"):
+    with pytest.raises(ConversionError, match=r"unit stages\.3\.0 \('plain'\) belongs to alexnet, vgg, the units "
+                                              r"before it to resnet"):
         from_torchvision(torchvision_model("resnet18").state_dict(), spec)
 
 
