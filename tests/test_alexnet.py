@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import archspec
 from archspec.cli import app
 from archspec.convert import ConversionError, from_torchvision
+from archspec.plan.expand import spec_hash
 from conftest import spec_path
 from test_convert import randomise
 
@@ -102,3 +103,24 @@ def test_cli_builds_from_torchvision_weights(source, tmp_path):
     written = torch.load(tmp_path / "out" / "alexnet.pt", weights_only=True)
     assert torch.equal(written["stages.0.2.conv.weight"], source.features[10].weight)
     assert torch.equal(written["head.fc2.weight"], source.classifier[4].weight)
+
+
+def test_layer_list_stem_convs_take_padding_and_bias():
+    """AlexNet's conv1 pads by 2 (unset: kernel // 2 = 5); a conv has a bias exactly without BN unless told."""
+    unpadded = archspec.plan(spec_path("alexnet"), overrides=["stem.layers.0.padding=0"]).stem
+    assert unpadded.op("conv1.conv").out_size == ((224 - 11) // 4 + 1,) * 2
+    same = archspec.plan(spec_path("alexnet"), overrides=["stem.layers.0={type: conv, width: 64, kernel: 11, "
+                                                          "stride: 4, norm: none}"]).stem
+    assert same.op("conv1.conv").pad == 5 and same.op("conv1.conv").bias
+    stem = archspec.plan(spec_path("alexnet")).stem
+    unbiased = archspec.plan(spec_path("alexnet"), overrides=["stem.layers.0.bias=false"]).stem
+    assert stem.params - unbiased.params == 64
+    googlenet = archspec.plan(spec_path("googlenet")).stem
+    biased = archspec.plan(spec_path("googlenet"), overrides=["stem.layers.0.bias=true"]).stem
+    assert biased.params - googlenet.params == 64 and biased.has("conv1.bn")
+
+
+def test_the_default_dropout_position_spelled_out_is_the_same_network():
+    vgg = archspec.load(spec_path("vgg-16"))
+    assert spec_hash(archspec.load(spec_path("vgg-16"), ["head.dropout_at=after_relu"])) == spec_hash(vgg)
+    assert spec_hash(archspec.load(spec_path("vgg-16"), ["head.dropout_at=before_fc"])) != spec_hash(vgg)
