@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..plan.init import InitRules
 from ..plan.types import Unit
 from .layers import activation, conv, linear, norm, pool, skip
 from .registry import register_builder
@@ -114,7 +115,7 @@ class ConvPoolHead(nn.Module):
         self.act = activation(unit.options.act)
         self.pool = nn.AdaptiveAvgPool2d(1)
 
-    def init_fills(self, prefix: str, rules):  # type: ignore[no-untyped-def]
+    def init_fills(self, prefix: str, rules: InitRules) -> list:
         """Called by :func:`archspec.blocks.init.initialise`: the conv is the network's classifier, so it
         takes the ``linear`` rules (torchvision's SqueezeNet: its final conv normal(0, 0.01), bias 0)."""
         from .init import layer_fills
