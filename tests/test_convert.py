@@ -252,6 +252,7 @@ def test_block_types_torchvision_lacks_are_refused():
 @pytest.mark.parametrize("name, overrides, refusal", [
     ("googlenet", ["body.block.bn_eps=1e-5"], r"unit stages\.0\.0 differs .*eps 0\.001"),
     ("googlenet", ["body.downsample.kernel=2"], r"unit stages\.0\.2 differs .*max-pools 3x3/2 and 2x2/2"),
+    ("googlenet", ["stem.layers.0.padding=2"], r"unit stem differs .*padding kernel // 2"),
     ("vgg16", ["body.downsample.kind=avg"], r"unit stages\.0\.2 differs .*2x2/2 max-pool"),
     ("densenet121", ["head.pre=[bn]"], r"unit head differs .*pre: \[bn, relu\]"),
     ("efficientnet_b0", ["body.block.act=relu"], r"unit stages\.1\.0 differs .*SiLU"),
@@ -287,8 +288,8 @@ def test_densenet_files_with_legacy_names_convert():
 
 def test_mixing_families_is_refused():
     spec = archspec.load(spec_path("resnet-18"), ["body.stages.3.block={type: plain}"])
-    with pytest.raises(ConversionError, match=r"unit stages\.3\.0 \('plain'\) belongs to vgg, the units before it "
-                                              r"to resnet"):
+    with pytest.raises(ConversionError, match=r"unit stages\.3\.0 \('plain'\) belongs to alexnet, vgg, the units "
+                                              r"before it to resnet"):
         from_torchvision(torchvision_model("resnet18").state_dict(), spec)
 
 

@@ -256,6 +256,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     "efficientnet-b0": ["input.size=16", "scaling.width_mult=0.25"],  # mbconv, squeeze-excite, drop path, conv head
     "googlenet": ["input.size=32"],  # layer-list stem, inception, pools
     "vgg-16-bn": ["input.size=32", "head.hidden=[8,8]"],  # no stem, plain conv units, mlp head
+    "alexnet": ["input.size=96", "head.hidden=[8,8]"],  # padded stem convs, dropout before each hidden FC
+    "squeezenet-1.1": ["input.size=32"],  # fire modules, conv-pool head
     "wrn-16-4": ["input.size=16"],  # pre-activation basic, dropout
     "preact-resnet-164": ["input.size=16", "body.depth=11"],  # pre-activation bottleneck
     "pyramidnet": ["input.size=16", "body.depth=8"],  # pyramid, zero-padded shortcuts

@@ -30,6 +30,8 @@ TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop ru
     "resnet-50": ("resnet50", {}),
     "convnext-tiny": ("convnext_tiny", {}),  # trunc_normal(0.02) convs and Linears, LayerNorms 1/0, layer scales 1e-6
     "shufflenet-v2-x1.0": ("shufflenet_v2_x1_0", {}),  # no init loop: torch's defaults
+    "alexnet": ("alexnet", {}),
+    "squeezenet-1.0": ("squeezenet1_0", {}),
 }
 
 

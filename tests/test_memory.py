@@ -126,6 +126,8 @@ PEAK_CASES = {  # every block kind, small: (spec, overrides)
     "convnext-tiny": ["input.size=32", "body.stages[2].units=2"],  # patchify stem, layer norms' transient stats,
     # GELU, layer scale, pool-then-norm head
     "shufflenet-v2-x0.5": ["input.size=32"],  # chunk views kept live until the concat, the shuffle's copy
+    "alexnet": ["input.size=96", "head.hidden=[64,64]"],  # dropout before each hidden FC
+    "squeezenet-1.1": ["input.size=64"],  # fire, conv-pool head; the peak at the stem's max-pool (its indices)
 }
 
 

@@ -31,6 +31,8 @@ FAMILIES = (
     "efficientnet_b",
     "convnext",
     "shufflenet_v2",
+    "alexnet",
+    "squeezenet",
 )
 runner = CliRunner()
 

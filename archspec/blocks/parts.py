@@ -1,5 +1,5 @@
 """Modules around the blocks: conv-BN-act groups, pool and transition units, layer-list
-and empty stems, the MLP and conv-classifier heads, training-only aux classifiers.
+and empty stems, the MLP, conv-classifier and conv-pool heads, training-only aux classifiers.
 
 Each is built from its Plan row, every layer from the op record of the same path.
 """
@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..plan.parts import StemPool
+from ..plan.init import InitRules
 from ..plan.types import Unit
 from .layers import activation, conv, linear, norm, pool, skip
 from .registry import register_builder
@@ -62,7 +63,7 @@ class LayersStem(nn.Sequential):
 
 @register_builder("mlp")
 class MLPHead(nn.Module):
-    """Adaptive average pool, flatten, [FC-ReLU-dropout] per hidden layer, FC (VGG's classifier)."""
+    """Adaptive average pool, flatten, [FC-ReLU-dropout] (VGG) or [dropout-FC-ReLU] (AlexNet) per hidden layer, FC."""
 
     def __init__(self, unit: Unit):
         super().__init__()
@@ -74,11 +75,14 @@ class MLPHead(nn.Module):
         self.last = fcs[-1].path
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(unit.options.dropout)
+        self.dropout_first = unit.options.dropout_first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(self.pool(x), 1)
-        for name in self.hidden:
-            x = self.dropout(self.relu(getattr(self, name)(x)))
+        for name in self.hidden:  # dropout_first is fixed at build time: fx and export see one order
+            x = self.dropout(x) if self.dropout_first else x
+            x = self.relu(getattr(self, name)(x))
+            x = x if self.dropout_first else self.dropout(x)
         return getattr(self, self.last)(x)
 
 
@@ -98,6 +102,28 @@ class ConvClassifierHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(self.pool(self.act(self.bn(self.conv(x)))), 1)
         return self.fc(self.dropout(x))
+
+
+@register_builder("conv_pool")
+class ConvPoolHead(nn.Module):
+    """Dropout, conv1x1 to the classes, activation, global average pool, flatten (SqueezeNet's classifier)."""
+
+    def __init__(self, unit: Unit):
+        super().__init__()
+        self.dropout = nn.Dropout(unit.options.dropout)
+        self.conv = conv(unit.op("conv"))
+        self.act = activation(unit.options.act)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def init_fills(self, prefix: str, rules: InitRules) -> list:
+        """Called by :func:`archspec.blocks.init.initialise`: the conv is the network's classifier, so it
+        takes the ``linear`` rules (torchvision's SqueezeNet: its final conv normal(0, 0.01), bias 0)."""
+        from .init import layer_fills
+
+        return layer_fills(f"{prefix}conv.", self.conv, rules.linear, rules.linear_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.pool(self.act(self.conv(self.dropout(x)))), 1)
 
 
 @register_builder("aux_classifier")

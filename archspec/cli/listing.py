@@ -21,6 +21,7 @@ FAMILY_OF_BLOCK = {
     "preact_bottleneck": "preact-resnet", "pyramid": "pyramidnet", "pyramid_bottleneck": "pyramidnet",
     "dense": "densenet", "inception": "googlenet", "mbconv": "efficientnet", "plain": "vgg",
     "shuffle": "shufflenet",
+    "fire": "squeezenet",
 }
 
 

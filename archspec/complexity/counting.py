@@ -19,11 +19,11 @@ future) is counted by the same rules:
   Each layer record says which of these it adds (its ``elementwise`` property, in
   plan/ops.py); a record that does not say is an error, never silently skipped.
 - ``add``: every unit whose branches merge by ``add``, one add per output element
-  (``concat`` merges cost nothing).
+  (``concat`` merges cost nothing: dense layers, Inception and fire modules).
 - ``pool``: a unit whose output map is smaller than the map of its last spatial layer
-  (its input when it has none) pools that map: one op per element read; so does a norm
-  whose map is smaller than the map before it (the pool sits between them: ConvNeXt's head
-  pools, then normalises the 1x1 map).
+  (its input when it has none) pools that map: one op per element read (a ``conv_pool``
+  head, SqueezeNet's, pools its class maps); so does a norm whose map is smaller than the
+  map before it (the pool sits between them: ConvNeXt's head pools, then normalises the 1x1 map).
 
 Not counted: activations (ReLU, SiLU, GELU, sigmoid: the Plan records only weighted layers,
 so there is nothing generic to count them from), pooling that keeps the map size (e.g. an

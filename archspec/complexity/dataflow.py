@@ -241,12 +241,15 @@ def classifier(flow: Flow, unit: Unit, x: int) -> int:
 
 @register_flow("mlp")
 def mlp(flow: Flow, unit: Unit, x: int) -> int:
-    """Adaptive pool to ``pool_size`` (a mean when 1), then FC-ReLU-dropout per hidden layer, FC."""
-    size = unit.options.pool_size
+    """Adaptive pool to ``pool_size`` (a mean when 1), then per hidden layer FC-ReLU-dropout
+    (or dropout-FC-ReLU, ``dropout_first``), then the last FC."""
+    size, rate, first = unit.options.pool_size, unit.options.dropout, unit.options.dropout_first
     x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (size, size))
     fcs = list(unit.ops)
     for fc in fcs[:-1]:
-        x = flow.dropout(unit.options.dropout, flow.act("relu", flow.layer(fc, x)))
+        x = flow.dropout(rate, x) if first else x
+        x = flow.act("relu", flow.layer(fc, x))
+        x = x if first else flow.dropout(rate, x)
     return flow.layer(fcs[-1], x)
 
 
@@ -255,3 +258,20 @@ def conv_classifier(flow: Flow, unit: Unit, x: int) -> int:
     x = flow.act(unit.options.act, flow.chain(unit, ["conv", "bn"], x))
     x = flow.adaptive_pool(x, unit.op("bn").channels, unit.in_size, (1, 1))
     return flow.layer(unit.op("fc"), flow.dropout(unit.options.dropout, x))
+
+
+@register_flow("conv_pool")
+def conv_pool(flow: Flow, unit: Unit, x: int) -> int:
+    """Dropout, the conv, its activation, a global average pool (a mean: nothing saved)."""
+    conv = unit.op("conv")
+    x = flow.act(unit.options.act, flow.layer(conv, flow.dropout(unit.options.dropout, x)))
+    return flow.adaptive_pool(x, conv.cout, conv.out_size, (1, 1))
+
+
+@register_flow("fire")
+def fire(flow: Flow, unit: Unit, x: int) -> int:
+    """squeeze-ReLU, then expand1x1-ReLU and expand3x3-ReLU on it, concatenated (blocks.fire.FireModule)."""
+    squeezed = flow.act("relu", flow.layer(unit.op("squeeze"), x))
+    e1 = flow.act("relu", flow.layer(unit.op("expand1x1"), squeezed))
+    e3 = flow.act("relu", flow.layer(unit.op("expand3x3"), squeezed))
+    return flow.merge("cat", (e1, e3), unit.out_activations)

@@ -25,7 +25,7 @@ that saved it first. That is exactly what ``saved_tensors_hooks`` sees
 count. The input batch does: the stem's first layer saves it.
 
 Inference peak: the same flow in eval mode (dropout and stochastic depth are identities, no
-copies for backward). A tensor is live from the step that makes it until the last step that
+copies for backward; a max-pool's indices exist during its step only). A tensor is live from the step that makes it until the last step that
 reads it; the peak is the largest sum of live tensors at any step (its inputs and output
 included). DenseNet's concatenations are live until the next one is made.
 """
@@ -165,11 +165,19 @@ class Flow:
         return self.op((x,), out) if out_size == (1, 1) else self.op((x,), out, saves=(x,))
 
     def pool(self, kind: str, x: int, out_elements: int) -> int:
-        """Max-pool: input and int64 indices; average pool: input."""
+        """Max-pool: input and int64 indices; average pool: input.
+
+        ATen's max-pool makes its indices in inference too (``max_pool2d`` is
+        ``max_pool2d_with_indices`` with the indices dropped): they are live during the step
+        only, which is the inference peak where a large map is pooled (SqueezeNet's stem).
+        """
         self.emit("pool", kind, self.elements(x), out_elements)
-        out = self.op((x,), out_elements, saves=(x,))
-        if kind == "max" and self.training:
-            self.save(self.new(out_elements, "index"))
+        if kind != "max":
+            return self.op((x,), out_elements, saves=(x,))
+        indices = self.new(out_elements, "index")
+        out = self.new(out_elements)
+        self.step((x, indices), out)  # made and last read by this step
+        self.save(x, indices)
         return out
 
     def mul(self, x: int, scale: int) -> int:

@@ -270,7 +270,7 @@ class _Writer:
         found: dict[str, types.FunctionType] = {}
         for base in reversed([b for b in cls.__mro__ if _is_ours(b)]):
             for name, fn in vars(base).items():
-                if isinstance(fn, types.FunctionType) and name not in ("__init__", "he_init"):
+                if isinstance(fn, types.FunctionType) and name not in ("__init__", "he_init", "init_fills"):
                     found[name] = fn
         for fn in found.values():
             self._globals_of(fn, cls.__name__)

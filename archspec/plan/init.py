@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..spec.init import (
-    FAMILY_PRESETS, InitSpec, KaimingNormal, Normal, TorchDefault, TruncatedNormal, UniformFanOut, WeightInit,
+    FAMILY_PRESETS, InitSpec, KaimingNormal, KaimingUniform, Normal, TorchDefault, TruncatedNormal, UniformFanOut,
+    WeightInit,
 )
 
 
@@ -49,6 +50,12 @@ PRESETS: dict[str, InitRules] = {
     # (kaiming_uniform_ with a = sqrt(5), i.e. uniform(+-1/sqrt(fan_in)), on weights and biases).
     "torchvision_shufflenet": InitRules("torchvision_shufflenet", _DEFAULT, "torch_default", _DEFAULT,
                                         "torch_default"),
+    # torchvision/models/alexnet.py has no init loop: every layer keeps torch's default, weights and biases.
+    "torchvision_alexnet": InitRules("torchvision_alexnet", _DEFAULT, "torch_default", _DEFAULT, "torch_default"),
+    # torchvision/models/squeezenet.py: kaiming_uniform_ (a = 0, fan_in) convs, bias 0; the final conv (the
+    # classifier, which takes the linear rules) normal(0, 0.01), bias 0. It has no Linear layer.
+    "torchvision_squeezenet": InitRules("torchvision_squeezenet", KaimingUniform(type="kaiming_uniform"), "zeros",
+                                        Normal(type="normal"), "zeros"),
     # akamaster/pytorch_resnet_cifar10: kaiming_normal_ (fan_in) on Conv2d and Linear weights.
     "cifar_resnet": InitRules("cifar_resnet", _FAN_IN, "zeros", _FAN_IN, "torch_default"),
     # dyhan0920/PyramidNet-PyTorch: convs normal(0, sqrt(2 / (k * k * out))); the fc untouched.

@@ -1,6 +1,6 @@
 """Plan rows around the blocks: pool and transition units that end strided stages,
-layer-list and empty stems, the VGG / EfficientNet heads and training-only aux heads,
-and the typed options of each of these kinds.
+layer-list and empty stems, the VGG / AlexNet, EfficientNet and SqueezeNet heads and
+training-only aux heads, and the typed options of each of these kinds.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ class LayersStemOptions(UnitOptions):
 @dataclass(frozen=True)
 class MLPOptions(UnitOptions):
     pool_size: int  # the adaptive average pool's output side
-    dropout: float  # after each hidden FC-ReLU
+    dropout: float  # after each hidden FC-ReLU, or before each FC with ``dropout_first``
+    dropout_first: bool  # AlexNet's dropout-FC-ReLU order (VGG: FC-ReLU-dropout)
 
 
 @register_options("conv_classifier")
@@ -103,8 +104,9 @@ def plan_layers_stem(stem: Any, cin: int, size: Size) -> Unit:
         if layer.type == "conv":
             n_conv += 1
             name = f"conv{n_conv}"
-            conv = Conv(f"{name}.conv", c, layer.width, layer.kernel, out, stride=layer.stride,
-                        bias=layer.norm == "none")
+            bias = layer.norm == "none" if layer.bias is None else layer.bias
+            conv = Conv(f"{name}.conv", c, layer.width, layer.kernel, out, stride=layer.stride, bias=bias,
+                        padding=layer.padding)
             ops.append(conv)
             if layer.norm == "bn":
                 ops.append(Norm(f"{name}.bn", layer.width, conv.out_size, eps=stem.bn_eps))
@@ -127,11 +129,15 @@ def plan_no_stem(cin: int, size: Size) -> Unit:
 
 
 def plan_mlp_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
-    """VGG: pool to ``pool_size``, then FCs ``fc1``... with the last one giving the classes."""
+    """VGG, AlexNet: pool to ``pool_size``, then FCs ``fc1``... with the last one giving the classes.
+
+    ``dropout_first`` (AlexNet) puts each hidden layer's dropout before its FC, not after its ReLU.
+    """
     widths = [channels * head.pool_size**2, *head.hidden, classes]
     ops = tuple(Linear(f"fc{i + 1}", a, b) for i, (a, b) in enumerate(zip(widths, widths[1:])))
     return Unit("head", None, 0, "mlp", channels, classes, size, (1, 1), inner_channels=widths[0], ops=ops,
-                options=MLPOptions(pool_size=head.pool_size, dropout=head.dropout))
+                options=MLPOptions(pool_size=head.pool_size, dropout=head.dropout,
+                                   dropout_first=head.dropout_first))
 
 
 def plan_conv_classifier(head: Any, channels: int, size: Size, classes: int) -> Unit:
@@ -141,6 +147,22 @@ def plan_conv_classifier(head: Any, channels: int, size: Size, classes: int) -> 
     ops = (conv, Norm("bn", width, size), Linear("fc", width, classes))
     return Unit("head", None, 0, "conv_classifier", channels, classes, size, (1, 1), inner_channels=width, ops=ops,
                 options=ConvClassifierOptions(act=head.act, dropout=head.dropout))
+
+
+@register_options("conv_pool")
+@dataclass(frozen=True)
+class ConvPoolOptions(UnitOptions):
+    """A ``conv_pool`` head's module beyond its conv record: the dropout before the conv, the activation after."""
+
+    dropout: float
+    act: Activation
+
+
+def plan_conv_pool(head: Any, channels: int, size: Size, classes: int) -> Unit:
+    """SqueezeNet: dropout, conv1x1 (bias) to the classes, activation, global average pool."""
+    conv = Conv("conv", channels, classes, 1, size, bias=True, padding=0)
+    return Unit("head", None, 0, "conv_pool", channels, classes, size, (1, 1), ops=(conv,),
+                options=ConvPoolOptions(dropout=head.dropout, act=head.act))  # type: ignore[arg-type]
 
 
 def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) -> tuple[Unit, ...]:

@@ -10,7 +10,7 @@ from typing import Any, Literal, Sequence
 
 from ..spec.families import Activation
 from ..spec.models import ConvStem, DeepStem, HeadPre, Spec
-from . import convnext, dense, inception, mbconv, plain, residual, shufflenet  # noqa: F401  (register the block planners)
+from . import convnext, dense, fire, inception, mbconv, plain, residual, shufflenet  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext
@@ -336,6 +336,8 @@ def plan_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
         return parts.plan_conv_classifier(head, channels, size, classes)
     if head.type == "norm_classifier":
         return convnext.plan_norm_classifier(head, channels, size, classes)
+    if head.type == "conv_pool":
+        return parts.plan_conv_pool(head, channels, size, classes)
     ops: list[Op] = []
     if "bn" in head.pre:
         ops.append(Norm("bn", channels, size))

@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal, Union
 from pydantic import Field
 
 from .base import PositiveInt, Probability, StrictModel
-from .families import ConvNeXtBlock, DenseBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
+from .families import ConvNeXtBlock, DenseBlock, FireBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
 
 
 class SqueezeExcite(StrictModel):
@@ -121,6 +121,7 @@ BlockSpec = Annotated[
         PlainBlock,
         ConvNeXtBlock,
         ShuffleBlock,
+        FireBlock,
     ],
     Field(discriminator="type"),
 ]

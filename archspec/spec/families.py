@@ -1,5 +1,5 @@
 """Block types of the concatenating and multi-branch families: DenseNet, GoogLeNet,
-EfficientNet (MBConv), VGG (plain convs), ConvNeXt and ShuffleNetV2.
+EfficientNet (MBConv), VGG and AlexNet (plain convs), SqueezeNet (fire modules), ConvNeXt and ShuffleNetV2.
 
 They join the residual blocks in :data:`archspec.spec.blocks.BlockSpec`. Blocks that
 fix their own unit count (an Inception stage is its table of modules) expose it as
@@ -152,4 +152,24 @@ class ShuffleBlock(StrictModel):
         return kernel
 
 
-FAMILY_BLOCKS = (DenseBlock, InceptionBlock, MBConvBlock, PlainBlock, ConvNeXtBlock, ShuffleBlock)
+class FireBlock(StrictModel):
+    """SqueezeNet's fire module (Iandola et al. 2016): squeeze conv1x1-ReLU, then expand conv1x1-ReLU
+    and expand conv3x3-ReLU side by side, concatenated. Every conv has a bias; there is no BN.
+
+    The unit's width (from the widening rule) is its concatenated output; the paper's
+    metaparameters split it: the squeeze conv has ``squeeze_ratio`` x the width (SR), the
+    3x3 expand conv ``pct_3x3`` x the width and the 1x1 the rest. Both must come out as
+    whole channel counts: the planner refuses a width they do not divide, it never rounds.
+    torchvision's SqueezeNets: SR 0.125, pct_3x3 0.5 (fire2: width 128, squeeze 16, 64 + 64).
+    """
+
+    type: Literal["fire"]
+    squeeze_ratio: Annotated[float, Strict()] = Field(
+        0.125, gt=0.0, le=1.0, description="SR: the squeeze conv's width as a fraction of the unit's width.")
+    pct_3x3: Annotated[float, Strict()] = Field(
+        0.5, gt=0.0, lt=1.0,
+        description="The share of the unit's width from the 3x3 expand conv; the 1x1 gives the rest.")
+    layers_per_unit: ClassVar[int] = 2  # squeeze and expand, as the paper counts SqueezeNet's depth
+
+
+FAMILY_BLOCKS = (DenseBlock, InceptionBlock, MBConvBlock, PlainBlock, ConvNeXtBlock, ShuffleBlock, FireBlock)

@@ -25,6 +25,14 @@ class KaimingNormal(StrictModel):
     mode: Literal["fan_in", "fan_out"] = "fan_out"
 
 
+class KaimingUniform(StrictModel):
+    """uniform(+-sqrt(6 / fan)): torch's ``kaiming_uniform_`` with a = 0, He et al. 2015 for ReLU
+    (torchvision's SqueezeNet convs, fan_in)."""
+
+    type: Literal["kaiming_uniform"]
+    mode: Literal["fan_in", "fan_out"] = "fan_in"
+
+
 class TruncatedNormal(StrictModel):
     """normal(0, std) truncated to [-bound, bound] (torchvision's GoogLeNet: std 0.01, bound 2)."""
 
@@ -52,7 +60,7 @@ class TorchDefault(StrictModel):
     type: Literal["torch_default"]
 
 
-WeightInit = Annotated[Union[KaimingNormal, TruncatedNormal, Normal, UniformFanOut, TorchDefault],
+WeightInit = Annotated[Union[KaimingNormal, KaimingUniform, TruncatedNormal, Normal, UniformFanOut, TorchDefault],
                        Field(discriminator="type")]
 BiasInit = Literal["zeros", "torch_default"]  # torch_default: uniform(+-1/sqrt(fan_in))
 
@@ -64,6 +72,8 @@ Preset = Literal[
     "torchvision_vgg",
     "torchvision_convnext",
     "torchvision_shufflenet",
+    "torchvision_alexnet",
+    "torchvision_squeezenet",
     "cifar_resnet",
     "pyramidnet",
     "msra",
@@ -80,9 +90,10 @@ FAMILY_PRESETS: dict[str, str] = {
     "dense": "torchvision_densenet",
     "inception": "torchvision_googlenet",
     "mbconv": "torchvision_efficientnet",
-    "plain": "torchvision_vgg",
+    "plain": "torchvision_vgg",  # AlexNet's spec names its own preset
     "convnext": "torchvision_convnext",
     "shuffle": "torchvision_shufflenet",
+    "fire": "torchvision_squeezenet",
 }
 
 
@@ -93,8 +104,9 @@ class InitSpec(StrictModel):
     preset: Preset | None = Field(None, description="The reference code's scheme; unset: the block family's default.")
     conv: WeightInit | None = Field(None, description="Override: every conv's weight.")
     conv_bias: BiasInit | None = Field(None, description="Override: conv biases.")
-    linear: WeightInit | None = Field(None, description="Override: every fully connected layer's weight.")
-    linear_bias: BiasInit | None = Field(None, description="Override: fully connected biases.")
+    linear: WeightInit | None = Field(
+        None, description="Override: every fully connected layer's weight, and a conv_pool head's classifier conv.")
+    linear_bias: BiasInit | None = Field(None, description="Override: fully connected (and classifier conv) biases.")
 
     @model_validator(mode="before")
     @classmethod

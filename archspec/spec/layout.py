@@ -1,12 +1,12 @@
-"""Spec parts around the blocks: how stages downsample, layer-list stems, the VGG and
-EfficientNet heads, GoogLeNet's auxiliary classifiers and compound scaling.
+"""Spec parts around the blocks: how stages downsample, layer-list stems, the VGG / AlexNet,
+EfficientNet and SqueezeNet heads, GoogLeNet's auxiliary classifiers and compound scaling.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, Strict, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
 from .base import NonNegativeInt, PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import Activation
@@ -42,7 +42,7 @@ DownsampleSpec = Annotated[Union[Strided, PoolDownsample, Transition], Field(dis
 
 
 class ConvLayer(StrictModel):
-    """One conv of a layer-list stem, with optional BN and activation."""
+    """One conv with optional BN and activation (the conv stem's fields)."""
 
     type: Literal["conv"]
     width: PositiveInt
@@ -62,7 +62,18 @@ class PoolLayer(StrictModel):
     ceil: bool = False
 
 
-StemLayer = Annotated[Union[ConvLayer, PoolLayer], Field(discriminator="type")]
+class StemConv(ConvLayer):
+    """One conv of a layer-list stem, with optional BN and activation, its padding and bias as given.
+
+    AlexNet's first conv is 11x11/4 with padding 2 and SqueezeNet's 7x7/2 has none: both
+    set ``padding``; torchvision's convs without BN have a bias (the default), with BN none.
+    """
+
+    padding: NonNegativeInt | None = Field(None, description="Zero padding on each side; unset: kernel // 2.")
+    bias: bool | None = Field(None, description="A bias; unset: only on a conv without BN.")
+
+
+StemLayer = Annotated[Union[StemConv, PoolLayer], Field(discriminator="type")]
 
 
 class LayersStem(StrictModel):
@@ -79,13 +90,44 @@ class NoStem(StrictModel):
     type: Literal["none"]
 
 
+DropoutAt = Literal["after_relu", "before_fc"]
+
+
 class MLPHead(StrictModel):
-    """Adaptive average pool to ``pool_size`` x ``pool_size``, flatten, [FC-ReLU-dropout] per hidden width, FC (VGG)."""
+    """Adaptive average pool to ``pool_size`` x ``pool_size``, flatten, then per hidden width
+    FC-ReLU-dropout (VGG) or dropout-FC-ReLU (AlexNet, ``dropout_at: before_fc``), then the last FC.
+
+    ``dropout_at: after_relu`` is the default and is stored as unset, so a spec that spells
+    it out names the same network, with the same sha256, as one that leaves it out.
+    """
 
     type: Literal["mlp"]
     pool_size: PositiveInt = 7
     hidden: list[PositiveInt] = Field(default_factory=lambda: [4096, 4096])
     dropout: Probability = 0.5
+    dropout_at: DropoutAt | None = Field(
+        None, description="Where each hidden layer's dropout sits: after_relu (FC-ReLU-dropout, VGG; unset) "
+        "or before_fc (dropout-FC-ReLU, AlexNet).")
+
+    @field_validator("dropout_at")
+    @classmethod
+    def _default_is_unset(cls, where: str | None) -> str | None:
+        return None if where == "after_relu" else where
+
+    @property
+    def dropout_first(self) -> bool:
+        return self.dropout_at == "before_fc"
+
+
+class ConvPoolHead(StrictModel):
+    """Dropout, conv1x1 to the classes (with bias), activation, global average pool (SqueezeNet).
+
+    The logits are the means of per-class maps: there is no fully connected layer.
+    """
+
+    type: Literal["conv_pool"]
+    dropout: Probability = 0.5
+    act: Activation = "relu"
 
 
 class ConvClassifierHead(StrictModel):

@@ -15,8 +15,8 @@ from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
 from .init import InitSpec
 from .layout import (
-    AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem,
-    NormClassifierHead, PatchifyStem, Strided,
+    AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, ConvPoolHead, DownsampleSpec, LayersStem, MLPHead,
+    NoStem, NormClassifierHead, PatchifyStem, Strided,
 )
 from .reference import Reference
 from .widening import WideningSpec
@@ -163,7 +163,9 @@ class ClassifierHead(StrictModel):
         return pre
 
 
-HeadSpec = Annotated[Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead], Field(discriminator="type")]
+HeadSpec = Annotated[
+    Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead], Field(discriminator="type")
+]
 
 
 class Spec(StrictModel):
