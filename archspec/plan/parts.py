@@ -8,7 +8,7 @@ import math
 from typing import Any, Sequence
 
 from .errors import PlanError
-from .ops import Conv, Linear, Norm, Op, Size, pool_out
+from .ops import Conv, Linear, Norm, Op, Size, Window, pool_out
 from .types import Stage, Unit
 
 
@@ -50,7 +50,7 @@ def plan_layers_stem(stem: Any, cin: int, size: Size) -> Unit:
             n_conv += 1
             name = f"conv{n_conv}"
             conv = Conv(f"{name}.conv", c, layer.width, layer.kernel, out, stride=layer.stride,
-                        bias=layer.norm == "none")
+                        bias=layer.norm == "none", padding=layer.padding)
             ops.append(conv)
             if layer.norm == "bn":
                 ops.append(Norm(f"{name}.bn", layer.width, conv.out_size, eps=stem.bn_eps))
@@ -113,10 +113,16 @@ def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) 
 
 
 
-def conv_norm(prefix: str, cin: int, cout: int, kernel: int, size: Size, *, stride: int = 1, groups: int = 1,
-              norm: bool = True, eps: float | None = None, bias: bool | None = None) -> list[Op]:
-    """``<prefix>.conv`` (bias only without BN unless told) and ``<prefix>.bn``; bare names without a prefix."""
+def conv_norm(prefix: str, cin: int, cout: int, kernel: Window, size: Size, *, stride: int = 1, groups: int = 1,
+              norm: bool = True, eps: float | None = None, bias: bool | None = None,
+              padding: Window | None = None) -> list[Op]:
+    """``<prefix>.conv`` (bias only without BN unless told) and ``<prefix>.bn``; bare names without a prefix.
+
+    ``padding`` defaults to ``(k - 1) // 2`` per side (a 1x7 kernel pads (0, 3)).
+    """
     name = f"{prefix}." if prefix else ""
+    if padding is None:
+        padding = (kernel - 1) // 2 if isinstance(kernel, int) else ((kernel[0] - 1) // 2, (kernel[1] - 1) // 2)
     conv = Conv(f"{name}conv", cin, cout, kernel, size, stride=stride, groups=groups,
-                bias=(not norm) if bias is None else bias, padding=(kernel - 1) // 2)
+                bias=(not norm) if bias is None else bias, padding=padding)
     return [conv, Norm(f"{name}bn", cout, conv.out_size, eps=eps)] if norm else [conv]

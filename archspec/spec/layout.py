@@ -48,6 +48,7 @@ class ConvLayer(StrictModel):
     width: PositiveInt
     kernel: PositiveInt = 3
     stride: PositiveInt = 1
+    padding: NonNegativeInt | None = Field(None, description="Zero padding per side; unset: kernel // 2 (\"same\").")
     norm: Literal["bn", "none"] = "bn"
     act: Activation = "relu"
 
