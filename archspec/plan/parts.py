@@ -5,11 +5,12 @@ layer-list and empty stems, the VGG / EfficientNet heads and training-only aux h
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .errors import PlanError
 from .ops import Conv, Linear, Norm, Op, Size, Window, pool_out
-from .types import Stage, Unit
+from .types import Stage, Unit, UnitOptions
 
 
 def pool_options(kind: str, kernel: int, stride: int, padding: int = 0, ceil: bool = False) -> dict[str, Any]:
@@ -99,6 +100,9 @@ def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) 
         if head.unit >= len(body):
             raise PlanError(path + ("unit",), f"stage {head.stage} has {len(body)} units (0..{len(body) - 1})")
         tap = body[head.unit]
+        if head.type == "conv":
+            units.append(_plan_conv_aux(head, i, tap, classes, path))
+            continue
         p = (head.pool_size, head.pool_size)
         ops = (
             Conv("conv.conv", tap.out_channels, head.width, 1, p, padding=0),
@@ -111,6 +115,30 @@ def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) 
                           options={"after": tap.name, "pool_size": head.pool_size, "dropout": head.dropout}))
     return tuple(units)
 
+
+@dataclass(frozen=True)
+class ConvAuxOptions(UnitOptions):
+    """Inception-v3's aux head: the unit it reads (``after``) and its first pool."""
+
+    after: str
+    pool: dict[str, Any]
+
+
+def _plan_conv_aux(head: Any, i: int, tap: Unit, classes: int, path: tuple) -> Unit:
+    """torchvision's InceptionAux: avg-pool, conv0 1x1-BN-ReLU, conv1 kxk (unpadded)-BN-ReLU, global pool, fc."""
+    pool = pool_options("avg", head.pool_kernel, head.pool_stride)
+    size = pooled(tap.out_size, pool)
+    if min(size) < head.kernel:
+        raise PlanError(path, f"the aux head on {tap.name} pools its {tap.out_size[0]}x{tap.out_size[1]} map to "
+                              f"{size[0]}x{size[1]}, smaller than its {head.kernel}x{head.kernel} conv (Inception-v3's "
+                              "needs a 299x299 input); use a larger input or drop the training-only head "
+                              "(--set body.aux_heads=[])")
+    ops = [*conv_norm("conv0", tap.out_channels, head.width, 1, size, eps=head.bn_eps),
+           *conv_norm("conv1", head.width, head.conv_width, head.kernel, size, eps=head.bn_eps, padding=0),
+           Linear("fc", head.conv_width, classes)]
+    return Unit(f"aux.{i}", head.stage, head.unit, "aux_conv", tap.out_channels, classes, tap.out_size, (1, 1),
+                inner_channels=head.width, ops=tuple(ops),
+                options=ConvAuxOptions(tap.name, pool))  # type: ignore[arg-type]
 
 
 def conv_norm(prefix: str, cin: int, cout: int, kernel: Window, size: Size, *, stride: int = 1, groups: int = 1,

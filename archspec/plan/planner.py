@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any, Sequence
 
 from ..spec.models import ConvStem, DeepStem, Spec
-from . import dense, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
+from . import dense, inception, inception_v3, mbconv, plain, residual  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext
@@ -79,7 +79,8 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         stem=stem,
         stages=tuple(stages),
         head=head,
-        depth=body.depth or body.depth_offset + sum(n * b.layers_per_unit for n, b in zip(counts, blocks)),
+        depth=body.depth or body.depth_offset + sum(getattr(b, "fixed_layers", n * b.layers_per_unit)
+                                                    for n, b in zip(counts, blocks)),
         aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
         init=resolve_init(spec.init, body.block.type),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, Strict
+from pydantic import Discriminator, Field, Strict, Tag
 
 from .base import NonNegativeInt, PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import Activation
@@ -106,6 +106,7 @@ class AuxHead(StrictModel):
     in eval and export builds and from the default counts.
     """
 
+    type: Literal["classifier"] = Field("classifier", description="GoogLeNet's head (the default); `conv`: Inception-v3's.")
     stage: NonNegativeInt
     unit: NonNegativeInt
     pool_size: PositiveInt = 4
@@ -113,6 +114,35 @@ class AuxHead(StrictModel):
     hidden: PositiveInt = 1024
     dropout: Probability = 0.7
     bn_eps: PositiveFloat | None = Field(None, description="BN epsilon of this part; unset: the network's batchnorm.eps.")
+
+
+class ConvAuxHead(StrictModel):
+    """Inception-v3's training-only classifier (torchvision's InceptionAux) on a body unit's output.
+
+    ``pool_kernel``/``pool_stride`` average pool, conv1x1(``width``)-BN-ReLU,
+    conv ``kernel`` x ``kernel`` (no padding, ``conv_width``)-BN-ReLU, global average pool,
+    FC(classes). Built only when asked (``archspec.build(..., aux=True)``), as GoogLeNet's.
+    """
+
+    type: Literal["conv"]
+    stage: NonNegativeInt
+    unit: NonNegativeInt
+    pool_kernel: PositiveInt = 5
+    pool_stride: PositiveInt = 3
+    width: PositiveInt = 128
+    kernel: PositiveInt = 5
+    conv_width: PositiveInt = 768
+    bn_eps: PositiveFloat | None = Field(None, description="BN epsilon of this part; unset: the network's batchnorm.eps.")
+
+
+def _aux_kind(value: object) -> str:
+    """An aux head without ``type`` is GoogLeNet's (the specs written before Inception-v3's)."""
+    kind = value.get("type", "classifier") if isinstance(value, dict) else getattr(value, "type", "classifier")
+    return kind if isinstance(kind, str) else "classifier"
+
+
+AuxHeadSpec = Annotated[Union[Annotated[AuxHead, Tag("classifier")], Annotated[ConvAuxHead, Tag("conv")]],
+                        Discriminator(_aux_kind)]
 
 
 class BatchNorm(StrictModel):
