@@ -90,8 +90,28 @@ def test_cli_builds_from_torchvision_weights(source, ours, tmp_path):
     assert torch.equal(written["stem.conv5.bn.running_var"], source.Conv2d_4a_3x3.bn.running_var)
 
 
-def test_the_aux_head_is_torchvision_s_inception_aux():
-    """Counted as built with aux=True, training-only, and computing InceptionAux's function on Mixed_6e's map."""
+def test_report_aux_equals_torchvision_in_training():
+    """``report --aux`` == torchvision's inception_v3(aux_logits=True) and our aux build, both run in train
+    mode on the meta device (where AuxLogits runs): torchvision's 27,161,264 params, FlopCounterMode's MACs."""
+
+    def training_counts(model: torch.nn.Module) -> tuple[int, int]:
+        with FlopCounterMode(display=False) as counter:  # batch 2: BN in training needs 2 values per channel
+            out = model.train()(torch.empty(2, 3, 299, 299, device="meta"))
+        assert len(out) == 2  # logits and the aux logits
+        return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 4
+
+    report = archspec.report(spec_path("inception-v3"), aux=True)
+    with torch.device("meta"):
+        reference = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+        ours = archspec.build(spec_path("inception-v3"), aux=True)
+        default = archspec.build(spec_path("inception-v3"))
+    assert training_counts(reference) == training_counts(ours) == (report["params"], report["macs"])
+    assert report["params"] == 27_161_264  # Inception_V3_Weights.meta["num_params"]: the checkpoint has AuxLogits
+    assert default.aux is None and len(default.train()(torch.empty(2, 3, 299, 299, device="meta")).shape) == 2
+
+
+def test_the_aux_head_computes_torchvision_s_inception_aux():
+    """On Mixed_6e's 17x17 map (at 299), with InceptionAux's own state_dict: the same names and outputs."""
     plan = archspec.plan(spec_path("inception-v3"))
     (aux,) = plan.aux
     assert (aux.options.after, aux.in_size, aux.in_channels) == ("stages.1.4", (17, 17), 768)
@@ -99,17 +119,11 @@ def test_the_aux_head_is_torchvision_s_inception_aux():
     theirs = torchvision.models.inception.InceptionAux(768, 1000)
     for bn in (theirs.conv0.bn, theirs.conv1.bn):
         bn.running_mean.normal_(0, 0.2), bn.running_var.uniform_(0.5, 2.0), bn.weight.data.uniform_(0.5, 1.5)
-    x = torch.randn(2, 768, 17, 17)
-    with FlopCounterMode(display=False) as counter:
-        theirs.eval()(x[:1])
-    assert (plan.aux_params, plan.aux_macs) == (sum(p.numel() for p in theirs.parameters()),
-                                                counter.get_total_flops() // 2)
     head = build_unit(aux)
-    head.load_state_dict(theirs.state_dict(), strict=True)  # the same names: conv0.conv, conv1.bn, fc
+    head.load_state_dict(theirs.state_dict(), strict=True)  # conv0.conv, conv1.bn, fc: torchvision's names
+    x = torch.randn(2, 768, 17, 17)
     with torch.no_grad():
-        torch.testing.assert_close(head.eval()(x), theirs(x))
-    default = archspec.build(spec_path("inception-v3"), ["input.size=299"])
-    assert default.aux is None and archspec.build(spec_path("inception-v3"), aux=True).aux is not None
+        torch.testing.assert_close(head.eval()(x), theirs.eval()(x))
 
 
 @pytest.mark.parametrize("overrides, words", [
@@ -124,3 +138,25 @@ def test_misplaced_modules_are_located_errors(overrides, words):
     with pytest.raises(SpecError) as error:
         archspec.plan(spec_path("inception-v3"), overrides=[*overrides, "reference=null"])
     assert words in str(error.value)
+
+
+def test_the_aux_head_starts_as_torchvision_s():
+    """torchvision's own init loop, run on an Inception3 whose modules A-E are stubbed out (only the stem,
+    AuxLogits and fc are built): AuxLogits.fc at std 0.001, its convs at 0.1, biases torch's default."""
+    from archspec.blocks.init import initialise
+    from test_init import assert_same_distribution
+
+    stub = lambda *args, **kwargs: torch.nn.Identity()  # noqa: E731
+    tv = torchvision.models.inception
+    torch.manual_seed(0)
+    reference = tv.Inception3(aux_logits=True, init_weights=True,
+                              inception_blocks=[tv.BasicConv2d, stub, stub, stub, stub, stub, tv.InceptionAux])
+    plan = archspec.plan(spec_path("inception-v3"))
+    head = build_unit(plan.aux[0])
+    initialise(head, plan.init, seed=0)
+    theirs = reference.AuxLogits.state_dict()
+    assert head.state_dict().keys() == theirs.keys()
+    for name, tensor in head.state_dict().items():
+        if tensor.is_floating_point():
+            assert_same_distribution(name, tensor, theirs[name])
+    assert 5e-4 < head.fc.weight.std() < 2e-3 and 0.05 < head.conv1.conv.weight.std() < 0.2

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..plan.inception_v3 import InceptionV3Options
+from ..plan.init import InitRules
 from ..plan.types import Unit
 from .layers import linear, pool
 from .parts import ConvNormAct
@@ -84,6 +85,20 @@ class ConvAuxClassifier(nn.Module):
         self.conv0 = ConvNormAct(unit, "conv0", "relu")
         self.conv1 = ConvNormAct(unit, "conv1", "relu")
         self.fc = linear(unit.op("fc"))
+
+    def init_fills(self, prefix: str, rules: InitRules) -> list:
+        """Called by :func:`archspec.blocks.init.initialise`: convs and BNs as everywhere, the fc by
+        the preset's aux rule where it has one (torchvision's AuxLogits.fc: std 0.001)."""
+        from .init import layer_fills
+
+        fills = []
+        for name in ("conv0", "conv1"):
+            part = getattr(self, name)
+            fills += layer_fills(f"{prefix}{name}.conv.", part.conv, rules.conv, rules.conv_bias)
+            part.bn.weight.fill_(1.0)
+            part.bn.bias.zero_()
+            part.bn.reset_running_stats()
+        return fills + layer_fills(f"{prefix}fc.", self.fc, rules.aux_linear or rules.linear, rules.linear_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(self.conv0(self.pool(x)))

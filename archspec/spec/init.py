@@ -59,6 +59,7 @@ Preset = Literal[
     "torchvision_resnet",
     "torchvision_densenet",
     "torchvision_googlenet",
+    "torchvision_inception_v3",
     "torchvision_efficientnet",
     "torchvision_vgg",
     "cifar_resnet",
@@ -76,6 +77,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "pyramid_bottleneck": "pyramidnet",
     "dense": "torchvision_densenet",
     "inception": "torchvision_googlenet",
+    "inception_v3": "torchvision_inception_v3",
     "mbconv": "torchvision_efficientnet",
     "plain": "torchvision_vgg",
 }
