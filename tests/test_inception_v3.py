@@ -75,6 +75,21 @@ def test_converted_weights_give_torchvision_outputs(source, ours, transform_inpu
             assert not torch.allclose(ours(x), expected, atol=1e-3)
 
 
+@pytest.mark.parametrize("overrides, refusal", [
+    (["stem.layers[4].padding=1"], r"unit stem differs .*conv1x1, conv3x3, max-pool 3x3/2, every conv unpadded"),
+    (["batchnorm.eps=1e-5"], r"unit stem differs .*eps 0\.001"),
+    (["body.block.bn_eps=1e-5"], r"unit stages\.0\.0 differs .*eps 0\.001"),
+    (["head.pre=[bn]"], r"unit head differs .*pre: \[\]"),
+])
+def test_same_shapes_but_other_layout_is_refused(source, overrides, refusal):
+    """A padding or an epsilon is no tensor's shape: the family's rules check them."""
+    from archspec.convert import ConversionError
+
+    spec = archspec.load(spec_path("inception-v3"), [*SMALL, *overrides])
+    with pytest.raises(ConversionError, match=refusal):
+        from_torchvision(source.state_dict(), spec)
+
+
 def test_cli_builds_from_torchvision_weights(source, ours, tmp_path):
     weights = tmp_path / "tv.pt"
     torch.save(source.state_dict(), weights)
