@@ -22,7 +22,10 @@ future) is counted by the same rules:
 
 Not counted: activations (the Plan records only weighted layers, so there is nothing
 generic to count them from), pooling that keeps the map size (e.g. an Inception pool
-branch) or sits in a shortcut, SE's rescaling multiply, softmax and dropout.
+branch) or sits in a shortcut or a branch (Inception-v3's average-pool branches and the
+3x3/2 max-pool branch of its grid reductions, whose convs shrink the map too), SE's
+rescaling multiply, softmax and dropout. Concatenations (Inception-v3's side-by-side
+1x3/3x1 outputs included) cost nothing.
 FlopCounterMode counts none of these either way.
 """
 
