@@ -131,8 +131,9 @@ def plan_inception_v3(block: Any, ctx: UnitContext) -> Unit:
         if pool is not None:
             s = pooled(s, pool)
         for conv in chain:
-            ops += _conv(conv, c, s, block.bn_eps)
-            c, s = conv.width, ops[-1].size  # type: ignore[union-attr]
+            layers = _conv(conv, c, s, block.bn_eps)
+            ops += layers
+            c, s = conv.width, layers[0].out_size  # type: ignore[union-attr]
         if split:
             for conv in split:
                 ops += _conv(conv, c, s, block.bn_eps)
