@@ -64,9 +64,12 @@ def test_converted_weights_give_torchvision_outputs(source, ours, transform_inpu
     try:
         with torch.no_grad():
             expected = source(x)
-            got = ours(transformed(x) if transform_input else x)
+            step = source._transform_input(x)  # torchvision's own step (the identity when off)
+            got = ours(step)
     finally:
         source.transform_input = False
+    if transform_input:  # docs/weights.md's recipe is that step
+        torch.testing.assert_close(transformed(x), step)
     # logits of the scale assert_close's tolerances suit, and the input's part of them well above its atol
     assert 0.2 < expected.std() < 10 and (expected[0] - expected[1]).std() > 1e-2
     torch.testing.assert_close(got, expected)
