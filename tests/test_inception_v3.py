@@ -151,6 +151,8 @@ def test_the_aux_head_computes_torchvision_s_inception_aux():
      "stages.2.1 is a grid-reduction module (d), which halves the grid with 3x3/2 convs and pool, but it is unit 1"),
     (["input.size=224"], "the aux head on stages.1.4 pools its 12x12 map to 3x3, smaller than its 5x5 conv"),
     (["body.widening={rule: explicit, widths: [1, 2, 3]}"], "inception_v3 units take their widths from the"),
+    (["body.aux_heads[0].type=Conv"], "body.aux_heads[0].type: unknown type `Conv`; use one of classifier, conv; "
+                                      "did you mean `conv`?"),
 ])
 def test_misplaced_modules_are_located_errors(overrides, words):
     with pytest.raises(SpecError) as error:

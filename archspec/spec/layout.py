@@ -106,7 +106,8 @@ class AuxHead(StrictModel):
     in eval and export builds and from the default counts.
     """
 
-    type: Literal["classifier"] = Field("classifier", description="GoogLeNet's head (the default); `conv`: Inception-v3's.")
+    type: Literal["classifier"] | None = Field(
+        None, description="Unset or `classifier`: this head (GoogLeNet's); `conv`: Inception-v3's (ConvAuxHead).")
     stage: NonNegativeInt
     unit: NonNegativeInt
     pool_size: PositiveInt = 4
@@ -136,9 +137,10 @@ class ConvAuxHead(StrictModel):
 
 
 def _aux_kind(value: object) -> str:
-    """An aux head without ``type`` is GoogLeNet's (the specs written before Inception-v3's)."""
-    kind = value.get("type", "classifier") if isinstance(value, dict) else getattr(value, "type", "classifier")
-    return kind if isinstance(kind, str) else "classifier"
+    """An aux head without ``type`` is GoogLeNet's (the specs written before Inception-v3's; left unset,
+    it stays out of the expanded spec, so their hashes are unchanged)."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return "classifier" if kind is None else str(kind)  # an unknown one: the error lists the known ones
 
 
 AuxHeadSpec = Annotated[Union[Annotated[AuxHead, Tag("classifier")], Annotated[ConvAuxHead, Tag("conv")]],
