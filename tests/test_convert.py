@@ -252,7 +252,8 @@ def test_block_types_torchvision_lacks_are_refused():
 @pytest.mark.parametrize("name, overrides, refusal", [
     ("googlenet", ["body.block.bn_eps=1e-5"], r"unit stages\.0\.0 differs .*eps 0\.001"),
     ("googlenet", ["body.downsample.kernel=2"], r"unit stages\.0\.2 differs .*max-pools 3x3/2 and 2x2/2"),
-    ("googlenet", ["stem.layers.0.padding=2"], r"unit stem differs .*padding kernel // 2"),
+    ("googlenet", ["stem.layers.0.padding=2"], r"unit stem differs .*padded to keep the size"),
+    ("googlenet", ["stem.layers[3].padding=0"], r"unit stem differs .*padded to keep the size"),
     ("vgg16", ["body.downsample.kind=avg"], r"unit stages\.0\.2 differs .*2x2/2 max-pool"),
     ("densenet121", ["head.pre=[bn]"], r"unit head differs .*pre: \[bn, relu\]"),
     ("efficientnet_b0", ["body.block.act=relu"], r"unit stages\.1\.0 differs .*SiLU"),

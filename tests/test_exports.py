@@ -255,6 +255,7 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     "densenet-bc-100-12": ["input.size=16", "body.depth=10"],  # dense, transition
     "efficientnet-b0": ["input.size=16", "scaling.width_mult=0.25"],  # mbconv, squeeze-excite, drop path, conv head
     "googlenet": ["input.size=32"],  # layer-list stem, inception, pools
+    "inception-v3": ["input.size=75", "body.aux_heads=[]"],  # inception_v3 modules A-E, 1x7/7x1 kernels
     "vgg-16-bn": ["input.size=32", "head.hidden=[8,8]"],  # no stem, plain conv units, mlp head
     "alexnet": ["input.size=96", "head.hidden=[8,8]"],  # padded stem convs, dropout before each hidden FC
     "squeezenet-1.1": ["input.size=32"],  # fire modules, conv-pool head

@@ -25,6 +25,7 @@ from conftest import spec_path
 TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop runs)
     "densenet-121": ("densenet121", {}),
     "googlenet": ("googlenet", {"init_weights": True, "aux_logits": False, "transform_input": False}),
+    "inception-v3": ("inception_v3", {"init_weights": True, "aux_logits": False}),
     "efficientnet-b0": ("efficientnet_b0", {}),
     "vgg-16": ("vgg16", {}),
     "resnet-50": ("resnet50", {}),

@@ -42,6 +42,7 @@ def test_saved_bytes_equal_autograds_for_every_unit_of_every_spec(meta_build, ba
 @pytest.mark.parametrize(("name", "sets", "dtype"), [
     ("wrn-16-4", ["body.block.dropout=0.3", "input.size=16"], torch.float32),  # dropout noise on CPU
     ("googlenet", ["input.size=32"], torch.float32),  # max-pool indices, inception concat
+    ("inception-v3", ["input.size=75", "body.aux_heads=[]"], torch.float32),  # avg-pool inputs, split concats
     ("efficientnet-b0", ["input.size=32"], torch.bfloat16),  # SiLU copies, drop-path masks, bf16 BN stats
     ("convnext-tiny", ["input.size=32", "body.stages[2].units=2"], torch.bfloat16),  # GELU inputs, layer norms'
     # per-position bf16 mean and rstd, permuted views saved, layer scales' inputs
@@ -119,6 +120,7 @@ PEAK_CASES = {  # every block kind, small: (spec, overrides)
     "wrn-16-4": ["body.block.dropout=0.3", "input.size=16"],  # pre-activation basic, dropout
     "densenet-bc-100-12": ["body.depth=22", "input.size=16"],  # dense layers, transitions
     "googlenet": ["input.size=32"],  # layer-list stem, inception, pool units
+    "inception-v3": ["input.size=75", "body.aux_heads=[]"],  # avg-pool branches, side-by-side 1x3/3x1, reductions
     "efficientnet-b0": ["input.size=32"],  # mbconv, SE with SiLU, conv classifier
     "se-resnet-50": ["input.size=32"],  # bottleneck with SE, max-pool stem
     "resnet-50-dcn": ["input.size=32"],  # deformable convs

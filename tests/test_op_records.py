@@ -56,3 +56,49 @@ def test_an_unknown_record_is_refused_not_skipped():
         elementwise(strange)
     with pytest.raises(TypeError, match="no tensor layout for layer record Mystery"):
         tensors_of(Mystery())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kernel, padding, stride, size", [
+    ((1, 7), (0, 3), 1, (9, 11)),
+    ((7, 1), (3, 0), 1, (9, 11)),
+    ((3, 1), None, 2, (8, 5)),
+    ((1, 3), (0, 1), 1, (5, 5)),
+    (3, 0, 2, (11, 11)),
+])
+def test_rectangular_conv_records_count_as_torch_builds_and_measures_them(kernel, padding, stride, size):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archspec.blocks.layers import conv as build_conv
+    from archspec.export.standalone import record_code
+
+    record = Conv("c", 6, 10, kernel, size, stride=stride, padding=padding)
+    module = build_conv(record)
+    theirs = torch.nn.Conv2d(6, 10, kernel, stride=stride, padding=record.pad, bias=False)
+    assert (module.kernel_size, module.padding) == (theirs.kernel_size, theirs.padding)
+    if padding is None:  # "same" padding per side: k // 2
+        assert record.pad_hw == (kernel[0] // 2, kernel[1] // 2)
+    assert record.tensors == {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
+    assert record.params == sum(p.numel() for p in theirs.parameters())
+    with FlopCounterMode(display=False) as counter:
+        out = theirs(torch.zeros(1, 6, *size))
+    assert record.out_size == tuple(out.shape[2:]) and record.macs == counter.get_total_flops() // 2
+    rebuilt = eval(record_code(record), {"nn": torch.nn})
+    assert (rebuilt.kernel_size, rebuilt.padding, rebuilt.stride) == (theirs.kernel_size, theirs.padding, theirs.stride)
+
+
+def test_square_records_keep_their_int_form_and_equal_their_pair_form_in_counts():
+    square = Conv("c", 4, 8, 3, (7, 7))
+    pair = Conv("c", 4, 8, (3, 3), (7, 7), padding=(1, 1))
+    assert square.pad == 1 and square.kernel_hw == (3, 3) and square.pad_hw == (1, 1)
+    assert (square.params, square.macs, square.out_size, square.tensors) == \
+           (pair.params, pair.macs, pair.out_size, pair.tensors)
+    assert hash(square) == hash(Conv("c", 4, 8, 3, (7, 7))) and square != pair  # records as given
+
+
+def test_conv_norm_pads_each_side_of_a_factorised_kernel():
+    from archspec.plan.parts import conv_norm
+
+    conv, bn = conv_norm("b", 8, 8, (1, 7), (17, 17))
+    assert conv.padding == (0, 3) and conv.out_size == (17, 17) == bn.size
+    assert conv_norm("b", 8, 8, 5, (17, 17))[0].padding == 2

@@ -18,8 +18,9 @@ from test_families import meta_counts
 
 REFERENCED = {path.stem: archspec.load(path).reference for path in sorted(SPECS.glob("*.yaml"))}
 TORCHVISION = {name: ref.torchvision for name, ref in REFERENCED.items() if ref and ref.torchvision}
-# torchvision's googlenet() builds the training-only aux heads, which no spec counts.
-CONSTRUCTOR_FLAGS = {"googlenet": {"aux_logits": False, "init_weights": False}}
+# torchvision's googlenet() and inception_v3() build the training-only aux heads, which no spec counts.
+CONSTRUCTOR_FLAGS = {"googlenet": {"aux_logits": False, "init_weights": False},
+                     "inception_v3": {"aux_logits": False, "init_weights": False}}
 # The families bundled, by builder-name prefix; every classification builder of theirs has a spec.
 FAMILIES = (
     "resnet",
@@ -28,6 +29,7 @@ FAMILIES = (
     "densenet",
     "vgg",
     "googlenet",
+    "inception",
     "efficientnet_b",
     "convnext",
     "shufflenet_v2",

@@ -27,10 +27,12 @@ future) is counted by the same rules:
 
 Not counted: activations (ReLU, SiLU, GELU, sigmoid: the Plan records only weighted layers,
 so there is nothing generic to count them from), pooling that keeps the map size (e.g. an
-Inception pool branch) or sits in a shortcut, SE's rescaling multiply, stochastic depth,
-softmax and dropout; permutes and flattens are views and cost nothing; and data movement
-without arithmetic: concatenations, ShuffleNetV2's channel split (a view) and channel
-shuffle (a transposed copy). FlopCounterMode counts none of these either way.
+Inception pool branch) or sits in a shortcut or a branch (Inception-v3's average-pool branches
+and the 3x3/2 max-pool branch of its grid reductions, whose convs shrink the map too), SE's
+rescaling multiply, stochastic depth, softmax and dropout; permutes and flattens are views and
+cost nothing; and data movement without arithmetic: concatenations (Inception-v3's side-by-side
+1x3/3x1 outputs included), ShuffleNetV2's channel split (a view) and channel shuffle (a
+transposed copy). FlopCounterMode counts none of these either way.
 """
 
 from __future__ import annotations

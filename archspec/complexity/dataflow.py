@@ -134,6 +134,24 @@ def inception(flow: Flow, unit: Unit, x: int) -> int:
     return flow.merge("cat", (b1, b2, b3, b4), unit.out_activations)
 
 
+@register_flow("inception_v3")
+def inception_v3(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.inception_v3: per branch the pool, the conv chain, the side-by-side convs and their concat."""
+    outputs = []
+    for branch in unit.options.branches:  # type: ignore[attr-defined]
+        y, channels, size = x, unit.in_channels, unit.in_size
+        if branch.pool is not None:
+            size = pooled(size, branch.pool)
+            y = flow.pool(branch.pool.kind, y, channels * area(size))
+        for name in branch.chain:
+            y = conv_norm_act(flow, unit, name, "relu", y)
+        if branch.split:
+            halves = tuple(conv_norm_act(flow, unit, name, "relu", y) for name in branch.split)
+            y = flow.merge("cat", halves, sum(flow.elements(h) for h in halves))
+        outputs.append(y)
+    return flow.merge("cat", tuple(outputs), unit.out_activations)
+
+
 @register_flow("mbconv")
 def mbconv(flow: Flow, unit: Unit, x: int) -> int:
     act = unit.options.act

@@ -42,10 +42,10 @@ def googlenet_stem(unit: Unit, plan: Plan) -> LayerNames:
     pools = [layer.pool for layer in layers if isinstance(layer, StemPool)]
     acts = [layer.act for layer in layers if isinstance(layer, StemConv)]
     ok = (unit.block == "stem_layers" and kinds == STEM and all(act == "relu" for act in acts)
-          and [c.stride for c in convs] == [2, 1, 1] and all(c.pad == c.kernel // 2 for c in convs)
+          and [(c.stride, c.pad) for c in convs] == [(2, 3), (1, 0), (1, 1)]
           and all(_max_pool(p, 3) for p in pools))
     require(unit, ok, "googlenet", "the stem is conv7/2, max-pool 3/2 (ceil), conv1x1, conv3x3, max-pool 3/2 (ceil), "
-            "every conv with BN and ReLU and padding kernel // 2")
+            "every conv with BN and ReLU and padded to keep the size (no stem `padding`)")
     _require_eps(unit)
     return {op.path: op.path for op in unit.ops}
 

@@ -189,8 +189,8 @@ def _describe(node: "fx.Node", modules: dict, prefix: str) -> tuple[str, str]:
 
 
 def _conv(m: Any) -> str:
-    k = m.kernel_size[0]
-    text = f"{k}\u00d7{k}"
+    kh, kw = m.kernel_size
+    text = f"{kh}\u00d7{kw}"  # 1x7 for a factorised conv
     if m.stride[0] > 1:
         text += f" /{m.stride[0]}"
     if m.groups > 1:

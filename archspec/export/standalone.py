@@ -128,6 +128,13 @@ LEAVES: dict[type, Callable[[Any], str]] = {
 WEIGHTED = (nn.Conv2d, nn.BatchNorm2d, nn.LayerNorm, nn.Linear)  # LayerNorm2d is an nn.LayerNorm
 
 
+def _literal(value: Any) -> bool:
+    """A value whose ``repr`` is the Python expression that rebuilds it."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, (list, tuple)) and all(_literal(v) for v in value)
+
+
 def _is_ours(cls: type) -> bool:
     return cls.__module__.startswith("archspec.")
 
@@ -170,9 +177,7 @@ class _Writer:
         """A plain attribute: a literal, or the ``skip`` helper (an absent optional step)."""
         if value is _skip():
             return "skip"
-        if value is None or isinstance(value, (bool, int, float, str)):
-            return repr(value)
-        if isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str)) for v in value):
+        if _literal(value):  # None, a number, a string, or lists and tuples of them (nested: Inception-v3's branches)
             return repr(value)
         raise StandaloneError(f"{where}: cannot write a {type(value).__name__} attribute as standalone code")
 

@@ -23,6 +23,7 @@ class InitRules:
     conv_bias: str
     linear: WeightInit
     linear_bias: str
+    aux_linear: WeightInit | None = None  # the aux heads' last FC where the reference differs (Inception-v3)
 
 
 _FAN_OUT = KaimingNormal(type="kaiming_normal", mode="fan_out")
@@ -37,6 +38,12 @@ PRESETS: dict[str, InitRules] = {
     # torchvision/models/googlenet.py: trunc_normal_(std 0.01, a -2, b 2) on convs and Linear weights.
     "torchvision_googlenet": InitRules("torchvision_googlenet", TruncatedNormal(type="trunc_normal"), "torch_default",
                                        TruncatedNormal(type="trunc_normal"), "torch_default"),
+    # torchvision/models/inception.py: trunc_normal_(std 0.1, a -2, b 2) on convs and Linear weights, biases
+    # untouched (torch's default); AuxLogits.fc at std 0.001 (its conv1's stddev 0.01 sits on the BasicConv2d,
+    # which the init loop never reads: that conv gets 0.1 too).
+    "torchvision_inception_v3": InitRules("torchvision_inception_v3", TruncatedNormal(type="trunc_normal", std=0.1),
+                                          "torch_default", TruncatedNormal(type="trunc_normal", std=0.1),
+                                          "torch_default", TruncatedNormal(type="trunc_normal", std=0.001)),
     # torchvision/models/efficientnet.py: kaiming_normal_(fan_out) convs, bias 0; Linear uniform(+-1/sqrt(out)), bias 0.
     "torchvision_efficientnet": InitRules("torchvision_efficientnet", _FAN_OUT, "zeros",
                                           UniformFanOut(type="uniform_fan_out"), "zeros"),
@@ -74,4 +81,7 @@ def resolve_init(init: InitSpec, block_type: str) -> InitRules:
     """The preset's rules (the family's where unset), then each override that is set."""
     rules = PRESETS[init.preset or family_preset(block_type)]
     overrides = {name: getattr(init, name) for name in ("conv", "conv_bias", "linear", "linear_bias")}
-    return replace(rules, **{k: v for k, v in overrides.items() if v is not None})
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if "linear" in changes:  # "every fully connected layer's weight": the aux heads' too
+        changes["aux_linear"] = None
+    return replace(rules, **changes)

@@ -13,6 +13,7 @@ from typing import Any, Literal, Union
 
 Size = tuple[int, int]
 Shape = tuple[int, ...]
+Window = Union[int, Size]  # a kernel or padding: one int for a square window, or (height, width)
 NormKind = Literal["batch", "layer", "group"]
 BN_COUNTER = "num_batches_tracked"  # a BatchNorm buffer; old checkpoints lack it
 
@@ -40,10 +41,19 @@ class cached:
         return value
 
 
-def conv_out(size: Size, kernel: int, stride: int, padding: int, dilation: int = 1) -> Size:
-    """Output spatial size of a convolution or pooling window (floor mode)."""
-    span = dilation * (kernel - 1) + 1
-    return tuple((s + 2 * padding - span) // stride + 1 for s in size)  # type: ignore[return-value]
+def pair(value: Window) -> Size:
+    """A window size as (height, width): an int is square."""
+    return (value, value) if isinstance(value, int) else value
+
+
+def conv_out(size: Size, kernel: Window, stride: int, padding: Window, dilation: int = 1) -> Size:
+    """Output spatial size of a convolution or pooling window (floor mode); kernels and
+    paddings are ints (square) or (height, width) pairs."""
+    if isinstance(kernel, int) and isinstance(padding, int):
+        span = dilation * (kernel - 1) + 1
+        return tuple((s + 2 * padding - span) // stride + 1 for s in size)  # type: ignore[return-value]
+    return tuple((s + 2 * p - dilation * (k - 1) - 1) // stride + 1  # type: ignore[return-value]
+                 for s, k, p in zip(size, pair(kernel), pair(padding)))
 
 
 def pool_out(size: Size, kernel: int, stride: int, padding: int = 0, ceil: bool = False) -> Size:
@@ -62,22 +72,46 @@ def pool_out(size: Size, kernel: int, stride: int, padding: int = 0, ceil: bool 
 
 @dataclass(frozen=True)
 class Conv:
-    """A 2-d convolution; MACs exclude the bias, as FlopCounterMode does."""
+    """A 2-d convolution; MACs exclude the bias, as FlopCounterMode does.
+
+    ``kernel`` and ``padding`` are ints for square windows (every layer but the factorised
+    ones) or (height, width) pairs: Inception-v3's 1x7 conv is ``kernel=(1, 7),
+    padding=(0, 3)``. ``kernel_hw`` and ``pad_hw`` read either as pairs; ``kernel`` and
+    ``pad`` keep the form given, which is what ``nn.Conv2d`` and the standalone code take.
+    """
 
     path: str
     cin: int
     cout: int
-    kernel: int
+    kernel: Window
     in_size: Size
     stride: int = 1
     groups: int = 1
     bias: bool = False
-    padding: int | None = None  # None: "same" padding, kernel // 2
+    padding: Window | None = None  # None: "same" padding, kernel // 2 per side
     dilation: int = 1
 
     @property
-    def pad(self) -> int:
-        return self.kernel // 2 * self.dilation if self.padding is None else self.padding
+    def kernel_hw(self) -> Size:
+        return pair(self.kernel)
+
+    @property
+    def pad(self) -> Window:
+        if self.padding is not None:
+            return self.padding
+        if isinstance(self.kernel, int):
+            return self.kernel // 2 * self.dilation
+        return (self.kernel[0] // 2 * self.dilation, self.kernel[1] // 2 * self.dilation)
+
+    @property
+    def pad_hw(self) -> Size:
+        return pair(self.pad)
+
+    @property
+    def taps(self) -> int:
+        """Kernel positions per output (kh x kw)."""
+        k = self.kernel
+        return k * k if isinstance(k, int) else k[0] * k[1]
 
     @cached  # the records are frozen; reports ask for it once per count
     def out_size(self) -> Size:
@@ -85,13 +119,13 @@ class Conv:
 
     @property
     def params(self) -> int:
-        weight = self.cout * (self.cin // self.groups) * self.kernel * self.kernel
+        weight = self.cout * (self.cin // self.groups) * self.taps
         return weight + (self.cout if self.bias else 0)
 
     @property
     def macs(self) -> int:
         h, w = self.out_size
-        return self.cout * (self.cin // self.groups) * self.kernel * self.kernel * h * w
+        return self.cout * (self.cin // self.groups) * self.taps * h * w
 
     @property
     def out_elements(self) -> int:
@@ -101,7 +135,7 @@ class Conv:
     @property
     def tensors(self) -> dict[str, Shape]:
         """The state_dict entries (suffix -> shape) of the module built from this record."""
-        shapes = {"weight": (self.cout, self.cin // self.groups, self.kernel, self.kernel)}
+        shapes = {"weight": (self.cout, self.cin // self.groups, *self.kernel_hw)}
         return {**shapes, "bias": (self.cout,)} if self.bias else shapes
 
     @property
@@ -209,7 +243,7 @@ class DeformConv(Conv):
     @property
     def offset(self) -> Conv:
         """Predicts 2 coordinates per kernel tap per output position; same stride and padding."""
-        taps = 2 * self.kernel * self.kernel
+        taps = 2 * self.taps
         return Conv(f"{self.path}.offset", self.cin, taps, self.kernel, self.in_size, self.stride,
                     bias=True, padding=self.padding, dilation=self.dilation)
 

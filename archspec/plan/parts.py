@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from ..spec.families import Activation
 from .errors import PlanError
-from .ops import Conv, Linear, Norm, Op, Size, pool_out
+from .ops import Conv, Linear, Norm, Op, Size, Window, pool_out
 from .options import Pool, register_options
 from .types import Stage, Unit, UnitOptions
 
@@ -176,6 +176,9 @@ def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) 
         if head.unit >= len(body):
             raise PlanError(path + ("unit",), f"stage {head.stage} has {len(body)} units (0..{len(body) - 1})")
         tap = body[head.unit]
+        if head.type == "conv":
+            units.append(_plan_conv_aux(head, i, tap, classes, path))
+            continue
         p = (head.pool_size, head.pool_size)
         ops = (
             Conv("conv.conv", tap.out_channels, head.width, 1, p, padding=0),
@@ -189,11 +192,42 @@ def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) 
     return tuple(units)
 
 
+@register_options("aux_conv")
+@dataclass(frozen=True)
+class ConvAuxOptions(UnitOptions):
+    """Inception-v3's aux head: the unit it reads (``after``) and its first pool."""
 
-def conv_norm(prefix: str, cin: int, cout: int, kernel: int, size: Size, *, stride: int = 1, groups: int = 1,
-              norm: bool = True, eps: float | None = None, bias: bool | None = None) -> list[Op]:
-    """``<prefix>.conv`` (bias only without BN unless told) and ``<prefix>.bn``; bare names without a prefix."""
+    after: str
+    pool: Pool
+
+
+def _plan_conv_aux(head: Any, i: int, tap: Unit, classes: int, path: tuple) -> Unit:
+    """torchvision's InceptionAux: avg-pool, conv0 1x1-BN-ReLU, conv1 kxk (unpadded)-BN-ReLU, global pool, fc."""
+    pool = Pool("avg", head.pool_kernel, head.pool_stride, 0, False)
+    size = pooled(tap.out_size, pool)
+    if min(size) < head.kernel:
+        raise PlanError(path, f"the aux head on {tap.name} pools its {tap.out_size[0]}x{tap.out_size[1]} map to "
+                              f"{size[0]}x{size[1]}, smaller than its {head.kernel}x{head.kernel} conv (Inception-v3's "
+                              "needs a 299x299 input); use a larger input or drop the training-only head "
+                              "(--set body.aux_heads=[])")
+    ops = [*conv_norm("conv0", tap.out_channels, head.width, 1, size, eps=head.bn_eps),
+           *conv_norm("conv1", head.width, head.conv_width, head.kernel, size, eps=head.bn_eps, padding=0),
+           Linear("fc", head.conv_width, classes)]
+    return Unit(f"aux.{i}", head.stage, head.unit, "aux_conv", tap.out_channels, classes, tap.out_size, (1, 1),
+                inner_channels=head.width, ops=tuple(ops),
+                options=ConvAuxOptions(tap.name, pool))  # type: ignore[arg-type]
+
+
+def conv_norm(prefix: str, cin: int, cout: int, kernel: Window, size: Size, *, stride: int = 1, groups: int = 1,
+              norm: bool = True, eps: float | None = None, bias: bool | None = None,
+              padding: Window | None = None) -> list[Op]:
+    """``<prefix>.conv`` (bias only without BN unless told) and ``<prefix>.bn``; bare names without a prefix.
+
+    ``padding`` defaults to ``(k - 1) // 2`` per side (a 1x7 kernel pads (0, 3)).
+    """
     name = f"{prefix}." if prefix else ""
+    if padding is None:
+        padding = (kernel - 1) // 2 if isinstance(kernel, int) else ((kernel[0] - 1) // 2, (kernel[1] - 1) // 2)
     conv = Conv(f"{name}conv", cin, cout, kernel, size, stride=stride, groups=groups,
-                bias=(not norm) if bias is None else bias, padding=(kernel - 1) // 2)
+                bias=(not norm) if bias is None else bias, padding=padding)
     return [conv, Norm(f"{name}bn", cout, conv.out_size, eps=eps)] if norm else [conv]

@@ -10,7 +10,7 @@ from typing import Any, Literal, Sequence
 
 from ..spec.families import Activation
 from ..spec.models import ConvStem, DeepStem, HeadPre, Spec
-from . import convnext, dense, fire, inception, mbconv, plain, residual, shufflenet  # noqa: F401  (register the block planners)
+from . import convnext, dense, fire, inception, inception_v3, mbconv, plain, residual, shufflenet  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext
@@ -100,7 +100,8 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         stem=stem,
         stages=tuple(stages),
         head=head,
-        depth=body.depth or body.depth_offset + sum(n * b.layers_per_unit for n, b in zip(counts, blocks)),
+        depth=body.depth or body.depth_offset + sum(getattr(b, "fixed_layers", n * b.layers_per_unit)
+                                                    for n, b in zip(counts, blocks)),
         aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
         init=resolve_init(spec.init, body.block.type),
     )

@@ -130,13 +130,13 @@ def _family_widths(spec: Spec) -> Iterator[tuple[FieldPath, Any]]:
         if getattr(block, "growth", None) is not None:
             yield path + ("growth",), block.growth * max(getattr(block, "bottleneck", None) or 1, 1)
         for i, row in enumerate(getattr(block, "modules", ())):
-            yield path + ("modules", i), sum(row)
+            yield path + ("modules", i), sum(getattr(row, "widths", row))  # a GoogLeNet row or an Inception-v3 module
     for i, layer in enumerate(getattr(spec.stem, "layers", ())):
         yield ("stem", "layers", i), getattr(layer, "width", 1)
     for i, width in enumerate(getattr(spec.head, "hidden", ())):
         yield ("head", "hidden", i), width
     for i, aux in enumerate(spec.body.aux_heads):
-        yield ("body", "aux_heads", i), max(aux.width, aux.hidden)
+        yield ("body", "aux_heads", i), max(aux.width, getattr(aux, "hidden", 0), getattr(aux, "conv_width", 0))
 
 
 def check_after(plan: Plan, limits: Limits) -> None:

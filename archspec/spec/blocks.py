@@ -13,6 +13,7 @@ from pydantic import Field
 
 from .base import PositiveInt, Probability, StrictModel
 from .families import ConvNeXtBlock, DenseBlock, FireBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
+from .inception_v3 import InceptionV3Block
 
 
 class SqueezeExcite(StrictModel):
@@ -117,6 +118,7 @@ BlockSpec = Annotated[
         PyramidBottleneckBlock,
         DenseBlock,
         InceptionBlock,
+        InceptionV3Block,
         MBConvBlock,
         PlainBlock,
         ConvNeXtBlock,

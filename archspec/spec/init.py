@@ -68,6 +68,7 @@ Preset = Literal[
     "torchvision_resnet",
     "torchvision_densenet",
     "torchvision_googlenet",
+    "torchvision_inception_v3",
     "torchvision_efficientnet",
     "torchvision_vgg",
     "torchvision_convnext",
@@ -89,6 +90,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "pyramid_bottleneck": "pyramidnet",
     "dense": "torchvision_densenet",
     "inception": "torchvision_googlenet",
+    "inception_v3": "torchvision_inception_v3",
     "mbconv": "torchvision_efficientnet",
     "plain": "torchvision_vgg",  # AlexNet's spec names its own preset
     "convnext": "torchvision_convnext",

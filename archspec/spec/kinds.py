@@ -33,5 +33,5 @@ BLOCK_KINDS = kinds_of(BlockSpec)  # body units: one planner and one builder eac
 STEM_KINDS = tuple(f"stem_{kind}" for kind in kinds_of(StemSpec))
 HEAD_KINDS = kinds_of(HeadSpec)
 DOWNSAMPLE_KINDS = tuple(kind for kind in kinds_of(DownsampleSpec) if kind != "strided")  # strided: no unit
-AUX_KINDS = ("aux_classifier",)
+AUX_KINDS = ("aux_classifier", "aux_conv")  # GoogLeNet's and Inception-v3's
 UNIT_KINDS = BLOCK_KINDS + STEM_KINDS + HEAD_KINDS + DOWNSAMPLE_KINDS + AUX_KINDS  # every Plan row's ``block``

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, Strict, field_validator, model_validator
+from pydantic import Discriminator, Field, Strict, Tag, field_validator, model_validator
 
 from .base import NonNegativeInt, PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import Activation
@@ -48,6 +48,7 @@ class ConvLayer(StrictModel):
     width: PositiveInt
     kernel: PositiveInt = 3
     stride: PositiveInt = 1
+    padding: NonNegativeInt | None = Field(None, description="Zero padding per side; unset: kernel // 2 (\"same\").")
     norm: Literal["bn", "none"] = "bn"
     act: Activation = "relu"
 
@@ -187,6 +188,8 @@ class AuxHead(StrictModel):
     in eval and export builds and from the default counts.
     """
 
+    type: Literal["classifier"] | None = Field(
+        None, description="Unset or `classifier`: this head (GoogLeNet's); `conv`: Inception-v3's (ConvAuxHead).")
     stage: NonNegativeInt
     unit: NonNegativeInt
     pool_size: PositiveInt = 4
@@ -194,6 +197,36 @@ class AuxHead(StrictModel):
     hidden: PositiveInt = 1024
     dropout: Probability = 0.7
     bn_eps: PositiveFloat | None = Field(None, description="BN epsilon of this part; unset: the network's batchnorm.eps.")
+
+
+class ConvAuxHead(StrictModel):
+    """Inception-v3's training-only classifier (torchvision's InceptionAux) on a body unit's output.
+
+    ``pool_kernel``/``pool_stride`` average pool, conv1x1(``width``)-BN-ReLU,
+    conv ``kernel`` x ``kernel`` (no padding, ``conv_width``)-BN-ReLU, global average pool,
+    FC(classes). Built only when asked (``archspec.build(..., aux=True)``), as GoogLeNet's.
+    """
+
+    type: Literal["conv"]
+    stage: NonNegativeInt
+    unit: NonNegativeInt
+    pool_kernel: PositiveInt = 5
+    pool_stride: PositiveInt = 3
+    width: PositiveInt = 128
+    kernel: PositiveInt = 5
+    conv_width: PositiveInt = 768
+    bn_eps: PositiveFloat | None = Field(None, description="BN epsilon of this part; unset: the network's batchnorm.eps.")
+
+
+def _aux_kind(value: object) -> str:
+    """An aux head without ``type`` is GoogLeNet's (the specs written before Inception-v3's; left unset,
+    it stays out of the expanded spec, so their hashes are unchanged)."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return "classifier" if kind is None else str(kind)  # an unknown one: the error lists the known ones
+
+
+AuxHeadSpec = Annotated[Union[Annotated[AuxHead, Tag("classifier")], Annotated[ConvAuxHead, Tag("conv")]],
+                        Discriminator(_aux_kind)]
 
 
 class BatchNorm(StrictModel):

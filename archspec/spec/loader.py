@@ -65,13 +65,20 @@ def source_of(spec: Spec) -> SourceMap:
     return getattr(spec, "_source", None) or SourceMap("<spec>")
 
 
+def _tag_key(ctx: dict) -> str:
+    """The field a union is told apart by: its discriminator, or ``type`` where a function reads it
+    (``_aux_kind()``: aux heads, whose ``type`` may be left out)."""
+    key = ctx.get("discriminator", "'type'").strip("'")
+    return "type" if key.endswith("()") else key
+
+
 def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Problem]:
     """One problem per field path: a union's alternatives are merged into one message."""
     by_path: dict[FieldPath, list[str]] = {}
     for err in exc.errors(include_url=False):
         path = _data_path(err["loc"], data)
         if err["type"] == "union_tag_invalid" and isinstance(_at(data, path), dict):
-            path += (err["ctx"]["discriminator"].strip("'"),)
+            path += (_tag_key(err["ctx"]),)
         message = _message(err, path)
         if message not in by_path.setdefault(path, []):
             by_path[path].append(message)
@@ -139,7 +146,7 @@ def _message(err: dict, path: FieldPath) -> str:
         return msg
     if kind == "union_tag_invalid":
         options = _options(ctx.get("expected_tags", ""))
-        return _choice(f"unknown {ctx.get('discriminator', 'type').strip(chr(39))}", ctx.get("tag", ""), options)
+        return _choice(f"unknown {_tag_key(ctx)}", ctx.get("tag", ""), options)
     if kind == "union_tag_not_found":
         key = ctx["discriminator"].strip("'")
         tags = _tags_at(err["loc"])

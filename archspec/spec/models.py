@@ -15,7 +15,7 @@ from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
 from .init import InitSpec
 from .layout import (
-    AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, ConvPoolHead, DownsampleSpec, LayersStem, MLPHead,
+    AuxHeadSpec, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, ConvPoolHead, DownsampleSpec, LayersStem, MLPHead,
     NoStem, NormClassifierHead, PatchifyStem, Strided,
 )
 from .reference import Reference
@@ -126,7 +126,8 @@ class BodySpec(StrictModel):
     downsample: DownsampleSpec = Field(
         Strided(type="strided"), description="How a strided stage downsamples: strided first unit, pool or transition."
     )
-    aux_heads: list[AuxHead] = Field(default_factory=list, description="Training-only classifiers (GoogLeNet).")
+    aux_heads: list[AuxHeadSpec] = Field(default_factory=list,
+                                         description="Training-only classifiers (GoogLeNet's; `type: conv`: Inception-v3's).")
     depth: PositiveInt | None = Field(
         None, description="Total weighted depth: depth_offset + units x layers per unit."
     )

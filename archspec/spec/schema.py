@@ -123,6 +123,8 @@ def _type(spec: dict) -> str:
         mapping = spec["discriminator"]["mapping"]
         links = [f"[`{tag}`](#{ref.rsplit('/', 1)[-1].lower()})" for tag, ref in mapping.items()]
         return f"`{key}`: " + ", ".join(links)
+    if "oneOf" in spec:  # a union told apart by a function (aux heads: `type` may be left out)
+        return " or ".join(_type(s) for s in spec["oneOf"])
     if "anyOf" in spec:
         kinds = [_type(s) for s in spec["anyOf"] if s.get("type") != "null"]
         nullable = any(s.get("type") == "null" for s in spec["anyOf"])
