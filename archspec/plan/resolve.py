@@ -76,6 +76,15 @@ def checked_plan(spec: Spec, input_size: Size | None = None, limits: Limits | No
 
 
 def check_before(spec: Spec, limits: Limits) -> None:
+    rule = spec.body.widening
+    if rule is not None and rule.rule == "regnet":  # the rule runs once per unit: bound it before it runs
+        if rule.depth > limits.max_units:
+            raise PlanError(("body", "widening", "depth"), f"depth {rule.depth:,} exceeds the limit of "
+                                                           f"{limits.max_units:,} units; is the depth a typo?")
+        ramp = rule.w0 + rule.wa * rule.depth  # the widths stay within a factor sqrt(wm) of the ramp
+        if ramp * rule.wm > limits.max_params:
+            raise PlanError(("body", "widening"), f"w0 + wa x depth = {_big(ramp)} channels alone mean more than "
+                                                  f"{_big(limits.max_params)} parameters (the --max-params limit)")
     counts = units_per_stage(spec)
     if sum(counts) > limits.max_units:
         body = spec.body
