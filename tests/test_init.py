@@ -28,6 +28,7 @@ TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop ru
     "efficientnet-b0": ("efficientnet_b0", {}),
     "vgg-16": ("vgg16", {}),
     "resnet-50": ("resnet50", {}),
+    "regnet-y-400mf": ("regnet_y_400mf", {}),  # SE convs keep torch's default bias; Linear normal(0, 0.01)
 }
 
 
