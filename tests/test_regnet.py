@@ -251,3 +251,27 @@ def test_build_with_weights_from_the_cli(tmp_path):
     x = torch.randn(2, 3, SIZE, SIZE)
     with torch.no_grad():
         torch.testing.assert_close(ours.eval()(x), source(x))
+
+
+def test_a_design_space_samples_the_rule_s_numbers_and_the_stages_follow():
+    """spaces/regnetx-400mf.yaml draws d, w0, wa, wm and g; each sample's stages are torchvision's."""
+    from archspec.space.load import load_space
+    from archspec.space.sample import sample
+
+    result = sample(load_space(spec_path("regnet-x-400mf").parents[1] / "spaces" / "regnetx-400mf.yaml"), 4,
+                    workers=1)
+    assert result.complete
+    layouts = set()
+    for drawn in result.samples:
+        v = drawn.values
+        assert 360_000_000 <= drawn.macs <= 440_000_000
+        theirs = BlockParams.from_init_params(depth=v["body.widening.depth"], w_0=v["body.widening.w0"],
+                                              w_a=v["body.widening.wa"], w_m=v["body.widening.wm"],
+                                              group_width=v["body.block.group_width"])
+        spec = archspec.load(spec_path("regnet-x-400mf"), [f"{path}={value}" for path, value in v.items()])
+        plan = archspec.plan(spec)
+        assert plan.macs == drawn.macs
+        assert ([len(s.units) for s in plan.stages], [s.out_channels for s in plan.stages]) == (
+            theirs.depths, theirs.widths)
+        layouts.add(tuple(theirs.depths))
+    assert len(layouts) > 1  # the stages come out of the rule: they differ from sample to sample
