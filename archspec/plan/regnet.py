@@ -93,7 +93,8 @@ def _widths(depth: int, w0: int, wa: float, wm: float, quantum: int, group_width
 
 
 def describe(record: Mapping[str, Any]) -> str:
-    """One unit's width in words: ``24 + 24.48 x 3 = 97.44 -> 24 x 2.54^2 = 154.8 -> 152 (-> 144)``."""
+    """One unit's width in words, e.g. RegNetY-800MF's last unit:
+    ``56 + 38.84 x 13 = 560.92 -> 56 x 2.4^3 = 774.144 -> 776 -> 784 (inner 776 -> 784, groups of 16)``."""
     text = (f"{record['w0']} + {record['wa']:g} x {record['unit']} = {record['continuous']:.6g} -> "
             f"{record['w0']} x {record['wm']:g}^{record['capacity']} = {record['raw']:.6g} -> {record['quantized']}")
     if record["adjusted"] != record["quantized"]:
@@ -107,7 +108,6 @@ class RegNetOptions(UnitOptions):
 
     se: bool  # squeeze-excite between the 3x3 and the last 1x1 (RegNetY)
     group_width: int  # channels per group of the 3x3 (after the cap at the inner width)
-    last_bn: str  # the branch's last BN (zero-init target; torchvision leaves it at 1)
 
 
 @register_planner("regnet")
@@ -142,5 +142,5 @@ def plan_regnet(block: Any, ctx: UnitContext) -> Unit:
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="regnet",
         in_channels=cin, out_channels=w, in_size=size, out_size=out_size, stride=ctx.stride,
         inner_channels=inner, groups=groups, shortcut=kind, merge="add", ops=tuple(ops) + short, width=w,
-        options=RegNetOptions(se=block.se_ratio is not None, group_width=group_width, last_bn="bn3"),  # type: ignore[arg-type]
+        options=RegNetOptions(se=block.se_ratio is not None, group_width=group_width),  # type: ignore[arg-type]
     )
