@@ -275,3 +275,14 @@ def test_a_design_space_samples_the_rule_s_numbers_and_the_stages_follow():
             theirs.depths, theirs.widths)
         layouts.add(tuple(theirs.depths))
     assert len(layouts) > 1  # the stages come out of the rule: they differ from sample to sample
+
+
+def test_errors_about_derived_stages_point_at_the_rule(tmp_path):
+    """The stages are not in the file: a stage's error is located at the widening rule that made it."""
+    result = runner.invoke(app, ["--max-memory", "10M", "build", str(spec_path("regnet-x-400mf")), "-s",
+                                 f"input.size={SIZE}", "-e", "onnx", "-o", str(tmp_path)])
+    lines = spec_path("regnet-x-400mf").read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, start=1) if text.strip().startswith("widening:"))
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert f"regnet-x-400mf.yaml:{line}:3: body.widening: stage 3 (derived by the regnet rule):" in result.output
+    assert not any(tmp_path.iterdir())

@@ -46,8 +46,15 @@ def resolve(spec: SpecLike, input_size: Size | int | None = None, overrides: Ite
 
 
 def located(spec: Spec, exc: PlanError) -> SpecError:
-    """A planner's (or the memory estimate's) error at the file, line and field that caused it."""
-    return SpecError([source_of(spec).problem(exc.path, exc.message)])
+    """A planner's (or the memory estimate's) error at the file, line and field that caused it.
+
+    Stages a widening rule derived (regnet) are not in the file: their errors point at the rule.
+    """
+    path, message = exc.path, exc.message
+    if tuple(path[:2]) == ("body", "stages") and not spec.body.stages and spec.body.widening is not None:
+        stage = f"stage {path[2]} (derived by the {spec.body.widening.rule} rule)" if len(path) > 2 else "the stages"
+        path, message = ("body", "widening"), f"{stage}: {message}"
+    return SpecError([source_of(spec).problem(path, message)])
 
 
 def checked_size(size: Any) -> Size | None:
