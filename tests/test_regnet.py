@@ -24,6 +24,7 @@ from archspec.convert import from_torchvision
 from archspec.plan.expand import canonical_yaml, expand
 from archspec.plan.regnet import regnet_widths
 from archspec.spec import SpecError
+from archspec.spec.limits import reset
 from conftest import meta_device, spec_path
 from test_families import meta_counts
 
@@ -279,8 +280,11 @@ def test_a_design_space_samples_the_rule_s_numbers_and_the_stages_follow():
 
 def test_errors_about_derived_stages_point_at_the_rule(tmp_path):
     """The stages are not in the file: a stage's error is located at the widening rule that made it."""
-    result = runner.invoke(app, ["--max-memory", "10M", "build", str(spec_path("regnet-x-400mf")), "-s",
-                                 f"input.size={SIZE}", "-e", "onnx", "-o", str(tmp_path)])
+    try:
+        result = runner.invoke(app, ["--max-memory", "10M", "build", str(spec_path("regnet-x-400mf")), "-s",
+                                     f"input.size={SIZE}", "-e", "onnx", "-o", str(tmp_path)])
+    finally:
+        reset()  # --max-memory sets a process-wide limit
     lines = spec_path("regnet-x-400mf").read_text().splitlines()
     line = next(i for i, text in enumerate(lines, start=1) if text.strip().startswith("widening:"))
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
