@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -12,6 +14,31 @@ SPECS = ROOT / "specs"
 
 def spec_path(name: str) -> Path:
     return SPECS / f"{name}.yaml"
+
+
+@contextmanager
+def meta_device() -> Iterator[None]:
+    """``torch.device("meta")`` for building torchvision models without storage, RegNet's included.
+
+    torchvision's RegNet builders compute their widths with real tensors
+    (``BlockParams.from_init_params`` ends in ``.tolist()``), which the meta device cannot
+    give; that one step runs on the CPU, and every layer is still made on the meta device.
+    """
+    import torch
+    from torchvision.models.regnet import BlockParams
+
+    original = BlockParams.__dict__["from_init_params"]
+
+    def on_cpu(cls, *args, **kwargs):
+        with torch.device("cpu"):
+            return original.__func__(cls, *args, **kwargs)
+
+    BlockParams.from_init_params = classmethod(on_cpu)
+    try:
+        with torch.device("meta"):
+            yield
+    finally:
+        BlockParams.from_init_params = original
 
 
 def measure(model, input_shape) -> tuple[int, int]:

@@ -30,7 +30,8 @@ def test_converter_rules_name_only_kinds_the_planner_makes():
 
 @pytest.mark.parametrize("name", ["resnet-50", "densenet-121", "googlenet", "efficientnet-b0", "vgg-16",
                                   "shufflenet-v2-x1.0",
-                                  "alexnet", "squeezenet-1.0"])
+                                  "alexnet", "squeezenet-1.0",
+                                  "regnet-y-400mf"])
 def test_every_planned_row_is_of_a_listed_kind(name):
     plan = archspec.plan(spec_path(name), input_size=64)
     assert {u.block for u in (*plan.units, *plan.aux)} <= set(UNIT_KINDS)

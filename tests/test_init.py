@@ -33,6 +33,7 @@ TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop ru
     "shufflenet-v2-x1.0": ("shufflenet_v2_x1_0", {}),  # no init loop: torch's defaults
     "alexnet": ("alexnet", {}),
     "squeezenet-1.0": ("squeezenet1_0", {}),
+    "regnet-y-400mf": ("regnet_y_400mf", {}),  # SE convs keep torch's default bias; Linear normal(0, 0.01)
 }
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import archspec
 from archspec.cli import app
 from archspec.spec import SpecError
-from conftest import SPECS, spec_path
+from conftest import meta_device, SPECS, spec_path
 from test_families import meta_counts
 
 REFERENCED = {path.stem: archspec.load(path).reference for path in sorted(SPECS.glob("*.yaml"))}
@@ -35,6 +35,7 @@ FAMILIES = (
     "shufflenet_v2",
     "alexnet",
     "squeezenet",
+    "regnet",
 )
 runner = CliRunner()
 
@@ -44,7 +45,7 @@ def test_reference_figures_are_torchvision_s_own_counts(name):
     """sum(numel) and FlopCounterMode / 2 of torchvision's module, on the meta device, at the spec's size."""
     spec = archspec.load(spec_path(name))
     builder = TORCHVISION[name]
-    with torch.device("meta"):
+    with meta_device():
         theirs = meta_counts(getattr(tvm, builder)(weights=None, **CONSTRUCTOR_FLAGS.get(builder, {})),
                              (spec.input.channels, *spec.input.hw))
     plan = archspec.plan(spec)

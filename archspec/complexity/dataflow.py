@@ -84,6 +84,16 @@ def bottleneck(flow: Flow, unit: Unit, x: int) -> int:
     return branch_end(flow, unit, out, x, relu_after=True)
 
 
+@register_flow("regnet")
+def regnet(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.regnet.RegNetUnit: the SE on the inner width, before the last 1x1."""
+    out = steps(flow, unit, x, ["conv1", "bn1", "relu", "conv2", "bn2", "relu"])
+    out = squeeze_excite(flow, unit, "relu", out) if unit.options.se else out  # type: ignore[attr-defined]
+    out = steps(flow, unit, out, ["conv3", "bn3"])
+    out = flow.merge("add", (out, shortcut(flow, unit, x)), unit.out_activations)
+    return flow.act("relu", out)
+
+
 def _preact(flow: Flow, unit: Unit, x: int, branch: list[str]) -> int:
     """The shared BN-ReLU; the shortcut (on it, for preact_projection) before the branch."""
     pre = flow.act("relu", flow.layer(unit.op("bn1"), x))

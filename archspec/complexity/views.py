@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..plan.regnet import describe as describe_regnet
 from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY
 from .model import Report
 from .model import MEMORY_POLICY
@@ -71,11 +72,30 @@ def scaling_notes(report: Report) -> list[str]:
         depth = next(iter(depths.values()))["depth_mult"]
         notes.append(f"units per stage x {depth:g} rounded up: "
                      + ", ".join(f"{r['base_units']}->{r['units']}" for r in depths.values()))
-    return notes
+    return notes + regnet_notes(report)
+
+
+def regnet_notes(report: Report) -> list[str]:
+    """RegNet's quantized linear rule in words: the parameters, the stages it gave, each width's adjustment."""
+    records = [u.scaling for u in report.units if u.scaling and u.scaling.get("rule") == "regnet"]
+    if not records:
+        return []
+    first = records[0]
+    stages: dict[int, list] = {}
+    for r in records:
+        stages.setdefault(r["quantized"], []).append(r)
+    widths = ", ".join(f"{len(rs)} x {rs[0]['quantized']}" + (f" -> {rs[0]['adjusted']}" if rs[0]['adjusted'] != rs[0]['quantized'] else "")
+                       for rs in stages.values())
+    return [f"regnet widening: unit i gets w0 + wa x i = {first['w0']} + {first['wa']:g} i, snapped to "
+            f"w0 x wm^round(log(u / w0) / log(wm)) with wm = {first['wm']:g} and rounded to a multiple of "
+            f"{first['quantum']} (float32, halves to even, as torchvision); runs of equal widths are the stages: "
+            f"{widths} (-> the width fitted to the group width) (column 'width rule')"]
 
 
 def scaled_width(record: Any) -> str:
-    """A unit's width rounding: ``32 x 1.1 = 35.2 -> 40``."""
+    """A unit's width rounding: ``32 x 1.1 = 35.2 -> 40``, or RegNet's rule (plan/regnet.py)."""
+    if record and record.get("rule") == "regnet":
+        return describe_regnet(record)
     if not record or "width" not in record:
         return "-"
     return f"{record['base_width']} x {record['width_mult']:g} = {record['raw_width']:g} -> {record['width']}"
@@ -106,7 +126,8 @@ def unit_table(report: Report) -> Table:
     columns = [Column("name", "unit", numeric=False), Column("block", "block", numeric=False, priority=DROP_BLOCK),
                *SHAPE, *COUNTS, *MEMORY, *_extra(report)]
     if any(u.scaling for u in report.units):
-        columns.append(Column("scaling", "scaled width", scaled_width, priority=DROP_SCALING))
+        regnet = any(u.scaling.get("rule") == "regnet" for u in report.units if u.scaling)
+        columns.append(Column("scaling", "width rule" if regnet else "scaled width", scaled_width, priority=DROP_SCALING))
     rows = [u.as_dict(report.with_elementwise) for u in report.rows]
     return Table(_title(report), columns, rows, policy_notes(report), totals(report))
 

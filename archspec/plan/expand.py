@@ -2,7 +2,7 @@
 
 ``expand`` rewrites a spec so that nothing is derived any more: ``depth`` becomes
 ``units`` on every stage, the widening rule becomes ``explicit`` per-unit widths
-(stage ``width`` overrides folded in), and compound ``scaling`` is applied and dropped:
+(stage ``width`` overrides folded in; the stages a ``regnet`` rule derives written out), and compound ``scaling`` is applied and dropped:
 the stem width, unit counts and per-unit widths are the scaled, rounded ones (the
 rounding stays visible in the original spec's report). The result validates to a
 network identical to the original, unit for unit. Its canonical JSON (sorted keys, no whitespace)
@@ -35,6 +35,8 @@ def expand(spec: Spec, plan: Plan | None = None) -> dict[str, Any]:
         data["stem"]["width"] = plan.stem.width
     body = data["body"]
     body.pop("depth", None)
+    if not body.get("stages"):  # a rule that derives the stages (regnet): write the ones it gave
+        body["stages"] = [{"stride": s.units[0].stride} for s in plan.stages]
     if spec.body.widening is not None:  # dense and inception bodies derive their widths from the block
         body["widening"] = {"rule": "explicit", "widths": [[u.width for u in s.block_units] for s in plan.stages]}
     for stage, planned in zip(body["stages"], plan.stages):

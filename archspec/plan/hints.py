@@ -59,6 +59,8 @@ def spec_hints(spec: Spec) -> list[Problem]:
 
 def _dense_strides(spec: Spec) -> list[tuple[tuple, str]]:
     body = spec.body
+    if not body.stages:  # derived by the widening rule (regnet): no dense transitions to place
+        return []
     strides = [s.stride for s in body.stages]
     last = len(strides) - 1
     ends_in_transition = (body.stages[last].downsample or body.downsample).type == "transition"

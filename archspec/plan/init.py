@@ -63,6 +63,9 @@ PRESETS: dict[str, InitRules] = {
     # classifier, which takes the linear rules) normal(0, 0.01), bias 0. It has no Linear layer.
     "torchvision_squeezenet": InitRules("torchvision_squeezenet", KaimingUniform(type="kaiming_uniform"), "zeros",
                                         Normal(type="normal"), "zeros"),
+    # torchvision/models/regnet.py: convs normal(0, sqrt(2 / (k * k * out))); their biases (the SE's) keep
+    # torch's default; Linear normal(0, 0.01), bias 0.
+    "torchvision_regnet": InitRules("torchvision_regnet", _FAN_OUT, "torch_default", Normal(type="normal"), "zeros"),
     # akamaster/pytorch_resnet_cifar10: kaiming_normal_ (fan_in) on Conv2d and Linear weights.
     "cifar_resnet": InitRules("cifar_resnet", _FAN_IN, "zeros", _FAN_IN, "torch_default"),
     # dyhan0920/PyramidNet-PyTorch: convs normal(0, sqrt(2 / (k * k * out))); the fc untouched.

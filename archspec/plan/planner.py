@@ -9,8 +9,8 @@ from functools import partial
 from typing import Any, Literal, Sequence
 
 from ..spec.families import Activation
-from ..spec.models import ConvStem, DeepStem, HeadPre, Spec
-from . import convnext, dense, fire, inception, inception_v3, mbconv, plain, residual, shufflenet  # noqa: F401  (register the block planners)
+from ..spec.models import ConvStem, DeepStem, HeadPre, Spec, StageSpec
+from . import convnext, dense, fire, inception, inception_v3, mbconv, plain, regnet, residual, shufflenet  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext
@@ -45,6 +45,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
     are reused instead of planned again: the same records, so the same counts.
     """
     size = tuple(input_size) if input_size else spec.input.hw
+    spec = with_derived_stages(spec)
     bn = (spec.batchnorm.eps, spec.batchnorm.momentum)
     with_bn = partial(with_batchnorm, eps=bn[0], momentum=bn[1])
 
@@ -90,6 +91,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
     def planned_head() -> Unit:
         return with_bn(plan_head(spec.head, channels, size, spec.classes))
 
+    stages = _with_rule_records(spec, stages)
     head = planned_head() if memo is None else memo.unit(
         _key(("head", memo.token(spec.head), channels, size, spec.classes, bn)), planned_head)
     return Plan(
@@ -117,6 +119,30 @@ def _first_width(spec: Spec, base_counts: Sequence[int], counts: Sequence[int]) 
     if width is None:
         raise PlanError(("stem",), "a patchify stem takes the first unit's width: give `widening` or stage `width`")
     return scaled_width(width, spec.scaling, base_counts[0], counts[0])[0]
+
+
+def with_derived_stages(spec: Spec) -> Spec:
+    """The spec with the stages its widening rule derives (RegNet's: one per run of equal widths, stride 2).
+
+    Unchanged for every other rule: their stages are written in the spec.
+    """
+    rule = spec.body.widening
+    if rule is None or rule.rule != "regnet" or spec.body.stages:
+        return spec
+    if spec.scaling is not None:
+        raise PlanError(("scaling",), "compound scaling and the regnet widening rule both set the widths; drop one")
+    derived = regnet.regnet_widths(rule, spec.body.block)
+    stages = [StageSpec(units=n, stride=regnet.STRIDE) for n in derived.units]
+    return spec.model_copy(update={"body": spec.body.model_copy(update={"stages": stages})})
+
+
+def _with_rule_records(spec: Spec, stages: list[Stage]) -> list[Stage]:
+    """Each unit with its record of how the regnet rule gave its width (``Unit.scaling``)."""
+    rule = spec.body.widening
+    if rule is None or rule.rule != "regnet":
+        return stages
+    records = iter(regnet.regnet_widths(rule, spec.body.block).records)
+    return [Stage(s.index, tuple(u.with_scaling(next(records)) for u in s.units), s.downsampled) for s in stages]
 
 
 def _key(parts: tuple) -> tuple | None:
@@ -215,6 +241,8 @@ def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
 def units_per_stage(spec: Spec) -> list[int]:
     """Unit count per stage, from ``body.depth`` or from each stage's ``units``."""
     body = spec.body
+    if body.widening is not None and body.widening.rule == "regnet" and not body.stages:
+        return list(regnet.regnet_widths(body.widening, body.block).units)
     if body.depth is None:
         return [_stage_units(s, s.block or body.block, i) for i, s in enumerate(body.stages)]
     layers = {(s.block or body.block).layers_per_unit for s in body.stages}
@@ -265,6 +293,9 @@ def stage_widths(spec: Spec, counts: Sequence[int], stem_width: int) -> list[lis
         widths = rules.additive(rule.base or stem_width, rule.alpha, counts)
     elif rule.rule == "multiplicative":
         widths = rules.multiplicative(rule.base or stem_width, rule.alpha, counts)
+    elif rule.rule == "regnet":
+        derived = regnet.regnet_widths(rule, body.block)
+        widths = [[w] * n for w, n in zip(derived.widths, derived.units)]
     else:
         _check_explicit(rule.widths, counts)
         widths = rules.explicit(rule.widths, counts)

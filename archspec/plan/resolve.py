@@ -46,8 +46,15 @@ def resolve(spec: SpecLike, input_size: Size | int | None = None, overrides: Ite
 
 
 def located(spec: Spec, exc: PlanError) -> SpecError:
-    """A planner's (or the memory estimate's) error at the file, line and field that caused it."""
-    return SpecError([source_of(spec).problem(exc.path, exc.message)])
+    """A planner's (or the memory estimate's) error at the file, line and field that caused it.
+
+    Stages a widening rule derived (regnet) are not in the file: their errors point at the rule.
+    """
+    path, message = exc.path, exc.message
+    if tuple(path[:2]) == ("body", "stages") and not spec.body.stages and spec.body.widening is not None:
+        stage = f"stage {path[2]} (derived by the {spec.body.widening.rule} rule)" if len(path) > 2 else "the stages"
+        path, message = ("body", "widening"), f"{stage}: {message}"
+    return SpecError([source_of(spec).problem(path, message)])
 
 
 def checked_size(size: Any) -> Size | None:
@@ -76,6 +83,15 @@ def checked_plan(spec: Spec, input_size: Size | None = None, limits: Limits | No
 
 
 def check_before(spec: Spec, limits: Limits) -> None:
+    rule = spec.body.widening
+    if rule is not None and rule.rule == "regnet":  # the rule runs once per unit: bound it before it runs
+        if rule.depth > limits.max_units:
+            raise PlanError(("body", "widening", "depth"), f"depth {rule.depth:,} exceeds the limit of "
+                                                           f"{limits.max_units:,} units; is the depth a typo?")
+        ramp = rule.w0 + rule.wa * rule.depth  # the widths stay within a factor sqrt(wm) of the ramp
+        if ramp * rule.wm > limits.max_params:
+            raise PlanError(("body", "widening"), f"w0 + wa x depth = {_big(ramp)} channels alone mean more than "
+                                                  f"{_big(limits.max_params)} parameters (the --max-params limit)")
     counts = units_per_stage(spec)
     if sum(counts) > limits.max_units:
         body = spec.body

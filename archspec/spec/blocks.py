@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, Strict
 
-from .base import PositiveInt, Probability, StrictModel
+from .base import PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import ConvNeXtBlock, DenseBlock, FireBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
 from .inception_v3 import InceptionV3Block
 
@@ -108,6 +108,23 @@ class PyramidBottleneckBlock(ResidualOptions):
     layers_per_unit: ClassVar[int] = 3
 
 
+class RegNetBlock(StrictModel):
+    """RegNet's residual bottleneck (torchvision's ``ResBottleneckBlock``): conv1x1-BN-ReLU,
+    grouped conv3x3 (stride)-BN-ReLU, squeeze-excite for RegNetY, conv1x1-BN; add; ReLU.
+
+    The inner width is ``round(width * bottleneck_ratio)`` in groups of ``group_width``
+    channels (capped at the inner width). SE squeezes to ``round(se_ratio x the unit's input
+    width)`` (the block's input, not its inner width, as in the paper), ReLU, then a sigmoid gate.
+    """
+
+    type: Literal["regnet"]
+    group_width: PositiveInt = Field(description="g: channels per group of the 3x3 conv.")
+    bottleneck_ratio: PositiveFloat = Field(1.0, description="b: inner width / unit width.")
+    se_ratio: Annotated[float, Strict()] | None = Field(
+        None, gt=0.0, le=1.0, description="RegNetY's SE width / the unit's input width; null: no SE (RegNetX).")
+    layers_per_unit: ClassVar[int] = 3
+
+
 BlockSpec = Annotated[
     Union[
         BasicBlock,
@@ -124,6 +141,7 @@ BlockSpec = Annotated[
         ConvNeXtBlock,
         ShuffleBlock,
         FireBlock,
+        RegNetBlock,
     ],
     Field(discriminator="type"),
 ]

@@ -75,6 +75,7 @@ Preset = Literal[
     "torchvision_shufflenet",
     "torchvision_alexnet",
     "torchvision_squeezenet",
+    "torchvision_regnet",
     "cifar_resnet",
     "pyramidnet",
     "msra",
@@ -96,6 +97,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "convnext": "torchvision_convnext",
     "shuffle": "torchvision_shufflenet",
     "fire": "torchvision_squeezenet",
+    "regnet": "torchvision_regnet",
 }
 
 

@@ -19,7 +19,7 @@ from .layout import (
     NoStem, NormClassifierHead, PatchifyStem, Strided,
 )
 from .reference import Reference
-from .widening import WideningSpec
+from .widening import DERIVES_STAGES, WideningSpec
 
 Size = tuple[PositiveInt, PositiveInt]
 
@@ -117,9 +117,11 @@ class StageSpec(StrictModel):
 
 
 class BodySpec(StrictModel):
-    """Stages of units. Unit counts come from ``depth`` or from each stage's ``units``."""
+    """Stages of units. Unit counts come from ``depth`` or from each stage's ``units``; a widening
+    rule that decides the stages itself (``regnet``) takes neither."""
 
-    stages: list[StageSpec] = Field(min_length=1)
+    stages: list[StageSpec] = Field(
+        default_factory=list, description="The stages; omitted (derived) under the `regnet` widening rule.")
     block: BlockSpec
     widening: WideningSpec | None = Field(None, description="Width per unit; dense and inception blocks need none.")
     shortcut: ShortcutSpec = ShortcutSpec(type="projection")
@@ -137,6 +139,16 @@ class BodySpec(StrictModel):
 
     @model_validator(mode="after")
     def _units_given_once(self) -> "BodySpec":
+        if self.widening is not None and self.widening.rule in DERIVES_STAGES:
+            if self.stages or self.depth is not None:
+                raise ValueError(f"the {self.widening.rule} widening rule derives the stages and their units from "
+                                 "its own depth: drop `stages` and `depth`")
+            if self.block.type != "regnet":
+                raise ValueError(f"the {self.widening.rule} widening rule adjusts widths to the regnet block's "
+                                 f"group width: use block {{type: regnet, group_width: ...}}, not {self.block.type}")
+            return self
+        if not self.stages:
+            raise ValueError("give `stages` (at least one)")
         given = [s.units is not None or hasattr(s.block or self.block, "fixed_units") for s in self.stages]
         if self.depth is None and not all(given):
             raise ValueError("give either `depth` or `units` on every stage")
