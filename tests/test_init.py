@@ -26,6 +26,7 @@ TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop ru
     "densenet-121": ("densenet121", {}),
     "googlenet": ("googlenet", {"init_weights": True, "aux_logits": False, "transform_input": False}),
     "efficientnet-b0": ("efficientnet_b0", {}),
+    "mnasnet-1.0": ("mnasnet1_0", {}),
     "vgg-16": ("vgg16", {}),
     "resnet-50": ("resnet50", {}),
 }

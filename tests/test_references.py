@@ -27,6 +27,7 @@ FAMILIES = (
     "vgg",
     "googlenet",
     "efficientnet_b",
+    "mnasnet",
 )
 runner = CliRunner()
 

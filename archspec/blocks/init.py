@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..plan.init import PRESETS, InitRules
-from ..spec.init import KaimingNormal, Normal, TorchDefault, TruncatedNormal, UniformFanOut, WeightInit
+from ..spec.init import KaimingNormal, KaimingUniform, Normal, TorchDefault, TruncatedNormal, UniformFanOut, WeightInit
 
 Fill = Callable[[torch.Tensor, torch.Generator], None]
 PARALLEL_FROM = 1 << 15  # elements (~0.1 ms of filling): below this, a thread costs more than it saves
@@ -31,6 +31,10 @@ def fill_weight(weight: torch.Tensor, generator: torch.Generator, rule: WeightIn
     if isinstance(rule, KaimingNormal):
         std = math.sqrt(2.0 / (fan_in if rule.mode == "fan_in" else fan_out))
         weight.normal_(0.0, std, generator=generator)
+    elif isinstance(rule, KaimingUniform):
+        gain = nn.init.calculate_gain(rule.nonlinearity)
+        bound = gain * math.sqrt(3.0 / (fan_in if rule.mode == "fan_in" else fan_out))
+        weight.uniform_(-bound, bound, generator=generator)
     elif isinstance(rule, TruncatedNormal):
         nn.init.trunc_normal_(weight, 0.0, rule.std, -rule.bound, rule.bound, generator=generator)
     elif isinstance(rule, Normal):

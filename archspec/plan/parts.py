@@ -80,8 +80,8 @@ def plan_mlp_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
 
 
 def plan_conv_classifier(head: Any, channels: int, size: Size, classes: int) -> Unit:
-    """EfficientNet: conv1x1 to ``expansion`` x the width, BN, act, pool, dropout, FC."""
-    width = head.expansion * channels
+    """EfficientNet: conv1x1 to ``expansion`` x the width (or the fixed ``width``), BN, act, pool, dropout, FC."""
+    width = head.width if head.width is not None else head.expansion * channels
     conv = Conv("conv", channels, width, 1, size, padding=0)
     ops = (conv, Norm("bn", width, size), Linear("fc", width, classes))
     return Unit("head", None, 0, "conv_classifier", channels, classes, size, (1, 1), inner_channels=width, ops=ops,

@@ -24,6 +24,15 @@ class KaimingNormal(StrictModel):
     mode: Literal["fan_in", "fan_out"] = "fan_out"
 
 
+class KaimingUniform(StrictModel):
+    """uniform(+-gain x sqrt(3 / fan)), torch's ``kaiming_uniform_`` with a = 0: gain sqrt(2) for
+    ``relu``, 1 for ``sigmoid`` and ``linear`` (torchvision's MNASNet classifier: fan_out, sigmoid)."""
+
+    type: Literal["kaiming_uniform"]
+    mode: Literal["fan_in", "fan_out"] = "fan_out"
+    nonlinearity: Literal["relu", "sigmoid", "linear"] = "relu"
+
+
 class TruncatedNormal(StrictModel):
     """normal(0, std) truncated to [-bound, bound] (torchvision's GoogLeNet: std 0.01, bound 2)."""
 
@@ -51,7 +60,7 @@ class TorchDefault(StrictModel):
     type: Literal["torch_default"]
 
 
-WeightInit = Annotated[Union[KaimingNormal, TruncatedNormal, Normal, UniformFanOut, TorchDefault],
+WeightInit = Annotated[Union[KaimingNormal, KaimingUniform, TruncatedNormal, Normal, UniformFanOut, TorchDefault],
                        Field(discriminator="type")]
 BiasInit = Literal["zeros", "torch_default"]  # torch_default: uniform(+-1/sqrt(fan_in))
 
@@ -60,6 +69,7 @@ Preset = Literal[
     "torchvision_densenet",
     "torchvision_googlenet",
     "torchvision_efficientnet",
+    "torchvision_mnasnet",
     "torchvision_vgg",
     "cifar_resnet",
     "pyramidnet",

@@ -89,10 +89,15 @@ class MLPHead(StrictModel):
 
 
 class ConvClassifierHead(StrictModel):
-    """conv1x1 (``expansion`` x the incoming width)-BN-act, global average pool, dropout, FC (EfficientNet)."""
+    """conv1x1 (``expansion`` x the incoming width, or ``width``)-BN-act, global average pool, dropout, FC.
+
+    EfficientNet-B0 to B7 widen by ``expansion`` (4); MNASNet and EfficientNetV2 go to a fixed
+    ``width`` of 1280 whatever the body's last width (and compound scaling leaves it as written).
+    """
 
     type: Literal["conv_classifier"]
-    expansion: PositiveInt = 4
+    expansion: PositiveInt = Field(4, description="The conv's width as a multiple of the incoming width (unless `width`).")
+    width: PositiveInt | None = Field(None, description="The conv's width, fixed; when set, `expansion` is not used.")
     act: Activation = "silu"
     dropout: Probability = 0.2
 
