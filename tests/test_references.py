@@ -28,6 +28,7 @@ FAMILIES = (
     "googlenet",
     "efficientnet_b",
     "mnasnet",
+    "efficientnet_v2",
 )
 runner = CliRunner()
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 FAMILY_OF_BLOCK = {
     "basic": "resnet", "bottleneck": "resnet", "preact_basic": "preact-resnet",
     "preact_bottleneck": "preact-resnet", "pyramid": "pyramidnet", "pyramid_bottleneck": "pyramidnet",
-    "dense": "densenet", "inception": "googlenet", "mbconv": "efficientnet", "plain": "vgg",
+    "dense": "densenet", "inception": "googlenet", "mbconv": "efficientnet", "fused_mbconv": "efficientnet",
+    "plain": "vgg",
 }
 
 

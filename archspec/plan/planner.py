@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any, Sequence
 
 from ..spec.models import ConvStem, DeepStem, Spec
-from . import dense, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
+from . import dense, fused_mbconv, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext

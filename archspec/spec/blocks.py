@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal, Union
 from pydantic import Field
 
 from .base import PositiveInt, Probability, StrictModel
-from .families import DenseBlock, InceptionBlock, MBConvBlock, PlainBlock
+from .families import DenseBlock, FusedMBConvBlock, InceptionBlock, MBConvBlock, PlainBlock
 
 
 class SqueezeExcite(StrictModel):
@@ -118,6 +118,7 @@ BlockSpec = Annotated[
         DenseBlock,
         InceptionBlock,
         MBConvBlock,
+        FusedMBConvBlock,
         PlainBlock,
     ],
     Field(discriminator="type"),

@@ -87,6 +87,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "dense": "torchvision_densenet",
     "inception": "torchvision_googlenet",
     "mbconv": "torchvision_efficientnet",
+    "fused_mbconv": "torchvision_efficientnet",
     "plain": "torchvision_vgg",
 }
 
