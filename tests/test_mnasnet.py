@@ -86,3 +86,10 @@ def test_cli_builds_from_a_torchvision_checkpoint(tmp_path):
     written = torch.load(tmp_path / "out" / "m.pt", weights_only=True)
     assert torch.equal(written["stages.6.0.project.bn.running_var"], source.layers[13][0].layers[7].running_var)
     assert torch.equal(written["stages.0.0.dw.conv.weight"], source.layers[3].weight)
+
+
+def test_list_names_the_torchvision_family_not_the_block_s():
+    from archspec.cli.listing import bundled_table
+
+    rows = bundled_table(["mnasnet-1.0", "efficientnet-b0", "resnet-20"]).rows
+    assert [row["family"] for row in rows] == ["mnasnet", "efficientnet", "resnet"]
