@@ -117,6 +117,7 @@ PEAK_CASES = {  # every block kind, small: (spec, overrides)
     "densenet-bc-100-12": ["body.depth=22", "input.size=16"],  # dense layers, transitions
     "googlenet": ["input.size=32"],  # layer-list stem, inception, pool units
     "efficientnet-b0": ["input.size=32"],  # mbconv, SE with SiLU, conv classifier
+    "efficientnet-v2-s": ["input.size=32", *(f"body.stages[{i}].units={1 + (i == 1)}" for i in range(6))],  # fused_mbconv
     "se-resnet-50": ["input.size=32"],  # bottleneck with SE, max-pool stem
     "resnet-50-dcn": ["input.size=32"],  # deformable convs
     "vgg-16-bn": ["input.size=32", "head.hidden=[64,64]"],  # plain units, MLP head
