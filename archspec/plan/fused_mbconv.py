@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..spec.families import Activation
 from .context import UnitContext
 from .errors import PlanError
 from .ops import Op
@@ -19,7 +20,7 @@ class FusedMBConvOptions(UnitOptions):
     """What a Fused-MBConv module needs beyond its layers: the activation after the kxk conv,
     and the stochastic-depth rate of its residual branch (0.0 where there is no shortcut)."""
 
-    act: str
+    act: Activation
     expand: int
     kernel: int
     drop_path: float
