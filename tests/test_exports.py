@@ -254,6 +254,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     # bottleneck, deformable conv, projection shortcut
     "densenet-bc-100-12": ["input.size=16", "body.depth=10"],  # dense, transition
     "efficientnet-b0": ["input.size=16", "scaling.width_mult=0.25"],  # mbconv, squeeze-excite, drop path, conv head
+    "efficientnet-v2-s": ["input.size=16", *(f"body.stages[{i}].units={1 + (i == 1)}" for i in range(6))],
+    # fused_mbconv with and without its project, residual and not
     "googlenet": ["input.size=32"],  # layer-list stem, inception, pools
     "inception-v3": ["input.size=75", "body.aux_heads=[]"],  # inception_v3 modules A-E, 1x7/7x1 kernels
     "vgg-16-bn": ["input.size=32", "head.hidden=[8,8]"],  # no stem, plain conv units, mlp head

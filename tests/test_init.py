@@ -27,6 +27,8 @@ TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop ru
     "googlenet": ("googlenet", {"init_weights": True, "aux_logits": False, "transform_input": False}),
     "inception-v3": ("inception_v3", {"init_weights": True, "aux_logits": False}),
     "efficientnet-b0": ("efficientnet_b0", {}),
+    "mnasnet-1.0": ("mnasnet1_0", {}),
+    "efficientnet-v2-s": ("efficientnet_v2_s", {}),
     "vgg-16": ("vgg16", {}),
     "resnet-50": ("resnet50", {}),
     "convnext-tiny": ("convnext_tiny", {}),  # trunc_normal(0.02) convs and Linears, LayerNorms 1/0, layer scales 1e-6

@@ -122,6 +122,7 @@ PEAK_CASES = {  # every block kind, small: (spec, overrides)
     "googlenet": ["input.size=32"],  # layer-list stem, inception, pool units
     "inception-v3": ["input.size=75", "body.aux_heads=[]"],  # avg-pool branches, side-by-side 1x3/3x1, reductions
     "efficientnet-b0": ["input.size=32"],  # mbconv, SE with SiLU, conv classifier
+    "efficientnet-v2-s": ["input.size=32", *(f"body.stages[{i}].units={1 + (i == 1)}" for i in range(6))],  # fused_mbconv
     "se-resnet-50": ["input.size=32"],  # bottleneck with SE, max-pool stem
     "resnet-50-dcn": ["input.size=32"],  # deformable convs
     "vgg-16-bn": ["input.size=32", "head.hidden=[64,64]"],  # plain units, MLP head

@@ -36,6 +36,8 @@ FAMILIES = (
     "alexnet",
     "squeezenet",
     "regnet",
+    "mnasnet",
+    "efficientnet_v2",
 )
 runner = CliRunner()
 

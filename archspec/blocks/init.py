@@ -32,7 +32,8 @@ def fill_weight(weight: torch.Tensor, generator: torch.Generator, rule: WeightIn
         std = math.sqrt(2.0 / (fan_in if rule.mode == "fan_in" else fan_out))
         weight.normal_(0.0, std, generator=generator)
     elif isinstance(rule, KaimingUniform):
-        bound = math.sqrt(6.0 / (fan_in if rule.mode == "fan_in" else fan_out))
+        gain = nn.init.calculate_gain(rule.nonlinearity)
+        bound = gain * math.sqrt(3.0 / (fan_in if rule.mode == "fan_in" else fan_out))
         weight.uniform_(-bound, bound, generator=generator)
     elif isinstance(rule, TruncatedNormal):
         nn.init.trunc_normal_(weight, 0.0, rule.std, -rule.bound, rule.bound, generator=generator)

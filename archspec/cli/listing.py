@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -15,11 +15,12 @@ if TYPE_CHECKING:
 
     from ..complexity.render import Table
 
-# body.block.type -> the family of networks it builds (unknown types show as themselves)
+# body.block.type -> the family of networks it builds (unknown types show as themselves), for specs
+# that name no torchvision builder; those that do show the converter's family (several share mbconv)
 FAMILY_OF_BLOCK = {
     "basic": "resnet", "bottleneck": "resnet", "preact_basic": "preact-resnet",
     "preact_bottleneck": "preact-resnet", "pyramid": "pyramidnet", "pyramid_bottleneck": "pyramidnet",
-    "dense": "densenet", "inception": "googlenet", "inception_v3": "inception", "mbconv": "efficientnet", "plain": "vgg",
+    "dense": "densenet", "inception": "googlenet", "inception_v3": "inception", "mbconv": "efficientnet", "fused_mbconv": "efficientnet", "plain": "vgg",
     "shuffle": "shufflenet",
     "fire": "squeezenet",
 }
@@ -62,13 +63,28 @@ def bundled_table(names: list[str]) -> "Table":
     rows = []
     for name in names:
         spec = load(bundled_path(name))
-        resolved, block = plan(spec), spec.body.block.type
-        rows.append({"name": name, "family": FAMILY_OF_BLOCK.get(block, block), "params": resolved.params,
+        resolved = plan(spec)
+        rows.append({"name": name, "family": family_name(spec, resolved), "params": resolved.params,
                      "macs": resolved.macs, "reference": " ".join(spec.description.split())})
     columns = [Column("name", "name", numeric=False), Column("family", "family", numeric=False),
                Column("params", "params", human), Column("macs", "MACs", human),
                Column("reference", "reference", numeric=False)]
     return Table(f"{len(rows)} bundled specs", columns, rows, notes=["MACs at the spec's input size, batch 1."])
+
+
+def family_name(spec: Any, resolved: Any) -> str:
+    """The torchvision family whose layout the spec's reference builder has (MNASNet and
+    EfficientNet both stack ``mbconv`` units), else the body block's family."""
+    from ..convert import ConversionError
+    from ..convert.rules import family_of
+
+    if spec.reference is not None and spec.reference.torchvision:
+        try:
+            return family_of(resolved).name
+        except ConversionError:
+            pass
+    block = spec.body.block.type
+    return FAMILY_OF_BLOCK.get(block, block)
 
 
 def fitted(table: "Table", width: int) -> "RichTable":

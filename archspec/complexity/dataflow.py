@@ -211,6 +211,16 @@ def shuffle(flow: Flow, unit: Unit, x: int) -> int:
     return flow.shuffle(flow.merge("cat", (kept, out), unit.out_activations))
 
 
+@register_flow("fused_mbconv")
+def fused_mbconv(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.fused_mbconv: fused kxk conv-BN-act, project conv-BN where present, drop path, add."""
+    out = conv_norm_act(flow, unit, "fused", unit.options.act, x)
+    out = conv_norm_act(flow, unit, "project", "none", out) if unit.has("project.conv") else out
+    if unit.merge != "add":
+        return out
+    return flow.merge("add", (flow.drop_path(unit.options.drop_path, out), x), unit.out_activations)
+
+
 @register_flow("plain")
 def plain(flow: Flow, unit: Unit, x: int) -> int:
     return conv_norm_act(flow, unit, "", unit.options.act, x)

@@ -1,10 +1,14 @@
-"""torchvision's naming of EfficientNet (``torchvision.models.efficientnet``, B0-B4).
+"""torchvision's naming of EfficientNet (``torchvision.models.efficientnet``, B0-B7 and V2 S/M/L).
 
 ``features.0`` is the stem (``0`` conv, ``1`` BN), ``features.{s+1}.{j}`` the MBConv units,
 ``features.{stages+1}`` the head's conv-BN and ``classifier.1`` its FC (``classifier.0``
 is the dropout). Inside a unit, ``block`` numbers the parts that exist: expand (absent at
 expand ratio 1), depthwise, squeeze-excite, project; a conv-BN part stores ``0`` conv,
 ``1`` BN, the SE stores ``fc1``/``fc2``.
+
+EfficientNetV2 is the same module class with the same names (one family): its Fused-MBConv
+units store the fused kxk conv-BN at ``block.0`` and the 1x1 project conv-BN, where there
+is one (expand ratio > 1), at ``block.1``.
 """
 
 from __future__ import annotations
@@ -43,4 +47,19 @@ def mbconv(unit: Unit, plan: Plan) -> LayerNames:
     for op in unit.ops:
         part, layer = op.path.split(".", 1)
         names[op.path] = f"{prefix}.{present.index(part)}.{CONV_NORM.get(layer, layer)}"
+    return names
+
+
+FUSED_PARTS = ("fused", "project")  # torchvision's FusedMBConv ``block``: the kxk conv-BN-SiLU, then the project
+
+
+@register_rule("fused_mbconv", family=EFFICIENTNET)
+def fused_mbconv(unit: Unit, plan: Plan) -> LayerNames:
+    require(unit, unit.options.act == "silu", "efficientnet",
+            "every Fused-MBConv unit uses SiLU (block: {type: fused_mbconv, act: silu})")
+    prefix = f"features.{unit.stage + 1}.{unit.index}.block"  # type: ignore[operator]
+    names = {}
+    for op in unit.ops:
+        part, layer = op.path.split(".", 1)
+        names[op.path] = f"{prefix}.{FUSED_PARTS.index(part)}.{CONV_NORM[layer]}"
     return names

@@ -47,6 +47,11 @@ PRESETS: dict[str, InitRules] = {
     # torchvision/models/efficientnet.py: kaiming_normal_(fan_out) convs, bias 0; Linear uniform(+-1/sqrt(out)), bias 0.
     "torchvision_efficientnet": InitRules("torchvision_efficientnet", _FAN_OUT, "zeros",
                                           UniformFanOut(type="uniform_fan_out"), "zeros"),
+    # torchvision/models/mnasnet.py: kaiming_normal_(fan_out, relu) convs, bias 0; Linear
+    # kaiming_uniform_(fan_out, sigmoid), bias 0.
+    "torchvision_mnasnet": InitRules("torchvision_mnasnet", _FAN_OUT, "zeros",
+                                     KaimingUniform(type="kaiming_uniform", mode="fan_out", nonlinearity="sigmoid"),
+                                     "zeros"),
     # torchvision/models/vgg.py: kaiming_normal_(fan_out, relu) convs, bias 0; Linear normal(0, 0.01), bias 0.
     "torchvision_vgg": InitRules("torchvision_vgg", _FAN_OUT, "zeros", Normal(type="normal"), "zeros"),
     # torchvision/models/convnext.py: trunc_normal_(std 0.02, a -2, b 2) on Conv2d and Linear weights, biases 0.

@@ -141,7 +141,8 @@ def plan_mlp_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
 
 
 def plan_conv_classifier(head: Any, channels: int, size: Size, classes: int) -> Unit:
-    """EfficientNet: conv1x1 to ``expansion`` x the width (ShuffleNetV2: to ``width``), BN, act, pool, dropout, FC."""
+    """EfficientNet: conv1x1 to ``expansion`` x the width (ShuffleNetV2, MNASNet, EfficientNetV2: to ``width``), BN,
+    act, pool, dropout, FC."""
     width = head.width if head.width is not None else head.expansion * channels  # the spec gives exactly one
     conv = Conv("conv", channels, width, 1, size, padding=0)
     ops = (conv, Norm("bn", width, size), Linear("fc", width, classes))

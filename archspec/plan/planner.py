@@ -10,7 +10,7 @@ from typing import Any, Literal, Sequence
 
 from ..spec.families import Activation
 from ..spec.models import ConvStem, DeepStem, HeadPre, Spec, StageSpec
-from . import convnext, dense, fire, inception, inception_v3, mbconv, plain, regnet, residual, shufflenet  # noqa: F401  (register the block planners)
+from . import convnext, dense, fire, fused_mbconv, inception, inception_v3, mbconv, plain, regnet, residual, shufflenet  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext

@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal, Union
 from pydantic import Field, Strict
 
 from .base import PositiveFloat, PositiveInt, Probability, StrictModel
-from .families import ConvNeXtBlock, DenseBlock, FireBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
+from .families import ConvNeXtBlock, DenseBlock, FireBlock, FusedMBConvBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
 from .inception_v3 import InceptionV3Block
 
 
@@ -137,6 +137,7 @@ BlockSpec = Annotated[
         InceptionBlock,
         InceptionV3Block,
         MBConvBlock,
+        FusedMBConvBlock,
         PlainBlock,
         ConvNeXtBlock,
         ShuffleBlock,

@@ -1,5 +1,6 @@
 """Block types of the concatenating and multi-branch families: DenseNet, GoogLeNet,
-EfficientNet (MBConv), VGG and AlexNet (plain convs), SqueezeNet (fire modules), ConvNeXt and ShuffleNetV2.
+EfficientNet (MBConv, and EfficientNetV2's Fused-MBConv), VGG and AlexNet (plain convs), SqueezeNet
+(fire modules), ConvNeXt and ShuffleNetV2.
 
 They join the residual blocks in :data:`archspec.spec.blocks.BlockSpec`. Blocks that
 fix their own unit count (an Inception stage is its table of modules) expose it as
@@ -89,6 +90,36 @@ class MBConvBlock(StrictModel):
         return 3 if self.expand > 1 else 2
 
 
+class FusedMBConvBlock(StrictModel):
+    """Fused-MBConv (EfficientNetV2, Tan & Le 2021): MBConv with its expand conv1x1 and depthwise
+    kxk fused into one full kxk conv.
+
+    conv kxk (stride) to ``expand`` x the input width-BN-act, then conv1x1 project-BN; at
+    ``expand: 1`` a single conv kxk (stride) to the output width-BN-act (torchvision's FusedMBConv).
+    No squeeze-excite. The identity shortcut (with stochastic depth) is added only where the
+    stride is 1 and the channels do not change.
+    """
+
+    type: Literal["fused_mbconv"]
+    expand: PositiveInt = Field(4, description="Expansion ratio of the fused conv's width; 1: one kxk conv, no project.")
+    kernel: PositiveInt = 3
+    act: Activation = "silu"
+    drop_path: Probability = Field(
+        0.0, description="Stochastic depth: the last unit's drop rate; rates decay linearly to 0 at the first."
+    )
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, kernel: int) -> int:
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel {kernel} is even; the fused conv's kernel is odd (3, 5) so 'same' padding exists")
+        return kernel
+
+    @property
+    def layers_per_unit(self) -> int:
+        return 2 if self.expand > 1 else 1
+
+
 class PlainBlock(StrictModel):
     """A plain conv-[BN]-ReLU unit with no shortcut (VGG). torchvision's VGG convs have a bias, with or without BN."""
 
@@ -172,4 +203,5 @@ class FireBlock(StrictModel):
     layers_per_unit: ClassVar[int] = 2  # squeeze and expand, as the paper counts SqueezeNet's depth
 
 
-FAMILY_BLOCKS = (DenseBlock, InceptionBlock, MBConvBlock, PlainBlock, ConvNeXtBlock, ShuffleBlock, FireBlock)
+FAMILY_BLOCKS = (DenseBlock, InceptionBlock, MBConvBlock, FusedMBConvBlock, PlainBlock, ConvNeXtBlock, ShuffleBlock,
+                 FireBlock)

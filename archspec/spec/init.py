@@ -26,11 +26,13 @@ class KaimingNormal(StrictModel):
 
 
 class KaimingUniform(StrictModel):
-    """uniform(+-sqrt(6 / fan)): torch's ``kaiming_uniform_`` with a = 0, He et al. 2015 for ReLU
-    (torchvision's SqueezeNet convs, fan_in)."""
+    """uniform(+-gain x sqrt(3 / fan)), torch's ``kaiming_uniform_`` with a = 0: gain sqrt(2) for ``relu``
+    (uniform(+-sqrt(6 / fan)), He et al. 2015: torchvision's SqueezeNet convs, fan_in), 1 for ``sigmoid``
+    and ``linear`` (torchvision's MNASNet classifier: fan_out, sigmoid)."""
 
     type: Literal["kaiming_uniform"]
     mode: Literal["fan_in", "fan_out"] = "fan_in"
+    nonlinearity: Literal["relu", "sigmoid", "linear"] = "relu"
 
 
 class TruncatedNormal(StrictModel):
@@ -70,6 +72,7 @@ Preset = Literal[
     "torchvision_googlenet",
     "torchvision_inception_v3",
     "torchvision_efficientnet",
+    "torchvision_mnasnet",
     "torchvision_vgg",
     "torchvision_convnext",
     "torchvision_shufflenet",
@@ -93,6 +96,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "inception": "torchvision_googlenet",
     "inception_v3": "torchvision_inception_v3",
     "mbconv": "torchvision_efficientnet",
+    "fused_mbconv": "torchvision_efficientnet",
     "plain": "torchvision_vgg",  # AlexNet's spec names its own preset
     "convnext": "torchvision_convnext",
     "shuffle": "torchvision_shufflenet",
