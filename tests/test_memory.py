@@ -43,6 +43,8 @@ def test_saved_bytes_equal_autograds_for_every_unit_of_every_spec(meta_build, ba
     ("wrn-16-4", ["body.block.dropout=0.3", "input.size=16"], torch.float32),  # dropout noise on CPU
     ("googlenet", ["input.size=32"], torch.float32),  # max-pool indices, inception concat
     ("efficientnet-b0", ["input.size=32"], torch.bfloat16),  # SiLU copies, drop-path masks, bf16 BN stats
+    ("mobilenet-v3-small", ["input.size=32"], torch.float32),  # hardswish copies, SE relu/hardsigmoid, dropout_
+    ("mobilenet-v2", ["input.size=32"], torch.bfloat16),  # ReLU6 copies
 ])
 def test_saved_bytes_on_real_cpu_tensors(name, sets, dtype):
     """Storages told apart by real data pointers, not meta's: the same figure."""
@@ -120,6 +122,7 @@ PEAK_CASES = {  # every block kind, small: (spec, overrides)
     "se-resnet-50": ["input.size=32"],  # bottleneck with SE, max-pool stem
     "resnet-50-dcn": ["input.size=32"],  # deformable convs
     "vgg-16-bn": ["input.size=32", "head.hidden=[64,64]"],  # plain units, MLP head
+    "mobilenet-v3-small": ["input.size=32"],  # out-of-place SE activations, in-place dropout in the head
 }
 
 

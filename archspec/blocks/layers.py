@@ -78,11 +78,20 @@ def layer(op: Conv | Norm | Linear) -> nn.Module:
     return linear(op)
 
 
-def activation(name: str) -> nn.Module | Step:
-    """The activation a spec names: relu, silu or none."""
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish}
+
+
+def activation(name: str, inplace: bool = True) -> nn.Module | Step:
+    """The activation a spec names (``spec.families.Activation``), in place unless told: as
+    torchvision's Conv2dNormActivation builds it; complexity/memory.py says what each saves."""
     if name == "none":
         return skip
-    return {"relu": nn.ReLU, "silu": nn.SiLU}[name](inplace=True)
+    return ACTIVATIONS[name](inplace=inplace)
+
+
+def gate(name: str) -> nn.Module:
+    """A squeeze-excite gate: sigmoid or hardsigmoid (MobileNetV3), not in place, as torchvision's."""
+    return {"sigmoid": nn.Sigmoid, "hardsigmoid": nn.Hardsigmoid}[name]()
 
 
 def pool(options: dict[str, Any]) -> nn.Module:

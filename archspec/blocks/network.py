@@ -7,7 +7,7 @@ from torch import nn
 
 from .._startup import collector_paused
 from ..plan.types import Plan, Unit
-from . import families, parts, residual  # noqa: F401  (register the unit builders)
+from . import families, mobilenet, parts, residual  # noqa: F401  (register the unit builders)
 from .init import initialise
 from .layers import activation, conv, linear, norm, skip
 from .registry import build_unit, register_builder

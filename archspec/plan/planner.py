@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any, Sequence
 
 from ..spec.models import ConvStem, DeepStem, Spec
-from . import dense, inception, mbconv, plain, residual  # noqa: F401  (register the block planners)
+from . import dense, inception, mbconv, mobilenet, plain, residual  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext
@@ -298,6 +298,8 @@ def plan_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
         return parts.plan_mlp_head(head, channels, size, classes)
     if head.type == "conv_classifier":
         return parts.plan_conv_classifier(head, channels, size, classes)
+    if head.type == "conv_mlp":
+        return mobilenet.plan_conv_mlp_head(head, channels, size, classes)
     ops: list[Op] = []
     if "bn" in head.pre:
         ops.append(Norm("bn", channels, size))

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from .base import PositiveInt, Probability, StrictModel
 from .families import DenseBlock, InceptionBlock, MBConvBlock, PlainBlock
+from .mobilenet import BneckBlock
 
 
 class SqueezeExcite(StrictModel):
@@ -119,6 +120,7 @@ BlockSpec = Annotated[
         InceptionBlock,
         MBConvBlock,
         PlainBlock,
+        BneckBlock,
     ],
     Field(discriminator="type"),
 ]

@@ -14,7 +14,7 @@ from pydantic import Field, Strict, field_validator
 
 from .base import PositiveFloat, PositiveInt, Probability, StrictModel
 
-Activation = Literal["relu", "silu", "none"]
+Activation = Literal["relu", "relu6", "silu", "hardswish", "none"]  # blocks/layers.py builds each; memory.py says what it saves
 
 
 class DenseBlock(StrictModel):
@@ -60,7 +60,7 @@ class InceptionBlock(StrictModel):
 
 
 class MBConvBlock(StrictModel):
-    """Mobile inverted bottleneck (MobileNetV2 / EfficientNet).
+    """Mobile inverted bottleneck (EfficientNet; MobileNetV2 with ``act: relu6, se_ratio: 0``).
 
     conv1x1 expand (skipped when ``expand`` is 1)-BN-act, depthwise kxk (stride)-BN-act,
     squeeze-excite with ``se_ratio`` x the unit's input channels (act inside, sigmoid gate),

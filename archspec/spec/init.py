@@ -61,6 +61,7 @@ Preset = Literal[
     "torchvision_googlenet",
     "torchvision_efficientnet",
     "torchvision_vgg",
+    "torchvision_mobilenet",
     "cifar_resnet",
     "pyramidnet",
     "msra",
@@ -78,6 +79,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "inception": "torchvision_googlenet",
     "mbconv": "torchvision_efficientnet",
     "plain": "torchvision_vgg",
+    "bneck": "torchvision_mobilenet",  # MobileNetV2 (mbconv) names its preset
 }
 
 

@@ -14,6 +14,7 @@ from pydantic import Field, Strict, field_validator, model_validator
 from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
 from .init import InitSpec
+from .mobilenet import ConvMLPHead
 from .layout import (
     AuxHead, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, DownsampleSpec, LayersStem, MLPHead, NoStem, Strided,
 )
@@ -162,7 +163,7 @@ class ClassifierHead(StrictModel):
         return pre
 
 
-HeadSpec = Annotated[Union[ClassifierHead, MLPHead, ConvClassifierHead], Field(discriminator="type")]
+HeadSpec = Annotated[Union[ClassifierHead, MLPHead, ConvClassifierHead, ConvMLPHead], Field(discriminator="type")]
 
 
 class Spec(StrictModel):
