@@ -20,9 +20,10 @@ future) is counted by the same rules:
 - ``pool``: a unit whose output map is smaller than the map of its last spatial layer
   (its input when it has none) pools that map: one op per element read.
 
-Not counted: activations (the Plan records only weighted layers, so there is nothing
-generic to count them from), pooling that keeps the map size (e.g. an Inception pool
-branch) or sits in a shortcut, SE's rescaling multiply, softmax and dropout.
+Not counted: activations, each by name: ReLU, ReLU6, SiLU, hardswish, and the SE gates
+sigmoid and hardsigmoid (the Plan records only weighted layers, so there is nothing generic
+to count them from); pooling that keeps the map size (e.g. an Inception pool branch) or sits
+in a shortcut; SE's global mean (squeeze) and rescaling multiply; softmax and dropout.
 FlopCounterMode counts none of these either way.
 """
 
@@ -40,7 +41,8 @@ EXCLUDED = "BN, activations, pooling, residual adds and biases are not in the MA
 AUX_POLICY = "training-only auxiliary classifiers (aux.<i>) included in params and MACs (as built with aux=True)"
 ELEMENTWISE_POLICY = (
     "elementwise ops (separate from MACs, one per element): BN outputs, bias outputs, "
-    "residual-add outputs, elements read by a size-reducing pool; activations not counted"
+    "residual-add outputs, elements read by a size-reducing pool; not counted: activations (ReLU, ReLU6, "
+    "SiLU, hardswish, SE's sigmoid/hardsigmoid gates), SE's squeeze and rescale, dropout"
 )
 
 
