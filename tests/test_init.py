@@ -28,6 +28,8 @@ TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop ru
     "efficientnet-b0": ("efficientnet_b0", {}),
     "vgg-16": ("vgg16", {}),
     "resnet-50": ("resnet50", {}),
+    "mobilenet-v2": ("mobilenet_v2", {}),
+    "mobilenet-v3-small": ("mobilenet_v3_small", {}),
 }
 
 

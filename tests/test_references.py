@@ -27,6 +27,7 @@ FAMILIES = (
     "vgg",
     "googlenet",
     "efficientnet_b",
+    "mobilenet_v",
 )
 runner = CliRunner()
 
