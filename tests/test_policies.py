@@ -26,7 +26,8 @@ from conftest import spec_path, zeros_build
 
 runner = CliRunner()
 CASES = {"resnet-50": ["input.size=32"], "densenet-121": ["input.size=32"], "efficientnet-b0": ["input.size=32"],
-         "pyramidnet": ["body.depth=38"], "resnet-20": []}  # resnet-20: the whole net at its full size
+         "pyramidnet": ["body.depth=38"], "resnet-20": [],  # resnet-20: the whole net at its full size
+         "mobilenet-v3-small": ["input.size=32"], "mobilenet-v2": ["input.size=32"]}  # hardswish, hardsigmoid, ReLU6
 
 
 def fvcore_count(model, x) -> int:

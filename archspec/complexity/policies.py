@@ -68,9 +68,10 @@ def fvcore(event: tuple[Any, ...]) -> int:
 
 def ptflops(event: tuple[Any, ...]) -> int:
     """ptflops 0.7.5, default pytorch backend: module hooks (conv and linear MACs plus one per bias output,
-    BN 2 per element, ReLU 1 per element, every pool 1 per input element) plus patched functionals that the
-    same modules call again (``F.relu``, ``F.*pool2d``: counted twice) and ``F.silu`` (once, no module hook).
-    Tensor operators (``+``, ``*``, sigmoid, ``mean``) are not seen."""
+    BN 2 per element, ReLU and ReLU6 1 per element, every pool 1 per input element) plus patched functionals
+    that the same modules call again (``F.relu``, ``F.*pool2d``: counted twice; ReLU6 calls the unpatched
+    ``F.hardtanh``) and ``F.silu`` (once, no module hook). Hardswish and Hardsigmoid (no hook, unpatched) and
+    tensor operators (``+``, ``*``, sigmoid, ``mean``) are not seen."""
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
@@ -79,7 +80,7 @@ def ptflops(event: tuple[Any, ...]) -> int:
         return torchvision(event) + _deform_bias(record)
     if kind == "act":
         name, elements = facts
-        return 2 * elements if name == "relu" else elements
+        return {"relu": 2 * elements, "relu6": elements, "silu": elements, "hardswish": 0, "hardsigmoid": 0}[name]
     if kind == "pool":
         return 2 * facts[1]
     if kind == "adaptive_pool":
