@@ -23,7 +23,9 @@ from archspec.convert.efficientnet import EFFICIENTNET
 from archspec.convert.efficientnet import mbconv as efficientnet_mbconv
 from archspec.convert.mobilenet import MOBILENET_V2, MOBILENET_V3, mobilenet_v2_unit
 from archspec.convert.rules import family_of, names_of
-from conftest import spec_path
+from archspec.complexity.measure import measure_saved
+from archspec.complexity.memory import memory
+from conftest import spec_path, zeros_build
 from test_convert import randomise
 
 SIZE = 64
@@ -136,3 +138,13 @@ def test_bad_bneck_input_is_one_located_error(sets, where):
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert where in result.output and "Traceback" not in result.output
+
+
+def test_a_sigmoid_gate_is_built_and_its_saves_counted():
+    """The other SE gate (``se_gate: sigmoid``) builds, and its unit's saved bytes are autograd's on real tensors."""
+    resolved = plan(spec_path("mobilenet-v3-small"), overrides=["input.size=32", "body.stages.2.block.se_gate=sigmoid"])
+    model = zeros_build(resolved)
+    assert isinstance(model.get_submodule("stages.2.0.se.gate"), torch.nn.Sigmoid)
+    x = torch.randn(2, 3, 32, 32)
+    probe = measure_saved(model, [u.name for u in resolved.units], x)
+    assert memory(resolved, 2).train_saved_bytes == probe.total
