@@ -148,3 +148,11 @@ def test_a_sigmoid_gate_is_built_and_its_saves_counted():
     x = torch.randn(2, 3, 32, 32)
     probe = measure_saved(model, [u.name for u in resolved.units], x)
     assert memory(resolved, 2).train_saved_bytes == probe.total
+
+
+def test_list_tells_mobilenet_v2_from_efficientnet():
+    rows = [r for pattern in ("mobilenet", "efficientnet-b0")
+            for r in json.loads(runner.invoke(app, ["list", pattern, "-f", "json"]).output)]
+    family = {r["name"]: r["family"] for r in rows}
+    assert [family[n] for n in sorted(BUILDERS.values())] == ["mobilenet"] * 3
+    assert family["efficientnet-b0"] == "efficientnet"

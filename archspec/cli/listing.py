@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -19,8 +19,15 @@ if TYPE_CHECKING:
 FAMILY_OF_BLOCK = {
     "basic": "resnet", "bottleneck": "resnet", "preact_basic": "preact-resnet",
     "preact_bottleneck": "preact-resnet", "pyramid": "pyramidnet", "pyramid_bottleneck": "pyramidnet",
-    "dense": "densenet", "inception": "googlenet", "mbconv": "efficientnet", "plain": "vgg",
+    "dense": "densenet", "inception": "googlenet", "mbconv": "efficientnet", "plain": "vgg", "bneck": "mobilenet",
 }
+
+
+def family_name(block: Any) -> str:
+    """The family a body block builds; MobileNetV2 stacks EfficientNet's ``mbconv`` with ReLU6."""
+    if block.type == "mbconv" and block.act == "relu6":
+        return "mobilenet"
+    return FAMILY_OF_BLOCK.get(block.type, block.type)
 
 
 @app.command("list")
@@ -60,8 +67,8 @@ def bundled_table(names: list[str]) -> "Table":
     rows = []
     for name in names:
         spec = load(bundled_path(name))
-        resolved, block = plan(spec), spec.body.block.type
-        rows.append({"name": name, "family": FAMILY_OF_BLOCK.get(block, block), "params": resolved.params,
+        resolved = plan(spec)
+        rows.append({"name": name, "family": family_name(spec.body.block), "params": resolved.params,
                      "macs": resolved.macs, "reference": " ".join(spec.description.split())})
     columns = [Column("name", "name", numeric=False), Column("family", "family", numeric=False),
                Column("params", "params", human), Column("macs", "MACs", human),
