@@ -132,6 +132,8 @@ def test_cli_builds_from_torchvision_weights(tmp_path):
     (["body.block.layers=[[4, 16, 16, false, relu]]"], "body.block.layers"),
     (["body.block.layers=[[3, 16, 16, false, gelu]]"], "body.block.layers"),
     (["head.act=tanh"], "head.act"),
+    (["scaling={rule: compound, width_mult: 1.2}"], "scaling: compound scaling resizes"),  # not silently ignored
+    (["body.stages.1.width=32"], "body.widening: bneck units take their widths from the `layers` table"),
 ])
 def test_bad_bneck_input_is_one_located_error(sets, where):
     args = ["validate", str(spec_path("mobilenet-v3-small"))] + [a for s in sets for a in ("--set", s)]

@@ -50,6 +50,9 @@ def se_width(expanded: int, reduction: int, divisor: int) -> tuple[int, dict[str
 def plan_bneck(block: Any, ctx: UnitContext) -> Unit:
     if ctx.index >= len(block.layers):
         raise PlanError(ctx.block_path + ("layers",), f"unit {ctx.name} has no row in the {len(block.layers)}-row table")
+    if ctx.width is not None:
+        raise PlanError(("body", "widening"), f"bneck units take their widths from the `layers` table ({ctx.name} was "
+                                              f"given {ctx.width}); drop `widening` and stage `width`")
     kernel, expanded, out, se, act = block.layers[ctx.index]
     cin, size = ctx.in_channels, ctx.in_size
     ops: list[Op] = conv_norm("expand", cin, expanded, 1, size) if expanded != cin else []

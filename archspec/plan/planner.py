@@ -41,6 +41,10 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         _key(("stem", memo.token(spec.stem), memo.token(spec.scaling), spec.input.channels, size, bn)), planned_stem)
     body = spec.body
     blocks = [stage.block or body.block for stage in body.stages]
+    tables = sorted({b.type for b in blocks if hasattr(b, "fixed_units")})
+    if spec.scaling is not None and tables:
+        raise PlanError(("scaling",), f"compound scaling resizes widening widths and unit counts, but the "
+                                      f"{', '.join(tables)} tables fix both; drop `scaling` and write the table")
     base_counts = units_per_stage(spec)
     counts = scaled_units(base_counts, spec.scaling)
     widths = stage_widths(spec, counts, stem.out_channels)
