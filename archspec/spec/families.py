@@ -60,7 +60,7 @@ class InceptionBlock(StrictModel):
 
 
 class MBConvBlock(StrictModel):
-    """Mobile inverted bottleneck (EfficientNet; MobileNetV2 with ``act: relu6, se_ratio: 0``).
+    """Mobile inverted bottleneck (MobileNetV2 / EfficientNet).
 
     conv1x1 expand (skipped when ``expand`` is 1)-BN-act, depthwise kxk (stride)-BN-act,
     squeeze-excite with ``se_ratio`` x the unit's input channels (act inside, sigmoid gate),
