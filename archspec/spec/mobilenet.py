@@ -10,10 +10,9 @@ no squeeze-excite.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, Strict, field_validator
-from typing_extensions import Annotated
 
 from .base import PositiveInt, Probability, StrictModel
 from .families import Activation
