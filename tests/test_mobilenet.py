@@ -158,3 +158,14 @@ def test_list_tells_mobilenet_v2_from_efficientnet():
     family = {r["name"]: r["family"] for r in rows}
     assert [family[n] for n in sorted(BUILDERS.values())] == ["mobilenet"] * 3
     assert family["efficientnet-b0"] == "efficientnet"
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_train_saved_bytes_are_what_autograd_saves_for_torchvision_s_own_module(name):
+    """The memory rules (ReLU6 and Hardswish copies, SE's out-of-place ReLU and Hardsigmoid, the in-place
+    dropout) hold for torchvision's modules as torchvision builds them, not only for ours (meta device, 224)."""
+    with torch.device("meta"):
+        source = getattr(torchvision.models, name)(weights=None)
+        x = torch.empty(2, 3, 224, 224)
+    measured = measure_saved(source, ["features", "classifier"], x)
+    assert memory(plan(spec_path(BUILDERS[name])), 2).train_saved_bytes == measured.total > 0
