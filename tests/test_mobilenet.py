@@ -9,6 +9,7 @@ PyTorch's default init, then randomised with calibrated BN statistics (test_conv
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 import pytest
 import torch
@@ -34,7 +35,9 @@ BUILDERS = {"mobilenet_v2": "mobilenet-v2", "mobilenet_v3_large": "mobilenet-v3-
 runner = CliRunner()
 
 
+@lru_cache(maxsize=None)
 def torchvision_model(name: str) -> torch.nn.Module:
+    """torchvision's ``name`` (built once), PyTorch's default init, randomised with calibrated BN statistics."""
     torch.manual_seed(len(name))
     with torch.device("meta"):
         model = getattr(torchvision.models, name)(weights=None)
@@ -169,3 +172,13 @@ def test_train_saved_bytes_are_what_autograd_saves_for_torchvision_s_own_module(
         x = torch.empty(2, 3, 224, 224)
     measured = measure_saved(source, ["features", "classifier"], x)
     assert memory(plan(spec_path(BUILDERS[name])), 2).train_saved_bytes == measured.total > 0
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_inference_peak_is_torchvision_s_traced_forward(name):
+    """``infer_peak_bytes`` against the aten ops of torchvision's own forward (its in-place residual add included)."""
+    from archspec.complexity.measure import measure_infer_peak
+
+    source = torchvision_model(name)
+    trace = measure_infer_peak(source, torch.randn(2, 3, SIZE, SIZE))
+    assert memory(plan(spec_path(BUILDERS[name]), overrides=[f"input.size={SIZE}"]), 2).infer_peak_bytes == trace.peak() > 0
