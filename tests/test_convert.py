@@ -245,7 +245,7 @@ def test_same_shapes_but_other_layout_is_refused():
 
 
 def test_block_types_torchvision_lacks_are_refused():
-    with pytest.raises(ConversionError, match=r"'preact_bottleneck' block.*block types: basic, bottleneck"):
+    with pytest.raises(ConversionError, match=r"'preact_bottleneck' block.*block types: basic, bneck, bottleneck"):
         from_torchvision(torchvision_model("resnet18").state_dict(), spec_path("preact-resnet-164"))
 
 

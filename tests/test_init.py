@@ -36,6 +36,8 @@ TORCHVISION = {  # bundled spec -> torchvision constructor (its own init loop ru
     "alexnet": ("alexnet", {}),
     "squeezenet-1.0": ("squeezenet1_0", {}),
     "regnet-y-400mf": ("regnet_y_400mf", {}),  # SE convs keep torch's default bias; Linear normal(0, 0.01)
+    "mobilenet-v2": ("mobilenet_v2", {}),
+    "mobilenet-v3-small": ("mobilenet_v3_small", {}),
 }
 
 

@@ -47,6 +47,8 @@ def test_saved_bytes_equal_autograds_for_every_unit_of_every_spec(meta_build, ba
     ("convnext-tiny", ["input.size=32", "body.stages[2].units=2"], torch.bfloat16),  # GELU inputs, layer norms'
     # per-position bf16 mean and rstd, permuted views saved, layer scales' inputs
     ("shufflenet-v2-x0.5", ["input.size=32"], torch.float32),  # chunk views (not contiguous at batch 3), shuffle copies
+    ("mobilenet-v3-small", ["input.size=32"], torch.float32),  # hardswish copies, SE relu/hardsigmoid, dropout_
+    ("mobilenet-v2", ["input.size=32"], torch.bfloat16),  # ReLU6 copies
 ])
 def test_saved_bytes_on_real_cpu_tensors(name, sets, dtype):
     """Storages told apart by real data pointers, not meta's: the same figure."""
@@ -131,6 +133,7 @@ PEAK_CASES = {  # every block kind, small: (spec, overrides)
     "shufflenet-v2-x0.5": ["input.size=32"],  # chunk views kept live until the concat, the shuffle's copy
     "alexnet": ["input.size=96", "head.hidden=[64,64]"],  # dropout before each hidden FC
     "squeezenet-1.1": ["input.size=64"],  # fire, conv-pool head; the peak at the stem's max-pool (its indices)
+    "mobilenet-v3-small": ["input.size=32"],  # out-of-place SE activations, in-place dropout in the head
 }
 
 

@@ -30,7 +30,8 @@ CASES = {"resnet-50": ["input.size=32"], "densenet-121": ["input.size=32"], "eff
          "shufflenet-v2-x0.5": ["input.size=32"],  # channel split and shuffle: no tool counts them
          "pyramidnet": ["body.depth=38"], "resnet-20": [],  # resnet-20: the whole net at its full size
          "convnext-tiny": ["input.size=32", "body.stages[2].units=2"],  # layer norms both ways, GELU, layer scale
-         "squeezenet-1.1": ["input.size=32"]}  # fire modules, ceil-mode max-pools, conv-pool head, no BN
+         "squeezenet-1.1": ["input.size=32"],  # fire modules, ceil-mode max-pools, conv-pool head, no BN
+         "mobilenet-v3-small": ["input.size=32"], "mobilenet-v2": ["input.size=32"]}  # hardswish, hardsigmoid, ReLU6
 
 
 def fvcore_count(model, x) -> int:

@@ -38,6 +38,7 @@ FAMILIES = (
     "regnet",
     "mnasnet",
     "efficientnet_v2",
+    "mobilenet_v",
 )
 runner = CliRunner()
 

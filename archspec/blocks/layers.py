@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..plan.ops import Conv, DeformConv, Linear, Norm
+from ..spec.families import OUT_OF_PLACE_ACTIVATIONS
 from ..plan.options import Pool
 
 Step = Callable[[torch.Tensor], torch.Tensor]
@@ -92,13 +93,23 @@ def layer(op: Conv | Norm | Linear) -> nn.Module:
     return linear(op)
 
 
-def activation(name: str) -> nn.Module | Step:
-    """The activation a spec names: relu, silu, gelu (exact, not in place: ConvNeXt's) or none."""
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish,
+                                             "gelu": nn.GELU}  # exact, not in place (ConvNeXt's)
+
+
+def activation(name: str, inplace: bool = True) -> nn.Module | Step:
+    """The activation a spec names (``spec.families.Activation``), in place unless told: as
+    torchvision's Conv2dNormActivation builds it; complexity/memory.py says what each saves."""
     if name == "none":
         return skip
-    if name == "gelu":
-        return nn.GELU()
-    return {"relu": nn.ReLU, "silu": nn.SiLU}[name](inplace=True)
+    if name in OUT_OF_PLACE_ACTIVATIONS:
+        return ACTIVATIONS[name]()
+    return ACTIVATIONS[name](inplace=inplace)
+
+
+def gate(name: str) -> nn.Module:
+    """A squeeze-excite gate: sigmoid or hardsigmoid (MobileNetV3), not in place, as torchvision's."""
+    return {"sigmoid": nn.Sigmoid, "hardsigmoid": nn.Hardsigmoid}[name]()
 
 
 def pool(window: Pool) -> nn.Module:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 FAMILY_OF_BLOCK = {
     "basic": "resnet", "bottleneck": "resnet", "preact_basic": "preact-resnet",
     "preact_bottleneck": "preact-resnet", "pyramid": "pyramidnet", "pyramid_bottleneck": "pyramidnet",
-    "dense": "densenet", "inception": "googlenet", "inception_v3": "inception", "mbconv": "efficientnet", "fused_mbconv": "efficientnet", "plain": "vgg",
+    "dense": "densenet", "inception": "googlenet", "inception_v3": "inception", "mbconv": "efficientnet", "fused_mbconv": "efficientnet", "plain": "vgg", "bneck": "mobilenet",
     "shuffle": "shufflenet",
     "fire": "squeezenet",
 }

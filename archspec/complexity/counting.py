@@ -25,12 +25,13 @@ future) is counted by the same rules:
   head, SqueezeNet's, pools its class maps); so does a norm whose map is smaller than the
   map before it (the pool sits between them: ConvNeXt's head pools, then normalises the 1x1 map).
 
-Not counted: activations (ReLU, SiLU, GELU, sigmoid: the Plan records only weighted layers,
-so there is nothing generic to count them from), pooling that keeps the map size (e.g. an
-Inception pool branch) or sits in a shortcut or a branch (Inception-v3's average-pool branches
-and the 3x3/2 max-pool branch of its grid reductions, whose convs shrink the map too), SE's
-rescaling multiply, stochastic depth, softmax and dropout; permutes and flattens are views and
-cost nothing; and data movement without arithmetic: concatenations (Inception-v3's side-by-side
+Not counted: activations, each by name: ReLU, ReLU6, SiLU, GELU, hardswish, and the SE gates
+sigmoid and hardsigmoid (the Plan records only weighted layers, so there is nothing generic to
+count them from); pooling that keeps the map size (e.g. an Inception pool branch) or sits in a
+shortcut or a branch (Inception-v3's average-pool branches and the 3x3/2 max-pool branch of its
+grid reductions, whose convs shrink the map too); SE's global mean (squeeze) and rescaling
+multiply; stochastic depth, softmax and dropout; permutes and flattens are views and cost
+nothing; and data movement without arithmetic: concatenations (Inception-v3's side-by-side
 1x3/3x1 outputs included), ShuffleNetV2's channel split (a view) and channel shuffle (a
 transposed copy). FlopCounterMode counts none of these either way.
 """
@@ -49,8 +50,9 @@ EXCLUDED = "norms (BN, LayerNorm), activations, layer scales, pooling, residual 
 AUX_POLICY = "training-only auxiliary classifiers (aux.<i>) included in params and MACs (as built with aux=True)"
 ELEMENTWISE_POLICY = (
     "elementwise ops (separate from MACs, one per element): BN and LayerNorm outputs, bias outputs, "
-    "layer-scale outputs, residual-add outputs, elements read by a size-reducing pool; activations "
-    "(ReLU, SiLU, GELU) not counted, nor concatenations, channel splits and channel shuffles (data movement only)"
+    "layer-scale outputs, residual-add outputs, elements read by a size-reducing pool; not counted: activations "
+    "(ReLU, ReLU6, SiLU, GELU, hardswish, SE's sigmoid/hardsigmoid gates), SE's squeeze and rescale, dropout, "
+    "concatenations, channel splits and channel shuffles (data movement only)"
 )
 
 

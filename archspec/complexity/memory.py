@@ -11,12 +11,17 @@ step keeps for backward is decided here, in one place per kind of step:
   position of each sample (both also exist, briefly, in inference); a ``LayerScale`` its
   input (the parameter is state); a ``DeformConv`` saves its input, its offsets and
   torchvision's zero mask (and zero bias when it has none);
-- ReLU (in place) saves its output, SiLU (in place) a copy of its input, GELU (not in
-  place, exact) its input, sigmoid its output; a max-pool its input and its int64 indices, an average pool its input (a global
+- in place, as torchvision's Conv2dNormActivation runs them: ReLU saves its output; SiLU,
+  ReLU6 and Hardswish a copy of their input (autograd's ``original self``). Not in place
+  (squeeze-excite's, as torchvision's SqueezeExcitation, and GELU, always: ConvNeXt's exact
+  one): ReLU saves its new output, Hardsigmoid and GELU their input, sigmoid its output. A
+  max-pool its input and its int64 indices, an average pool its input (a global
   one is a mean and saves nothing); SE's rescaling multiply both factors; dropout its
   noise (CPU: a tensor of the activation dtype; CUDA: a bool mask); stochastic depth its
-  per-sample mask. Adds, concatenations, zero-padding, slicing, permutes, channel splits (views),
-  channel shuffles (a copy) and flattening save nothing.
+  per-sample mask; an in-place dropout (MobileNetV3's classifier) its noise in the activation dtype on
+  either device (ATen's ``dropout_`` never takes the fused kernel). Adds, concatenations,
+  zero-padding, slicing, permutes, channel splits (views), channel shuffles (a copy) and
+  flattening save nothing.
 
 A tensor is a storage: in-place steps and views return the storage they were given, and a
 storage saved twice (by a ReLU and by the conv after it) counts once, charged to the unit
@@ -38,6 +43,7 @@ from typing import Any, Callable
 
 from ..plan.ops import Conv, DeformConv, LayerScale, Linear, Norm, Op
 from ..plan.types import Plan, Unit
+from ..spec.families import OUT_OF_PLACE_ACTIVATIONS
 
 DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2}
 DEVICES = ("cpu", "cuda")
@@ -132,20 +138,29 @@ class Flow:
         return x
 
     # -- parameter-free steps --------------------------------------------------------
-    def act(self, name: str, x: int) -> int:
-        """In-place activations: ReLU saves its output, SiLU a copy of its input (autograd's
-        ``original self``); GELU makes a new tensor and saves its input; "none" is no step."""
+    def act(self, name: str, x: int, inplace: bool = True) -> int:
+        """An activation (``spec.families.Activation``, or SE's ``hardsigmoid``); "none" is no step.
+
+        In place: ReLU saves its output; SiLU, ReLU6 and Hardswish a copy of their input
+        (autograd's ``original self``). Not in place: ReLU saves its new output, Hardsigmoid
+        and GELU their input; GELU never runs in place (``OUT_OF_PLACE_ACTIVATIONS``).
+        Measured with saved_tensors_hooks (tests/test_memory.py proves every spec).
+        """
         if name == "none":
             return x
-        if name not in ("relu", "silu", "gelu"):
-            raise ValueError(f"no memory rule for activation {name!r}: say what its backward saves here")
+        inplace = inplace and name not in OUT_OF_PLACE_ACTIVATIONS
+        rules = IN_PLACE_SAVES if inplace else OUT_OF_PLACE_SAVES
+        if name not in rules:
+            how = "in place" if inplace else "out of place"
+            raise ValueError(f"no memory rule for activation {name!r} {how}: say what its backward saves here")
         self.emit("act", name, self.elements(x))
-        if name == "gelu":
-            return self.op((x,), self.elements(x), saves=(x,))
-        if name == "silu" and self.training:
+        saves = rules[name]
+        if not inplace:
+            return self.op((x,), self.elements(x), saves=(-1,) if saves == "output" else (x,))
+        if saves == "input copy" and self.training:
             self.save(self.new(self.elements(x)))
         self.step((x,), x)
-        if name == "relu":
+        if saves == "output":
             self.save(x)
         return x
 
@@ -184,10 +199,15 @@ class Flow:
         self.emit("mul", self.elements(x))
         return self.op((x, scale), self.elements(x), saves=(x, scale))
 
-    def dropout(self, rate: float, x: int) -> int:
+    def dropout(self, rate: float, x: int, inplace: bool = False) -> int:
         """ATen's dropout: identity at rate 0 or in eval; ``x * noise`` (CPU) or a fused kernel
-        with a bool mask (CUDA); rate 1 multiplies by a saved 0-d zero."""
+        with a bool mask (CUDA); rate 1 multiplies by a saved 0-d zero. In place
+        (``dropout_``): ``x.mul_(noise)`` on every device, the noise in the activation dtype."""
         if not self.training or rate == 0:
+            return x
+        if inplace and rate < 1:
+            self.save(self.new(self.elements(x), "act"))
+            self.step((x,), x)
             return x
         noise = self.new(1, "act", per_sample=False) if rate == 1 else self.new(self.elements(x), "noise")
         self.save(noise)
@@ -218,6 +238,12 @@ class Flow:
             return x
         self.emit("pad", elements)
         return self.op((x,), elements)
+
+
+# What an activation's backward keeps: "output" (its result), "input copy" (a copy made before
+# an in-place write) or "input" (the tensor it read). One entry per activation the builders make.
+IN_PLACE_SAVES = {"relu": "output", "silu": "input copy", "relu6": "input copy", "hardswish": "input copy"}
+OUT_OF_PLACE_SAVES = {"relu": "output", "hardsigmoid": "input", "gelu": "input"}
 
 
 @singledispatch

@@ -85,10 +85,11 @@ def fvcore(event: tuple[Any, ...]) -> int:
 def ptflops(event: tuple[Any, ...]) -> int:
     """ptflops 0.7.5, default pytorch backend: module hooks by exact type (conv and linear MACs plus one per
     bias output, per position for a per-position linear; BN 2 per element; nn.LayerNorm 1 per element, as
-    its BN hook finds no ``affine``, and archspec's LayerNorm2d, a subclass, unhooked; ReLU and GELU 1 per
-    element, every pool 1 per input element) plus patched functionals that the same modules call again
-    (``F.relu``, ``F.gelu``, ``F.*pool2d``: counted twice) and ``F.silu`` (once, no module hook). Tensor
-    operators (``+``, ``*``, sigmoid, ``mean``) are not seen, nor ``F.layer_norm``."""
+    its BN hook finds no ``affine``, and archspec's LayerNorm2d, a subclass, unhooked; ReLU, ReLU6 and GELU
+    1 per element, every pool 1 per input element) plus patched functionals that the same modules call
+    again (``F.relu``, ``F.gelu``, ``F.*pool2d``: counted twice; ReLU6 calls the unpatched ``F.hardtanh``)
+    and ``F.silu`` (once, no module hook). Hardswish and Hardsigmoid (no hook, unpatched), tensor operators
+    (``+``, ``*``, sigmoid, ``mean``) and ``F.layer_norm`` are not seen."""
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
@@ -99,7 +100,8 @@ def ptflops(event: tuple[Any, ...]) -> int:
         return torchvision(event) + _deform_bias(record)
     if kind == "act":
         name, elements = facts
-        return 2 * elements if name in ("relu", "gelu") else elements
+        return {"relu": 2 * elements, "gelu": 2 * elements, "relu6": elements, "silu": elements, "hardswish": 0,
+                "hardsigmoid": 0}[name]
     if kind == "pool":
         return 2 * facts[1]
     if kind == "adaptive_pool":

@@ -72,6 +72,12 @@ def scaling_notes(report: Report) -> list[str]:
         depth = next(iter(depths.values()))["depth_mult"]
         notes.append(f"units per stage x {depth:g} rounded up: "
                      + ", ".join(f"{r['base_units']}->{r['units']}" for r in depths.values()))
+    squeezes = [u.scaling for u in report.units if u.scaling and "se_channels" in u.scaling]
+    if squeezes:  # MobileNetV3's SE widths (plan/mobilenet.py)
+        rounded = sum(r["se_raw"] != r["se_channels"] for r in squeezes)
+        notes.append(f"squeeze-excite widths: expanded // {squeezes[0]['se_reduction']} rounded to a multiple of "
+                     f"{squeezes[0]['se_divisor']} (at least {squeezes[0]['se_divisor']}, never more than 10 % down), {rounded} of {len(squeezes)} rounded "
+                     "(column 'scaled width')")
     return notes + regnet_notes(report)
 
 
@@ -93,12 +99,16 @@ def regnet_notes(report: Report) -> list[str]:
 
 
 def scaled_width(record: Any) -> str:
-    """A unit's width rounding: ``32 x 1.1 = 35.2 -> 40``, or RegNet's rule (plan/regnet.py)."""
+    """A unit's width rounding: ``32 x 1.1 = 35.2 -> 40``, RegNet's rule (plan/regnet.py), or an SE
+    width's: ``SE 72 // 4 = 18 -> 24`` (plan/mobilenet.py)."""
     if record and record.get("rule") == "regnet":
         return describe_regnet(record)
-    if not record or "width" not in record:
-        return "-"
-    return f"{record['base_width']} x {record['width_mult']:g} = {record['raw_width']:g} -> {record['width']}"
+    parts = []
+    if record and "width" in record:
+        parts.append(f"{record['base_width']} x {record['width_mult']:g} = {record['raw_width']:g} -> {record['width']}")
+    if record and "se_channels" in record:
+        parts.append(f"SE {record['se_base']} // {record['se_reduction']} = {record['se_raw']} -> {record['se_channels']}")
+    return "; ".join(parts) or "-"
 
 
 def totals(report: Report) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Mapping, Union
 
 from ..plan.resolve import SpecLike, resolve
 from ..plan.types import Plan, Unit
-from . import alexnet, convnext, densenet, efficientnet, googlenet, inception_v3, mnasnet, regnet, shufflenet, squeezenet, vgg  # noqa: F401  (register the other torchvision families)
+from . import alexnet, convnext, densenet, efficientnet, googlenet, inception_v3, mnasnet, mobilenet, regnet, shufflenet, squeezenet, vgg  # noqa: F401  (register the other torchvision families)
 from . import torchvision as _torchvision  # noqa: F401  (registers the torchvision rules)
 from .engine import map_weights, tensors_of
 from .errors import ConversionError

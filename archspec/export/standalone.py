@@ -119,10 +119,14 @@ LEAVES: dict[type, Callable[[Any], str]] = {
     nn.ReLU: lambda m: f"nn.ReLU(inplace={m.inplace})",
     nn.SiLU: lambda m: f"nn.SiLU(inplace={m.inplace})",
     nn.GELU: lambda m: f"nn.GELU(approximate={m.approximate!r})",
+    nn.ReLU6: lambda m: f"nn.ReLU6(inplace={m.inplace})",
+    nn.Hardswish: lambda m: f"nn.Hardswish(inplace={m.inplace})",
+    nn.Hardsigmoid: lambda m: f"nn.Hardsigmoid(inplace={m.inplace})",
+    nn.Sigmoid: lambda m: "nn.Sigmoid()",
     nn.MaxPool2d: _pool_code,
     nn.AvgPool2d: _pool_code,
     nn.AdaptiveAvgPool2d: lambda m: f"nn.AdaptiveAvgPool2d({m.output_size!r})",
-    nn.Dropout: lambda m: f"nn.Dropout({m.p!r})",
+    nn.Dropout: lambda m: f"nn.Dropout({m.p!r}, inplace=True)" if m.inplace else f"nn.Dropout({m.p!r})",
     nn.Identity: lambda m: "nn.Identity()",
 }
 WEIGHTED = (nn.Conv2d, nn.BatchNorm2d, nn.LayerNorm, nn.Linear)  # LayerNorm2d is an nn.LayerNorm

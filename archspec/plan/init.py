@@ -71,6 +71,9 @@ PRESETS: dict[str, InitRules] = {
     # torchvision/models/regnet.py: convs normal(0, sqrt(2 / (k * k * out))); their biases (the SE's) keep
     # torch's default; Linear normal(0, 0.01), bias 0.
     "torchvision_regnet": InitRules("torchvision_regnet", _FAN_OUT, "torch_default", Normal(type="normal"), "zeros"),
+    # torchvision/models/mobilenetv2.py and mobilenetv3.py: kaiming_normal_(fan_out) convs (SE's too), bias 0;
+    # Linear normal(0, 0.01), bias 0.
+    "torchvision_mobilenet": InitRules("torchvision_mobilenet", _FAN_OUT, "zeros", Normal(type="normal"), "zeros"),
     # akamaster/pytorch_resnet_cifar10: kaiming_normal_ (fan_in) on Conv2d and Linear weights.
     "cifar_resnet": InitRules("cifar_resnet", _FAN_IN, "zeros", _FAN_IN, "torch_default"),
     # dyhan0920/PyramidNet-PyTorch: convs normal(0, sqrt(2 / (k * k * out))); the fc untouched.

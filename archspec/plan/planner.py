@@ -10,7 +10,7 @@ from typing import Any, Literal, Sequence
 
 from ..spec.families import Activation
 from ..spec.models import ConvStem, DeepStem, HeadPre, Spec, StageSpec
-from . import convnext, dense, fire, fused_mbconv, inception, inception_v3, mbconv, plain, regnet, residual, shufflenet  # noqa: F401  (register the block planners)
+from . import convnext, dense, fire, fused_mbconv, inception, inception_v3, mbconv, mobilenet, plain, regnet, residual, shufflenet  # noqa: F401  (register the block planners)
 from . import parts
 from . import widening as rules
 from .context import UnitContext
@@ -51,6 +51,10 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
 
     body = spec.body
     blocks = [stage.block or body.block for stage in body.stages]
+    tables = sorted({b.type for b in blocks if hasattr(b, "fixed_units")})
+    if spec.scaling is not None and tables:
+        raise PlanError(("scaling",), f"compound scaling resizes widening widths and unit counts, but the "
+                                      f"{', '.join(tables)} tables fix both; drop `scaling` and write the table")
     base_counts = units_per_stage(spec)
     counts = scaled_units(base_counts, spec.scaling)
     # A patchify stem (ConvNeXt) makes the first unit's channels: its width is the body's first one.
@@ -370,6 +374,8 @@ def plan_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
         return convnext.plan_norm_classifier(head, channels, size, classes)
     if head.type == "conv_pool":
         return parts.plan_conv_pool(head, channels, size, classes)
+    if head.type == "conv_mlp":
+        return mobilenet.plan_conv_mlp_head(head, channels, size, classes)
     ops: list[Op] = []
     if "bn" in head.pre:
         ops.append(Norm("bn", channels, size))

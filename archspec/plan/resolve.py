@@ -139,7 +139,7 @@ def _widths(spec: Spec, n_stages: int) -> Iterator[tuple[FieldPath, Any]]:
 
 
 def _family_widths(spec: Spec) -> Iterator[tuple[FieldPath, Any]]:
-    """Widths the dense, inception, layer-list stem, MLP head and aux heads write out."""
+    """Widths the dense, inception and bneck blocks, layer-list stem, MLP heads and aux heads write out."""
     blocks = [(("body", "block"), spec.body.block)]
     blocks += [(("body", "stages", s, "block"), st.block) for s, st in enumerate(spec.body.stages) if st.block]
     for path, block in blocks:
@@ -147,10 +147,16 @@ def _family_widths(spec: Spec) -> Iterator[tuple[FieldPath, Any]]:
             yield path + ("growth",), block.growth * max(getattr(block, "bottleneck", None) or 1, 1)
         for i, row in enumerate(getattr(block, "modules", ())):
             yield path + ("modules", i), sum(getattr(row, "widths", row))  # a GoogLeNet row or an Inception-v3 module
+        for i, row in enumerate(getattr(block, "layers", ())):  # bneck rows: [kernel, expanded, out, se, act]
+            yield path + ("layers", i), max(row[1], row[2])
     for i, layer in enumerate(getattr(spec.stem, "layers", ())):
         yield ("stem", "layers", i), getattr(layer, "width", 1)
-    for i, width in enumerate(getattr(spec.head, "hidden", ())):
-        yield ("head", "hidden", i), width
+    hidden = getattr(spec.head, "hidden", ())
+    if isinstance(hidden, int):  # one hidden FC (conv_mlp)
+        yield ("head", "hidden"), hidden
+    else:
+        for i, width in enumerate(hidden):
+            yield ("head", "hidden", i), width
     for i, aux in enumerate(spec.body.aux_heads):
         yield ("body", "aux_heads", i), max(aux.width, getattr(aux, "hidden", 0), getattr(aux, "conv_width", 0))
 

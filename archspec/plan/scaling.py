@@ -44,8 +44,9 @@ def scaled_stem(stem: Any, scaling: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def annotate(unit: Unit, record: dict[str, Any]) -> Unit:
-    """The unit with its scaling record in ``scaling`` (unchanged without scaling)."""
-    return unit.with_scaling(record) if record else unit
+    """The unit with its scaling record in ``scaling`` (unchanged without scaling), after any
+    rounding its planner recorded itself (MobileNetV3's SE widths)."""
+    return unit.with_scaling({**(unit.scaling or {}), **record}) if record else unit
 
 
 def scaled_units(counts: Sequence[int], scaling: Any) -> list[int]:

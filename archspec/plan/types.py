@@ -72,8 +72,9 @@ class Unit(Counted):
     # conv stem's (scaled) width; None where no rule applies (dense and inception blocks, downsampling
     # units, the head). ``expand`` writes these out, so it reads the Plan instead of replaying it.
     width: int | None = None
-    # How compound scaling rounded this unit's width and unit count (plan/scaling.py), or how RegNet's
-    # widening rule gave its width (plan/regnet.py, ``rule: regnet``); None where no rule rounds.
+    # How compound scaling rounded this unit's width and unit count (plan/scaling.py), how RegNet's
+    # widening rule gave its width (plan/regnet.py, ``rule: regnet``), and how a block's own rule rounded
+    # its inner widths (MobileNetV3's SE widths, plan/mobilenet.py); None where nothing was rounded.
     scaling: Mapping[str, Any] | None = None
 
     def _parts(self) -> tuple[Op, ...]:

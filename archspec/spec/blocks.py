@@ -14,6 +14,7 @@ from pydantic import Field, Strict
 from .base import PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import ConvNeXtBlock, DenseBlock, FireBlock, FusedMBConvBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
 from .inception_v3 import InceptionV3Block
+from .mobilenet import BneckBlock
 
 
 class SqueezeExcite(StrictModel):
@@ -143,6 +144,7 @@ BlockSpec = Annotated[
         ShuffleBlock,
         FireBlock,
         RegNetBlock,
+        BneckBlock,
     ],
     Field(discriminator="type"),
 ]

@@ -15,7 +15,8 @@ from pydantic import Field, Strict, field_validator
 
 from .base import PositiveFloat, PositiveInt, Probability, StrictModel
 
-Activation = Literal["relu", "silu", "none"]
+Activation = Literal["relu", "relu6", "silu", "hardswish", "gelu", "none"]  # blocks/layers.py builds each; memory.py says what it saves
+OUT_OF_PLACE_ACTIVATIONS = frozenset({"gelu"})  # torch has no in-place GELU: built and counted out of place
 
 
 class DenseBlock(StrictModel):

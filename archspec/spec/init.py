@@ -79,6 +79,7 @@ Preset = Literal[
     "torchvision_alexnet",
     "torchvision_squeezenet",
     "torchvision_regnet",
+    "torchvision_mobilenet",
     "cifar_resnet",
     "pyramidnet",
     "msra",
@@ -102,6 +103,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "shuffle": "torchvision_shufflenet",
     "fire": "torchvision_squeezenet",
     "regnet": "torchvision_regnet",
+    "bneck": "torchvision_mobilenet",  # MobileNetV2 (mbconv) names its preset
 }
 
 

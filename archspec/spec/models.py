@@ -14,6 +14,7 @@ from pydantic import Field, Strict, field_validator, model_validator
 from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
 from .init import InitSpec
+from .mobilenet import ConvMLPHead
 from .layout import (
     AuxHeadSpec, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, ConvPoolHead, DownsampleSpec, LayersStem, MLPHead,
     NoStem, NormClassifierHead, PatchifyStem, Strided,
@@ -177,7 +178,8 @@ class ClassifierHead(StrictModel):
 
 
 HeadSpec = Annotated[
-    Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead], Field(discriminator="type")
+    Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead, ConvMLPHead],
+    Field(discriminator="type"),
 ]
 
 

@@ -1,0 +1,85 @@
+"""MobileNetV3 units: a bneck per table row (expand, depthwise, squeeze-excite, project) and the head.
+
+torchvision's layout (models/mobilenetv3.py): the expand conv exists only where the
+row's expanded width differs from the unit's input; the SE sits after the depthwise
+conv's activation and is ``SqueezeExcitation(expanded, _make_divisible(expanded // 4, 8))``,
+whose rounding each unit records in ``Unit.scaling`` (the report shows it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .context import UnitContext
+from .errors import PlanError
+from .ops import Conv, Linear, Norm, Op, Size
+from .options import register_options
+from .parts import conv_norm
+from .registry import register_planner
+from .scaling import make_divisible
+from .types import Unit, UnitOptions
+
+
+@register_options("bneck")
+@dataclass(frozen=True)
+class BneckOptions(UnitOptions):
+    """A bneck unit's module needs: its activation, kernel, SE width (0: no SE) and SE gate."""
+
+    act: str
+    kernel: int
+    se_channels: int
+    se_gate: str
+
+
+@register_options("conv_mlp")
+@dataclass(frozen=True)
+class ConvMLPOptions(UnitOptions):
+    """The MobileNetV3 head's activation (after the conv and after the hidden FC) and dropout."""
+
+    act: str
+    dropout: float
+
+
+def se_width(expanded: int, reduction: int, divisor: int) -> tuple[int, dict[str, Any]]:
+    """torchvision's ``_make_divisible(expanded // reduction, divisor)`` and the record of its rounding."""
+    raw = expanded // reduction
+    width = make_divisible(raw, divisor)
+    return width, {"se_base": expanded, "se_reduction": reduction, "se_raw": raw, "se_divisor": divisor,
+                   "se_channels": width}
+
+
+@register_planner("bneck")
+def plan_bneck(block: Any, ctx: UnitContext) -> Unit:
+    if ctx.index >= len(block.layers):
+        raise PlanError(ctx.block_path + ("layers",), f"unit {ctx.name} has no row in the {len(block.layers)}-row table")
+    if ctx.width is not None:
+        raise PlanError(("body", "widening"), f"bneck units take their widths from the `layers` table ({ctx.name} was "
+                                              f"given {ctx.width}); drop `widening` and stage `width`")
+    kernel, expanded, out, se, act = block.layers[ctx.index]
+    cin, size = ctx.in_channels, ctx.in_size
+    ops: list[Op] = conv_norm("expand", cin, expanded, 1, size) if expanded != cin else []
+    ops += conv_norm("dw", expanded, expanded, kernel, size, stride=ctx.stride, groups=expanded)
+    dw_size = ops[-1].size
+    squeeze, record = se_width(expanded, block.se_reduction, block.se_divisor) if se else (0, None)
+    if squeeze:
+        one = (1, 1)
+        ops += [Conv("se.fc1", expanded, squeeze, 1, one, bias=True), Conv("se.fc2", squeeze, expanded, 1, one, bias=True)]
+    ops += conv_norm("project", expanded, out, 1, dw_size)
+    residual = ctx.stride == 1 and cin == out
+    return Unit(
+        name=ctx.name, stage=ctx.stage, index=ctx.index, block="bneck",
+        in_channels=cin, out_channels=out, in_size=size, out_size=dw_size, stride=ctx.stride,
+        inner_channels=expanded, groups=expanded, shortcut="identity" if residual else "none",
+        merge="add" if residual else "none", ops=tuple(ops), width=ctx.width, scaling=record,
+        options=BneckOptions(act=act, kernel=kernel, se_channels=squeeze, se_gate=block.se_gate),  # type: ignore[arg-type]
+    )
+
+
+def plan_conv_mlp_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
+    """conv1x1 to ``expansion`` x the width, BN, act, pool, FC to ``hidden``, act, dropout, FC."""
+    width = head.expansion * channels
+    ops = (Conv("conv", channels, width, 1, size, padding=0), Norm("bn", width, size),
+           Linear("fc1", width, head.hidden), Linear("fc2", head.hidden, classes))
+    return Unit("head", None, 0, "conv_mlp", channels, classes, size, (1, 1), inner_channels=width, ops=ops,
+                options=ConvMLPOptions(act=head.act, dropout=head.dropout))  # type: ignore[arg-type]
