@@ -269,6 +269,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
                       *(f"body.stages[{i}].units=1" for i in range(4))],
     # patchify stem, convnext (layer norms, per-position Linears, GELU, layer scale, drop path), norm head
     "shufflenet-v2-x0.5": ["input.size=32"],  # shuffle (split and strided units), conv head with a fixed width
+    "regnet-y-400mf": ["input.size=32", "body.widening.depth=6"],  # regnet bottleneck with SE on the inner width
+    "mobilenet-v3-small": ["input.size=32"],  # bneck rows (hardswish, hardsigmoid SE), conv_mlp head
 }
 
 

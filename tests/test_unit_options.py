@@ -12,7 +12,7 @@ import pytest
 
 import archspec
 from archspec.plan.options import Pool, declared, options_type, register_options
-from archspec.plan.parts import StemConv
+from archspec.plan.stems import StemConv
 from archspec.plan.types import UnitOptions
 from archspec.spec.kinds import UNIT_KINDS
 from conftest import SPECS

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..plan.parts import StemPool
+from ..plan.stems import StemPool
 from ..plan.init import InitRules
 from ..plan.types import Unit
 from .layers import activation, conv, linear, norm, pool, skip

@@ -317,7 +317,7 @@ def register_flow(*blocks: str) -> Callable[[Program], Program]:
 
 def replay(plan: Plan, training: bool) -> Flow:
     """Every unit's flow in network order, the input batch first."""
-    from . import dataflow  # noqa: F401  (registers the block programs)
+    from . import dataflow, dataflow_families  # noqa: F401  (register the block programs)
 
     flow = Flow(training)
     flow.unit = plan.stem.name

@@ -14,7 +14,9 @@ from typing import Callable
 
 from ..plan.ops import Conv, Norm
 from ..plan.options import Pool
-from ..plan.parts import LayersStemOptions, MLPOptions, PoolOptions, StemPool
+from ..plan.heads import MLPOptions
+from ..plan.parts import PoolOptions
+from ..plan.stems import LayersStemOptions, StemPool
 from ..plan.plain import PlainOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ..plan.planner import ClassifierOptions
+from ..plan.heads import ClassifierOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 from .torchvision import require_conv_stem

@@ -13,7 +13,7 @@ is one (expand ratio > 1), at ``block.1``.
 
 from __future__ import annotations
 
-from ..plan.parts import ConvClassifierOptions
+from ..plan.heads import ConvClassifierOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 from .torchvision import require_conv_stem

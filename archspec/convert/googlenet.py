@@ -16,8 +16,8 @@ import string
 
 from ..plan.ops import Norm
 from ..plan.options import Pool
-from ..plan.parts import LayersStemOptions, StemConv, StemPool
-from ..plan.planner import ClassifierOptions
+from ..plan.stems import LayersStemOptions, StemConv, StemPool
+from ..plan.heads import ClassifierOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 

@@ -15,7 +15,7 @@ stage is a single unit without expansion.
 
 from __future__ import annotations
 
-from ..plan.parts import ConvClassifierOptions
+from ..plan.heads import ConvClassifierOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 from .torchvision import require_conv_stem

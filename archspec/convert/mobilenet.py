@@ -15,7 +15,7 @@ layouts (ReLU6 and no SE here; SiLU with SE there), so ``family_of`` picks one.
 
 from __future__ import annotations
 
-from ..plan.parts import ConvClassifierOptions
+from ..plan.heads import ConvClassifierOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 from .torchvision import require_conv_stem

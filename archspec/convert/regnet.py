@@ -9,7 +9,7 @@ the head's FC is ``fc``.
 
 from __future__ import annotations
 
-from ..plan.planner import ClassifierOptions
+from ..plan.heads import ClassifierOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 from .torchvision import require_conv_stem

@@ -9,7 +9,7 @@ is ``0`` depthwise conv, ``1`` BN, ``2`` conv1x1, ``3`` BN (``4``, ReLU, holds n
 
 from __future__ import annotations
 
-from ..plan.parts import ConvClassifierOptions
+from ..plan.heads import ConvClassifierOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 from .torchvision import require_conv_stem

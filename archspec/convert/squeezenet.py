@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from ..plan.ops import Conv, Norm
 from ..plan.options import Pool
-from ..plan.parts import ConvPoolOptions, PoolOptions, StemConv, StemPool
+from ..plan.heads import ConvPoolOptions
+from ..plan.parts import PoolOptions
+from ..plan.stems import StemConv, StemPool
 from ..plan.types import Plan, Unit
 from .alexnet import features_index, stem_entries, stem_layers
 from .rules import Family, LayerNames, register_rule, require

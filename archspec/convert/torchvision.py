@@ -7,7 +7,8 @@ as ``downsample.0`` (conv) and ``downsample.1`` (BN), and ``fc``.
 
 from __future__ import annotations
 
-from ..plan.planner import ClassifierOptions, StemOptions
+from ..plan.heads import ClassifierOptions
+from ..plan.stems import StemOptions
 from ..plan.types import Plan, Unit
 from .rules import Family, LayerNames, register_rule, require
 

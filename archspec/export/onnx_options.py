@@ -22,7 +22,7 @@ from typing import Iterator
 
 import torch
 
-from ..plan.parts import MLPOptions
+from ..plan.heads import MLPOptions
 from ..plan.types import Plan
 from .checks import Agreement, Comparison, ExportError
 from .onnx import INPUT_NAME, OUTPUT_NAME, _quiet, required_opset

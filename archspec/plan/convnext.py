@@ -16,7 +16,8 @@ from .context import UnitContext
 from .errors import PlanError
 from .ops import Conv, LayerScale, Linear, Norm, Op, Size
 from .options import no_options, register_options
-from .registry import register_planner
+from .registry import register_head, register_planner, register_stem
+from .scaling import scaled_width
 from .types import Unit, UnitOptions
 
 
@@ -68,8 +69,22 @@ def plan_convnext(block: Any, ctx: UnitContext) -> Unit:
     )
 
 
-def plan_patchify_stem(stem: Any, cin: int, size: Size, width: int) -> Unit:
+def first_width(spec: Any, width: int | None, base_units: int, units: int) -> int:
+    """The first body unit's width (scaled), which a patchify stem takes as its own."""
+    rule = spec.body.widening
+    if rule is not None and rule.rule in ("additive", "multiplicative") and rule.base is None:
+        raise PlanError(("body", "widening", "base"), "a patchify stem takes the first unit's width, so the "
+                        f"{rule.rule} widening rule cannot start from the stem's: give it a `base`")
+    if width is None:
+        raise PlanError(("stem",), "a patchify stem takes the first unit's width: give `widening` or stage `width`")
+    return scaled_width(width, spec.scaling, base_units, units)[0]  # type: ignore[return-value]
+
+
+@register_stem("patchify")
+def plan_patchify_stem(stem: Any, cin: int, size: Size, width: int | None) -> Unit:
     """conv patch x patch / patch (bias, no padding) to ``width`` (the first unit's), LayerNorm over channels."""
+    if width is None:
+        raise PlanError(("stem",), "a patchify stem takes the first unit's width: give `widening` or stage `width`")
     conv = Conv("conv", cin, width, stem.patch, size, stride=stem.patch, bias=True, padding=0)
     if min(conv.out_size) < 1:
         raise PlanError(("stem", "patch"), f"{stem.patch}x{stem.patch} patches leave no map of a "
@@ -78,6 +93,7 @@ def plan_patchify_stem(stem: Any, cin: int, size: Size, width: int) -> Unit:
     return Unit("stem", None, 0, "stem_patchify", cin, width, size, conv.out_size, stride=stem.patch, ops=ops)
 
 
+@register_head("norm_classifier")
 def plan_norm_classifier(head: Any, channels: int, size: Size, classes: int) -> Unit:
     """Global average pool, LayerNorm over channels (on the 1x1 map), flatten, FC."""
     ops = (layer_norm("norm", channels, (1, 1), head.norm_eps), Linear("fc", channels, classes))

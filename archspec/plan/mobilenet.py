@@ -16,7 +16,7 @@ from .errors import PlanError
 from .ops import Conv, Linear, Norm, Op, Size
 from .options import register_options
 from .parts import conv_norm
-from .registry import register_planner
+from .registry import register_head, register_planner
 from .scaling import make_divisible
 from .types import Unit, UnitOptions
 
@@ -76,6 +76,7 @@ def plan_bneck(block: Any, ctx: UnitContext) -> Unit:
     )
 
 
+@register_head("conv_mlp")
 def plan_conv_mlp_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
     """conv1x1 to ``expansion`` x the width, BN, act, pool, FC to ``hidden``, act, dropout, FC."""
     width = head.expansion * channels

@@ -2,40 +2,25 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import partial
 
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
-from ..spec.families import Activation
-from ..spec.models import ConvStem, DeepStem, HeadPre, Spec, StageSpec
-from . import convnext, dense, fire, fused_mbconv, inception, inception_v3, mbconv, mobilenet, plain, regnet, residual, shufflenet  # noqa: F401  (register the block planners)
+from ..spec.models import Spec
+# Each module registers its unit planners (and any stem or head of its family) on import.
+from . import (convnext, dense, fire, fused_mbconv, heads, inception, inception_v3, mbconv,  # noqa: F401
+               mobilenet, plain, regnet, residual, shufflenet, stems)
 from . import parts
 from . import widening as rules
 from .context import UnitContext
 from .errors import PlanError
 from .init import resolve_init
 from .memo import UnitMemo
-from .ops import Conv, Linear, Norm, Op, Size, conv_out
-from .options import register_options
-from .registry import planner_for
+from .ops import Norm, Size
+from .registry import head_planner_for, planner_for, stem_planner_for
 from .scaling import annotate, scaled_stem, scaled_units, scaled_width
-from .types import Plan, Stage, Unit, UnitOptions
-
-
-@register_options("stem_conv", "stem_deep")
-@dataclass(frozen=True)
-class StemOptions(UnitOptions):
-    pool: Literal["max", "none"]  # a 3x3/2 max-pool after the convs
-    act: Activation  # after each BN (or once, after a conv without BN); the deep stem's is relu
-
-
-@register_options("classifier")
-@dataclass(frozen=True)
-class ClassifierOptions(UnitOptions):
-    pre: tuple[HeadPre, ...]  # before the global average pool: (), (bn,), (relu,) or (bn, relu)
-    dropout: float  # before the FC; 0.0: none
+from .types import Plan, Stage, Unit
 
 
 def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None = None) -> Plan:
@@ -45,7 +30,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
     are reused instead of planned again: the same records, so the same counts.
     """
     size = tuple(input_size) if input_size else spec.input.hw
-    spec = with_derived_stages(spec)
+    spec = regnet.with_derived_stages(spec)
     bn = (spec.batchnorm.eps, spec.batchnorm.momentum)
     with_bn = partial(with_batchnorm, eps=bn[0], momentum=bn[1])
 
@@ -58,11 +43,13 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
     base_counts = units_per_stage(spec)
     counts = scaled_units(base_counts, spec.scaling)
     # A patchify stem (ConvNeXt) makes the first unit's channels: its width is the body's first one.
-    first = _first_width(spec, base_counts, counts) if spec.stem.type == "patchify" else None
+    first = None
+    if spec.stem.type == "patchify":
+        first = convnext.first_width(spec, stage_widths(spec, counts, 0)[0][0], base_counts[0], counts[0])
 
     def planned_stem() -> Unit:
         stem_spec, stem_scaling = scaled_stem(spec.stem, spec.scaling)
-        planned = plan_stem(stem_spec, spec.input.channels, size, first)
+        planned = stem_planner_for(stem_spec.type)(stem_spec, spec.input.channels, size, first)
         stem = with_bn(annotate(planned, stem_scaling))  # type: ignore[arg-type]
         return stem.with_width(stem_spec.width) if stem_spec.type == "conv" else stem
 
@@ -93,9 +80,9 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         channels, size, seen = planned.out_channels, planned.out_size, seen + n
 
     def planned_head() -> Unit:
-        return with_bn(plan_head(spec.head, channels, size, spec.classes))
+        return with_bn(head_planner_for(spec.head.type)(spec.head, channels, size, spec.classes))
 
-    stages = _with_rule_records(spec, stages)
+    stages = regnet.with_rule_records(spec, stages)
     head = planned_head() if memo is None else memo.unit(
         _key(("head", memo.token(spec.head), channels, size, spec.classes, bn)), planned_head)
     return Plan(
@@ -111,42 +98,6 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
         init=resolve_init(spec.init, body.block.type),
     )
-
-
-def _first_width(spec: Spec, base_counts: Sequence[int], counts: Sequence[int]) -> int:
-    """The first body unit's width (scaled), which a patchify stem takes as its own."""
-    rule = spec.body.widening
-    if rule is not None and rule.rule in ("additive", "multiplicative") and rule.base is None:
-        raise PlanError(("body", "widening", "base"), "a patchify stem takes the first unit's width, so the "
-                        f"{rule.rule} widening rule cannot start from the stem's: give it a `base`")
-    width = stage_widths(spec, counts, 0)[0][0]
-    if width is None:
-        raise PlanError(("stem",), "a patchify stem takes the first unit's width: give `widening` or stage `width`")
-    return scaled_width(width, spec.scaling, base_counts[0], counts[0])[0]
-
-
-def with_derived_stages(spec: Spec) -> Spec:
-    """The spec with the stages its widening rule derives (RegNet's: one per run of equal widths, stride 2).
-
-    Unchanged for every other rule: their stages are written in the spec.
-    """
-    rule = spec.body.widening
-    if rule is None or rule.rule != "regnet" or spec.body.stages:
-        return spec
-    if spec.scaling is not None:
-        raise PlanError(("scaling",), "compound scaling and the regnet widening rule both set the widths; drop one")
-    derived = regnet.regnet_widths(rule, spec.body.block)
-    stages = [StageSpec(units=n, stride=regnet.STRIDE) for n in derived.units]
-    return spec.model_copy(update={"body": spec.body.model_copy(update={"stages": stages})})
-
-
-def _with_rule_records(spec: Spec, stages: list[Stage]) -> list[Stage]:
-    """Each unit with its record of how the regnet rule gave its width (``Unit.scaling``)."""
-    rule = spec.body.widening
-    if rule is None or rule.rule != "regnet":
-        return stages
-    records = iter(regnet.regnet_widths(rule, spec.body.block).records)
-    return [Stage(s.index, tuple(u.with_scaling(next(records)) for u in s.units), s.downsampled) for s in stages]
 
 
 def _key(parts: tuple) -> tuple | None:
@@ -332,53 +283,3 @@ def _check_sizes(unit: Unit, path: tuple) -> None:
         h, w = unit.out_size
         raise PlanError(path, f"{unit.name} leaves a {h}x{w} map: the spatial size collapses; use a larger input")
 
-
-def plan_stem(stem: Any, cin: int, size: Size, first_width: int | None = None) -> Unit:
-    """The stem's row; ``first_width`` (the first body unit's) is a patchify stem's width."""
-    ops: list[Op] = []
-    if isinstance(stem, ConvStem):
-        conv = Conv("conv", cin, stem.width, stem.kernel, size, stride=stem.stride)
-        ops.append(conv)
-        if stem.norm == "bn":
-            ops.append(Norm("bn", stem.width, conv.out_size))
-        out, width = conv.out_size, stem.width
-    elif isinstance(stem, DeepStem):
-        c, out = cin, size
-        for i, w in enumerate(stem.widths, start=1):
-            conv = Conv(f"conv{i}", c, w, 3, out, stride=2 if i == 1 else 1)
-            ops += [conv, Norm(f"bn{i}", w, conv.out_size)]
-            c, out = w, conv.out_size
-        width = c
-    elif stem.type == "layers":
-        return parts.plan_layers_stem(stem, cin, size)
-    elif stem.type == "patchify":
-        return convnext.plan_patchify_stem(stem, cin, size, first_width)  # type: ignore[arg-type]
-    else:
-        return parts.plan_no_stem(cin, size)
-    if min(out) < 1:
-        raise PlanError(("stem",), f"the stem leaves a {out[0]}x{out[1]} map; use a larger input")
-    stride = math.prod(op.stride for op in ops if isinstance(op, Conv))
-    if stem.pool == "max":
-        out = conv_out(out, 3, 2, 1)
-        stride *= 2
-    return Unit("stem", None, 0, f"stem_{stem.type}", cin, width, size, out, stride=stride, ops=tuple(ops),
-                options=StemOptions(pool=stem.pool, act=stem.act if isinstance(stem, ConvStem) else "relu"))
-
-
-def plan_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
-    if head.type == "mlp":
-        return parts.plan_mlp_head(head, channels, size, classes)
-    if head.type == "conv_classifier":
-        return parts.plan_conv_classifier(head, channels, size, classes)
-    if head.type == "norm_classifier":
-        return convnext.plan_norm_classifier(head, channels, size, classes)
-    if head.type == "conv_pool":
-        return parts.plan_conv_pool(head, channels, size, classes)
-    if head.type == "conv_mlp":
-        return mobilenet.plan_conv_mlp_head(head, channels, size, classes)
-    ops: list[Op] = []
-    if "bn" in head.pre:
-        ops.append(Norm("bn", channels, size))
-    ops.append(Linear("fc", channels, classes))
-    return Unit("head", None, 0, head.type, channels, classes, size, (1, 1), ops=tuple(ops),
-                options=ClassifierOptions(pre=tuple(head.pre), dropout=head.dropout))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
+from ..spec.models import Spec, StageSpec
 from .context import UnitContext
 from .errors import PlanError
 from .ops import Conv, Norm, Op
@@ -24,7 +25,7 @@ from .options import register_options
 from .registry import register_planner
 from .scaling import make_divisible
 from .shortcuts import plan_shortcut
-from .types import Unit, UnitOptions
+from .types import Stage, Unit, UnitOptions
 
 STRIDE = 2  # every RegNet stage halves the map
 _F32 = struct.Struct("f")
@@ -146,3 +147,27 @@ def plan_regnet(block: Any, ctx: UnitContext) -> Unit:
         inner_channels=inner, groups=groups, shortcut=kind, merge="add", ops=tuple(ops) + short, width=w,
         options=RegNetOptions(se=block.se_ratio is not None, group_width=group_width),  # type: ignore[arg-type]
     )
+
+
+def with_derived_stages(spec: Spec) -> Spec:
+    """The spec with the stages its widening rule derives (RegNet's: one per run of equal widths, stride 2).
+
+    Unchanged for every other rule: their stages are written in the spec.
+    """
+    rule = spec.body.widening
+    if rule is None or rule.rule != "regnet" or spec.body.stages:
+        return spec
+    if spec.scaling is not None:
+        raise PlanError(("scaling",), "compound scaling and the regnet widening rule both set the widths; drop one")
+    derived = regnet_widths(rule, spec.body.block)
+    stages = [StageSpec(units=n, stride=STRIDE) for n in derived.units]
+    return spec.model_copy(update={"body": spec.body.model_copy(update={"stages": stages})})
+
+
+def with_rule_records(spec: Spec, stages: list[Stage]) -> list[Stage]:
+    """Each unit with its record of how the regnet rule gave its width (``Unit.scaling``)."""
+    rule = spec.body.widening
+    if rule is None or rule.rule != "regnet":
+        return stages
+    records = iter(regnet_widths(rule, spec.body.block).records)
+    return [Stage(s.index, tuple(u.with_scaling(next(records)) for u in s.units), s.downsampled) for s in stages]

@@ -1,0 +1,137 @@
+"""The tensor flow of the multi-branch, mobile and ConvNeXt block kinds (and ConvNeXt's stem
+and head), for the memory model: Inception, Inception-v3, MBConv, Fused-MBConv, MobileNetV3's
+bneck and head, ShuffleNetV2, SqueezeNet's fire, ConvNeXt. Same contract as ``dataflow.py``:
+one program per kind, in the order of its module's ``forward``, proven against autograd.
+"""
+
+from __future__ import annotations
+
+from ..plan.parts import pooled
+from ..plan.shufflenet import BRANCH1, BRANCH2
+from ..plan.types import Unit
+from .dataflow import area, conv_norm_act, squeeze_excite
+from .memory import Flow, register_flow
+
+
+@register_flow("inception")
+def inception(flow: Flow, unit: Unit, x: int) -> int:
+    b1 = conv_norm_act(flow, unit, "branch1", "relu", x)
+    b2 = conv_norm_act(flow, unit, "branch2.1", "relu", conv_norm_act(flow, unit, "branch2.0", "relu", x))
+    b3 = conv_norm_act(flow, unit, "branch3.1", "relu", conv_norm_act(flow, unit, "branch3.0", "relu", x))
+    pool = unit.options.pool
+    p = flow.pool(pool.kind, x, unit.in_channels * area(pooled(unit.in_size, pool)))
+    b4 = conv_norm_act(flow, unit, "branch4.1", "relu", p)
+    return flow.merge("cat", (b1, b2, b3, b4), unit.out_activations)
+
+
+@register_flow("inception_v3")
+def inception_v3(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.inception_v3: per branch the pool, the conv chain, the side-by-side convs and their concat."""
+    outputs = []
+    for branch in unit.options.branches:  # type: ignore[attr-defined]
+        y, channels, size = x, unit.in_channels, unit.in_size
+        if branch.pool is not None:
+            size = pooled(size, branch.pool)
+            y = flow.pool(branch.pool.kind, y, channels * area(size))
+        for name in branch.chain:
+            y = conv_norm_act(flow, unit, name, "relu", y)
+        if branch.split:
+            halves = tuple(conv_norm_act(flow, unit, name, "relu", y) for name in branch.split)
+            y = flow.merge("cat", halves, sum(flow.elements(h) for h in halves))
+        outputs.append(y)
+    return flow.merge("cat", tuple(outputs), unit.out_activations)
+
+
+@register_flow("mbconv")
+def mbconv(flow: Flow, unit: Unit, x: int) -> int:
+    act = unit.options.act
+    out = conv_norm_act(flow, unit, "expand", act, x) if unit.has("expand.conv") else x
+    out = conv_norm_act(flow, unit, "dw", act, out)
+    out = squeeze_excite(flow, unit, act, out) if unit.has("se.fc1") else out
+    out = conv_norm_act(flow, unit, "project", "none", out)
+    if unit.merge != "add":
+        return out
+    return flow.merge("add", (flow.drop_path(unit.options.drop_path, out), x), unit.out_activations)
+
+
+@register_flow("fused_mbconv")
+def fused_mbconv(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.fused_mbconv: fused kxk conv-BN-act, project conv-BN where present, drop path, add."""
+    out = conv_norm_act(flow, unit, "fused", unit.options.act, x)
+    out = conv_norm_act(flow, unit, "project", "none", out) if unit.has("project.conv") else out
+    if unit.merge != "add":
+        return out
+    return flow.merge("add", (flow.drop_path(unit.options.drop_path, out), x), unit.out_activations)
+
+
+@register_flow("bneck")
+def bneck(flow: Flow, unit: Unit, x: int) -> int:
+    """MobileNetV3 (blocks.mobilenet.BneckUnit): SE with an out-of-place ReLU and gate."""
+    act = unit.options.act
+    out = conv_norm_act(flow, unit, "expand", act, x) if unit.has("expand.conv") else x
+    out = conv_norm_act(flow, unit, "dw", act, out)
+    if unit.options.se_channels:
+        fc1 = unit.op("se.fc1")
+        scale = flow.layer(fc1, flow.mean(out, fc1.cin))
+        scale = flow.layer(unit.op("se.fc2"), flow.act("relu", scale, inplace=False))
+        gate = unit.options.se_gate
+        scale = flow.sigmoid(scale) if gate == "sigmoid" else flow.act(gate, scale, inplace=False)
+        out = flow.mul(out, scale)
+    out = conv_norm_act(flow, unit, "project", "none", out)
+    return flow.merge("add", (out, x), unit.out_activations) if unit.merge == "add" else out
+
+
+@register_flow("conv_mlp")
+def conv_mlp(flow: Flow, unit: Unit, x: int) -> int:
+    """MobileNetV3's head: conv-BN-act, pool, FC, act, in-place dropout, FC."""
+    act, fc1 = unit.options.act, unit.op("fc1")
+    x = flow.act(act, flow.chain(unit, ["conv", "bn"], x))
+    x = flow.adaptive_pool(x, fc1.cin, unit.in_size, (1, 1))
+    x = flow.dropout(unit.options.dropout, flow.act(act, flow.layer(fc1, x)), inplace=True)
+    return flow.layer(unit.op("fc2"), x)
+
+
+@register_flow("shuffle")
+def shuffle(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.shufflenet.ShuffleUnit. A stride-1 unit's ``chunk`` halves are views of ``x``: the
+    first half is concatenated as it is, and branch2's first conv saves its half, which is
+    ``x``'s whole storage. A strided unit's branches both read (and save) ``x``."""
+    kept = x
+    if not unit.options.split:
+        for part, act in BRANCH1:
+            kept = conv_norm_act(flow, unit, f"branch1.{part}", act, kept)
+    out = x
+    for part, act in BRANCH2:
+        out = conv_norm_act(flow, unit, f"branch2.{part}", act, out)
+    return flow.shuffle(flow.merge("cat", (kept, out), unit.out_activations))
+
+
+@register_flow("fire")
+def fire(flow: Flow, unit: Unit, x: int) -> int:
+    """squeeze-ReLU, then expand1x1-ReLU and expand3x3-ReLU on it, concatenated (blocks.fire.FireModule)."""
+    squeezed = flow.act("relu", flow.layer(unit.op("squeeze"), x))
+    e1 = flow.act("relu", flow.layer(unit.op("expand1x1"), squeezed))
+    e3 = flow.act("relu", flow.layer(unit.op("expand3x3"), squeezed))
+    return flow.merge("cat", (e1, e3), unit.out_activations)
+
+
+@register_flow("convnext")
+def convnext(flow: Flow, unit: Unit, x: int) -> int:
+    """blocks.convnext.ConvNeXtUnit: [down.norm, down.conv], dwconv, norm, pwconv1, GELU, pwconv2, layer
+    scale, stochastic depth, add (the permutes are views)."""
+    x = flow.chain(unit, ["down.norm", "down.conv"], x) if unit.has("down.conv") else x
+    out = flow.chain(unit, ["dwconv", "norm", "pwconv1"], x)
+    out = flow.chain(unit, ["pwconv2", "layer_scale"], flow.act(unit.options.act, out))
+    return flow.merge("add", (flow.drop_path(unit.options.drop_path, out), x), unit.out_activations)
+
+
+@register_flow("stem_patchify")
+def stem_patchify(flow: Flow, unit: Unit, x: int) -> int:
+    return flow.chain(unit, ["conv", "norm"], x)
+
+
+@register_flow("norm_classifier")
+def norm_classifier(flow: Flow, unit: Unit, x: int) -> int:
+    """Pool (a mean: nothing saved), LayerNorm on the 1x1 map, flatten (a view), FC."""
+    x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (1, 1))
+    return flow.chain(unit, ["norm", "fc"], x)
