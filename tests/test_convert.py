@@ -142,22 +142,28 @@ def zoo_model(name: str) -> torch.nn.Module:
     return randomise(model, (3, ZOO_SIZE, ZOO_SIZE))
 
 
+def assert_equal_outputs(source: torch.nn.Module, spec: archspec.Spec) -> torch.nn.Module:
+    """torchvision's model and ours under its converted weights give the same logits on two N(0, 1)
+    images at the spec's size. Ours is built on the meta device and takes the checkpoint's tensors
+    (``assign=True``: no init, shared storage). The logits must be finite, O(1) and depend on the
+    input: 1000 x assert_close's atol or more, so a misplaced weight shows. Returns our model."""
+    with torch.device("meta"):
+        ours = archspec.build(spec)
+    ours.load_state_dict(from_torchvision(source.state_dict(), spec), strict=True, assign=True)
+    x = torch.randn(2, 3, *archspec.plan(spec).input_size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = source(x), ours.eval()(x)
+    assert torch.isfinite(expected).all() and 0.1 < expected.std() < 20
+    assert (expected[0] - expected[1]).std() > 1e-2
+    torch.testing.assert_close(got, expected)
+    return ours
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_every_other_builder_of_these_families_converts_to_equal_outputs(name):
     source = zoo_model(name)
     narrow = [f"head.hidden={list(NARROW_HIDDEN)}"] if name.startswith("vgg") else []
-    spec = archspec.load(spec_path(ZOO[name]), [f"input.size={ZOO_SIZE}", *narrow])
-    with torch.device("meta"):  # no init: every tensor comes from the checkpoint
-        ours = archspec.build(spec)
-    ours.load_state_dict(from_torchvision(source.state_dict(), spec), strict=True, assign=True)
-    x = torch.randn(2, 3, ZOO_SIZE, ZOO_SIZE, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        expected = source(x)
-        got = ours.eval()(x)
-    assert 0.2 < expected.std() < 5
-    # The input's part of the logits is 1000 x assert_close's atol or more: a misplaced weight shows.
-    assert (expected[0] - expected[1]).std() > 1e-2
-    torch.testing.assert_close(got, expected)
+    assert_equal_outputs(source, archspec.load(spec_path(ZOO[name]), [f"input.size={ZOO_SIZE}", *narrow]))
 
 
 B5 = ["scaling.width_mult=1.6", "scaling.depth_mult=2.2", "head.dropout=0.4"]  # torchvision's efficientnet_b5

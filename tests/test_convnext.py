@@ -24,6 +24,7 @@ from archspec.cli import app
 from archspec.convert import ConversionError, from_torchvision
 from archspec.plan.ops import LayerScale, Linear, Norm
 from conftest import spec_path
+from test_convert import assert_equal_outputs
 
 BUILDERS = {"convnext_tiny": "convnext-tiny", "convnext_small": "convnext-small", "convnext_base": "convnext-base",
             "convnext_large": "convnext-large"}
@@ -53,18 +54,6 @@ def meta_then_filled(make) -> torch.nn.Module:
         model = make()
     return filled(model.to_empty(device="cpu"))
 
-
-def assert_equal_outputs(source: torch.nn.Module, spec) -> None:
-    with torch.device("meta"):  # no init: every tensor comes from the checkpoint
-        ours = archspec.build(spec)
-    ours.load_state_dict(from_torchvision(source.state_dict(), spec), strict=True, assign=True)
-    x = torch.randn(2, 3, *archspec.plan(spec).input_size, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        expected = source(x)
-        got = ours.eval()(x)
-    assert torch.isfinite(expected).all() and 0.2 < expected.std() < 20
-    assert (expected[0] - expected[1]).std() > 1e-2  # the input's part of the logits shows
-    torch.testing.assert_close(got, expected)
 
 
 @pytest.mark.parametrize("builder", BUILDERS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from annotated_types import Ge, Gt
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 # Strict numbers: YAML reads yes/no/on/off as booleans, and Pydantic's lax mode would
 # turn `classes: yes` into 1 class or `width: "16"` into 16. Ints still fill floats.
@@ -14,6 +14,15 @@ NonNegativeInt = Annotated[int, Strict(), Ge(0)]
 PositiveFloat = Annotated[float, Strict(), Gt(0)]
 NonNegativeFloat = Annotated[float, Strict(), Ge(0)]
 Probability = Annotated[float, Strict(), Field(ge=0.0, lt=1.0)]
+
+
+def _odd(kernel: int) -> int:
+    if kernel % 2 == 0:
+        raise ValueError(f"kernel {kernel} is even; it must be odd (3, 5, 7) so that 'same' padding exists")
+    return kernel
+
+
+OddKernel = Annotated[PositiveInt, AfterValidator(_odd)]  # a kernel padded to keep the map size
 
 
 class StrictModel(BaseModel):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, Strict, field_validator
+from pydantic import Field, Strict
 
-from .base import PositiveFloat, PositiveInt, Probability, StrictModel
+from .base import OddKernel, PositiveFloat, PositiveInt, Probability, StrictModel
 
 Activation = Literal["relu", "relu6", "silu", "hardswish", "gelu", "none"]  # blocks/layers.py builds each; memory.py says what it saves
 OUT_OF_PLACE_ACTIVATIONS = frozenset({"gelu"})  # torch has no in-place GELU: built and counted out of place
@@ -72,19 +72,12 @@ class MBConvBlock(StrictModel):
 
     type: Literal["mbconv"]
     expand: PositiveInt = Field(6, description="Expansion ratio of the inner (depthwise) width.")
-    kernel: PositiveInt = 3
+    kernel: OddKernel = 3
     se_ratio: Annotated[float, Strict()] = Field(0.25, ge=0.0, le=1.0, description="SE width / unit input width; 0: no SE.")
     act: Activation = "silu"
     drop_path: Probability = Field(
         0.0, description="Stochastic depth: the last unit's drop rate; rates decay linearly to 0 at the first."
     )
-
-    @field_validator("kernel")
-    @classmethod
-    def _odd(cls, kernel: int) -> int:
-        if kernel % 2 == 0:
-            raise ValueError(f"kernel {kernel} is even; depthwise kernels are odd (3, 5, 7) so 'same' padding exists")
-        return kernel
 
     @property
     def layers_per_unit(self) -> int:
@@ -103,18 +96,11 @@ class FusedMBConvBlock(StrictModel):
 
     type: Literal["fused_mbconv"]
     expand: PositiveInt = Field(4, description="Expansion ratio of the fused conv's width; 1: one kxk conv, no project.")
-    kernel: PositiveInt = 3
+    kernel: OddKernel = 3
     act: Activation = "silu"
     drop_path: Probability = Field(
         0.0, description="Stochastic depth: the last unit's drop rate; rates decay linearly to 0 at the first."
     )
-
-    @field_validator("kernel")
-    @classmethod
-    def _odd(cls, kernel: int) -> int:
-        if kernel % 2 == 0:
-            raise ValueError(f"kernel {kernel} is even; the fused conv's kernel is odd (3, 5) so 'same' padding exists")
-        return kernel
 
     @property
     def layers_per_unit(self) -> int:
@@ -143,7 +129,7 @@ class ConvNeXtBlock(StrictModel):
     """
 
     type: Literal["convnext"]
-    kernel: PositiveInt = Field(7, description="Depthwise kernel (odd, 'same' padding).")
+    kernel: OddKernel = Field(7, description="Depthwise kernel (odd, 'same' padding).")
     expansion: PositiveInt = Field(4, description="Width of the inverted bottleneck's hidden Linear, x the unit's width.")
     layer_scale: PositiveFloat = Field(1e-6, description="Start value of the per-channel scale of the block's output.")
     norm_eps: PositiveFloat = Field(1e-6, description="Epsilon of the block's layer norms (torchvision: 1e-6).")
@@ -152,13 +138,6 @@ class ConvNeXtBlock(StrictModel):
         "(torchvision's stochastic_depth_prob)."
     )
     layers_per_unit: ClassVar[int] = 3
-
-    @field_validator("kernel")
-    @classmethod
-    def _odd(cls, kernel: int) -> int:
-        if kernel % 2 == 0:
-            raise ValueError(f"kernel {kernel} is even; the depthwise kernel is odd (7) so 'same' padding exists")
-        return kernel
 
 
 class ShuffleBlock(StrictModel):
@@ -173,15 +152,8 @@ class ShuffleBlock(StrictModel):
     """
 
     type: Literal["shuffle"]
-    kernel: PositiveInt = Field(3, description="Kernel of the depthwise convs (torchvision: 3).")
+    kernel: OddKernel = Field(3, description="Kernel of the depthwise convs (torchvision: 3).")
     layers_per_unit: ClassVar[int] = 3  # the convs of a stride-1 unit (a strided one has 5)
-
-    @field_validator("kernel")
-    @classmethod
-    def _odd(cls, kernel: int) -> int:
-        if kernel % 2 == 0:
-            raise ValueError(f"kernel {kernel} is even; depthwise kernels are odd (3, 5, 7) so 'same' padding exists")
-        return kernel
 
 
 class FireBlock(StrictModel):
