@@ -78,3 +78,16 @@ def test_set_overrides_apply_to_build(tmp_path):
     (written,) = tmp_path.glob("resnet-20-*.pt")  # a variant is named NAME-HASH8, never resnet-20.pt
     state = torch.load(written, weights_only=True)
     assert state["head.fc.weight"].shape == (100, 64)
+
+
+def test_a_spec_that_only_the_set_completes_builds_like_the_api(tmp_path):
+    """`--set input.size=16` on a spec without `input:` makes a valid spec (channels default to 3), as
+    the API's overrides do; the files are named as a variant's, since no base network exists to clash with."""
+    text = "\n".join(line for line in spec_path("resnet-20").read_text().splitlines() if not line.startswith("input"))
+    spec = tmp_path / "no-input.yaml"
+    spec.write_text(text + "\n")
+    result = run("build", str(spec), "--set", "input.size=16", "-e", "state_dict", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    (written,) = (tmp_path / "out").glob("resnet-20-*.pt")
+    model = archspec.build(str(spec), overrides=["input.size=16"])
+    assert set(torch.load(written, weights_only=True)) == set(model.state_dict())

@@ -147,12 +147,16 @@ def output_stem(spec: Path, sets: list[str], loaded) -> str:
     variant never replaces the files of the network the name belongs to."""
     from ..api import as_spec
     from ..plan.expand import spec_hash
+    from ..spec import SpecError
     from ..spec.yaml_safety import STDIN
 
     if not sets or any(s.split("=", 1)[0].strip() == "name" for s in sets):
         return loaded.name  # no override, or the name given explicitly
     if str(spec) != STDIN:
-        base = as_spec(spec)
-        if base.name != loaded.name or spec_hash(base) == spec_hash(loaded):
+        try:
+            base = as_spec(spec)
+        except SpecError:  # only the --set made it a valid spec: a variant of nothing bundled under this name
+            base = None
+        if base is not None and (base.name != loaded.name or spec_hash(base) == spec_hash(loaded)):
             return loaded.name
     return f"{loaded.name}-{spec_hash(loaded)[:8]}"
