@@ -4,13 +4,8 @@ Each unit's forward is replayed as a *flow* of tensor steps (``archspec/complexi
 writes one per block kind, reading every weighted layer from the unit's records). What a
 step keeps for backward is decided here, in one place per kind of step:
 
-- a layer record (:func:`record_saves`): ``Conv`` and ``Linear`` save their input (a
-  per-position Linear a flattened view of it); a batch ``Norm`` saves its input and its
-  batch mean and inverse std (one value per channel); a layer ``Norm`` (``native_layer_norm``)
-  its input (a permuted view, for ConvNeXt's) and its mean and inverse std, one value per
-  position of each sample (both also exist, briefly, in inference); a ``LayerScale`` its
-  input (the parameter is state); a ``DeformConv`` saves its input, its offsets and
-  torchvision's zero mask (and zero bias when it has none);
+- a layer record: one rule per record class in ``layer_saves.py`` (convs and linears save
+  their input, norms their input and statistics, ...);
 - in place, as torchvision's Conv2dNormActivation runs them: ReLU saves its output; SiLU,
   ReLU6 and Hardswish a copy of their input (autograd's ``original self``). Not in place
   (squeeze-excite's, as torchvision's SqueezeExcitation, and GELU, always: ConvNeXt's exact
@@ -38,12 +33,12 @@ included). DenseNet's concatenations are live until the next one is made.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import singledispatch
 from typing import Any, Callable
 
-from ..plan.ops import Conv, DeformConv, LayerScale, Linear, Norm, Op
+from ..plan.ops import Op
 from ..plan.types import Plan, Unit
 from ..spec.families import OUT_OF_PLACE_ACTIVATIONS
+from .layer_saves import record_saves
 
 DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2}
 DEVICES = ("cpu", "cuda")
@@ -244,62 +239,6 @@ class Flow:
 # an in-place write) or "input" (the tensor it read). One entry per activation the builders make.
 IN_PLACE_SAVES = {"relu": "output", "silu": "input copy", "relu6": "input copy", "hardswish": "input copy"}
 OUT_OF_PLACE_SAVES = {"relu": "output", "hardsigmoid": "input", "gelu": "input"}
-
-
-@singledispatch
-def record_saves(record: Any, flow: Flow, x: int) -> int:
-    raise TypeError(f"no memory rule for layer record {type(record).__name__}")
-
-
-@record_saves.register
-def _conv(record: Conv, flow: Flow, x: int) -> int:
-    return flow.op((x,), record.out_elements, saves=(x,))
-
-
-@record_saves.register
-def _deform(record: DeformConv, flow: Flow, x: int) -> int:
-    """torchvision's deform_conv2d saves input, offsets, a zero mask (batch x 1) and a zero bias if none."""
-    offset = _conv(record.offset, flow, x)
-    out = flow.op((x, offset), record.out_elements, saves=(x, offset))
-    if flow.training:
-        flow.save(flow.new(1))
-        if not record.bias:
-            flow.save(flow.new(record.cout, per_sample=False))
-    return out
-
-
-@record_saves.register
-def _norm(record: Norm, flow: Flow, x: int) -> int:
-    if record.kind == "layer":
-        return _layer_norm(record, flow, x)
-    if record.kind != "batch":
-        raise TypeError(f"no memory rule for a {record.kind} norm ({record.path})")
-    out = flow.op((x,), record.out_elements, saves=(x,))
-    if flow.training:
-        flow.save(flow.new(record.channels, "stat", per_sample=False), flow.new(record.channels, "stat", False))
-    return out
-
-
-def _layer_norm(record: Norm, flow: Flow, x: int) -> int:
-    """``native_layer_norm``: the output, and a mean and an inverse std per position of each sample
-    (made by the same op: in inference they die with it); training saves the input and both."""
-    positions = record.size[0] * record.size[1]
-    mean, rstd = flow.new(positions, "stat"), flow.new(positions, "stat")
-    out = flow.new(record.out_elements)
-    flow.step((x, mean, rstd), out)
-    flow.save(x, mean, rstd)
-    return out
-
-
-@record_saves.register
-def _linear(record: Linear, flow: Flow, x: int) -> int:
-    return flow.op((x,), record.out_elements, saves=(x,))
-
-
-@record_saves.register
-def _layer_scale(record: LayerScale, flow: Flow, x: int) -> int:
-    """``parameter * x``: saves x for the parameter's gradient (the parameter itself is state)."""
-    return flow.op((x,), record.out_elements, saves=(x,))
 
 
 Program = Callable[[Flow, Unit, int], int]
