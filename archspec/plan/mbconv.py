@@ -10,7 +10,7 @@ from ..spec.families import Activation
 
 from .context import UnitContext
 from .errors import PlanError
-from .ops import Conv, Op
+from .ops import Conv, Op, Size
 from .options import register_options
 from .parts import conv_norm
 from .registry import register_planner
@@ -33,14 +33,8 @@ def plan_mbconv(block: Any, ctx: UnitContext) -> Unit:
         raise PlanError(("body", "widening"), f"mbconv unit {ctx.name} needs a width: give `widening` or stage `width`")
     cin, out, size = ctx.in_channels, ctx.width, ctx.in_size
     inner = cin * block.expand  # exact: widths are rounded once, by the scaling rule, never here
-    ops: list[Op] = conv_norm("expand", cin, inner, 1, size) if block.expand > 1 else []
-    ops += conv_norm("dw", inner, inner, block.kernel, size, stride=ctx.stride, groups=inner)
-    dw_size = ops[-1].size
     squeeze = max(1, math.floor(cin * block.se_ratio)) if block.se_ratio > 0 else 0
-    if squeeze:
-        one = (1, 1)
-        ops += [Conv("se.fc1", inner, squeeze, 1, one, bias=True), Conv("se.fc2", squeeze, inner, 1, one, bias=True)]
-    ops += conv_norm("project", inner, out, 1, dw_size)
+    ops, dw_size = inverted_residual(cin, inner, out, block.kernel, size, ctx.stride, squeeze)
     residual = ctx.stride == 1 and cin == out
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="mbconv",
@@ -50,3 +44,18 @@ def plan_mbconv(block: Any, ctx: UnitContext) -> Unit:
         options=MBConvOptions(act=block.act, expand=block.expand, kernel=block.kernel, se_channels=squeeze,
                               drop_path=ctx.drop_path if residual else 0.0),
     )
+
+
+def inverted_residual(cin: int, inner: int, out: int, kernel: int, size: Size, stride: int,
+                      squeeze: int) -> tuple[list[Op], Size]:
+    """The layer records of an inverted residual (MBConv, MobileNetV3's bneck) and the depthwise
+    conv's output size: conv1x1 ``expand`` (only where ``inner`` differs from ``cin``), depthwise kxk
+    ``dw``, squeeze-excite ``se.fc1``/``se.fc2`` (1x1 convs with bias; none at ``squeeze`` 0), ``project``."""
+    ops: list[Op] = conv_norm("expand", cin, inner, 1, size) if inner != cin else []
+    ops += conv_norm("dw", inner, inner, kernel, size, stride=stride, groups=inner)
+    dw_size = ops[-1].size  # type: ignore[union-attr]
+    if squeeze:
+        one = (1, 1)
+        ops += [Conv("se.fc1", inner, squeeze, 1, one, bias=True), Conv("se.fc2", squeeze, inner, 1, one, bias=True)]
+    ops += conv_norm("project", inner, out, 1, dw_size)
+    return ops, dw_size

@@ -13,9 +13,9 @@ from typing import Any
 
 from .context import UnitContext
 from .errors import PlanError
-from .ops import Conv, Linear, Norm, Op, Size
+from .ops import Conv, Linear, Norm, Size
+from .mbconv import inverted_residual
 from .options import register_options
-from .parts import conv_norm
 from .registry import register_head, register_planner
 from .scaling import make_divisible
 from .types import Unit, UnitOptions
@@ -58,14 +58,8 @@ def plan_bneck(block: Any, ctx: UnitContext) -> Unit:
                                               f"given {ctx.width}); drop `widening` and stage `width`")
     kernel, expanded, out, se, act = block.layers[ctx.index]
     cin, size = ctx.in_channels, ctx.in_size
-    ops: list[Op] = conv_norm("expand", cin, expanded, 1, size) if expanded != cin else []
-    ops += conv_norm("dw", expanded, expanded, kernel, size, stride=ctx.stride, groups=expanded)
-    dw_size = ops[-1].size
     squeeze, record = se_width(expanded, block.se_reduction, block.se_divisor) if se else (0, None)
-    if squeeze:
-        one = (1, 1)
-        ops += [Conv("se.fc1", expanded, squeeze, 1, one, bias=True), Conv("se.fc2", squeeze, expanded, 1, one, bias=True)]
-    ops += conv_norm("project", expanded, out, 1, dw_size)
+    ops, dw_size = inverted_residual(cin, expanded, out, kernel, size, ctx.stride, squeeze)
     residual = ctx.stride == 1 and cin == out
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="bneck",
