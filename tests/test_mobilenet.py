@@ -14,6 +14,7 @@ from functools import lru_cache
 import pytest
 import torch
 import torchvision
+from torchvision.models._utils import _make_divisible
 from typer.testing import CliRunner
 
 import archspec
@@ -28,6 +29,7 @@ from archspec.complexity.measure import measure_saved
 from archspec.complexity.memory import memory
 from conftest import spec_path, zeros_build
 from test_convert import assert_equal_outputs, randomise
+from test_families import meta_counts
 
 SIZE = 64
 BUILDERS = {"mobilenet_v2": "mobilenet-v2", "mobilenet_v3_large": "mobilenet-v3-large",
@@ -174,3 +176,19 @@ def test_inference_peak_is_torchvision_s_traced_forward(name):
     source = torchvision_model(name)
     trace = measure_infer_peak(source, torch.randn(2, 3, SIZE, SIZE))
     assert memory(plan(spec_path(BUILDERS[name]), overrides=[f"input.size={SIZE}"]), 2).infer_peak_bytes == trace.peak() > 0
+
+
+@pytest.mark.parametrize("width_mult", [0.5, 1.4])
+def test_other_width_multipliers_are_a_set_away(width_mult):
+    """torchvision's mobilenet_v2(width_mult=...): every width _make_divisible(c x m, 8) (compound scaling,
+    recorded per unit), the last conv at _make_divisible(1280 x max(1, m), 8) (the head's fixed width)."""
+    head = _make_divisible(1280 * max(1.0, width_mult), 8)
+    spec = archspec.load(spec_path("mobilenet-v2"), [
+        f"scaling={{rule: compound, width_mult: {width_mult}, depth_mult: 1.0, divisor: 8}}",
+        "head.expansion=null", f"head.width={head}"])
+    with torch.device("meta"):
+        theirs = meta_counts(torchvision.models.mobilenet_v2(weights=None, width_mult=width_mult), (3, 224, 224))
+    resolved = plan(spec)
+    assert (resolved.params, resolved.macs) == theirs
+    assert resolved.stem.scaling["width"] == _make_divisible(32 * width_mult, 8)
+
