@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Union
 
 from ..plan.resolve import SpecLike, resolve
-from ..plan.types import Plan, Unit
+from ..plan.types import Plan
 from . import alexnet, convnext, densenet, efficientnet, googlenet, inception_v3, mnasnet, mobilenet, regnet, shufflenet, squeezenet, vgg  # noqa: F401  (register the other torchvision families)
 from . import torchvision as _torchvision  # noqa: F401  (registers the torchvision rules)
 from .engine import map_weights, tensors_of
 from .errors import ConversionError
-from .rules import Family, family_of, register_rule, registered, require, rule_for
+from .rules import Family, family_of, names_of, register_rule, registered, require
 
 if TYPE_CHECKING:
     import torch
@@ -41,16 +41,9 @@ def from_torchvision(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict
     """A torchvision model's state_dict renamed for ``archspec.build(spec)``."""
     plan = _as_plan(spec)
     family = family_of(plan)
-
-    def names_for(unit: Unit) -> Mapping[str, str]:
-        if unit is plan.stem:
-            return family.stem(unit, plan)
-        if unit is plan.head:
-            return family.head(unit, plan)
-        return rule_for(unit, family)(unit, plan)
-
+    names = names_of(plan, family)  # the family's rule for every unit, as family_of applied them
     renamed = {family.rename(name): tensor for name, tensor in state_dict.items()}
-    return map_weights(renamed, plan, names_for, f"torchvision {family.name}", family.ignore)
+    return map_weights(renamed, plan, lambda unit: names[unit.name], f"torchvision {family.name}", family.ignore)
 
 
 def from_archspec(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict[str, "torch.Tensor"]:

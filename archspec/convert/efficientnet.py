@@ -41,13 +41,7 @@ EFFICIENTNET = Family("efficientnet", stem=efficientnet_stem, head=efficientnet_
 def mbconv(unit: Unit, plan: Plan) -> LayerNames:
     require(unit, unit.options.act == "silu" and unit.options.se_channels > 0, "efficientnet",
             "every MBConv unit uses SiLU and squeeze-excite (block: {type: mbconv, act: silu, se_ratio: 0.25})")
-    present = [part for part in PARTS if any(op.path.startswith(f"{part}.") for op in unit.ops)]
-    prefix = f"features.{unit.stage + 1}.{unit.index}.block"  # type: ignore[operator]
-    names = {}
-    for op in unit.ops:
-        part, layer = op.path.split(".", 1)
-        names[op.path] = f"{prefix}.{present.index(part)}.{CONV_NORM.get(layer, layer)}"
-    return names
+    return numbered_parts(unit, PARTS)
 
 
 FUSED_PARTS = ("fused", "project")  # torchvision's FusedMBConv ``block``: the kxk conv-BN-SiLU, then the project
@@ -57,9 +51,16 @@ FUSED_PARTS = ("fused", "project")  # torchvision's FusedMBConv ``block``: the k
 def fused_mbconv(unit: Unit, plan: Plan) -> LayerNames:
     require(unit, unit.options.act == "silu", "efficientnet",
             "every Fused-MBConv unit uses SiLU (block: {type: fused_mbconv, act: silu})")
+    return numbered_parts(unit, FUSED_PARTS)
+
+
+def numbered_parts(unit: Unit, parts: tuple[str, ...]) -> LayerNames:
+    """``features.{stage+1}.{index}.block.{k}``: torchvision numbers the parts a unit has, in ``parts``'
+    order (MBConv's expand is absent at ratio 1); a conv-BN part stores ``0`` conv, ``1`` BN."""
+    present = [part for part in parts if any(op.path.startswith(f"{part}.") for op in unit.ops)]
     prefix = f"features.{unit.stage + 1}.{unit.index}.block"  # type: ignore[operator]
     names = {}
     for op in unit.ops:
         part, layer = op.path.split(".", 1)
-        names[op.path] = f"{prefix}.{FUSED_PARTS.index(part)}.{CONV_NORM[layer]}"
+        names[op.path] = f"{prefix}.{present.index(part)}.{CONV_NORM.get(layer, layer)}"
     return names

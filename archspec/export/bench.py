@@ -88,8 +88,7 @@ class Config:
 def unit_key(unit: Unit) -> str:
     """A unit's identity for the lookup table: block and shapes in words, then a digest of its layers
     and options (two units with the same key build the same module)."""
-    options = dict(unit.options.items())
-    layers = repr((unit.ops, sorted(options.items(), key=str), unit.shortcut, unit.merge))  # paths are unit-relative
+    layers = repr((unit.ops, sorted(unit.options.items(), key=str), unit.shortcut, unit.merge))  # paths are unit-relative
     digest = hashlib.sha256(layers.encode()).hexdigest()[:10]
     (h, w), (oh, ow) = unit.in_size, unit.out_size
     return f"{unit.block} {unit.in_channels}x{h}x{w}->{unit.out_channels}x{oh}x{ow} s{unit.stride} {digest}"
