@@ -298,7 +298,7 @@ def test_module_graph_shows_the_shortcut_branches():
     source = module_graph(preact).source
     # the projection reads the shared pre-activation: an edge relu -> shortcut.conv in the unit
     first = preact.body[0].name.replace(".", "_")
-    assert re.search(rf"\b{first}_relu -> {first}_shortcut_conv\b", source)
+    assert re.search(rf"\b{first}_relu1 -> {first}_shortcut_conv\b", source)  # the shared BN-ReLU is relu1
     assert "shortcut.conv 1\u00d71" in source
 
 

@@ -96,7 +96,10 @@ def elementwise(unit: Unit) -> Elementwise:
                 raise TypeError(f"layer record {type(op).__name__} ({unit.name}.{op.path}) adds elementwise ops of "
                                 f"class {kind!r}; the policy counts only {', '.join(LAYER_CLASSES)}")
             by_class[kind] += count
-    add = unit.out_activations if unit.merge == "add" else 0
+    if unit.graph is not None:  # each parameter-free step counts its own (plan/steps.py)
+        add = sum(n.step.counted(n.shape).get("add", 0) for n in unit.graph.nodes if not n.step.tensors)
+    else:
+        add = unit.out_activations if unit.merge == "add" else 0
     return Elementwise(**by_class, add=add, pool=pooled_elements(unit))
 
 

@@ -52,14 +52,6 @@ def shortcut(flow: Flow, unit: Unit, x: int) -> int:
     return flow.chain(unit, paths, x)
 
 
-def branch_end(flow: Flow, unit: Unit, out: int, x: int, relu_after: bool) -> int:
-    """SE, stochastic depth, the residual add (shortcut evaluated after the branch), the final ReLU."""
-    out = squeeze_excite(flow, unit, "relu", out) if unit.options.se else out
-    out = flow.drop_path(unit.options.drop_path, out)
-    out = flow.merge("add", (out, shortcut(flow, unit, x)), unit.out_activations)
-    return flow.act("relu", out) if relu_after else out
-
-
 def steps(flow: Flow, unit: Unit, x: int, plan: list[str]) -> int:
     """Layers by path, ``relu`` and ``dropout`` in between: a residual branch as its forward reads."""
     for item in plan:
@@ -72,18 +64,6 @@ def steps(flow: Flow, unit: Unit, x: int, plan: list[str]) -> int:
     return x
 
 
-@register_flow("basic")
-def basic(flow: Flow, unit: Unit, x: int) -> int:
-    out = steps(flow, unit, x, ["conv1", "bn1", "relu", "dropout", "conv2", "bn2"])
-    return branch_end(flow, unit, out, x, relu_after=True)
-
-
-@register_flow("bottleneck")
-def bottleneck(flow: Flow, unit: Unit, x: int) -> int:
-    out = steps(flow, unit, x, ["conv1", "bn1", "relu", "conv2", "bn2", "relu", "dropout", "conv3", "bn3"])
-    return branch_end(flow, unit, out, x, relu_after=True)
-
-
 @register_flow("regnet")
 def regnet(flow: Flow, unit: Unit, x: int) -> int:
     """blocks.regnet.RegNetUnit: the SE on the inner width, before the last 1x1."""
@@ -92,38 +72,6 @@ def regnet(flow: Flow, unit: Unit, x: int) -> int:
     out = steps(flow, unit, out, ["conv3", "bn3"])
     out = flow.merge("add", (out, shortcut(flow, unit, x)), unit.out_activations)
     return flow.act("relu", out)
-
-
-def _preact(flow: Flow, unit: Unit, x: int, branch: list[str]) -> int:
-    """The shared BN-ReLU; the shortcut (on it, for preact_projection) before the branch."""
-    pre = flow.act("relu", flow.layer(unit.op("bn1"), x))
-    short = shortcut(flow, unit, pre if unit.shortcut == "preact_projection" else x)
-    out = steps(flow, unit, pre, branch)
-    out = squeeze_excite(flow, unit, "relu", out) if unit.options.se else out
-    out = flow.drop_path(unit.options.drop_path, out)
-    return flow.merge("add", (out, short), unit.out_activations)
-
-
-@register_flow("preact_basic")
-def preact_basic(flow: Flow, unit: Unit, x: int) -> int:
-    return _preact(flow, unit, x, ["conv1", "bn2", "relu", "dropout", "conv2"])
-
-
-@register_flow("preact_bottleneck")
-def preact_bottleneck(flow: Flow, unit: Unit, x: int) -> int:
-    return _preact(flow, unit, x, ["conv1", "bn2", "relu", "conv2", "bn3", "relu", "dropout", "conv3"])
-
-
-@register_flow("pyramid")
-def pyramid(flow: Flow, unit: Unit, x: int) -> int:
-    out = steps(flow, unit, x, ["bn1", "conv1", "bn2", "relu", "dropout", "conv2", "bn3"])
-    return branch_end(flow, unit, out, x, relu_after=False)
-
-
-@register_flow("pyramid_bottleneck")
-def pyramid_bottleneck(flow: Flow, unit: Unit, x: int) -> int:
-    out = steps(flow, unit, x, ["bn1", "conv1", "bn2", "relu", "conv2", "bn3", "relu", "dropout", "conv3", "bn4"])
-    return branch_end(flow, unit, out, x, relu_after=False)
 
 
 @register_flow("dense")

@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..plan.graph import INPUT
 from ..plan.ops import Op
 from ..plan.types import Plan, Unit
 from ..spec.families import OUT_OF_PLACE_ACTIVATIONS
@@ -263,12 +264,26 @@ def replay(plan: Plan, training: bool) -> Flow:
     x = flow.new(plan.in_channels * plan.input_size[0] * plan.input_size[1])
     for unit in plan.units:
         flow.unit = unit.name
+        if unit.graph is not None:
+            x = replay_graph(flow, unit.graph, x)
+            continue
         try:
             program = PROGRAMS[unit.block]
         except KeyError:
             raise KeyError(f"no memory flow for block type {unit.block!r}") from None
         x = program(flow, unit, x)
     return flow
+
+
+def replay_graph(flow: Flow, graph: Any, x: int) -> int:
+    """A unit's graph in its order: each step says what it does to the tensors (its ``flow``)."""
+    values = {INPUT: x}
+    shapes = {INPUT: graph.input_shape}
+    for node in graph.nodes:
+        ins = [shapes[i] for i in node.inputs]
+        values[node.name] = node.step.flow(flow, [values[i] for i in node.inputs], ins, node.shape)
+        shapes[node.name] = node.shape
+    return values[graph.output]
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,37 @@ def pool_out(size: Size, kernel: int, stride: int, padding: int = 0, ceil: bool 
     return tuple(out)  # type: ignore[return-value]
 
 
+def module_ref(path: str) -> str:
+    """``self.se.fc1``; a numbered part (``branch2.0``) through ``getattr``, as fx writes it."""
+    ref = "self"
+    for part in path.split("."):
+        ref = f"{ref}.{part}" if part.isidentifier() else f"getattr({ref}, {part!r})"
+    return ref
+
+
+class Weighted:
+    """What a layer record is as a step of a unit's graph (plan/graph.py, plan/steps.py): a module at
+    its path, called on its one input; what it saves for backward is its class's rule in
+    complexity/layer_saves.py, applied by the memory model's ``Flow.layer``."""
+
+    path: str
+
+    def expr(self, args: list[str]) -> str:
+        return f"{module_ref(self.path)}({args[0]})"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.layer(self, xs[0])
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return shapes[0]
+
+    @property
+    def label(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+
 @dataclass(frozen=True)
-class Conv:
+class Conv(Weighted):
     """A 2-d convolution; MACs exclude the bias, as FlopCounterMode does.
 
     ``kernel`` and ``padding`` are ints for square windows (every layer but the factorised
@@ -117,6 +146,9 @@ class Conv:
     def out_size(self) -> Size:
         return conv_out(self.in_size, self.kernel, self.stride, self.pad, self.dilation)
 
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return (self.cout, *self.out_size)
+
     @property
     def params(self) -> int:
         weight = self.cout * (self.cin // self.groups) * self.taps
@@ -145,7 +177,7 @@ class Conv:
 
 
 @dataclass(frozen=True)
-class Norm:
+class Norm(Weighted):
     """A normalisation layer: a scale and a shift per channel; ``kind`` says which statistics.
 
     ``batch`` (BatchNorm2d) keeps running statistics as buffers; ``layer`` and ``group``
@@ -194,7 +226,7 @@ class Norm:
 
 
 @dataclass(frozen=True)
-class Linear:
+class Linear(Weighted):
     """A fully connected layer applied to a pooled vector (or to 1x1 maps, as SE does), or at every
     position of an NHWC map of ``size`` (ConvNeXt's pointwise layers: ``nn.Linear`` on the last dim).
 
@@ -207,6 +239,9 @@ class Linear:
     cout: int
     bias: bool = True
     size: Size = (1, 1)  # the map it is applied at, position by position
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return (*shapes[0][:-1], self.cout)
 
     @property
     def params(self) -> int:
@@ -266,7 +301,7 @@ class DeformConv(Conv):
 
 
 @dataclass(frozen=True)
-class LayerScale:
+class LayerScale(Weighted):
     """A learned per-channel scale of a residual branch (ConvNeXt's ``layer_scale``, Touvron et al. 2021).
 
     Its one tensor is a bare parameter of the unit (``tensors`` key ``""``: the state_dict entry is
@@ -277,6 +312,9 @@ class LayerScale:
     channels: int
     size: Size
     init: float
+
+    def expr(self, args: list[str]) -> str:
+        return f"{module_ref(self.path)} * {args[0]}"
 
     @property
     def params(self) -> int:

@@ -1,7 +1,9 @@
 """Unit planners for the residual families: basic, bottleneck, pre-activation, PyramidNet.
 
-Each returns a :class:`Unit` whose ``ops`` name the layers the matching builder in
-``archspec.blocks.residual`` creates, with the same paths.
+Each does the channel arithmetic, makes the layer records, and wires them into the unit's
+graph (plan/graph.py) in the order its forward runs: the branch, squeeze-excite, stochastic
+depth, the shortcut (before the branch in the pre-activation kinds, which may project the
+shared pre-activation), the add, and the ReLU after it where the kind has one.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..spec.blocks import StrideOn
+from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
+from .graph import INPUT, GraphBuilder
 from .ops import Conv, DeformConv, Norm, Op, Size
 from .options import register_options
 from .registry import register_planner
@@ -63,14 +67,15 @@ def check_groups(ctx: UnitContext, groups: int, *channels: int) -> None:
 def residual_unit(
     block: Any, ctx: UnitContext, out: int, ops: list[Op], inner: int | None = None, groups: int = 1
 ) -> Unit:
-    """Finish a residual unit: SE on the branch output, shortcut, counts, typed options."""
-    size = ops[-1].out_size if isinstance(ops[-1], Conv) else ops[-1].size
+    """Finish a residual unit from its branch (``ops`` in order, each BN followed by a ReLU unless it
+    is the branch's last layer or precedes a conv in a PyramidNet): SE, shortcut, graph, options."""
     path = ctx.block_path
     try:
-        ops += se_ops(block, out)
+        se = se_ops(block, out)
     except PlanError as exc:
         raise PlanError(path + exc.path, exc.message) from None
     kind, short = plan_shortcut(ctx.shortcut, ctx.in_channels, out, ctx.stride, ctx.in_size, ctx.shortcut_path)
+    graph = _graph(block, ctx, ops, se, kind, short, out)
     return Unit(
         name=ctx.name,
         stage=ctx.stage,
@@ -79,16 +84,57 @@ def residual_unit(
         in_channels=ctx.in_channels,
         out_channels=out,
         in_size=ctx.in_size,
-        out_size=size,
+        out_size=graph.nodes[-1].shape[1:],
         stride=ctx.stride,
         inner_channels=inner,
         groups=groups,
         shortcut=kind,
         merge="add",
-        ops=tuple(ops) + short,
+        ops=graph.weighted,
         width=ctx.width,
         options=_options(block, ctx, ops),
+        graph=graph,
     )
+
+
+# Where each kind's branch has its ReLUs and its dropout: after the named layers.
+_RELU_AFTER = {
+    "basic": ("bn1",), "bottleneck": ("bn1", "bn2"), "preact_basic": ("bn2",),
+    "preact_bottleneck": ("bn2", "bn3"), "pyramid": ("bn2",), "pyramid_bottleneck": ("bn2", "bn3"),
+}
+_DROPOUT_AFTER = {
+    "basic": "bn1", "bottleneck": "bn2", "preact_basic": "bn2", "preact_bottleneck": "bn3",
+    "pyramid": "bn2", "pyramid_bottleneck": "bn3",
+}
+
+
+def _graph(block: Any, ctx: UnitContext, ops: list[Op], se: tuple[Op, ...], kind: str, short: tuple[Op, ...],
+           out: int) -> Any:
+    g = GraphBuilder(ctx.in_channels, ctx.in_size)
+    preact = block.type.startswith("preact")
+    relus = iter(range(1, 10))
+    relu_after, dropout_after = _RELU_AFTER[block.type], _DROPOUT_AFTER[block.type]
+    x, branch, short_value = INPUT, list(ops), None
+    if preact:  # the shared BN-ReLU; the shortcut first, on it where the projection reads it
+        x = g.add(branch.pop(0), x)
+        x = g.add(sg.Act(f"relu{next(relus)}", "relu"), x)
+        source = x if kind == "preact_projection" else INPUT
+        short_value = sg.shortcut(g, source, kind, ctx.stride, out - ctx.in_channels, short)
+    for op in branch:
+        x = g.add(op, x)
+        if op.path in relu_after:
+            x = g.add(sg.Act(f"relu{next(relus)}", "relu"), x)
+        if op.path == dropout_after:
+            x = sg.dropout(g, x, block.dropout)
+    if se:
+        x = sg.squeeze_excite(g, x, *se)
+    x = sg.drop_path(g, x, ctx.drop_path)
+    if short_value is None:
+        short_value = sg.shortcut(g, INPUT, kind, ctx.stride, out - ctx.in_channels, short)
+    x = sg.residual_add(g, x, short_value)
+    if not preact and not block.type.startswith("pyramid"):
+        x = g.add(sg.Act(f"relu{next(relus)}", "relu"), x)
+    return g.build()
 
 
 def _options(block: Any, ctx: UnitContext, ops: list[Op]) -> ResidualUnitOptions:

@@ -76,14 +76,20 @@ class Unit(Counted):
     # widening rule gave its width (plan/regnet.py, ``rule: regnet``), and how a block's own rule rounded
     # its inner widths (MobileNetV3's SE widths, plan/mobilenet.py); None where nothing was rounded.
     scaling: Mapping[str, Any] | None = None
+    # The unit as a graph of named steps (plan/graph.py): what the module, its forward, the memory
+    # model, counting and the exports all derive from. ``ops`` are its weighted steps, in order.
+    graph: Any = None
 
     def _parts(self) -> tuple[Op, ...]:
         return self.ops
 
     def with_ops(self, ops: tuple[Op, ...]) -> "Unit":
         """This unit with other layer records: ``dataclasses.replace(self, ops=ops)``, without its
-        per-call field introspection (planning a design space replaces hundreds of thousands)."""
-        return self._with(ops=ops)
+        per-call field introspection (planning a design space replaces hundreds of thousands).
+        A unit with a graph gets the same records in its graph, by path."""
+        if self.graph is None:
+            return self._with(ops=ops)
+        return self._with(ops=ops, graph=self.graph.with_steps({op.path: op for op in ops}))
 
     def with_width(self, width: int | None) -> "Unit":
         """This unit recording the width its widening rule gave it (see ``width``)."""

@@ -1,0 +1,172 @@
+"""The one unit module: submodules from a Plan unit's graph, and a forward generated from it.
+
+Every step with a torch module gets one at the step's name (``se.fc1`` is ``self.se.fc1``,
+inside a plain container ``se``), so the state_dict keys are the graph's. The forward is
+Python source written from the graph, one line per value, folding a value into the next
+line where that line is its only reader, so it reads like torchvision's hand-written ones::
+
+    def forward(self, x):
+        relu1 = self.relu1(self.bn1(self.conv1(x)))
+        bn2 = self.bn2(self.conv2(relu1))
+        add = bn2 + x
+        return self.relu2(add)
+
+The source is compiled once per distinct graph text into a class of its own (as
+``torch.fx.GraphModule`` does with ``python_code``), and registered with ``linecache``,
+so tracebacks, ``inspect`` and the standalone export see it. There is no interpreter loop:
+eager mode runs plain Python, and torch.fx and torch.export trace it like any module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import keyword
+import linecache
+import re
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..plan.graph import INPUT, Graph
+from ..plan.ops import Conv, LayerScale, Linear, Norm
+from ..plan.types import Unit
+from . import layers
+
+_RESERVED = {"self", "torch", "F", "nn", "channel_shuffle", INPUT}
+_CLASSES: dict[tuple[str, str], type] = {}  # (kind, source) -> its compiled class
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle: (N, g, C/g, H, W) transposed to (N, C/g, g, H, W)."""
+    n, c, h, w = x.size()
+    x = x.view(n, groups, c // groups, h, w)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(n, c, h, w)
+
+
+_NAMESPACE = {"torch": torch, "F": F, "channel_shuffle": channel_shuffle}
+
+
+class GraphUnit(nn.Module):
+    """A unit built from its graph; each distinct graph is a subclass with its generated ``forward``."""
+
+    source: str = ""  # the generated forward, as compiled
+
+
+class Part(nn.Module):
+    """A named group of a unit's steps (``se``, ``shortcut``): it holds their modules, the unit runs them."""
+
+
+def variable(name: str) -> str:
+    """A Python name for a value: dots become underscores; reserved or non-identifier names get a prefix."""
+    if name == INPUT:
+        return INPUT
+    var = re.sub(r"\W", "_", name)
+    if not var.isidentifier() or keyword.iskeyword(var) or var in _RESERVED:
+        var = f"v_{var}"
+    return var
+
+
+_OPERATORS = (" + ", " * ")
+
+
+def forward_source(graph: Graph) -> str:
+    """The forward's source: one assignment per value; a value read once, by the very next step, is
+    written inside that step's expression instead (never an operator expression, so no parentheses)."""
+    nodes, uses = graph.nodes, graph.uses()
+    lines = ["def forward(self, x):"]
+    pending: dict[str, str] = {}
+    for i, node in enumerate(nodes):
+        args = [pending.pop(a) if a in pending else variable(a) for a in node.inputs]
+        expr = node.step.expr(args)
+        last = i + 1 == len(nodes)
+        folds = (not last and uses[node.name] == 1 and node.name in nodes[i + 1].inputs
+                 and not any(op in expr for op in _OPERATORS) and expr.count("(") < 4)
+        if last and node.name == graph.output:
+            lines.append(f"    return {expr}")
+            return "\n".join(lines) + "\n"
+        if folds:
+            pending[node.name] = expr
+        else:
+            lines.append(f"    {variable(node.name)} = {expr}")
+    lines.append(f"    return {variable(graph.output)}")
+    return "\n".join(lines) + "\n"
+
+
+def unit_class(kind: str, graph: Graph) -> type:
+    """The GraphUnit subclass whose forward is ``graph``'s, compiled once per distinct source."""
+    source = forward_source(graph)
+    key = (kind, source)
+    cls = _CLASSES.get(key)
+    if cls is None:
+        digest = hashlib.sha256(source.encode()).hexdigest()[:8]
+        name = "".join(w[:1].upper() + w[1:] for w in re.split(r"[^0-9A-Za-z]+", kind) if w) + f"Unit_{digest[:6]}"
+        filename = f"<archspec {name} {digest}>"
+        namespace = dict(_NAMESPACE)
+        exec(compile(source, filename, "exec"), namespace)  # our own generated code, from typed steps
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        forward = namespace["forward"]
+        forward.__qualname__ = f"{name}.forward"
+        cls = type(name, (GraphUnit,), {"forward": forward, "source": source, "__module__": __name__,
+                                         "__doc__": f"A {kind} unit, its forward generated from its graph."})
+        _CLASSES[key] = cls
+    return cls
+
+
+def step_module(step: Any) -> nn.Module | nn.Parameter | None:
+    """The torch module a step becomes (a layer record's layer, a bare parameter), or None for a call."""
+    if isinstance(step, (Conv, Norm, Linear)):
+        return layers.layer(step)
+    if isinstance(step, LayerScale):
+        return nn.Parameter(torch.empty(step.tensors[""]))
+    spec = step.module
+    if spec is None:
+        return None
+    name, kwargs = spec
+    cls = getattr(nn, name, None) or getattr(layers, name)
+    return layers.fresh(cls, **kwargs) if hasattr(cls, "reset_parameters") else cls(**kwargs)
+
+
+def build_graph_unit(unit: Unit) -> nn.Module:
+    """The unit's module: its graph's steps as submodules at their names, its generated forward."""
+    cls = unit_class(unit.block, unit.graph)
+    module = cls()
+    for node in unit.graph.nodes:
+        made = step_module(node.step)
+        if made is None:
+            continue
+        parent, _, leaf = node.name.rpartition(".")
+        owner = _container(module, parent, unit.graph) if parent else module
+        if isinstance(made, nn.Parameter):
+            owner.register_parameter(leaf, made)
+            owner.layer_scale_init = node.step.init  # blocks/init.py fills it with its start value
+        else:
+            owner.add_module(leaf, made)
+    return module
+
+
+def _container(root: nn.Module, path: str, graph: Graph) -> nn.Module:
+    """The :class:`Part` at ``path`` under ``root``, made where missing (``se`` for ``se.fc1``); one
+    class per set of step names it holds, so that every instance of a class holds the same names."""
+    module, prefix = root, ""
+    for part in path.split("."):
+        prefix = f"{prefix}{part}."
+        child = module._modules.get(part)
+        if child is None:
+            child = _part_class(tuple(n.name[len(prefix):] for n in graph.nodes if n.name.startswith(prefix)))()
+            module.add_module(part, child)
+        module = child
+    return module
+
+
+_PARTS: dict[tuple[str, ...], type] = {}
+
+
+def _part_class(names: tuple[str, ...]) -> type:
+    cls = _PARTS.get(names)
+    if cls is None:
+        digest = hashlib.sha256("/".join(names).encode()).hexdigest()[:6]
+        cls = _PARTS[names] = type(f"Part_{digest}", (Part,), {"__module__": __name__, "__doc__": Part.__doc__})
+    return cls

@@ -1,0 +1,394 @@
+"""The parameter-free steps of a unit's graph; the weighted ones are the layer records of ``ops.py``.
+
+A unit is a DAG of named steps (:mod:`archspec.plan.graph`). Every step class owns all
+its facts in one place, so that no consumer switches on kinds:
+
+- ``out_shape(*inputs)``: the per-sample shape it makes (``(C, H, W)`` maps, ``(C,)`` vectors);
+- ``params``, ``macs`` and ``elementwise`` (complexity/counting.py's classes), zero here;
+- ``flow(flow, xs, ins, out)``: what it does to the memory model's tensors (complexity/memory.py's
+  ``Flow`` methods, which decide what is saved and note the event the counting policies weigh);
+- ``module``: the torch module it becomes, as ``(class name, keyword arguments)``, the class
+  looked up in ``torch.nn`` (or ``archspec.blocks.layers``), or None for a function call;
+- ``expr(args)``: its expression in the generated forward and the standalone code;
+- ``label``: its name in diagrams and the fx view.
+
+No torch here: the builder (``blocks/graph_unit.py``) turns ``module`` into a module and
+compiles the generated source once per distinct graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Any, ClassVar
+
+from .ops import Shape, Size, module_ref, pool_out
+
+ModuleSpec = tuple[str, dict[str, Any]]
+
+
+def elements(shape: Shape) -> int:
+    return prod(shape)
+
+
+class Free:
+    """What every parameter-free step shares: no parameters, MACs, tensors or elementwise ops of
+    its own (an ``Add`` counts its adds: see ``elementwise``)."""
+
+    path: str
+    params: ClassVar[int] = 0
+    macs: ClassVar[int] = 0
+    module: ClassVar[ModuleSpec | None] = None
+    tensors: ClassVar[dict[str, Shape]] = {}
+    elementwise: ClassVar[dict[str, int]] = {}
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return shapes[0]
+
+    def counted(self, out: Shape) -> dict[str, int]:
+        """Its elementwise ops by class (complexity/counting.py) at output shape ``out``: none."""
+        return {}
+
+    @property
+    def label(self) -> str:
+        return type(self).__name__.lower()
+
+    def call(self, args: list[str]) -> str:
+        """``self.<path>(<args>)``: a module step's call in the generated forward."""
+        return f"{module_ref(self.path)}({', '.join(args)})"
+
+
+# Activations as torch builds them: (torch.nn class, takes ``inplace``).
+ACTIVATION_MODULES = {"relu": ("ReLU", True), "relu6": ("ReLU6", True), "silu": ("SiLU", True),
+                      "hardswish": ("Hardswish", True), "gelu": ("GELU", False), "sigmoid": ("Sigmoid", False),
+                      "hardsigmoid": ("Hardsigmoid", False)}
+
+
+@dataclass(frozen=True)
+class Act:
+    """An activation. In place by default, as torchvision's Conv2dNormActivation builds them
+    (GELU and the gates never are); ``functional``: a ``torch.<fn>`` call, not a module
+    (SE's sigmoid in the residual families: hooks that count modules do not see it)."""
+
+    path: str
+    fn: str
+    inplace: bool = True
+    functional: bool = False
+
+    out_shape = Free.out_shape
+    counted = Free.counted
+    params = macs = 0
+    tensors: ClassVar[dict[str, Shape]] = {}
+    elementwise: ClassVar[dict[str, int]] = {}
+
+    @property
+    def module(self) -> ModuleSpec | None:
+        if self.functional:
+            return None
+        cls, takes_inplace = ACTIVATION_MODULES[self.fn]
+        return cls, ({"inplace": self.inplace} if takes_inplace else {})
+
+    def expr(self, args: list[str]) -> str:
+        return f"torch.{self.fn}({args[0]})" if self.functional else Free.call(self, args)
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        if self.fn == "sigmoid":
+            return flow.sigmoid(xs[0])
+        takes_inplace = ACTIVATION_MODULES[self.fn][1]
+        return flow.act(self.fn, xs[0], inplace=self.inplace and takes_inplace)
+
+    @property
+    def label(self) -> str:
+        return self.fn
+
+
+@dataclass(frozen=True)
+class Mean(Free):
+    """A global mean over H and W, kept 4-d (SE's squeeze): a tensor method, saves nothing."""
+
+    path: str
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return (shapes[0][0], 1, 1)
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}.mean((2, 3), keepdim=True)"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.mean(xs[0], ins[0][0])
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool(Free):
+    """``nn.AdaptiveAvgPool2d(out)``: a mean when ``out`` is 1x1 (saves nothing), else saves its input."""
+
+    path: str
+    out: Size = (1, 1)
+
+    @property
+    def module(self) -> ModuleSpec:
+        return "AdaptiveAvgPool2d", {"output_size": self.out if self.out[0] != self.out[1] else self.out[0]}
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return (shapes[0][0], *self.out)
+
+    def expr(self, args: list[str]) -> str:
+        return self.call(args)
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        c, h, w = ins[0]
+        return flow.adaptive_pool(xs[0], c, (h, w), self.out)
+
+    @property
+    def label(self) -> str:
+        return f"adaptive avg pool {self.out[0]}x{self.out[1]}"
+
+
+@dataclass(frozen=True)
+class Pool(Free):
+    """A max or average pooling window (``nn.MaxPool2d`` / ``nn.AvgPool2d``)."""
+
+    path: str
+    kind: str  # "max" or "avg"
+    kernel: int
+    stride: int
+    padding: int = 0
+    ceil: bool = False
+    count_include_pad: bool = True
+
+    @property
+    def module(self) -> ModuleSpec:
+        args: dict[str, Any] = {"kernel_size": self.kernel, "stride": self.stride, "padding": self.padding,
+                                "ceil_mode": self.ceil}
+        if self.kind == "max":
+            return "MaxPool2d", args
+        return "AvgPool2d", {**args, **({} if self.count_include_pad else {"count_include_pad": False})}
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        c, h, w = shapes[0]
+        return (c, *pool_out((h, w), self.kernel, self.stride, self.padding, self.ceil))
+
+    def expr(self, args: list[str]) -> str:
+        return self.call(args)
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.pool(self.kind, xs[0], elements(out))
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} pool {self.kernel}x{self.kernel}/{self.stride}"
+
+
+@dataclass(frozen=True)
+class Mul(Free):
+    """``x * scale``, a gate broadcast over H and W: saves both factors."""
+
+    path: str
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]} * {args[1]}"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.mul(xs[0], xs[1])
+
+
+@dataclass(frozen=True)
+class Add(Free):
+    """The elementwise sum of its inputs (a residual merge): saves nothing; one add per output element."""
+
+    path: str
+
+    def expr(self, args: list[str]) -> str:
+        return " + ".join(args)
+
+    def counted(self, out: Shape) -> dict[str, int]:
+        """One add per output element (of each extra input)."""
+        return {"add": elements(out)}
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.merge("add", tuple(xs), elements(out))
+
+
+@dataclass(frozen=True)
+class Concat(Free):
+    """Channel concatenation: data movement, saves nothing."""
+
+    path: str
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return (sum(s[0] for s in shapes), *shapes[0][1:])
+
+    def expr(self, args: list[str]) -> str:
+        return f"torch.cat([{', '.join(args)}], 1)"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.merge("cat", tuple(xs), elements(out))
+
+
+@dataclass(frozen=True)
+class Dropout(Free):
+    """``nn.Dropout(rate)`` (``inplace``: ``dropout_``, MobileNetV3's classifier)."""
+
+    path: str
+    rate: float
+    inplace: bool = False
+
+    @property
+    def module(self) -> ModuleSpec:
+        return "Dropout", ({"p": self.rate, "inplace": True} if self.inplace else {"p": self.rate})
+
+    def expr(self, args: list[str]) -> str:
+        return self.call(args)
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.dropout(self.rate, xs[0], inplace=self.inplace)
+
+    @property
+    def label(self) -> str:
+        return f"dropout {self.rate:g}"
+
+
+@dataclass(frozen=True)
+class DropPath(Free):
+    """Stochastic depth (archspec.blocks.layers.DropPath): a per-sample mask, saved."""
+
+    path: str
+    rate: float
+
+    @property
+    def module(self) -> ModuleSpec:
+        return "DropPath", {"rate": self.rate}
+
+    def expr(self, args: list[str]) -> str:
+        return self.call(args)
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.drop_path(self.rate, xs[0])
+
+    @property
+    def label(self) -> str:
+        return f"drop path {self.rate:.3g}"
+
+
+@dataclass(frozen=True)
+class Subsample(Free):
+    """``x[:, :, ::s, ::s]``: a strided view (option A's shortcut), no step of its own in memory."""
+
+    path: str
+    stride: int
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        c, h, w = shapes[0]
+        return (c, -(-h // self.stride), -(-w // self.stride))
+
+    def expr(self, args: list[str]) -> str:
+        s = self.stride
+        return f"{args[0]}[:, :, ::{s}, ::{s}]"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return xs[0]  # a view of its input's storage
+
+
+@dataclass(frozen=True)
+class ZeroPad(Free):
+    """Zero channels appended (``F.pad``): a new tensor, nothing saved."""
+
+    path: str
+    extra: int
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        c, *rest = shapes[0]
+        return (c + self.extra, *rest)
+
+    def expr(self, args: list[str]) -> str:
+        return f"F.pad({args[0]}, (0, 0, 0, 0, 0, {self.extra}))"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.reshape(xs[0], elements(out))
+
+    @property
+    def label(self) -> str:
+        return f"zero-pad +{self.extra}"
+
+
+@dataclass(frozen=True)
+class Flatten(Free):
+    """``torch.flatten(x, 1)``: a view."""
+
+    path: str
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return (elements(shapes[0]),)
+
+    def expr(self, args: list[str]) -> str:
+        return f"torch.flatten({args[0]}, 1)"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return xs[0]  # a view of its input's storage
+
+
+@dataclass(frozen=True)
+class Permute(Free):
+    """``x.permute(0, *dims)`` over the per-sample dims: a view."""
+
+    path: str
+    dims: tuple[int, ...]
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return tuple(shapes[0][d] for d in self.dims)
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}.permute(0, {', '.join(str(d + 1) for d in self.dims)})"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return xs[0]  # a view of its input's storage
+
+
+@dataclass(frozen=True)
+class Chunk(Free):
+    """Part ``index`` of ``parts`` equal channel chunks (``x.chunk(parts, 1)[index]``): a view."""
+
+    path: str
+    parts: int
+    index: int
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        c, *rest = shapes[0]
+        return (c // self.parts, *rest)
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}.chunk({self.parts}, 1)[{self.index}]"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return xs[0]  # a view of its input's storage
+
+
+@dataclass(frozen=True)
+class Shuffle(Free):
+    """ShuffleNet's channel shuffle: view, transpose, ``contiguous`` (a copy), view back; saves nothing."""
+
+    path: str
+    groups: int
+
+    def expr(self, args: list[str]) -> str:
+        return f"channel_shuffle({args[0]}, {self.groups})"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.shuffle(xs[0])
+
+
+@dataclass(frozen=True)
+class Softmax(Free):
+    """Softmax over the last dim; saves its output."""
+
+    path: str
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}.softmax(-1)"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.op((xs[0],), elements(out), saves=(-1,))
+
+
+FREE_STEPS = (Act, Mean, AdaptiveAvgPool, Pool, Mul, Add, Concat, Dropout, DropPath, Subsample, ZeroPad, Flatten,
+              Permute, Chunk, Shuffle, Softmax)
