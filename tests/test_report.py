@@ -194,17 +194,17 @@ def test_verify_exits_1_naming_the_unit_whose_params_differ(monkeypatch: pytest.
     """A builder that adds a layer the Plan does not know."""
     from torch import nn
 
-    from archspec.blocks import registry
+    from archspec.blocks import graph_unit
 
-    basic = registry._BUILDERS["basic"]
+    build = graph_unit.build_graph_unit
 
     def sloppy(unit: Unit) -> nn.Module:
-        module = basic(unit)
+        module = build(unit)
         if unit.name == "stages.2.0":
             module.extra = nn.Linear(4, 4)
         return module
 
-    monkeypatch.setitem(registry._BUILDERS, "basic", sloppy)
+    monkeypatch.setattr(graph_unit, "build_graph_unit", sloppy)
     result = cli("report", SPECS / "resnet-20.yaml", "--verify")
     assert result.exit_code == 1
     analytic = archspec.plan(SPECS / "resnet-20.yaml").unit("stages.2.0").params

@@ -34,21 +34,6 @@ class DenseLayer(nn.Module):
         return torch.cat([x, self.dropout(new)], 1)
 
 
-@register_builder("inception")
-class InceptionModule(nn.Module):
-    """Four branches (1x1; 1x1-kxk; 1x1-kxk; max-pool-1x1), concatenated (torchvision's layout)."""
-
-    def __init__(self, unit: Unit):
-        super().__init__()
-        self.branch1 = ConvNormAct(unit, "branch1", "relu")
-        self.branch2 = nn.Sequential(ConvNormAct(unit, "branch2.0", "relu"), ConvNormAct(unit, "branch2.1", "relu"))
-        self.branch3 = nn.Sequential(ConvNormAct(unit, "branch3.0", "relu"), ConvNormAct(unit, "branch3.1", "relu"))
-        self.branch4 = nn.Sequential(pool(unit.options.pool), ConvNormAct(unit, "branch4.1", "relu"))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
-
-
 @register_builder("mbconv")
 class MBConvUnit(nn.Module):
     """Expand-depthwise-SE-project; identity shortcut with stochastic depth where the shape allows."""

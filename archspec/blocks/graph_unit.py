@@ -39,11 +39,8 @@ _CLASSES: dict[tuple[str, str], type] = {}  # (kind, source) -> its compiled cla
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """ShuffleNet's channel shuffle: (N, g, C/g, H, W) transposed to (N, C/g, g, H, W)."""
-    n, c, h, w = x.size()
-    x = x.view(n, groups, c // groups, h, w)
-    x = torch.transpose(x, 1, 2).contiguous()
-    return x.view(n, c, h, w)
+    """Interleave the channels of ``groups`` groups: a view, a transpose, a contiguous copy, a view back."""
+    return torch.flatten(torch.transpose(x.unflatten(1, (groups, -1)), 1, 2).contiguous(), 1, 2)
 
 
 _NAMESPACE = {"torch": torch, "F": F, "channel_shuffle": channel_shuffle}
@@ -57,6 +54,9 @@ class GraphUnit(nn.Module):
 
 class Part(nn.Module):
     """A named group of a unit's steps (``se``, ``shortcut``): it holds their modules, the unit runs them."""
+
+    def __getitem__(self, index: int) -> nn.Module:
+        return self._modules[str(index)]
 
 
 def variable(name: str) -> str:
@@ -83,7 +83,7 @@ def forward_source(graph: Graph) -> str:
         expr = node.step.expr(args)
         last = i + 1 == len(nodes)
         folds = (not last and uses[node.name] == 1 and node.name in nodes[i + 1].inputs
-                 and not any(op in expr for op in _OPERATORS) and expr.count("(") < 4)
+                 and not any(op in expr for op in _OPERATORS) and len(expr) <= 72)
         if last and node.name == graph.output:
             lines.append(f"    return {expr}")
             return "\n".join(lines) + "\n"

@@ -13,17 +13,6 @@ from .dataflow import area, conv_norm_act, squeeze_excite
 from .memory import Flow, register_flow
 
 
-@register_flow("inception")
-def inception(flow: Flow, unit: Unit, x: int) -> int:
-    b1 = conv_norm_act(flow, unit, "branch1", "relu", x)
-    b2 = conv_norm_act(flow, unit, "branch2.1", "relu", conv_norm_act(flow, unit, "branch2.0", "relu", x))
-    b3 = conv_norm_act(flow, unit, "branch3.1", "relu", conv_norm_act(flow, unit, "branch3.0", "relu", x))
-    pool = unit.options.pool
-    p = flow.pool(pool.kind, x, unit.in_channels * area(pooled(unit.in_size, pool)))
-    b4 = conv_norm_act(flow, unit, "branch4.1", "relu", p)
-    return flow.merge("cat", (b1, b2, b3, b4), unit.out_activations)
-
-
 @register_flow("inception_v3")
 def inception_v3(flow: Flow, unit: Unit, x: int) -> int:
     """blocks.inception_v3: per branch the pool, the conv chain, the side-by-side convs and their concat."""
@@ -104,15 +93,6 @@ def shuffle(flow: Flow, unit: Unit, x: int) -> int:
     for part, act in BRANCH2:
         out = conv_norm_act(flow, unit, f"branch2.{part}", act, out)
     return flow.shuffle(flow.merge("cat", (kept, out), unit.out_activations))
-
-
-@register_flow("fire")
-def fire(flow: Flow, unit: Unit, x: int) -> int:
-    """squeeze-ReLU, then expand1x1-ReLU and expand3x3-ReLU on it, concatenated (blocks.fire.FireModule)."""
-    squeezed = flow.act("relu", flow.layer(unit.op("squeeze"), x))
-    e1 = flow.act("relu", flow.layer(unit.op("expand1x1"), squeezed))
-    e3 = flow.act("relu", flow.layer(unit.op("expand3x3"), squeezed))
-    return flow.merge("cat", (e1, e3), unit.out_activations)
 
 
 @register_flow("convnext")

@@ -31,15 +31,48 @@ from typing import Any, Callable, Iterable, Mapping
 from torch import nn
 
 from .._version import __version__
+from ..blocks.graph_unit import GraphUnit, Part
 from ..blocks.layers import LayerNorm2d
 from ..blocks.network import Network
 from ..plan.ops import Conv, DeformConv, LayerScale, Linear, Norm, Op
-from ..plan.types import Plan
+from ..plan.types import Plan, Unit
 
 INDENT = "    "
 # Names a forward may use and the import that provides each in the generated file.
 IMPORTS = {"torch": "import torch", "nn": "from torch import nn", "F": "import torch.nn.functional as F"}
 _MODULE_INTERNALS = frozenset(vars(nn.Module()))
+
+
+# What a generated unit needs beside torch: how it places its steps' modules at their names (a
+# ``Part`` groups ``se.fc1`` under ``se``).
+PLACE = '''class Part(nn.Module):
+    """A named group of a unit's steps (``se``, ``shortcut``): it holds their modules, the unit runs them."""
+
+    def __getitem__(self, index):
+        return self._modules[str(index)]
+
+
+def place(root, path, module):
+    """Register ``module`` at the dotted ``path`` under ``root``, making the groups on the way."""
+    *parents, leaf = path.split(".")
+    for part in parents:
+        if part not in root._modules:
+            root.add_module(part, Part())
+        root = root._modules[part]
+    if isinstance(module, nn.Parameter):
+        root.register_parameter(leaf, module)
+    else:
+        root.add_module(leaf, module)
+'''
+GRAPH_HELPERS = ("channel_shuffle",)
+GRAPH_HELPER_SOURCE = {"channel_shuffle": '''def channel_shuffle(x, groups):
+    """Interleave the channels of ``groups`` groups: a view, a transpose, a contiguous copy, a view back."""
+    return torch.flatten(torch.transpose(x.unflatten(1, (groups, -1)), 1, 2).contiguous(), 1, 2)
+'''}
+
+
+def replace_name(unit: Unit, name: str) -> Unit:
+    return unit._with(name=name)
 
 
 class StandaloneError(ValueError):
@@ -156,12 +189,21 @@ class _Writer:
         self._module_names: dict[type, list[list[str]]] = {}  # class -> child modules of each instance
         self._signatures: dict[type, tuple[list[str], dict[str, str], dict[str, str]]] = {}
         self.blocks = {type(model.get_submodule(u.name)): u.block for u in plan.units}
+        self.units = {u.name: u for u in (*plan.units, *(replace_name(u, f"aux.{i}") for i, u in enumerate(plan.aux)))}
+        self.graph_classes: dict[type, str] = OrderedDict()  # generated unit class -> its block kind
         self._collect(model)
 
     # --- pass 1: what each instance of each class holds ------------------------------------
 
     def _collect(self, root: nn.Module) -> None:
+        inside: tuple[str, ...] = ()  # the paths of graph units: their parts are written by step
         for path, module in root.named_modules():
+            if inside and path.startswith(inside) and (isinstance(module, Part) or not _is_ours(type(module))):
+                continue  # a step's own archspec module (a deformable conv, stochastic depth) is a class
+            if isinstance(module, GraphUnit):
+                self.graph_classes.setdefault(type(module), self.units[path].block)
+                inside += (f"{path}.",)
+                continue
             if path == "" or not _is_ours(type(module)) or isinstance(module, (nn.Sequential, *WEIGHTED)):
                 continue
             attrs: dict[str, str] = {}
@@ -214,9 +256,62 @@ class _Writer:
             return _call("nn.Sequential", [_call("OrderedDict", [_call("", pairs, brackets="[]")])])
         if cls in LEAVES:
             return LEAVES[cls](module)
+        if isinstance(module, GraphUnit):
+            return self.graph_unit_call(cls, self.units[path])
         if _is_ours(cls):  # while collecting, a unique token; once the classes are known, the call
             return self.call(module, path) if self._final else f"@{cls.__name__}@{path}"
         raise StandaloneError(f"{path}: no standalone code for module type {cls.__module__}.{cls.__name__}")
+
+    # --- graph units: written by step ---------------------------------------------------------
+
+    def graph_unit_call(self, cls: type, unit: Unit) -> str:
+        """``Class([(name, module), ...])``: each step that is a module, by its own standalone code."""
+        self.helpers.setdefault("place", PLACE)
+        items = []
+        for node in unit.graph.nodes:
+            code = self.step_code(node.step, f"{unit.name}.{node.name}")
+            if code is not None:
+                items.append(f"({node.name!r}, {code})")
+        return _call(cls.__name__, [_call("", items, brackets="[]")])
+
+    def step_code(self, step: Any, path: str) -> str | None:
+        """A step's module as source: a layer record's constructor, or its ``module`` spec."""
+        if isinstance(step, DeformConv):
+            self.imports.add("from torchvision.ops import DeformConv2d")
+            return self.expr(self.model.get_submodule(path), path)
+        if isinstance(step, (Conv, Norm, Linear, LayerScale)):
+            module = self.model.get_submodule(path) if not isinstance(step, LayerScale) else None
+            if isinstance(module, LayerNorm2d) and "LayerNorm2d" not in self.helpers:
+                self.helpers["LayerNorm2d"] = textwrap.dedent(inspect.getsource(LayerNorm2d))
+                self.imports.add(IMPORTS["F"])
+            return record_code(step)
+        spec = step.module
+        if spec is None:
+            return None
+        name, kwargs = spec
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        if hasattr(nn, name):
+            return f"nn.{name}({args})"
+        return self.expr(self.model.get_submodule(path), path)  # archspec's own (stochastic depth)
+
+    def graph_class_code(self, cls: type, block: str) -> str:
+        source = cls.source
+        for name in GRAPH_HELPERS:
+            if re.search(rf"\b{name}\(", source):
+                self.helpers.setdefault(name, GRAPH_HELPER_SOURCE[name])
+        if "F." in source:
+            self.imports.add(IMPORTS["F"])
+        return "\n".join([
+            f"class {cls.__name__}(nn.Module):",
+            f'{INDENT}"""archspec block type `{block}`, its forward generated from its step graph."""',
+            "",
+            f"{INDENT}def __init__(self, steps):",
+            f"{INDENT * 2}super().__init__()",
+            f"{INDENT * 2}for path, module in steps:",
+            f"{INDENT * 3}place(self, path, module)",
+            "",
+            textwrap.indent(source.rstrip(), INDENT),
+        ])
 
     # --- pass 2: classes ---------------------------------------------------------------------
 
@@ -318,6 +413,7 @@ class _Writer:
     def render(self, metadata: Mapping[str, str]) -> str:
         plan, net = self.plan, class_name(self.plan.name)
         classes = [self.class_code(cls) for cls in self.classes]  # before the imports: methods add to them
+        classes += [self.graph_class_code(cls, block) for cls, block in self.graph_classes.items()]
         self._final = True
         stages = []
         for s, stage in enumerate(plan.stages):

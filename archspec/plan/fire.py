@@ -13,7 +13,9 @@ from typing import Any
 
 from .context import UnitContext
 from .errors import PlanError
+from .graph import INPUT, GraphBuilder
 from .ops import Conv
+from .steps import Act, Concat
 from .options import register_options
 from .registry import register_planner
 from .types import Unit, UnitOptions
@@ -50,14 +52,18 @@ def plan_fire(block: Any, ctx: UnitContext) -> Unit:
     width, cin, size = ctx.width, ctx.in_channels, ctx.in_size
     squeeze = whole_channels(width, block.squeeze_ratio, "squeeze_ratio", ctx)
     e3 = whole_channels(width, block.pct_3x3, "pct_3x3", ctx)
-    ops = (
-        Conv("squeeze", cin, squeeze, 1, size, bias=True, padding=0),
-        Conv("expand1x1", squeeze, width - e3, 1, size, bias=True, padding=0),
-        Conv("expand3x3", squeeze, e3, 3, size, bias=True, padding=1),
-    )
+    g = GraphBuilder(cin, size)
+    squeezed = g.add(Conv("squeeze", cin, squeeze, 1, size, bias=True, padding=0), INPUT)
+    squeezed = g.add(Act("squeeze_activation", "relu"), squeezed)
+    e1 = g.add(Conv("expand1x1", squeeze, width - e3, 1, size, bias=True, padding=0), squeezed)
+    e1 = g.add(Act("expand1x1_activation", "relu"), e1)
+    e3_ = g.add(Conv("expand3x3", squeeze, e3, 3, size, bias=True, padding=1), squeezed)
+    e3_ = g.add(Act("expand3x3_activation", "relu"), e3_)
+    g.add(Concat("cat"), e1, e3_)
+    graph = g.build()
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="fire",
         in_channels=cin, out_channels=width, in_size=size, out_size=size, inner_channels=squeeze,
-        merge="concat", ops=ops, width=width,
+        merge="concat", ops=graph.weighted, width=width, graph=graph,
         options=FireOptions(squeeze_ratio=block.squeeze_ratio, pct_3x3=block.pct_3x3),  # type: ignore[arg-type]
     )

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import steps
+from . import subgraphs as sg
 from .context import UnitContext
 from .dense import check_unstrided
 from .errors import PlanError
-from .ops import Op
+from .graph import INPUT, GraphBuilder
 from .options import Pool, register_options
 from .parts import conv_norm
 from .registry import register_planner
@@ -39,17 +41,22 @@ def plan_inception(block: Any, ctx: UnitContext) -> Unit:
     k2, k3 = block.kernels
     cin, size = ctx.in_channels, ctx.in_size
     bn = dict(norm=block.norm == "bn", eps=block.bn_eps)
-    ops: list[Op] = [
-        *conv_norm("branch1", cin, c1, 1, size, **bn),
-        *conv_norm("branch2.0", cin, r3, 1, size, **bn),
-        *conv_norm("branch2.1", r3, c3, k2, size, **bn),
-        *conv_norm("branch3.0", cin, r5, 1, size, **bn),
-        *conv_norm("branch3.1", r5, c5, k3, size, **bn),
-        *conv_norm("branch4.1", cin, proj, 1, size, **bn),
-    ]
+    g = GraphBuilder(cin, size)
+
+    def part(prefix: str, x: str, c_in: int, c_out: int, k: int) -> str:
+        return sg.layers_act(g, x, conv_norm(prefix, c_in, c_out, k, size, **bn), "relu", f"{prefix}.act")
+
+    b1 = part("branch1", INPUT, cin, c1, 1)
+    b2 = part("branch2.1", part("branch2.0", INPUT, cin, r3, 1), r3, c3, k2)
+    b3 = part("branch3.1", part("branch3.0", INPUT, cin, r5, 1), r5, c5, k3)
+    p = BRANCH_POOL
+    pooled = g.add(steps.Pool("branch4.0", p.kind, p.kernel, p.stride, p.padding, p.ceil), INPUT)
+    b4 = part("branch4.1", pooled, cin, proj, 1)
+    g.add(steps.Concat("cat"), b1, b2, b3, b4)
+    graph = g.build()
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="inception",
         in_channels=cin, out_channels=c1 + c3 + c5 + proj, in_size=size, out_size=size,
-        merge="concat", ops=tuple(ops), width=ctx.width,
+        merge="concat", ops=graph.weighted, width=ctx.width, graph=graph,
         options=InceptionOptions(row=(c1, r3, c3, r5, c5, proj), kernels=(k2, k3), pool=BRANCH_POOL),
     )

@@ -71,10 +71,11 @@ def pool_out(size: Size, kernel: int, stride: int, padding: int = 0, ceil: bool 
 
 
 def module_ref(path: str) -> str:
-    """``self.se.fc1``; a numbered part (``branch2.0``) through ``getattr``, as fx writes it."""
+    """``self.se.fc1``; a numbered part indexed (``self.branch2[0].conv``), as in an ``nn.Sequential``."""
     ref = "self"
     for part in path.split("."):
-        ref = f"{ref}.{part}" if part.isidentifier() else f"getattr({ref}, {part!r})"
+        ref = f"{ref}.{part}" if part.isidentifier() else f"{ref}[{int(part)}]" if part.isdigit() else \
+            f"getattr({ref}, {part!r})"
     return ref
 
 

@@ -26,6 +26,11 @@ def conv_norm_act(g: GraphBuilder, x: str, conv: Conv, norm: Norm | None, fn: st
     return act(g, act_name, fn, x)
 
 
+def layers_act(g: GraphBuilder, x: str, records: Sequence[Any], fn: str, act_name: str) -> str:
+    """Records in a chain (a conv and its norm, as ``parts.conv_norm`` makes them), then the activation."""
+    return act(g, act_name, fn, g.chain(x, *records))
+
+
 def squeeze_excite(g: GraphBuilder, x: str, fc1: Conv, fc2: Conv, fn: str = "relu", gate: str = "sigmoid",
                    functional_gate: bool = True, inplace: bool = True, prefix: str = "se") -> str:
     """Global mean, reduce, activation, expand, gate, rescale ``x``."""
