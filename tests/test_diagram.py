@@ -168,6 +168,37 @@ def test_concat_units_are_drawn_from_merge_and_shortcut():
     assert "branches concatenated" in branches
 
 
+@pytest.mark.parametrize("spec", ["efficientnet-b0", "mobilenet-v3-large", "efficientnet-v2-s"])
+def test_inverted_residual_nodes_show_kernel_expansion_and_se(spec):
+    """MBConv, bneck and Fused-MBConv nodes say their kernel, expansion, SE width and activation."""
+    plan = archspec.plan(SPECS / f"{spec}.yaml")
+    source = progression([plan], collapse=False).source
+    labels = {u.name: next(line for line in source.splitlines() if f"<B>{u.name}</B>" in line) for u in plan.body}
+    for unit in plan.body:
+        label, options = labels[unit.name], unit.options
+        k = options.kernel
+        assert f"{k}\u00d7{k} {'dw' if unit.block != 'fused_mbconv' else 'conv'}" in label, (unit.name, label)
+        expand = getattr(options, "expand", None) or unit.inner_channels / unit.in_channels
+        assert f"expand \u00d7{round(expand, 2):g}" in label, (unit.name, label)
+        se = getattr(options, "se_channels", 0)
+        assert (f"SE {se} ch" in label) == bool(se) and ("SE " in label) == bool(se), (unit.name, label)
+        act = {"silu": "SiLU", "relu": "ReLU", "hardswish": "Hardswish", "relu6": "ReLU6"}[options.act]
+        assert f"\u00b7 {act}<" in label, (unit.name, label)
+        assert f"groups {unit.groups}" not in label or unit.block == "fused_mbconv"  # depthwise, said once
+
+
+def test_squeeze_excite_shows_on_residual_nodes_only_where_present():
+    se = progression([archspec.plan(SPECS / "se-resnet-50.yaml")], collapse=False).source
+    plain = progression([archspec.plan(SPECS / "resnet-50.yaml")], collapse=False).source
+    plan = archspec.plan(SPECS / "se-resnet-50.yaml")
+    for unit in plan.body:
+        hidden = unit.op("se.fc1").cout
+        assert unit.out_channels // hidden == 16
+        line = next(l for l in se.splitlines() if f"<B>{unit.name}</B>" in l)
+        assert f"SE {hidden} ch" in line
+    assert "SE " not in plain
+
+
 def test_downsampling_units_are_marked():
     plan = archspec.plan(SPECS / "resnet-50.yaml")
     source = progression([plan]).source
