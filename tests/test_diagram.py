@@ -187,6 +187,18 @@ def test_inverted_residual_nodes_show_kernel_expansion_and_se(spec):
         assert f"groups {unit.groups}" not in label or unit.block == "fused_mbconv"  # depthwise, said once
 
 
+def test_module_graph_titles_show_the_block_choices_too():
+    from archspec.diagram import module_graph
+
+    plan = archspec.plan(SPECS / "efficientnet-b0.yaml")
+    source = module_graph(plan, collapse=False).source
+    for unit in plan.body:
+        o = unit.options
+        title = next(l for l in source.splitlines() if f"<B>{unit.name}</B>" in l)
+        assert (f"{o.kernel}\u00d7{o.kernel} dw \u00b7 expand \u00d7{o.expand} \u00b7 SE {o.se_channels} ch"
+                " \u00b7 SiLU") in title, title
+
+
 def test_squeeze_excite_shows_on_residual_nodes_only_where_present():
     se = progression([archspec.plan(SPECS / "se-resnet-50.yaml")], collapse=False).source
     plain = progression([archspec.plan(SPECS / "resnet-50.yaml")], collapse=False).source

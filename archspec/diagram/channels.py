@@ -19,7 +19,7 @@ import graphviz
 
 from ..formatting import human
 from ..plan.describe import ACTIVATION, EXPANSION, KERNEL, SE, block_choices, depthwise
-from ..plan.types import Plan
+from ..plan.types import Plan, Unit
 from . import style
 from .groups import DEFAULT_MAX_NODES, Group, downsamples, plan_groups
 
@@ -118,7 +118,7 @@ def _unit_label(plan: Plan, group: Group, scale: float) -> str:
         title += "  " + style.text(f"\u2193{factor}", 10, "#c53030", bold=True)
     low, high = group.widths
     rows = [title, style.text(_details(group), 9, style.MUTED)]
-    choices = _choices(group)
+    choices = choices_text(group.units)
     if choices:
         rows.append(style.text(choices, 9, style.CHOICES))
     return style.table([*rows, style.bar(low, high, scale)])
@@ -148,17 +148,20 @@ def _details(group: Group) -> str:
     return " · ".join(parts)
 
 
-def _choices(group: Group) -> str:
+def choices_text(units: Sequence[Unit]) -> str:
     """The block's kernel, expansion, squeeze-excite and activation (where it has them), e.g.
-    ``5×5 dw · expand ×6 · SE 10 ch · SiLU``; a value that varies in the group lists each, in order."""
+    ``5×5 dw · expand ×6 · SE 10 ch · SiLU``; a value that varies over ``units`` lists each, in order.
+    Body units only: a stem's activation or a head's says little beside their layers."""
     seen: dict[str, list[str]] = {}
-    for unit in group.units:
+    for unit in (u for u in units if u.stage is not None):
         for key, value in block_choices(unit).items():
             if key in (KERNEL, EXPANSION, SE, ACTIVATION) and value not in seen.setdefault(key, []):
                 seen[key].append(value)
     if seen.get(SE) == ["none"]:
         del seen[SE]
-    words = {KERNEL: "{} dw" if depthwise(group.first) else "{} conv", EXPANSION: "expand {}", SE: "SE {}",
+    if not seen:
+        return ""
+    words = {KERNEL: "{} dw" if depthwise(units[0]) else "{} conv", EXPANSION: "expand {}", SE: "SE {}",
              ACTIVATION: "{}"}
     return " \u00b7 ".join(words[key].format("/".join(values)) for key, values in seen.items() if values)
 

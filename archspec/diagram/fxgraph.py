@@ -22,6 +22,7 @@ import graphviz
 
 from ..plan.types import Plan, Unit
 from . import style
+from .channels import choices_text
 
 if TYPE_CHECKING:
     from torch import fx, nn
@@ -252,6 +253,9 @@ def _run_title(run: list[Block]) -> str:
         if (first.in_channels, first.out_channels) != (last.in_channels, last.out_channels):
             rows.append(style.text(f"{first.in_channels}\u2192{last.out_channels} ch over the run; "
                                    f"shapes shown for {first.name}", 8, style.MUTED))
+    choices = choices_text([block.unit for block in run])
+    if choices:
+        rows.append(style.text(choices, 8, style.CHOICES))
     return style.table(rows)
 
 
