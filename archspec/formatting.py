@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["exact", "human", "nbytes", "plain"]
+__all__ = ["exact", "human", "nbytes", "plain", "tick"]
 
 
 def exact(value: Any) -> str:
@@ -37,6 +37,14 @@ def human(value: Any) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.{3 if suffix == 'G' else 2}f}{suffix}"
     return f"{value:,}" if isinstance(value, int) else f"{value:.3g}"
+
+
+def tick(value: float) -> str:
+    """An axis tick: as few digits as the value needs (10M, 2.5K, 500, 0.2), never 10.00M."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
 
 
 def nbytes(value: Any) -> str:

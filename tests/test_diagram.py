@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -167,6 +168,49 @@ def test_concat_units_are_drawn_from_merge_and_shortcut():
     assert "branches concatenated" in branches
 
 
+@pytest.mark.parametrize("spec", ["efficientnet-b0", "mobilenet-v3-large", "efficientnet-v2-s"])
+def test_inverted_residual_nodes_show_kernel_expansion_and_se(spec):
+    """MBConv, bneck and Fused-MBConv nodes say their kernel, expansion, SE width and activation."""
+    plan = archspec.plan(SPECS / f"{spec}.yaml")
+    source = progression([plan], collapse=False).source
+    labels = {u.name: next(line for line in source.splitlines() if f"<B>{u.name}</B>" in line) for u in plan.body}
+    for unit in plan.body:
+        label, options = labels[unit.name], unit.options
+        k = options.kernel
+        assert f"{k}\u00d7{k} {'dw' if unit.block != 'fused_mbconv' else 'conv'}" in label, (unit.name, label)
+        expand = getattr(options, "expand", None) or unit.inner_channels / unit.in_channels
+        assert f"expand \u00d7{round(expand, 2):g}" in label, (unit.name, label)
+        se = getattr(options, "se_channels", 0)
+        assert (f"SE {se} ch" in label) == bool(se) and ("SE " in label) == bool(se), (unit.name, label)
+        act = {"silu": "SiLU", "relu": "ReLU", "hardswish": "Hardswish", "relu6": "ReLU6"}[options.act]
+        assert f"\u00b7 {act}<" in label, (unit.name, label)
+        assert f"groups {unit.groups}" not in label or unit.block == "fused_mbconv"  # depthwise, said once
+
+
+def test_module_graph_titles_show_the_block_choices_too():
+    from archspec.diagram import module_graph
+
+    plan = archspec.plan(SPECS / "efficientnet-b0.yaml")
+    source = module_graph(plan, collapse=False).source
+    for unit in plan.body:
+        o = unit.options
+        title = next(l for l in source.splitlines() if f"<B>{unit.name}</B>" in l)
+        assert (f"{o.kernel}\u00d7{o.kernel} dw \u00b7 expand \u00d7{o.expand} \u00b7 SE {o.se_channels} ch"
+                " \u00b7 SiLU") in title, title
+
+
+def test_squeeze_excite_shows_on_residual_nodes_only_where_present():
+    se = progression([archspec.plan(SPECS / "se-resnet-50.yaml")], collapse=False).source
+    plain = progression([archspec.plan(SPECS / "resnet-50.yaml")], collapse=False).source
+    plan = archspec.plan(SPECS / "se-resnet-50.yaml")
+    for unit in plan.body:
+        hidden = unit.op("se.fc1").cout
+        assert unit.out_channels // hidden == 16
+        line = next(l for l in se.splitlines() if f"<B>{unit.name}</B>" in l)
+        assert f"SE {hidden} ch" in line
+    assert "SE " not in plain
+
+
 def test_downsampling_units_are_marked():
     plan = archspec.plan(SPECS / "resnet-50.yaml")
     source = progression([plan]).source
@@ -260,7 +304,8 @@ def test_bad_input_exits_2_without_output(tmp_path, args, message):
 
 
 def clusters(source: str) -> list[str]:
-    return re.findall(r"subgraph (cluster_\S+) \{", source)
+    """The units' clusters (the columns that hold them are clusters too)."""
+    return [c for c in re.findall(r"subgraph (cluster_\S+) \{", source) if not c.startswith("cluster_column")]
 
 
 def cluster_labels(source: str) -> str:
@@ -314,3 +359,36 @@ def test_cli_graph_writes_png(tmp_path):
     result = cli(SPECS / "resnet-20.yaml", "--graph", "-o", out)
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (bytes 16-24, big-endian)."""
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.mark.parametrize("spec", ["resnet-50", "mobilenet-v3-large"])
+def test_module_graph_folds_the_stages_into_columns(spec, tmp_path):
+    """One column of 16 bottlenecks was a 385x5721 strip: the stages wrap into columns instead."""
+    out = tmp_path / "g.png"
+    result = cli(SPECS / f"{spec}.yaml", "--graph", "-o", out)
+    assert result.exit_code == 0, result.output
+    width, height = png_size(out)
+    assert 0.4 < width / height < 2.5, (width, height)
+    assert height < 4000
+
+
+def test_module_graph_columns_keep_stages_whole_and_in_order():
+    from archspec.diagram import module_graph
+
+    plan = archspec.plan(SPECS / "resnet-50.yaml")
+    source = module_graph(plan).source
+    columns = re.split(r"subgraph cluster_column\d+ \{", source)[1:]
+    assert len(columns) == len(plan.stages)  # ResNet-50's four stages: one column each
+    for stage, text in zip(plan.stages, columns):
+        names = re.findall(r"subgraph cluster_(stages_\d+_\d+)_", text)
+        assert {n.split("_")[1] for n in names} == {str(stage.index)}
+    # an edge into the next column starts at a stand-in labelled with where it comes from
+    assert source.count("to the next column") == len(plan.stages) - 1
+    assert "from stages.0.1\u20132" in source

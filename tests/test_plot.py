@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import archspec
 from archspec.cli import app
-from archspec.diagram.plot import series
+from archspec.diagram.plot import STAGE_BOUNDARY, figure, series, stage_ends
 from conftest import ROOT, SPECS
 
 PYRAMID = [SPECS / "resnet-110.yaml", SPECS / "pyramidnet.yaml", SPECS / "pyramidnet-110-mult.yaml"]
@@ -102,3 +102,47 @@ def test_plotting_imports_neither_torch_nor_pyplot(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert (tmp_path / "f.png").stat().st_size > 10_000
+
+
+def drawn(fig):
+    """The figure laid out by Agg, so tick labels hold their text."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return fig.axes[0]
+
+
+def test_stage_boundaries_are_marked_at_each_stage_end() -> None:
+    plans = [archspec.plan(p) for p in PYRAMID]
+    ax = drawn(figure(plans, "width"))
+    lines = [l for l in ax.lines if l.get_gid() == STAGE_BOUNDARY]
+    # the three networks' stages end at the same units: one grey line per boundary, labels per stage
+    ends = [sum(len(s.units) for s in plans[0].stages[: i + 1]) for i in range(len(plans[0].stages) - 1)]
+    assert stage_ends(plans[0]) == ends == [18, 36]
+    assert sorted(l.get_xdata()[0] for l in lines) == ends
+    assert [t.get_text() for t in ax.texts if t.get_gid() == STAGE_BOUNDARY] == [
+        f"stage {s.index}" for s in plans[0].stages]
+
+
+def test_networks_with_different_stages_get_boundaries_in_their_colours() -> None:
+    plans = [archspec.plan(SPECS / "resnet-50.yaml"), archspec.plan(SPECS / "efficientnet-b0.yaml")]
+    ax = drawn(figure(plans, "params"))
+    curves = [l for l in ax.lines if l.get_gid() != STAGE_BOUNDARY]
+    for plan, curve in zip(plans, curves):
+        mine = [l for l in ax.lines if l.get_gid() == STAGE_BOUNDARY and l.get_color() == curve.get_color()]
+        assert sorted(l.get_xdata()[0] for l in mine) == stage_ends(plan)
+    assert "stage boundaries (each network's colour)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+@pytest.mark.parametrize("y", ["width", "params", "macs"])
+def test_tick_labels_carry_no_needless_decimals(y: str) -> None:
+    ax = drawn(figure([archspec.plan(SPECS / "resnet-50.yaml")], y))
+    low, high = ax.get_ylim()
+    ticks = [(t.get_position()[1], t.get_text()) for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
+    labels = [text for _, text in ticks]
+    assert len(labels) >= 3, labels
+    assert not any(".00" in t or t.endswith(".0") for t in labels), labels
+    scale = {"K": 1e3, "M": 1e6, "G": 1e9}
+    for value, text in ticks:  # each label reads back as its tick's value
+        number = float(text[:-1]) * scale[text[-1]] if text[-1] in scale else float(text)
+        assert number == pytest.approx(value, rel=1e-3), (text, value)

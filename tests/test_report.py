@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -163,6 +164,53 @@ def test_diff_of_different_stage_counts() -> None:
     assert rows["stage 3"]["units_a"] == "" and rows["stage 3"]["units_b"] == "2"
     assert rows["stage 3"]["params_delta"] == "" and rows["stage 3"]["params_ratio"] == ""
     assert "B/A" in cli("diff", SPECS / "resnet-20.yaml", SPECS / "resnet-18.yaml").stdout
+
+
+def test_diff_shows_squeeze_excite_where_widths_are_the_same() -> None:
+    """ResNet-50 and SE-ResNet-50 have the same widths: the diff names the SE their units differ by."""
+    data = json.loads(cli("diff", "resnet-50", "se-resnet-50", "-f", "json").stdout)
+    se = archspec.plan(SPECS / "se-resnet-50.yaml")
+    expected = [{"part": f"stage {s.index}", "option": "squeeze-excite", "a": "none",
+                 "b": "/".join(dict.fromkeys(f"{u.op('se.fc1').cout} ch" for u in s.units))} for s in se.stages]
+    assert data["options"] == expected
+    assert [o["b"] for o in expected] == ["16 ch", "32 ch", "64 ch", "128 ch"]  # 256/16 ... 2048/16
+    table = cli("diff", "resnet-50", "se-resnet-50").stdout
+    assert "block options that differ" in table
+    assert re.search(r"stage 2\s+.\s+squeeze-excite\s+.\s+none\s+.\s+64 ch", table)
+    rows = {r["part"]: r for r in csv.DictReader(io.StringIO(cli("diff", "resnet-50", "se-resnet-50", "-f", "csv").stdout))}
+    assert rows["stage 1"]["options_a"] == "squeeze-excite=none" and rows["stage 1"]["options_b"] == "squeeze-excite=32 ch"
+    assert rows["stem"]["options_a"] == rows["stem"]["options_b"] == ""
+
+
+def test_diff_shows_groups_kernel_expansion_and_activation() -> None:
+    groups = json.loads(cli("diff", "resnet-50", "resnext-50-32x4d", "-f", "json").stdout)["options"]
+    assert {(o["part"], o["option"], o["a"], o["b"]) for o in groups} == {
+        (f"stage {i}", "conv groups", "1", "32") for i in range(4)}
+    mobile = {(o["part"], o["option"]): (o["a"], o["b"])
+              for o in json.loads(cli("diff", "mobilenet-v3-large", "efficientnet-b0", "-f", "json").stdout)["options"]}
+    a, b = archspec.plan(SPECS / "mobilenet-v3-large.yaml"), archspec.plan(SPECS / "efficientnet-b0.yaml")
+    assert mobile[("stage 2", "activation")] == ("ReLU", "SiLU")
+    # a variant: B's body block takes 5x5 kernels and ReLU (stages with a block of their own keep theirs)
+    sets = ["--set-b", "body.block.kernel=5", "--set-b", "body.block.act=relu"]
+    variant = {(o["part"], o["option"]): (o["a"], o["b"]) for o in json.loads(
+        cli("diff", "efficientnet-b0", "efficientnet-b0", *sets, "-f", "json").stdout)["options"]}
+    base, other = (archspec.plan(SPECS / "efficientnet-b0.yaml", overrides=o)
+                   for o in ([], ["body.block.kernel=5", "body.block.act=relu"]))
+    changed = [sa.index for sa, sb in zip(base.stages, other.stages)
+               if [u.options.kernel for u in sa.units] != [u.options.kernel for u in sb.units]]
+    assert changed and len(changed) < len(base.stages)
+    assert variant == {**{(f"stage {i}", "kernel"): ("3\u00d73", "5\u00d75") for i in changed},
+                       **{(f"stage {i}", "activation"): ("SiLU", "ReLU") for i in changed}}
+    assert mobile[("head", "block")] == (a.head.block, b.head.block)
+    assert mobile[("stage 6", "block")] == (None, "mbconv")  # a stage only B has: its block, nothing more
+    assert not any(part == "stage 6" and option != "block" for part, option in mobile)
+
+
+def test_diff_says_when_block_options_are_the_same() -> None:
+    data = json.loads(cli("diff", SPECS / "resnet-56.yaml", SPECS / "resnet-110.yaml", "-f", "json").stdout)
+    assert data["options"] == []
+    table = cli("diff", SPECS / "resnet-56.yaml", SPECS / "resnet-110.yaml").stdout
+    assert "the same in A and B, part by part" in table and "block options that differ" not in table
 
 
 # -- verify ----------------------------------------------------------------------------

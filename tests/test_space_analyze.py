@@ -103,3 +103,32 @@ def test_analyze_refuses_what_it_cannot_draw(sweeps, tmp_path):
     assert out.returncode == 2 and "pip install" in out.stderr and "[plot]'" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_pareto_points_are_labelled_with_the_values_that_vary(sweeps):
+    from archspec.space.analyze import PARETO_LABEL, figure, point_labels
+    from archspec.space.sample import read_index
+
+    rows = table(sweeps, "score")
+    fig = figure(rows, "score")
+    _, vs_params, vs_macs = fig.axes
+    for axes, front in ((vs_params, "on_front"), (vs_macs, "on_front_macs")):
+        labels = [t for t in axes.texts if t.get_gid() == PARETO_LABEL]
+        points = [r for r in rows if getattr(r, front)]
+        assert len(labels) == len(points) and points
+        cost = "params" if front == "on_front" else "macs"
+        for directory in sweeps:
+            depths = {s["sha256"]: s["values"]["body.depth"] for s in read_index(directory)}
+            mine = sorted((getattr(r, cost), r.metric, r.sha256) for r in points if r.dir == str(directory))
+            drawn = [(t.xy, t.get_text()) for t in labels if t.xy in {(c, m) for c, m, _ in mine}]
+            # only body.depth varies in these spaces (the shortcut is fixed): the label names it, and nothing else
+            assert sorted(drawn) == sorted(((c, m), f"depth={depths[sha]}") for c, m, sha in mine)
+    assert set(point_labels(sweeps[0]).values()) <= {f"depth={d}" for d in (8, 14, 20, 26, 32)}
+
+
+def test_points_are_named_by_sha_where_nothing_varies(tmp_path):
+    from archspec.space.analyze import point_labels
+
+    text = f"base: {SPECS / 'resnet-20.yaml'}\nvary:\n  body.depth: {{choice: [20]}}\n"
+    result = sample(load_space_text(text, str(tmp_path / "one.yaml")), 1, seed=0, out=tmp_path / "one")
+    assert point_labels(tmp_path / "one") == {s.sha256: s.sha256[:8] for s in result.samples}

@@ -27,6 +27,13 @@ def cli(*args: object, columns: int | None = None):
     return result.stdout
 
 
+def prose(text: str) -> str:
+    """The output with its line breaks (and colours) taken out: notes are wrapped at the terminal's width."""
+    from rich.text import Text
+
+    return " ".join(Text.from_ansi(text).plain.split())
+
+
 def table_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line[:1] in BOX]
 
@@ -55,7 +62,7 @@ def test_at_80_columns_the_least_needed_columns_go_first_and_a_note_says_so() ->
     out = cli("report", SPECS / "resnet-50.yaml", columns=80)
     assert header_cells(out) == ["unit", "block", "in", "out", "HxW", "params", "MACs"]
     assert "25,557,032" in out  # exact counts kept while dropping activations and stride sufficed
-    assert "left out to fit 80 columns: activations, infer peak, train saved, stride (--wide shows every column)" in out
+    assert "left out to fit 80 columns: activations, infer peak, train saved, stride (--wide shows every column)" in prose(out)
     wide = cli("report", SPECS / "resnet-50.yaml", columns=160)
     assert header_cells(wide) == ["unit", "block", "in", "out", "stride", "out HxW", "params", "MACs", "activations",
                                   "train saved", "infer peak"]
@@ -96,7 +103,7 @@ def test_diff_is_a_structure_and_a_costs_table_each_fitting(width: int) -> None:
     if width >= 100:
         assert "+874.94K" in costs and "left out" not in out  # params B - A
     else:
-        assert "left out to fit 80 columns: params B-A, MACs B-A" in out
+        assert "left out to fit 80 columns: params B-A, MACs B-A" in prose(out)
 
 
 def test_diff_csv_stays_one_table_with_every_figure() -> None:
@@ -126,7 +133,7 @@ def test_a_table_too_wide_even_without_its_optional_columns_is_drawn_whole() -> 
     print_rich(table, console, 30)
     out = console.file.getvalue()
     assert "…" not in out and "│ stages.3.2 │" in out  # the unit, params and MACs always stay, whole
-    assert "left out to fit 30 columns: activations, infer peak, train saved, stride, out HxW, in, block, out" in out
+    assert "left out to fit 30 columns: activations, infer peak, train saved, stride, out HxW, in, block, out" in prose(out)
 
 
 def test_terminal_console_width_is_honoured() -> None:
@@ -171,3 +178,34 @@ def test_help_has_no_bool_placeholder_and_rewraps_its_paragraphs(path: list[str]
         assert paragraph[:60] in out  # ... and it is shown unbroken at 200 columns
     for param in target.params:
         assert "\n" not in (getattr(param, "help", None) or "")
+
+
+REPORTS_AT_80 = [["report", "resnet-50"], ["report", "efficientnet-b0", "--by", "stage"],
+                 ["report", "mobilenet-v3-large", "--elementwise"], ["report", "googlenet", "--aux"],
+                 ["report", "resnet-50", "efficientnet-b0", "densenet-121"], ["diff", "resnet-50", "se-resnet-50"],
+                 ["diff", "mobilenet-v3-large", "efficientnet-b0"]]
+
+
+@pytest.mark.parametrize("args", REPORTS_AT_80, ids=" ".join)
+def test_at_80_columns_no_line_is_wider_prose_included(args: list[str]) -> None:
+    """Titles and notes (the memory note ran to 445 characters) wrap at word boundaries."""
+    out = cli(*args, columns=80)
+    lines = out.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80, max(lines, key=cell_len)
+    wide = cli(*args, "--wide")
+    # the same words, only broken differently (a word cut in two would not read back): every title and note
+    # of the unwrapped output is in the wrapped one
+    notes = [line for line in wide.splitlines() if line and line[:1] not in BOX]
+    assert any(len(line) > 80 for line in notes)
+    for note in notes:
+        assert " ".join(note.split()) in prose(out)
+
+
+@pytest.mark.parametrize("args", REPORTS_AT_80[:3] + REPORTS_AT_80[5:6], ids=" ".join)
+def test_markdown_notes_wrap_at_80_columns_too(args: list[str]) -> None:
+    """Markdown's prose wraps (a soft break renders as a space); table rows and headings are one line each."""
+    out = cli(*args, "-f", "markdown", columns=80)
+    prose_lines = [line for line in out.splitlines() if not line.startswith(("|", "#"))]
+    assert max(map(cell_len, prose_lines)) <= 80
+    assert any(line.endswith("  ") for line in prose_lines)  # each note still ends in a hard break
+    assert prose(out) == prose(cli(*args, "-f", "markdown"))  # the same text, only broken differently

@@ -23,16 +23,18 @@ def diff(
     sets_b: list[str] = sets_option("--set-b", applies_to="B only, after --set", text="Like --set."),
     wide: bool = wide_option(),
 ) -> None:
-    """Units, widths, params and MACs of A and B per stage, with deltas (B - A) and ratios (B / A).
+    """Units, widths, params and MACs of A and B per stage, with deltas (B - A) and ratios (B / A), and the
+    block options that differ (kernel, expansion, squeeze-excite, groups, activation, ...).
 
-    Two tables, structure (units, widths) and costs (params, MACs); -f csv writes them as one.
+    Tables: structure (units, widths), costs (params, MACs), block options where any differ; -f csv writes one.
 
     A spec against its own variant: archspec diff S.yaml S.yaml --set-b body.widening.alpha=270
     """
     from ..complexity import Diff
+    from ..complexity.diff import option_diffs
 
-    (ra, _), (rb, _) = load_reports([a, b], input_size, [[*sets, *sets_a], [*sets, *sets_b]])
-    change = Diff(ra, rb)
+    (ra, pa), (rb, pb) = load_reports([a, b], input_size, [[*sets, *sets_a], [*sets, *sets_b]])
+    change = Diff(ra, rb, option_diffs(pa, pb))
     tables = [change.table()] if fmt is Format.csv else change.tables()
     tables[0].notes += overrides_note(sets, "A and B") + overrides_note(sets_a, "A") + overrides_note(sets_b, "B")
     with quiet_broken_pipe():

@@ -170,7 +170,7 @@ def emit_all(tables: Sequence["Table"], fmt: Format, data: Any, wide: bool = Fal
             render.print_rich(table, console, width)
         return
     text = {Format.json: lambda: render.to_json(data),
-            Format.markdown: lambda: "\n".join(render.to_markdown(t) for t in tables),
+            Format.markdown: lambda: "\n".join(render.to_markdown(t, table_width(wide)) for t in tables),
             Format.csv: lambda: render.to_csv(tables[0] if len(tables) == 1 else render.stacked(tables))}[fmt]()
     sys.stdout.write(text)
 
@@ -190,8 +190,11 @@ def quiet_broken_pipe() -> Iterator[None]:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp32", device: str = "cpu") -> None:
-    """``--verify``: build each module (torch) and compare; exit 1 naming the first difference."""
+def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp32", device: str = "cpu",
+          width: Optional[int] = None) -> None:
+    """``--verify``: build each module (torch) and compare; exit 1 naming the first difference.
+    The verdict is wrapped at ``width`` (None: one line)."""
+    from ..complexity.render import wrap
     from ..complexity.verify import verify, verify_memory, verify_peak
 
     out = console if fmt is Format.table else errors
@@ -202,11 +205,12 @@ def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp
         if mismatches:
             more = f" ({len(mismatches) - 1} more differences)" if len(mismatches) > 1 else ""
             raise fail(f"{resolved.name}: {mismatches[0]}{more}", code=EXIT_MISMATCH)
-        out.print(f"verified {resolved.name}: params of all {len(resolved.units)} units == sum(p.numel()), "
-                  f"2 x MACs == FlopCounterMode ({2 * resolved.macs:,} FLOPs)"
-                  + (f", train_saved_bytes == autograd's saved tensors at batch {batch}, {dtype}, infer_peak_bytes "
-                     "== a traced CPU forward's" if device == "cpu"
-                     else " (saved tensors not verified: the meta build replays CPU kernels, not CUDA's)"))
+        out.print(wrap(f"verified {resolved.name}: params of all {len(resolved.units)} units == sum(p.numel()), "
+                       f"2 x MACs == FlopCounterMode ({2 * resolved.macs:,} FLOPs)"
+                       + (f", train_saved_bytes == autograd's saved tensors at batch {batch}, {dtype}, "
+                          "infer_peak_bytes == a traced CPU forward's" if device == "cpu"
+                          else " (saved tensors not verified: the meta build replays CPU kernels, not CUDA's)"), width),
+                  markup=False)
 
 
 @app.command()
@@ -263,4 +267,4 @@ def report(
     with quiet_broken_pipe():
         emit_all(tables, fmt, reports[0].as_dict() if len(reports) == 1 else [r.as_dict() for r in reports], wide)
         if verify:
-            check([p for _, p in loaded], fmt, batch, dtype.value, device.value)
+            check([p for _, p in loaded], fmt, batch, dtype.value, device.value, table_width(wide))

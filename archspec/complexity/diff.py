@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any
 
+from ..plan.describe import block_choices
+from ..plan.types import Plan, Unit
 from .model import Report
 from .render import Column, Table, delta, exact_delta, human, plain, ratio
 
@@ -70,9 +72,68 @@ def _parts(report: Report) -> list[tuple[str, dict[str, int | None]]]:
 
 
 @dataclass(frozen=True)
+class OptionDiff:
+    """A block choice (kernel, squeeze-excite, groups, activation, an option field) that differs in a part;
+    ``a`` or ``b`` is None where that network's part lacks the choice (or the part)."""
+
+    part: str
+    option: str
+    a: str | None
+    b: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"part": self.part, "option": self.option, "a": self.a, "b": self.b}
+
+
+def _plan_parts(plan: Plan) -> list[tuple[str, tuple[Unit, ...]]]:
+    """The same parts as :func:`_parts`, as the Plan's units."""
+    return [("stem", (plan.units[0],)), *((f"stage {s.index}", tuple(s.units)) for s in plan.stages),
+            ("head", (plan.head,))]
+
+
+def _part_choices(units: tuple[Unit, ...]) -> dict[str, str]:
+    """Each choice over a part's units: one value, the values in order (``ReLU/Hardswish``), or for
+    more than three numbers their range (stochastic depth's decaying rate: ``0–0.2``)."""
+    seen: dict[str, list[str]] = {}
+    for unit in units:
+        for key, value in block_choices(unit).items():
+            if value not in seen.setdefault(key, []):
+                seen[key].append(value)
+    return {key: _values(values) for key, values in seen.items()}
+
+
+def _values(values: list[str]) -> str:
+    if len(values) > 3:
+        try:
+            numbers = [float(v) for v in values]
+        except ValueError:
+            return "/".join(values)
+        return f"{min(numbers):g}–{max(numbers):g}"
+    return "/".join(values)
+
+
+def option_diffs(a: Plan, b: Plan) -> tuple[OptionDiff, ...]:
+    """Every block choice that differs between A's and B's parts, matched as :class:`Diff` matches them."""
+    pa, pb = _plan_parts(a), _plan_parts(b)
+    pairs = [(pa[0], pb[0]), *zip_longest(pa[1:-1], pb[1:-1]), (pa[-1], pb[-1])]
+    out: list[OptionDiff] = []
+    for x, y in pairs:
+        ca, cb = (_part_choices(p[1]) if p else {} for p in (x, y))
+        if not (x and y):  # a part only one network has: its block says enough
+            ca, cb = ({"block": c["block"]} if c else {} for c in (ca, cb))
+        for key in dict.fromkeys([*ca, *cb]):
+            if ca.get(key) != cb.get(key):
+                out.append(OptionDiff((x or y)[0], key, ca.get(key), cb.get(key)))  # type: ignore[index]
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class Diff:
+    """A against B part by part; ``options``: the block choices that differ (:func:`option_diffs`)."""
+
     a: Report
     b: Report
+    options: tuple[OptionDiff, ...] = ()
 
     @property
     def parts(self) -> list[PartDiff]:
@@ -91,13 +152,33 @@ class Diff:
                 "inner_channels": None, "params": report.params, "macs": report.macs}
 
     def as_dict(self) -> dict[str, Any]:
-        return {"a": self.a.name, "b": self.b.name, "parts": [p.as_dict() for p in self.parts]}
+        return {"a": self.a.name, "b": self.b.name, "parts": [p.as_dict() for p in self.parts],
+                "options": [o.as_dict() for o in self.options]}
 
     def table(self) -> Table:
-        """Every figure in one table (CSV): the structure table's columns, then the costs'."""
-        structure, costs = self.tables()
-        return Table(self.title, [*structure.columns, *costs.columns[1:]], structure.rows, structure.notes + costs.notes,
-                     footer=structure.footer)
+        """Every figure in one table (CSV): the structure table's columns, then the costs', then the block
+        choices that differ in each part (``option=value; ...``, A's and B's)."""
+        structure, costs = self.tables()[:2]
+        rows = [{**row, **self._options_of(row["part"])} for row in structure.rows]
+        footer = {**structure.footer, "options_a": "", "options_b": ""} if structure.footer else None
+        choices = [Column("options_a", "options\nA", numeric=False), Column("options_b", "options\nB", numeric=False)]
+        return Table(self.title, [*structure.columns, *costs.columns[1:], *choices], rows,
+                     structure.notes + costs.notes, footer=footer)
+
+    def _options_of(self, part: str) -> dict[str, str]:
+        mine = [o for o in self.options if o.part == part]
+        return {f"options_{side}": "; ".join(f"{o.option}={getattr(o, side) or '-'}" for o in mine)
+                for side in ("a", "b")}
+
+    def options_table(self) -> Table | None:
+        """The block choices that differ, one row per part and choice (None when none differ)."""
+        if not self.options:
+            return None
+        columns = [Column("part", "part", numeric=False), Column("option", "option", numeric=False),
+                   Column("a", "A", numeric=False), Column("b", "B", numeric=False)]
+        rows = [{**o.as_dict(), "a": o.a or "-", "b": o.b or "-"} for o in self.options]
+        return Table(f"{self.title}: block options that differ", columns, rows,
+                     ["-: the part has no such choice; a/b: the values its units take, in order; x\u2013y: a range."])
 
     def tables(self) -> list[Table]:
         """Two tables that each fit a terminal: structure (units, widths) and costs (params, MACs).
@@ -121,8 +202,13 @@ class Diff:
         cost_notes = []
         if (self.a.in_channels, self.a.input_size) != (self.b.in_channels, self.b.input_size):
             cost_notes.append("A and B are counted at different input sizes: MACs and their ratios include that.")
-        return [Table(f"{self.title}: structure", structure, rows[:-1], structure_notes, footer=rows[-1]),
-                Table(f"{self.title}: costs", costs, rows[:-1], cost_notes, footer=rows[-1])]
+        if not self.options:
+            structure_notes.append("block options (kernel, expansion, squeeze-excite, groups, activation, ...): "
+                                   "the same in A and B, part by part.")
+        tables = [Table(f"{self.title}: structure", structure, rows[:-1], structure_notes, footer=rows[-1]),
+                  Table(f"{self.title}: costs", costs, rows[:-1], cost_notes, footer=rows[-1])]
+        options = self.options_table()
+        return tables + ([options] if options else [])
 
     @property
     def title(self) -> str:

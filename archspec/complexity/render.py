@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -110,7 +111,7 @@ def to_rich(table: Table) -> Any:
 
 
 def print_rich(table: Table, console: Any, width: int | None = None) -> None:
-    """Title, table (fitted to ``width`` columns, see ``fit.fit``), policy notes.
+    """Title, table (fitted to ``width`` columns, see ``fit.fit``), policy notes (wrapped at ``width``).
 
     ``width`` None: the table's natural width, every column. A table that does not fit
     even with every optional column left out is drawn at its natural width too: cells are
@@ -127,17 +128,28 @@ def print_rich(table: Table, console: Any, width: int | None = None) -> None:
     if not console.is_terminal or width is None or fitted.width is None or fitted.width > width:
         out = Console(highlight=False, soft_wrap=True, emoji=False, file=io.StringIO(), width=100_000,
                       force_terminal=console.is_terminal, color_system=console.color_system)
-    out.print(table.title, style="bold", markup=False)
+    out.print(wrap(table.title, width), style="bold", markup=False)
     out.print(to_rich(fitted.table))
     for note in table.notes + fitted.notes:
-        out.print(note, style="dim", markup=False)
+        out.print(wrap(note, width), style="dim", markup=False)
     if out is not console:
         console.file.write(out.file.getvalue())
 
 
-def to_markdown(table: Table) -> str:
+def wrap(text: str, width: int | None) -> str:
+    """Prose (a title, a note) broken at word boundaries into lines of at most ``width`` characters;
+    ``width`` None: as it is. A word longer than a line (a path) stays whole, on a line of its own."""
+    if width is None:
+        return text
+    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
+                     for line in text.splitlines())
+
+
+def to_markdown(table: Table, width: int | None = None) -> str:
+    """A Markdown table under its title and notes; the notes wrapped at ``width`` (a soft break renders
+    as a space), the rows never (a Markdown table row is one line)."""
     lines = [f"### {table.title}", ""]
-    lines += [f"{note}  " for note in table.notes]
+    lines += [f"{wrap(note, width)}  " for note in table.notes]
     if table.notes:
         lines.append("")
     lines.append("| " + " | ".join(col.header.replace("\n", " ") for col in table.columns) + " |")

@@ -18,7 +18,8 @@ from typing import Sequence
 import graphviz
 
 from ..formatting import human
-from ..plan.types import Plan
+from ..plan.describe import ACTIVATION, EXPANSION, KERNEL, SE, block_choices, depthwise
+from ..plan.types import Plan, Unit
 from . import style
 from .groups import DEFAULT_MAX_NODES, Group, downsamples, plan_groups
 
@@ -116,7 +117,11 @@ def _unit_label(plan: Plan, group: Group, scale: float) -> str:
     if factor > 1:
         title += "  " + style.text(f"\u2193{factor}", 10, "#c53030", bold=True)
     low, high = group.widths
-    return style.table([title, style.text(_details(group), 9, style.MUTED), style.bar(low, high, scale)])
+    rows = [title, style.text(_details(group), 9, style.MUTED)]
+    choices = choices_text(group.units)
+    if choices:
+        rows.append(style.text(choices, 9, style.CHOICES))
+    return style.table([*rows, style.bar(low, high, scale)])
 
 
 def _names(group: Group) -> str:
@@ -133,7 +138,7 @@ def _details(group: Group) -> str:
     if first.inner_channels and first.inner_channels != cout:
         parts.append(f"inner {first.inner_channels}" + (f"\u2192{last.inner_channels}"
                                                         if last.inner_channels != first.inner_channels else ""))
-    if first.groups > 1:
+    if first.groups > 1 and not depthwise(first):
         parts.append(f"groups {first.groups}")
     if group.shortcut in ("zero_pad", "projection"):
         names = sorted({u.shortcut for u in group.units} - {"identity"})
@@ -141,6 +146,24 @@ def _details(group: Group) -> str:
     elif group.shortcut == "none" and first.merge == "concat":
         parts.append("branches concatenated")
     return " · ".join(parts)
+
+
+def choices_text(units: Sequence[Unit]) -> str:
+    """The block's kernel, expansion, squeeze-excite and activation (where it has them), e.g.
+    ``5×5 dw · expand ×6 · SE 10 ch · SiLU``; a value that varies over ``units`` lists each, in order.
+    Body units only: a stem's activation or a head's says little beside their layers."""
+    seen: dict[str, list[str]] = {}
+    for unit in (u for u in units if u.stage is not None):
+        for key, value in block_choices(unit).items():
+            if key in (KERNEL, EXPANSION, SE, ACTIVATION) and value not in seen.setdefault(key, []):
+                seen[key].append(value)
+    if seen.get(SE) == ["none"]:
+        del seen[SE]
+    if not seen:
+        return ""
+    words = {KERNEL: "{} dw" if depthwise(units[0]) else "{} conv", EXPANSION: "expand {}", SE: "SE {}",
+             ACTIVATION: "{}"}
+    return " \u00b7 ".join(words[key].format("/".join(values)) for key, values in seen.items() if values)
 
 
 def _network_title(plan: Plan, own_scale: int | None = None) -> str:

@@ -11,6 +11,7 @@ structure is the same (same ops, same wiring) are drawn once, labelled "x N".
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +22,7 @@ import graphviz
 
 from ..plan.types import Plan, Unit
 from . import style
+from .channels import choices_text
 
 if TYPE_CHECKING:
     from torch import fx, nn
@@ -56,12 +58,30 @@ def module_graph(plan: Plan, collapse: bool = True) -> graphviz.Digraph:
                    "height": "0.3", "margin": "0.06,0.02"},
         edge_attr={"fontname": style.FONT, "fontsize": "7", "fontcolor": style.MUTED, "arrowsize": "0.5"},
     )
-    for run in runs:
-        with graph.subgraph(name=f"cluster_{run[0].nodes[0].name}") as box:
-            box.attr(label=_run_title(run), style="rounded" + (",bold" if len(run) > 1 else ""),
-                     color="#1a365d" if len(run) > 1 else "#a0aec0", fontsize="10", labeljust="l")
-            for node in run[0].nodes:
-                _draw_node(box, node, modules, run[0].unit.name)
+    column_of = _columns(runs, alias)
+    last = max(column_of.values())
+
+    def column(node: "fx.Node") -> int:
+        return column_of[id(owner[node])] if node in owner else (0 if node.op == "placeholder" else last)
+
+    # an edge into another column starts from a stand-in at that column's top (an off-page
+    # connector), and its source ends in a stub: long edges climbing across the picture would cross
+    carried: dict[int, dict["fx.Node", str]] = {}
+    for node in traced.graph.nodes:
+        if node in alias or (node in owner and drawn[node] is not node):
+            continue
+        for source in node.all_input_nodes:
+            source = alias.get(source, source)
+            if column(source) != column(node):
+                carried.setdefault(column(node), {})[source] = f"{drawn.get(source, source).name}_to{column(node)}"
+    for index, members in groupby(runs, key=lambda run: column_of[id(run)]):
+        with graph.subgraph(name=f"cluster_column{index}") as box:
+            box.attr(label="", style="invis")
+            for source, stand_in in carried.get(index, {}).items():
+                box.node(stand_in, style.table([style.text(f"from {_span(owner[source])}", 8, style.MUTED)]),
+                         shape="plaintext", style="")
+            for run in members:
+                _draw_run(box, run, modules)
     for node in traced.graph.nodes:
         if node in alias:
             continue
@@ -72,8 +92,82 @@ def module_graph(plan: Plan, collapse: bool = True) -> graphviz.Digraph:
         for source in node.all_input_nodes:
             source = alias.get(source, source)
             label = _shape(source) if _labelled(source, node, owner) else ""
-            graph.edge(drawn.get(source, source).name, node.name, label=f" {label}" if label else "")
+            start = carried[column(node)][source] if column(source) != column(node) else drawn.get(source, source).name
+            graph.edge(start, node.name, label=f" {label}" if label else "")
+    for index, sources in carried.items():
+        for source in sources:
+            stub = f"{drawn.get(source, source).name}_next{index}"
+            graph.node(stub, style.table([style.text("to the next column", 8, style.MUTED)]), shape="plaintext", style="")
+            graph.edge(drawn.get(source, source).name, stub, style="dashed", arrowhead="none")
     return graph
+
+
+# The picture's aim, width over height, and a column's width in the unit of heights: drawn
+# nodes along the longest path (a node and the gap under it are about a fifth of a column's width).
+ASPECT = 0.8
+COLUMN_WIDTH = 4.6
+
+
+def _columns(runs: list[list[Block]], alias: dict) -> dict[int, int]:
+    """The column each run is drawn in (keyed by ``id(run)``), so that the picture is about ``ASPECT``.
+
+    One column of 16 bottlenecks is a strip 15 times taller than wide; one column per stage
+    of a network with many short stages is a row. Whole stages are packed into columns in
+    order; a stage taller than a column is split between runs. The stem goes with the first
+    stage, the head with the last.
+    """
+    stages: list[list[list[Block]]] = []
+    for stage, members in groupby(runs, key=lambda run: run[0].unit.stage):
+        # the stem (stage None) joins the first stage, the head (None too) the last
+        if stages and (stage is None or all(run[0].unit.stage is None for run in stages[-1])):
+            stages[-1] += members
+        else:
+            stages.append(list(members))
+    heights = [[_height(run[0], alias) for run in stage] for stage in stages]
+    total = sum(map(sum, heights))
+    best, best_score = [], math.inf
+    for limit in sorted({max(math.ceil(total / n), *map(max, heights)) for n in range(1, len(runs) + 1)}, reverse=True):
+        placed = _pack(heights, limit)
+        columns = placed[-1] + 1
+        tallest = max(sum(h for h, c in zip((h for s in heights for h in s), placed) if c == k) for k in range(columns))
+        score = abs(math.log(columns * COLUMN_WIDTH / tallest / ASPECT))
+        if score < best_score:
+            best, best_score = placed, score
+    return {id(run): column for run, column in zip((run for stage in stages for run in stage), best)}
+
+
+def _pack(heights: list[list[int]], limit: int) -> list[int]:
+    """Each run's column: stages (lists of run heights) fill columns up to ``limit`` in order, a stage
+    that does not fit in what is left starts a new column, and one taller than ``limit`` is split."""
+    placed: list[int] = []
+    column, filled = 0, 0
+    for stage in heights:
+        if filled and filled + sum(stage) > limit:
+            column, filled = column + 1, 0
+        for height in stage:
+            if filled and filled + height > limit:
+                column, filled = column + 1, 0
+            placed.append(column)
+            filled += height
+    return placed
+
+
+def _height(block: Block, alias: dict) -> int:
+    """Nodes on the longest path through a block (its drawing's height), plus one for its title."""
+    depth: dict["fx.Node", int] = {}
+    for node in block.nodes:
+        inputs = [alias.get(s, s) for s in node.all_input_nodes]
+        depth[node] = 1 + max((depth[s] for s in inputs if s in depth), default=0)
+    return max(depth.values(), default=0) + 1
+
+
+def _draw_run(graph: graphviz.Digraph, run: list[Block], modules: dict) -> None:
+    """A run's cluster: the first block's nodes, titled with the run's span."""
+    with graph.subgraph(name=f"cluster_{run[0].nodes[0].name}") as box:
+        box.attr(label=_run_title(run), style="rounded" + (",bold" if len(run) > 1 else ""),
+                 color="#1a365d" if len(run) > 1 else "#a0aec0", fontsize="10", labeljust="l")
+        for node in run[0].nodes:
+            _draw_node(box, node, modules, run[0].unit.name)
 
 
 def _labelled(source: "fx.Node", target: "fx.Node", owner: dict) -> bool:
@@ -142,9 +236,15 @@ def _runs(blocks: list[Block], collapse: bool) -> list[list[Block]]:
     return runs
 
 
+def _span(run: list[Block]) -> str:
+    """``stages.1.0`` or ``stages.1.1–3``: the units a run draws."""
+    first, last = run[0].unit, run[-1].unit
+    return first.name if len(run) == 1 else f"{first.name}\u2013{last.index}"
+
+
 def _run_title(run: list[Block]) -> str:
     first, last = run[0].unit, run[-1].unit
-    title = style.text(first.name if len(run) == 1 else f"{first.name}\u2013{last.index}", 10, bold=True)
+    title = style.text(_span(run), 10, bold=True)
     title += " " + style.text(first.block, 9, style.MUTED)
     rows = [title]
     if len(run) > 1:
@@ -153,6 +253,9 @@ def _run_title(run: list[Block]) -> str:
         if (first.in_channels, first.out_channels) != (last.in_channels, last.out_channels):
             rows.append(style.text(f"{first.in_channels}\u2192{last.out_channels} ch over the run; "
                                    f"shapes shown for {first.name}", 8, style.MUTED))
+    choices = choices_text([block.unit for block in run])
+    if choices:
+        rows.append(style.text(choices, 8, style.CHOICES))
     return style.table(rows)
 
 

@@ -16,6 +16,7 @@ GROWTH_COLOR = "#9dbbe0"  # the part of a merged node's bar that its later units
 DOWNSAMPLE_FILL = "#fde8e4"
 PLAIN_FILL = "#ffffff"
 MUTED = "#5a6270"
+CHOICES = "#2c5282"  # a block's kernel, expansion, SE and activation under its widths
 
 # The self-loop drawn on a unit for its shortcut: (colour, style, pen width, legend text).
 SHORTCUTS: dict[str, tuple[str, str, str, str]] = {

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..files import staged
+from ..formatting import tick
 from .sample import read_index
 from ..extras import MissingExtra
 from .sweep import read_results
@@ -98,18 +99,59 @@ def to_csv(rows: Sequence[Row]) -> str:
     return buffer.getvalue()
 
 
+PARETO_LABEL = "pareto-label"  # the gid of the front's point labels
+MAX_LABELS = 12  # per front; a longer front labels every k-th point, its ends included
+
+
+def point_labels(directory: str | Path) -> dict[str, str]:
+    """A short name per sample of a sampled directory: the values that vary between its samples, by
+    the last part of their path (``depth=20, alpha=48``), or the sha256's first 8 digits where none vary."""
+    try:
+        samples = read_index(directory)
+    except (FileNotFoundError, ValueError):
+        return {}
+    values = [s.get("values") or {} for s in samples]
+    varied = [k for k in dict.fromkeys(k for v in values for k in v) if len({repr(v.get(k)) for v in values}) > 1]
+    return {s["sha256"]: ", ".join(f"{k.rsplit('.', 1)[-1]}={_short(v.get(k))}" for k in varied) or s["sha256"][:8]
+            for s, v in zip(samples, values)}
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _label_front(axes: Any, front: Sequence[tuple[int, float, str]], names: dict[str, str], color: str) -> None:
+    """Name the front's points beside them, alternately above and below so neighbours do not collide."""
+    step = max(1, math.ceil(len(front) / MAX_LABELS))
+    picked = [i for i in range(len(front)) if i % step == 0 or i == len(front) - 1]
+    for n, i in enumerate(picked):
+        cost, metric, sha = front[i]
+        axes.annotate(names.get(sha, sha[:8]), (cost, metric), xytext=(5, 6 if n % 2 == 0 else -11),
+                      textcoords="offset points", fontsize=7, color=color, gid=PARETO_LABEL)
+
+
 def plot(rows: Sequence[Row], metric: str, out: str | Path, lower_is_better: bool = False) -> Path:
     """Draw the EDF per directory and the metric against params and MACs (fronts marked), atomically."""
     out = Path(out)
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise AnalyzeError(f"-o {out}: write a .png, .svg or .pdf figure")
+    fig = figure(rows, metric, lower_is_better)
+    with staged(out) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=110)
+    return out
+
+
+def figure(rows: Sequence[Row], metric: str, lower_is_better: bool = False) -> Any:  # matplotlib Figure
+    """The EDF per directory, and the metric against params and against MACs with each Pareto front
+    drawn and its points named (the sample values that vary, see :func:`point_labels`)."""
     try:
         from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         raise MissingExtra("matplotlib", "drawing the analysis") from None
-    figure = Figure(figsize=(15, 4.4), layout="constrained")
-    edf, vs_params, vs_macs = figure.subplots(1, 3)
+    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    edf, vs_params, vs_macs = fig.subplots(1, 3)
     directories = list(dict.fromkeys(r.dir for r in rows))
     colors = [f"C{i % 10}" for i in range(len(directories))]
     for directory, color in zip(directories, colors):
@@ -117,19 +159,20 @@ def plot(rows: Sequence[Row], metric: str, out: str | Path, lower_is_better: boo
         values = sorted(r.metric for r in mine)
         fractions = [(i + 1) / len(values) for i in range(len(values))]
         edf.step(values, fractions, where="post", color=color, label=f"{Path(directory).name} (n={len(values)})")
+        names = point_labels(directory)
         for axes, cost, front in ((vs_params, "params", "on_front"), (vs_macs, "macs", "on_front_macs")):
             axes.scatter([getattr(r, cost) for r in mine], [r.metric for r in mine], s=14, alpha=0.6, color=color)
-            best = sorted((getattr(r, cost), r.metric) for r in mine if getattr(r, front))
+            best = sorted((getattr(r, cost), r.metric, r.sha256) for r in mine if getattr(r, front))
             axes.plot([b[0] for b in best], [b[1] for b in best], "-o", color=color, markersize=6, drawstyle="steps-post",
                       markerfacecolor="none", label=f"{Path(directory).name}: Pareto front")
+            _label_front(axes, best, names, color)
     better = "lower is better" if lower_is_better else "higher is better"
     edf.set(xlabel=f"{metric} ({better})", ylabel="fraction of models", title=f"EDF of {metric}", ylim=(0, 1.02))
     edf.legend(loc="lower right" if lower_is_better else "upper left", fontsize=8)
     for axes, what in ((vs_params, "parameters"), (vs_macs, "MACs per image")):
         axes.set(xscale="log", xlabel=f"{what} (exact, log scale)", ylabel=metric, title=f"{metric} against {what}")
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: tick(v)))  # 100K, 1M rather than 10^5, 10^6
         axes.legend(fontsize=8)
         axes.grid(alpha=0.3)
     edf.grid(alpha=0.3)
-    with staged(out) as tmp:
-        figure.savefig(tmp, format=fmt, dpi=110)
-    return out
+    return fig
