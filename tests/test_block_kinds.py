@@ -7,7 +7,7 @@ import pytest
 import archspec
 import archspec.blocks  # noqa: F401  (registers the builders)
 import archspec.convert  # noqa: F401  (registers the naming rules)
-from archspec.blocks.registry import _BUILDERS, register_builder
+from archspec.blocks.registry import BUILDERS, register_builder
 from archspec.convert.rules import register_rule
 from archspec.convert.rules import registered as converted_kinds
 from archspec.plan.registry import register_planner
@@ -28,7 +28,7 @@ def test_every_unit_kind_is_built_from_its_graph_or_by_one_builder():
     graph_kinds = {u.block for u in units if u.graph is not None}
     assert not graph_kinds & {u.block for u in units if u.graph is None}  # a kind is one or the other
     assert {"basic", "bottleneck", "pyramid"} <= graph_kinds
-    assert sorted(set(UNIT_KINDS) - graph_kinds) == sorted(_BUILDERS)
+    assert sorted(set(UNIT_KINDS) - graph_kinds) == BUILDERS.names()
 
 
 def test_converter_rules_name_only_kinds_the_planner_makes():

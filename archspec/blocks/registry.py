@@ -7,23 +7,19 @@ from typing import Callable, TypeVar
 from torch import nn
 
 from ..plan.types import Unit
+from ..registry import Registry
 from ..spec.kinds import UNIT_KINDS
 
 Builder = Callable[[Unit], nn.Module]
 B = TypeVar("B", bound=Builder)
-_BUILDERS: dict[str, Builder] = {}
+BUILDERS: Registry[Builder] = Registry("unit kind", lambda: UNIT_KINDS, "archspec.blocks",
+                                         "is not one the planner makes")
 
 
 def register_builder(block_type: str) -> Callable[[B], B]:
-    """Register the module builder of a Plan row kind (one of ``spec.kinds.UNIT_KINDS``)."""
-    if block_type not in UNIT_KINDS:
-        raise ValueError(f"unit kind {block_type!r} is not one the planner makes; known: {', '.join(UNIT_KINDS)}")
-
-    def decorate(builder: B) -> B:
-        _BUILDERS[block_type] = builder
-        return builder
-
-    return decorate
+    """Register the module builder of a Plan row kind (one of ``spec.kinds.UNIT_KINDS``) that is not
+    built from its graph: a kind not yet moved onto one."""
+    return BUILDERS.register(block_type)  # type: ignore[return-value]
 
 
 def build_unit(unit: Unit) -> nn.Module:
@@ -33,8 +29,4 @@ def build_unit(unit: Unit) -> nn.Module:
         from .graph_unit import build_graph_unit
 
         return build_graph_unit(unit)
-    try:
-        builder = _BUILDERS[unit.block]
-    except KeyError:
-        raise KeyError(f"no builder for block type {unit.block!r}; registered: {', '.join(sorted(_BUILDERS))}") from None
-    return builder(unit)
+    return BUILDERS[unit.block](unit)

@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Mapping, Union
 
 from ..plan.resolve import SpecLike, resolve
 from ..plan.types import Plan
-from . import alexnet, convnext, densenet, efficientnet, googlenet, inception_v3, mnasnet, mobilenet, regnet, shufflenet, squeezenet, vgg  # noqa: F401  (register the other torchvision families)
-from . import torchvision as _torchvision  # noqa: F401  (registers the torchvision rules)
+from ..registry import discover
 from .engine import map_weights, tensors_of
 from .errors import ConversionError
 from .rules import Family, family_of, names_of, register_rule, registered, require
 
 if TYPE_CHECKING:
     import torch
+
+discover(__name__)  # each family's module registers its naming rules
 
 StateDict = Mapping[str, "torch.Tensor"]
 

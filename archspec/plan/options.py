@@ -13,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Literal, TypeVar
 
+from ..registry import Registry
 from ..spec.kinds import UNIT_KINDS
 from .types import UnitOptions
 
 PoolKind = Literal["max", "avg"]
 O = TypeVar("O", bound=type[UnitOptions])
 
-_OPTIONS: dict[str, type[UnitOptions]] = {}
+OPTIONS: Registry[type[UnitOptions]] = Registry("unit kind", lambda: UNIT_KINDS, "archspec.plan",
+                                                 "is not one the planner makes")
 
 
 @dataclass(frozen=True)
@@ -36,16 +38,7 @@ class Pool:
 
 def register_options(*kinds: str) -> Callable[[O], O]:
     """Declare ``cls`` the options type of the unit kinds ``kinds`` (each in ``spec.kinds.UNIT_KINDS``)."""
-    unknown = [kind for kind in kinds if kind not in UNIT_KINDS]
-    if unknown:
-        raise ValueError(f"unit kinds {unknown} are not in spec.kinds.UNIT_KINDS; known: {', '.join(UNIT_KINDS)}")
-
-    def declare(cls: O) -> O:
-        for kind in kinds:
-            _OPTIONS[kind] = cls
-        return cls
-
-    return declare
+    return OPTIONS.register(*kinds)  # type: ignore[return-value]
 
 
 def no_options(*kinds: str) -> None:
@@ -58,12 +51,9 @@ no_options("stem_none")  # no stem: nothing to hold
 
 def options_type(kind: str) -> type[UnitOptions]:
     """The options type of a unit kind's Plan rows (the planners must have been imported: ``archspec.plan``)."""
-    try:
-        return _OPTIONS[kind]
-    except KeyError:
-        raise KeyError(f"no options type for unit kind {kind!r}; declared: {', '.join(sorted(_OPTIONS))}") from None
+    return OPTIONS[kind]
 
 
 def declared() -> dict[str, type[UnitOptions]]:
     """Every declared kind and its options type."""
-    return dict(_OPTIONS)
+    return dict(OPTIONS.items())

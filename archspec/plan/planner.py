@@ -8,10 +8,7 @@ from functools import partial
 from typing import Any, Sequence
 
 from ..spec.models import Spec
-# Each module registers its unit planners (and any stem or head of its family) on import.
-from . import (convnext, dense, fire, fused_mbconv, heads, inception, inception_v3, mbconv,  # noqa: F401
-               mobilenet, plain, regnet, residual, shufflenet, stems)
-from . import parts
+from . import convnext, parts, regnet
 from . import widening as rules
 from .context import UnitContext
 from .errors import PlanError
