@@ -20,6 +20,7 @@ of every build, before anything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ class OnnxCheck:
                 f"opset {self.opset}, checker ok")
         calibrated = (f" (BN running statistics calibrated on {CALIBRATION_BATCHES} random batches "
                       f"of {CALIBRATION_BATCH_SIZE})")
-        lines = [head] + ["  " + c.describe() + (calibrated if c.statistics == "calibrated" else "")
+        lines = [head] + ["  " + c.describe() + (calibrated if c.statistics.endswith("calibrated") else "")
                           for c in self.comparisons]
         return "\n".join(lines)
 
@@ -120,10 +121,15 @@ def verification_inputs(shape: Sequence[int], batches: Sequence[int] = VERIFY_BA
     return [torch.randn(n, *shape, generator=generator) for n in batches]
 
 
-def torch_outputs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
+def torch_outputs(model: nn.Module, inputs: Sequence[torch.Tensor], output: int | None = None) -> list[np.ndarray]:
+    """The module's outputs on ``inputs``; a backbone's maps (a list per input) all of them, in turn,
+    or only map ``output`` where given."""
     model.eval()
     with torch.no_grad():
-        return [model(x).numpy() for x in inputs]
+        results = [model(x) for x in inputs]
+    if output is not None:
+        return [r[output].numpy() for r in results]
+    return [t.numpy() for r in results for t in (r if isinstance(r, (list, tuple)) else (r,))]
 
 
 def check_torch(model: nn.Module, shape: Sequence[int], loaded: str | None = None,
@@ -219,13 +225,14 @@ Runner = Callable[[Sequence[torch.Tensor], Optional[dict[str, np.ndarray]]], lis
 
 def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, keeps: Container[str],
                    runtime: str = "onnxruntime", batches: Sequence[int] = VERIFY_BATCHES,
-                   calibrate: bool = True) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+                   calibrate: bool = True, output: int | None = None) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
     """Compare any export with the module: as built and, with ``calibrate`` where the network
     has BN, with calibrated statistics. ``keeps`` holds the statistics' names the export can
     take (layers outside it, such as training-only aux heads, have none). Returns the
-    comparisons and the problems (empty: the export passed). Every exporter calls this."""
+    comparisons and the problems (empty: the export passed). Every exporter calls this.
+    ``output`` compares only that map of a backbone (``run`` returns the same one)."""
     inputs = verification_inputs(input_shape, batches)
-    comparisons = [compare("as built", torch_outputs(model, inputs), run(inputs, None))]
+    comparisons = [compare("as built", torch_outputs(model, inputs, output), run(inputs, None))]
     problems: list[str] = []
     if calibrate and has_batchnorm(model):
         with calibrated_statistics(model, input_shape) as stats:
@@ -234,7 +241,7 @@ def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, ke
                 problems.append(f"the export keeps no BN statistics by name (folded into the convs?), so {runtime} "
                                 "cannot run it with calibrated statistics")
             else:
-                comparisons.append(compare("calibrated", torch_outputs(model, inputs), run(inputs, present)))
+                comparisons.append(compare("calibrated", torch_outputs(model, inputs, output), run(inputs, present)))
     for c in comparisons:
         if not c.finite:
             problems.append(f"{c.statistics}: the outputs of torch or {runtime} are not finite")
@@ -255,6 +262,8 @@ def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
 
     ``calibrate``: also compare with calibrated BN statistics (the file keeps them as
     initializers named as in the state_dict); builds from trained weights skip it.
+    A file with several outputs (a backbone's maps) is compared output by output, each
+    against its own scale, its comparisons named by the output.
     """
     import onnx
 
@@ -262,15 +271,26 @@ def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
     onnx.checker.check_model(str(path), full_check=True)
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     initializers = {i.name for i in proto.graph.initializer}
+    outputs = [o.name for o in proto.graph.output]
     del proto
-    comparisons, problems = compare_export(model, input_shape, partial(_run_onnx, path), initializers,
-                                           batches=batches, calibrate=calibrate)
-    return OnnxCheck(Path(path), opset, tuple(batches), comparisons, problems)
+    if len(outputs) == 1:
+        comparisons, problems = compare_export(model, input_shape, partial(_run_onnx, path), initializers,
+                                               batches=batches, calibrate=calibrate)
+        return OnnxCheck(Path(path), opset, tuple(batches), comparisons, problems)
+    every: list[Comparison] = []
+    found: list[str] = []
+    for k, name in enumerate(outputs):
+        comparisons, problems = compare_export(model, input_shape, partial(_run_onnx, path, output=k), initializers,
+                                               batches=batches, calibrate=calibrate, output=k)
+        every += [dataclasses.replace(c, statistics=f"{name} {c.statistics}") for c in comparisons]
+        found += [f"{name} {p}" for p in problems]
+    return OnnxCheck(Path(path), opset, tuple(batches), tuple(every), tuple(found))
 
 
 def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
-              overrides: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
-    """onnxruntime on CPU; ``overrides`` replace the file's initializers of the same names.
+              overrides: dict[str, np.ndarray] | None = None, output: int = 0) -> list[np.ndarray]:
+    """onnxruntime on CPU, the file's ``output``-th output; ``overrides`` replace the file's
+    initializers of the same names.
 
     The overrides are written into an in-memory copy of the model: onnxruntime's own
     ``SessionOptions.add_initializer`` left some BN statistics of DenseNet-121 unreplaced.
@@ -291,4 +311,4 @@ def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
         del proto
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return [session.run(None, {name: x.numpy()})[0] for x in inputs]
+    return [session.run(None, {name: x.numpy()})[output] for x in inputs]

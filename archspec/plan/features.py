@@ -172,6 +172,15 @@ class FeatureInfo:
         return f"FeatureInfo(out_indices={self.out_indices}, channels={self.channels()}, reduction={self.reduction()})"
 
 
+def backbone_units(plan: Plan, info: "FeatureInfo") -> tuple[Unit, ...]:
+    """The units a features_only build has: the stem and the body up to the deepest selected map
+    (as timm's feature models, nothing after it); their params are the backbone's."""
+    last = plan.unit(info.selected[-1].unit)
+    if last.stage is None:
+        return (plan.stem,)
+    return (plan.stem, *(u for u in plan.body if (u.stage, u.index) <= (last.stage, last.index)))
+
+
 def classifier_path(plan: Plan) -> str:
     """The head's classifier layer (its last, giving the classes): what ``num_classes=0`` drops."""
     last = plan.head.ops[-1] if plan.head.ops else None
