@@ -254,3 +254,20 @@ def test_feature_info_is_timms_accessor() -> None:
     reference = timm_model("mobilenetv2_100", features_only=True).feature_info
     assert info.channels() == reference.channels() and info.reduction() == reference.reduction()
     assert info[0]["module"] == "stages.0" and len(info) == 5
+
+
+def test_diagram_marks_the_taps(tmp_path) -> None:
+    target = tmp_path / "taps.dot"
+    result = CliRunner().invoke(app, ["diagram", "densenet-121", "--features", "--out-indices", "1,-1",
+                                      "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    source = target.read_text()
+    info = archspec.feature_info("densenet-121", (1, -1))
+    for f in info.get_dicts():
+        assert f"\u25c6 feature {f['index']} \u00b7 /{f['reduction']} \u00b7 {f['module']}<" in source
+    assert source.count("\u25c6 feature") == 2 + 1  # the two maps and the legend's line
+    assert source.count('penwidth=2.2') == 2  # each tapped node has the tap border
+    plain = CliRunner().invoke(app, ["diagram", "densenet-121", "-o", str(tmp_path / "plain.dot")])
+    assert plain.exit_code == 0 and "feature" not in (tmp_path / "plain.dot").read_text()
+    refused = CliRunner().invoke(app, ["diagram", "densenet-121", "--out-indices", "1", "-o", str(tmp_path / "x.dot")])
+    assert refused.exit_code == 2 and "add --features" in refused.output

@@ -166,12 +166,13 @@ def build(
                       "or all) to write files")
 
 
-def parse_out_indices(text: Optional[str], features_only: bool) -> Optional[tuple[int, ...]]:
-    """``--out-indices 1,2,-1`` -> (1, 2, -1); each is an index (a single number too, not timm's "last n")."""
+def parse_out_indices(text: Optional[str], features: bool, flag: str = "--features-only") -> Optional[tuple[int, ...]]:
+    """``--out-indices 1,2,-1`` -> (1, 2, -1); each is an index (a single number too, not timm's "last n").
+    ``features``: whether ``flag``, which asks for the maps, was given."""
     if text is None:
         return None
-    if not features_only:
-        raise fail("--out-indices picks the maps of a backbone: add --features-only")
+    if not features:
+        raise fail(f"--out-indices picks the maps of a backbone: add {flag}")
     parts = [p.strip() for p in text.split(",")]
     if not all(p.lstrip("-").isdigit() for p in parts):
         raise fail(f"--out-indices {text!r}: give feature indices separated by commas, e.g. 1,2,3 or -1")

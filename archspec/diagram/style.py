@@ -16,6 +16,7 @@ GROWTH_COLOR = "#9dbbe0"  # the part of a merged node's bar that its later units
 DOWNSAMPLE_FILL = "#fde8e4"
 PLAIN_FILL = "#ffffff"
 MUTED = "#5a6270"
+TAP_COLOR = "#6b46c1"  # a backbone's feature map is taken here (diagram --features)
 
 # The self-loop drawn on a unit for its shortcut: (colour, style, pen width, legend text).
 SHORTCUTS: dict[str, tuple[str, str, str, str]] = {
