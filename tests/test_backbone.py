@@ -271,3 +271,18 @@ def test_diagram_marks_the_taps(tmp_path) -> None:
     assert plain.exit_code == 0 and "feature" not in (tmp_path / "plain.dot").read_text()
     refused = CliRunner().invoke(app, ["diagram", "densenet-121", "--out-indices", "1", "-o", str(tmp_path / "x.dot")])
     assert refused.exit_code == 2 and "add --features" in refused.output
+
+
+def test_num_classes_0_drops_only_the_classifier_of_every_bundled_head() -> None:
+    for name in archspec.list_specs():
+        plan = archspec.plan(name)
+        with torch.device("meta"):
+            net = Network(plan, initialised=False, pooled=True)
+        params = sum(p.numel() for p in net.parameters())
+        classifier = plan.head.ops[-1]
+        assert params == net.plan.params == plan.params - classifier.params, name
+        assert net.plan.head.out_channels == classifier.cin and net.plan.classes == 0, name
+        if name in ("squeezenet-1.1", "vgg-11", "mobilenet-v3-small", "convnext-tiny", "efficientnet-b0"):  # each head kind
+            with torch.device("meta"):
+                pooled = net.eval()(torch.empty(2, plan.in_channels, 64, 64))
+            assert tuple(pooled.shape) == (2, classifier.cin), name

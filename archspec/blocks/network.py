@@ -77,7 +77,9 @@ class Network(nn.Module):
     ``features_only=True`` builds no head and ``forward`` returns the maps ``out_indices``
     selects (``self.feature_info`` describes them); ``pooled=True`` (``num_classes=0``)
     replaces the head's classifier layer by the identity, and ``self.plan`` is the Plan
-    without it, so the counts still hold. Module names are those of the full network.
+    without it, so the counts still hold. Module names are those of the full network; a
+    backbone's ``self.plan`` stays the whole network's (what it builds:
+    :func:`archspec.plan.features.backbone_units`).
     """
 
     def __init__(self, plan: Plan, aux: bool = False, seed: int = 0, initialised: bool = True, *,

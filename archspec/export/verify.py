@@ -20,7 +20,6 @@ of every build, before anything is written.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -121,14 +120,11 @@ def verification_inputs(shape: Sequence[int], batches: Sequence[int] = VERIFY_BA
     return [torch.randn(n, *shape, generator=generator) for n in batches]
 
 
-def torch_outputs(model: nn.Module, inputs: Sequence[torch.Tensor], output: int | None = None) -> list[np.ndarray]:
-    """The module's outputs on ``inputs``; a backbone's maps (a list per input) all of them, in turn,
-    or only map ``output`` where given."""
+def torch_outputs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """The module's output on each input; a backbone's maps (a list per input) one after another."""
     model.eval()
     with torch.no_grad():
         results = [model(x) for x in inputs]
-    if output is not None:
-        return [r[output].numpy() for r in results]
     return [t.numpy() for r in results for t in (r if isinstance(r, (list, tuple)) else (r,))]
 
 
@@ -225,14 +221,25 @@ Runner = Callable[[Sequence[torch.Tensor], Optional[dict[str, np.ndarray]]], lis
 
 def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, keeps: Container[str],
                    runtime: str = "onnxruntime", batches: Sequence[int] = VERIFY_BATCHES,
-                   calibrate: bool = True, output: int | None = None) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+                   calibrate: bool = True, outputs: Sequence[str] = ()) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
     """Compare any export with the module: as built and, with ``calibrate`` where the network
     has BN, with calibrated statistics. ``keeps`` holds the statistics' names the export can
     take (layers outside it, such as training-only aux heads, have none). Returns the
     comparisons and the problems (empty: the export passed). Every exporter calls this.
-    ``output`` compares only that map of a backbone (``run`` returns the same one)."""
+
+    ``outputs`` names a backbone's maps (``run`` gives them per input, in order, as
+    :func:`torch_outputs` does): each is compared on its own scale, its comparisons named by it.
+    """
+    def per_output(statistics: str, expected: list[np.ndarray], got: list[np.ndarray]) -> list[Comparison]:
+        if not outputs:
+            return [compare(statistics, expected, got)]
+        n = len(outputs)
+        if len(got) != len(expected):
+            raise VerificationError(f"{runtime} gave {len(got) // len(inputs)} outputs, torch {n}")
+        return [compare(f"{name} {statistics}", expected[k::n], got[k::n]) for k, name in enumerate(outputs)]
+
     inputs = verification_inputs(input_shape, batches)
-    comparisons = [compare("as built", torch_outputs(model, inputs, output), run(inputs, None))]
+    comparisons = per_output("as built", torch_outputs(model, inputs), run(inputs, None))
     problems: list[str] = []
     if calibrate and has_batchnorm(model):
         with calibrated_statistics(model, input_shape) as stats:
@@ -241,18 +248,18 @@ def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, ke
                 problems.append(f"the export keeps no BN statistics by name (folded into the convs?), so {runtime} "
                                 "cannot run it with calibrated statistics")
             else:
-                comparisons.append(compare("calibrated", torch_outputs(model, inputs, output), run(inputs, present)))
+                comparisons += per_output("calibrated", torch_outputs(model, inputs), run(inputs, present))
     for c in comparisons:
         if not c.finite:
             problems.append(f"{c.statistics}: the outputs of torch or {runtime} are not finite")
         elif c.rel_diff > RELATIVE_TOLERANCE:
             problems.append(f"{c.statistics}: {runtime} differs from torch by {c.rel_diff:.2g} of the output "
                             f"scale (tolerance {RELATIVE_TOLERANCE:g})")
-    exercised = comparisons[-1]
-    if exercised.finite and not exercised.input_dependent:
-        problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
-                        f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
-                        "proves nothing about the graph")
+    for exercised in comparisons[-max(len(outputs), 1):]:  # the last statistics' comparisons, one per output
+        if exercised.finite and not exercised.input_dependent:
+            problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
+                            f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
+                            "proves nothing about the graph")
     return tuple(comparisons), tuple(problems)
 
 
@@ -262,8 +269,7 @@ def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
 
     ``calibrate``: also compare with calibrated BN statistics (the file keeps them as
     initializers named as in the state_dict); builds from trained weights skip it.
-    A file with several outputs (a backbone's maps) is compared output by output, each
-    against its own scale, its comparisons named by the output.
+    A file with several outputs (a backbone's maps) is compared output by output.
     """
     import onnx
 
@@ -273,24 +279,15 @@ def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
     initializers = {i.name for i in proto.graph.initializer}
     outputs = [o.name for o in proto.graph.output]
     del proto
-    if len(outputs) == 1:
-        comparisons, problems = compare_export(model, input_shape, partial(_run_onnx, path), initializers,
-                                               batches=batches, calibrate=calibrate)
-        return OnnxCheck(Path(path), opset, tuple(batches), comparisons, problems)
-    every: list[Comparison] = []
-    found: list[str] = []
-    for k, name in enumerate(outputs):
-        comparisons, problems = compare_export(model, input_shape, partial(_run_onnx, path, output=k), initializers,
-                                               batches=batches, calibrate=calibrate, output=k)
-        every += [dataclasses.replace(c, statistics=f"{name} {c.statistics}") for c in comparisons]
-        found += [f"{name} {p}" for p in problems]
-    return OnnxCheck(Path(path), opset, tuple(batches), tuple(every), tuple(found))
+    comparisons, problems = compare_export(model, input_shape, partial(_run_onnx, path), initializers,
+                                           batches=batches, calibrate=calibrate,
+                                           outputs=outputs if len(outputs) > 1 else ())
+    return OnnxCheck(Path(path), opset, tuple(batches), comparisons, problems)
 
 
 def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
-              overrides: dict[str, np.ndarray] | None = None, output: int = 0) -> list[np.ndarray]:
-    """onnxruntime on CPU, the file's ``output``-th output; ``overrides`` replace the file's
-    initializers of the same names.
+              overrides: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
+    """onnxruntime on CPU, every output per input; ``overrides`` replace the file's initializers of the same names.
 
     The overrides are written into an in-memory copy of the model: onnxruntime's own
     ``SessionOptions.add_initializer`` left some BN statistics of DenseNet-121 unreplaced.
@@ -311,4 +308,4 @@ def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
         del proto
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return [session.run(None, {name: x.numpy()})[output] for x in inputs]
+    return [out for x in inputs for out in session.run(None, {name: x.numpy()})]
