@@ -286,3 +286,19 @@ def test_num_classes_0_drops_only_the_classifier_of_every_bundled_head() -> None
             with torch.device("meta"):
                 pooled = net.eval()(torch.empty(2, plan.in_channels, 64, 64))
             assert tuple(pooled.shape) == (2, classifier.cin), name
+
+
+def test_build_cli_backbone_loads_the_full_networks_weights(tmp_path) -> None:
+    full = archspec.build("resnet-18", ["input.size=64"], seed=7)
+    torch.save(full.state_dict(), tmp_path / "full.pt")  # head included: the backbone takes what it has
+    result = CliRunner().invoke(app, ["build", "resnet-18", "-e", "onnx", "--features-only", "--out-indices", "-1",
+                                      "--set", "input.size=64", "--set", "name=r18", "-o", str(tmp_path / "out"),
+                                      "--weights", str(tmp_path / "full.pt"), "--weights-format", "archspec"])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "out" / "r18-features.onnx"
+    assert [o.name for o in onnx.load(str(path)).graph.output] == ["feature4"]
+    x = torch.randn(2, 3, 64, 64)
+    (got,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        expected = full.eval().forward_features(x)  # the deepest map is the last stage's output
+    assert np.max(np.abs(got - expected.numpy())) <= 1e-4 * float(expected.abs().max())
