@@ -86,6 +86,8 @@ def test_build_num_classes_0_and_forward_features_head() -> None:
         # the pooled features are what the classifier layer of the full network reads
         assert torch.allclose(full.head.fc(pooled_out), full(x), rtol=1e-5, atol=1e-5)
     assert tuple(maps.shape) == (2, 512, 2, 2) and tuple(pooled_out.shape) == (2, 512)
+    # every build carries its feature_info, as timm's models do
+    assert full.feature_info.get_dicts() == archspec.feature_info("resnet-18").get_dicts()
 
 
 # One spec per stem and tap kind: a tap inside the conv stem (ResNet, DenseNet), inside a layer-list stem

@@ -74,8 +74,9 @@ class Network(nn.Module):
     tensor next (a strict ``load_state_dict``).
 
     As a backbone (timm's conventions, taps from :mod:`archspec.plan.features`):
+    ``self.feature_info`` lists the feature maps (every build has it, as timm's models do);
     ``features_only=True`` builds no head and ``forward`` returns the maps ``out_indices``
-    selects (``self.feature_info`` describes them); ``pooled=True`` (``num_classes=0``)
+    selects; ``pooled=True`` (``num_classes=0``)
     replaces the head's classifier layer by the identity, and ``self.plan`` is the Plan
     without it, so the counts still hold. Module names are those of the full network; a
     backbone's ``self.plan`` stays the whole network's (what it builds:
@@ -96,7 +97,8 @@ class Network(nn.Module):
             raise ValueError("out_indices selects the maps of a features_only build; pass features_only=True too")
         self.plan = pre_logits(plan) if pooled else plan
         self.seed = seed
-        self.feature_info = FeatureInfo.of(plan, out_indices) if features_only else None
+        self.features_only = features_only
+        self.feature_info = FeatureInfo.of(plan, out_indices)
         last = self._last_unit_needed()
         self.stem = build_unit(plan.stem)
         self.stages = nn.Sequential(*(nn.Sequential(*(build_unit(u) for u in s.units if self._needed(u, last)))
@@ -115,7 +117,7 @@ class Network(nn.Module):
 
         Like timm's feature models, nothing after the last selected map is built, so every parameter is used.
         """
-        if self.feature_info is None:
+        if not self.features_only:
             return None
         last = self.plan.unit(self.feature_info.selected[-1].unit)
         return (-1, 0) if last.stage is None else (last.stage, last.index)
@@ -137,7 +139,7 @@ class Network(nn.Module):
                     self.get_submodule(f"{unit.name}.{opts.last_bn}").weight.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.feature_info is not None:
+        if self.features_only:
             return self._forward_taps(x)
         x = self.stem(x)
         if self.aux is None or not self.training:

@@ -149,7 +149,7 @@ class _Writer:
         return (self.plan.in_channels, *self.plan.input_size)
 
     def onnx(self, target: Path) -> tuple[Path, Agreement] | None:
-        info = getattr(self.model, "feature_info", None)
+        info = self.model.feature_info if getattr(self.model, "features_only", False) else None
         if info is not None and not (self.options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT):
             raise ExportError(target, "a features_only ONNX file is written with the default options only "
                               "(--dynamic batch, --dtype fp32, weights under 2 GB, no --external-data)")
