@@ -52,6 +52,22 @@ def test_feature_info_equals_timm_features_only(spec: str, name: str) -> None:
     assert ours.feature_info.channels() == info.channels()
 
 
+# Families whose spec and timm model are the same network: the same maps, by the Plan's rule alone.
+# (Not here: timm's MobileNetV3 counts the 1x1 conv to 960 channels as its last block, where
+# torchvision and the spec put it in the head; timm's regnetx_004 is pycls's, narrower network.)
+TIMM_FAMILIES = [("densenet-121", "densenet121"), ("efficientnet-b0", "efficientnet_b0"),
+                 ("regnet-y-400mf", "regnety_004"), ("vgg-11", "vgg11"), ("inception-v3", "inception_v3"),
+                 ("mnasnet-1.0", "mnasnet_100"), ("mobilenet-v2", "mobilenetv2_100"), ("resnet-18", "resnet18"),
+                 ("resnext-50-32x4d", "resnext50_32x4d"), ("se-resnet-50", "seresnet50")]
+
+
+@pytest.mark.parametrize("spec, name", TIMM_FAMILIES)
+def test_feature_info_equals_timm_across_families(spec: str, name: str) -> None:
+    reference = timm_model(name, features_only=True).feature_info
+    info = archspec.feature_info(spec)
+    assert (info.channels(), info.reduction()) == (reference.channels(), reference.reduction())
+
+
 @pytest.mark.parametrize("spec, name", TIMM)
 def test_out_indices_pick_what_timm_picks(spec: str, name: str) -> None:
     for out_indices in [(1, 3), (-1,), 2]:
@@ -253,9 +269,10 @@ def test_build_cli_refuses_bad_feature_options(tmp_path, args: list[str], says: 
 def test_feature_info_is_timms_accessor() -> None:
     plan = archspec.plan("mobilenet-v2")
     info = FeatureInfo.of(plan)
-    reference = timm_model("mobilenetv2_100", features_only=True).feature_info
-    assert info.channels() == reference.channels() and info.reduction() == reference.reduction()
-    assert info[0]["module"] == "stages.0" and len(info) == 5
+    first = plan.unit("stages.0.0")  # a one-unit stage at the stem's stride: the first map
+    assert info[0] == {"index": 0, "module": "stages.0", "num_chs": first.out_channels,
+                       "reduction": plan.stem.stride, "size": list(first.out_size), "unit": "stages.0.0"}
+    assert len(info) == 5 and info.get("module", 4) == "stages.6" and info.selected == features(plan)
 
 
 def test_diagram_marks_the_taps(tmp_path) -> None:
