@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence, Union
 
 from .ops import Conv, Linear, Norm, Size
+from .stems import LayersStemOptions, StemOptions, StemPool
 from .types import Plan, Unit
 
 OutIndices = Union[int, Sequence[int], None]
@@ -70,8 +71,8 @@ def _stem_candidates(stem: Unit) -> Iterator[tuple[str, int, int, Size, str]]:
     if not stem.ops:  # no stem (VGG): its output is the input
         return
     opts = stem.options
-    if stem.block in ("stem_conv", "stem_deep"):
-        act = opts.act  # type: ignore[attr-defined]
+    if isinstance(opts, StemOptions):  # conv and deep stems
+        act = opts.act
         reduction, convs = 1, [op for op in stem.ops if isinstance(op, Conv)]
         for conv in convs:
             reduction *= conv.stride
@@ -82,10 +83,10 @@ def _stem_candidates(stem: Unit) -> Iterator[tuple[str, int, int, Size, str]]:
             else:
                 name = conv.path if act == "none" else act
             yield f"stem.{name}", conv.cout, reduction, conv.out_size, "stem"
-    elif stem.block == "stem_layers":
+    elif isinstance(opts, LayersStemOptions):
         reduction = 1
-        for layer in opts.layers:  # type: ignore[attr-defined]
-            if hasattr(layer, "pool"):
+        for layer in opts.layers:
+            if isinstance(layer, StemPool):
                 reduction *= layer.pool.stride
                 continue
             conv = stem.op(f"{layer.name}.conv")
