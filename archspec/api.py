@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 from .plan import Plan, PlanError
+from .plan.features import FeatureInfo, OutIndices
 from .plan.ops import Size
 from .plan.reference import reference_mismatches
 from .plan.resolve import SpecLike, located, resolve
@@ -118,6 +119,7 @@ def report(
 def build(
     spec: SpecLike, overrides: Iterable[str] = (), aux: bool = False, seed: int = 0, *,
     num_classes: Optional[int] = None, in_chans: Optional[int] = None,
+    features_only: bool = False, out_indices: OutIndices = None,
 ) -> "torch.nn.Module":
     """Compile a spec into an ``nn.Module`` (fx-traceable), initialised as the spec's ``init``
     says (docs/init.md) from ``seed``: the same spec, seed and versions give the same tensors.
@@ -125,6 +127,12 @@ def build(
     ``aux=True`` adds the spec's training-only auxiliary classifiers (GoogLeNet).
     ``num_classes`` and ``in_chans`` (timm's ``create_model`` names) set ``classes`` and
     ``input.channels``, after ``overrides``. The seed is kept as ``model.seed``.
+
+    As a backbone, timm's way: ``features_only=True`` returns a module whose ``forward`` gives
+    a list of feature maps, one per reduction level or those ``out_indices`` picks (an int n:
+    the last n), described by its ``feature_info`` (see :func:`feature_info`);
+    ``num_classes=0`` keeps the head but drops its classifier layer, so ``forward`` returns the
+    pooled features. A bad ``out_indices`` raises ``archspec.plan.features.FeatureError``.
     """
     from .extras import require
 
@@ -134,14 +142,29 @@ def build(
     from .blocks.network import Network
     from .plan import memory_budget
 
-    keywords = {"num_classes": ("classes", num_classes), "in_chans": ("input.channels", in_chans)}
+    pooled = num_classes == 0 and not isinstance(num_classes, bool)
+    keywords = {"num_classes": ("classes", None if pooled else num_classes), "in_chans": ("input.channels", in_chans)}
     spec = load(spec, [*overrides, *_keyword_sets(keywords)])
     resolved = plan(spec)
+    if features_only or out_indices is not None:
+        FeatureInfo.of(resolved, out_indices)  # a bad selection fails before anything is allocated
     try:
         memory_budget.require(resolved, memory_budget.estimate(resolved))  # before allocating anything
     except PlanError as exc:
         raise located(spec, exc) from None
-    return Network(resolved, aux=aux, seed=seed)
+    return Network(resolved, aux=aux, seed=seed, features_only=features_only, out_indices=out_indices,
+                   pooled=pooled)
+
+
+def feature_info(spec: SpecLike, out_indices: OutIndices = None, input_size: Size | int | None = None,
+                 overrides: Iterable[str] = ()) -> FeatureInfo:
+    """What ``build(spec, features_only=True, out_indices=...)`` returns, from the Plan (no torch):
+    timm's ``FeatureInfo``, with ``channels()``, ``reduction()`` and ``module_name()``.
+
+    One map per reduction level, the deepest there (archspec/plan/features.py); ``size`` in
+    each ``get_dicts()`` entry is at ``input_size`` (default: the spec's).
+    """
+    return FeatureInfo.of(plan(spec, input_size, overrides), out_indices)
 
 
 def _keyword_sets(keywords: dict[str, tuple[str, Optional[int]]]) -> list[str]:

@@ -55,6 +55,12 @@ def build(
                                        help="Write ONNX weights to NAME.onnx.data (automatic above 2 GB)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the weight init (docs/init.md)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    features_only: bool = typer.Option(
+        False, "--features-only", help="Export the backbone (timm's features_only): NAME-features.onnx with one "
+        "output per feature map, feature<i>, each verified; archspec report --features lists them."),
+    out_indices: Optional[str] = typer.Option(
+        None, "--out-indices", metavar="I,J,...", help="With --features-only: which maps, by timm's index "
+        "(0 is the shallowest; -1 the deepest). Default: all."),
 ) -> None:
     """Compile SPEC to a torch module, verify it, and write the exports.
 
@@ -86,6 +92,10 @@ def build(
         raise fail(str(exc)) from None
     if not options.is_default and Export.onnx not in export and Export.all not in export:
         raise fail("--dynamic, --dtype and --external-data shape the ONNX file: add -e onnx")
+    indices = parse_out_indices(out_indices, features_only)
+    if features_only and ({e.value for e in export} - {"onnx"} or not options.is_default):
+        raise fail("--features-only writes the backbone as ONNX only, with the default ONNX options: use -e onnx "
+                   "without --dynamic hw, --dtype or --external-data")
     progress = Progress(console, quiet)
     with user_errors():
         with progress.step("plan"):
@@ -94,6 +104,15 @@ def build(
             stem = output_stem(spec, sets, loaded)
     if report_hints(hints_for(loaded, resolved), strict):
         raise typer.Exit(EXIT_INVALID)
+    if features_only:
+        from ..plan.features import FeatureError, FeatureInfo, backbone_units
+
+        try:
+            info = FeatureInfo.of(resolved, indices)
+        except FeatureError as exc:
+            raise fail(f"--out-indices {out_indices}: {exc}") from None
+        progress.line("features: " + ", ".join(f"feature{f.index} {f.module} ({f.channels} ch, /{f.reduction})"
+                                               for f in info.selected))
     if sets:
         progress.line(f"--set applied: {printable(', '.join(sets))}")
     if stem != loaded.name:
@@ -113,7 +132,8 @@ def build(
         with writing(out):
             result = build_exports(resolved, [e.value for e in export], out, meta, state_dict=state,
                                    provenance=provenance, onnx_options=options, seed=seed, stem=stem,
-                                   weights=str(weights) if weights else None, step=progress.step)
+                                   weights=str(weights) if weights else None, step=progress.step,
+                                   features_only=features_only, out_indices=indices)
     except PlanError as exc:  # the memory estimate refused, before anything was allocated
         with user_errors():
             raise located(loaded, exc) from None
@@ -122,8 +142,13 @@ def build(
     except ExportError as exc:
         raise fail(f"{exc}; nothing was written") from None
     traced = f", traced with torch.fx ({result.traced_nodes} nodes)" if result.traced_nodes else ""
-    progress.line(f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs{traced}; "
-                  "torch's outputs are finite")
+    if features_only:
+        units = backbone_units(resolved, info)
+        progress.line(f"{resolved.name} backbone: {sum(u.params for u in units):,} params, "
+                      f"{sum(u.macs for u in units):,} MACs; torch's outputs are finite")
+    else:
+        progress.line(f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs{traced}; "
+                      "torch's outputs are finite")
     if result.onnx is not None:
         progress.line(result.onnx.describe())
     for path, check in result.checks:
@@ -139,6 +164,19 @@ def build(
     if not export:
         progress.line("nothing exported: add -e KIND (repeatable: onnx, safetensors, pt2, python, fx, state_dict, "
                       "or all) to write files")
+
+
+def parse_out_indices(text: Optional[str], features: bool, flag: str = "--features-only") -> Optional[tuple[int, ...]]:
+    """``--out-indices 1,2,-1`` -> (1, 2, -1); each is an index (a single number too, not timm's "last n").
+    ``features``: whether ``flag``, which asks for the maps, was given."""
+    if text is None:
+        return None
+    if not features:
+        raise fail(f"--out-indices picks the maps of a backbone: add {flag}")
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.lstrip("-").isdigit() for p in parts):
+        raise fail(f"--out-indices {text!r}: give feature indices separated by commas, e.g. 1,2,3 or -1")
+    return tuple(int(p) for p in parts)
 
 
 def output_stem(spec: Path, sets: list[str], loaded) -> str:

@@ -40,6 +40,10 @@ def diagram(
     scale: Scale = typer.Option(Scale.shared, "--scale",
                                 help="Width bars on one scale for all specs (shared), or each spec on its own (each)."),
     sets: list[str] = set_option(),
+    features: bool = typer.Option(False, "--features", help="Mark the nodes a backbone's feature maps are taken from "
+                                  "(build(..., features_only=True); timm's numbering)."),
+    out_indices: Optional[str] = typer.Option(None, "--out-indices", metavar="I,J,...",
+                                              help="With --features: mark only these maps (timm's index)."),
 ) -> None:
     """Draw how width grows through SPEC(s): stem, stages, units, head, with shapes and shortcuts.
 
@@ -59,14 +63,27 @@ def diagram(
         raise fail(str(exc)) from None
     if graph and len(specs) > 1:
         raise fail(f"--graph draws one spec at a time; got {len(specs)}")
+    if graph and features:
+        raise fail("--features marks the channel-progression diagram; drop --graph")
+    from .build import parse_out_indices
+
+    indices = parse_out_indices(out_indices, features, "--features")
     with user_errors():
         plans = [make_plan(path, overrides=sets) for path in specs]
+    taps = None
+    if features:
+        from ..plan.features import FeatureError, FeatureInfo
+
+        try:
+            taps = [FeatureInfo.of(p, indices).selected for p in plans]
+        except FeatureError as exc:
+            raise fail(f"--out-indices {out_indices}: {exc}") from None
     if graph:
         from ..diagram import module_graph
 
         drawing = module_graph(plans[0], collapse=collapse)
     else:
-        drawing = progression(plans, collapse=collapse, max_nodes=max_nodes, scale=scale.value)
+        drawing = progression(plans, collapse=collapse, max_nodes=max_nodes, scale=scale.value, taps=taps)
     try:
         with writing(out):
             written = write_diagram(drawing, out, dpi)

@@ -239,6 +239,9 @@ def report(
     sets: list[str] = sets_option("--set", "-s", applies_to="every spec given"),
     wide: bool = wide_option(),
     strict: bool = strict_option(),
+    features: bool = typer.Option(
+        False, "--features", help="Also list the feature maps a backbone build returns (timm's features_only: "
+        "index, module, channels, reduction); JSON always has them, as \"features\"."),
 ) -> None:
     """Analytic params and MACs of SPECS from the Plan (no torch), per unit or stage.
 
@@ -251,7 +254,7 @@ def report(
 
     Hints (valid specs that probably mean something else) are warnings on stderr; --strict makes them errors.
     """
-    from ..complexity import comparison_table, stage_table, unit_table
+    from ..complexity import comparison_table, feature_table, stage_table, unit_table
 
     if verify:
         from ..extras import require
@@ -264,6 +267,8 @@ def report(
     tables = [comparison_table(reports)] if len(reports) > 1 and by is None else [view(r) for r in reports]
     for table in tables:
         table.notes += overrides_note(sets)
+    if features:
+        tables += [feature_table(r) for r in reports]
     with quiet_broken_pipe():
         emit_all(tables, fmt, reports[0].as_dict() if len(reports) == 1 else [r.as_dict() for r in reports], wide)
         if verify:

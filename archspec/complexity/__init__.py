@@ -10,9 +10,9 @@ from .diff import Diff
 from .memory import Memory, memory
 from .model import Report, StageRow, UnitRow, make_report
 from .policies import POLICIES, policy_macs
-from .views import comparison_table, stage_table, unit_table
+from .views import comparison_table, feature_table, stage_table, unit_table
 
 __all__ = [
-    "Diff", "Elementwise", "Memory", "POLICIES", "Report", "StageRow", "UnitRow", "comparison_table", "elementwise",
+    "Diff", "Elementwise", "Memory", "POLICIES", "Report", "StageRow", "UnitRow", "comparison_table", "elementwise", "feature_table",
     "make_report", "memory", "policy_macs", "stage_table", "unit_table",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+from ..plan.features import Feature, features
 from ..plan.ops import Size
 from ..plan.types import Counted, Plan, Unit
 from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise
@@ -132,6 +133,7 @@ class Report(Counted):
     aux: tuple[UnitRow, ...] | None = None  # training-only classifiers, counted only when asked for (not None)
     memory: Memory | None = None  # of the default build (no aux heads)
     policy: str = "archspec"  # whose MAC count the rows' ``macs`` hold (complexity/policies.py)
+    features: tuple[Feature, ...] = ()  # the backbone's maps, timm's features_only (plan/features.py)
 
     def _parts(self) -> tuple[UnitRow, ...]:
         return self.units + (self.aux or ())
@@ -187,6 +189,7 @@ class Report(Counted):
         out["units"] = [u.as_dict(self.with_elementwise) for u in self.units]
         if self.aux is not None:
             out["aux"] = [u.as_dict(self.with_elementwise) for u in self.aux]
+        out["features"] = [f.as_dict() for f in self.features]
         return out
 
 
@@ -209,4 +212,5 @@ def make_report(plan: Plan, with_elementwise: bool = False, aux: bool = False, b
         name=plan.name, in_channels=plan.in_channels, input_size=tuple(plan.input_size),  # type: ignore[arg-type]
         classes=plan.classes, depth=plan.depth, units=rows, stages=stages, with_elementwise=with_elementwise,
         aux=tuple(UnitRow.of(u) for u in plan.aux) if aux else None, memory=mem, policy=policy,
+        features=features(plan),
     )

@@ -142,6 +142,18 @@ def unit_table(report: Report) -> Table:
     return Table(_title(report), columns, rows, policy_notes(report), totals(report))
 
 
+def feature_table(report: Report) -> Table:
+    """The backbone's maps (``build(..., features_only=True)``): timm's index, module, width, stride, size."""
+    columns = [Column("index", "feature", plain), Column("module", "module", numeric=False),
+               Column("num_chs", "channels", plain), Column("reduction", "reduction", plain),
+               Column("size", "HxW")]
+    rows = [f.as_dict() for f in report.features]
+    notes = ["one map per reduction level, the deepest there, as timm's features_only numbers them; "
+             "build(spec, features_only=True, out_indices=...) returns them, "
+             f"archspec build --features-only -e onnx exports them (HxW at {report.input_size[0]}x{report.input_size[1]})."]
+    return Table(f"{report.name}: feature maps", columns, rows, notes)
+
+
 def stage_table(report: Report) -> Table:
     """Stem, each stage, head: the network's shape at a glance."""
     in_out, out_size = SHAPE[:2], SHAPE[3]

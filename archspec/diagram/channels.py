@@ -7,7 +7,9 @@ on a scale shared by every network in the picture (or, with ``scale="each"``, ea
 network's own). Edges carry the tensor shape
 (C x H x W); downsampling nodes are tinted and marked with their factor; each residual
 node has a self-loop whose style says what its shortcut is. Generic over Plan rows: it
-reads only a unit's block, widths, sizes, stride, shortcut and merge.
+reads only a unit's block, widths, sizes, stride, shortcut and merge. Asked for a
+backbone's feature maps (``taps``), the nodes they are taken from get a tap border and a
+line naming each map (timm's index, stride, module).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import graphviz
 
 from ..formatting import human
 from ..plan.describe import ACTIVATION, EXPANSION, KERNEL, SE, block_choices, depthwise
+from ..plan.features import Feature
 from ..plan.types import Plan, Unit
 from . import style
 from .groups import DEFAULT_MAX_NODES, Group, downsamples, plan_groups
@@ -28,14 +31,16 @@ SCALES = ("shared", "each")
 
 
 def progression(
-    plans: Sequence[Plan], collapse: bool = True, max_nodes: int | None = DEFAULT_MAX_NODES, scale: str = "shared"
+    plans: Sequence[Plan], collapse: bool = True, max_nodes: int | None = DEFAULT_MAX_NODES, scale: str = "shared",
+    taps: Sequence[Sequence[Feature]] | None = None,
 ) -> graphviz.Digraph:
     """The channel-progression diagram of ``plans``, side by side.
 
     ``collapse`` merges runs of identical units (and applies ``max_nodes``, the node
     cap); without it every unit gets its own node. ``scale="shared"``: bars on one scale,
     the widest unit of all full length; ``"each"``: every network on its own, so that a
-    narrow one beside a DenseNet is not a column of slivers.
+    narrow one beside a DenseNet is not a column of slivers. ``taps``: per plan, the feature
+    maps to mark (``FeatureInfo.selected``).
     """
     if scale not in SCALES:
         raise ValueError(f"scale {scale!r}: choose one of {', '.join(SCALES)}")
@@ -54,15 +59,18 @@ def progression(
     for i, (plan, own) in enumerate(zip(plans, widests)):
         groups = plan_groups(plan.units, collapse, max_nodes)
         full = widest if scale == "shared" else own
-        kinds |= _draw_network(graph, f"n{i}", plan, groups, style.BAR_POINTS / full, full if scale == "each" else None)
+        marks = tuple(taps[i]) if taps else ()
+        kinds |= _draw_network(graph, f"n{i}", plan, groups, style.BAR_POINTS / full, full if scale == "each" else None,
+                               marks)
     # the legend is the graph's label: as a node it would share the inputs' rank and push them apart
-    graph.attr(label=_legend(sorted(kinds, key=list(style.SHORTCUTS).index), widest if scale == "shared" else None),
+    graph.attr(label=_legend(sorted(kinds, key=list(style.SHORTCUTS).index), widest if scale == "shared" else None,
+                             bool(taps)),
                labelloc="b", labeljust="l")
     return graph
 
 
 def _draw_network(graph: graphviz.Digraph, prefix: str, plan: Plan, groups: list[Group], scale: float,
-                  own_scale: int | None = None) -> set[str]:
+                  own_scale: int | None = None, taps: tuple[Feature, ...] = ()) -> set[str]:
     """One network's column; returns the shortcut kinds it drew. ``own_scale``: the width of a
     full bar when this network has a scale of its own (said in its title).
 
@@ -78,12 +86,12 @@ def _draw_network(graph: graphviz.Digraph, prefix: str, plan: Plan, groups: list
         nodes: list[tuple[str, Group]] = []
         for stage, members in groupby(groups, key=lambda g: g.first.stage):
             if stage is None:
-                nodes += [(_draw_node(net, prefix, plan, g, scale), g) for g in members]
+                nodes += [(_draw_node(net, prefix, plan, g, scale, taps), g) for g in members]
                 continue
             with net.subgraph(name=f"cluster_{prefix}_stage{stage}") as box:
                 box.attr(label=_stage_title(plan, stage), style="rounded,dashed", color="#cbd5e0",
                          fontsize="10", labeljust="l")
-                nodes += [(_draw_node(box, prefix, plan, g, scale), g) for g in members]
+                nodes += [(_draw_node(box, prefix, plan, g, scale, taps), g) for g in members]
         shape = ""
         for node, group in nodes:
             net.edge(source, node, label=f" {shape}" if shape else "")
@@ -97,14 +105,28 @@ def _draw_network(graph: graphviz.Digraph, prefix: str, plan: Plan, groups: list
     return kinds
 
 
-def _draw_node(graph: graphviz.Digraph, prefix: str, plan: Plan, group: Group, scale: float) -> str:
+def _draw_node(graph: graphviz.Digraph, prefix: str, plan: Plan, group: Group, scale: float,
+               taps: tuple[Feature, ...] = ()) -> str:
     node = f"{prefix}_{group.first.name.replace('.', '_')}"
     tinted = downsamples(group.first) > 1 and group.first is not plan.head
-    graph.node(node, _unit_label(plan, group, scale), fillcolor=style.DOWNSAMPLE_FILL if tinted else style.PLAIN_FILL)
+    names = {u.name for u in group.units}
+    here = [f for f in taps if f.unit in names]
+    label = _unit_label(plan, group, scale, [_tap_text(f, group) for f in here])
+    marked = {"color": style.TAP_COLOR, "penwidth": "2.2"} if here else {}
+    graph.node(node, label, fillcolor=style.DOWNSAMPLE_FILL if tinted else style.PLAIN_FILL, **marked)
     return node
 
 
-def _unit_label(plan: Plan, group: Group, scale: float) -> str:
+def _tap_text(feature: Feature, group: Group) -> str:
+    """``◆ feature 1 · /4 · stages.0``; a map taken inside a merged node also says after which unit."""
+    where = feature.module
+    if feature.unit != group.last.name and feature.unit != "stem":
+        where += f" (after {feature.unit})"
+    return style.text(f"\u25c6 feature {feature.index} \u00b7 /{feature.reduction} \u00b7 {where}", 9, style.TAP_COLOR,
+                      bold=True)
+
+
+def _unit_label(plan: Plan, group: Group, scale: float, marks: Sequence[str] = ()) -> str:
     first = group.first
     if first is plan.head:
         return style.table([style.text(f"head · {first.block}", 10, bold=True),
@@ -121,7 +143,7 @@ def _unit_label(plan: Plan, group: Group, scale: float) -> str:
     choices = choices_text(group.units)
     if choices:
         rows.append(style.text(choices, 9, style.CHOICES))
-    return style.table([*rows, style.bar(low, high, scale)])
+    return style.table([*rows, style.bar(low, high, scale), *marks])
 
 
 def _names(group: Group) -> str:
@@ -186,7 +208,7 @@ def _stage_title(plan: Plan, index: int) -> str:
     return f"stage {index} · {len(stage.units)} units · " + " \u2192 ".join(f"{h}\u00d7{w}" for h, w in sizes)
 
 
-def _legend(kinds: list[str], widest: int | None) -> str:
+def _legend(kinds: list[str], widest: int | None, taps: bool = False) -> str:
     """``widest`` None: each network has its own bar scale, given in its title."""
     samples = {"solid": "\u2500\u2500\u2500", "dashed": "\u2012 \u2012 \u2012", "bold": "\u2501\u2501\u2501",
                "dotted": "\u00b7\u00b7\u00b7\u00b7\u00b7"}
@@ -202,5 +224,7 @@ def _legend(kinds: list[str], widest: int | None) -> str:
            style.bar(widest, widest, style.BAR_POINTS / widest)] if widest else
           [style.text("bar: output channels, each network on its own scale (in its title)", 9)]),
         style.text("edges: C\u00d7H\u00d7W", 9),
+        *([style.text("\u25c6 feature i  a backbone's map i (features_only; timm's index), /stride", 9,
+                      style.TAP_COLOR)] if taps else []),
     ]
     return style.table(rows)

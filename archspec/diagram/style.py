@@ -17,6 +17,7 @@ DOWNSAMPLE_FILL = "#fde8e4"
 PLAIN_FILL = "#ffffff"
 MUTED = "#5a6270"
 CHOICES = "#2c5282"  # a block's kernel, expansion, SE and activation under its widths
+TAP_COLOR = "#6b46c1"  # a backbone's feature map is taken here (diagram --features)
 
 # The self-loop drawn on a unit for its shortcut: (colour, style, pen width, legend text).
 SHORTCUTS: dict[str, tuple[str, str, str, str]] = {

@@ -20,12 +20,13 @@ import torch.fx
 from .._version import __version__
 from ..blocks.network import Network
 from ..plan import memory_budget
+from ..plan.features import OutIndices
 from ..plan.types import Plan
 from .artifacts import fx_module_code, verify_fx, write_pt2, write_safetensors
 from ..files import Batch, WholeWrites
 from .checks import Agreement, ExportError
 from .isolated import Job, verify_isolated
-from .onnx import export_onnx
+from .onnx import OUTPUT_NAME, export_onnx
 from .onnx_options import PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, verify_onnx_with, weight_bytes
 from .provenance import Provenance
 from .standalone import StandaloneError, class_name, standalone_code
@@ -71,10 +72,15 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
                   provenance: Provenance | None = None,
                   onnx_options: OnnxOptions | None = None, *,
                   seed: int = 0, stem: str | None = None, weights: str | None = None,
-                  step: Step = no_progress) -> BuildResult:
+                  step: Step = no_progress, features_only: bool = False,
+                  out_indices: OutIndices = None) -> BuildResult:
     """``state_dict`` (names already the network's, see ``archspec.convert``) loads strictly,
     in place of the init; ``weights`` names where it came from, for messages. ``stem`` names
     the files (default: the plan's name).
+
+    ``features_only`` builds the backbone (``out_indices``: which maps, timm's rules) and writes
+    one ONNX file, ``<stem>-features.onnx``, with an output ``feature<i>`` per map, each verified;
+    its ``state_dict`` loads the tensors the backbone has (the head's are not needed).
 
     Raises :class:`~archspec.plan.PlanError` before allocating anything when the build would need
     more memory than ``--max-memory`` allows (:mod:`archspec.plan.memory_budget`);
@@ -83,10 +89,15 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
     made or does not verify. Nothing is written then: earlier files of the same names stay.
     """
     kinds = export_kinds(exports)
+    if features_only and set(kinds) - {"onnx"}:
+        raise ExportError(Path(out_dir), "a features_only build exports ONNX only, not "
+                          + ", ".join(k for k in kinds if k != "onnx"))
     memory_budget.require(plan, memory_budget.for_build(plan, kinds, LARGEST_BATCH))
     with step("build"):
-        model = Network(plan, seed=seed, initialised=state_dict is None)
+        model = Network(plan, seed=seed, initialised=state_dict is None, features_only=features_only,
+                        out_indices=out_indices)
         if state_dict is not None:
+            state_dict = {name: state_dict[name] for name in model.state_dict()} if features_only else state_dict
             model.load_state_dict(state_dict, strict=True)
         model.eval()
     result = BuildResult(model, seed)
@@ -106,7 +117,7 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
     with Batch() as batch:
         writer = _Writer(model, plan, traced, meta, provenance, options, batch, result, state_dict is None)
         for kind in kinds:
-            target = out_dir / f"{stem or plan.name}{SUFFIX[kind]}"
+            target = out_dir / f"{stem or plan.name}{'-features' if features_only else ''}{SUFFIX[kind]}"
             with step(f"export {kind}"):
                 check = getattr(writer, kind)(target)
             if check is not None:
@@ -138,9 +149,14 @@ class _Writer:
         return (self.plan.in_channels, *self.plan.input_size)
 
     def onnx(self, target: Path) -> tuple[Path, Agreement] | None:
+        info = self.model.feature_info if getattr(self.model, "features_only", False) else None
+        if info is not None and not (self.options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT):
+            raise ExportError(target, "a features_only ONNX file is written with the default options only "
+                              "(--dynamic batch, --dtype fp32, weights under 2 GB, no --external-data)")
         if self.options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT:  # one fp32 file (export/onnx.py)
             self.staged_onnx = self.batch.path_for(target)
-            export_onnx(self.model, self.shape, self.staged_onnx, self.meta)
+            names = [f"feature{i}" for i in info.out_indices] if info is not None else [OUTPUT_NAME]
+            export_onnx(self.model, self.shape, self.staged_onnx, self.meta, names)
             return None
         tmp = self.batch.named_path_for(target)
         min_size = self.provenance.smallest_input() if self.provenance else 1

@@ -6,6 +6,7 @@ import io
 import contextlib
 import logging
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -18,8 +19,10 @@ OUTPUT_NAME = "logits"
 
 
 def export_onnx(model: torch.nn.Module, input_shape: tuple[int, int, int], path: str | Path,
-                metadata: dict[str, str] | None = None) -> None:
+                metadata: dict[str, str] | None = None, output_names: Sequence[str] = (OUTPUT_NAME,)) -> None:
     """Write a single self-contained ONNX file with a dynamic batch axis and a pinned opset.
+
+    ``output_names``: one per output (a backbone's maps: ``feature<i>``, timm's index ``i``).
 
     Unoptimised (``optimize=False``): BN stays a BatchNormalization node whose statistics are
     initializers named as in the state_dict, so verification can run the very file with
@@ -32,7 +35,7 @@ def export_onnx(model: torch.nn.Module, input_shape: tuple[int, int, int], path:
     with _quiet():
         program = torch.onnx.export(
             model, (example,), dynamo=True, opset_version=opset,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            input_names=[INPUT_NAME], output_names=list(output_names),
             dynamic_shapes=({0: batch},), external_data=False, verbose=False, optimize=False,
         )
     if metadata:

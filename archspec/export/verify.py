@@ -109,7 +109,7 @@ class OnnxCheck:
                 f"opset {self.opset}, checker ok")
         calibrated = (f" (BN running statistics calibrated on {CALIBRATION_BATCHES} random batches "
                       f"of {CALIBRATION_BATCH_SIZE})")
-        lines = [head] + ["  " + c.describe() + (calibrated if c.statistics == "calibrated" else "")
+        lines = [head] + ["  " + c.describe() + (calibrated if c.statistics.endswith("calibrated") else "")
                           for c in self.comparisons]
         return "\n".join(lines)
 
@@ -121,9 +121,11 @@ def verification_inputs(shape: Sequence[int], batches: Sequence[int] = VERIFY_BA
 
 
 def torch_outputs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """The module's output on each input; a backbone's maps (a list per input) one after another."""
     model.eval()
     with torch.no_grad():
-        return [model(x).numpy() for x in inputs]
+        results = [model(x) for x in inputs]
+    return [t.numpy() for r in results for t in (r if isinstance(r, (list, tuple)) else (r,))]
 
 
 def check_torch(model: nn.Module, shape: Sequence[int], loaded: str | None = None,
@@ -219,13 +221,25 @@ Runner = Callable[[Sequence[torch.Tensor], Optional[dict[str, np.ndarray]]], lis
 
 def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, keeps: Container[str],
                    runtime: str = "onnxruntime", batches: Sequence[int] = VERIFY_BATCHES,
-                   calibrate: bool = True) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+                   calibrate: bool = True, outputs: Sequence[str] = ()) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
     """Compare any export with the module: as built and, with ``calibrate`` where the network
     has BN, with calibrated statistics. ``keeps`` holds the statistics' names the export can
     take (layers outside it, such as training-only aux heads, have none). Returns the
-    comparisons and the problems (empty: the export passed). Every exporter calls this."""
+    comparisons and the problems (empty: the export passed). Every exporter calls this.
+
+    ``outputs`` names a backbone's maps (``run`` gives them per input, in order, as
+    :func:`torch_outputs` does): each is compared on its own scale, its comparisons named by it.
+    """
+    def per_output(statistics: str, expected: list[np.ndarray], got: list[np.ndarray]) -> list[Comparison]:
+        if not outputs:
+            return [compare(statistics, expected, got)]
+        n = len(outputs)
+        if len(got) != len(expected):
+            raise VerificationError(f"{runtime} gave {len(got) // len(inputs)} outputs, torch {n}")
+        return [compare(f"{name} {statistics}", expected[k::n], got[k::n]) for k, name in enumerate(outputs)]
+
     inputs = verification_inputs(input_shape, batches)
-    comparisons = [compare("as built", torch_outputs(model, inputs), run(inputs, None))]
+    comparisons = per_output("as built", torch_outputs(model, inputs), run(inputs, None))
     problems: list[str] = []
     if calibrate and has_batchnorm(model):
         with calibrated_statistics(model, input_shape) as stats:
@@ -234,18 +248,18 @@ def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, ke
                 problems.append(f"the export keeps no BN statistics by name (folded into the convs?), so {runtime} "
                                 "cannot run it with calibrated statistics")
             else:
-                comparisons.append(compare("calibrated", torch_outputs(model, inputs), run(inputs, present)))
+                comparisons += per_output("calibrated", torch_outputs(model, inputs), run(inputs, present))
     for c in comparisons:
         if not c.finite:
             problems.append(f"{c.statistics}: the outputs of torch or {runtime} are not finite")
         elif c.rel_diff > RELATIVE_TOLERANCE:
             problems.append(f"{c.statistics}: {runtime} differs from torch by {c.rel_diff:.2g} of the output "
                             f"scale (tolerance {RELATIVE_TOLERANCE:g})")
-    exercised = comparisons[-1]
-    if exercised.finite and not exercised.input_dependent:
-        problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
-                        f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
-                        "proves nothing about the graph")
+    for exercised in comparisons[-max(len(outputs), 1):]:  # the last statistics' comparisons, one per output
+        if exercised.finite and not exercised.input_dependent:
+            problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
+                            f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
+                            "proves nothing about the graph")
     return tuple(comparisons), tuple(problems)
 
 
@@ -255,6 +269,7 @@ def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
 
     ``calibrate``: also compare with calibrated BN statistics (the file keeps them as
     initializers named as in the state_dict); builds from trained weights skip it.
+    A file with several outputs (a backbone's maps) is compared output by output.
     """
     import onnx
 
@@ -262,15 +277,17 @@ def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
     onnx.checker.check_model(str(path), full_check=True)
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     initializers = {i.name for i in proto.graph.initializer}
+    outputs = [o.name for o in proto.graph.output]
     del proto
     comparisons, problems = compare_export(model, input_shape, partial(_run_onnx, path), initializers,
-                                           batches=batches, calibrate=calibrate)
+                                           batches=batches, calibrate=calibrate,
+                                           outputs=outputs if len(outputs) > 1 else ())
     return OnnxCheck(Path(path), opset, tuple(batches), comparisons, problems)
 
 
 def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
               overrides: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
-    """onnxruntime on CPU; ``overrides`` replace the file's initializers of the same names.
+    """onnxruntime on CPU, every output per input; ``overrides`` replace the file's initializers of the same names.
 
     The overrides are written into an in-memory copy of the model: onnxruntime's own
     ``SessionOptions.add_initializer`` left some BN statistics of DenseNet-121 unreplaced.
@@ -291,4 +308,4 @@ def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
         del proto
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return [session.run(None, {name: x.numpy()})[0] for x in inputs]
+    return [out for x in inputs for out in session.run(None, {name: x.numpy()})]
