@@ -50,7 +50,8 @@ def analytic(name: str) -> dict[str, Any]:
         "params": plan.params,
         "macs": plan.macs,
         "units": digest(units),
-        "report": digest({k: v for k, v in report.items() if k not in ("spec", "source", "path")}),
+        # the report as it was: fields added since (the backbone taps, "features") are not the network
+        "report": digest({k: v for k, v in report.items() if k not in ("spec", "source", "path", "features")}),
         "policies": policies,
         "train_saved_b1": m1.train_saved_bytes,
         "train_saved_b8": m8.train_saved_bytes,
