@@ -64,16 +64,6 @@ def steps(flow: Flow, unit: Unit, x: int, plan: list[str]) -> int:
     return x
 
 
-@register_flow("regnet")
-def regnet(flow: Flow, unit: Unit, x: int) -> int:
-    """blocks.regnet.RegNetUnit: the SE on the inner width, before the last 1x1."""
-    out = steps(flow, unit, x, ["conv1", "bn1", "relu", "conv2", "bn2", "relu"])
-    out = squeeze_excite(flow, unit, "relu", out) if unit.options.se else out  # type: ignore[attr-defined]
-    out = steps(flow, unit, out, ["conv3", "bn3"])
-    out = flow.merge("add", (out, shortcut(flow, unit, x)), unit.out_activations)
-    return flow.act("relu", out)
-
-
 @register_flow("dense")
 def dense(flow: Flow, unit: Unit, x: int) -> int:
     plan = ["bn1", "relu", "conv1"] + (["bn2", "relu", "conv2"] if unit.has("conv2") else []) + ["dropout"]
