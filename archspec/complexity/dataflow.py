@@ -13,7 +13,6 @@ from __future__ import annotations
 from ..plan.ops import Size
 from ..plan.parts import pooled
 from ..plan.stems import StemPool
-from ..plan.shortcuts import pooled as strided
 from ..plan.types import Unit
 from .memory import Flow, register_flow
 
@@ -27,29 +26,6 @@ def conv_norm_act(flow: Flow, unit: Unit, prefix: str, act: str, x: int) -> int:
     name = f"{prefix}." if prefix else ""
     paths = [f"{name}conv"] + ([f"{name}bn"] if unit.has(f"{name}bn") else [])
     return flow.act(act, flow.chain(unit, paths, x))
-
-
-def squeeze_excite(flow: Flow, unit: Unit, act: str, x: int) -> int:
-    """Mean, fc1, act, fc2, sigmoid, rescale (blocks.residual.SqueezeExcite)."""
-    fc1 = unit.op("se.fc1")
-    scale = flow.layer(fc1, flow.mean(x, fc1.cin))
-    scale = flow.sigmoid(flow.layer(unit.op("se.fc2"), flow.act(act, scale)))
-    return flow.mul(x, scale)
-
-
-def shortcut(flow: Flow, unit: Unit, x: int) -> int:
-    """blocks.shortcuts: identity, zero-padded (after a slice or a 2x2 average pool), projections."""
-    kind, stride = unit.shortcut, unit.stride
-    if kind == "identity":
-        return x
-    if kind in ("zero_pad", "avgpool_zero_pad"):
-        if kind == "avgpool_zero_pad" and stride > 1:
-            x = flow.pool("avg", x, unit.in_channels * area(strided(unit.in_size, stride)))
-        return flow.reshape(x, unit.out_activations)  # a strided slice is a view of x
-    if kind == "avgpool_projection" and stride > 1:
-        x = flow.pool("avg", x, unit.in_channels * area(strided(unit.in_size, stride)))
-    paths = ["shortcut.conv"] + (["shortcut.bn"] if unit.has("shortcut.bn") else [])
-    return flow.chain(unit, paths, x)
 
 
 def steps(flow: Flow, unit: Unit, x: int, plan: list[str]) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..plan.parts import pooled
 from ..plan.shufflenet import BRANCH1, BRANCH2
 from ..plan.types import Unit
-from .dataflow import area, conv_norm_act, squeeze_excite
+from .dataflow import area, conv_norm_act
 from .memory import Flow, register_flow
 
 
@@ -40,18 +40,6 @@ def inception_v3(flow: Flow, unit: Unit, x: int) -> int:
             y = flow.merge("cat", halves, sum(flow.elements(h) for h in halves))
         outputs.append(y)
     return flow.merge("cat", tuple(outputs), unit.out_activations)
-
-
-@register_flow("mbconv")
-def mbconv(flow: Flow, unit: Unit, x: int) -> int:
-    act = unit.options.act
-    out = conv_norm_act(flow, unit, "expand", act, x) if unit.has("expand.conv") else x
-    out = conv_norm_act(flow, unit, "dw", act, out)
-    out = squeeze_excite(flow, unit, act, out) if unit.has("se.fc1") else out
-    out = conv_norm_act(flow, unit, "project", "none", out)
-    if unit.merge != "add":
-        return out
-    return flow.merge("add", (flow.drop_path(unit.options.drop_path, out), x), unit.out_activations)
 
 
 @register_flow("fused_mbconv")
