@@ -42,16 +42,6 @@ def inception_v3(flow: Flow, unit: Unit, x: int) -> int:
     return flow.merge("cat", tuple(outputs), unit.out_activations)
 
 
-@register_flow("fused_mbconv")
-def fused_mbconv(flow: Flow, unit: Unit, x: int) -> int:
-    """blocks.fused_mbconv: fused kxk conv-BN-act, project conv-BN where present, drop path, add."""
-    out = conv_norm_act(flow, unit, "fused", unit.options.act, x)
-    out = conv_norm_act(flow, unit, "project", "none", out) if unit.has("project.conv") else out
-    if unit.merge != "add":
-        return out
-    return flow.merge("add", (flow.drop_path(unit.options.drop_path, out), x), unit.out_activations)
-
-
 @register_flow("bneck")
 def bneck(flow: Flow, unit: Unit, x: int) -> int:
     """MobileNetV3 (blocks.mobilenet.BneckUnit): SE with an out-of-place ReLU and gate."""
