@@ -1,4 +1,4 @@
-"""Dense layers, Inception modules and MBConv units, each built from its Plan row."""
+"""Dense layers, built from their Plan rows (not yet moved onto step graphs)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import torch
 from torch import nn
 
 from ..plan.types import Unit
-from .layers import DropPath, conv, norm, pool, skip
-from .parts import ConvNormAct
+from .layers import conv, norm, skip
 from .registry import register_builder
-from .residual import SqueezeExcite
 
 
 @register_builder("dense")
@@ -34,22 +32,3 @@ class DenseLayer(nn.Module):
         return torch.cat([x, self.dropout(new)], 1)
 
 
-@register_builder("mbconv")
-class MBConvUnit(nn.Module):
-    """Expand-depthwise-SE-project; identity shortcut with stochastic depth where the shape allows."""
-
-    def __init__(self, unit: Unit):
-        super().__init__()
-        act = unit.options.act
-        self.expand = ConvNormAct(unit, "expand", act) if unit.has("expand.conv") else skip
-        self.dw = ConvNormAct(unit, "dw", act)
-        self.se = SqueezeExcite(unit, act) if unit.has("se.fc1") else skip
-        self.project = ConvNormAct(unit, "project", "none")
-        self.residual = unit.merge == "add"
-        self.drop_path = DropPath(unit.options.drop_path) if unit.options.drop_path else skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.project(self.se(self.dw(self.expand(x))))
-        if self.residual:
-            out = self.drop_path(out) + x
-        return out

@@ -107,11 +107,6 @@ def activation(name: str, inplace: bool = True) -> nn.Module | Step:
     return ACTIVATIONS[name](inplace=inplace)
 
 
-def gate(name: str) -> nn.Module:
-    """A squeeze-excite gate: sigmoid or hardsigmoid (MobileNetV3), not in place, as torchvision's."""
-    return {"sigmoid": nn.Sigmoid, "hardsigmoid": nn.Hardsigmoid}[name]()
-
-
 def pool(window: Pool) -> nn.Module:
     """A pooling window from a Plan row's options (:class:`archspec.plan.options.Pool`)."""
     kind = nn.MaxPool2d if window.kind == "max" else nn.AvgPool2d

@@ -13,7 +13,6 @@ from __future__ import annotations
 from ..plan.ops import Size
 from ..plan.parts import pooled
 from ..plan.stems import StemPool
-from ..plan.shortcuts import pooled as strided
 from ..plan.types import Unit
 from .memory import Flow, register_flow
 
@@ -29,29 +28,6 @@ def conv_norm_act(flow: Flow, unit: Unit, prefix: str, act: str, x: int) -> int:
     return flow.act(act, flow.chain(unit, paths, x))
 
 
-def squeeze_excite(flow: Flow, unit: Unit, act: str, x: int) -> int:
-    """Mean, fc1, act, fc2, sigmoid, rescale (blocks.residual.SqueezeExcite)."""
-    fc1 = unit.op("se.fc1")
-    scale = flow.layer(fc1, flow.mean(x, fc1.cin))
-    scale = flow.sigmoid(flow.layer(unit.op("se.fc2"), flow.act(act, scale)))
-    return flow.mul(x, scale)
-
-
-def shortcut(flow: Flow, unit: Unit, x: int) -> int:
-    """blocks.shortcuts: identity, zero-padded (after a slice or a 2x2 average pool), projections."""
-    kind, stride = unit.shortcut, unit.stride
-    if kind == "identity":
-        return x
-    if kind in ("zero_pad", "avgpool_zero_pad"):
-        if kind == "avgpool_zero_pad" and stride > 1:
-            x = flow.pool("avg", x, unit.in_channels * area(strided(unit.in_size, stride)))
-        return flow.reshape(x, unit.out_activations)  # a strided slice is a view of x
-    if kind == "avgpool_projection" and stride > 1:
-        x = flow.pool("avg", x, unit.in_channels * area(strided(unit.in_size, stride)))
-    paths = ["shortcut.conv"] + (["shortcut.bn"] if unit.has("shortcut.bn") else [])
-    return flow.chain(unit, paths, x)
-
-
 def steps(flow: Flow, unit: Unit, x: int, plan: list[str]) -> int:
     """Layers by path, ``relu`` and ``dropout`` in between: a residual branch as its forward reads."""
     for item in plan:
@@ -62,16 +38,6 @@ def steps(flow: Flow, unit: Unit, x: int, plan: list[str]) -> int:
         else:
             x = flow.layer(unit.op(item), x)
     return x
-
-
-@register_flow("regnet")
-def regnet(flow: Flow, unit: Unit, x: int) -> int:
-    """blocks.regnet.RegNetUnit: the SE on the inner width, before the last 1x1."""
-    out = steps(flow, unit, x, ["conv1", "bn1", "relu", "conv2", "bn2", "relu"])
-    out = squeeze_excite(flow, unit, "relu", out) if unit.options.se else out  # type: ignore[attr-defined]
-    out = steps(flow, unit, out, ["conv3", "bn3"])
-    out = flow.merge("add", (out, shortcut(flow, unit, x)), unit.out_activations)
-    return flow.act("relu", out)
 
 
 @register_flow("dense")

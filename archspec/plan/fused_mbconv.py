@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..spec.families import Activation
+from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
+from .graph import INPUT, GraphBuilder
 from .ops import Op
 from .options import register_options
 from .parts import conv_norm
@@ -42,11 +44,19 @@ def plan_fused_mbconv(block: Any, ctx: UnitContext) -> Unit:
     if expands:
         ops += conv_norm("project", inner, out, 1, ops[-1].size)
     residual = ctx.stride == 1 and cin == out
+    drop_path = ctx.drop_path if residual else 0.0
+    g = GraphBuilder(cin, size)  # torchvision's FusedMBConv: fused, [project], [drop path, add]
+    x = sg.conv_norm_act(g, INPUT, ops[0], ops[1], block.act, "fused.act")  # type: ignore[arg-type]
+    if expands:
+        x = sg.conv_norm_act(g, x, ops[2], ops[3], "none", "")  # type: ignore[arg-type]
+    if residual:
+        x = sg.residual_add(g, sg.drop_path(g, x, drop_path), INPUT)
+    graph = g.build()
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="fused_mbconv",
         in_channels=cin, out_channels=out, in_size=size, out_size=ops[-1].size, stride=ctx.stride,
         inner_channels=inner if expands else out, shortcut="identity" if residual else "none",
-        merge="add" if residual else "none", ops=tuple(ops), width=ctx.width,
-        options=FusedMBConvOptions(act=block.act, expand=block.expand, kernel=k,
-                                   drop_path=ctx.drop_path if residual else 0.0),
+        merge="add" if residual else "none", ops=graph.weighted, width=ctx.width,
+        options=FusedMBConvOptions(act=block.act, expand=block.expand, kernel=k, drop_path=drop_path),
+        graph=graph,
     )

@@ -18,9 +18,11 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from ..spec.models import Spec, StageSpec
+from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
-from .ops import Conv, Norm, Op
+from .graph import INPUT, GraphBuilder
+from .ops import Conv, Norm
 from .options import register_options
 from .registry import register_planner
 from .scaling import make_divisible
@@ -115,7 +117,8 @@ class RegNetOptions(UnitOptions):
 
 @register_planner("regnet")
 def plan_regnet(block: Any, ctx: UnitContext) -> Unit:
-    """torchvision's ResBottleneckBlock: a (1x1), b (3x3, groups, stride), [se], c (1x1); projection where the shape changes."""
+    """torchvision's ResBottleneckBlock: a (1x1), b (3x3, groups, stride), [se], c (1x1), the shortcut (a
+    projection where the shape changes), the add, a ReLU; as a graph in that order."""
     if ctx.width is None:
         raise PlanError(("body", "widening"), f"regnet unit {ctx.name} needs a width: give `widening` or stage `width`")
     w, cin, size = ctx.width, ctx.in_channels, ctx.in_size
@@ -131,21 +134,26 @@ def plan_regnet(block: Any, ctx: UnitContext) -> Unit:
     conv1 = Conv("conv1", cin, inner, 1, size, padding=0)
     conv2 = Conv("conv2", inner, inner, 3, size, stride=ctx.stride, groups=groups)
     out_size = conv2.out_size
-    ops: list[Op] = [conv1, Norm("bn1", inner, size), conv2, Norm("bn2", inner, out_size)]
-    if block.se_ratio is not None:
+    g = GraphBuilder(cin, size)
+    x = sg.conv_norm_act(g, INPUT, conv1, Norm("bn1", inner, size), "relu", "relu1")
+    x = sg.conv_norm_act(g, x, conv2, Norm("bn2", inner, out_size), "relu", "relu2")
+    if block.se_ratio is not None:  # on the inner width, before the last 1x1 (torchvision's BottleneckTransform)
         squeeze = int(round(block.se_ratio * cin))  # of the unit's input width, as torchvision and the paper
         if squeeze < 1:
             raise PlanError(ctx.block_path + ("se_ratio",), f"se_ratio {block.se_ratio:g} leaves no SE channels of {cin}")
         one = (1, 1)
-        ops += [Conv("se.fc1", inner, squeeze, 1, one, bias=True), Conv("se.fc2", squeeze, inner, 1, one, bias=True)]
-    conv3 = Conv("conv3", inner, w, 1, out_size, padding=0)
-    ops += [conv3, Norm("bn3", w, out_size)]
+        x = sg.squeeze_excite(g, x, Conv("se.fc1", inner, squeeze, 1, one, bias=True),
+                              Conv("se.fc2", squeeze, inner, 1, one, bias=True))
+    x = sg.conv_norm_act(g, x, Conv("conv3", inner, w, 1, out_size, padding=0), Norm("bn3", w, out_size), "none", "")
     kind, short = plan_shortcut(ctx.shortcut, cin, w, ctx.stride, size, ctx.shortcut_path)
+    x = sg.residual_add(g, x, sg.shortcut(g, INPUT, kind, ctx.stride, w - cin, short))
+    graph = g.build(g.add(sg.Act("relu3", "relu"), x))
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="regnet",
         in_channels=cin, out_channels=w, in_size=size, out_size=out_size, stride=ctx.stride,
-        inner_channels=inner, groups=groups, shortcut=kind, merge="add", ops=tuple(ops) + short, width=w,
+        inner_channels=inner, groups=groups, shortcut=kind, merge="add", ops=graph.weighted, width=w,
         options=RegNetOptions(se=block.se_ratio is not None, group_width=group_width),  # type: ignore[arg-type]
+        graph=graph,
     )
 
 

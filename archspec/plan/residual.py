@@ -26,7 +26,7 @@ from .types import Unit, UnitOptions
 @register_options("basic", "preact_basic", "pyramid", "pyramid_bottleneck")
 @dataclass(frozen=True)
 class ResidualUnitOptions(UnitOptions):
-    """What a residual unit's module needs beyond its layers (blocks.residual.ResidualUnit)."""
+    """What a residual unit needs beyond its layers (the network's init and the reports read these)."""
 
     dropout: float  # between the branch's convs (Wide ResNet)
     drop_path: float  # this unit's stochastic-depth rate, already decayed

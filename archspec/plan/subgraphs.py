@@ -35,8 +35,7 @@ def squeeze_excite(g: GraphBuilder, x: str, fc1: Conv, fc2: Conv, fn: str = "rel
                    functional_gate: bool = True, inplace: bool = True, prefix: str = "se") -> str:
     """Global mean, reduce, activation, expand, gate, rescale ``x``."""
     s = g.add(Mean(f"{prefix}.mean"), x)
-    s = g.add(fc1, s)
-    s = g.add(Act(f"{prefix}.act", fn, inplace), s)
+    s = act(g, f"{prefix}.act", fn, g.add(fc1, s), inplace)
     s = g.add(fc2, s)
     s = g.add(Act(f"{prefix}.gate", gate, inplace=False, functional=functional_gate), s)
     return g.add(Mul(f"{prefix}.scale"), x, s)
