@@ -32,7 +32,6 @@ class ConvNormAct(nn.Module):
 
 register_builder("plain")(lambda unit: ConvNormAct(unit, "", unit.options.act))
 register_builder("pool")(lambda unit: pool(unit.options.pool))
-register_builder("stem_none")(lambda unit: nn.Identity())
 
 
 @register_builder("transition")
@@ -48,17 +47,6 @@ class TransitionUnit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.conv(self.relu(self.bn(x))))
-
-
-@register_builder("stem_layers")
-class LayersStem(nn.Sequential):
-    """The stem's convs (``conv<i>``, each conv-BN-act) and pools (``pool<i>``) in order."""
-
-    def __init__(self, unit: Unit):
-        super().__init__()
-        for layer in unit.options.layers:
-            module = pool(layer.pool) if isinstance(layer, StemPool) else ConvNormAct(unit, layer.name, layer.act)
-            self.add_module(layer.name, module)
 
 
 @register_builder("mlp")

@@ -97,46 +97,6 @@ def transition(flow: Flow, unit: Unit, x: int) -> int:
     return flow.pool("avg", out, unit.out_activations)
 
 
-@register_flow("stem_none")
-def stem_none(flow: Flow, unit: Unit, x: int) -> int:
-    return x
-
-
-@register_flow("stem_conv", "stem_deep")
-def stem(flow: Flow, unit: Unit, x: int) -> int:
-    """blocks.network.Stem: each conv, its BN, the activation after each BN (or once at the end), max-pool."""
-    act = unit.options.act
-    for op in unit.ops:
-        x = flow.layer(op, x)
-        if op.path.startswith("bn"):
-            x = flow.act(act, x)
-    if not any(op.path.startswith("bn") for op in unit.ops):
-        x = flow.act(act, x)
-    return flow.pool("max", x, unit.out_activations) if unit.options.pool == "max" else x
-
-
-@register_flow("stem_layers")
-def stem_layers(flow: Flow, unit: Unit, x: int) -> int:
-    channels, size = unit.in_channels, unit.in_size
-    for layer in unit.options.layers:
-        if isinstance(layer, StemPool):
-            size = pooled(size, layer.pool)
-            x = flow.pool(layer.pool.kind, x, channels * area(size))
-        else:
-            conv = unit.op(f"{layer.name}.conv")
-            channels, size = conv.cout, conv.out_size
-            x = conv_norm_act(flow, unit, layer.name, layer.act, x)
-    return x
-
-
-@register_flow("classifier")
-def classifier(flow: Flow, unit: Unit, x: int) -> int:
-    x = flow.layer(unit.op("bn"), x) if unit.has("bn") else x
-    x = flow.act("relu", x) if "relu" in unit.options.pre else x
-    x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (1, 1))
-    return flow.layer(unit.op("fc"), flow.dropout(unit.options.dropout, x))
-
-
 @register_flow("mlp")
 def mlp(flow: Flow, unit: Unit, x: int) -> int:
     """Adaptive pool to ``pool_size`` (a mean when 1), then per hidden layer FC-ReLU-dropout

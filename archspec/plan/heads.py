@@ -10,7 +10,10 @@ from typing import Any
 
 from ..spec.families import Activation
 from ..spec.models import HeadPre
+from . import subgraphs as sg
+from .graph import INPUT, GraphBuilder
 from .ops import Conv, Linear, Norm, Op, Size
+from .steps import Act, AdaptiveAvgPool, Flatten
 from .options import register_options
 from .registry import register_head
 from .types import Unit, UnitOptions
@@ -49,12 +52,14 @@ class ConvPoolOptions(UnitOptions):
 
 @register_head("classifier")
 def plan_classifier(head: Any, channels: int, size: Size, classes: int) -> Unit:
-    """ResNet's head: optional BN/ReLU before the pool, global average pool, dropout, FC."""
-    ops: list[Op] = []
-    if "bn" in head.pre:
-        ops.append(Norm("bn", channels, size))
-    ops.append(Linear("fc", channels, classes))
-    return Unit("head", None, 0, head.type, channels, classes, size, (1, 1), ops=tuple(ops),
+    """ResNet's head: optional BN/ReLU before the pool, global average pool, flatten, dropout, FC."""
+    g = GraphBuilder(channels, size)
+    x = g.add(Norm("bn", channels, size), INPUT) if "bn" in head.pre else INPUT
+    x = g.add(Act("relu", "relu"), x) if "relu" in head.pre else x
+    x = g.chain(x, AdaptiveAvgPool("pool"), Flatten("flatten"))
+    g.add(Linear("fc", channels, classes), sg.dropout(g, x, head.dropout))
+    graph = g.build()
+    return Unit("head", None, 0, head.type, channels, classes, size, (1, 1), ops=graph.weighted, graph=graph,
                 options=ClassifierOptions(pre=tuple(head.pre), dropout=head.dropout))
 
 
