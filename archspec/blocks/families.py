@@ -12,28 +12,6 @@ from .registry import register_builder
 from .residual import SqueezeExcite
 
 
-@register_builder("dense")
-class DenseLayer(nn.Module):
-    """BN-ReLU-conv1x1-BN-ReLU-conv3x3 (or BN-ReLU-conv3x3), dropout, concatenated after the input."""
-
-    def __init__(self, unit: Unit):
-        super().__init__()
-        self.bn1 = norm(unit.op("bn1"))
-        self.conv1 = conv(unit.op("conv1"))
-        bottleneck = unit.has("conv2")
-        self.bn2 = norm(unit.op("bn2")) if bottleneck else skip
-        self.conv2 = conv(unit.op("conv2")) if bottleneck else skip
-        self.relu = nn.ReLU(inplace=True)
-        self.relu2 = nn.ReLU(inplace=True) if bottleneck else skip
-        rate = unit.options.dropout
-        self.dropout = nn.Dropout(rate) if rate else skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        new = self.conv1(self.relu(self.bn1(x)))
-        new = self.conv2(self.relu2(self.bn2(new)))
-        return torch.cat([x, self.dropout(new)], 1)
-
-
 @register_builder("inception")
 class InceptionModule(nn.Module):
     """Four branches (1x1; 1x1-kxk; 1x1-kxk; max-pool-1x1), concatenated (torchvision's layout)."""

@@ -30,25 +30,6 @@ class ConvNormAct(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
-register_builder("plain")(lambda unit: ConvNormAct(unit, "", unit.options.act))
-register_builder("pool")(lambda unit: pool(unit.options.pool))
-
-
-@register_builder("transition")
-class TransitionUnit(nn.Module):
-    """DenseNet transition: BN-ReLU-conv1x1-avgpool."""
-
-    def __init__(self, unit: Unit):
-        super().__init__()
-        self.bn = norm(unit.op("bn"))
-        self.relu = nn.ReLU(inplace=True)
-        self.conv = conv(unit.op("conv"))
-        self.pool = pool(unit.options.pool)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.conv(self.relu(self.bn(x))))
-
-
 @register_builder("mlp")
 class MLPHead(nn.Module):
     """Adaptive average pool, flatten, [FC-ReLU-dropout] (VGG) or [dropout-FC-ReLU] (AlexNet) per hidden layer, FC."""

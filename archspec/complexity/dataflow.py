@@ -74,29 +74,6 @@ def regnet(flow: Flow, unit: Unit, x: int) -> int:
     return flow.act("relu", out)
 
 
-@register_flow("dense")
-def dense(flow: Flow, unit: Unit, x: int) -> int:
-    plan = ["bn1", "relu", "conv1"] + (["bn2", "relu", "conv2"] if unit.has("conv2") else []) + ["dropout"]
-    new = steps(flow, unit, x, plan)
-    return flow.merge("cat", (x, new), unit.out_activations)
-
-
-@register_flow("plain")
-def plain(flow: Flow, unit: Unit, x: int) -> int:
-    return conv_norm_act(flow, unit, "", unit.options.act, x)
-
-
-@register_flow("pool")
-def pool_unit(flow: Flow, unit: Unit, x: int) -> int:
-    return flow.pool(unit.options.pool.kind, x, unit.out_activations)
-
-
-@register_flow("transition")
-def transition(flow: Flow, unit: Unit, x: int) -> int:
-    out = steps(flow, unit, x, ["bn", "relu", "conv"])
-    return flow.pool("avg", out, unit.out_activations)
-
-
 @register_flow("mlp")
 def mlp(flow: Flow, unit: Unit, x: int) -> int:
     """Adaptive pool to ``pool_size`` (a mean when 1), then per hidden layer FC-ReLU-dropout

@@ -11,13 +11,13 @@ from typing import Any, Literal
 
 from ..spec.families import Activation
 from ..spec.models import ConvStem
+from . import steps
 from . import subgraphs as sg
 from .errors import PlanError
 from .graph import INPUT, Graph, GraphBuilder
 from .ops import Conv, Norm, Op, Size, conv_out
 from .options import Pool, register_options
-from . import steps
-from .parts import pooled
+from .parts import pool_step, pooled
 from .registry import register_stem
 from .types import Unit, UnitOptions
 
@@ -134,8 +134,7 @@ def _layers_stem_graph(cin: int, size: Size, ops: list[Op], layers: list[StemCon
     x = INPUT
     for layer in layers:
         if isinstance(layer, StemPool):
-            p = layer.pool
-            x = g.add(steps.Pool(layer.name, p.kind, p.kernel, p.stride, p.padding, p.ceil), x)
+            x = g.add(pool_step(layer.name, layer.pool), x)
         else:
             x = sg.conv_norm_act(g, x, records[f"{layer.name}.conv"], records.get(f"{layer.name}.bn"), layer.act,
                                  f"{layer.name}.act")
