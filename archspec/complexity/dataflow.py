@@ -74,27 +74,6 @@ def regnet(flow: Flow, unit: Unit, x: int) -> int:
     return flow.act("relu", out)
 
 
-@register_flow("mlp")
-def mlp(flow: Flow, unit: Unit, x: int) -> int:
-    """Adaptive pool to ``pool_size`` (a mean when 1), then per hidden layer FC-ReLU-dropout
-    (or dropout-FC-ReLU, ``dropout_first``), then the last FC."""
-    size, rate, first = unit.options.pool_size, unit.options.dropout, unit.options.dropout_first
-    x = flow.adaptive_pool(x, unit.in_channels, unit.in_size, (size, size))
-    fcs = list(unit.ops)
-    for fc in fcs[:-1]:
-        x = flow.dropout(rate, x) if first else x
-        x = flow.act("relu", flow.layer(fc, x))
-        x = x if first else flow.dropout(rate, x)
-    return flow.layer(fcs[-1], x)
-
-
-@register_flow("conv_classifier")
-def conv_classifier(flow: Flow, unit: Unit, x: int) -> int:
-    x = flow.act(unit.options.act, flow.chain(unit, ["conv", "bn"], x))
-    x = flow.adaptive_pool(x, unit.op("bn").channels, unit.in_size, (1, 1))
-    return flow.layer(unit.op("fc"), flow.dropout(unit.options.dropout, x))
-
-
 @register_flow("conv_pool")
 def conv_pool(flow: Flow, unit: Unit, x: int) -> int:
     """Dropout, the conv, its activation, a global average pool (a mean: nothing saved)."""

@@ -13,7 +13,7 @@ from ..spec.models import HeadPre
 from . import subgraphs as sg
 from .graph import INPUT, GraphBuilder
 from .ops import Conv, Linear, Norm, Op, Size
-from .steps import Act, AdaptiveAvgPool, Flatten
+from .steps import Act, AdaptiveAvgPool, Dropout, Flatten
 from .options import register_options
 from .registry import register_head
 from .types import Unit, UnitOptions
@@ -70,9 +70,17 @@ def plan_mlp_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
     ``dropout_first`` (AlexNet) puts each hidden layer's dropout before its FC, not after its ReLU.
     """
     widths = [channels * head.pool_size**2, *head.hidden, classes]
-    ops = tuple(Linear(f"fc{i + 1}", a, b) for i, (a, b) in enumerate(zip(widths, widths[1:])))
-    return Unit("head", None, 0, "mlp", channels, classes, size, (1, 1), inner_channels=widths[0], ops=ops,
-                options=MLPOptions(pool_size=head.pool_size, dropout=head.dropout,
+    fcs = [Linear(f"fc{i + 1}", a, b) for i, (a, b) in enumerate(zip(widths, widths[1:]))]
+    g = GraphBuilder(channels, size)
+    x = g.chain(INPUT, AdaptiveAvgPool("pool", (head.pool_size, head.pool_size)), Flatten("flatten"))
+    for i, fc in enumerate(fcs[:-1], start=1):  # a dropout module each, at any rate, as the references have
+        x = g.add(Dropout(f"dropout{i}", head.dropout), x) if head.dropout_first else x
+        x = g.chain(x, fc, Act(f"relu{i}", "relu"))
+        x = x if head.dropout_first else g.add(Dropout(f"dropout{i}", head.dropout), x)
+    g.add(fcs[-1], x)
+    graph = g.build()
+    return Unit("head", None, 0, "mlp", channels, classes, size, (1, 1), inner_channels=widths[0], ops=graph.weighted,
+                graph=graph, options=MLPOptions(pool_size=head.pool_size, dropout=head.dropout,
                                    dropout_first=head.dropout_first))
 
 
@@ -81,10 +89,14 @@ def plan_conv_classifier(head: Any, channels: int, size: Size, classes: int) -> 
     """EfficientNet: conv1x1 to ``expansion`` x the width (ShuffleNetV2, MNASNet, EfficientNetV2: to ``width``), BN,
     act, pool, dropout, FC."""
     width = head.width if head.width is not None else head.expansion * channels  # the spec gives exactly one
-    conv = Conv("conv", channels, width, 1, size, padding=0)
-    ops = (conv, Norm("bn", width, size), Linear("fc", width, classes))
-    return Unit("head", None, 0, "conv_classifier", channels, classes, size, (1, 1), inner_channels=width, ops=ops,
-                options=ConvClassifierOptions(act=head.act, dropout=head.dropout))
+    g = GraphBuilder(channels, size)
+    x = sg.conv_norm_act(g, INPUT, Conv("conv", channels, width, 1, size, padding=0), Norm("bn", width, size),
+                         head.act, "act")
+    x = g.chain(x, AdaptiveAvgPool("pool"), Flatten("flatten"), Dropout("dropout", head.dropout))
+    g.add(Linear("fc", width, classes), x)
+    graph = g.build()
+    return Unit("head", None, 0, "conv_classifier", channels, classes, size, (1, 1), inner_channels=width,
+                ops=graph.weighted, graph=graph, options=ConvClassifierOptions(act=head.act, dropout=head.dropout))
 
 
 @register_head("conv_pool")

@@ -85,17 +85,23 @@ def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) 
         if head.type == "conv":
             units.append(_plan_conv_aux(head, i, tap, classes, path))
             continue
-        p = (head.pool_size, head.pool_size)
-        ops = (
-            Conv("conv.conv", tap.out_channels, head.width, 1, p, padding=0),
-            Norm("conv.bn", head.width, p, eps=head.bn_eps),
-            Linear("fc1", head.width * head.pool_size**2, head.hidden),
-            Linear("fc2", head.hidden, classes),
-        )
+        graph = _aux_graph(head, tap, classes)
         units.append(Unit(f"aux.{i}", head.stage, head.unit, "aux_classifier", tap.out_channels, classes,
-                          tap.out_size, (1, 1), inner_channels=head.width, ops=ops,
+                          tap.out_size, (1, 1), inner_channels=head.width, ops=graph.weighted, graph=graph,
                           options=AuxOptions(after=tap.name, pool_size=head.pool_size, dropout=head.dropout)))
     return tuple(units)
+
+
+def _aux_graph(head: Any, tap: Unit, classes: int) -> Graph:
+    """GoogLeNet's aux head: adaptive pool, conv1x1-BN-ReLU, flatten, FC-ReLU, dropout (any rate), FC."""
+    p = (head.pool_size, head.pool_size)
+    g = GraphBuilder(tap.out_channels, tap.out_size)
+    x = g.add(steps.AdaptiveAvgPool("pool", p), INPUT)
+    x = g.chain(x, Conv("conv.conv", tap.out_channels, head.width, 1, p, padding=0),
+                Norm("conv.bn", head.width, p, eps=head.bn_eps), steps.Act("conv.act", "relu"), steps.Flatten("flatten"),
+                Linear("fc1", head.width * head.pool_size**2, head.hidden), steps.Act("relu", "relu"),
+                steps.Dropout("dropout", head.dropout), Linear("fc2", head.hidden, classes))
+    return g.build()
 
 
 @register_options("aux_conv")
