@@ -29,7 +29,7 @@ def test_every_unit_kind_is_built_from_its_graph_or_by_one_builder():
     graph_kinds = {u.block for u in units if u.graph is not None}
     assert not graph_kinds & {u.block for u in units if u.graph is None}  # a kind is one or the other
     assert {"basic", "bottleneck", "pyramid", "stem_conv", "stem_deep", "stem_none", "stem_layers",
-            "classifier", "plain", "pool", "transition", "dense", "mlp", "conv_classifier",
+            "classifier", "plain", "pool", "transition", "dense", "mlp", "conv_classifier", "conv_pool",
             "aux_classifier"} <= graph_kinds
     assert sorted(set(UNIT_KINDS) - graph_kinds) == sorted(_BUILDERS)
 

@@ -1,4 +1,4 @@
-"""Dense layers, Inception modules and MBConv units, each built from its Plan row."""
+"""Inception modules and MBConv units, each built from its Plan row (dense layers: from their graphs)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..plan.types import Unit
-from .layers import DropPath, conv, norm, pool, skip
+from .layers import DropPath, pool, skip
 from .parts import ConvNormAct
 from .registry import register_builder
 from .residual import SqueezeExcite

@@ -8,7 +8,7 @@ from torch import nn
 from .._startup import collector_paused
 from ..plan.residual import ResidualUnitOptions
 from ..plan.types import Plan
-from . import convnext, families, fire, fused_mbconv, inception_v3, mobilenet, parts, regnet, residual, shufflenet  # noqa: F401  (register the unit builders)
+from . import convnext, families, fire, fused_mbconv, inception_v3, mobilenet, regnet, residual, shufflenet  # noqa: F401  (register the unit builders)
 from .init import initialise
 from .registry import build_unit
 

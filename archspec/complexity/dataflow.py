@@ -11,8 +11,6 @@ mobile and ConvNeXt kinds); ``report --verify`` and the test suite prove it agai
 from __future__ import annotations
 
 from ..plan.ops import Size
-from ..plan.parts import pooled
-from ..plan.stems import StemPool
 from ..plan.shortcuts import pooled as strided
 from ..plan.types import Unit
 from .memory import Flow, register_flow
@@ -72,12 +70,3 @@ def regnet(flow: Flow, unit: Unit, x: int) -> int:
     out = steps(flow, unit, out, ["conv3", "bn3"])
     out = flow.merge("add", (out, shortcut(flow, unit, x)), unit.out_activations)
     return flow.act("relu", out)
-
-
-@register_flow("conv_pool")
-def conv_pool(flow: Flow, unit: Unit, x: int) -> int:
-    """Dropout, the conv, its activation, a global average pool (a mean: nothing saved)."""
-    conv = unit.op("conv")
-    x = flow.act(unit.options.act, flow.layer(conv, flow.dropout(unit.options.dropout, x)))
-    return flow.adaptive_pool(x, conv.cout, conv.out_size, (1, 1))
-

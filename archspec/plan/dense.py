@@ -15,9 +15,9 @@ from .context import UnitContext
 from .errors import PlanError
 from .graph import INPUT, GraphBuilder
 from .ops import Conv, Norm, Op
-from .steps import Act, Concat
 from .options import register_options
 from .registry import register_planner
+from .steps import Act, Concat
 from .types import Unit, UnitOptions
 
 

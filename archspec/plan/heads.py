@@ -12,10 +12,10 @@ from ..spec.families import Activation
 from ..spec.models import HeadPre
 from . import subgraphs as sg
 from .graph import INPUT, GraphBuilder
-from .ops import Conv, Linear, Norm, Op, Size
-from .steps import Act, AdaptiveAvgPool, Dropout, Flatten
+from .ops import Conv, Linear, Norm, Size
 from .options import register_options
 from .registry import register_head
+from .steps import Act, AdaptiveAvgPool, Dropout, Flatten
 from .types import Unit, UnitOptions
 
 
@@ -101,7 +101,13 @@ def plan_conv_classifier(head: Any, channels: int, size: Size, classes: int) -> 
 
 @register_head("conv_pool")
 def plan_conv_pool(head: Any, channels: int, size: Size, classes: int) -> Unit:
-    """SqueezeNet: dropout, conv1x1 (bias) to the classes, activation, global average pool."""
-    conv = Conv("conv", channels, classes, 1, size, bias=True, padding=0)
-    return Unit("head", None, 0, "conv_pool", channels, classes, size, (1, 1), ops=(conv,),
+    """SqueezeNet: dropout (at any rate), conv1x1 (bias) to the classes, activation, global average pool,
+    flatten. The conv is the classifier: the linear init rules fill it."""
+    g = GraphBuilder(channels, size)
+    x = g.add(Dropout("dropout", head.dropout), INPUT)
+    conv = Conv("conv", channels, classes, 1, size, bias=True, padding=0, init="linear")
+    x = sg.act(g, "act", head.act, g.add(conv, x))
+    g.chain(x, AdaptiveAvgPool("pool"), Flatten("flatten"))
+    graph = g.build()
+    return Unit("head", None, 0, "conv_pool", channels, classes, size, (1, 1), ops=graph.weighted, graph=graph,
                 options=ConvPoolOptions(dropout=head.dropout, act=head.act))  # type: ignore[arg-type]

@@ -98,7 +98,8 @@ def _aux_graph(head: Any, tap: Unit, classes: int) -> Graph:
     g = GraphBuilder(tap.out_channels, tap.out_size)
     x = g.add(steps.AdaptiveAvgPool("pool", p), INPUT)
     x = g.chain(x, Conv("conv.conv", tap.out_channels, head.width, 1, p, padding=0),
-                Norm("conv.bn", head.width, p, eps=head.bn_eps), steps.Act("conv.act", "relu"), steps.Flatten("flatten"),
+                Norm("conv.bn", head.width, p, eps=head.bn_eps), steps.Act("conv.act", "relu"),
+                steps.Flatten("flatten"),
                 Linear("fc1", head.width * head.pool_size**2, head.hidden), steps.Act("relu", "relu"),
                 steps.Dropout("dropout", head.dropout), Linear("fc2", head.hidden, classes))
     return g.build()
