@@ -24,10 +24,13 @@ def test_every_unit_kind_is_built_from_its_graph_or_by_one_builder():
     """Kinds whose planner makes a step graph are built from it (blocks/graph_unit.py) and have no
     builder of their own; the others (not moved onto graphs yet) have exactly one."""
     plans = [archspec.plan(name) for name in archspec.list_specs()]
+    plans.append(archspec.plan("resnet-18", overrides=["stem={type: deep}"]))  # no bundled spec has a deep stem
     units = [u for p in plans for u in (*p.units, *p.aux)]
     graph_kinds = {u.block for u in units if u.graph is not None}
     assert not graph_kinds & {u.block for u in units if u.graph is None}  # a kind is one or the other
-    assert {"basic", "bottleneck", "pyramid"} <= graph_kinds
+    assert {"basic", "bottleneck", "pyramid", "stem_conv", "stem_deep", "stem_none", "stem_layers",
+            "classifier", "plain", "pool", "transition", "dense", "mlp", "conv_classifier", "conv_pool",
+            "aux_classifier"} <= graph_kinds
     assert sorted(set(UNIT_KINDS) - graph_kinds) == BUILDERS.names()
 
 

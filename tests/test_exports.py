@@ -110,7 +110,9 @@ def test_standalone_python_imports_no_archspec_and_matches_key_for_key(built, re
     # one class per module type (one per distinct unit graph), the network class with stem, stages and head
     classes = {n.name for n in ast.parse(code).body if isinstance(n, ast.ClassDef)}
     units = {c for c in classes if c.startswith("BasicUnit_")}
-    assert classes - units == {"Stem", "ClassifierHead", "Part", class_name(NAME)}  # Part groups shortcut.*
+    stem, head = ({c for c in classes if c.startswith(prefix)} for prefix in ("StemConvUnit_", "ClassifierUnit_"))
+    assert len(stem) == len(head) == 1
+    assert classes - units - stem - head == {"Part", class_name(NAME)}  # Part groups shortcut.*
     assert len(units) == len({type(u) for stage in reference.stages for u in stage}) > 1
 
 

@@ -49,6 +49,7 @@ def test_saved_bytes_equal_autograds_for_every_unit_of_every_spec(meta_build, ba
     ("shufflenet-v2-x0.5", ["input.size=32"], torch.float32),  # chunk views (not contiguous at batch 3), shuffle copies
     ("mobilenet-v3-small", ["input.size=32"], torch.float32),  # hardswish copies, SE relu/hardsigmoid, dropout_
     ("mobilenet-v2", ["input.size=32"], torch.bfloat16),  # ReLU6 copies
+    ("resnet-18", ["stem={type: deep}", "input.size=32"], torch.float32),  # the deep stem (no bundled spec has one)
 ])
 def test_saved_bytes_on_real_cpu_tensors(name, sets, dtype):
     """Storages told apart by real data pointers, not meta's: the same figure."""

@@ -56,10 +56,13 @@ def conv(op: Conv) -> nn.Module:
         from .deform import DeformableConv
 
         return DeformableConv(op)
-    return fresh(
+    module = fresh(
         nn.Conv2d, op.cin, op.cout, op.kernel, stride=op.stride, padding=op.pad,
         dilation=op.dilation, groups=op.groups, bias=op.bias,
     )
+    if op.init != "conv":
+        module.init_as = op.init  # blocks/init.py fills it by these rules
+    return module
 
 
 class LayerNorm2d(nn.LayerNorm):

@@ -10,54 +10,7 @@ from ..plan.features import FeatureInfo, OutIndices, classifier_path, pre_logits
 from ..plan.residual import ResidualUnitOptions
 from ..plan.types import Plan, Unit
 from .init import initialise
-from .layers import activation, conv, linear, norm, skip
-from .registry import build_unit, register_builder
-
-
-@register_builder("stem_conv")
-@register_builder("stem_deep")
-class Stem(nn.Module):
-    """One conv (or three, for the deep stem), each with its optional BN and activation, then a max-pool."""
-
-    def __init__(self, unit: Unit):
-        super().__init__()
-        act_name = unit.options.act
-        act = act_name != "none"
-        layers: list[tuple[str, nn.Module]] = []
-        for op in unit.ops:
-            layers.append((op.path, conv(op) if op.path.startswith("conv") else norm(op)))
-            if act and op.path.startswith("bn"):
-                layers.append((op.path.replace("bn", act_name), activation(act_name)))
-        if act and not any(op.path.startswith("bn") for op in unit.ops):
-            layers.append((act_name, activation(act_name)))
-        if unit.options.pool == "max":
-            layers.append(("pool", nn.MaxPool2d(3, 2, 1)))
-        for name, module in layers:
-            self.add_module(name, module)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for module in self.children():
-            x = module(x)
-        return x
-
-
-@register_builder("classifier")
-class ClassifierHead(nn.Module):
-    """Optional BN-ReLU, global average pool, optional dropout, linear."""
-
-    def __init__(self, unit: Unit):
-        super().__init__()
-        opts = unit.options
-        self.bn = norm(unit.op("bn")) if unit.has("bn") else skip
-        self.relu = nn.ReLU(inplace=True) if "relu" in opts.pre else skip
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(opts.dropout) if opts.dropout else skip
-        self.fc = linear(unit.op("fc"))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(self.bn(x))
-        x = torch.flatten(self.pool(x), 1)
-        return self.fc(self.dropout(x))
+from .registry import build_unit
 
 
 class Network(nn.Module):

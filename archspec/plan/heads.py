@@ -10,9 +10,12 @@ from typing import Any
 
 from ..spec.families import Activation
 from ..spec.models import HeadPre
-from .ops import Conv, Linear, Norm, Op, Size
+from . import subgraphs as sg
+from .graph import INPUT, GraphBuilder
+from .ops import Conv, Linear, Norm, Size
 from .options import register_options
 from .registry import register_head
+from .steps import Act, AdaptiveAvgPool, Dropout, Flatten
 from .types import Unit, UnitOptions
 
 
@@ -49,12 +52,14 @@ class ConvPoolOptions(UnitOptions):
 
 @register_head("classifier")
 def plan_classifier(head: Any, channels: int, size: Size, classes: int) -> Unit:
-    """ResNet's head: optional BN/ReLU before the pool, global average pool, dropout, FC."""
-    ops: list[Op] = []
-    if "bn" in head.pre:
-        ops.append(Norm("bn", channels, size))
-    ops.append(Linear("fc", channels, classes))
-    return Unit("head", None, 0, head.type, channels, classes, size, (1, 1), ops=tuple(ops),
+    """ResNet's head: optional BN/ReLU before the pool, global average pool, flatten, dropout, FC."""
+    g = GraphBuilder(channels, size)
+    x = g.add(Norm("bn", channels, size), INPUT) if "bn" in head.pre else INPUT
+    x = g.add(Act("relu", "relu"), x) if "relu" in head.pre else x
+    x = g.chain(x, AdaptiveAvgPool("pool"), Flatten("flatten"))
+    g.add(Linear("fc", channels, classes), sg.dropout(g, x, head.dropout))
+    graph = g.build()
+    return Unit("head", None, 0, head.type, channels, classes, size, (1, 1), ops=graph.weighted, graph=graph,
                 options=ClassifierOptions(pre=tuple(head.pre), dropout=head.dropout))
 
 
@@ -65,9 +70,17 @@ def plan_mlp_head(head: Any, channels: int, size: Size, classes: int) -> Unit:
     ``dropout_first`` (AlexNet) puts each hidden layer's dropout before its FC, not after its ReLU.
     """
     widths = [channels * head.pool_size**2, *head.hidden, classes]
-    ops = tuple(Linear(f"fc{i + 1}", a, b) for i, (a, b) in enumerate(zip(widths, widths[1:])))
-    return Unit("head", None, 0, "mlp", channels, classes, size, (1, 1), inner_channels=widths[0], ops=ops,
-                options=MLPOptions(pool_size=head.pool_size, dropout=head.dropout,
+    fcs = [Linear(f"fc{i + 1}", a, b) for i, (a, b) in enumerate(zip(widths, widths[1:]))]
+    g = GraphBuilder(channels, size)
+    x = g.chain(INPUT, AdaptiveAvgPool("pool", (head.pool_size, head.pool_size)), Flatten("flatten"))
+    for i, fc in enumerate(fcs[:-1], start=1):  # a dropout module each, at any rate, as the references have
+        x = g.add(Dropout(f"dropout{i}", head.dropout), x) if head.dropout_first else x
+        x = g.chain(x, fc, Act(f"relu{i}", "relu"))
+        x = x if head.dropout_first else g.add(Dropout(f"dropout{i}", head.dropout), x)
+    g.add(fcs[-1], x)
+    graph = g.build()
+    return Unit("head", None, 0, "mlp", channels, classes, size, (1, 1), inner_channels=widths[0], ops=graph.weighted,
+                graph=graph, options=MLPOptions(pool_size=head.pool_size, dropout=head.dropout,
                                    dropout_first=head.dropout_first))
 
 
@@ -76,15 +89,25 @@ def plan_conv_classifier(head: Any, channels: int, size: Size, classes: int) -> 
     """EfficientNet: conv1x1 to ``expansion`` x the width (ShuffleNetV2, MNASNet, EfficientNetV2: to ``width``), BN,
     act, pool, dropout, FC."""
     width = head.width if head.width is not None else head.expansion * channels  # the spec gives exactly one
-    conv = Conv("conv", channels, width, 1, size, padding=0)
-    ops = (conv, Norm("bn", width, size), Linear("fc", width, classes))
-    return Unit("head", None, 0, "conv_classifier", channels, classes, size, (1, 1), inner_channels=width, ops=ops,
-                options=ConvClassifierOptions(act=head.act, dropout=head.dropout))
+    g = GraphBuilder(channels, size)
+    x = sg.conv_norm_act(g, INPUT, Conv("conv", channels, width, 1, size, padding=0), Norm("bn", width, size),
+                         head.act, "act")
+    x = g.chain(x, AdaptiveAvgPool("pool"), Flatten("flatten"), Dropout("dropout", head.dropout))
+    g.add(Linear("fc", width, classes), x)
+    graph = g.build()
+    return Unit("head", None, 0, "conv_classifier", channels, classes, size, (1, 1), inner_channels=width,
+                ops=graph.weighted, graph=graph, options=ConvClassifierOptions(act=head.act, dropout=head.dropout))
 
 
 @register_head("conv_pool")
 def plan_conv_pool(head: Any, channels: int, size: Size, classes: int) -> Unit:
-    """SqueezeNet: dropout, conv1x1 (bias) to the classes, activation, global average pool."""
-    conv = Conv("conv", channels, classes, 1, size, bias=True, padding=0)
-    return Unit("head", None, 0, "conv_pool", channels, classes, size, (1, 1), ops=(conv,),
+    """SqueezeNet: dropout (at any rate), conv1x1 (bias) to the classes, activation, global average pool,
+    flatten. The conv is the classifier: the linear init rules fill it."""
+    g = GraphBuilder(channels, size)
+    x = g.add(Dropout("dropout", head.dropout), INPUT)
+    conv = Conv("conv", channels, classes, 1, size, bias=True, padding=0, init="linear")
+    x = sg.act(g, "act", head.act, g.add(conv, x))
+    g.chain(x, AdaptiveAvgPool("pool"), Flatten("flatten"))
+    graph = g.build()
+    return Unit("head", None, 0, "conv_pool", channels, classes, size, (1, 1), ops=graph.weighted, graph=graph,
                 options=ConvPoolOptions(dropout=head.dropout, act=head.act))  # type: ignore[arg-type]

@@ -120,6 +120,9 @@ class Conv(Weighted):
     bias: bool = False
     padding: Window | None = None  # None: "same" padding, kernel // 2 per side
     dilation: int = 1
+    # Which of the network's init rules fill it (blocks/init.py): "linear" for a conv that is the
+    # classifier (SqueezeNet's last conv, which torchvision initialises as its classifier).
+    init: Literal["conv", "linear"] = "conv"
 
     @property
     def kernel_hw(self) -> Size:

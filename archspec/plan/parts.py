@@ -9,7 +9,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from . import steps
 from .errors import PlanError
+from .graph import INPUT, Graph, GraphBuilder
 from .ops import Conv, Linear, Norm, Op, Size, Window, pool_out
 from .options import Pool, register_options
 from .types import Stage, Unit, UnitOptions
@@ -42,20 +44,31 @@ def pooled(size: Size, pool: Pool) -> Size:
 
 def plan_downsample(spec: Any, name: str, stage: int, index: int, channels: int, size: Size, stride: int,
                     path: tuple) -> Unit:
-    """The unit that ends a strided stage: a pool (VGG, GoogLeNet) or a DenseNet transition."""
+    """The unit that ends a strided stage: a pool (VGG, GoogLeNet) or a DenseNet transition
+    (BN-ReLU-conv1x1-avgpool)."""
     if spec.type == "pool":
         if spec.padding * 2 > spec.kernel:
             raise PlanError(path + ("padding",), f"padding {spec.padding} exceeds half the kernel {spec.kernel}")
         pool = Pool(spec.kind, spec.kernel, stride, spec.padding, spec.ceil)
+        g = GraphBuilder(channels, size)
+        g.add(pool_step("pool", pool), INPUT)
         return Unit(name, stage, index, "pool", channels, channels, size, pooled(size, pool), stride=stride,
-                    options=PoolOptions(pool))
+                    graph=g.build(), options=PoolOptions(pool))
     out = math.floor(spec.compression * channels)
     if out < 1:
         raise PlanError(path + ("compression",), f"compression {spec.compression} leaves no channels of {channels}")
     conv = Conv("conv", channels, out, 1, size, padding=0)
     pool = Pool("avg", stride, stride, 0, False)
+    g = GraphBuilder(channels, size)
+    g.chain(INPUT, Norm("bn", channels, size), steps.Act("relu", "relu"), conv, pool_step("pool", pool))
+    graph = g.build()
     return Unit(name, stage, index, "transition", channels, out, size, pooled(size, pool), stride=stride,
-                ops=(Norm("bn", channels, size), conv), options=TransitionOptions(pool, spec.compression))
+                ops=graph.weighted, graph=graph, options=TransitionOptions(pool, spec.compression))
+
+
+def pool_step(name: str, pool: Pool) -> steps.Pool:
+    """The graph step of a pooling window the options describe."""
+    return steps.Pool(name, pool.kind, pool.kernel, pool.stride, pool.padding, pool.ceil)
 
 
 def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) -> tuple[Unit, ...]:
@@ -72,17 +85,24 @@ def plan_aux_heads(heads: Sequence[Any], stages: Sequence[Stage], classes: int) 
         if head.type == "conv":
             units.append(_plan_conv_aux(head, i, tap, classes, path))
             continue
-        p = (head.pool_size, head.pool_size)
-        ops = (
-            Conv("conv.conv", tap.out_channels, head.width, 1, p, padding=0),
-            Norm("conv.bn", head.width, p, eps=head.bn_eps),
-            Linear("fc1", head.width * head.pool_size**2, head.hidden),
-            Linear("fc2", head.hidden, classes),
-        )
+        graph = _aux_graph(head, tap, classes)
         units.append(Unit(f"aux.{i}", head.stage, head.unit, "aux_classifier", tap.out_channels, classes,
-                          tap.out_size, (1, 1), inner_channels=head.width, ops=ops,
+                          tap.out_size, (1, 1), inner_channels=head.width, ops=graph.weighted, graph=graph,
                           options=AuxOptions(after=tap.name, pool_size=head.pool_size, dropout=head.dropout)))
     return tuple(units)
+
+
+def _aux_graph(head: Any, tap: Unit, classes: int) -> Graph:
+    """GoogLeNet's aux head: adaptive pool, conv1x1-BN-ReLU, flatten, FC-ReLU, dropout (any rate), FC."""
+    p = (head.pool_size, head.pool_size)
+    g = GraphBuilder(tap.out_channels, tap.out_size)
+    x = g.add(steps.AdaptiveAvgPool("pool", p), INPUT)
+    x = g.chain(x, Conv("conv.conv", tap.out_channels, head.width, 1, p, padding=0),
+                Norm("conv.bn", head.width, p, eps=head.bn_eps), steps.Act("conv.act", "relu"),
+                steps.Flatten("flatten"),
+                Linear("fc1", head.width * head.pool_size**2, head.hidden), steps.Act("relu", "relu"),
+                steps.Dropout("dropout", head.dropout), Linear("fc2", head.hidden, classes))
+    return g.build()
 
 
 @register_options("aux_conv")

@@ -1,4 +1,4 @@
-"""Plain units (VGG): one conv-[BN]-act, no shortcut."""
+"""Plain units (VGG): one conv-[BN]-act, no shortcut; its graph is ``conv``, ``bn``, ``act``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 
 from ..spec.families import Activation
 
+from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
+from .graph import INPUT, GraphBuilder
 from .options import register_options
 from .parts import conv_norm
 from .registry import register_planner
@@ -27,8 +29,11 @@ def plan_plain(block: Any, ctx: UnitContext) -> Unit:
         raise PlanError(("body", "widening"), f"plain unit {ctx.name} needs a width: give `widening` or stage `width`")
     ops = conv_norm("", ctx.in_channels, ctx.width, block.kernel, ctx.in_size, stride=ctx.stride,
                     norm=block.norm == "bn", bias=block.bias)
+    g = GraphBuilder(ctx.in_channels, ctx.in_size)
+    sg.conv_norm_act(g, INPUT, ops[0], ops[1] if len(ops) > 1 else None, block.act, "act")
+    graph = g.build()
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="plain",
         in_channels=ctx.in_channels, out_channels=ctx.width, in_size=ctx.in_size, out_size=ops[0].out_size,
-        stride=ctx.stride, ops=tuple(ops), options=PlainOptions(act=block.act), width=ctx.width,
+        stride=ctx.stride, ops=graph.weighted, options=PlainOptions(act=block.act), width=ctx.width, graph=graph,
     )

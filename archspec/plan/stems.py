@@ -11,10 +11,13 @@ from typing import Any, Literal
 
 from ..spec.families import Activation
 from ..spec.models import ConvStem
+from . import steps
+from . import subgraphs as sg
 from .errors import PlanError
+from .graph import INPUT, Graph, GraphBuilder
 from .ops import Conv, Norm, Op, Size, conv_out
 from .options import Pool, register_options
-from .parts import pooled
+from .parts import pool_step, pooled
 from .registry import register_stem
 from .types import Unit, UnitOptions
 
@@ -70,8 +73,26 @@ def plan_conv_stem(stem: Any, cin: int, size: Size, first_width: int | None = No
     if stem.pool == "max":
         out = conv_out(out, 3, 2, 1)
         stride *= 2
-    return Unit("stem", None, 0, f"stem_{stem.type}", cin, width, size, out, stride=stride, ops=tuple(ops),
-                options=StemOptions(pool=stem.pool, act=stem.act if isinstance(stem, ConvStem) else "relu"))
+    act = stem.act if isinstance(stem, ConvStem) else "relu"
+    graph = _conv_stem_graph(cin, size, ops, act, stem.pool == "max")
+    return Unit("stem", None, 0, f"stem_{stem.type}", cin, width, size, out, stride=stride, ops=graph.weighted,
+                graph=graph, options=StemOptions(pool=stem.pool, act=act))
+
+
+def _conv_stem_graph(cin: int, size: Size, ops: list[Op], act: str, max_pool: bool) -> Graph:
+    """Each conv and BN, the activation after each BN (``bn2`` -> ``relu2``), or once after a conv
+    without BN, then the 3x3/2 max-pool."""
+    g = GraphBuilder(cin, size)
+    x = INPUT
+    for op in ops:
+        x = g.add(op, x)
+        if isinstance(op, Norm):
+            x = sg.act(g, op.path.replace("bn", act), act, x)
+    if not any(isinstance(op, Norm) for op in ops):
+        x = sg.act(g, act, act, x)
+    if max_pool:
+        g.add(steps.Pool("pool", "max", 3, 2, 1), x)
+    return g.build()
 
 
 @register_stem("layers")
@@ -101,11 +122,26 @@ def plan_layers_stem(stem: Any, cin: int, size: Size, first_width: int | None = 
             out = pooled(out, pool)
         if min(out) < 1:
             raise PlanError(("stem", "layers", len(layers) - 1), f"the stem leaves a {out[0]}x{out[1]} map")
-    return Unit("stem", None, 0, "stem_layers", cin, c, size, out, stride=stride, ops=tuple(ops),
+    graph = _layers_stem_graph(cin, size, ops, layers)
+    return Unit("stem", None, 0, "stem_layers", cin, c, size, out, stride=stride, ops=graph.weighted, graph=graph,
                 options=LayersStemOptions(tuple(layers)))
+
+
+def _layers_stem_graph(cin: int, size: Size, ops: list[Op], layers: list[StemConv | StemPool]) -> Graph:
+    """The layers in order: ``<name>.conv``, ``<name>.bn`` where planned, ``<name>.act``; pools at their names."""
+    g = GraphBuilder(cin, size)
+    records = {op.path: op for op in ops}
+    x = INPUT
+    for layer in layers:
+        if isinstance(layer, StemPool):
+            x = g.add(pool_step(layer.name, layer.pool), x)
+        else:
+            x = sg.conv_norm_act(g, x, records[f"{layer.name}.conv"], records.get(f"{layer.name}.bn"), layer.act,
+                                 f"{layer.name}.act")
+    return g.build()
 
 
 @register_stem("none")
 def plan_no_stem(stem: Any, cin: int, size: Size, first_width: int | None = None) -> Unit:
-    """No stem (VGG): the body starts on the input."""
-    return Unit("stem", None, 0, "stem_none", cin, cin, size, size)
+    """No stem (VGG): the body starts on the input (an empty graph)."""
+    return Unit("stem", None, 0, "stem_none", cin, cin, size, size, graph=GraphBuilder(cin, size).build())
