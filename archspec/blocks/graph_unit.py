@@ -50,6 +50,18 @@ class GraphUnit(nn.Module):
     """A unit built from its graph; each distinct graph is a subclass with its generated ``forward``."""
 
     source: str = ""  # the generated forward, as compiled
+    graph: Graph  # the graph it was generated from (the class's: every instance has the same steps)
+
+    def tapped(self, x: torch.Tensor, names: tuple[str, ...]) -> list[torch.Tensor]:
+        """The values of the steps ``names`` and the unit's output, from one run of generated code."""
+        cls = type(self)
+        fn = cls._taps.get(names)
+        if fn is None:
+            unknown = [n for n in names if n not in {node.name for node in cls.graph.nodes}]
+            if unknown:
+                raise KeyError(f"{cls.__name__} has no step {unknown[0]!r}")
+            fn = cls._taps[names] = _compile(forward_source(cls.graph, names), f"<archspec {cls.__name__} taps>")
+        return fn(self, x)
 
 
 class Part(nn.Module):
@@ -72,11 +84,16 @@ def variable(name: str) -> str:
 _OPERATORS = (" + ", " * ")
 
 
-def forward_source(graph: Graph) -> str:
+def forward_source(graph: Graph, taps: tuple[str, ...] = ()) -> str:
     """The forward's source: one assignment per value; a value read once, by the very next step, is
-    written inside that step's expression instead (never an operator expression, so no parentheses)."""
-    nodes, uses = graph.nodes, graph.uses()
-    lines = ["def forward(self, x):"]
+    written inside that step's expression instead (never an operator expression, so no parentheses).
+
+    With ``taps`` (value names), a function ``taps(self, x)`` returning those values and the output, in
+    a list: a backbone's maps taken inside a unit (a stem's activation before its pool)."""
+    nodes, uses = graph.nodes, dict(graph.uses())
+    for tap in taps:
+        uses[tap] = uses.get(tap, 0) + 1  # kept in a variable of its own
+    lines = ["def taps(self, x):" if taps else "def forward(self, x):"]
     pending: dict[str, str] = {}
     for i, node in enumerate(nodes):
         args = [pending.pop(a) if a in pending else variable(a) for a in node.inputs]
@@ -84,14 +101,16 @@ def forward_source(graph: Graph) -> str:
         last = i + 1 == len(nodes)
         folds = (not last and uses[node.name] == 1 and node.name in nodes[i + 1].inputs
                  and not any(op in expr for op in _OPERATORS) and len(expr) <= 72)
-        if last and node.name == graph.output:
+        if last and node.name == graph.output and not taps:
             lines.append(f"    return {expr}")
             return "\n".join(lines) + "\n"
         if folds:
             pending[node.name] = expr
         else:
             lines.append(f"    {variable(node.name)} = {expr}")
-    lines.append(f"    return {variable(graph.output)}")
+    values = [*taps, graph.output] if taps else [graph.output]
+    result = f"[{', '.join(map(variable, values))}]" if taps else variable(graph.output)
+    lines.append(f"    return {result}")
     return "\n".join(lines) + "\n"
 
 
@@ -103,16 +122,21 @@ def unit_class(kind: str, graph: Graph) -> type:
     if cls is None:
         digest = hashlib.sha256(source.encode()).hexdigest()[:8]
         name = "".join(w[:1].upper() + w[1:] for w in re.split(r"[^0-9A-Za-z]+", kind) if w) + f"Unit_{digest[:6]}"
-        filename = f"<archspec {name} {digest}>"
-        namespace = dict(_NAMESPACE)
-        exec(compile(source, filename, "exec"), namespace)  # our own generated code, from typed steps
-        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-        forward = namespace["forward"]
+        forward = _compile(source, f"<archspec {name} {digest}>")
         forward.__qualname__ = f"{name}.forward"
-        cls = type(name, (GraphUnit,), {"forward": forward, "source": source, "__module__": __name__,
+        cls = type(name, (GraphUnit,), {"forward": forward, "source": source, "__module__": __name__, "graph": graph,
+                                         "_taps": {},
                                          "__doc__": f"A {kind} unit, its forward generated from its graph."})
         _CLASSES[key] = cls
     return cls
+
+
+def _compile(source: str, filename: str) -> Any:
+    """The one function defined by ``source``, registered with linecache for tracebacks and inspect."""
+    namespace = dict(_NAMESPACE)
+    exec(compile(source, filename, "exec"), namespace)  # our own generated code, from typed steps
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    return next(v for k, v in namespace.items() if k not in _NAMESPACE and k != "__builtins__")
 
 
 def step_module(step: Any) -> nn.Module | nn.Parameter | None:

@@ -117,19 +117,17 @@ class Network(nn.Module):
     def _forward_taps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """A features_only build's forward: the selected maps, shallowest first (``self.feature_info``).
 
-        A tap inside the stem (ResNet's activation before the max-pool) runs the stem's layers one
-        by one: stems are chains of their children, in order (blocks/network.py ``Stem``,
-        blocks/parts.py ``LayersStem``).
+        A tap inside the stem (ResNet's activation before the max-pool) is a step of the stem's graph;
+        the stem's generated code returns it beside its output.
         """
         selected = self.feature_info.selected
         inside = {f.module.removeprefix("stem.") for f in selected if f.module.startswith("stem.")}
         units = {f.unit for f in selected if f.unit != "stem"}
         maps: list[torch.Tensor] = []
         if inside:
-            for name, layer in self.stem.named_children():
-                x = layer(x)
-                if name in inside:
-                    maps.append(x)
+            steps = [n.name for n in self.plan.stem.graph.nodes]
+            *taken, x = self.stem.tapped(x, tuple(sorted(inside, key=steps.index)))
+            maps += taken
         else:
             x = self.stem(x)
         if any(f.module == "stem" for f in selected):

@@ -65,8 +65,8 @@ def features(plan: Plan) -> tuple[Feature, ...]:
 def _stem_candidates(stem: Unit) -> Iterator[tuple[str, int, int, Size, str]]:
     """The stem's taps: after each conv (with its norm and activation), then the stem's output.
 
-    Module names are the stem builders' (blocks/network.py ``Stem``, blocks/parts.py
-    ``LayersStem``); tests/test_backbone.py checks that each one exists in the built network.
+    Module names are steps of the stem's graph (the activation after each conv, or the conv or norm
+    where it has none); tests/test_backbone.py checks that each one exists in the built network.
     """
     if not stem.ops:  # no stem (VGG): its output is the input
         return
@@ -91,7 +91,8 @@ def _stem_candidates(stem: Unit) -> Iterator[tuple[str, int, int, Size, str]]:
                 continue
             conv = stem.op(f"{layer.name}.conv")
             reduction *= conv.stride
-            yield f"stem.{layer.name}", conv.cout, reduction, conv.out_size, "stem"
+            last = [n.name for n in stem.graph.nodes if n.name.startswith(f"{layer.name}.")][-1]  # its activation
+            yield f"stem.{last}", conv.cout, reduction, conv.out_size, "stem"
     yield "stem", stem.out_channels, stem.stride, stem.out_size, "stem"
 
 
