@@ -55,6 +55,10 @@ class OutputError(OSError):
     (``strerror``); the target was left as it was."""
 
 
+class OutputExists(OutputError, FileExistsError):
+    """A file archspec would write only as a side effect (``replace=False``) is already there."""
+
+
 class UnreadableFile(ValueError):
     """An input file archspec will not read: not a regular file, too large, not text or JSON.
     The message names the file and never quotes its content."""
@@ -266,12 +270,12 @@ def _publish(tmp: Path, target: Path, replace: bool = True) -> None:
             try:
                 os.link(tmp, target)
             except FileExistsError:
-                raise OutputError(errno.EEXIST, EXISTS, str(target)) from None
+                raise OutputExists(errno.EEXIST, EXISTS, str(target)) from None
             except OSError as exc:
                 if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
                     raise
                 if os.path.lexists(target):  # a filesystem without hard links: look, then rename
-                    raise OutputError(errno.EEXIST, EXISTS, str(target)) from None
+                    raise OutputExists(errno.EEXIST, EXISTS, str(target)) from None
                 os.replace(tmp, target)
             else:
                 os.unlink(tmp)
@@ -363,7 +367,7 @@ def write_bytes(target: str | Path, data: bytes, sweep: bool = True, replace: bo
     """Write ``data`` to ``target`` atomically (see :func:`write_text`)."""
     target = Path(target)
     if not replace and os.path.lexists(target):  # before staging anything
-        raise OutputError(errno.EEXIST, EXISTS, str(target))
+        raise OutputExists(errno.EEXIST, EXISTS, str(target))
     tmp = _temp_beside(target, sweep, data)
     try:
         _publish(tmp, target, replace)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from . import app
-from .common import console, errors, fail, user_errors
+from .common import console, errors, fail, untrusted, user_errors
 
 if TYPE_CHECKING:
     from ..space import SampleResult
@@ -66,7 +66,7 @@ def sample(
     if not result.complete:
         errors.print(f"[bold red]error[/]: found {len(result.samples):,} of {n:,} samples in {result.drawn:,} draws "
                      f"(--max-draws); rejected: {escape(rejections(result))}; wrote those found to "
-                     f"{escape(str(output))}", soft_wrap=True)
+                     f"{untrusted(output)}", soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"wrote {len(result.samples):,} samples to {escape(str(output))} (index.jsonl): {escape(summary)}",
+    console.print(f"wrote {len(result.samples):,} samples to {untrusted(output)} (index.jsonl): {escape(summary)}",
                   markup=True)
