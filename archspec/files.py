@@ -385,7 +385,7 @@ def append_line(target: str | Path, line: bytes) -> None:
     refuses, checked on the descriptor itself: a link is not followed, a FIFO not waited on.
     """
     target = Path(target)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | \
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | \
         getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(target, flags, 0o666)
@@ -410,6 +410,34 @@ def append_line(target: str | Path, line: bytes) -> None:
         raise _output_error(exc, target) from None
     finally:
         os.close(fd)
+
+
+def open_log(target: str | Path) -> Any:
+    """A log file another process writes into as it runs (a sweep command's stdout and stderr):
+    created or emptied, the one output that is not staged, since it grows while it is read.
+    Never through a symbolic link and never a FIFO: the same refusals as :func:`check_target`,
+    checked on the descriptor."""
+    target = Path(target)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(target, flags, 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            check_target(target)
+        raise _output_error(exc, target) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OutputError(errno.EEXIST, "is not a regular file (a FIFO, socket or device); outputs are written "
+                                            "only as regular files: remove it or write elsewhere", str(target))
+        os.ftruncate(fd, 0)
+        os.set_blocking(fd, True)
+    except OutputError:
+        os.close(fd)
+        raise
+    except OSError as exc:
+        os.close(fd)
+        raise _output_error(exc, target) from None
+    return os.fdopen(fd, "wb")
 
 
 def _staging_dir(target: Path) -> Path:
@@ -581,3 +609,5 @@ def _parse_json(data: bytes, where: str, what: str) -> Any:
                              f"column {exc.colno})") from None
     except RecursionError:
         raise UnreadableFile(f"{where}: the {what} is nested too deeply to read") from None
+    except ValueError:  # a number past Python's digit limit for int()
+        raise UnreadableFile(f"{where}: the {what} holds a number too long to read") from None

@@ -140,9 +140,10 @@ def test_bad_sweeps_are_refused_before_anything_runs(samples, tmp_path):
 
 def test_a_torn_last_line_is_ignored_and_closed_before_the_next_append(tmp_path):
     path = tmp_path / "results.jsonl"
-    path.write_text('{"sha256": "a", "status": "ok"}\n{"sha256": "b", "sta')
-    append_result(path, RunResult("c", "ok", 0, 1.0, {"acc": 0.5}))
-    assert set(read_results(tmp_path)) == {"a", "c"}
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    path.write_text(f'{{"sha256": "{a}", "status": "ok"}}\n{{"sha256": "{b}", "sta')
+    append_result(path, RunResult(c, "ok", 0, 1.0, {"acc": 0.5}))
+    assert set(read_results(tmp_path)) == {a, c}
     assert path.read_text().splitlines()[-1].startswith('{"duration_s"')
 
 

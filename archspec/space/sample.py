@@ -26,10 +26,10 @@ from ..files import staged_targets, write_text
 from .load import Axis, Space
 from .model import Choice, FloatRange
 from .parallel import judged, usable_workers
+from .rows import INDEX, read_index  # noqa: F401  (read_index: its home before rows.py)
 from .text import ExpandedText
 from .variants import Counter, Unresolved, sha256_of, with_changes
 
-INDEX = "index.jsonl"
 DUPLICATE = "duplicate (same sha256 as an earlier sample)"
 
 
@@ -182,18 +182,3 @@ def _sample(space: Space, n: int, seed: int, limit: int, out: Path | None,
     if progress:
         progress(result)
     return result
-
-
-
-
-def read_index(directory: str | Path) -> list[dict[str, Any]]:
-    """The samples a sampling run wrote to ``directory`` (its ``index.jsonl``)."""
-    path = Path(directory) / INDEX
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
-    return rows
