@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from ..spec.compose import load_document, override_path, set_path
+from ..spec.compose import load_base, override_path, set_path
 from ..spec.errors import FieldPath, Problem, SourceMap, SpecError, dotted, problem
 from ..spec.limits import Limits, current
 from ..spec.loader import _closest, _data_path, _message, validate
@@ -95,12 +95,13 @@ def _base(model: SpaceFile, source: SourceMap, limits: Limits) -> tuple[Spec, di
         data = copy.deepcopy(model.base)
     else:
         where = source.locate(("base",))
-        path = Path(source.file).parent / model.base
-        if not path.is_file():
-            raise problem(source.file, f"`base: {model.base}`: no such spec file ({path}); the path is relative "
-                                       "to the space file", where.line, where.column, "base")
-        data, marks = load_document(path, limits)
-        base_source = SourceMap(str(path), marks)
+
+        def refuse(why: str) -> SpecError:
+            return problem(source.file, f"{why}; the path is relative to the space file", where.line, where.column,
+                           "base")
+
+        data, marks, name = load_base(model.base, source.file, limits, refuse)
+        base_source = SourceMap(name, marks)
     return validate(copy.deepcopy(data), base_source), data, base_source
 
 
