@@ -42,6 +42,7 @@ def sample(
     from rich.progress import BarColumn, Progress, TextColumn
 
     from ..space import load_space, sample as draw
+    from ..space.sample import SpaceTooSmall
 
     if n < 1:
         raise fail(f"-n {n}: give the number of samples to draw, at least 1")
@@ -59,6 +60,8 @@ def sample(
 
         try:
             result = draw(loaded, n, seed=seed, max_draws=max_draws, out=output, progress=show, workers=workers)
+        except SpaceTooSmall as exc:
+            raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise fail(f"interrupted: {output}/index.jsonl was not written (the spec files written are whole); "
                        "rerun with the same seed to get the same samples", code=130) from None

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from .._startup import collector_paused
 from ..files import staged_targets, write_text
-from .load import Axis, Space
+from .load import Axis, Space, axis_size
 from .model import Choice, FloatRange
 from .parallel import judged, usable_workers
 from .rows import INDEX, read_index  # noqa: F401  (read_index: its home before rows.py)
@@ -31,6 +31,10 @@ from .text import ExpandedText
 from .variants import Counter, Unresolved, sha256_of, with_changes
 
 DUPLICATE = "duplicate (same sha256 as an earlier sample)"
+
+
+class SpaceTooSmall(ValueError):
+    """More distinct samples asked for than the space has draws: refused before drawing any."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,12 @@ def sample(
     """
     if n < 1:
         raise ValueError(f"the number of samples must be at least 1 (got {n})")
+    size = space.size
+    if size is not None and n > size:
+        axes = " x ".join(f"{axis_size(a.dim):,} ({a.key})" for a in space.axes)
+        raise SpaceTooSmall(f"{space.file}: {n:,} distinct samples asked for, but the space has only {size:,} "
+                            f"different draws ({axes}), fewer still within its budget; ask for at most {size:,}, "
+                            "or widen the space")
     limit = max_draws if max_draws is not None else 1000 * n
     if limit < 1:
         raise ValueError(f"--max-draws must be at least 1 (got {limit})")
