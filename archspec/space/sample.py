@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .._startup import collector_paused
-from ..files import staged_targets, write_text
+from ..files import check_target, staged_targets, write_text
 from .load import Axis, Space, axis_size
 from .model import Choice, FloatRange
 from .parallel import judged, usable_workers
@@ -105,6 +105,8 @@ def sample(
     limit = max_draws if max_draws is not None else 1000 * n
     if limit < 1:
         raise ValueError(f"--max-draws must be at least 1 (got {limit})")
+    if out is not None:
+        check_target(Path(out) / INDEX)  # a link or FIFO there: refused before drawing
     with collector_paused():  # the memo grows to millions of acyclic records: no cycles to find there
         return _sample(space, n, seed, limit, Path(out) if out is not None else None, progress, every,
                        usable_workers(workers, n))

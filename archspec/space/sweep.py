@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..extras import MissingExtra
-from ..files import UnreadableFile, append_line, open_log
+from ..files import UnreadableFile, append_line, check_target, open_log
 from .rows import RESULTS, BadRows, read_index, read_metrics, read_results  # noqa: F401  (read_results: API)
 
 RUNS = "runs"
@@ -352,6 +352,7 @@ def sweep(
         raise SweepError(f"unknown executor {executor!r}; use local or submitit")
     check_template(command)
     directory = Path(directory)
+    check_target(directory / RESULTS)  # a link or FIFO there: refused before any command runs
     tasks, skipped = plan_tasks(directory, command, retry_failed)
     result = SweepResult(skipped=skipped, results_path=directory / RESULTS)
 
