@@ -387,6 +387,7 @@ def append_line(target: str | Path, line: bytes) -> None:
     target = Path(target)
     flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | \
         getattr(os, "O_CLOEXEC", 0)
+    existed = os.path.lexists(target)
     try:
         fd = os.open(target, flags, 0o666)
     except OSError as exc:
@@ -401,9 +402,15 @@ def append_line(target: str | Path, line: bytes) -> None:
         if info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
             line = b"\n" + line
         view = memoryview(line)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, info.st_size)  # a full disk: take back the part of the line that was written
+            if not existed:
+                os.unlink(target)
+            raise
     except OutputError:
         raise
     except OSError as exc:
