@@ -26,7 +26,7 @@ import torch
 import torch.fx
 
 from .._version import __version__
-from ..files import OutputError
+from ..files import OutputError, WholeWrites
 from ..plan.types import Plan
 from .checks import Agreement, Comparison, ExportError
 from .onnx_options import MAX_BATCH, root_cause
@@ -81,7 +81,8 @@ def write_pt2(model: torch.nn.Module, plan: Plan, path: Path, target: Path, meta
         program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
     except Exception as exc:
         raise ExportError(target, f"torch.export failed: {root_cause(exc)}") from None
-    torch.export.save(program, str(path), extra_files={"archspec.json": json.dumps(metadata, sort_keys=True)})
+    with WholeWrites(path) as file:  # a full disk raises OSError naming the file, not "unexpected pos" (or abort)
+        torch.export.save(program, file, extra_files={"archspec.json": json.dumps(metadata, sort_keys=True)})
     extra = {"archspec.json": ""}
     loaded = torch.export.load(str(path), extra_files=extra).module()
     if json.loads(extra["archspec.json"]) != metadata:
