@@ -14,16 +14,15 @@ import json
 import math
 import os
 import shutil
-import signal
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 from typer.testing import CliRunner
 
 from archspec.cli import app
+from conftest import deadline
 from archspec.spec.limits import reset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,21 +39,6 @@ runner = CliRunner()
 def default_limits():
     yield
     reset()
-
-
-@contextmanager
-def deadline(seconds: int = 60) -> Iterator[None]:
-    """A hang (a FIFO opened for reading) fails the test instead of stopping the suite."""
-    def hung(signum, frame):
-        raise TimeoutError(f"still reading after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def invoke(*args: str):

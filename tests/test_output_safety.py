@@ -26,6 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from archspec.cli import app
+from conftest import deadline
 from archspec.spec.limits import reset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +118,11 @@ def files_in(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.is_symlink()}
 
 
+def invoke(args: list[str]):
+    with deadline():
+        return runner.invoke(app, args)
+
+
 def refused(result, *needles: str) -> None:
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and result.output.count("error:") == 1, result.output
@@ -131,7 +137,7 @@ def test_every_writer_refuses_a_symlink_in_place_of_its_output(tmp_path, swept, 
     victim.write_text("keep me")
     target.symlink_to(victim)
     before = files_in(target.parent)
-    refused(runner.invoke(app, args), f"{target}: is a symbolic link")
+    refused(invoke(args), f"{target}: is a symbolic link")
     assert target.is_symlink() and os.readlink(target) == str(victim) and victim.read_text() == "keep me"
     assert files_in(target.parent) == before
 
@@ -141,7 +147,7 @@ def test_every_writer_refuses_a_fifo_in_place_of_its_output_without_waiting(tmp_
     args, target = prepare(tmp_path, swept, name)
     os.mkfifo(target)  # nobody reads it: opening it to write would block for ever
     before = files_in(target.parent)
-    refused(runner.invoke(app, args), f"{target}: is not a regular file (a FIFO")
+    refused(invoke(args), f"{target}: is not a regular file (a FIFO")
     assert stat.S_ISFIFO(os.lstat(target).st_mode)
     assert files_in(target.parent) == before
 
@@ -163,7 +169,7 @@ def test_every_writer_names_its_file_when_the_disk_refuses_a_write(tmp_path, swe
     args, target = prepare(tmp_path, swept, name)
     before = files_in(target.parent)
     with file_size_limit():
-        result = runner.invoke(app, args)
+        result = invoke(args)
     where = target.parent if name == "sample" else target  # sample: the first spec file does not fit
     refused(result, f"cannot use {where}", "File too large; nothing was written")
     assert files_in(target.parent) == before  # no output, no staged file, no partial line
