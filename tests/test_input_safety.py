@@ -287,3 +287,39 @@ def test_a_space_base_is_confined_like_extends_and_never_quoted(tmp_path, monkey
     assert invoke("sample", str(space), "-n", "1", "-o", str(tmp_path / "out")).exit_code == 0
     assert len(list((tmp_path / "out").glob("*.yaml"))) == 1
     shutil.rmtree(outside)
+
+
+# --- escaping: everything printed that came from outside --------------------------------------
+
+ESC = "\x1b]0;pwned\x07\x1b[2J"  # set the terminal's title, clear the screen
+
+
+def _validate_name(work: Path) -> list[str]:
+    spec = work / f"a{ESC}.yaml"
+    spec.write_text(TINY)
+    return ["validate", str(spec)]
+
+
+def _output_path(work: Path) -> list[str]:
+    (work / "tiny.yaml").write_text(TINY)
+    return ["expand", str(work / "tiny.yaml"), "-o", str(work / f"x{ESC}.yaml")]
+
+
+def _sweep_stderr(work: Path) -> list[str]:
+    (work / "tiny.yaml").write_text(TINY)
+    (work / "space.yaml").write_text(SPACE)
+    assert invoke("sample", str(work / "space.yaml"), "-n", "1", "-o", str(work / "s")).exit_code == 0
+    (work / "fail.py").write_text(f"import sys\nsys.stderr.write({ESC!r} + '[bold]boom[/]\\n')\nsys.exit(3)\n")
+    return ["sweep", str(work / "s"), "--run", f"{sys.executable} {work / 'fail.py'} {{spec}}"]
+
+
+ECHOES = {"validate's ok line": _validate_name, "an -o path": _output_path, "a sweep command's stderr": _sweep_stderr}
+
+
+@pytest.mark.parametrize("case", sorted(ECHOES))
+def test_what_came_from_outside_is_printed_escaped(tmp_path, case):
+    result = invoke(*ECHOES[case](tmp_path))
+    assert "\x1b" not in result.output and "\x07" not in result.output, repr(result.output)
+    assert "\\x1b]0;pwned\\x07\\x1b[2J" in result.output, result.output
+    if case == "a sweep command's stderr":
+        assert "[bold]boom[/]" in result.output  # rich markup shown as written, not applied
