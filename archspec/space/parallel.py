@@ -17,7 +17,6 @@ leaves.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import multiprocessing
 import os
 import signal
@@ -102,7 +101,7 @@ def die_with_parent(parent: int) -> None:
     already has: a forked worker must not outlive the run that needs its verdicts."""
     if sys.platform.startswith("linux"):
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols: libc's prctl, no library search
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):  # no libc to call: the pipes still stop us at the next send
             pass
