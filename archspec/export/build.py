@@ -22,7 +22,7 @@ from ..blocks.network import Network
 from ..plan import memory_budget
 from ..plan.types import Plan
 from .artifacts import fx_module_code, verify_fx, write_pt2, write_safetensors
-from ..files import Batch, WholeWrites, check_target
+from ..files import Batch, WholeWrites
 from .checks import Agreement, ExportError
 from .isolated import Job, verify_isolated
 from .onnx import export_onnx
@@ -83,8 +83,6 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
     made or does not verify. Nothing is written then: earlier files of the same names stay.
     """
     kinds = export_kinds(exports)
-    for kind in kinds:  # a link, FIFO or directory where a file goes: refused before any work
-        check_target(Path(out_dir) / f"{stem or plan.name}{SUFFIX[kind]}")
     memory_budget.require(plan, memory_budget.for_build(plan, kinds, LARGEST_BATCH))
     with step("build"):
         model = Network(plan, seed=seed, initialised=state_dict is None)

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..files import staged
+from .sample import read_index
 from ..extras import MissingExtra
-from .rows import BadRows, read_index, read_results
+from .sweep import read_results
+from .rows import BadRows
 
 FORMATS = ("png", "svg", "pdf")
 
