@@ -13,19 +13,29 @@ outlive the write when we can help it:
 
 Targets that are symbolic links, FIFOs, sockets or devices are refused: renaming over
 a link would replace the link, not the file it points to, and a FIFO would silently
-become a regular file. Remove them or write elsewhere.
+become a regular file. Remove them or write elsewhere. A file archspec writes only as a
+side effect (the DOT source when ``dot`` is missing) is never put over an existing one
+(``replace=False``). Writers that need the target's own name (ONNX external data,
+``.pt2``) get a private staging directory, named, tracked and cleaned like a staged file.
+
+Every failure is an :class:`OutputError` naming the target (a full disk, a read-only
+place, a link in the way); the CLI turns it into one message and exit status 2.
+
+This module is also the one reader of files users hand archspec besides specs (sample
+indexes, results, metrics, latency tables): :func:`read_capped` opens only regular files,
+never waits on a FIFO, and reads at most a stated number of bytes.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import secrets
 import shutil
 import signal
 import stat
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -38,6 +48,24 @@ CLEANUP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(si
 _live: set[Path] = set()  # staged by this process, not yet renamed or removed
 _previous: dict[int, Any] = {}  # signal -> the handler ours replaced while files are staged
 _lock = threading.RLock()
+
+
+class OutputError(OSError):
+    """An output that could not be written, naming the target (``filename``) and why
+    (``strerror``); the target was left as it was."""
+
+
+class OutputExists(OutputError, FileExistsError):
+    """A file archspec would write only as a side effect (``replace=False``) is already there."""
+
+
+class UnreadableFile(ValueError):
+    """An input file archspec will not read: not a regular file, too large, not text or JSON.
+    The message names the file and never quotes its content."""
+
+
+def _output_error(exc: OSError, target: Path | str) -> OutputError:
+    return OutputError(exc.errno, exc.strerror or str(exc), str(target))
 
 
 def _temp_beside(target: Path, sweep: bool = True, data: bytes | None = None) -> Path:
@@ -56,7 +84,7 @@ def _temp_beside(target: Path, sweep: bool = True, data: bytes | None = None) ->
             remove_stale(target)
         tmp, fd = _create_beside(target)
     except OSError as exc:  # name the file asked for, not the temporary one
-        raise OSError(exc.errno, exc.strerror, str(target)) from None
+        raise _output_error(exc, target) from None
     try:
         view = memoryview(data or b"")
         while view:  # os.write may take part of it; a full disk raises ENOSPC
@@ -65,7 +93,7 @@ def _temp_beside(target: Path, sweep: bool = True, data: bytes | None = None) ->
         os.close(fd)
         _remove(tmp)
         _untrack(tmp)
-        raise OSError(exc.errno, exc.strerror, str(target)) from None
+        raise _output_error(exc, target) from None
     os.close(fd)
     return tmp
 
@@ -85,7 +113,7 @@ def _create_beside(target: Path) -> tuple[Path, int]:
         except OSError:
             _untrack(tmp)
             raise
-    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target))
+    raise OutputError(errno.EEXIST, "no free temporary name", str(target))
 
 
 def check_target(target: Path) -> None:
@@ -95,13 +123,13 @@ def check_target(target: Path) -> None:
     except OSError:
         return  # absent (the usual case) or unreachable: creating the temporary file will say
     if stat.S_ISLNK(mode):
-        raise OSError(errno.ELOOP, f"is a symbolic link (to {os.readlink(target)}); outputs are renamed into place, "
+        raise OutputError(errno.ELOOP, f"is a symbolic link (to {os.readlink(target)}); outputs are renamed into place, "
                                    "which would replace the link, not its file: remove the link or write to the "
                                    "file itself", str(target))
     if stat.S_ISDIR(mode):
-        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(target))
+        raise OutputError(errno.EISDIR, "is a directory, not a file", str(target))
     if not stat.S_ISREG(mode):
-        raise OSError(errno.EEXIST, "is not a regular file (a FIFO, socket or device); outputs are written only as "
+        raise OutputError(errno.EEXIST, "is not a regular file (a FIFO, socket or device); outputs are written only as "
                                     "regular files: remove it or write elsewhere", str(target))
 
 
@@ -127,7 +155,9 @@ def staged_targets(directory: Path | None) -> set[str]:
 
 
 def remove_stale(target: Path) -> list[Path]:
-    """Remove staged files of ``target`` that a killed process left behind; return them."""
+    """Remove staged files and staging directories of ``target`` that a killed process left
+    behind; return them. Only ours: our naming, our user, older than this process, staged by
+    a process that no longer runs, and a plain file or directory (never a link)."""
     pattern = staging_pattern(target)
     removed = []
     try:
@@ -143,15 +173,23 @@ def remove_stale(target: Path) -> list[Path]:
         except OSError:
             continue
         pid = match.group(1)
-        if (not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mtime >= STARTED
-                or (pid is not None and _running(int(pid)))):
+        if (not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)) or info.st_uid != os.getuid()
+                or info.st_mtime >= STARTED or (pid is not None and _running(int(pid)))):
             continue
         try:
-            os.unlink(entry.path)
+            _delete(Path(entry.path), stat.S_ISDIR(info.st_mode))
             removed.append(Path(entry.path))
         except OSError:
             continue
     return removed
+
+
+def _delete(path: Path, directory: bool) -> None:
+    """Remove a staged file, or a staging directory and what it holds (links inside are removed, not followed)."""
+    if directory:
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
 
 
 def _running(pid: int) -> bool:
@@ -193,6 +231,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     for tmp in list(_live):
         try:
             os.unlink(tmp)
+        except IsADirectoryError:  # a staging directory (Batch.named_path_for)
+            shutil.rmtree(tmp, ignore_errors=True)
         except OSError:
             pass
     _live.clear()
@@ -216,21 +256,45 @@ def _remove(tmp: Path) -> None:
     _untrack(tmp)
 
 
-def _publish(tmp: Path, target: Path) -> None:
+EXISTS = "exists and archspec did not write it as asked; it is left as it was: move it, or write elsewhere"
+
+
+def _publish(tmp: Path, target: Path, replace: bool = True) -> None:
+    """Rename ``tmp`` over ``target``; with ``replace=False`` only where nothing is there
+    (a hard link fails if the name exists: no window between looking and placing)."""
     try:
-        os.replace(tmp, target)
+        if replace:
+            check_target(target)  # what the rename would replace may have changed since staging
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise OutputExists(errno.EEXIST, EXISTS, str(target)) from None
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                    raise
+                if os.path.lexists(target):  # a filesystem without hard links: look, then rename
+                    raise OutputExists(errno.EEXIST, EXISTS, str(target)) from None
+                os.replace(tmp, target)
+            else:
+                os.unlink(tmp)
+    except OutputError:
+        raise
     except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(target)) from None
+        raise _output_error(exc, target) from None
     _untrack(tmp)
 
 
 def _named(exc: OSError, staged: dict[Path, Path], last: Path | None) -> OSError:
     """``exc`` naming the target being written: a full disk says which file did not fit."""
+    if isinstance(exc, OutputError):
+        return exc
     name = exc.filename
     target = staged.get(Path(name)) if name is not None else last
     if target is None:
         return exc
-    return OSError(exc.errno, exc.strerror or str(exc), str(target))
+    return _output_error(exc, target)
 
 
 @contextmanager
@@ -291,22 +355,113 @@ class WholeWrites:
             raise self.error from None
 
 
-def write_text(target: str | Path, text: str, sweep: bool = True) -> Path:
-    """Write ``text`` (UTF-8) to ``target`` atomically: staged beside it, then renamed over it."""
+def write_text(target: str | Path, text: str, sweep: bool = True, replace: bool = True) -> Path:
+    """Write ``text`` (UTF-8) to ``target`` atomically: staged beside it, then renamed over it.
+
+    ``replace=False``: for a file the user did not name (a fallback, a side file), refuse
+    (:class:`OutputError`, EEXIST) to put it over one that exists."""
+    return write_bytes(target, text.encode("utf-8"), sweep, replace)
+
+
+def write_bytes(target: str | Path, data: bytes, sweep: bool = True, replace: bool = True) -> Path:
+    """Write ``data`` to ``target`` atomically (see :func:`write_text`)."""
     target = Path(target)
-    tmp = _temp_beside(target, sweep, text.encode("utf-8"))
+    if not replace and os.path.lexists(target):  # before staging anything
+        raise OutputExists(errno.EEXIST, EXISTS, str(target))
+    tmp = _temp_beside(target, sweep, data)
     try:
-        _publish(tmp, target)
+        _publish(tmp, target, replace)
     finally:
         if tmp in _live:
             _remove(tmp)
     return target
 
 
-def write_bytes(target: str | Path, data: bytes) -> Path:
-    with staged(target) as tmp:
-        tmp.write_bytes(data)
-    return Path(target)
+def append_line(target: str | Path, line: bytes) -> None:
+    """Append one whole line to ``target`` (one write on an O_APPEND descriptor, then fsync).
+
+    For logs read line by line (a sweep's ``results.jsonl``): a crash leaves every earlier
+    line whole, and a torn last line is closed first. Refuses what :func:`check_target`
+    refuses, checked on the descriptor itself: a link is not followed, a FIFO not waited on.
+    """
+    target = Path(target)
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | \
+        getattr(os, "O_CLOEXEC", 0)
+    existed = os.path.lexists(target)
+    try:
+        fd = os.open(target, flags, 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):  # a link; a FIFO with no reader; a directory
+            check_target(target)
+        raise _output_error(exc, target) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OutputError(errno.EEXIST, "is not a regular file (a FIFO, socket or device); outputs are written "
+                                            "only as regular files: remove it or write elsewhere", str(target))
+        if info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
+            line = b"\n" + line
+        view = memoryview(line)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, info.st_size)  # a full disk: take back the part of the line that was written
+            if not existed:
+                os.unlink(target)
+            raise
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise _output_error(exc, target) from None
+    finally:
+        os.close(fd)
+
+
+def open_log(target: str | Path) -> Any:
+    """A log file another process writes into as it runs (a sweep command's stdout and stderr):
+    created or emptied, the one output that is not staged, since it grows while it is read.
+    Never through a symbolic link and never a FIFO: the same refusals as :func:`check_target`,
+    checked on the descriptor."""
+    target = Path(target)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(target, flags, 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            check_target(target)
+        raise _output_error(exc, target) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OutputError(errno.EEXIST, "is not a regular file (a FIFO, socket or device); outputs are written "
+                                            "only as regular files: remove it or write elsewhere", str(target))
+        os.ftruncate(fd, 0)
+        os.set_blocking(fd, True)
+    except OutputError:
+        os.close(fd)
+        raise
+    except OSError as exc:
+        os.close(fd)
+        raise _output_error(exc, target) from None
+    return os.fdopen(fd, "wb")
+
+
+def _staging_dir(target: Path) -> Path:
+    """A new private directory beside ``target``, named like a staged file of it
+    (``.NAME.PID-XXXXXXXX.tmp``), tracked for the signal handlers from before it exists."""
+    for _ in range(100):
+        directory = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        _track(directory)
+        try:
+            os.mkdir(directory, 0o700)
+            return directory
+        except FileExistsError:
+            _untrack(directory)
+        except OSError:
+            _untrack(directory)
+            raise
+    raise OutputError(errno.EEXIST, "no free temporary name", str(target))
 
 
 class Batch:
@@ -333,15 +488,15 @@ class Batch:
         directory share one private directory, so a staged file can refer to another by name.
         """
         target = Path(target)
-        if target.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(target))
+        check_target(target)
         directory = next((d for d in self._dirs if d.parent == target.parent), None)
         if directory is None:
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                directory = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+                remove_stale(target)
+                directory = _staging_dir(target)
             except OSError as exc:
-                raise OSError(exc.errno, exc.strerror, str(target)) from None
+                raise _output_error(exc, target) from None
             self._dirs.append(directory)
         staged = directory / target.name
         self._pending.append((staged, target))
@@ -364,6 +519,7 @@ class Batch:
     def _remove_dirs(self) -> None:
         for directory in self._dirs:
             shutil.rmtree(directory, ignore_errors=True)
+            _untrack(directory)
         self._dirs.clear()
 
     def __enter__(self) -> "Batch":
@@ -377,3 +533,88 @@ class Batch:
             named = _named(exc, staged, last)
             if named is not exc:
                 raise named from None
+
+
+# --- the reader --------------------------------------------------------------------------------
+
+KiB, MiB = 1024, 1024 * 1024
+NOT_REGULAR = "is not a regular file (a FIFO, socket or device), so it is not read"
+
+
+def read_capped(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them, or :class:`UnreadableFile`.
+
+    Opened without waiting (a FIFO nobody writes to would block ``open`` for ever, deaf to
+    SIGINT), then checked on the descriptor: a FIFO, socket, device or directory is refused
+    and one larger than ``limit`` is refused unread, so a hostile file costs neither time
+    nor memory. Links are followed (a results file may be one). ``FileNotFoundError``
+    passes through: absence is the caller's to explain. Messages name ``what`` and the
+    file, never its content.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UnreadableFile(f"{path}: the {what} is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile(f"{path}: the {what} {NOT_REGULAR}")
+        if info.st_size > limit:
+            raise UnreadableFile(f"{path}: the {what} is larger than {limit:,} bytes ({info.st_size:,}); "
+                                 "it is not read")
+        chunks, size = [], 0
+        while size <= limit:  # the file may grow while we read: never more than the limit
+            chunk = os.read(fd, min(limit + 1 - size, MiB))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise UnreadableFile(f"{path}: the {what} is larger than {limit:,} bytes; it is not read")
+    return b"".join(chunks)
+
+
+def read_json(path: str | Path, limit: int, what: str = "JSON file") -> Any:
+    """One JSON document from the regular file ``path`` (:func:`read_capped`), or :class:`UnreadableFile`
+    saying why (not UTF-8, not JSON, nested too deeply) without quoting it."""
+    return _parse_json(read_capped(path, limit, what), f"{path}", what)
+
+
+def read_json_lines(path: str | Path, limit: int, what: str = "JSON-lines file") -> list[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of ``path``; ``value`` is :data:`TORN`
+    for a line that is not JSON (a crash's torn last line, or damage): callers decide."""
+    text = read_capped(path, limit, what).decode("utf-8", errors="replace")
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            try:
+                rows.append((number, _parse_json(line.encode("utf-8"), f"{path}:{number}", what)))
+            except UnreadableFile:
+                rows.append((number, TORN))
+    return rows
+
+
+TORN = object()  # read_json_lines: a line that is not a JSON value
+
+
+def _parse_json(data: bytes, where: str, what: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"{where}: the {what} is not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableFile(f"{where}: the {what} is not JSON ({exc.msg} at line {exc.lineno}, "
+                             f"column {exc.colno})") from None
+    except RecursionError:
+        raise UnreadableFile(f"{where}: the {what} is nested too deeply to read") from None
+    except ValueError:  # a number past Python's digit limit for int()
+        raise UnreadableFile(f"{where}: the {what} holds a number too long to read") from None

@@ -17,6 +17,23 @@ def spec_path(name: str) -> Path:
 
 
 @contextmanager
+def deadline(seconds: int = 60) -> Iterator[None]:
+    """A hang (a FIFO opened for reading or writing) fails the test instead of stopping the suite."""
+    import signal
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still waiting after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@contextmanager
 def meta_device() -> Iterator[None]:
     """``torch.device("meta")`` for building torchvision models without storage, RegNet's included.
 

@@ -192,3 +192,93 @@ def test_random_set_overrides_end_cleanly(sets):
         archspec.plan(spec, overrides=sets)
     except SpecError as exc:
         assert exc.problems and all(p.message.strip() for p in exc.problems)
+
+
+# --- design-space inputs: space files and sample directories ----------------------------------
+
+SPACE = """base: base.yaml
+vary:
+  body.depth: {choice: [8, 14, 20]}
+  body.widening.base: {int: [8, 16], step: 4}
+tie: {body.widening.base: [stem.width]}
+budget: {params: [null, 400K]}
+"""
+
+
+@st.composite
+def mutated_yaml(draw: st.DrawFn, text: str) -> str:
+    """``text`` (YAML) with 1-3 data mutations, then maybe a raw text mutation."""
+    data = yaml.safe_load(text)
+    for _ in range(draw(st.integers(1, 3))):
+        choices = paths(data)
+        if not choices:
+            break
+        how = draw(st.sampled_from(["drop", "replace", "retype", "stringify", "nest", "unknown", "tweak"]))
+        mutate(data, draw(st.sampled_from(choices)), how, draw(WEIRD), draw(st.integers(-1, 300)))
+    text = yaml.safe_dump(data, sort_keys=False)
+    if draw(st.integers(0, 3)) == 0:
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(RAW)) + text[at:]
+    return text
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 4, 1))
+@given(text=mutated_yaml(SPACE))
+def test_mutated_space_files_sample_and_fit_cleanly(tmp_path_factory, text):
+    folder = tmp_path_factory.mktemp("space")
+    (folder / "base.yaml").write_text(TEXTS["resnet-20"])
+    (folder / "space.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
+    result = runner.invoke(app, ["sample", str(folder / "space.yaml"), "-n", "2", "--max-draws", "30", "--workers", "1",
+                                 "-o", str(folder / "out")])
+    if result.exit_code == 1:  # the draws ran out: what was found is written
+        assert "found" in result.output and (folder / "out" / "index.jsonl").exists()
+    else:
+        clean_cli(result)
+
+
+@pytest.fixture(scope="module")
+def sample_dir(tmp_path_factory) -> Path:
+    """Two samples of resnet-20's depth, swept once with a command that writes metrics."""
+    from archspec.space import load_space_text, sample
+    from archspec.space.sweep import RESULTS, RunResult, append_result
+
+    folder = tmp_path_factory.mktemp("samples")
+    (folder / "base.yaml").write_text(TEXTS["resnet-20"])
+    text = "base: base.yaml\nvary:\n  body.depth: {choice: [8, 14]}\n"
+    done = sample(load_space_text(text, str(folder / "space.yaml")), 2, seed=0, out=folder / "s", workers=1)
+    for i, s in enumerate(done.samples):
+        append_result(folder / "s" / RESULTS, RunResult(s.sha256, "ok", 0, 1.0, {"acc": 0.5 + i / 10}))
+    return folder / "s"
+
+
+@st.composite
+def mutated_rows(draw: st.DrawFn, lines: list[str]) -> str:
+    """JSON lines with one row mutated like a spec, or a line replaced by raw text."""
+    import json
+
+    rows = [json.loads(line) for line in lines]
+    i = draw(st.integers(0, len(rows) - 1))
+    if draw(st.booleans()):
+        choices = paths(rows[i])
+        how = draw(st.sampled_from(["drop", "replace", "retype", "stringify", "nest", "unknown", "tweak"]))
+        mutate(rows[i], draw(st.sampled_from(choices)), how, draw(WEIRD), draw(st.integers(-1, 300)))
+        out = [json.dumps(r) for r in rows]
+    else:
+        out = [json.dumps(r) for r in rows]
+        out[i] = draw(st.one_of(st.sampled_from(RAW + ["[]", "null", "1e999", "{" * 5000, "\x00" * 8]),
+                                st.text(max_size=40)))
+    return "\n".join(out) + "\n"
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 4, 1))
+@given(data=st.data())
+def test_mutated_sample_directories_analyze_and_sweep_cleanly(tmp_path_factory, sample_dir, data):
+    import shutil
+
+    name = data.draw(st.sampled_from(["index.jsonl", "results.jsonl"]))
+    folder = tmp_path_factory.mktemp("dir") / "s"
+    shutil.copytree(sample_dir, folder)
+    lines = (folder / name).read_text().splitlines()
+    (folder / name).write_text(data.draw(mutated_rows(lines)), encoding="utf-8", errors="surrogatepass")
+    clean_cli(runner.invoke(app, ["analyze", str(folder), "-m", "acc", "--format", "json"]))
+    clean_cli(runner.invoke(app, ["sweep", str(folder), "--run", "true {spec}", "--retry-failed"]))

@@ -43,7 +43,7 @@ def problems(tmp_path, text: str) -> list[str]:
     (BASE + "vary:\n  body.depth: {choice: [110]}\ntie: {body.depth: [head.dropout]}\n", ":4:7: tie.body.depth:", "different types: body.depth (int), head.dropout (float)"),
     (BASE + "vary:\n  body.depth: {choice: [110]}\ntie: {body.dpth: [stem.width]}\n", ":4:7: tie.body.dpth:",
      "did you mean `body.depth`?"),
-    ("base: nowhere.yaml\nvary:\n  body.depth: {choice: [110]}\n", ":1:1: base:", "no such spec file"),
+    ("base: nowhere.yaml\nvary:\n  body.depth: {choice: [110]}\n", ":1:1: base:", "`base: nowhere.yaml`: no such file"),
     (BASE + "vary: {}\n", ":2:1: vary:", "at least 1 item"),
 ])
 def test_a_bad_space_file_gets_one_located_message(tmp_path, text, where, expected):

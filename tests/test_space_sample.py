@@ -58,7 +58,7 @@ def test_samples_are_standalone_expanded_specs_within_the_budget(tmp_path):
 
 def test_draws_out_of_budget_are_counted_by_reason(tmp_path):
     text = space_text("  body.depth: {choice: [14, 20, 21, 56]}", budget="{params: [200K, 500K]}")
-    result = sample(load_space_text(text, str(tmp_path / "s.yaml")), 5, seed=0, max_draws=60)
+    result = sample(load_space_text(text, str(tmp_path / "s.yaml")), 4, seed=0, max_draws=60)  # the space has 4 draws
     assert not result.complete and len(result.samples) == 1  # of the depths that divide, only 20 is in the band
     assert result.samples[0].params == archspec.plan(SPECS / "resnet-20.yaml").params
     assert result.samples[0].values == {"body.depth": 20}
@@ -259,3 +259,70 @@ def test_a_stale_staged_sample_file_is_removed_when_that_sample_is_written_again
     os.utime(stale, (1, 1))
     again = sample(space, 3, seed=2, out=tmp_path)
     assert again.samples == first.samples and not stale.exists()
+
+
+def test_more_samples_than_a_counted_space_has_are_refused_at_once(tmp_path):
+    """3 depths x 3 widths: 9 draws, so 10 (or 10^9) distinct samples cannot exist; refused before drawing."""
+    text = space_text("  body.depth: {choice: [8, 14, 20]}\n  body.widening.base: {int: [8, 16], step: 4}")
+    space = load_space_text(text, str(tmp_path / "s.yaml"))
+    assert space.size == 9 and load_space(PYRAMID_SPACE).size is None  # a real-valued axis: not counted
+    assert len(sample(space, 9, seed=0, max_draws=2000).samples) <= 9
+    (tmp_path / "space.yaml").write_text(text)
+    out = subprocess.run([sys.executable, "-m", "archspec", "sample", str(tmp_path / "space.yaml"), "-n",
+                          "1000000000", "-o", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert ("1,000,000,000 distinct samples asked for, but the space has only 9 different draws "
+            "(3 (body.depth) x 3 (body.widening.base))") in out.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc), zombies left out."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the workers")
+def test_workers_die_when_sample_is_killed_with_sigkill(tmp_path):
+    """A CI timeout's SIGKILL gives sample no chance to stop its workers: they must go by themselves."""
+    import os
+    import signal
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-m", "archspec", "sample", str(PYRAMID_SPACE), "-n", "10000",
+                               "--workers", "2", "-o", str(tmp_path / "o")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = _children(parent.pid)
+        assert len(workers) == 2, workers
+        time.sleep(1)  # judging draws, well into the run
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 5
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = [w for w in workers if _alive(w)]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert alive == []

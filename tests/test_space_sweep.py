@@ -140,9 +140,10 @@ def test_bad_sweeps_are_refused_before_anything_runs(samples, tmp_path):
 
 def test_a_torn_last_line_is_ignored_and_closed_before_the_next_append(tmp_path):
     path = tmp_path / "results.jsonl"
-    path.write_text('{"sha256": "a", "status": "ok"}\n{"sha256": "b", "sta')
-    append_result(path, RunResult("c", "ok", 0, 1.0, {"acc": 0.5}))
-    assert set(read_results(tmp_path)) == {"a", "c"}
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    path.write_text(f'{{"sha256": "{a}", "status": "ok"}}\n{{"sha256": "{b}", "sta')
+    append_result(path, RunResult(c, "ok", 0, 1.0, {"acc": 0.5}))
+    assert set(read_results(tmp_path)) == {a, c}
     assert path.read_text().splitlines()[-1].startswith('{"duration_s"')
 
 
@@ -155,3 +156,41 @@ def test_sweep_without_submitit_names_the_extra(samples):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 2 and "pip install" in out.stderr and "[sweep]'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_every_placeholder_is_one_quoted_argument(samples, tmp_path):
+    """What a sample directory holds can add no shell syntax: {sha} is quoted like {spec} and {out}."""
+    import shlex
+
+    from archspec.space.sweep import check_template, fill
+
+    evil = "$(touch pwned); `id` 'x\" ; rm -rf ~"
+    for name in ("spec", "out", "sha"):
+        filled = fill(f"prog --{name} {{{name}}} --x={{{name}}}", evil, evil, evil)
+        assert shlex.split(filled) == ["prog", f"--{name}", evil, f"--x={evil}"]
+    for quoted in ("prog '{spec}'", 'prog {spec} "{out}"', "prog {spec} --sha \"a {sha}\"", "prog {spec} 'it''s {sha}'"):
+        with pytest.raises(SweepError, match="inside (single|double) quotes"):
+            check_template(quoted)
+    for bare in ("prog {spec} --out={out}", "prog {spec} 'literal' {sha}", "prog {spec} \\'{sha}", "cd {out} && x {spec}"):
+        check_template(bare)
+    directory = fresh(samples, "quoted")
+    log = tmp_path / "log"
+    done = sweep(directory, f"{sys.executable} {samples / 'worker.py'} {{spec}} {{out}} {{sha}} {log}")
+    assert done.count("ok") == 4 and sorted(log.read_text().split()) == sorted(shas(directory))
+
+
+def test_a_sweep_never_follows_links_out_of_its_directory(samples, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "stdout.log").write_text("keep me")
+    directory = fresh(samples, "linked")
+    (directory / "runs").symlink_to(victim)
+    with pytest.raises(SweepError, match="runs is a symbolic link"):
+        sweep(directory, "true {spec}")
+    (directory / "runs").unlink()
+    (directory / "runs").mkdir()
+    (directory / "runs" / shas(directory)[0][:12]).symlink_to(victim)
+    with pytest.raises(SweepError, match="is a symbolic link"):
+        sweep(directory, "true {spec}")
+    assert [p.name for p in victim.iterdir()] == ["stdout.log"] and (victim / "stdout.log").read_text() == "keep me"
+    assert not (directory / "results.jsonl").exists()

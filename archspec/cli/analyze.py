@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import console, fail
+from .common import console, fail, untrusted
 
 
 class TableFormat(str, Enum):
@@ -45,4 +45,4 @@ def analyze(
     if fmt is not None:
         sys.stdout.write(to_json(rows) if fmt is TableFormat.json else to_csv(rows))
     elif output is not None:
-        console.print(f"wrote {output} ({len(rows)} samples)", markup=False)
+        console.print(f"wrote {untrusted(output, markup=False)} ({len(rows)} samples)", markup=False)

@@ -87,7 +87,7 @@ def bench(
     import json
 
     from ..api import memory_needs
-    from ..files import write_text
+    from ..files import check_target, write_text
     from ..export.bench import BenchError, Config, LatencyTable
     from ..export.bench import bench as run_bench
 
@@ -106,6 +106,8 @@ def bench(
         task = bar.add_task("timing", total=total)
         return lambda: bar.advance(task)
 
+    if table is not None:
+        check_target(table)  # a link or FIFO in its place: refused before anything is timed
     try:
         known = LatencyTable.load(table, cfg) if table is not None and table.exists() else None
         needs = memory_needs(plans, batch, cfg.dtype, cfg.device, cfg.mode)

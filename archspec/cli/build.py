@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import EXIT_INVALID, console, errors, fail, set_option, user_errors, writing
+from .common import EXIT_INVALID, console, errors, fail, set_option, untrusted, user_errors, writing
 from .hinting import hints_for, report_hints, strict_option
 from .progress import Progress
 from ..spec.errors import printable
@@ -125,7 +125,7 @@ def build(
         except ConversionError as exc:
             raise fail(str(exc)) from None
         meta["archspec.weights"] = f"{weights_format.value}:{weights.name}"
-        progress.line(f"weights loaded: {weights} ({weights_format.value} names, {len(state)} tensors)")
+        progress.line(f"weights loaded: {untrusted(weights, markup=False)} ({weights_format.value} names, {len(state)} tensors)")
     else:
         progress.line(f"init: {resolved.init.preset if resolved.init else 'torchvision_resnet'}, seed {seed}")
     try:
@@ -152,9 +152,9 @@ def build(
     if result.onnx is not None:
         progress.line(result.onnx.describe())
     for path, check in result.checks:
-        progress.line(f"{path.name}: {check.line()}")
+        progress.line(f"{untrusted(path.name, markup=False)}: {check.line()}")
     for path in result.written:
-        progress.line(f"wrote {path}")
+        progress.line(f"wrote {untrusted(path, markup=False)}")
     inconclusive = [path.name for path, check in result.checks if not check.input_dependent]
     if inconclusive:
         errors.print(

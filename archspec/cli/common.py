@@ -59,6 +59,17 @@ class Command(_FlagsTakeNoValue, TyperCommand):
         super().__init__(*args, **kwargs)
         self.help = unwrapped(self.help)
 
+    def invoke(self, ctx: typer.Context) -> Any:
+        """Every command: a file that cannot be written or read (a full disk, a read-only place,
+        a link or FIFO where an output goes) ends with one message naming it and status 2."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise  # a closed stdout: the commands that print tables handle it themselves
+        except OSError as exc:
+            show_traceback()
+            raise file_error(exc) from None
+
 
 class Group(_FlagsTakeNoValue, TyperGroup):
     pass
@@ -191,9 +202,30 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_INVALID) from None
 
 
+def untrusted(text: object, markup: bool = True) -> str:
+    """Text that came from outside (a file name, a path given with -o, a command's stderr) made
+    safe to print: control characters escaped (no terminal escape sequences), capped, and,
+    for a rich print with markup on (the default), markup escaped. The one helper for every
+    such echo; ``markup=False`` for prints that take the text as written."""
+    text = capped(printable(str(text)), MAX_MESSAGE)
+    return escape(text) if markup else text
+
+
+def file_error(exc: OSError) -> "typer.Exit":
+    """The message for a file that could not be used: outputs (:class:`archspec.files.OutputError`)
+    say nothing was written, since the atomic writers left the target as it was."""
+    from ..files import OutputError
+
+    what = exc.filename if exc.filename is not None else ""
+    why = exc.strerror or str(exc)
+    if isinstance(exc, OutputError):
+        return fail(f"cannot use {what}: {why}; nothing was written")
+    return fail(f"cannot use {what}: {why}" if what else f"cannot use a file: {why}")
+
+
 def fail(message: str, code: int = EXIT_INVALID) -> "typer.Exit":
     """Print one error (escaped: it may quote a checkpoint's tensor names or a path) and exit."""
-    errors.print(f"[bold red]error[/]: {escape(capped(printable(message), MAX_MESSAGE))}", soft_wrap=True)
+    errors.print(f"[bold red]error[/]: {untrusted(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -205,4 +237,9 @@ def writing(target: object) -> Iterator[None]:
         yield
     except OSError as exc:
         show_traceback()
-        raise fail(f"cannot use {exc.filename or target}: {exc.strerror or exc}; nothing was written") from None
+        if exc.filename is None:
+            exc.filename = str(target)
+        from ..files import OutputError
+
+        raise file_error(exc if isinstance(exc, OutputError) else OutputError(exc.errno, exc.strerror or str(exc),
+                                                                               exc.filename)) from None

@@ -10,7 +10,7 @@ import typer
 
 from ..diagram.groups import DEFAULT_MAX_NODES
 from . import app
-from .common import EXIT_INVALID, console, fail, set_option, user_errors, writing
+from .common import EXIT_INVALID, console, fail, set_option, untrusted, user_errors, writing
 
 class Scale(str, Enum):
     shared = "shared"
@@ -91,4 +91,4 @@ def diagram(
         raise fail(str(exc), code=EXIT_INVALID) from None
     except RenderError as exc:
         raise fail(str(exc), code=1) from None
-    console.print(f"wrote {written}")
+    console.print(f"wrote {untrusted(written)}")

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import console, set_option, user_errors, writing
+from .common import console, set_option, untrusted, user_errors, writing
 
 
 @app.command()
@@ -35,4 +35,4 @@ def expand(
     else:
         with writing(output):
             write_text(output, text)
-        console.print(f"wrote {output}", markup=False)
+        console.print(f"wrote {untrusted(output, markup=False)}", markup=False)

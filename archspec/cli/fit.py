@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import console, fail, set_option, user_errors
+from .common import console, fail, set_option, untrusted, user_errors
 
 
 class FitFormat(str, Enum):
@@ -69,4 +69,4 @@ def fit(
             console.print(f"  {side}: {result.path} = {point.value}: {point.params:,} params, {point.macs:,} MACs",
                           markup=False)
     if output is not None:
-        console.print(f"wrote {output}", markup=False)
+        console.print(f"wrote {untrusted(output, markup=False)}", markup=False)

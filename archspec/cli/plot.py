@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from . import app
-from .common import console, fail, set_option, user_errors
+from .common import console, fail, set_option, untrusted, user_errors
 
 
 class Y(str, Enum):
@@ -42,4 +42,4 @@ def plot(
         written = write_plot(plans, out, y.value, dpi)
     except MatplotlibMissing as exc:
         raise fail(str(exc)) from None
-    console.print(f"wrote {written}", markup=False)
+    console.print(f"wrote {untrusted(written, markup=False)}", markup=False)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from . import app
-from .common import console, errors, fail, user_errors
+from .common import console, errors, fail, untrusted, user_errors
 
 if TYPE_CHECKING:
     from ..space import SampleResult
@@ -42,6 +42,7 @@ def sample(
     from rich.progress import BarColumn, Progress, TextColumn
 
     from ..space import load_space, sample as draw
+    from ..space.sample import SpaceTooSmall
 
     if n < 1:
         raise fail(f"-n {n}: give the number of samples to draw, at least 1")
@@ -59,6 +60,8 @@ def sample(
 
         try:
             result = draw(loaded, n, seed=seed, max_draws=max_draws, out=output, progress=show, workers=workers)
+        except SpaceTooSmall as exc:
+            raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise fail(f"interrupted: {output}/index.jsonl was not written (the spec files written are whole); "
                        "rerun with the same seed to get the same samples", code=130) from None
@@ -66,7 +69,7 @@ def sample(
     if not result.complete:
         errors.print(f"[bold red]error[/]: found {len(result.samples):,} of {n:,} samples in {result.drawn:,} draws "
                      f"(--max-draws); rejected: {escape(rejections(result))}; wrote those found to "
-                     f"{escape(str(output))}", soft_wrap=True)
+                     f"{untrusted(output)}", soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"wrote {len(result.samples):,} samples to {escape(str(output))} (index.jsonl): {escape(summary)}",
+    console.print(f"wrote {len(result.samples):,} samples to {untrusted(output)} (index.jsonl): {escape(summary)}",
                   markup=True)

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.markup import escape
 
 from . import app
-from .common import console, errors, fail
+from .common import console, errors, fail, untrusted
 
 
 class Executor(str, Enum):
@@ -51,7 +50,7 @@ def sweep(
     def show(result: RunResult) -> None:
         why = f" (exit {result.exit_code}): {result.error.splitlines()[-1] if result.error else ''}" \
             if result.status != "ok" else ""
-        console.print(f"{result.status:<10} {result.sha256[:12]} {result.duration_s:7.1f} s{escape(why)}")
+        console.print(f"{result.status:<10} {result.sha256[:12]} {result.duration_s:7.1f} s{untrusted(why)}")
 
     try:
         done = run_sweep(directory, run, executor=executor.value, jobs=jobs, retry_failed=retry_failed,
@@ -60,8 +59,8 @@ def sweep(
         raise fail(str(exc)) from None
     except Interrupted as stop:
         errors.print(f"interrupted by {signal.Signals(stop.signum).name}: {len(stop.result.results)} results recorded "
-                     f"in {escape(str(directory / 'results.jsonl'))}; rerun the same command to resume")
+                     f"in {untrusted(directory / 'results.jsonl')}; rerun the same command to resume")
         raise typer.Exit(128 + stop.signum) from None
     console.print(f"{len(done.results)} run ({done.count('ok')} ok, {done.count('failed')} failed, "
                   f"{done.count('no-metrics')} no-metrics), {done.skipped} already finished; results in "
-                  f"{escape(str(done.results_path))}")
+                  f"{untrusted(done.results_path)}")

@@ -17,7 +17,7 @@ from ..spec.loader import source_of
 from ..spec.yaml_safety import STDIN, spec_file_name
 from . import app
 from .ci_formats import gitlab_report
-from .common import EXIT_INVALID, ErrorFormat, console, errors, report_problems, set_option, show_traceback
+from .common import EXIT_INVALID, ErrorFormat, console, errors, report_problems, set_option, show_traceback, untrusted
 from .hinting import hints_for, report_hints, strict_option
 
 SUFFIXES = (".yaml", ".yml")
@@ -99,7 +99,7 @@ def validate(
             continue
         summary = f"{resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs"
         (errors if fmt is ErrorFormat.gitlab else console).print(
-            f"[green]ok[/] {escape(spec_file_name(path))}: {escape(summary)}")
+            f"[green]ok[/] {untrusted(spec_file_name(path))}: {untrusted(summary)}")
     if fmt is ErrorFormat.gitlab:
         sys.stdout.write(gitlab_report(gathered))
     if bad:

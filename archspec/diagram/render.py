@@ -24,11 +24,16 @@ INSTALL_HINT = (
 
 
 class DotMissing(RuntimeError):
-    """``dot`` is not installed; ``dot_file`` holds the DOT source written instead."""
+    """``dot`` is not installed; ``dot_file`` holds the DOT source written instead, unless a file
+    was already there (``written`` False): a fallback never replaces a file the user did not name."""
 
-    def __init__(self, dot_file: Path):
-        super().__init__(f"{INSTALL_HINT}; the DOT source was written to {dot_file}")
+    def __init__(self, dot_file: Path, written: bool = True):
+        where = (f"the DOT source was written to {dot_file}" if written else
+                 f"the DOT source was not written: {dot_file} exists and is left as it was; "
+                 "ask for it by name (-o FILE.dot) to replace it")
+        super().__init__(f"{INSTALL_HINT}; {where}")
         self.dot_file = dot_file
+        self.written = written
 
 
 class RenderError(RuntimeError):
@@ -56,7 +61,10 @@ def write_diagram(graph: graphviz.Digraph, target: str | Path, dpi: int | None =
         data = graph.pipe(format=fmt, quiet=True)
     except graphviz.ExecutableNotFound:
         dot_file = target.with_suffix(".dot")
-        write_text(dot_file, graph.source)
+        try:
+            write_text(dot_file, graph.source, replace=False)
+        except FileExistsError:
+            raise DotMissing(dot_file, written=False) from None
         raise DotMissing(dot_file) from None
     except graphviz.CalledProcessError as exc:  # dot's messages are not always UTF-8
         detail = (exc.stderr or b"").decode("utf-8", "replace").strip()

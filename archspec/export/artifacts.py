@@ -16,6 +16,8 @@ import ast
 import importlib.util
 import inspect
 import json
+import os
+import re
 import textwrap
 import types
 from pathlib import Path
@@ -24,6 +26,7 @@ import torch
 import torch.fx
 
 from .._version import __version__
+from ..files import OutputError, WholeWrites
 from ..plan.types import Plan
 from .checks import Agreement, Comparison, ExportError
 from .onnx_options import MAX_BATCH, root_cause
@@ -47,7 +50,13 @@ def write_safetensors(model: torch.nn.Module, path: Path, target: Path, metadata
             raise ExportError(target, f"tensor {name} holds NaN or infinite values; refusing to write broken weights")
     header = {"format": "pt", **metadata}
     mode = path.stat().st_mode  # the staged file's (a plain open's); safetensors recreates the file 0600
-    save_file(state, str(path), metadata=header)
+    try:
+        save_file(state, str(path), metadata=header)
+    except Exception as exc:  # SafetensorError: "I/O error: No space left on device (os error 28)"
+        code = re.search(r"\(os error (\d+)\)", str(exc))
+        if code is None:
+            raise
+        raise OutputError(int(code.group(1)), os.strerror(int(code.group(1))), str(target)) from None
     path.chmod(mode)
     loaded = load_file(str(path))
     if set(loaded) != set(state):
@@ -72,7 +81,8 @@ def write_pt2(model: torch.nn.Module, plan: Plan, path: Path, target: Path, meta
         program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
     except Exception as exc:
         raise ExportError(target, f"torch.export failed: {root_cause(exc)}") from None
-    torch.export.save(program, str(path), extra_files={"archspec.json": json.dumps(metadata, sort_keys=True)})
+    with WholeWrites(path) as file:  # a full disk raises OSError naming the file, not "unexpected pos" (or abort)
+        torch.export.save(program, file, extra_files={"archspec.json": json.dumps(metadata, sort_keys=True)})
     extra = {"archspec.json": ""}
     loaded = torch.export.load(str(path), extra_files=extra).module()
     if json.loads(extra["archspec.json"]) != metadata:

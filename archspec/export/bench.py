@@ -11,6 +11,7 @@ times is its *predicted* latency, shown beside the measured one.
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import statistics
 import tempfile
@@ -23,12 +24,14 @@ import torch
 from torch import nn
 
 from ..blocks.network import Network
+from ..files import MiB, read_json
 from ..plan.types import Plan, Unit
 
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MODES = ("infer", "train")
 RUNTIMES = ("eager", "compile", "onnxruntime")
 TABLE_SCHEMA = 1
+MAX_TABLE_BYTES = 64 * MiB  # a unit is a line of ~150 bytes: hundreds of thousands of units
 
 
 class BenchError(ValueError):
@@ -198,8 +201,10 @@ class LatencyTable:
     @classmethod
     def load(cls, path: Path, cfg: Config) -> "LatencyTable":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path, MAX_TABLE_BYTES, "latency table")
             table = cls(dict(data["config"]), {str(k): float(v) for k, v in data["units"].items()})
+            if not all(math.isfinite(v) and v >= 0 for v in table.units.values()):
+                raise ValueError("a unit's time is not a finite number of seconds")
             if data.get("schema") != TABLE_SCHEMA:
                 raise ValueError(f"schema {data.get('schema')!r}, expected {TABLE_SCHEMA}")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -21,6 +21,7 @@ from ..formatting import tick
 from .sample import read_index
 from ..extras import MissingExtra
 from .sweep import read_results
+from .rows import BadRows
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -59,10 +60,12 @@ def table(directories: Sequence[str | Path], metric: str, lower_is_better: bool 
     for directory in directories:
         try:
             samples = {s["sha256"]: s for s in read_index(directory)}
+            results = read_results(directory)
         except FileNotFoundError:
             raise AnalyzeError(f"{directory}: no index.jsonl; analyze takes directories made by `archspec sample` "
                                "and run by `archspec sweep`") from None
-        results = read_results(directory)
+        except BadRows as exc:
+            raise AnalyzeError(str(exc)) from None
         found, keys = [], set()
         for sha, result in results.items():
             metrics = result.get("metrics") or {}

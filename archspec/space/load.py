@@ -11,13 +11,14 @@ resolve (a depth that does not divide) are the sampler's business: rejections, n
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from ..spec.compose import load_document, override_path, set_path
+from ..spec.compose import load_base, override_path, set_path
 from ..spec.errors import FieldPath, Problem, SourceMap, SpecError, dotted, problem
 from ..spec.limits import Limits, current
 from ..spec.loader import _closest, _data_path, _message, validate
@@ -54,6 +55,19 @@ class Space:
     def changes(self, values: dict[str, Any]) -> list[tuple[FieldPath, Any]]:
         """The (path, value) settings a sample's values make, ties included."""
         return [(path, values[axis.key]) for axis in self.axes for path in axis.paths]
+
+    @property
+    def size(self) -> int | None:
+        """How many different draws the space has: the product of its axes' sizes (None with a
+        real-valued axis). An upper bound on its distinct samples, which the budget, values that
+        do not resolve and values that expand alike can only make fewer."""
+        total = 1
+        for axis in self.axes:
+            count = axis_size(axis.dim)
+            if count is None:
+                return None
+            total *= count
+        return total
 
 
 def load_space(path: str | Path, limits: Limits | None = None) -> Space:
@@ -95,12 +109,13 @@ def _base(model: SpaceFile, source: SourceMap, limits: Limits) -> tuple[Spec, di
         data = copy.deepcopy(model.base)
     else:
         where = source.locate(("base",))
-        path = Path(source.file).parent / model.base
-        if not path.is_file():
-            raise problem(source.file, f"`base: {model.base}`: no such spec file ({path}); the path is relative "
-                                       "to the space file", where.line, where.column, "base")
-        data, marks = load_document(path, limits)
-        base_source = SourceMap(str(path), marks)
+
+        def refuse(why: str) -> SpecError:
+            return problem(source.file, f"{why}; the path is relative to the space file", where.line, where.column,
+                           "base")
+
+        data, marks, name = load_base(model.base, source.file, limits, refuse)
+        base_source = SourceMap(name, marks)
     return validate(copy.deepcopy(data), base_source), data, base_source
 
 
@@ -131,6 +146,16 @@ def _axes(model: SpaceFile, source: SourceMap) -> list[Axis]:
     if bad:
         raise SpecError(bad)
     return axes
+
+
+def axis_size(dim: Dimension) -> int | None:
+    """The number of values an axis can take: grid points of an int range, distinct choices; None for reals."""
+    if isinstance(dim, Choice):
+        return len({json.dumps(v, sort_keys=True, default=str) for v in dim.choice})
+    if isinstance(dim, FloatRange):
+        return None if dim.bounds[0] != dim.bounds[1] else 1
+    lo, hi = dim.bounds
+    return (hi - lo) // dim.step + 1
 
 
 def representatives(dim: Dimension) -> list[Any]:

@@ -7,13 +7,20 @@ do not depend on the number of workers. Work is routed by the draw's non-real va
 choices and integers): draws that share them share a body, so each body's stages are planned
 in one worker's memo, not in all of them. Workers are forked (they inherit the loaded space
 and its validated base; nothing is sent but values and verdicts) and never write files.
+
+Workers die with the main process, however it ends (a CI timeout's SIGKILL included): on
+Linux the kernel kills them when it goes (``PR_SET_PDEATHSIG``), and everywhere a worker
+holds no read end of any pipe, so its next send to a main process that is gone fails and it
+leaves.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import zlib
 from typing import Any, Callable, Iterable, Iterator
 
@@ -55,8 +62,9 @@ def judged(space: Space, draws: Callable[[], Iterable[dict[str, Any]]], limit: i
     try:
         for me in range(workers):
             ours, theirs = context.Pipe(duplex=False)
-            proc = context.Process(target=_serve, args=(theirs, space, draws, limit, judge, me, workers, chunk),
-                                   daemon=True)
+            inherited = [*pipes, ours]  # read ends a forked worker must not keep: then its sends notice our death
+            proc = context.Process(target=_serve, args=(theirs, space, draws, limit, judge, me, workers, chunk,
+                                                        os.getpid(), inherited), daemon=True)
             proc.start()
             theirs.close()
             pipes.append(ours)
@@ -85,13 +93,32 @@ def _router(space: Space) -> Callable[[dict[str, Any]], int]:
     return lambda values: zlib.crc32(repr([values[k] for k in keys]).encode("utf-8"))
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when ``parent`` ends (Linux), and leave at once if it
+    already has: a forked worker must not outlive the run that needs its verdicts."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols: libc's prctl, no library search
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc to call: the pipes still stop us at the next send
+            pass
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(0)
+
+
 def _serve(pipe: Any, space: Space, draws: Callable[[], Iterable[dict[str, Any]]], limit: int, judge: Verdict,
-           me: int, workers: int, chunk: int) -> None:
+           me: int, workers: int, chunk: int, parent: int, inherited: list[Any]) -> None:
     """A worker: judge the draws routed to worker ``me``, sending one list of verdicts per chunk.
 
     It leaves by ``os._exit``: a forked copy has nothing of its own to flush or clean up,
     and the parent's threads (a progress bar) may have held the standard streams' locks.
     """
+    die_with_parent(parent)
+    for end in inherited:
+        end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     route = _router(space)

@@ -22,15 +22,19 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .._startup import collector_paused
-from ..files import staged_targets, write_text
-from .load import Axis, Space
+from ..files import check_target, staged_targets, write_text
+from .load import Axis, Space, axis_size
 from .model import Choice, FloatRange
 from .parallel import judged, usable_workers
+from .rows import INDEX, read_index  # noqa: F401  (read_index: its home before rows.py)
 from .text import ExpandedText
 from .variants import Counter, Unresolved, sha256_of, with_changes
 
-INDEX = "index.jsonl"
 DUPLICATE = "duplicate (same sha256 as an earlier sample)"
+
+
+class SpaceTooSmall(ValueError):
+    """More distinct samples asked for than the space has draws: refused before drawing any."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,17 @@ def sample(
     """
     if n < 1:
         raise ValueError(f"the number of samples must be at least 1 (got {n})")
+    size = space.size
+    if size is not None and n > size:
+        axes = " x ".join(f"{axis_size(a.dim):,} ({a.key})" for a in space.axes)
+        raise SpaceTooSmall(f"{space.file}: {n:,} distinct samples asked for, but the space has only {size:,} "
+                            f"different draws ({axes}), fewer still within its budget; ask for at most {size:,}, "
+                            "or widen the space")
     limit = max_draws if max_draws is not None else 1000 * n
     if limit < 1:
         raise ValueError(f"--max-draws must be at least 1 (got {limit})")
+    if out is not None:
+        check_target(Path(out) / INDEX)  # a link or FIFO there: refused before drawing
     with collector_paused():  # the memo grows to millions of acyclic records: no cycles to find there
         return _sample(space, n, seed, limit, Path(out) if out is not None else None, progress, every,
                        usable_workers(workers, n))
@@ -182,18 +194,3 @@ def _sample(space: Space, n: int, seed: int, limit: int, out: Path | None,
     if progress:
         progress(result)
     return result
-
-
-
-
-def read_index(directory: str | Path) -> list[dict[str, Any]]:
-    """The samples a sampling run wrote to ``directory`` (its ``index.jsonl``)."""
-    path = Path(directory) / INDEX
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
-    return rows

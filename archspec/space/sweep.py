@@ -9,6 +9,11 @@ metrics are appended to ``DIR/results.jsonl``, one whole line per finished sampl
   submitit's local executor where there is no SLURM. Thousands of variants are the
   scheduler's business, not ours.
 
+The template's placeholders become shell-quoted arguments, whatever the sample directory
+holds (a sha256 is checked to be 64 hex digits besides); a placeholder inside quotes in the
+template is refused, since the shell would not read the quoted value as one argument there.
+The directory's files are read as untrusted input (:mod:`.rows`).
+
 A rerun skips every sample with a result (``retry_failed`` reruns ``failed`` and
 ``no-metrics`` ones). SIGINT or SIGTERM stops the running commands and records nothing
 for them: every line already in ``results.jsonl`` stays whole, so nothing finished is lost.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import shlex
 import signal
 import subprocess
@@ -29,9 +35,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..extras import MissingExtra
-from .sample import read_index
+from ..files import UnreadableFile, append_line, check_target, open_log
+from .rows import RESULTS, BadRows, read_index, read_metrics, read_results  # noqa: F401  (read_results: API)
 
-RESULTS = "results.jsonl"
 RUNS = "runs"
 PLACEHOLDERS = ("spec", "out", "sha")
 RETRIED = ("failed", "no-metrics")
@@ -96,68 +102,64 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def check_template(template: str) -> None:
-    """Refuse placeholders other than {spec}, {out} and {sha}; other braces (``{"a": 1}``) stay as written."""
+    """Refuse placeholders other than {spec}, {out} and {sha}, and placeholders inside quotes;
+    other braces (``{"a": 1}``) stay as written."""
     unknown = [n for n in PLACEHOLDER.findall(template) if n not in PLACEHOLDERS]
     if unknown:
         raise SweepError(f"--run: unknown placeholder {{{unknown[0]}}}; use {{spec}}, {{out}} and {{sha}}")
     if "{spec}" not in template:
         raise SweepError("--run: the command must take the sample's spec file, e.g. 'python train.py --spec {spec} "
                          "--out {out}'")
+    for match in PLACEHOLDER.finditer(template):
+        quote = _quoting(template, match.start())
+        if quote:
+            raise SweepError(f"--run: {match.group(0)} is inside {quote} quotes (column {match.start() + 1}); write "
+                             "placeholders bare: archspec passes each value as one shell-quoted argument, "
+                             "e.g. --out {out} or --out={out}, never '{out}' or \"{out}\"")
+
+
+def _quoting(template: str, end: int) -> str:
+    """``single`` or ``double`` when position ``end`` of ``template`` is inside quotes, as sh reads them."""
+    state, i = "", 0
+    while i < end:
+        c = template[i]
+        if state == "single":
+            state = "" if c == "'" else state
+        elif c == "\\":
+            i += 1  # the next character is taken as written (inside double quotes too, near enough)
+        elif state == "double":
+            state = "" if c == '"' else state
+        elif c == "'":
+            state = "single"
+        elif c == '"':
+            state = "double"
+        i += 1
+    return state
 
 
 def fill(template: str, spec: str, out: str, sha: str) -> str:
-    """The command with the placeholders replaced by shell-quoted values."""
-    values = {"spec": shlex.quote(spec), "out": shlex.quote(out), "sha": sha}
+    """The command with every placeholder replaced by its shell-quoted value: one argument each,
+    whatever it holds (see :func:`check_template` for where placeholders may stand)."""
+    values = {"spec": shlex.quote(spec), "out": shlex.quote(out), "sha": shlex.quote(sha)}
     return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
-def read_results(directory: str | Path) -> dict[str, dict[str, Any]]:
-    """The latest result line per sha256 (a torn last line, from a crash, is ignored)."""
-    path = Path(directory) / RESULTS
-    latest: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return latest
-    for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and "sha256" in row:
-            latest[row["sha256"]] = row
-    return latest
-
-
 def append_result(path: Path, result: RunResult) -> None:
-    """Append one whole line (one write on an O_APPEND descriptor); a torn last line is closed first."""
-    line = (json.dumps(result.as_dict(), sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    try:
-        if os.fstat(fd).st_size and _last_byte(path) != b"\n":
-            line = b"\n" + line
-        view = memoryview(line)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _last_byte(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1)
+    """Append one whole line (strict JSON: no NaN) through :func:`archspec.files.append_line`."""
+    append_line(path, (json.dumps(result.as_dict(), sort_keys=True, allow_nan=False) + "\n").encode("utf-8"))
 
 
 def plan_tasks(directory: Path, template: str, retry_failed: bool) -> tuple[list[Task], int]:
     """The samples still to run (and how many were skipped as finished)."""
     try:
         samples = read_index(directory)
+        done = read_results(directory)
     except FileNotFoundError:
         raise SweepError(f"{directory}: no index.jsonl; make the samples with `archspec sample SPACE -n N -o "
                          f"{directory}`") from None
-    except ValueError as exc:
+    except BadRows as exc:
         raise SweepError(str(exc)) from None
-    done = read_results(directory)
+    _check_real_directory(directory / RUNS)
     tasks, skipped = [], 0
     for row in samples:
         sha = row["sha256"]
@@ -166,10 +168,26 @@ def plan_tasks(directory: Path, template: str, retry_failed: bool) -> tuple[list
             skipped += 1
             continue
         spec = (directory / row["file"]).resolve()
+        _check_real_directory(directory / RUNS / sha[:12])
         out = (directory / RUNS / sha[:12]).resolve()
         command = fill(template, str(spec), str(out), sha)
         tasks.append(Task(sha, command, str(out)))
     return tasks, skipped
+
+
+def _check_real_directory(path: Path) -> None:
+    """Refuse a ``runs`` directory (or one of its run directories) that is a link or not a
+    directory: the sweep deletes and writes files there, so it must be the sweep's own."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SweepError(f"{path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
+        what = "a symbolic link" if stat.S_ISLNK(mode) else "not a directory"
+        raise SweepError(f"{path} is {what}; the sweep writes each sample's files in a directory of its own under "
+                         "DIR/runs: remove it")
 
 
 def outcome(task: Task, exit_code: int | None, duration: float) -> RunResult:
@@ -179,24 +197,29 @@ def outcome(task: Task, exit_code: int | None, duration: float) -> RunResult:
         return RunResult(task.sha256, "failed", exit_code, duration, None, _tail(out / "stderr.log"))
     metrics_path = out / "metrics.json"
     try:
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        metrics = read_metrics(metrics_path)
     except FileNotFoundError:
         return RunResult(task.sha256, "no-metrics", exit_code, duration, None, f"the command wrote no {metrics_path}")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return RunResult(task.sha256, "no-metrics", exit_code, duration, None, f"{metrics_path} is not JSON: {exc}")
-    if not isinstance(metrics, dict):
-        return RunResult(task.sha256, "no-metrics", exit_code, duration, None,
-                         f"{metrics_path} holds a {type(metrics).__name__}, not an object of named metrics")
+    except UnreadableFile as exc:
+        return RunResult(task.sha256, "no-metrics", exit_code, duration, None, str(exc))
     return RunResult(task.sha256, "ok", exit_code, duration, metrics)
 
 
 def _tail(path: Path) -> str:
+    """The last bytes of a command's log, as text (printing escapes it: it is the command's output)."""
     try:
-        with open(path, "rb") as handle:
-            handle.seek(max(0, os.path.getsize(path) - TAIL_BYTES))
-            return handle.read().decode("utf-8", errors="replace").strip()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return ""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return ""
+        return os.pread(fd, TAIL_BYTES, max(0, info.st_size - TAIL_BYTES)).decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _start(task: Task) -> subprocess.Popen:
@@ -204,7 +227,7 @@ def _start(task: Task) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("metrics.json",):  # a rerun must not read the last attempt's metrics
         (out / stale).unlink(missing_ok=True)
-    with open(out / "stdout.log", "wb") as stdout, open(out / "stderr.log", "wb") as stderr:
+    with open_log(out / "stdout.log") as stdout, open_log(out / "stderr.log") as stderr:
         return subprocess.Popen(task.command, shell=True, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                 start_new_session=True)  # its own process group: stopped as a whole
 
@@ -329,6 +352,7 @@ def sweep(
         raise SweepError(f"unknown executor {executor!r}; use local or submitit")
     check_template(command)
     directory = Path(directory)
+    check_target(directory / RESULTS)  # a link or FIFO there: refused before any command runs
     tasks, skipped = plan_tasks(directory, command, retry_failed)
     result = SweepResult(skipped=skipped, results_path=directory / RESULTS)
 

@@ -100,11 +100,31 @@ def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], root
     return merged, {**kept, **marks}
 
 
-def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refuse) -> Path:
+def load_base(base_name: Any, file: str, limits: Limits, refuse: Refuse, key: str = "base") -> tuple[dict, Marks, str]:
+    """A base spec named by another file (a space file's ``base:``), read as ``extends`` reads one:
+    a regular ``*.yaml`` file, confined, and refused without quoting any of it when its
+    top-level keys are not spec fields. Returns its merged data (its own ``extends``
+    followed), marks and display name.
+
+    Confined to ``file``'s directory tree, the working directory's (a project's
+    ``spaces/x.yaml`` takes ``base: ../specs/y.yaml``, run from the project) and ``--allow-root``.
+    """
+    roots = extends_roots(file, [Path.cwd()], limits)
+    base_path = _base_path(base_name, file, roots, refuse, key)
+
+    def refuse_base(why: str) -> SpecError:
+        return refuse(f"{_named(base_name, key)}: {why}")
+
+    base_file = _display(base_path, file, base_name)
+    data, marks = _resolve(read_spec_text(base_path, limits), base_file, limits, (), roots, refuse_base)
+    return data, marks, base_file
+
+
+def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refuse, key: str = "extends") -> Path:
     """The real path of an ``extends`` base, or a located refusal saying why it cannot be one."""
     if not isinstance(base_name, str) or not base_name.strip():
-        raise refuse("`extends` names one spec file, relative to this one, e.g. `extends: resnet-56.yaml`")
-    named = _named(base_name)
+        raise refuse(f"`{key}` names one spec file, relative to this one, e.g. `{key}: resnet-56.yaml`")
+    named = _named(base_name, key)
     if "\x00" in base_name:
         raise refuse(f"{named}: a file name cannot contain a NUL byte")
     if Path(base_name).suffix not in SPEC_SUFFIXES:
@@ -112,7 +132,8 @@ def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refus
     try:
         base_path = (Path(file).parent / base_name).resolve()
         if not any(base_path.is_relative_to(root) for root in roots):
-            raise refuse(f"{named} is outside the directory of the spec ({_echo(roots[0])}), so it is not "
+            place = "the spec" if key == "extends" else "the file, or the working directory,"
+            raise refuse(f"{named} is outside the directory of {place} ({_echo(roots[0])}), so it is not "
                          "read; allow another directory with --allow-root DIR (API: allow_roots=[DIR])")
         if not stat.S_ISREG(os.stat(base_path).st_mode):
             raise refuse(f"{named}: not a regular file ({_echo(base_path)})")
@@ -125,8 +146,8 @@ def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refus
     return base_path
 
 
-def _named(base_name: str) -> str:
-    return f"`extends: {capped(printable(base_name), MAX_ECHO)}`"
+def _named(base_name: str, key: str = "extends") -> str:
+    return f"`{key}: {capped(printable(base_name), MAX_ECHO)}`"
 
 
 def _echo(path: Path) -> str:
