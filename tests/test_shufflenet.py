@@ -16,7 +16,7 @@ from torchvision.models.shufflenetv2 import channel_shuffle as torchvision_shuff
 from typer.testing import CliRunner
 
 import archspec
-from archspec.blocks.shufflenet import channel_shuffle
+from archspec.blocks.graph_unit import channel_shuffle
 from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.complexity.memory import memory

@@ -8,7 +8,7 @@ from torch import nn
 from .._startup import collector_paused
 from ..plan.residual import ResidualUnitOptions
 from ..plan.types import Plan, Unit
-from . import convnext, families, fused_mbconv, inception_v3, mobilenet, parts, regnet, residual, shufflenet  # noqa: F401  (register the unit builders)
+from . import families, fused_mbconv, inception_v3, mobilenet, parts, regnet, residual  # noqa: F401  (register the unit builders)
 from .init import initialise
 from .layers import activation, conv, linear, norm, skip
 from .registry import build_unit, register_builder
