@@ -161,3 +161,21 @@ def test_elementwise_counts_by_hand():
     assert (head.pool, head.norm, head.bias) == (0, 768, 1000)
     big = elementwise(archspec.plan(spec_path("convnext-tiny")).head)  # 7x7 at 224: the pool before the norm
     assert (big.pool, big.norm) == (768 * 49, 768)
+
+
+def test_layer_scales_are_bare_parameters_starting_at_the_spec_s_value():
+    """Each block's layer scale is a parameter of the unit itself (``stages.i.j.layer_scale``, torchvision's
+    CNBlock key), filled by the init with the spec's start value; a block without downsampling returns its
+    input plus that scale times its branch (the branch permuted back to NCHW first)."""
+    spec = archspec.load(spec_path("convnext-tiny"), [*SMALL_SETS, "body.block.layer_scale=0.25"])
+    plan, model = archspec.plan(spec), archspec.build(spec)
+    scales = {k: v for k, v in model.state_dict().items() if k.endswith("layer_scale")}
+    assert set(scales) == {f"{u.name}.layer_scale" for u in plan.body}
+    for name, value in scales.items():
+        width = plan.unit(name.rsplit(".", 1)[0]).out_channels
+        assert value.shape == (width, 1, 1) and torch.all(value == 0.25), name
+    unit = model.stages[1][1].eval()
+    x = torch.randn(2, 32, 4, 4)
+    with torch.no_grad():
+        branch = unit.pwconv2(unit.act(unit.pwconv1(unit.norm(unit.dwconv(x).permute(0, 2, 3, 1)))))
+        torch.testing.assert_close(unit(x), x + 0.25 * branch.permute(0, 3, 1, 2))

@@ -16,7 +16,7 @@ from torchvision.models.shufflenetv2 import channel_shuffle as torchvision_shuff
 from typer.testing import CliRunner
 
 import archspec
-from archspec.blocks.shufflenet import channel_shuffle
+from archspec.blocks.graph_unit import channel_shuffle
 from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.complexity.memory import memory
@@ -55,6 +55,24 @@ def test_units_split_only_where_the_stride_is_one():
     assert first.op("branch1.dw.conv").groups == 24 and first.op("branch2.dw.conv").stride == 2
     assert all(not op.bias for u in plan.body for op in u.ops if hasattr(op, "bias"))
 
+
+
+def test_a_split_unit_passes_its_first_half_through_to_the_even_channels():
+    """Stride 1: the first half of the input is concatenated as it is, before branch2's output, and the
+    shuffle interleaves the two, so the even output channels are that half, unchanged; the odd ones
+    are branch2's conv-BN-act parts run on the second half alone."""
+    plan = archspec.plan(spec_path("shufflenet-v2-x0.5"), overrides=AT_32)
+    unit = Network(plan).eval().stages[0][1]
+    x = torch.randn(2, 48, 4, 4)
+    with torch.no_grad():
+        out = unit(x)
+        branch = x[:, 24:]
+        for part in ("pw1", "dw", "pw2"):
+            layers = getattr(unit.branch2, part)
+            branch = layers.bn(layers.conv(branch))
+            branch = layers.act(branch) if hasattr(layers, "act") else branch  # the depthwise part has none
+    assert torch.equal(out[:, 0::2], x[:, :24]) and not hasattr(unit, "branch1")
+    torch.testing.assert_close(out[:, 1::2], branch, rtol=0, atol=0)
 
 def test_cli_builds_from_torchvision_weights(tmp_path):
     source = zoo_model("shufflenet_v2_x0_5")

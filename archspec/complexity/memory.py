@@ -1,8 +1,8 @@
 """Activation memory from the Plan (no torch): what a training step saves, what inference holds.
 
-Each unit's forward is replayed as a *flow* of tensor steps (``archspec/complexity/dataflow.py``
-writes one per block kind, reading every weighted layer from the unit's records). What a
-step keeps for backward is decided here, in one place per kind of step:
+Each unit's graph of steps (plan/graph.py) is replayed as a *flow* of tensors, in the order its
+generated forward runs; each step class says what it does to them (its ``flow``). What a step
+keeps for backward is decided here, in one place per kind of step:
 
 - a layer record: one rule per record class in ``layer_saves.py`` (convs and linears save
   their input, norms their input and statistics, ...);
@@ -33,7 +33,7 @@ included). DenseNet's concatenations are live until the next one is made.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..plan.graph import INPUT
 from ..plan.ops import Op
@@ -242,36 +242,16 @@ IN_PLACE_SAVES = {"relu": "output", "silu": "input copy", "relu6": "input copy",
 OUT_OF_PLACE_SAVES = {"relu": "output", "hardsigmoid": "input", "gelu": "input"}
 
 
-Program = Callable[[Flow, Unit, int], int]
-PROGRAMS: dict[str, Program] = {}
-
-
-def register_flow(*blocks: str) -> Callable[[Program], Program]:
-    def decorate(program: Program) -> Program:
-        for block in blocks:
-            PROGRAMS[block] = program
-        return program
-
-    return decorate
-
-
 def replay(plan: Plan, training: bool) -> Flow:
-    """Every unit's flow in network order, the input batch first."""
-    from . import dataflow, dataflow_families  # noqa: F401  (register the block programs)
-
+    """Every unit's graph in network order, the input batch first."""
     flow = Flow(training)
     flow.unit = plan.stem.name
     x = flow.new(plan.in_channels * plan.input_size[0] * plan.input_size[1])
     for unit in plan.units:
         flow.unit = unit.name
-        if unit.graph is not None:
-            x = replay_graph(flow, unit.graph, x)
-            continue
-        try:
-            program = PROGRAMS[unit.block]
-        except KeyError:
-            raise KeyError(f"no memory flow for block type {unit.block!r}") from None
-        x = program(flow, unit, x)
+        if unit.graph is None:
+            raise KeyError(f"unit {unit.name} ({unit.block!r}) has no step graph: its planner must make one")
+        x = replay_graph(flow, unit.graph, x)
     return flow
 
 

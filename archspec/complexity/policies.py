@@ -2,7 +2,7 @@
 
 Each tool walks the built module its own way (module hooks, a jit trace, parameter shapes)
 and counts a different set of operations. Replaying the network's inference flow
-(``dataflow.py``: every layer, activation, pool, merge in forward order) and weighing each
+(each unit's step graph: every layer, activation, pool, merge in forward order) and weighing each
 step as the tool does gives the tool's total exactly, with no torch and no tool installed.
 The rules below were read from each tool's source (the version named) and are proven
 against the tools themselves in tests/test_policies.py. docs/report.md tabulates them.

@@ -12,12 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
-from .ops import Conv, LayerScale, Linear, Norm, Op, Size
+from .graph import INPUT, GraphBuilder
+from .ops import Conv, LayerScale, Linear, Norm, Size
 from .options import no_options, register_options
 from .registry import register_head, register_planner, register_stem
 from .scaling import scaled_width
+from .steps import Act, AdaptiveAvgPool, Flatten, Permute
 from .types import Unit, UnitOptions
 
 
@@ -48,23 +51,31 @@ def plan_convnext(block: Any, ctx: UnitContext) -> Unit:
     if ctx.width is None:
         raise PlanError(("body", "widening"), f"convnext unit {ctx.name} needs a width: give `widening` or stage `width`")
     cin, width, size = ctx.in_channels, ctx.width, ctx.in_size
-    ops: list[Op] = []
+    g = GraphBuilder(cin, size)
+    x = INPUT
     if ctx.stride > 1 or cin != width:  # torchvision's downsampling layer, LN then conv with kernel = stride
         down = Conv("down.conv", cin, width, ctx.stride, size, stride=ctx.stride, bias=True, padding=0)
-        ops += [layer_norm("down.norm", cin, size, block.norm_eps), down]
+        x = g.chain(x, layer_norm("down.norm", cin, size, block.norm_eps), down)
         size = down.out_size
     hidden = block.expansion * width
-    ops += [
+    out = g.chain(  # the norm and the two Linears run on the NHWC map (the permutes are views)
+        x,
         Conv("dwconv", width, width, block.kernel, size, groups=width, bias=True, padding=block.kernel // 2),
+        Permute("to_nhwc", (1, 2, 0)),
         layer_norm("norm", width, size, block.norm_eps, channels_last=True),
         Linear("pwconv1", width, hidden, size=size),
+        Act("act", "gelu", inplace=False),
         Linear("pwconv2", hidden, width, size=size),
+        Permute("to_nchw", (2, 0, 1)),
         LayerScale("layer_scale", width, size, block.layer_scale),
-    ]
+    )
+    sg.residual_add(g, sg.drop_path(g, out, ctx.drop_path), x)
+    graph = g.build()
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="convnext",
         in_channels=cin, out_channels=width, in_size=ctx.in_size, out_size=size, stride=ctx.stride,
-        inner_channels=hidden, groups=width, shortcut="identity", merge="add", ops=tuple(ops), width=width,
+        inner_channels=hidden, groups=width, shortcut="identity", merge="add", ops=graph.weighted, width=width,
+        graph=graph,
         options=ConvNeXtOptions(block.kernel, block.expansion, ctx.drop_path),  # type: ignore[arg-type]
     )
 
@@ -89,12 +100,18 @@ def plan_patchify_stem(stem: Any, cin: int, size: Size, width: int | None) -> Un
     if min(conv.out_size) < 1:
         raise PlanError(("stem", "patch"), f"{stem.patch}x{stem.patch} patches leave no map of a "
                         f"{size[0]}x{size[1]} input; use a larger input or a smaller patch")
-    ops = (conv, layer_norm("norm", width, conv.out_size, stem.norm_eps))
-    return Unit("stem", None, 0, "stem_patchify", cin, width, size, conv.out_size, stride=stem.patch, ops=ops)
+    g = GraphBuilder(cin, size)
+    g.chain(INPUT, conv, layer_norm("norm", width, conv.out_size, stem.norm_eps))
+    graph = g.build()
+    return Unit("stem", None, 0, "stem_patchify", cin, width, size, conv.out_size, stride=stem.patch,
+                ops=graph.weighted, graph=graph)
 
 
 @register_head("norm_classifier")
 def plan_norm_classifier(head: Any, channels: int, size: Size, classes: int) -> Unit:
     """Global average pool, LayerNorm over channels (on the 1x1 map), flatten, FC."""
-    ops = (layer_norm("norm", channels, (1, 1), head.norm_eps), Linear("fc", channels, classes))
-    return Unit("head", None, 0, "norm_classifier", channels, classes, size, (1, 1), ops=ops)
+    g = GraphBuilder(channels, size)
+    g.chain(INPUT, AdaptiveAvgPool("pool"), layer_norm("norm", channels, (1, 1), head.norm_eps), Flatten("flatten"),
+            Linear("fc", channels, classes))
+    graph = g.build()
+    return Unit("head", None, 0, "norm_classifier", channels, classes, size, (1, 1), ops=graph.weighted, graph=graph)

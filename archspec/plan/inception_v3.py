@@ -3,9 +3,9 @@
 The module types differ only in their branches, so each is one table here
 (:data:`LAYOUTS`, the one place the type is dispatched on): per branch, an optional
 pool first, a chain of convs, and optionally two convs side by side on the chain's
-output whose outputs are concatenated (InceptionE). The builder, the memory flow and
-the converter read the unit's :class:`InceptionV3Options` and never the module type's
-layout. Op paths are torchvision's module names (``branch7x7dbl_3.conv``), so the
+output whose outputs are concatenated (InceptionE). The unit's graph follows the table
+branch by branch; the converter reads the unit's :class:`InceptionV3Options` and never
+the module type's layout. Op paths are torchvision's module names (``branch7x7dbl_3.conv``), so the
 checkpoint's names are the unit's prefix and the path.
 """
 
@@ -14,11 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
+from . import steps
+from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
+from .graph import INPUT, GraphBuilder
 from .ops import Op, Size, Window
 from .options import Pool, register_options
-from .parts import conv_norm, pooled
+from .parts import conv_norm
 from .registry import register_planner
 from .types import Unit, UnitOptions
 
@@ -125,28 +128,31 @@ def plan_inception_v3(block: Any, ctx: UnitContext) -> Unit:
     module = block.modules[ctx.index]
     _check_stride(module.type, ctx)
     cin, size = ctx.in_channels, ctx.in_size
-    ops: list[Op] = []
+    g = GraphBuilder(cin, size)
+
+    def conv_relu(conv: BranchConv, x: str) -> str:
+        c, h, w = g.shape(x)
+        return sg.layers_act(g, x, _conv(conv, c, (h, w), block.bn_eps), "relu", f"{conv.name}.act")
+
     branches: list[Branch] = []
-    out_channels, out_size = 0, size
-    for pool, chain, split in LAYOUTS[module.type](module):
-        c, s = cin, size
-        if pool is not None:
-            s = pooled(s, pool)
+    outputs: list[str] = []
+    for pool, chain, split in LAYOUTS[module.type](module):  # in torchvision's forward order
+        y = INPUT
+        if pool is not None:  # the module's one pool (every type has exactly one pool branch)
+            y = g.add(steps.Pool("pool", pool.kind, pool.kernel, pool.stride, pool.padding, pool.ceil), y)
         for conv in chain:
-            layers = _conv(conv, c, s, block.bn_eps)
-            ops += layers
-            c, s = conv.width, layers[0].out_size  # type: ignore[union-attr]
+            y = conv_relu(conv, y)
         if split:
-            for conv in split:
-                ops += _conv(conv, c, s, block.bn_eps)
-            c = sum(conv.width for conv in split)
-        out_channels += c
-        out_size = s
+            y = g.add(steps.Concat(f"{split[0].name[:-1]}.cat"), *[conv_relu(conv, y) for conv in split])
+        outputs.append(y)
         branches.append(Branch(pool, tuple(conv.name for conv in chain), tuple(conv.name for conv in split)))
+    g.add(steps.Concat("cat"), *outputs)
+    graph = g.build()
+    out_channels, *out_size = graph.nodes[-1].shape
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="inception_v3",
-        in_channels=cin, out_channels=out_channels, in_size=size, out_size=out_size, stride=ctx.stride,
-        merge="concat", ops=tuple(ops), width=ctx.width,
+        in_channels=cin, out_channels=out_channels, in_size=size, out_size=tuple(out_size), stride=ctx.stride,
+        merge="concat", ops=graph.weighted, width=ctx.width, graph=graph,
         options=InceptionV3Options(module.type, tuple(branches)),  # type: ignore[arg-type]
     )
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
-from .ops import Op
+from .graph import INPUT, GraphBuilder
 from .parts import conv_norm
+from .steps import Chunk, Concat, Shuffle
 from .options import register_options
 from .registry import register_planner
 from .types import Unit, UnitOptions
 
 SHUFFLE_GROUPS = 2  # the concatenated halves interleave: torchvision's channel_shuffle(out, 2)
-# Each branch's parts (conv-BN, then the activation) in forward order: the builder, the memory
-# flow and the layer records below all follow these.
+# Each branch's parts (conv-BN, then the activation) in forward order.
 BRANCH1 = (("dw", "none"), ("pw", "relu"))  # strided units only
 BRANCH2 = (("pw1", "relu"), ("dw", "none"), ("pw2", "relu"))
 
@@ -51,18 +52,30 @@ def plan_shuffle(block: Any, ctx: UnitContext) -> Unit:
         raise PlanError(where, f"shuffle unit {ctx.name} has stride 1 and {cin} -> {out} channels; a stride-1 unit "
                         "splits its input into halves and keeps its width, so only a stage's first unit, strided, "
                         "changes the width (give the stage stride 2, or its units one width)")
-    ops: list[Op] = []
-    if not split:
-        ops += conv_norm("branch1.dw", cin, cin, k, size, stride=stride, groups=cin)
-        ops += conv_norm("branch1.pw", cin, half, 1, ops[-1].size)
-    ops += conv_norm("branch2.pw1", half if split else cin, half, 1, size)
-    ops += conv_norm("branch2.dw", half, half, k, size, stride=stride, groups=half)
-    out_size = ops[-1].size
-    ops += conv_norm("branch2.pw2", half, half, 1, out_size)
+    g = GraphBuilder(cin, size)
+
+    def branch(name: str, parts: tuple[tuple[str, str], ...], x: str) -> str:
+        """Its conv-BN-act parts in a chain: the depthwise kxk one strided, the pointwise ones to ``half``."""
+        for part, act in parts:
+            c, h, w = g.shape(x)
+            dw = part == "dw"
+            records = conv_norm(f"{name}.{part}", c, c if dw else half, k if dw else 1, (h, w),
+                                stride=stride if dw else 1, groups=c if dw else 1)
+            x = sg.layers_act(g, x, records, act, f"{name}.{part}.act")
+        return x
+
+    if split:  # x.chunk(2, 1): the first half is concatenated as it is (a view), branch2 runs on the second
+        kept, x = g.add(Chunk("kept", 2, 0), INPUT), g.add(Chunk("split", 2, 1), INPUT)
+    else:  # branch1 runs first, as in torchvision's forward
+        kept, x = branch("branch1", BRANCH1, INPUT), INPUT
+    made = branch("branch2", BRANCH2, x)
+    g.add(Shuffle("shuffle", SHUFFLE_GROUPS), g.add(Concat("cat"), kept, made))
+    graph = g.build()
+    _, *out_size = graph.nodes[-1].shape
     return Unit(
         name=ctx.name, stage=ctx.stage, index=ctx.index, block="shuffle",
-        in_channels=cin, out_channels=out, in_size=size, out_size=out_size, stride=stride,
+        in_channels=cin, out_channels=out, in_size=size, out_size=tuple(out_size), stride=stride,
         inner_channels=half, groups=half, shortcut="identity" if split else "none", merge="concat",
-        ops=tuple(ops), width=ctx.width,
+        ops=graph.weighted, width=ctx.width, graph=graph,
         options=ShuffleOptions(split=split, kernel=k, groups=SHUFFLE_GROUPS),  # type: ignore[arg-type]
     )
