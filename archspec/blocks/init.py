@@ -86,6 +86,8 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
                 fills += own(prefix, rules)  # layers that are more than a conv (deformable) say how
             elif getattr(module, "init_as", None) == "linear":  # a conv that is the classifier (plan/ops.py)
                 fills += layer_fills(prefix, module, rules.linear, rules.linear_bias)
+            elif getattr(module, "init_as", None) == "aux_linear":  # an aux head's classifier (plan/ops.py)
+                fills += layer_fills(prefix, module, rules.aux_linear or rules.linear, rules.linear_bias)
             elif isinstance(module, nn.Conv2d) or type(module).__name__ == "DeformConv2d":
                 fills += layer_fills(prefix, module, rules.conv, rules.conv_bias)
             elif isinstance(module, nn.Linear):

@@ -7,17 +7,14 @@ weight that :mod:`archspec.blocks.init` would overwrite: a third of a deep build
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..plan.ops import Conv, DeformConv, Linear, Norm
-from ..spec.families import OUT_OF_PLACE_ACTIVATIONS
-from ..plan.options import Pool
 
-Step = Callable[[torch.Tensor], torch.Tensor]
 M = TypeVar("M", bound=nn.Module)
 
 
@@ -84,7 +81,10 @@ def norm(op: Norm) -> nn.Module:
 
 
 def linear(op: Linear) -> nn.Linear:
-    return fresh(nn.Linear, op.cin, op.cout, bias=op.bias)
+    module = fresh(nn.Linear, op.cin, op.cout, bias=op.bias)
+    if op.init != "linear":
+        module.init_as = op.init  # blocks/init.py fills it by these rules
+    return module
 
 
 def layer(op: Conv | Norm | Linear) -> nn.Module:
@@ -94,26 +94,6 @@ def layer(op: Conv | Norm | Linear) -> nn.Module:
     if isinstance(op, Norm):
         return norm(op)
     return linear(op)
-
-
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish,
-                                             "gelu": nn.GELU}  # exact, not in place (ConvNeXt's)
-
-
-def activation(name: str, inplace: bool = True) -> nn.Module | Step:
-    """The activation a spec names (``spec.families.Activation``), in place unless told: as
-    torchvision's Conv2dNormActivation builds it; complexity/memory.py says what each saves."""
-    if name == "none":
-        return skip
-    if name in OUT_OF_PLACE_ACTIVATIONS:
-        return ACTIVATIONS[name]()
-    return ACTIVATIONS[name](inplace=inplace)
-
-
-def pool(window: Pool) -> nn.Module:
-    """A pooling window from a Plan row's options (:class:`archspec.plan.options.Pool`)."""
-    kind = nn.MaxPool2d if window.kind == "max" else nn.AvgPool2d
-    return kind(window.kernel, window.stride, window.padding, ceil_mode=window.ceil)
 
 
 class DropPath(nn.Module):

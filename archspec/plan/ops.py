@@ -243,6 +243,9 @@ class Linear(Weighted):
     cout: int
     bias: bool = True
     size: Size = (1, 1)  # the map it is applied at, position by position
+    # Which of the network's init rules fill it (blocks/init.py): "aux_linear" for an auxiliary head's
+    # classifier where the preset has its own rule (torchvision's Inception-v3 AuxLogits.fc: std 0.001).
+    init: Literal["linear", "aux_linear"] = "linear"
 
     def out_shape(self, *shapes: Shape) -> Shape:
         return (*shapes[0][:-1], self.cout)

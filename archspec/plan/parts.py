@@ -123,11 +123,16 @@ def _plan_conv_aux(head: Any, i: int, tap: Unit, classes: int, path: tuple) -> U
                               f"{size[0]}x{size[1]}, smaller than its {head.kernel}x{head.kernel} conv (Inception-v3's "
                               "needs a 299x299 input); use a larger input or drop the training-only head "
                               "(--set body.aux_heads=[])")
-    ops = [*conv_norm("conv0", tap.out_channels, head.width, 1, size, eps=head.bn_eps),
-           *conv_norm("conv1", head.width, head.conv_width, head.kernel, size, eps=head.bn_eps, padding=0),
-           Linear("fc", head.conv_width, classes)]
+    g = GraphBuilder(tap.out_channels, tap.out_size)
+    x = g.add(pool_step("pool", pool), INPUT)
+    x = g.chain(x, *conv_norm("conv0", tap.out_channels, head.width, 1, size, eps=head.bn_eps),
+                steps.Act("conv0.act", "relu"))
+    x = g.chain(x, *conv_norm("conv1", head.width, head.conv_width, head.kernel, size, eps=head.bn_eps, padding=0),
+                steps.Act("conv1.act", "relu"), steps.AdaptiveAvgPool("avgpool"), steps.Flatten("flatten"),
+                Linear("fc", head.conv_width, classes, init="aux_linear"))
+    graph = g.build()
     return Unit(f"aux.{i}", head.stage, head.unit, "aux_conv", tap.out_channels, classes, tap.out_size, (1, 1),
-                inner_channels=head.width, ops=tuple(ops),
+                inner_channels=head.width, ops=graph.weighted, graph=graph,
                 options=ConvAuxOptions(tap.name, pool))  # type: ignore[arg-type]
 
 
