@@ -191,6 +191,41 @@ def test_extends_cycles_and_missing_bases_are_located(tmp_path):
     assert info.value.problems[0].line == 2 and "no such file" in info.value.problems[0].message
 
 
+def test_extends_takes_a_bundled_spec_s_name(tmp_path):
+    """`extends: pyramidnet` reads the bundled spec, from any folder, with no --allow-root; a name
+    that is no bundled spec is a located error with the closest names; a file name stays a path."""
+    child = write(tmp_path, "wide.yaml", "extends: pyramidnet\nname: pyr-270\nbody: {widening: {alpha: 270}}\n"
+                                         "reference: null\n")
+    spec, base = load(child), archspec.load("pyramidnet")
+    assert spec.body.widening.alpha == 270 and spec.body.block == base.body.block and spec.stem == base.stem
+    assert spec_hash(spec) == spec_hash(archspec.load("pyramidnet", ["body.widening.alpha=270", "name=pyr-270",
+                                                                     "reference=null"]))
+    assert archspec.load({"extends": "resnet-20", "name": "r20"}).body == archspec.load("resnet-20").body
+    result = runner.invoke(app, ["validate", str(child)])
+    assert result.exit_code == 0 and "pyr-270" in result.output, result.output
+
+    typo = write(tmp_path, "typo.yaml", "name: t\nextends: pyramidnett\n")
+    result = runner.invoke(app, ["validate", str(typo)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{typo}:2:1: extends:" in result.stderr and "did you mean `pyramidnet`" in result.stderr
+
+    write(tmp_path, "pyramidnet.yaml", RESNET56)  # a local file of that name is reached by its file name only
+    assert load(write(tmp_path, "n.yaml", "extends: pyramidnet\n")).body.block.type == "pyramid"
+    assert load(write(tmp_path, "f.yaml", "extends: pyramidnet.yaml\n")).body.block.type == "basic"
+
+
+def test_extends_by_name_keeps_paths_confined(tmp_path):
+    """Names reach only the bundled folder: `../x`, `specs/x` and absolute paths stay paths, still confined."""
+    inner = tmp_path / "inner"
+    for base in ("../outside.yaml", "/etc/passwd", "../specs/pyramidnet"):
+        child = write(inner, "c.yaml", f"extends: {base}\nname: c\n")
+        write(tmp_path, "outside.yaml", RESNET56)
+        with pytest.raises(SpecError) as info:
+            load(child)
+        message = info.value.problems[0].message
+        assert info.value.problems[0].path == "extends" and "root:" not in message, message
+
+
 def test_set_overrides_parse_yaml_values_and_report_bad_paths():
     sets = ["body.widening={rule: additive, alpha: 270}", "body.depth=272", "body.block.type=pyramid_bottleneck",
             "body.shortcut=avgpool_zero_pad", "stem.act=none", "input.size=[32, 32]"]

@@ -25,7 +25,8 @@ REFERENCE_FILE = "spec-reference.md"
 BARE_NAME_MODELS = {"ShortcutSpec": "type", "InitSpec": "preset"}
 EXTENDS = {
     "type": "string",
-    "description": "A spec file (relative to this one) to start from; this file's fields are deep-merged "
+    "description": "A spec file (relative to this one) or a bundled spec's name (`pyramidnet`) to start from; "
+    "this file's fields are deep-merged "
     "over it: mappings merge, lists and scalars replace, `null` removes a field.",
 }
 
