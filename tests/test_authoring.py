@@ -226,6 +226,32 @@ def test_extends_by_name_keeps_paths_confined(tmp_path):
         assert info.value.problems[0].path == "extends" and "root:" not in message, message
 
 
+MOBILENET_V2 = (ROOT / "specs" / "mobilenet-v2.yaml").read_text()
+
+
+@pytest.mark.parametrize("stage_block", ["{expand: 1}", "{type: mbconv, expand: 1}"])
+def test_a_stage_block_of_the_body_s_type_merges_over_it(stage_block):
+    """MobileNetV2's first stage without the YAML merge key: still ReLU6 and no SE (it was SiLU and an
+    SE, +318 params, when a stage block replaced the body's)."""
+    text = MOBILENET_V2.replace("block: {<<: *mbconv, expand: 1}", f"block: {stage_block}")
+    assert text != MOBILENET_V2
+    spec, bundled = load_text(text, "m.yaml"), archspec.load("mobilenet-v2")
+    first = spec.body.stages[0].block
+    assert (first.expand, first.act, first.se_ratio, first.kernel) == (1, "relu6", 0.0, 3)
+    assert spec_hash(spec) == spec_hash(bundled)
+    assert archspec.plan(spec).params == bundled.reference.params
+
+
+def test_a_stage_block_of_another_type_replaces_the_body_s_and_null_restores_a_default():
+    spec = load_text(RESNEXT, "r.yaml", ["body.stages.1.block={type: basic}"])
+    assert spec.body.stages[1].block.type == "basic" and spec.body.stages[1].block.groups == 1  # no leak of 32
+    spec = load_text(RESNEXT, "r.yaml", ["body.stages.1.block={groups: null}"])
+    assert spec.body.block.groups == 32 and spec.body.stages[1].block.groups == 1
+    assert spec.body.stages[1].block.base_width == spec.body.block.base_width == 4
+    [p] = problems(RESNEXT, "r.yaml", ["body.stages.1.block={grups: 2}"])
+    assert p.path == "body.stages[1].block.grups" and "did you mean `groups`" in p.message
+
+
 def test_set_overrides_parse_yaml_values_and_report_bad_paths():
     sets = ["body.widening={rule: additive, alpha: 270}", "body.depth=272", "body.block.type=pyramid_bottleneck",
             "body.shortcut=avgpool_zero_pad", "stem.act=none", "input.size=[32, 32]"]

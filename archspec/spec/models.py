@@ -13,6 +13,7 @@ from pydantic import Field, Strict, field_validator, model_validator
 
 from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
+from .compose import merge
 from .init import InitSpec
 from .mobilenet import ConvMLPHead
 from .layout import (
@@ -107,7 +108,11 @@ class ShortcutSpec(StrictModel):
 
 
 class StageSpec(StrictModel):
-    """One stage: its stride and, optionally, overrides of the body's defaults."""
+    """One stage: its stride and, optionally, overrides of the body's defaults.
+
+    A stage's ``block`` that omits ``type`` or repeats the body block's merges over the body's
+    block field by field (as ``extends`` and ``--set`` merge); a different ``type`` replaces it.
+    """
 
     stride: PositiveInt = 1
     units: PositiveInt | None = Field(None, description="Units in this stage; omit when the body gives `depth`.")
@@ -137,6 +142,19 @@ class BodySpec(StrictModel):
     depth_offset: NonNegativeInt = Field(
         2, description="Layers the depth counts outside the units: 2 for ResNet (stem, FC), 4 for WRN."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stage_blocks_merge_over_the_body_s(cls, data: object) -> object:
+        """``{expand: 1}`` on a stage is the body's block with ``expand`` changed, not a new block
+        with every other field back at its default (MobileNetV2's SE and SiLU would come back)."""
+        if not isinstance(data, dict) or not isinstance(data.get("block"), dict) or not isinstance(data.get("stages"), list):
+            return data
+        body_block = data["block"]
+        stages = [{**stage, "block": merge(body_block, stage["block"])}
+                  if isinstance(stage, dict) and isinstance(stage.get("block"), dict) else stage
+                  for stage in data["stages"]]
+        return {**data, "stages": stages}
 
     @model_validator(mode="after")
     def _units_given_once(self) -> "BodySpec":
