@@ -21,6 +21,7 @@ from typing import Any
 from ..spec.expand import canonical_hash, expanded_yaml
 from ..spec.models import Spec, StageSpec
 from .planner import make_plan
+from .scaling import HEAD_WIDTHS, scaled_head, scaled_rows
 from .types import Plan
 
 
@@ -33,7 +34,14 @@ def expand(spec: Spec, plan: Plan | None = None) -> dict[str, Any]:
     data["init"] = {**data.get("init", {}), "preset": preset}
     if spec.stem.type == "conv":  # the scaled, rounded stem width
         data["stem"]["width"] = plan.stem.width
+    field, rule = HEAD_WIDTHS.get(spec.head.type, (None, None))
+    if field is not None:  # the head's fixed width as its rule scaled it; the rule has done its work
+        data["head"] = {k: v for k, v in scaled_head(spec.head, spec.scaling)[0].model_dump(
+            mode="json", exclude_none=True).items() if k != rule}
     body = data["body"]
+    for part in (body, *body.get("stages", ())):  # MobileNetV3's rows at the scaled widths
+        if part.get("block", {}).get("type") == "bneck":
+            part["block"]["layers"] = [list(row) for row in scaled_rows(part["block"]["layers"], spec.scaling)[0]]
     body.pop("depth", None)
     if not body.get("stages"):  # a rule that derives the stages (regnet): write the ones it gave
         body["stages"] = [{"stride": s.units[0].stride} for s in plan.stages]
