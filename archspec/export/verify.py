@@ -104,14 +104,30 @@ class OnnxCheck:
         return not self.problems
 
     def describe(self) -> str:
-        """One line per comparison, the relative error first."""
+        """One line per comparison, the one that exercises the graph (calibrated) first, each with
+        its relative error first; then, in words, why the untrained network's raw outputs are so
+        far from 1 when they are (a first-time reader takes 2e+11 for a fault)."""
         head = (f"onnxruntime vs torch at batch {' and '.join(map(str, self.batches))} of N(0, 1) inputs, "
                 f"opset {self.opset}, checker ok")
         calibrated = (f" (BN running statistics calibrated on {CALIBRATION_BATCHES} random batches "
                       f"of {CALIBRATION_BATCH_SIZE})")
+        ordered = sorted(self.comparisons, key=lambda c: c.statistics != "calibrated")
         lines = [head] + ["  " + c.describe() + (calibrated if c.statistics == "calibrated" else "")
-                          for c in self.comparisons]
+                          for c in ordered]
+        raw = next((c for c in self.comparisons if c.statistics == "as built"), None)
+        if raw is not None and len(self.comparisons) > 1 and raw.finite and not 1e-3 <= raw.scale <= 1e3:
+            lines.append("  " + untrained_scale_note(raw.scale))
         return "\n".join(lines)
+
+
+def untrained_scale_note(scale: float) -> str:
+    """Why an untrained network's outputs are huge (or vanish) as built, in words."""
+    way = ("each residual unit adds its output to a sum that nothing rescales, so the outputs grow unit by unit"
+           if scale > 1 else "the random weights shrink the signal stage by stage, so the outputs nearly vanish")
+    return (f"(as built, the output scale is {scale:.3g}: an untrained network's BN layers still hold their initial "
+            f"statistics, mean 0 and variance 1, so they normalise nothing and {way}. That is expected of random "
+            "weights, not a fault; the relative error is what is checked, and the calibrated line above runs "
+            "the graph at a realistic scale)")
 
 
 def verification_inputs(shape: Sequence[int], batches: Sequence[int] = VERIFY_BATCHES,
