@@ -18,7 +18,9 @@ import archspec
 from archspec.cli import app
 from archspec.spec import SpecError, load, load_text
 from archspec.plan.expand import canonical_yaml, expand, spec_hash
-from archspec.spec.schema import REFERENCE_FILE, SCHEMA_FILE, json_schema, markdown_reference, schema_text
+from archspec.spec.schema import (
+    LANGUAGE_FILE, REFERENCE_FILE, SCHEMA_FILE, json_schema, markdown_reference, schema_text, updated_language_tables,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
@@ -366,6 +368,27 @@ def test_checked_in_schema_and_reference_are_current():
     assert (DOCS / REFERENCE_FILE).read_text() == markdown_reference(), fix
     assert runner.invoke(app, ["schema"]).stdout == schema_text()
     assert runner.invoke(app, ["schema", "--markdown"]).stdout == markdown_reference()
+
+
+def test_the_spec_language_tables_list_the_models_fields():
+    """docs/spec-language.md's stem, block and widening tables: each fields column is what the models
+    accept (it once listed `act: relu|none` and no `padding` for the conv stem); the residual options'
+    paragraph names every ResidualOptions field, and the shortcut table every policy."""
+    from typing import get_args
+
+    from archspec.spec.blocks import ResidualOptions
+    from archspec.spec.models import ShortcutKind
+
+    text = (DOCS / LANGUAGE_FILE).read_text()
+    assert updated_language_tables(text) == text, "stale: run `PYTHONPATH=$PWD python scripts/gen_spec_reference.py`"
+    assert "`padding` (optional)" in text and "`act`: `relu`\\|`relu6`\\|" in text
+    paragraph = text[text.index("Every residual block also takes"):].split("\n\n")[0]
+    assert all(f"`{name}" in paragraph for name in ResidualOptions.model_fields)
+    policies = re.findall(r"^\| `(\w+)` \|", text[text.index("### Shortcut policies"):text.index("## Head")], re.M)
+    assert sorted(policies) == sorted(get_args(ShortcutKind))
+    broken = text.replace("| `deep` |", "| `deeep` |")
+    with pytest.raises(ValueError, match="`deeep`, which is not one of its types"):
+        updated_language_tables(broken)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
