@@ -167,7 +167,7 @@ def test_cli_leads_with_the_relative_error_and_says_what_was_compared(tmp_path):
     lines = result.output.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("  calibrated: relative error"))
     assert lines[first + 1].startswith("  as built: relative error")  # the line that matters comes first
-    assert "(as built, the output scale is" in lines[first + 2] and "nearly vanish" in lines[first + 2]
+    assert lines[first + 2].startswith("  (why ") and "nearly vanishes" in lines[first + 2]
     assert re.search(r"^b0: .*; torch's outputs are finite; built, verified and exported in \d+\.\d s$",
                      result.output, re.M)
     assert re.search(r"^export onnx: \d+\.\d\d s$", result.output, re.M)
@@ -182,6 +182,7 @@ def test_the_calibrated_line_comes_first_and_huge_raw_outputs_are_explained():
     calibrated = Comparison("calibrated", 2.98e-7, 0.384, 0.1, True)
     text = OnnxCheck(Path("p.onnx"), 18, (1, 3), (huge, calibrated)).describe().splitlines()
     assert text[1].startswith("  calibrated: relative error 7.8e-07") and text[2].startswith("  as built: relative")
-    assert "output scale is 2.03e+11" in text[3] and "grow unit by unit" in text[3] and "not a fault" in text[3]
+    assert text[3].startswith("  (why 2.03e+11 as built: untrained, every BN layer still holds its initial")
+    assert "grow unit by unit" in text[3] and "not a fault" in text[3]
     plain = Comparison("as built", 1e-5, 49.3, 1.0, True)
     assert len(OnnxCheck(Path("p.onnx"), 18, (1, 3), (plain, calibrated)).describe().splitlines()) == 3

@@ -122,12 +122,10 @@ class OnnxCheck:
 
 def untrained_scale_note(scale: float) -> str:
     """Why an untrained network's outputs are huge (or vanish) as built, in words."""
-    way = ("each residual unit adds its output to a sum that nothing rescales, so the outputs grow unit by unit"
-           if scale > 1 else "the random weights shrink the signal stage by stage, so the outputs nearly vanish")
-    return (f"(as built, the output scale is {scale:.3g}: an untrained network's BN layers still hold their initial "
-            f"statistics, mean 0 and variance 1, so they normalise nothing and {way}. That is expected of random "
-            "weights, not a fault; the relative error is what is checked, and the calibrated line above runs "
-            "the graph at a realistic scale)")
+    way = "the residual sums grow unit by unit" if scale > 1 else "the signal shrinks stage by stage and nearly vanishes"
+    return (f"(why {scale:.3g} as built: untrained, every BN layer still holds its initial statistics, mean 0 and "
+            f"variance 1, so nothing is normalised and {way}. Expected of random weights, not a fault: the "
+            "relative error is what is checked, and the calibrated line runs the graph at a realistic scale)")
 
 
 def verification_inputs(shape: Sequence[int], batches: Sequence[int] = VERIFY_BATCHES,
