@@ -3,7 +3,8 @@
 ``expand`` rewrites a spec so that nothing is derived any more: ``depth`` becomes
 ``units`` on every stage, the widening rule becomes ``explicit`` per-unit widths
 (stage ``width`` overrides folded in; the stages a ``regnet`` rule derives written out), and compound ``scaling`` is applied and dropped:
-the stem width, unit counts and per-unit widths are the scaled, rounded ones (the
+the stem width, unit counts, per-unit widths, MobileNetV3's table rows and a head's fixed
+width (by its ``width_scaling`` rule, which goes too) are the scaled, rounded ones (the
 rounding stays visible in the original spec's report). The result validates to a
 network identical to the original, unit for unit. Its canonical JSON (sorted keys, no whitespace)
 is hashed, so two specs that resolve to the same thing share a hash however they
