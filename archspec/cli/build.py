@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -87,7 +86,7 @@ def build(
         raise fail(str(exc)) from None
     if not options.is_default and Export.onnx not in export and Export.all not in export:
         raise fail("--dynamic, --dtype and --external-data shape the ONNX file: add -e onnx")
-    progress, started = Progress(console, quiet), time.perf_counter()
+    progress = Progress(console, quiet)
     with user_errors():
         with progress.step("plan"):
             loaded = as_spec(spec, sets)
@@ -124,10 +123,10 @@ def build(
         raise fail(f"{exc}; nothing was written") from None
     traced = f", traced with torch.fx ({result.traced_nodes} nodes)" if result.traced_nodes else ""
     progress.line(f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs{traced}; "
-                  f"torch's outputs are finite; {'built, verified and exported' if export else 'built and verified'} "
-                  f"in {time.perf_counter() - started:.1f} s")
+                  "torch's outputs are finite")
     if result.onnx is not None:
         progress.line(result.onnx.describe())
+    progress.line(f"{'built, verified and exported' if export else 'built and verified'} in {progress.elapsed():.1f} s")
     for path, check in result.checks:
         progress.line(f"{path.name}: {check.line()}")
     for path in result.written:

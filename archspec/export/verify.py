@@ -111,12 +111,13 @@ class OnnxCheck:
                 f"opset {self.opset}, checker ok")
         calibrated = (f" (BN running statistics calibrated on {CALIBRATION_BATCHES} random batches "
                       f"of {CALIBRATION_BATCH_SIZE})")
-        ordered = sorted(self.comparisons, key=lambda c: c.statistics != "calibrated")
-        lines = [head] + ["  " + c.describe() + (calibrated if c.statistics == "calibrated" else "")
+        ordered = sorted(self.comparisons, key=lambda c: not c.statistics.endswith("calibrated"))  # stable
+        lines = [head] + ["  " + c.describe() + (calibrated if c.statistics.endswith("calibrated") else "")
                           for c in ordered]
-        raw = next((c for c in self.comparisons if c.statistics == "as built"), None)
-        if raw is not None and len(self.comparisons) > 1 and raw.finite and not 1e-3 <= raw.scale <= 1e3:
-            lines.append("  " + untrained_scale_note(raw.scale))
+        raw = [c for c in self.comparisons if c.statistics.endswith("as built") and c.finite and c.scale > 0]
+        far = max(raw, key=lambda c: abs(math.log10(c.scale)), default=None)  # a backbone's most extreme map
+        if far is not None and len(raw) < len(self.comparisons) and not 1e-3 <= far.scale <= 1e3:
+            lines.append("  " + untrained_scale_note(far.scale))
         return "\n".join(lines)
 
 

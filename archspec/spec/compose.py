@@ -107,28 +107,10 @@ def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], root
     return merged, {**kept, **marks}
 
 
-def _bundled_base(base_name: Any, refuse: Refuse) -> Path | None:
-    """The bundled spec a bare name (no suffix, no slash) names; None for a path.
-
-    A bare name that names no bundled spec is refused with the closest names: it cannot be
-    a file, since a base file is named ``*.yaml`` or ``*.yml``.
-    """
-    from .bundled import bundled_path, is_bare_name, unknown_name  # bundled imports this module
-
-    if not isinstance(base_name, str) or not is_bare_name(base_name) or "\x00" in base_name:
-        return None
-    found = bundled_path(base_name)
-    if found is None:
-        raise refuse(f"{_named(base_name)}: {unknown_name(base_name).problems[0].message}; a base file is named "
-                     "*.yaml or *.yml")
-    return found.resolve()
-
-
 def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refuse) -> Path:
     """The real path of an ``extends`` base, or a located refusal saying why it cannot be one."""
     if not isinstance(base_name, str) or not base_name.strip():
-        raise refuse("`extends` names one spec file, relative to this one (`extends: resnet-56.yaml`), "
-                     "or a bundled spec (`extends: resnet-56`)")
+        raise refuse("`extends` names one spec file, relative to this one, e.g. `extends: resnet-56.yaml`")
     named = _named(base_name)
     if "\x00" in base_name:
         raise refuse(f"{named}: a file name cannot contain a NUL byte")
@@ -186,6 +168,23 @@ def _display(base_path: Path, file: str, base_name: str) -> str:
     """Name the base file the way the user would: relative to the extending file's directory."""
     parent = Path(file).parent
     return str(parent / base_name) if str(parent) != "." else base_name
+
+
+def _bundled_base(base_name: Any, refuse: Refuse) -> Path | None:
+    """The bundled spec a bare name (no suffix, no slash) names; None for a path.
+
+    A bare name that names no bundled spec is refused with the closest names: it cannot be
+    a file, since a base file is named ``*.yaml`` or ``*.yml``.
+    """
+    from .bundled import bundled_path, is_bare_name, unknown_name  # bundled imports this module
+
+    if not isinstance(base_name, str) or not is_bare_name(base_name) or "\x00" in base_name:
+        return None
+    found = bundled_path(base_name)
+    if found is None:
+        raise refuse(f"{_named(base_name)}: {unknown_name(base_name).problems[0].message}; a base file is named "
+                     "*.yaml or *.yml")
+    return found.resolve()
 
 
 def merge(base: Any, patch: Any, path: FieldPath = (), replaced: list[FieldPath] | None = None) -> Any:
