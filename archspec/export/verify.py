@@ -111,9 +111,10 @@ class OnnxCheck:
                 f"opset {self.opset}, checker ok")
         calibrated = (f" (BN running statistics calibrated on {CALIBRATION_BATCHES} random batches "
                       f"of {CALIBRATION_BATCH_SIZE})")
-        ordered = sorted(self.comparisons, key=lambda c: not c.statistics.endswith("calibrated"))  # stable
         lines = [head] + ["  " + c.describe() + (calibrated if c.statistics.endswith("calibrated") else "")
-                          for c in ordered]
+                          for c in self.comparisons]
+        first = sorted(range(len(self.comparisons)), key=lambda i: not self.comparisons[i].statistics.endswith("calibrated"))
+        lines = lines[:1] + [lines[1 + i] for i in first]  # the calibrated comparisons first, in their order
         raw = [c for c in self.comparisons if c.statistics.endswith("as built") and c.finite and c.scale > 0]
         far = max(raw, key=lambda c: abs(math.log10(c.scale)), default=None)  # a backbone's most extreme map
         if far is not None and len(raw) < len(self.comparisons) and not 1e-3 <= far.scale <= 1e3:
