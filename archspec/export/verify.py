@@ -113,7 +113,8 @@ class OnnxCheck:
                       f"of {CALIBRATION_BATCH_SIZE})")
         lines = [head] + ["  " + c.describe() + (calibrated if c.statistics.endswith("calibrated") else "")
                           for c in self.comparisons]
-        first = sorted(range(len(self.comparisons)), key=lambda i: not self.comparisons[i].statistics.endswith("calibrated"))
+        first = sorted(range(len(self.comparisons)),
+                       key=lambda i: not self.comparisons[i].statistics.endswith("calibrated"))
         lines = lines[:1] + [lines[1 + i] for i in first]  # the calibrated comparisons first, in their order
         raw = [c for c in self.comparisons if c.statistics.endswith("as built") and c.finite and c.scale > 0]
         far = max(raw, key=lambda c: abs(math.log10(c.scale)), default=None)  # a backbone's most extreme map
