@@ -80,13 +80,14 @@ def plot(
 
 def hints(spec: SpecLike, overrides: Iterable[str] = ()) -> list[Problem]:
     """Valid but surprising choices, located like errors (plan/hints.py): DenseNet strides in ResNet
-    order, an even ``depth`` split where ResNet's layout is likely meant, and ``overrides`` that
+    order, an even ``depth`` split where ResNet's layout is likely meant, a squeeze-excite of fewer than 4
+    channels, and ``overrides`` that
     change a spec file's network but not its name. The CLI prints them as warnings (--strict: errors)."""
-    from .plan.hints import override_hints, spec_hints
+    from .plan.hints import override_hints, plan_hints, spec_hints
 
     overrides = list(overrides)
     loaded = as_spec(spec, overrides)
-    found = spec_hints(loaded)
+    found = spec_hints(loaded) + plan_hints(loaded, plan(loaded))
     if overrides and not isinstance(spec, Spec):
         try:
             base = plan(spec)

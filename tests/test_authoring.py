@@ -18,7 +18,9 @@ import archspec
 from archspec.cli import app
 from archspec.spec import SpecError, load, load_text
 from archspec.plan.expand import canonical_yaml, expand, spec_hash
-from archspec.spec.schema import REFERENCE_FILE, SCHEMA_FILE, json_schema, markdown_reference, schema_text
+from archspec.spec.schema import (
+    LANGUAGE_FILE, REFERENCE_FILE, SCHEMA_FILE, json_schema, markdown_reference, schema_text, updated_language_tables,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
@@ -191,6 +193,67 @@ def test_extends_cycles_and_missing_bases_are_located(tmp_path):
     assert info.value.problems[0].line == 2 and "no such file" in info.value.problems[0].message
 
 
+def test_extends_takes_a_bundled_spec_s_name(tmp_path):
+    """`extends: pyramidnet` reads the bundled spec, from any folder, with no --allow-root; a name
+    that is no bundled spec is a located error with the closest names; a file name stays a path."""
+    child = write(tmp_path, "wide.yaml", "extends: pyramidnet\nname: pyr-270\nbody: {widening: {alpha: 270}}\n"
+                                         "reference: null\n")
+    spec, base = load(child), archspec.load("pyramidnet")
+    assert spec.body.widening.alpha == 270 and spec.body.block == base.body.block and spec.stem == base.stem
+    assert spec_hash(spec) == spec_hash(archspec.load("pyramidnet", ["body.widening.alpha=270", "name=pyr-270",
+                                                                     "reference=null"]))
+    assert archspec.load({"extends": "resnet-20", "name": "r20"}).body == archspec.load("resnet-20").body
+    result = runner.invoke(app, ["validate", str(child)])
+    assert result.exit_code == 0 and "pyr-270" in result.output, result.output
+
+    typo = write(tmp_path, "typo.yaml", "name: t\nextends: pyramidnett\n")
+    result = runner.invoke(app, ["validate", str(typo)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{typo}:2:1: extends:" in result.stderr and "did you mean `pyramidnet`" in result.stderr
+
+    write(tmp_path, "pyramidnet.yaml", RESNET56)  # a local file of that name is reached by its file name only
+    assert load(write(tmp_path, "n.yaml", "extends: pyramidnet\n")).body.block.type == "pyramid"
+    assert load(write(tmp_path, "f.yaml", "extends: pyramidnet.yaml\n")).body.block.type == "basic"
+
+
+def test_extends_by_name_keeps_paths_confined(tmp_path):
+    """Names reach only the bundled folder: `../x`, `specs/x` and absolute paths stay paths, still confined."""
+    inner = tmp_path / "inner"
+    for base in ("../outside.yaml", "/etc/passwd", "../specs/pyramidnet"):
+        child = write(inner, "c.yaml", f"extends: {base}\nname: c\n")
+        write(tmp_path, "outside.yaml", RESNET56)
+        with pytest.raises(SpecError) as info:
+            load(child)
+        message = info.value.problems[0].message
+        assert info.value.problems[0].path == "extends" and "root:" not in message, message
+
+
+MOBILENET_V2 = (ROOT / "specs" / "mobilenet-v2.yaml").read_text()
+
+
+@pytest.mark.parametrize("stage_block", ["{expand: 1}", "{type: mbconv, expand: 1}"])
+def test_a_stage_block_of_the_body_s_type_merges_over_it(stage_block):
+    """MobileNetV2's first stage without the YAML merge key: still ReLU6 and no SE (it was SiLU and an
+    SE, +318 params, when a stage block replaced the body's)."""
+    text = MOBILENET_V2.replace("block: {<<: *mbconv, expand: 1}", f"block: {stage_block}")
+    assert text != MOBILENET_V2
+    spec, bundled = load_text(text, "m.yaml"), archspec.load("mobilenet-v2")
+    first = spec.body.stages[0].block
+    assert (first.expand, first.act, first.se_ratio, first.kernel) == (1, "relu6", 0.0, 3)
+    assert spec_hash(spec) == spec_hash(bundled)
+    assert archspec.plan(spec).params == bundled.reference.params
+
+
+def test_a_stage_block_of_another_type_replaces_the_body_s_and_null_restores_a_default():
+    spec = load_text(RESNEXT, "r.yaml", ["body.stages.1.block={type: basic}"])
+    assert spec.body.stages[1].block.type == "basic" and spec.body.stages[1].block.groups == 1  # no leak of 32
+    spec = load_text(RESNEXT, "r.yaml", ["body.stages.1.block={groups: null}"])
+    assert spec.body.block.groups == 32 and spec.body.stages[1].block.groups == 1
+    assert spec.body.stages[1].block.base_width == spec.body.block.base_width == 4
+    [p] = problems(RESNEXT, "r.yaml", ["body.stages.1.block={grups: 2}"])
+    assert p.path == "body.stages[1].block.grups" and "did you mean `groups`" in p.message
+
+
 def test_set_overrides_parse_yaml_values_and_report_bad_paths():
     sets = ["body.widening={rule: additive, alpha: 270}", "body.depth=272", "body.block.type=pyramid_bottleneck",
             "body.shortcut=avgpool_zero_pad", "stem.act=none", "input.size=[32, 32]"]
@@ -305,6 +368,27 @@ def test_checked_in_schema_and_reference_are_current():
     assert (DOCS / REFERENCE_FILE).read_text() == markdown_reference(), fix
     assert runner.invoke(app, ["schema"]).stdout == schema_text()
     assert runner.invoke(app, ["schema", "--markdown"]).stdout == markdown_reference()
+
+
+def test_the_spec_language_tables_list_the_models_fields():
+    """docs/spec-language.md's stem, block and widening tables: each fields column is what the models
+    accept (it once listed `act: relu|none` and no `padding` for the conv stem); the residual options'
+    paragraph names every ResidualOptions field, and the shortcut table every policy."""
+    from typing import get_args
+
+    from archspec.spec.blocks import ResidualOptions
+    from archspec.spec.models import ShortcutKind
+
+    text = (DOCS / LANGUAGE_FILE).read_text()
+    assert updated_language_tables(text) == text, "stale: run `PYTHONPATH=$PWD python scripts/gen_spec_reference.py`"
+    assert "`padding` (optional)" in text and "`act`: `relu`\\|`relu6`\\|" in text
+    paragraph = text[text.index("Every residual block also takes"):].split("\n\n")[0]
+    assert all(f"`{name}" in paragraph for name in ResidualOptions.model_fields)
+    policies = re.findall(r"^\| `(\w+)` \|", text[text.index("### Shortcut policies"):text.index("## Head")], re.M)
+    assert sorted(policies) == sorted(get_args(ShortcutKind))
+    broken = text.replace("| `deep` |", "| `deeep` |")
+    with pytest.raises(ValueError, match="`deeep`, which is not one of its types"):
+        updated_language_tables(broken)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)

@@ -88,6 +88,37 @@ def test_github_format_annotates_hints_as_warnings(write_spec) -> None:
     assert "::error" not in out
 
 
+SE_17 = """\
+name: se-17
+input: {channels: 3, size: 32}
+classes: 10
+stem: {type: conv, kernel: 3, width: 17}
+body:
+  depth: 20
+  stages: [{stride: 1}, {stride: 2}, {stride: 2}]
+  block: {type: basic, se: {reduction: 16}}
+  widening: {rule: step_doubling, base: 17}
+  shortcut: {type: zero_pad}
+"""
+
+
+def test_a_squeeze_excite_of_fewer_than_4_channels_is_a_hint(write_spec) -> None:
+    """SE at reduction 16 on 17-channel units keeps 17 // 16 = 1 channel (34 // 16 = 2 in the next stage)."""
+    path = write_spec(SE_17)
+    resolved = archspec.plan(path)
+    assert [op.cout for op in resolved.body[0].ops if op.path == "se.fc1"] == [1]
+    (hint,) = archspec.api.hints(path)
+    assert (hint.line, hint.path) == (8, "body.block.se.reduction")
+    assert "keeps 1 of 17 channels in stages.0.0 and 5 more units: fewer than 4" in hint.message
+    result = cli("validate", path)
+    assert result.exit_code == 0 and "warning:" in result.stderr and "squeeze-excite keeps 1 of 17" in result.stderr
+    assert cli("validate", path, "--strict").exit_code == 2
+    assert archspec.api.hints(path, ["body.block.se.reduction=4", "name=se-17-r4"]) == []  # 17 // 4 = 4
+    (mbconv,) = archspec.api.hints(SPECS / "efficientnet-b0.yaml", ["body.stages.1.block={se_ratio: 0.1}",
+                                                                    "name=b0-se"])
+    assert mbconv.path == "body.stages[1].block.se_ratio" and "keeps 1 of 96 channels in stages.1.0 and 1 more unit:" in mbconv.message
+
+
 def test_an_even_depth_split_where_resnet_50_is_meant_suggests_the_units_form(write_spec) -> None:
     path = write_spec(EVEN_50)
     (hint,) = archspec.api.hints(path)

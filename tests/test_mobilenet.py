@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 import archspec
 from archspec.api import plan
+from archspec.plan.expand import expand
 from archspec.cli import app
 from archspec.convert import ConversionError
 from archspec.convert.efficientnet import EFFICIENTNET
@@ -68,7 +69,7 @@ def test_se_widths_and_their_rounding_are_torchvision_s(name):
         se = [m for m in module.modules() if isinstance(m, torchvision.ops.SqueezeExcitation)]
         expanded = module.block[-1][0].in_channels  # the project conv reads the expanded width
         if not se:
-            assert unit.options.se_channels == 0 and unit.scaling is None
+            assert unit.options.se_channels == 0 and "se_channels" not in unit.scaling  # only the width's record
             continue
         assert unit.options.se_channels == se[0].fc1.out_channels == unit.scaling["se_channels"]
         assert unit.scaling["se_raw"] == expanded // 4 and unit.scaling["se_base"] == expanded
@@ -129,7 +130,7 @@ def test_cli_builds_from_torchvision_weights(tmp_path):
     (["body.block.layers=[[4, 16, 16, false, relu]]"], "body.block.layers"),
     (["body.block.layers=[[3, 16, 16, false, gelu]]"], "body.block.layers"),
     (["head.act=tanh"], "head.act"),
-    (["scaling={rule: compound, width_mult: 1.2}"], "scaling: compound scaling resizes"),  # not silently ignored
+    (["scaling={rule: compound, depth_mult: 1.2}"], "scaling: compound scaling resizes"),  # not silently ignored
     (["body.stages.1.width=32"], "body.widening: bneck units take their widths from the `layers` table"),
 ])
 def test_bad_bneck_input_is_one_located_error(sets, where):
@@ -178,17 +179,40 @@ def test_inference_peak_is_torchvision_s_traced_forward(name):
     assert memory(plan(spec_path(BUILDERS[name]), overrides=[f"input.size={SIZE}"]), 2).infer_peak_bytes == trace.peak() > 0
 
 
-@pytest.mark.parametrize("width_mult", [0.5, 1.4])
-def test_other_width_multipliers_are_a_set_away(width_mult):
-    """torchvision's mobilenet_v2(width_mult=...): every width _make_divisible(c x m, 8) (compound scaling,
-    recorded per unit), the last conv at _make_divisible(1280 x max(1, m), 8) (the head's fixed width)."""
-    head = _make_divisible(1280 * max(1.0, width_mult), 8)
-    spec = archspec.load(spec_path("mobilenet-v2"), [
-        f"scaling={{rule: compound, width_mult: {width_mult}, depth_mult: 1.0, divisor: 8}}",
-        "head.expansion=null", f"head.width={head}"])
+MULTIPLIERS = [0.35, 0.5, 0.75, 1.0, 1.4]
+
+
+@pytest.mark.parametrize("width_mult", MULTIPLIERS)
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_width_mult_is_torchvision_s(name, width_mult):
+    """`--set scaling.width_mult=m` is torchvision's ``width_mult=m``, head included, exact in params and
+    MACs (FlopCounterMode / 2, meta device): MobileNetV2's last conv _make_divisible(1280 x max(1, m), 8)
+    (0.75: 2,636,424 params, not 2,238,984 from 4 x the scaled 240), MobileNetV3's rows and hidden FC
+    _make_divisible(c x m, 8). The expansion writes the scaled widths out and is the same network."""
+    spec = archspec.load(spec_path(BUILDERS[name]), [f"scaling.width_mult={width_mult}"])
     with torch.device("meta"):
-        theirs = meta_counts(torchvision.models.mobilenet_v2(weights=None, width_mult=width_mult), (3, 224, 224))
+        theirs = meta_counts(getattr(torchvision.models, name)(weights=None, width_mult=width_mult), (3, 224, 224))
     resolved = plan(spec)
     assert (resolved.params, resolved.macs) == theirs
-    assert resolved.stem.scaling["width"] == _make_divisible(32 * width_mult, 8)
+    assert resolved.stem.scaling["width"] == resolved.stem.out_channels == _make_divisible(
+        (32 if name == "mobilenet_v2" else 16) * width_mult, 8)
+    expanded = archspec.load(expand(spec))
+    assert expanded.scaling is None and (plan(expanded).params, plan(expanded).macs) == theirs
+    if name == "mobilenet_v2" and width_mult == 0.75:
+        assert resolved.params == 2_636_424 and resolved.head.scaling["width"] == 1280
 
+
+def test_width_mult_rounding_is_recorded_per_row():
+    """MobileNetV3-Small at 0.75: the first row's 16 -> 12 -> 16, its SE from the scaled expanded width."""
+    units = plan(spec_path("mobilenet-v3-small"), overrides=["scaling.width_mult=0.75"]).body
+    first = units[0].scaling
+    assert (first["base_width"], first["raw_width"], first["width"]) == (16, 12.0, 16)
+    assert (first["base_expanded"], first["expanded"], first["se_base"]) == (16, 16, 16)
+    assert units[0].options.se_channels == first["se_channels"] == 8
+
+
+def test_bneck_tables_refuse_a_depth_multiplier():
+    with pytest.raises(archspec.SpecError) as info:
+        archspec.validate(spec_path("mobilenet-v3-large"), ["scaling.depth_mult=1.2"])
+    [problem] = info.value.problems
+    assert problem.path == "scaling" and "depth_mult must be 1" in problem.message

@@ -139,3 +139,26 @@ def test_core_install_lists_specs_prints_its_version_and_ships_the_schema(core):
     done = in_core(core, "python", "-c", "from archspec.spec.bundled import SCHEMA_PATH; print(SCHEMA_PATH.read_text(), end='')")
     assert done.stdout == (ROOT / "docs" / "archspec.schema.json").read_text()
     assert in_core(core, "archspec", "schema").stdout == done.stdout
+
+
+def test_an_editable_clone_named_archspec_does_not_shadow_itself_from_its_parent(tmp_path):
+    """`git clone ... archspec && pip install -e archspec`, then Python started in the clone's parent:
+    the folder `archspec` there (no __init__.py) is a namespace-package portion, which a meta-path
+    finder (setuptools' default editable mode for a flat layout) loses to, giving a module without
+    `build`. pyproject's `package-dir = {"" = "."}` makes the editable install a .pth that puts the
+    clone on sys.path, where the regular package beats the namespace portion."""
+    clone = copy_checkout(tmp_path / "archspec")
+    venv = tmp_path / "venv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}  # not this checkout
+    assert run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], tmp_path,
+               env).returncode == 0
+    python = venv / "bin" / "python"
+    done = run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+                "--no-build-isolation", "-e", str(clone)], tmp_path, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [pth] = [p for p in (venv / "lib").glob("python*/site-packages/__editable__*.pth")]
+    assert pth.read_text().strip() == str(clone)  # a path entry, not an import hook
+    probe = "import archspec; print(archspec.__file__); print(archspec.build.__module__)"
+    done = run([str(python), "-c", probe], tmp_path, env)  # the clone's parent: ./archspec is the clone
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == [str(clone / "archspec" / "__init__.py"), "archspec.api"]

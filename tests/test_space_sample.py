@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 import archspec
 from archspec.space import Counter, Unresolved, load_space, load_space_text, sample, with_changes
@@ -133,6 +134,23 @@ def test_fast_path_counts_equal_the_report_path(base):
         assert spec_hash(fast.spec) == spec_hash(load(SPECS / base, sets)), sets
         resolved += 1
     assert resolved >= 5
+
+
+def test_fast_path_merges_a_partial_stage_block_over_a_changed_body_block(tmp_path):
+    """MobileNetV2 written with `block: {expand: 1}` on its first stage: a variant of the body's
+    block reaches that stage as `--set` on the file does (the stage keeps only its `expand`)."""
+    text = (SPECS / "mobilenet-v2.yaml").read_text().replace("block: {<<: *mbconv, expand: 1}", "block: {expand: 1}")
+    path = tmp_path / "mnv2.yaml"
+    path.write_text(text)
+    spec, counter = load(path), Counter()
+    for sets in (["body.block.kernel=5"], ["body.block.act=silu", "body.block.se_ratio=0.25"], ["body.block.expand=4"]):
+        changes = [(_path(s.split("=")[0]), yaml.safe_load(s.split("=")[1])) for s in sets]
+        fast = counter.count(with_changes(spec, changes))
+        expected = load(path, sets)
+        assert fast.spec.body.stages[0].block == expected.body.stages[0].block, sets
+        assert fast.spec.body.stages[0].block.expand == 1
+        assert (fast.params, fast.macs) == (archspec.plan(expected).params, archspec.plan(expected).macs), sets
+        assert spec_hash(fast.spec) == spec_hash(expected), sets
 
 
 def _path(text: str) -> tuple:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import archspec
 from archspec.cli import app
 from archspec.export.onnx import export_onnx
 from archspec.export.verify import (
-    RELATIVE_TOLERANCE, calibrated_statistics, compare, verify_onnx,
+    RELATIVE_TOLERANCE, Comparison, OnnxCheck, calibrated_statistics, compare, verify_onnx,
 )
 from conftest import spec_path
 
@@ -163,6 +164,24 @@ def test_cli_leads_with_the_relative_error_and_says_what_was_compared(tmp_path):
                              result.output, re.M))
     assert float(scales["as built"]) < 1e-6 and 0.1 < float(scales["calibrated"]) < 100
     assert "of N(0, 1) inputs" in result.output and "calibrated on 2 random batches of 8" in result.output
+    lines = result.output.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("  calibrated: relative error"))
+    assert lines[first + 1].startswith("  as built: relative error")  # the line that matters comes first
+    assert lines[first + 2].startswith("  (why ") and "nearly vanishes" in lines[first + 2]
+    assert re.search(r"^built, verified and exported in \d+\.\d s$", result.output, re.M)
     assert re.search(r"^export onnx: \d+\.\d\d s$", result.output, re.M)
     assert re.search(r"^verify onnx: \d+\.\d\d s$", result.output, re.M)
     assert files_under(tmp_path) == ["b0.onnx"]
+
+
+def test_the_calibrated_line_comes_first_and_huge_raw_outputs_are_explained():
+    """PyramidNet-110 as built outputs 2e+11 (BN's initial statistics normalise nothing): the calibrated
+    comparison leads, and a sentence says why the raw scale is huge; an O(1) scale needs no sentence."""
+    huge = Comparison("as built", 9.83e4, 2.03e11, 1e10, True)
+    calibrated = Comparison("calibrated", 2.98e-7, 0.384, 0.1, True)
+    text = OnnxCheck(Path("p.onnx"), 18, (1, 3), (huge, calibrated)).describe().splitlines()
+    assert text[1].startswith("  calibrated: relative error 7.8e-07") and text[2].startswith("  as built: relative")
+    assert text[3].startswith("  (why 2.03e+11 as built: untrained, every BN layer still holds its initial")
+    assert "grow unit by unit" in text[3] and "not a fault" in text[3]
+    plain = Comparison("as built", 1e-5, 49.3, 1.0, True)
+    assert len(OnnxCheck(Path("p.onnx"), 18, (1, 3), (plain, calibrated)).describe().splitlines()) == 3

@@ -151,6 +151,7 @@ def build(
                       "torch's outputs are finite")
     if result.onnx is not None:
         progress.line(result.onnx.describe())
+    progress.line(f"{'built, verified and exported' if export else 'built and verified'} in {progress.elapsed():.1f} s")
     for path, check in result.checks:
         progress.line(f"{untrusted(path.name, markup=False)}: {check.line()}")
     for path in result.written:

@@ -29,11 +29,11 @@ def hints_for(spec: "Spec", resolved: "Plan", path: Optional[Path] = None, overr
               input_size: Any = None) -> list["Problem"]:
     """The spec's hints, and, for a file given with ``--set``, whether the overrides renamed a changed network."""
     from ..api import plan
-    from ..plan.hints import override_hints, spec_hints
+    from ..plan.hints import override_hints, plan_hints, spec_hints
     from ..spec import SpecError
     from ..spec.yaml_safety import STDIN
 
-    found = spec_hints(spec)
+    found = spec_hints(spec) + plan_hints(spec, resolved)
     if path is not None and overrides and str(path) != STDIN:
         try:
             base = plan(path, input_size)

@@ -18,6 +18,11 @@ class Progress:
         self.console = console
         self.quiet = quiet
         self.live = console.is_terminal and not quiet
+        self.started = time.perf_counter()  # the whole command's time, printed at its end
+
+    def elapsed(self) -> float:
+        """Seconds since the command started (its progress was created)."""
+        return time.perf_counter() - self.started
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:

@@ -3,7 +3,8 @@
 ``expand`` rewrites a spec so that nothing is derived any more: ``depth`` becomes
 ``units`` on every stage, the widening rule becomes ``explicit`` per-unit widths
 (stage ``width`` overrides folded in; the stages a ``regnet`` rule derives written out), and compound ``scaling`` is applied and dropped:
-the stem width, unit counts and per-unit widths are the scaled, rounded ones (the
+the stem width, unit counts, per-unit widths, MobileNetV3's table rows and a head's fixed
+width (by its ``width_scaling`` rule, which goes too) are the scaled, rounded ones (the
 rounding stays visible in the original spec's report). The result validates to a
 network identical to the original, unit for unit. Its canonical JSON (sorted keys, no whitespace)
 is hashed, so two specs that resolve to the same thing share a hash however they
@@ -21,6 +22,7 @@ from typing import Any
 from ..spec.expand import canonical_hash, expanded_yaml
 from ..spec.models import Spec, StageSpec
 from .planner import make_plan
+from .scaling import HEAD_WIDTHS, scaled_head, scaled_rows
 from .types import Plan
 
 
@@ -33,7 +35,14 @@ def expand(spec: Spec, plan: Plan | None = None) -> dict[str, Any]:
     data["init"] = {**data.get("init", {}), "preset": preset}
     if spec.stem.type == "conv":  # the scaled, rounded stem width
         data["stem"]["width"] = plan.stem.width
+    field, rule = HEAD_WIDTHS.get(spec.head.type, (None, None))
+    if field is not None:  # the head's fixed width as its rule scaled it; the rule has done its work
+        data["head"] = {k: v for k, v in scaled_head(spec.head, spec.scaling)[0].model_dump(
+            mode="json", exclude_none=True).items() if k != rule}
     body = data["body"]
+    for part in (body, *body.get("stages", ())):  # MobileNetV3's rows at the scaled widths
+        if part.get("block", {}).get("type") == "bneck":
+            part["block"]["layers"] = [list(row) for row in scaled_rows(part["block"]["layers"], spec.scaling)[0]]
     body.pop("depth", None)
     if not body.get("stages"):  # a rule that derives the stages (regnet): write the ones it gave
         body["stages"] = [{"stride": s.units[0].stride} for s in plan.stages]

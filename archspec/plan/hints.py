@@ -11,6 +11,8 @@ CLI prints as a warning, or as an error under ``--strict``:
   bottleneck stages is [4, 4, 4, 4], not ResNet-50's [3, 4, 6, 3].
 - ``--set`` overrides that change the network but keep its name, so that reports and
   files of two different networks carry the same name.
+- A squeeze-excite whose bottleneck rounds to fewer than 4 channels (SE at reduction 16 on
+  17-channel units keeps 1): a gate computed from one to three numbers.
 
 The planner's own error for a depth that does not divide (ResNet-101, -152) names the
 known layout too, through :func:`known_layout`.
@@ -101,3 +103,38 @@ def override_hints(base: Plan, changed: Plan, overrides: Iterable[str], spec: Sp
                                     f"{changed.params:,} params, {len(base.units)} -> {len(changed.units)} units) "
                                     f"but its name stays `{changed.name}`; give it its own, e.g. "
                                     f"--set name={changed.name}-variant")]
+
+
+NARROW_SE = 4  # fewer hidden channels than this: the excitation is computed from almost nothing
+# Where each block kind writes the SE's width: the field a user changes to widen it.
+SE_FIELDS = {"se": ("se", "reduction"), "se_ratio": ("se_ratio",), "se_reduction": ("se_reduction",)}
+
+
+def plan_hints(spec: Spec, plan: Plan) -> list[Problem]:
+    """Hints that need the resolved widths: squeeze-excites that round to fewer than 4 channels."""
+    source = source_of(spec)
+    return [source.problem(path, message) for path, message in _narrow_se(spec, plan)]
+
+
+def _narrow_se(spec: Spec, plan: Plan) -> list[tuple[tuple, str]]:
+    """One hint per block (the body's or a stage's) whose SE keeps fewer than NARROW_SE channels somewhere."""
+    narrow: dict[tuple, list[tuple[str, int, int]]] = {}
+    for stage, planned in zip(spec.body.stages or [None] * len(plan.stages), plan.stages):
+        own = stage is not None and stage.block is not None
+        block = stage.block if own else spec.body.block
+        field = next((SE_FIELDS[f] for f in SE_FIELDS if getattr(block, f, None)), None)
+        if field is None:
+            continue
+        path = (("body", "stages", planned.index, "block") if own else ("body", "block")) + field
+        for unit in planned.units:
+            fc1 = next((op for op in unit.ops if getattr(op, "path", "").endswith("se.fc1")), None)
+            if fc1 is not None and fc1.cout < NARROW_SE:
+                narrow.setdefault(path, []).append((unit.name, fc1.cin, fc1.cout))
+    hints = []
+    for path, units in narrow.items():
+        name, cin, cout = units[0]
+        more = f" and {len(units) - 1} more unit{'s' if len(units) > 2 else ''}" if len(units) > 1 else ""
+        hints.append((path, f"the squeeze-excite keeps {cout} of {cin} channels in {name}{more}: fewer than "
+                            f"{NARROW_SE}, so its gate is computed from {cout} number{'s' if cout > 1 else ''}; "
+                            f"a smaller reduction (a larger ratio) keeps at least {NARROW_SE}"))
+    return hints

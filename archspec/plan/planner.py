@@ -16,7 +16,7 @@ from .init import resolve_init
 from .memo import UnitMemo
 from .ops import Norm, Size
 from .registry import head_planner_for, planner_for, stem_planner_for
-from .scaling import annotate, scaled_stem, scaled_units, scaled_width
+from .scaling import annotate, scaled_head, scaled_rows, scaled_stem, scaled_table, scaled_units, scaled_width
 from .types import Plan, Stage, Unit
 
 
@@ -32,11 +32,13 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
     with_bn = partial(with_batchnorm, eps=bn[0], momentum=bn[1])
 
     body = spec.body
-    blocks = [stage.block or body.block for stage in body.stages]
-    tables = sorted({b.type for b in blocks if hasattr(b, "fixed_units")})
-    if spec.scaling is not None and tables:
+    written = [stage.block or body.block for stage in body.stages]
+    tables = sorted({b.type for b in written if hasattr(b, "fixed_units")})
+    if spec.scaling is not None and tables and (tables != ["bneck"] or spec.scaling.depth_mult != 1):
+        fixed = "unit counts (depth_mult must be 1)" if tables == ["bneck"] else "both"
         raise PlanError(("scaling",), f"compound scaling resizes widening widths and unit counts, but the "
-                                      f"{', '.join(tables)} tables fix both; drop `scaling` and write the table")
+                                      f"{', '.join(tables)} tables fix {fixed}; drop `scaling` and write the table")
+    blocks = [scaled_table(b, spec.scaling) for b in written]  # MobileNetV3's rows, at width_mult
     base_counts = units_per_stage(spec)
     counts = scaled_units(base_counts, spec.scaling)
     # A patchify stem (ConvNeXt) makes the first unit's channels: its width is the body's first one.
@@ -77,11 +79,13 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         channels, size, seen = planned.out_channels, planned.out_size, seen + n
 
     def planned_head() -> Unit:
-        return with_bn(head_planner_for(spec.head.type)(spec.head, channels, size, spec.classes))
+        head_spec, head_scaling = scaled_head(spec.head, spec.scaling)
+        return with_bn(annotate(head_planner_for(head_spec.type)(head_spec, channels, size, spec.classes), head_scaling))
 
     stages = regnet.with_rule_records(spec, stages)
+    stages = _with_row_records(spec, written, stages)
     head = planned_head() if memo is None else memo.unit(
-        _key(("head", memo.token(spec.head), channels, size, spec.classes, bn)), planned_head)
+        _key(("head", memo.token(spec.head), memo.token(spec.scaling), channels, size, spec.classes, bn)), planned_head)
     return Plan(
         name=spec.name,
         in_channels=spec.input.channels,
@@ -95,6 +99,19 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
         init=resolve_init(spec.init, body.block.type),
     )
+
+
+def _with_row_records(spec: Spec, blocks: Sequence[Any], stages: list[Stage]) -> list[Stage]:
+    """Each bneck unit with the record of how compound scaling rounded its row's widths."""
+    if spec.scaling is None:
+        return stages
+    out = []
+    for block, stage in zip(blocks, stages):
+        if block.type == "bneck":
+            records = scaled_rows(block.layers, spec.scaling)[1]
+            stage = Stage(stage.index, tuple(annotate(u, r) for u, r in zip(stage.units, records)), stage.downsampled)
+        out.append(stage)
+    return out
 
 
 def _key(parts: tuple) -> tuple | None:

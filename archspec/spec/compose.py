@@ -1,5 +1,9 @@
 """Composition: ``extends: base.yaml`` and ``--set path=value``, with marks kept per file.
 
+``extends`` names a file (``*.yaml``/``*.yml``, relative to the extending file and confined
+to its tree) or a bundled spec by its bare name (``extends: pyramidnet``): a name has no
+suffix and no slash, so it can never be read as a path, and the bundled folder is trusted.
+
 ``extends`` follows JSON Merge Patch (RFC 7386) with one addition: mappings merge
 key by key, ``null`` deletes a key, lists and scalars replace, and a mapping whose
 ``type`` or ``rule`` changes replaces the base mapping (its other options belonged
@@ -82,7 +86,10 @@ def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], root
     def refuse(why: str) -> SpecError:
         return problem(file, why, where.line, where.column, "extends")
 
-    base_path = _base_path(base_name, file, roots, refuse)
+    bundled = _bundled_base(base_name, refuse)
+    base_path = bundled if bundled is not None else _base_path(base_name, file, roots, refuse)
+    if bundled is not None:  # the bundled spec's own bases are bundled files
+        roots = (*roots, bundled.parent)
 
     def refuse_base(why: str) -> SpecError:
         return refuse(f"{_named(base_name)}: {why}")
@@ -90,7 +97,7 @@ def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], root
     if base_path in chain + (here,):
         cycle = " -> ".join(p.name for p in chain + (here, base_path))
         raise problem(file, f"`extends` makes a cycle: {cycle}", where.line, where.column, "extends")
-    base_file = _display(base_path, file, base_name)
+    base_file = str(base_path) if bundled is not None else _display(base_path, file, base_name)
     base, base_marks = _resolve(read_spec_text(base_path, limits), base_file, limits, chain + (here,), roots,
                                 refuse_base)
     replaced: list[FieldPath] = []
@@ -182,6 +189,23 @@ def _display(base_path: Path, file: str, base_name: str) -> str:
     """Name the base file the way the user would: relative to the extending file's directory."""
     parent = Path(file).parent
     return str(parent / base_name) if str(parent) != "." else base_name
+
+
+def _bundled_base(base_name: Any, refuse: Refuse) -> Path | None:
+    """The bundled spec a bare name (no suffix, no slash) names; None for a path.
+
+    A bare name that names no bundled spec is refused with the closest names: it cannot be
+    a file, since a base file is named ``*.yaml`` or ``*.yml``.
+    """
+    from .bundled import bundled_path, is_bare_name, unknown_name  # bundled imports this module
+
+    if not isinstance(base_name, str) or not is_bare_name(base_name) or "\x00" in base_name:
+        return None
+    found = bundled_path(base_name)
+    if found is None:
+        raise refuse(f"{_named(base_name)}: {unknown_name(base_name).problems[0].message}; a base file is named "
+                     "*.yaml or *.yml")
+    return found.resolve()
 
 
 def merge(base: Any, patch: Any, path: FieldPath = (), replaced: list[FieldPath] | None = None) -> Any:

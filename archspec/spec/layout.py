@@ -131,6 +131,11 @@ class ConvPoolHead(StrictModel):
     act: Activation = "relu"
 
 
+HeadScaling = Literal["fixed", "scaled", "up"]
+HEAD_SCALING = ("How `{field}` follows compound `scaling` (torchvision's width_mult m): `fixed` keeps it, `scaled` is "
+                "make_divisible({field} x m, divisor), `up` is make_divisible({field} x max(1, m), divisor), widened only.")
+
+
 class ConvClassifierHead(StrictModel):
     """conv1x1 (``expansion`` x the incoming width, or ``width``)-BN-act, global average pool, dropout, FC.
 
@@ -141,6 +146,8 @@ class ConvClassifierHead(StrictModel):
     expansion: PositiveInt | None = Field(
         4, description="The conv's width as a multiple of the incoming width; null where `width` is given.")
     width: PositiveInt | None = Field(None, description="The conv's width itself, instead of `expansion`.")
+    width_scaling: HeadScaling = Field("fixed", description=HEAD_SCALING.format(field="width") + " `up` is "
+                                       "MobileNetV2's last_channel, `fixed` MNASNet's 1280.")
     act: Activation = "silu"
     dropout: Probability = 0.2
 
@@ -157,6 +164,9 @@ class ConvClassifierHead(StrictModel):
         if (self.width is None) == (self.expansion is None):
             raise ValueError("give either `expansion` or `width`, not both" if self.width is not None
                              else "give `expansion` or `width`")
+        if self.width is None and self.width_scaling != "fixed":
+            raise ValueError("`width_scaling` says how a fixed `width` follows compound scaling; `expansion` "
+                             "already follows the scaled incoming width: give `width` or drop `width_scaling`")
         return self
 
 

@@ -16,6 +16,7 @@ from pydantic import Field, Strict, field_validator
 
 from .base import PositiveInt, Probability, StrictModel
 from .families import Activation
+from .layout import HEAD_SCALING, HeadScaling
 
 BneckAct = Literal["relu", "hardswish"]  # the paper's RE and HS
 # [kernel, expanded width, output width, squeeze-excite, activation]
@@ -59,6 +60,8 @@ class ConvMLPHead(StrictModel):
     type: Literal["conv_mlp"]
     expansion: PositiveInt = 6
     hidden: PositiveInt = Field(1280, description="Width of the hidden FC (torchvision: 1280 large, 1024 small).")
+    hidden_scaling: HeadScaling = Field("fixed", description=HEAD_SCALING.format(field="hidden") + " torchvision's "
+                                        "MobileNetV3 scales it: `scaled`.")
     act: Activation = "hardswish"
     dropout: Probability = 0.2
 

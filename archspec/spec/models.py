@@ -7,12 +7,13 @@ planner, which reports them against the same field paths.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, Strict, field_validator, model_validator
+from pydantic import Field, PrivateAttr, Strict, field_validator, model_validator
 
 from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 from .blocks import BlockSpec, Probability
+from .compose import merge
 from .init import InitSpec
 from .mobilenet import ConvMLPHead
 from .layout import (
@@ -107,7 +108,11 @@ class ShortcutSpec(StrictModel):
 
 
 class StageSpec(StrictModel):
-    """One stage: its stride and, optionally, overrides of the body's defaults."""
+    """One stage: its stride and, optionally, overrides of the body's defaults.
+
+    A stage's ``block`` that omits ``type`` or repeats the body block's merges over the body's
+    block field by field (as ``extends`` and ``--set`` merge); a different ``type`` replaces it.
+    """
 
     stride: PositiveInt = 1
     units: PositiveInt | None = Field(None, description="Units in this stage; omit when the body gives `depth`.")
@@ -115,6 +120,7 @@ class StageSpec(StrictModel):
     block: BlockSpec | None = None
     shortcut: ShortcutSpec | None = None
     downsample: DownsampleSpec | None = Field(None, description="Override the body's `downsample` for this stage.")
+    _block_patch: dict | None = PrivateAttr(None)  # the `block` as the stage wrote it, before the merge
 
 
 class BodySpec(StrictModel):
@@ -137,6 +143,32 @@ class BodySpec(StrictModel):
     depth_offset: NonNegativeInt = Field(
         2, description="Layers the depth counts outside the units: 2 for ResNet (stem, FC), 4 for WRN."
     )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _stage_blocks_merge_over_the_body_s(cls, data: Any, handler: Any) -> "BodySpec":
+        """``{expand: 1}`` on a stage is the body's block with ``expand`` changed, not a new block
+        with every other field back at its default (MobileNetV2's SE and SiLU would come back).
+
+        Each stage keeps the block it wrote (``_block_patch``), so that a variant that changes
+        the body's block (design spaces validate only what changed) merges it again, as
+        ``--set`` on the file does."""
+        patches: dict[int, dict] = {}
+        if isinstance(data, dict) and isinstance(data.get("block"), dict) and isinstance(data.get("stages"), list):
+            stages = []
+            for i, stage in enumerate(data["stages"]):
+                patch = stage.get("block") if isinstance(stage, dict) else getattr(stage, "_block_patch", None)
+                if isinstance(patch, dict):
+                    patches[i] = patch
+                    if isinstance(stage, StageSpec):  # validated before, under the body's old block
+                        stage = {name: getattr(stage, name) for name in stage.model_fields_set}
+                    stage = {**stage, "block": merge(data["block"], patch)}
+                stages.append(stage)
+            data = {**data, "stages": stages}
+        body = handler(data)
+        for i, patch in patches.items():
+            body.stages[i]._block_patch = patch
+        return body
 
     @model_validator(mode="after")
     def _units_given_once(self) -> "BodySpec":

@@ -14,18 +14,22 @@ they are stale)::
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Iterable, Literal, Union, get_args, get_origin
 
 from .models import Spec
 
 SCHEMA_FILE = "archspec.schema.json"
 REFERENCE_FILE = "spec-reference.md"
+LANGUAGE_FILE = "spec-language.md"  # its tables' fields columns are generated
 # Models that also accept a plain string, and the field it fills: `shortcut: zero_pad`, `init: msra`.
 BARE_NAME_MODELS = {"ShortcutSpec": "type", "InitSpec": "preset"}
 EXTENDS = {
     "type": "string",
-    "description": "A spec file (relative to this one) to start from; this file's fields are deep-merged "
+    "description": "A spec file (relative to this one) or a bundled spec's name (`pyramidnet`) to start from; "
+    "this file's fields are deep-merged "
     "over it: mappings merge, lists and scalars replace, `null` removes a field.",
 }
 
@@ -159,3 +163,110 @@ def _prose(text: str) -> str:
 
 def _cell(text: str) -> str:
     return _prose(text).replace("|", "\\|")
+
+
+# --- the tables of docs/spec-language.md ---------------------------------------------------
+# Each table there starts with a marker naming the spec field whose union it lists and the
+# column that holds each member's fields; that column is regenerated from the models, the
+# others (layout, prose) are written by hand. `shortcut` lists policies: its rows are checked.
+TABLE_MARK = re.compile(r"<!-- fields of (?P<field>[\w.]+), column (?P<column>\d+)(?:, without (?P<skip>[\w, ]+))? "
+                        r"\(scripts/gen_spec_reference\.py\) -->\n\n(?P<table>(?:\|.*\n)+)")
+
+
+def union_members(path: str) -> dict[str, type]:
+    """The models a spec field's union holds, by their tag (``type`` or ``rule``): ``body.block`` -> blocks."""
+    from .models import BodySpec
+
+    owner = {"stem": Spec, "head": Spec, "body": BodySpec}[path.split(".")[0]]
+    annotation = owner.model_fields[path.split(".")[-1]].annotation
+    members: dict[str, type] = {}
+    for model in _models_in(annotation):
+        key = "rule" if "rule" in model.model_fields else "type"
+        for tag in get_args(model.model_fields[key].annotation) or ():
+            members[tag] = model
+    return members
+
+
+def field_summary(model: type, skip: Iterable[str] = ()) -> str:
+    """A model's fields as the language tables write them: `name` (required), `name` (default),
+    `name` (optional), and a choice's values with the default first."""
+    parts = []
+    for name, info in model.model_fields.items():
+        if name in ("type", "rule", *skip):
+            continue
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        choices = [a for a in _literal_values(info.annotation)]
+        if choices and not _models_in(info.annotation):
+            ordered = sorted(choices, key=lambda c: c != default)
+            parts.append(f"`{name}`: " + "\\|".join(f"`{_yaml(c)}`" for c in ordered))
+        elif info.is_required():
+            parts.append(f"`{name}`")
+        elif default is None:
+            parts.append(f"`{name}` (optional)")
+        else:
+            parts.append(f"`{name}` ({_yaml(default)})")
+    return ", ".join(parts)
+
+
+def updated_language_tables(text: str) -> str:
+    """``text`` (docs/spec-language.md) with every marked table's fields column regenerated; a row
+    whose tag is no member of the union, or a union member without a row, is an error."""
+    def table(match: re.Match) -> str:
+        members = union_members(match["field"])
+        column = int(match["column"])
+        skip = [s.strip() for s in (match["skip"] or "").split(",") if s.strip()]
+        rows, seen = [], []
+        for number, line in enumerate(match["table"].splitlines()):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]  # `\|` in a cell stays
+            tag = cells[0].strip("`")
+            if number < 2:  # the header and the rule under it
+                pass
+            elif tag in members:
+                seen.append(tag)
+                cells[column - 1] = field_summary(members[tag], skip) or "-"
+                line = "| " + " | ".join(cells) + " |"
+            elif line.startswith("| `"):
+                raise ValueError(f"{match['field']}: the table has a row `{tag}`, which is not one of its types")
+            rows.append(line)
+        missing = sorted(set(members) - set(seen) - set(LISTED_ELSEWHERE.get(match["field"], ())))
+        if missing:
+            raise ValueError(f"{match['field']}: the table has no row for {', '.join(missing)}")
+        head = match.group(0)[: match.start("table") - match.start(0)]
+        return head + "\n".join(rows) + "\n"
+
+    return TABLE_MARK.sub(table, text)
+
+
+# Members of a union that docs/families.md describes instead (the torchvision families' parts).
+LISTED_ELSEWHERE = {
+    "stem": ("layers", "none", "patchify"),
+    "body.block": ("dense", "inception", "inception_v3", "fire", "mbconv", "fused_mbconv", "bneck", "shuffle",
+                   "regnet", "plain", "convnext"),
+    "body.widening": ("regnet",),
+}
+
+
+def _models_in(annotation: Any) -> list[type]:
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _literal_values(annotation: Any) -> list[Any]:
+    """A choice's values: a Literal, possibly optional or annotated (not one inside a list or tuple)."""
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return list(get_args(annotation))
+    if origin in (Union, UnionType, Annotated):
+        return [v for arg in get_args(annotation) for v in _literal_values(arg)]
+    return []
+
+
+def _yaml(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    return str(value)
