@@ -123,19 +123,13 @@ def build(
         raise fail(f"{exc}; nothing was written") from None
     traced = f", traced with torch.fx ({result.traced_nodes} nodes)" if result.traced_nodes else ""
     progress.line(f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs{traced}; "
-                  "torch's outputs are finite")
+                  "torch's outputs are finite and depend on the input")
     if result.onnx is not None:
         progress.line(result.onnx.describe())
     for path, check in result.checks:
         progress.line(f"{path.name}: {check.line()}")
     for path in result.written:
         progress.line(f"wrote {path}")
-    inconclusive = [path.name for path, check in result.checks if not check.input_dependent]
-    if inconclusive:
-        errors.print(
-            f"warning: the module's outputs are the same for every input (untrained BN statistics "
-            f"make its activations vanish), so the comparisons for {', '.join(inconclusive)} are inconclusive; "
-            "export trained weights (--weights) to verify the graph you deploy", markup=False)
     if not export:
         progress.line("nothing exported: add -e KIND (repeatable: onnx, safetensors, pt2, python, fx, state_dict, "
                       "or all) to write files")

@@ -25,8 +25,9 @@ import torch.fx
 
 from .._version import __version__
 from ..plan.types import Plan
-from .checks import Agreement, Comparison, ExportError
+from .checks import Agreement, ExportError
 from .onnx_options import MAX_BATCH, root_cause
+from .verify import holding, verification_inputs, verified
 
 TORCH_TOLERANCE = 1e-5  # a re-traced program on the same kernels: summation order at most
 VERIFY_BATCHES = (1, 3)
@@ -63,7 +64,7 @@ def write_safetensors(model: torch.nn.Module, path: Path, target: Path, metadata
 
 
 def write_pt2(model: torch.nn.Module, plan: Plan, path: Path, target: Path, metadata: dict[str, str],
-              seed: int = 0) -> Agreement:
+              seed: int = 0, calibrate: bool = True, loaded_from: str | None = None) -> Agreement:
     """torch.export with a dynamic batch; torch.export.load must give the module's outputs at batch 1 and 3."""
     model = model.eval()
     example = torch.randn(2, plan.in_channels, *plan.input_size)
@@ -77,14 +78,15 @@ def write_pt2(model: torch.nn.Module, plan: Plan, path: Path, target: Path, meta
     loaded = torch.export.load(str(path), extra_files=extra).module()
     if json.loads(extra["archspec.json"]) != metadata:
         raise ExportError(target, "the archspec.json metadata reads back different from what was written")
-    generator = torch.Generator().manual_seed(seed)
-    comparison = Comparison(target, f"torch.export.load vs module at batch {' and '.join(map(str, VERIFY_BATCHES))}",
-                            TORCH_TOLERANCE)
-    for n in VERIFY_BATCHES:
-        x = torch.randn(n, plan.in_channels, *plan.input_size, generator=generator)
-        with torch.no_grad():
-            comparison.add(model(x), loaded(x), f"batch {n}")
-    return comparison.result()
+
+    def run(inputs, overrides):
+        with holding(loaded, overrides), torch.no_grad():
+            return [loaded(x).numpy() for x in inputs]
+
+    shape = (plan.in_channels, *plan.input_size)
+    return verified(target, f"torch.export.load vs module at batch {' and '.join(map(str, VERIFY_BATCHES))}",
+                    model, verification_inputs(shape, VERIFY_BATCHES, seed), run, "torch.export.load",
+                    TORCH_TOLERANCE, calibrate, loaded_from)
 
 
 def fx_module_code(traced: torch.fx.GraphModule, plan: Plan, python_file: str, target: Path) -> str:
@@ -117,7 +119,8 @@ def fx_module_code(traced: torch.fx.GraphModule, plan: Plan, python_file: str, t
                         body]) + "\n"
 
 
-def verify_fx(path: Path, model: torch.nn.Module, plan: Plan, target: Path, seed: int = 0) -> Agreement:
+def verify_fx(path: Path, model: torch.nn.Module, plan: Plan, target: Path, seed: int = 0,
+              calibrate: bool = True, loaded_from: str | None = None) -> Agreement:
     """No import but torch's; importable; ``forward(model, x)`` gives the module's outputs."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
@@ -132,17 +135,16 @@ def verify_fx(path: Path, model: torch.nn.Module, plan: Plan, target: Path, seed
         spec.loader.exec_module(module)  # type: ignore[union-attr]
     except Exception as exc:
         raise ExportError(target, f"importing it failed: {type(exc).__name__}: {exc}") from None
-    generator = torch.Generator().manual_seed(seed)
-    comparison = Comparison(target, f"fx forward(model, x) vs module at batch {' and '.join(map(str, VERIFY_BATCHES))}",
-                            TORCH_TOLERANCE)
     model = model.eval()
-    for n in VERIFY_BATCHES:
-        x = torch.randn(n, plan.in_channels, *plan.input_size, generator=generator)
-        with torch.no_grad():
-            expected = model(x)
+
+    def run(inputs, overrides):
+        with holding(model, overrides), torch.no_grad():
             try:
-                got = module.forward(model, x)
+                return [module.forward(model, x).numpy() for x in inputs]
             except Exception as exc:
                 raise ExportError(target, f"forward(model, x) failed: {type(exc).__name__}: {exc}") from None
-        comparison.add(expected, got, f"batch {n}")
-    return comparison.result()
+
+    shape = (plan.in_channels, *plan.input_size)
+    return verified(target, f"fx forward(model, x) vs module at batch {' and '.join(map(str, VERIFY_BATCHES))}",
+                    model, verification_inputs(shape, VERIFY_BATCHES, seed), run, "the fx module",
+                    TORCH_TOLERANCE, calibrate, loaded_from)

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import Agreement
+
 VERIFY_BATCHES = (1, 3)
 VERIFY_SEED = 0  # the verification inputs are the same for every build: N(0, 1) images
 CALIBRATION_BATCHES = 2
@@ -56,6 +58,7 @@ class Comparison:
     scale: float  # largest |torch output|
     spread: float  # largest difference between two samples' torch outputs in one batch
     finite: bool
+    nonfinite: str = ""  # whose outputs were not finite: "torch" or the runtime's name
 
     @property
     def rel_diff(self) -> float:
@@ -123,24 +126,164 @@ def verification_inputs(shape: Sequence[int], batches: Sequence[int] = VERIFY_BA
 def torch_outputs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
     model.eval()
     with torch.no_grad():
-        return [model(x).numpy() for x in inputs]
+        return [model(x).float().numpy() for x in inputs]
+
+
+# ---------------------------------------------------------------------------------------------
+# The policy: one rule for the module and every artifact made from it.
+#
+# 1. Cases: the verification inputs run through the module as built and, when no weights were
+#    loaded and it has BN, again with calibrated statistics (:func:`cases`).
+# 2. Each artifact runs every case (with the case's BN statistics in place of its own).
+# 3. :func:`judge`: every output finite on both sides, same shapes, within the tolerance of
+#    the output scale, and the last ("exercised") case's outputs must depend on the input.
+# 4. :func:`require` raises VerificationError naming the artifact and what was compared.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """Inputs, the module's outputs on them, and the BN statistics it held (None: its own)."""
+
+    statistics: str  # "as built" or "calibrated"
+    inputs: tuple[torch.Tensor, ...]
+    expected: tuple[np.ndarray, ...]
+    overrides: dict[str, np.ndarray] | None = None
+
+
+def cases(model: nn.Module, inputs: Sequence[torch.Tensor], calibrate: bool) -> list[Case]:
+    """The module's outputs as built and, with ``calibrate`` where it has BN, with statistics
+    calibrated on random batches at the first input's size. ``calibrate`` is False once trained
+    weights were loaded: their statistics are the ones to verify."""
+    inputs = tuple(inputs)
+    found = [Case("as built", inputs, tuple(torch_outputs(model, inputs)))]
+    if calibrate and has_batchnorm(model):
+        with calibrated_statistics(model, tuple(inputs[0].shape[1:])) as stats:
+            found.append(Case("calibrated", inputs, tuple(torch_outputs(model, inputs)), stats))
+    return found
+
+
+@contextmanager
+def holding(module: nn.Module, overrides: dict[str, np.ndarray] | None) -> Iterator[nn.Module]:
+    """Inside, the module's buffers named in ``overrides`` hold those values; restored on exit.
+    How torch-side artifacts (fx, a loaded .pt2, a re-export) run a calibrated case."""
+    saved: dict[str, torch.Tensor] = {}
+    try:
+        for name, value in (overrides or {}).items():
+            buffer = module.get_buffer(name)
+            saved[name] = buffer.clone()
+            buffer.copy_(torch.from_numpy(value).to(buffer.dtype))
+        yield module
+    finally:
+        for name, value in saved.items():
+            module.get_buffer(name).copy_(value)
+
+
+def judge(found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]], runtime: str,
+          tolerance: float = RELATIVE_TOLERANCE) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+    """The rule every artifact is held to; returns the comparisons and the problems (empty: passed)."""
+    comparisons = tuple(compare(case.statistics, case.expected, [np.asarray(o, np.float32) for o in got], runtime)
+                        for case, got in zip(found, outputs))
+    problems: list[str] = []
+    for c in comparisons:
+        if not c.finite:
+            problems.append(f"{c.statistics}: the outputs of {c.nonfinite} are not finite (NaN or infinity)")
+        elif c.rel_diff > tolerance:
+            problems.append(f"{c.statistics}: {runtime} differs from torch by {c.rel_diff:.2g} of the output "
+                            f"scale (tolerance {tolerance:g})")
+    exercised = comparisons[-1]
+    if exercised.finite and not exercised.input_dependent:
+        problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
+                        f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
+                        "proves nothing about the graph")
+    return comparisons, tuple(problems)
+
+
+def verify_artifact(model: nn.Module, inputs: Sequence[torch.Tensor], run: "Runner", runtime: str,
+                    tolerance: float = RELATIVE_TOLERANCE, calibrate: bool = True,
+                    keeps: Container[str] | None = None) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+    """:func:`cases`, ``run`` on each, :func:`judge`. ``keeps`` holds the statistics' names the
+    artifact can take (None: all of them); an artifact that keeps none cannot run a calibrated case."""
+    found = cases(model, inputs, calibrate)
+    outputs, problems = [], []
+    for case in found:
+        overrides = case.overrides
+        if overrides is not None and keeps is not None:
+            overrides = {name: value for name, value in overrides.items() if name in keeps}
+            if not overrides:
+                problems.append(f"the export keeps no BN statistics by name (folded into the convs?), so {runtime} "
+                                "cannot run it with calibrated statistics")
+                found = found[:1]
+                break
+        outputs.append(run(case.inputs, overrides))
+    comparisons, judged = judge(found, outputs, runtime, tolerance)
+    return comparisons, (*problems, *judged)
+
+
+def require(target: str | Path, what: str, comparisons: Sequence[Comparison], problems: Sequence[str],
+            loaded: str | None = None, detail: bool = True) -> None:
+    """VerificationError, one paragraph: the artifact, what was compared, what failed, why where
+    that is known, the comparisons' figures (``detail``), and that nothing was written."""
+    if not problems:
+        return
+    parts = [f"{target}: {what}: {'; '.join(problems)}."]
+    if any("same for every input" in p for p in problems):
+        parts.append(_why_constant(comparisons, loaded))
+    if detail:
+        parts.append("Compared " + "; ".join(c.describe() for c in comparisons) + ".")
+    parts.append("Nothing was written.")
+    raise VerificationError(" ".join(parts))
+
+
+def verified(target: str | Path, what: str, model: nn.Module, inputs: Sequence[torch.Tensor], run: "Runner",
+             runtime: str, tolerance: float = RELATIVE_TOLERANCE, calibrate: bool = True,
+             loaded: str | None = None) -> Agreement:
+    """The policy for an artifact that can run any case: compare, judge, raise or summarise."""
+    found = cases(model, inputs, calibrate)
+    return settle(target, what, found, [run(case.inputs, case.overrides) for case in found], runtime, tolerance,
+                  loaded)
+
+
+def settle(target: str | Path, what: str, found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]],
+           runtime: str, tolerance: float = RELATIVE_TOLERANCE, loaded: str | None = None) -> Agreement:
+    """:func:`judge` the outputs an artifact gave for ``found``; :func:`require` them; the summary line."""
+    comparisons, problems = judge(found, outputs, runtime, tolerance)
+    require(target, what, comparisons, problems, loaded)
+    statistics = " and ".join(c.statistics for c in comparisons)
+    return Agreement(f"{what} ({statistics})", max(c.max_abs_diff for c in comparisons),
+                     max(c.rel_diff for c in comparisons), tolerance)
+
+
+def _why_constant(comparisons: Sequence[Comparison], loaded: str | None) -> str:
+    if loaded:
+        return f"With the weights loaded from {loaded}, the module itself ignores its input."
+    if any(c.statistics == "calibrated" for c in comparisons):
+        return ("The module ignores its input even with BN statistics calibrated on random batches "
+                "(not only untrained statistics): look for a field that zeroes a layer, such as an infinite "
+                "or huge batchnorm.eps.")
+    return "The module ignores its input as built."
 
 
 def check_torch(model: nn.Module, shape: Sequence[int], loaded: str | None = None,
                 batches: Sequence[int] = VERIFY_BATCHES) -> list[np.ndarray]:
-    """The module's outputs on the verification batches; VerificationError where any is not finite.
+    """The module's outputs on the verification batches, checked by the policy before any
+    artifact is made: VerificationError where any is not finite or (as built, or with
+    calibrated statistics when no weights were loaded) they do not depend on the input.
 
     ``loaded`` names the weights the module holds (None: freshly initialised), for the message.
     """
-    outputs = torch_outputs(model, verification_inputs(shape, batches))
+    found = cases(model, verification_inputs(shape, batches), calibrate=loaded is None)
+    outputs = found[0].expected
     bad = sum(int(np.size(o) - np.count_nonzero(np.isfinite(o))) for o in outputs)
     if bad:
         total = sum(int(np.size(o)) for o in outputs)
         raise VerificationError(
             f"torch's outputs are not finite: {bad} of {total} values are NaN or inf (the module as built, "
             f"eval mode, batch {' and '.join(map(str, batches))} of N(0, 1) inputs). {_why_not_finite(model, loaded)}")
-    return outputs
-
+    comparisons, problems = judge(found, [c.expected for c in found], "torch")
+    require("the compiled module", f"its outputs at batch {' and '.join(map(str, batches))} of N(0, 1) inputs",
+            comparisons, problems, loaded, detail=False)
+    return list(outputs)
 
 def _why_not_finite(model: nn.Module, loaded: str | None) -> str:
     state = model.state_dict()
@@ -198,14 +341,17 @@ def calibrated_statistics(model: nn.Module, shape: Sequence[int],
         model.eval()
 
 
-def compare(statistics: str, expected: Sequence[np.ndarray], got: Sequence[np.ndarray]) -> Comparison:
+def compare(statistics: str, expected: Sequence[np.ndarray], got: Sequence[np.ndarray],
+            runtime: str = "onnxruntime") -> Comparison:
     """Finiteness first: a NaN never becomes a difference of 0."""
     for e, g in zip(expected, got):
         if e.shape != g.shape:
-            raise VerificationError(f"onnxruntime gave shape {g.shape}, torch {e.shape}")
-    finite = all(np.isfinite(e).all() and np.isfinite(g).all() for e, g in zip(expected, got))
+            raise VerificationError(f"{runtime} gave shape {g.shape}, torch {e.shape}")
+    torch_finite = all(np.isfinite(e).all() for e in expected)
+    finite = torch_finite and all(np.isfinite(g).all() for g in got)
     if not finite:
-        return Comparison(statistics, math.inf, math.inf, 0.0, False)
+        side = runtime if torch_finite else "torch"
+        return Comparison(statistics, math.inf, math.inf, 0.0, False, nonfinite=side)
     worst = max(float(np.max(np.abs(g - e))) for e, g in zip(expected, got))
     scale = max(float(np.max(np.abs(e))) for e in expected)
     spread = max(float(np.max(np.abs(e - e[:1]))) for e in expected)
@@ -217,36 +363,14 @@ def compare(statistics: str, expected: Sequence[np.ndarray], got: Sequence[np.nd
 Runner = Callable[[Sequence[torch.Tensor], Optional[dict[str, np.ndarray]]], list[np.ndarray]]
 
 
-def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, keeps: Container[str],
+
+
+def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, keeps: Container[str] | None,
                    runtime: str = "onnxruntime", batches: Sequence[int] = VERIFY_BATCHES,
                    calibrate: bool = True) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
-    """Compare any export with the module: as built and, with ``calibrate`` where the network
-    has BN, with calibrated statistics. ``keeps`` holds the statistics' names the export can
-    take (layers outside it, such as training-only aux heads, have none). Returns the
-    comparisons and the problems (empty: the export passed). Every exporter calls this."""
-    inputs = verification_inputs(input_shape, batches)
-    comparisons = [compare("as built", torch_outputs(model, inputs), run(inputs, None))]
-    problems: list[str] = []
-    if calibrate and has_batchnorm(model):
-        with calibrated_statistics(model, input_shape) as stats:
-            present = {name: value for name, value in stats.items() if name in keeps}
-            if not present:
-                problems.append(f"the export keeps no BN statistics by name (folded into the convs?), so {runtime} "
-                                "cannot run it with calibrated statistics")
-            else:
-                comparisons.append(compare("calibrated", torch_outputs(model, inputs), run(inputs, present)))
-    for c in comparisons:
-        if not c.finite:
-            problems.append(f"{c.statistics}: the outputs of torch or {runtime} are not finite")
-        elif c.rel_diff > RELATIVE_TOLERANCE:
-            problems.append(f"{c.statistics}: {runtime} differs from torch by {c.rel_diff:.2g} of the output "
-                            f"scale (tolerance {RELATIVE_TOLERANCE:g})")
-    exercised = comparisons[-1]
-    if exercised.finite and not exercised.input_dependent:
-        problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
-                        f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
-                        "proves nothing about the graph")
-    return tuple(comparisons), tuple(problems)
+    """:func:`verify_artifact` on the verification batches of N(0, 1) inputs of ``input_shape``."""
+    return verify_artifact(model, verification_inputs(input_shape, batches), run, runtime,
+                           calibrate=calibrate, keeps=keeps)
 
 
 def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
