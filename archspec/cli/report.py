@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 import typer
 
 from . import app
-from .common import EXIT_INVALID, SET_HELP, console, errors, fail, report_problems, show_traceback
+from .common import EXIT_INVALID, SET_HELP, console, errors, fail, report_problems, show_traceback, terminal_size
 from .hinting import strict_option
 
 if TYPE_CHECKING:
@@ -82,10 +82,17 @@ def parse_input_size(text: Optional[str]) -> Optional[tuple[int, int]]:
     """``"224"`` -> (224, 224), ``"320,256"`` -> (320, 256); anything else exits 2."""
     if text is None:
         return None
+    from ..spec.numbers import NumberError, parse_int
+
     parts = [p.strip() for p in text.replace("x", ",").split(",")]
-    if len(parts) in (1, 2) and all(p.isdigit() and int(p) > 0 for p in parts):
-        h, w = int(parts[0]), int(parts[-1])
-        return h, w
+    try:
+        sizes = [parse_int(p) for p in parts] if len(parts) in (1, 2) else []
+    except NumberError as exc:
+        if "out of range" in str(exc):
+            raise fail(f"--input-size: {exc}") from None
+        sizes = []
+    if sizes and all(s > 0 for s in sizes):
+        return sizes[0], sizes[-1]
     raise fail(f"--input-size {text!r}: give one positive integer (square) or two as H,W, e.g. 224 or 320,256")
 
 
@@ -148,8 +155,7 @@ def table_width(wide: bool) -> Optional[int]:
         return None
     if console.is_terminal:
         return console.width
-    columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() and int(columns) > 0 else None
+    return terminal_size("COLUMNS")
 
 
 def emit(table: "Table", fmt: Format, data: Any, wide: bool = False) -> None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..spec.limits import current
+from ..spec.numbers import NumberError, out_of_range, parse_float
 from .errors import PlanError
 from .ops import DeformConv, Norm
 from .types import Plan, Unit
@@ -165,7 +166,8 @@ def _machine_words() -> str:
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
          "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
-SIZE = re.compile(r"\s*(\d+(?:\.\d*)?(?:[eE]\d+)?)\s*([a-zA-Z]*)\s*")
+SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?(?:[eE][0-9]+)?)\s*([a-zA-Z]*)\s*")
+LARGEST_SIZE = 1 << 62  # bytes: anything above is no machine's memory
 
 
 def parse_size(text: str) -> int:
@@ -174,7 +176,10 @@ def parse_size(text: str) -> int:
     unit = match and UNITS.get(match.group(2).lower())
     if not match or unit is None:
         raise ValueError(f"expected a size such as 8GiB, 512MiB, 8GB or 8e9 (bytes), got {text!r}")
-    value = int(float(match.group(1)) * unit)
+    scaled = parse_float(match.group(1)) * unit  # NumberError (a ValueError) beyond float64
+    if scaled > LARGEST_SIZE:
+        raise NumberError(out_of_range(text))
+    value = int(scaled)
     if value < 1:
         raise ValueError(f"a memory limit must be at least 1 byte, got {text!r}")
     return value

@@ -19,6 +19,7 @@ import yaml
 
 from .errors import MAX_ECHO, FieldPath, Loc, SpecError, capped, dotted, printable, problem
 from .limits import Limits, current
+from .numbers import DECIMAL_INT, NumberError, parse_int
 from .yaml_safety import Loader, loader_for, parse_yaml, read_spec_text, spec_file_name
 
 DISCRIMINATORS = ("type", "rule")
@@ -198,14 +199,24 @@ def apply_overrides(data: dict, marks: Marks, overrides: Iterable[str], file: st
         marks[path] = Loc(file, note=f"--set {override}")
 
 
+LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")  # what YAML takes as a line break
+
+
 def parse_override(override: str, file: str) -> tuple[FieldPath, Any]:
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():
         raise problem(file, f"--set {_quoted(override)}: expected PATH=VALUE, e.g. body.depth=56")
-    path = override_path(key.strip())
+    try:
+        path = override_path(key.strip())
+    except NumberError as exc:  # an index of 5,000 digits
+        raise problem(file, f"--set {_quoted(override)}: {exc}") from None
     if not path or "" in path:
         raise problem(file, f"--set {_quoted(override)}: the path has an empty part; name the field with "
                             "names and indices joined by single dots, e.g. body.depth=56 or body.stages[1].stride=2")
+    if any(brk in raw for brk in LINE_BREAKS):
+        raise problem(file, f"--set {_quoted(override)}: the value spans several lines; a --set value is one "
+                            "line of YAML (write lists and mappings in flow style: [1, 2], {type: basic})",
+                      path=dotted(path))
     text = f"v: {raw}"
     try:
         yaml.compose(text, Loader=Loader)
@@ -222,7 +233,7 @@ def _quoted(override: str) -> str:
     return repr(capped(override, MAX_ECHO))
 
 
-INDEXED = re.compile(r"([^\[\]]*)((?:\[\d+\])*)")
+INDEXED = re.compile(r"([^\[\]]*)((?:\[[0-9]+\])*)")
 
 
 def override_path(key: str) -> FieldPath:
@@ -235,8 +246,8 @@ def override_path(key: str) -> FieldPath:
             continue
         name, indices = match.groups()
         if name or not indices:  # an empty name alone (`a..b`, `.x`) is kept, and refused
-            path.append(int(name) if name.isdigit() else name)
-        path += [int(i) for i in re.findall(r"\d+", indices)]
+            path.append(parse_int(name) if DECIMAL_INT.fullmatch(name) else name)
+        path += [parse_int(i) for i in re.findall(r"[0-9]+", indices)]
     return tuple(path)
 
 
