@@ -100,7 +100,7 @@ def load_reports(
     paths: Sequence[Path], input_size: Optional[str], overrides: Sequence[Sequence[str]],
     elementwise: bool = False, aux: bool = False, strict: Optional[bool] = None,
     batch: int = 1, dtype: str = "fp32", device: str = "cpu",
-    policy: str = "archspec",
+    policy: str = "archspec", verify: bool = False,
 ) -> list[tuple["Report", "Plan"]]:
     """Plan and tabulate every spec (``overrides[i]`` applied to ``paths[i]``); report every bad one,
     then exit 2 if any was bad. ``strict`` not None: print hints too (cli/hinting.py), as errors if True."""
@@ -126,7 +126,15 @@ def load_reports(
         if strict is not None and report_hints(hints_for(spec, resolved, path, sets, size), strict):
             bad = True
             continue
-        loaded.append((make_report(resolved, elementwise, aux, batch, dtype, device, policy), resolved))
+        made = make_report(resolved, elementwise, aux, batch, dtype, device, policy)
+        if verify:  # before any table is printed: the estimate of what --verify will allocate
+            try:
+                affordable(made, resolved, spec, dtype)
+            except SpecError as exc:
+                report_problems(exc)
+                bad = True
+                continue
+        loaded.append((made, resolved))
     if bad:
         raise typer.Exit(EXIT_INVALID)
     return loaded
@@ -196,6 +204,24 @@ def quiet_broken_pipe() -> Iterator[None]:
         os.dup2(devnull, sys.stdout.fileno())
 
 
+def affordable(report: "Report", resolved: "Plan", spec: Any, dtype: str) -> None:
+    """Refuse ``--verify`` up front, with the estimate, where its CPU builds would not fit the memory
+    limit (as ``build`` does): the inference-peak check builds the module with real (zero) weights and
+    runs one forward; bf16/fp16 saved bytes are measured on a second real build in training mode."""
+    from ..api import located
+    from ..plan import PlanError, memory_budget
+
+    memory = report.memory
+    if memory is None:
+        return
+    passes = memory.infer_peak_bytes + (memory.train_saved_bytes if dtype != "fp32" else 0)
+    needed = memory_budget.for_measurement(resolved, memory.params_bytes, passes, 1 if dtype == "fp32" else 2)
+    try:
+        memory_budget.require(resolved, needed)
+    except PlanError as exc:
+        raise located(spec, exc) from None
+
+
 def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp32", device: str = "cpu") -> None:
     """``--verify``: build each module (torch) and compare; exit 1 naming the first difference."""
     from ..complexity.verify import verify, verify_memory, verify_peak
@@ -260,7 +286,7 @@ def report(
 
         require("torch", needed_for="report --verify")
     loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux, strict, batch, dtype.value,
-                          device.value, policy.value)
+                          device.value, policy.value, verify)
     reports = [r for r, _ in loaded]
     view = stage_table if by is By.stage else unit_table
     tables = [comparison_table(reports)] if len(reports) > 1 and by is None else [view(r) for r in reports]

@@ -94,6 +94,13 @@ def for_build(plan: Plan, exports: tuple[str, ...] | list[str], verify_batch: in
     return estimate(plan)
 
 
+def for_measurement(plan: Plan, weight_bytes: int, activation_bytes: int, copies: int = 1) -> MemoryEstimate:
+    """What ``report --verify`` allocates on the CPU: ``copies`` real builds of ``weight_bytes``
+    (the meta builds allocate nothing) and the larger of its measured passes, ``activation_bytes``
+    (the exact figures of :mod:`archspec.complexity.memory`, which this layer does not import)."""
+    return MemoryEstimate(weight_bytes, copies, activation_bytes, 1 if activation_bytes else 0, BUILD_WORKING_SET)
+
+
 def _weight_values(unit: Unit) -> int:
     buffers = sum(2 * op.channels + 1 for op in unit.ops if isinstance(op, Norm) and op.kind == "batch")
     return unit.params + buffers
