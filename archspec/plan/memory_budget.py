@@ -101,6 +101,18 @@ def for_measurement(plan: Plan, weight_bytes: int, activation_bytes: int, copies
     return MemoryEstimate(weight_bytes, copies, activation_bytes, 1 if activation_bytes else 0, BUILD_WORKING_SET)
 
 
+CHECKPOINT_VALUE_BYTES = 8  # a checkpoint may hold float64 tensors
+CHECKPOINT_SLACK = 16 << 20  # its pickle, metadata and a few small tensors a converter ignores
+
+
+def checkpoint_limit(plan: Plan) -> int:
+    """The most bytes of tensor data a checkpoint for ``plan`` can sensibly hold: every parameter and
+    BN buffer, training-only heads included, at 8 bytes each, and some slack. A checkpoint declaring
+    more is refused before anything is loaded (a compressed archive could inflate to gigabytes)."""
+    values = sum(_weight_values(unit) for unit in (*plan.units, *plan.aux))
+    return values * CHECKPOINT_VALUE_BYTES + CHECKPOINT_SLACK
+
+
 def _weight_values(unit: Unit) -> int:
     buffers = sum(2 * op.channels + 1 for op in unit.ops if isinstance(op, Norm) and op.kind == "batch")
     return unit.params + buffers
