@@ -91,6 +91,10 @@ def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], root
     if base_path in chain + (here,):
         cycle = " -> ".join(p.name for p in chain + (here, base_path))
         raise problem(file, f"`extends` makes a cycle: {cycle}", where.line, where.column, "extends")
+    if len(chain) + 1 >= limits.max_extends:
+        raise refuse(f"`extends` chains more than {limits.max_extends} files ({chain[0].name if chain else here.name} "
+                     f"-> ... -> {here.name} -> {base_path.name}); a spec extends a base, which may extend "
+                     "another, a few levels deep: flatten the chain")
     base_file = _display(base_path, file, base_name)
     base, base_marks = _resolve(read_spec_text(base_path, limits), base_file, limits, chain + (here,), roots,
                                 refuse_base)
