@@ -47,3 +47,10 @@ def nbytes(value: Any) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.2f} {suffix}"
     return f"{value} B"
+
+
+def plot_text(text: Any) -> str:
+    """Text from a user (a directory, a metric, a spec name, a title) as matplotlib draws it
+    literally: ``$...$`` would start mathtext, and a malformed formula raises when the figure
+    is saved. An escaped dollar is drawn as a dollar."""
+    return str(text).replace("$", r"\$")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..formatting import human
+from ..formatting import human, plot_text
 from ..files import write_bytes
 from ..plan.types import Plan, Unit
 from .formats import suffix_format
@@ -71,7 +71,7 @@ def figure(plans: Sequence[Plan], y: str = "width", title: str | None = None):  
     for plan, ys in zip(plans, values):
         # unit i spans [i - 1, i]: a stage of n equal units is a flat step n long
         ax.step(range(len(ys) + 1), [*ys, ys[-1]], where="post", linewidth=1.8,
-                label=f"{plan.name} ({len(ys)} units, {human(plan.params)} params)")
+                label=f"{plot_text(plan.name)} ({len(ys)} units, {human(plan.params)} params)")
     ax.set_xlabel("unit (along the depth)")
     ax.set_ylabel(measure.label)
     if measure.log and all(v > 0 for ys in values for v in ys):
@@ -83,7 +83,7 @@ def figure(plans: Sequence[Plan], y: str = "width", title: str | None = None):  
     ax.set_xlim(0, max(len(ys) for ys in values))
     ax.grid(True, alpha=0.3)
     ax.legend(frameon=False, fontsize=9)
-    ax.set_title(title or measure.title, fontsize=11)
+    ax.set_title(plot_text(title) if title else measure.title, fontsize=11)
     return fig
 
 
