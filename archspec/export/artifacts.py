@@ -24,6 +24,7 @@ import torch
 import torch.fx
 
 from .._version import __version__
+from ..files import WholeWrites
 from ..plan.types import Plan
 from .checks import Agreement, ExportError
 from .onnx_options import MAX_BATCH, root_cause
@@ -40,16 +41,19 @@ def state_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def write_safetensors(model: torch.nn.Module, path: Path, target: Path, metadata: dict[str, str]) -> Agreement:
     """Write the weights and read them back: every tensor bit-identical, every metadata key intact."""
     from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     state = state_of(model)
     for name, tensor in state.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ExportError(target, f"tensor {name} holds NaN or infinite values; refusing to write broken weights")
     header = {"format": "pt", **metadata}
-    mode = path.stat().st_mode  # the staged file's (a plain open's); safetensors recreates the file 0600
-    save_file(state, str(path), metadata=header)
-    path.chmod(mode)
+    # serialised in memory, written by archspec.files: a full disk is an OSError naming the file
+    # (safetensors' own writer raises its SafetensorError), and the staged file keeps its mode
+    data = save(state, metadata=header)
+    with WholeWrites(path) as file:
+        file.write(data)
+    del data
     loaded = load_file(str(path))
     if set(loaded) != set(state):
         raise ExportError(target, f"read back {len(loaded)} tensors for {len(state)} written")

@@ -91,7 +91,7 @@ def for_build(plan: Plan, exports: tuple[str, ...] | list[str], verify_batch: in
     (a forward pass at ``verify_batch`` in torch and in onnxruntime)."""
     if "onnx" in exports:
         return estimate(plan, verify_batch, ONNX_WEIGHT_COPIES, ONNX_RUNTIMES, BUILD_WORKING_SET + ONNX_WORKING_SET)
-    return estimate(plan)
+    return estimate(plan, weight_copies=2 if "safetensors" in exports else 1)  # its bytes, then its read-back
 
 
 def for_measurement(plan: Plan, weight_bytes: int, activation_bytes: int, copies: int = 1) -> MemoryEstimate:
