@@ -1,5 +1,6 @@
-"""Verification that cannot pass a broken network: outputs finite, exports agreeing with torch,
-on inputs and statistics that exercise the graph.
+"""The one verification policy: every artifact (ONNX with any options, .pt2, standalone
+Python, fx) and the module itself are held to the same rule, here, so that no export kind
+or option can pass a network a sibling path would refuse.
 
 A freshly initialised network evaluated with BN's initial running statistics (mean 0,
 variance 1) passes each residual unit's growth on: deep nets output 1e11 or more, or
@@ -8,14 +9,18 @@ proves little. So an export is compared twice:
 
 - **as built**: the file as written against the module as built (or as loaded). Both
   must be finite and agree within :data:`RELATIVE_TOLERANCE` of the output scale;
-- **calibrated**: the same file, run with BN running statistics calibrated on a few
-  random batches (fed to onnxruntime in place of the file's), against the module with
-  the same statistics. The outputs are then O(1) and must depend on the input.
+- **calibrated** (no weights loaded, BN present): the same artifact with BN running
+  statistics calibrated on a few random batches in place of its own, against the module
+  with the same statistics. The outputs are then O(1) and must depend on the input.
 
-``max(0.0, nan)`` is 0.0 in Python, so every comparison here checks finiteness first and
-never folds a NaN into a maximum. :func:`compare_export` runs both comparisons for any
-export given a runner (ONNX: :func:`verify_onnx`); :func:`check_torch` is the first check
-of every build, before anything is written.
+:func:`cases` makes them; each artifact runs them (:func:`holding` puts the statistics
+into a torch module; ONNX takes them as initializers); :func:`judge` is the rule (finite on
+both sides, same shapes, within the tolerance, the last case input-dependent) and
+:func:`require` the failure: a :class:`VerificationError` naming the artifact, what was
+compared and the figures. :func:`verified` and :func:`settle` chain them for exporters;
+:func:`check_torch` holds the module itself to the rule before any export is made.
+``max(0.0, nan)`` is 0.0 in Python, so every comparison checks finiteness first and never
+folds a NaN into a maximum.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ LARGEST_BATCH = max(*VERIFY_BATCHES, CALIBRATION_BATCH_SIZE)  # what a memory es
 # fp32 reorderings between torch and onnxruntime give 1e-6 to 1e-4 of the output scale
 # (ResNet-50 with calibrated statistics: 6e-5); a 1% error is ten times the tolerance.
 RELATIVE_TOLERANCE = 1e-3
-# Outputs whose spread over a batch is below this share of their scale ignore the input.
+# Outputs whose spread over the samples is below this share of their scale ignore the input.
 INPUT_DEPENDENCE = 1e-4
 
 
@@ -51,12 +56,12 @@ class VerificationError(Exception):
 
 @dataclass(frozen=True)
 class Comparison:
-    """onnxruntime against torch on the verification batches, under one set of BN statistics."""
+    """An artifact against torch on the verification inputs, under one set of BN statistics."""
 
     statistics: str  # "as built" or "calibrated"
     max_abs_diff: float  # largest |torch - onnxruntime|; inf when either is not finite
     scale: float  # largest |torch output|
-    spread: float  # largest difference between two samples' torch outputs in one batch
+    spread: float  # largest difference between any sample's torch output and the first one's
     finite: bool
     nonfinite: str = ""  # whose outputs were not finite: "torch" or the runtime's name
 
