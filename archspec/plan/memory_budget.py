@@ -19,8 +19,9 @@ The estimate is a simple upper bound, in float32 (4 bytes a value):
 
 Measured on torch 2.14 / onnxruntime, peak RSS above the imported libraries
 (docs/authoring.md, "Untrusted specs"): wide-resnet-50-2 at 64x64 with an ONNX check
-1.8 GiB (estimate 2.1 GiB), with a state_dict only 270 MiB (estimate 327 MiB);
-resnet-18 at 1024x1024 with an ONNX check 1.0 GiB (estimate 1.8 GiB).
+1.8 GiB (estimate 2.1 GiB), with a state_dict only 270 MiB (estimate 344 MiB, its
+verification passes included); resnet-18 at 1024x1024 with an ONNX check 1.0 GiB
+(estimate 1.8 GiB).
 
 Units run one after another and a unit's temporaries die with it, so the peak of a
 forward pass is bounded by its largest unit. Nothing here imports torch.
@@ -87,11 +88,12 @@ ONNX_RUNTIMES = 2  # torch and onnxruntime each run the verification batches
 
 
 def for_build(plan: Plan, exports: tuple[str, ...] | list[str], verify_batch: int) -> MemoryEstimate:
-    """What ``build_exports`` needs: the module alone, or with ``onnx`` the export and its check
-    (a forward pass at ``verify_batch`` in torch and in onnxruntime)."""
+    """What ``build_exports`` needs: the module and its verification (forward passes up to
+    ``verify_batch``: the calibration batches), or with ``onnx`` the export and its check
+    (in torch and in onnxruntime)."""
     if "onnx" in exports:
         return estimate(plan, verify_batch, ONNX_WEIGHT_COPIES, ONNX_RUNTIMES, BUILD_WORKING_SET + ONNX_WORKING_SET)
-    return estimate(plan, weight_copies=2 if "safetensors" in exports else 1)  # its bytes, then its read-back
+    return estimate(plan, verify_batch, weight_copies=2 if "safetensors" in exports else 1)  # its bytes, read back
 
 
 def for_measurement(plan: Plan, weight_bytes: int, activation_bytes: int, copies: int = 1) -> MemoryEstimate:
