@@ -23,7 +23,9 @@ from archspec.export.verify import VerificationError, compare
 
 runner = CliRunner()
 SMALL = ["--set", "input.size=16", "--set", "name=x"]
-BROKEN = ["--set", "batchnorm.eps=.inf"]  # every BN divides by infinity: the logits are the bias alone
+# Every BN divides by 1e15: the logits are the bias alone, to 1e-14 (the issue's `.inf` is now refused
+# by validation, exit 2: see test_an_infinite_eps_is_refused_before_any_build).
+BROKEN = ["--set", "batchnorm.eps=1.0e+30"]
 # Every artifact path: (export kinds, ONNX options).
 ARTIFACTS = {
     "onnx": (["onnx"], []),
@@ -57,6 +59,16 @@ def test_input_independent_network_fails_every_artifact_and_writes_nothing(tmp_p
     assert "its outputs at batch 1 and 3 of N(0, 1) inputs" in text  # what was compared
     assert "the same for every input" in text and "calibrated" in text
     assert "untrained" not in text and "Nothing was written" in text
+    assert not out.exists() or os.listdir(out) == []
+
+
+@pytest.mark.parametrize("name", ARTIFACTS)
+def test_an_infinite_eps_is_refused_before_any_build(tmp_path, name):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["build", "resnet-20", *argv(name), *SMALL, "--set", "batchnorm.eps=.inf",
+                                 "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "batchnorm.eps: must be a finite number" in " ".join(result.output.split())
     assert not out.exists() or os.listdir(out) == []
 
 
