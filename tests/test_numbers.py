@@ -172,3 +172,21 @@ def test_a_columns_archspec_cannot_read_is_ignored(value):
                             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": value})
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert result.stdout.startswith("name,")
+
+
+@pytest.mark.parametrize("args", [
+    ["sample", "spaces/cifar-resnets.yaml", "-n", "2", "--max-draws", "9" * 30, "-o", "never"],
+    ["sample", "spaces/cifar-resnets.yaml", "-n", "9" * 30, "-o", "never"],
+    ["build", "resnet-20", "--seed", "9" * 30, "-o", "never"],
+    ["report", "resnet-20", "--batch", "9" * 30],
+    ["report", "resnet-20", "--batch", "²"],
+    ["report", "resnet-20", "--batch", HUGE_INT],
+], ids=["max-draws", "samples", "seed", "batch", "batch-superscript", "batch-5000-digits"])
+def test_integer_options_refuse_what_no_consumer_takes(args, tmp_path, monkeypatch):
+    """Every integer option is capped at 2**63 - 1 (itertools.islice raised on --max-draws 10**30)."""
+    monkeypatch.chdir(ROOT)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output and "Invalid value for" in flat(result.output)
+    assert not (ROOT / "never").exists()

@@ -51,15 +51,24 @@ def set_option() -> list[str]:
     return typer.Option([], "--set", "-s", help=SET_HELP, metavar="PATH=VALUE")
 
 
+LARGEST_CLI_INT = 2**63 - 1  # what every consumer takes (itertools.islice, torch seeds, process counts)
+
+
 class _FlagsTakeNoValue:
     """Help without a ``<bool>`` placeholder beside flags (typer's rich help prints one, as if
-    ``--verify`` took a value): a flag's metavar is empty."""
+    ``--verify`` took a value): a flag's metavar is empty. An integer option without a maximum
+    gets :data:`LARGEST_CLI_INT` (``--max-draws 10**30`` raised deep in ``itertools.islice``);
+    typer reads the digits (ASCII only) and refuses what is out of range with one message."""
 
     def get_params(self, ctx: typer.Context) -> list:
         params = super().get_params(ctx)  # type: ignore[misc]
         for param in params:
             if getattr(param, "is_flag", False) and param.metavar is None:
                 param.metavar = ""
+            described = getattr(param, "type_descriptor", None)
+            info = getattr(described, "parameter_info", None)
+            if getattr(described, "annotation", None) is int and info is not None and getattr(info, "max", 0) is None:
+                info.max = LARGEST_CLI_INT
         return params
 
 
