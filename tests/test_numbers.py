@@ -132,6 +132,7 @@ def space(tmp_path, vary: str, budget: str = "{params: [null, 400K]}"):
     *[("body.depth: {choice: [8, 14]}", f"{{params: [null, {v}]}}", "is out of range") for v in OVER_RANGE],
     ("body.depth: {choice: [8, 14]}", '{params: [null, "1e999999999M"]}', "is out of range"),
     ("body.depth: {choice: [8, 14]}", '{params: [null, "²"]}', "is not a count"),
+    ("body.depth: {choice: [8, 14]}", "{params: [null, .inf]}", "is not a count"),
 ], ids=short)
 def test_space_ranges_and_budgets_refuse_hostile_numbers(tmp_path, vary, budget, message):
     out = tmp_path / "out"

@@ -143,3 +143,12 @@ def test_a_non_finite_artifact_output_is_named_as_the_artifacts():
     assert problems == ("as built: the outputs of torch.export.load are not finite (NaN or infinity)",)
     with pytest.raises(VerificationError, match=r"^y\.pt2: torch\.export\.load vs module: as built: the outputs of "):
         verify.require("y.pt2", "torch.export.load vs module", comparisons, problems)
+
+
+def test_a_shape_difference_is_a_problem_naming_the_artifact():
+    found = [verify.Case("as built", (torch.zeros(2, 1),), (np.ones((2, 4), np.float32),))]
+    comparisons, problems = verify.judge(found, [[np.ones((2, 5), np.float32)]], "the fx module")
+    assert problems == ("as built: the fx module gave outputs of shape (2, 5), torch (2, 4)",)
+    with pytest.raises(VerificationError, match=r"^x\.fx\.py: fx vs module: as built: the fx module gave outputs "
+                                                r"of shape \(2, 5\), torch \(2, 4\)\. Nothing was written\.$"):
+        verify.require("x.fx.py", "fx vs module", comparisons, problems)

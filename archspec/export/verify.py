@@ -187,6 +187,10 @@ def holding(module: nn.Module, overrides: dict[str, np.ndarray] | None) -> Itera
 def judge(found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]], runtime: str,
           tolerance: float = RELATIVE_TOLERANCE) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
     """The rule every artifact is held to; returns the comparisons and the problems (empty: passed)."""
+    for case, got in zip(found, outputs, strict=True):
+        for e, g in zip(case.expected, got, strict=True):
+            if np.shape(e) != np.shape(g):
+                return (), (f"{case.statistics}: {runtime} gave outputs of shape {np.shape(g)}, torch {np.shape(e)}",)
     comparisons = tuple(compare(case.statistics, case.expected, [np.asarray(o, np.float32) for o in got], runtime)
                         for case, got in zip(found, outputs))
     problems: list[str] = []
@@ -234,7 +238,7 @@ def require(target: str | Path, what: str, comparisons: Sequence[Comparison], pr
     parts = [f"{target}: {what}: {'; '.join(problems)}."]
     if any("same for every input" in p for p in problems):
         parts.append(_why_constant(comparisons, loaded))
-    if detail:
+    if detail and comparisons:
         parts.append("Compared " + "; ".join(c.describe() for c in comparisons) + ".")
     parts.append("Nothing was written.")
     raise VerificationError(" ".join(parts))
