@@ -24,7 +24,6 @@ from torch import nn
 
 from ..blocks.network import Network
 from ..plan.types import Plan, Unit
-from ..spec import json_safety
 
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MODES = ("infer", "train")
@@ -199,7 +198,7 @@ class LatencyTable:
     @classmethod
     def load(cls, path: Path, cfg: Config) -> "LatencyTable":
         try:
-            data = json_safety.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
             table = cls(dict(data["config"]), {str(k): float(v) for k, v in data["units"].items()})
             if data.get("schema") != TABLE_SCHEMA:
                 raise ValueError(f"schema {data.get('schema')!r}, expected {TABLE_SCHEMA}")

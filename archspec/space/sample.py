@@ -28,7 +28,6 @@ from .model import Choice, FloatRange
 from .parallel import judged, usable_workers
 from .text import ExpandedText
 from .variants import Counter, Unresolved, sha256_of, with_changes
-from ..spec import json_safety
 
 INDEX = "index.jsonl"
 DUPLICATE = "duplicate (same sha256 as an earlier sample)"
@@ -194,7 +193,7 @@ def read_index(directory: str | Path) -> list[dict[str, Any]]:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                rows.append(json_safety.loads(line))
+                rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
     return rows

@@ -30,7 +30,6 @@ from typing import Any, Callable
 
 from ..extras import MissingExtra
 from .sample import read_index
-from ..spec import json_safety
 
 RESULTS = "results.jsonl"
 RUNS = "runs"
@@ -120,7 +119,7 @@ def read_results(directory: str | Path) -> dict[str, dict[str, Any]]:
         return latest
     for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
         try:
-            row = json_safety.loads(line)
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
         if isinstance(row, dict) and "sha256" in row:
@@ -180,7 +179,7 @@ def outcome(task: Task, exit_code: int | None, duration: float) -> RunResult:
         return RunResult(task.sha256, "failed", exit_code, duration, None, _tail(out / "stderr.log"))
     metrics_path = out / "metrics.json"
     try:
-        metrics = json_safety.loads(metrics_path.read_text(encoding="utf-8"))
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return RunResult(task.sha256, "no-metrics", exit_code, duration, None, f"the command wrote no {metrics_path}")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
