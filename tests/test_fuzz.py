@@ -194,53 +194,43 @@ def test_random_set_overrides_end_cleanly(sets):
         assert exc.problems and all(p.message.strip() for p in exc.problems)
 
 
-# --- design spaces: `sample` and `fit` inputs -------------------------------------------------
+# --- the number reader through `sample` and `fit` ------------------------------------------------
 
-SPACE = {
+NUMBER_SPACE = {
     "base": "resnet-20.yaml",  # beside the space file: bases are confined to the space's directory
     "vary": {"body.depth": {"choice": [8, 14, 20]}, "body.widening.base": {"int": [8, 16], "step": 4},
              "head.dropout": {"float": [0.0, 0.5]}},
     "tie": {"body.widening.base": ["stem.width"]},
     "budget": {"params": [None, "400K"], "macs": [None, "100M"]},
 }
-NUMBERS = st.sampled_from(["010", "0x10", "1_000", "1e999999999", "9" * 5000, "²", ".inf", ".nan", "-1", "0",
-                           "1.5M", "400K", "1e3", "", "null", "[1, 2]", "{int: [1, 2]}"])
+HOSTILE_NUMBERS = st.sampled_from(["010", "0x10", "0o7", "1_000", "0b101", "1:30", "1e999999999", "9" * 5000, "²",
+                                   ".inf", "-.inf", ".nan", "-1", "0", "1.5M", "1e3", "1e-999", "1.0e+30"])
 
 
 @st.composite
-def mutated_spaces(draw: st.DrawFn) -> str:
-    """A space file with 1-3 data mutations (weird values, hostile numbers written as YAML), and
-    maybe a raw text mutation."""
+def spaces_with_hostile_numbers(draw: st.DrawFn) -> str:
+    """The space file with 1-3 of its values replaced by a hostile number, written as YAML text
+    (unquoted: as a user's file would hold it), so that they reach the YAML 1.2 number reader."""
     import copy
 
-    data = copy.deepcopy(SPACE)
+    data = copy.deepcopy(NUMBER_SPACE)
     for _ in range(draw(st.integers(1, 3))):
-        choices = paths(data)
-        path = draw(st.sampled_from(choices))
-        how = draw(st.sampled_from(["drop", "replace", "retype", "stringify", "nest", "unknown", "number"]))
-        if how == "number":  # a number as the text of the file writes it, not as Python wrote it
-            mutate(data, path, "replace", f"@{draw(NUMBERS)}@", 0)
-        else:
-            mutate(data, path, how, draw(WEIRD), draw(st.integers(-1, 300)))
+        mutate(data, draw(st.sampled_from(paths(data))), "replace", f"@{draw(HOSTILE_NUMBERS)}@", 0)
     text = yaml.safe_dump(data, sort_keys=False, width=10**6)
-    text = text.replace("'@", "").replace("@'", "").replace("@", "")  # unquote the raw numbers
-    if draw(st.integers(0, 3)) == 0:
-        at = draw(st.integers(0, len(text)))
-        text = text[:at] + draw(st.sampled_from(RAW)) + text[at:]
-    return text
+    return text.replace("'@", "").replace("@'", "").replace("@", "")
 
 
 @settings(FUZZ, max_examples=max(EXAMPLES // 4, 1))
-@given(text=mutated_spaces())
-def test_mutated_space_files_sample_cleanly(tmp_path_factory, text):
-    folder = tmp_path_factory.mktemp("space")
+@given(text=spaces_with_hostile_numbers())
+def test_space_files_with_hostile_numbers_sample_cleanly(tmp_path_factory, text):
+    folder = tmp_path_factory.mktemp("numbers")
     path, out = folder / "space.yaml", folder / "out"
-    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    path.write_text(text, encoding="utf-8")
     (folder / "resnet-20.yaml").write_text(TEXTS["resnet-20"])
     result = runner.invoke(app, ["sample", str(path), "-n", "2", "--max-draws", "40", "--workers", "1",
                                  "-o", str(out)])
     if result.exit_code == 1:  # fewer in-budget networks than asked for within --max-draws
-        assert "error:" in result.output and "Traceback" not in result.output, result.output
+        assert "Traceback" not in result.output, result.output
     else:
         clean_cli(result)
 
@@ -248,7 +238,7 @@ def test_mutated_space_files_sample_cleanly(tmp_path_factory, text):
 @settings(FUZZ, max_examples=max(EXAMPLES // 4, 1))
 @given(vary=st.sampled_from(["body.widening.alpha", "body.depth", "head.dropout", "classes", "name", "body", "",
                              "body.stages[9999999999999999999999].x", "²"]),
-       target=st.one_of(NUMBERS, st.text(max_size=12)), which=st.sampled_from(["--params", "--macs"]))
+       target=st.one_of(HOSTILE_NUMBERS, st.text(max_size=12)), which=st.sampled_from(["--params", "--macs"]))
 def test_random_fit_requests_end_cleanly(vary, target, which):
     result = runner.invoke(app, ["fit", str(ROOT / "specs" / "pyramidnet-110-a270.yaml"), "--vary", vary,
                                  which, target, "--format", "json"])
