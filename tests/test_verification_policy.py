@@ -152,3 +152,17 @@ def test_a_shape_difference_is_a_problem_naming_the_artifact():
     with pytest.raises(VerificationError, match=r"^x\.fx\.py: fx vs module: as built: the fx module gave outputs "
                                                 r"of shape \(2, 5\), torch \(2, 4\)\. Nothing was written\.$"):
         verify.require("x.fx.py", "fx vs module", comparisons, problems)
+
+
+def test_several_outputs_are_judged_each_on_its_own_scale():
+    """A backbone's maps, per input one after another: a constant map fails even when another varies."""
+    varying = [np.full((1, 4), v, np.float32) for v in (1.0, 2.0)]
+    constant = np.full((1, 2, 3), 7.0, np.float32)
+    expected = (varying[0], constant, varying[1], constant)  # input 0: maps a, b; input 1: maps a, b
+    found = [verify.Case("as built", (torch.zeros(1, 1), torch.ones(1, 1)), expected)]
+    comparisons, problems = verify.judge(found, [list(expected)], "onnxruntime", names=("a", "b"))
+    assert [c.statistics for c in comparisons] == ["a as built", "b as built"]
+    assert problems == ("b as built: the outputs are the same for every input (spread 0 at output scale 7), "
+                        "so the comparison proves nothing about the graph",)
+    _, missing = verify.judge(found, [list(expected[:3])], "onnxruntime", names=("a", "b"))
+    assert missing == ("as built: onnxruntime gave 3 outputs, torch 4",)

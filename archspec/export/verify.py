@@ -117,7 +117,7 @@ class OnnxCheck:
                 f"opset {self.opset}, checker ok")
         calibrated = (f" (BN running statistics calibrated on {CALIBRATION_BATCHES} random batches "
                       f"of {CALIBRATION_BATCH_SIZE})")
-        lines = [head] + ["  " + c.describe() + (calibrated if c.statistics == "calibrated" else "")
+        lines = [head] + ["  " + c.describe() + (calibrated if c.statistics.endswith("calibrated") else "")
                           for c in self.comparisons]
         return "\n".join(lines)
 
@@ -129,9 +129,11 @@ def verification_inputs(shape: Sequence[int], batches: Sequence[int] = VERIFY_BA
 
 
 def torch_outputs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """The module's output on each input; a backbone's maps (a list per input) one after another."""
     model.eval()
     with torch.no_grad():
-        return [model(x).float().numpy() for x in inputs]
+        results = [model(x) for x in inputs]
+    return [t.float().numpy() for r in results for t in (r if isinstance(r, (list, tuple)) else (r,))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,14 +187,26 @@ def holding(module: nn.Module, overrides: dict[str, np.ndarray] | None) -> Itera
 
 
 def judge(found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]], runtime: str,
-          tolerance: float = RELATIVE_TOLERANCE) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
-    """The rule every artifact is held to; returns the comparisons and the problems (empty: passed)."""
+          tolerance: float = RELATIVE_TOLERANCE,
+          names: Sequence[str] = ()) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+    """The rule every artifact is held to; returns the comparisons and the problems (empty: passed).
+
+    ``names`` names the outputs of a module with several (a backbone's maps: ``outputs`` hold
+    them per input, in order, as :func:`torch_outputs` does); each is then compared on its own
+    scale, its comparisons named by it, and each must depend on the input.
+    """
+    comparisons: list[Comparison] = []
     for case, got in zip(found, outputs, strict=True):
-        for e, g in zip(case.expected, got, strict=True):
+        got = [np.asarray(o, np.float32) for o in got]
+        if len(got) != len(case.expected):
+            return (), (f"{case.statistics}: {runtime} gave {len(got)} outputs, torch {len(case.expected)}",)
+        for e, g in zip(case.expected, got):
             if np.shape(e) != np.shape(g):
                 return (), (f"{case.statistics}: {runtime} gave outputs of shape {np.shape(g)}, torch {np.shape(e)}",)
-    comparisons = tuple(compare(case.statistics, case.expected, [np.asarray(o, np.float32) for o in got], runtime)
-                        for case, got in zip(found, outputs))
+        n = len(names)
+        comparisons += ([compare(f"{name} {case.statistics}", case.expected[k::n], got[k::n], runtime)
+                         for k, name in enumerate(names)] if names else
+                        [compare(case.statistics, case.expected, got, runtime)])
     problems: list[str] = []
     for c in comparisons:
         if not c.finite:
@@ -200,17 +214,18 @@ def judge(found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]], runtim
         elif c.rel_diff > tolerance:
             problems.append(f"{c.statistics}: {runtime} differs from torch by {c.rel_diff:.2g} of the output "
                             f"scale (tolerance {tolerance:g})")
-    exercised = comparisons[-1]
-    if exercised.finite and not exercised.input_dependent:
-        problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
-                        f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
-                        "proves nothing about the graph")
-    return comparisons, tuple(problems)
+    for exercised in comparisons[-max(len(names), 1):]:  # the last statistics' comparisons, one per output
+        if exercised.finite and not exercised.input_dependent:
+            problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
+                            f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
+                            "proves nothing about the graph")
+    return tuple(comparisons), tuple(problems)
 
 
 def verify_artifact(model: nn.Module, inputs: Sequence[torch.Tensor], run: "Runner", runtime: str,
                     tolerance: float = RELATIVE_TOLERANCE, calibrate: bool = True,
-                    keeps: Container[str] | None = None) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+                    keeps: Container[str] | None = None,
+                    names: Sequence[str] = ()) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
     """:func:`cases`, ``run`` on each, :func:`judge`. ``keeps`` holds the statistics' names the
     artifact can take (None: all of them); an artifact that keeps none cannot run a calibrated case."""
     found = cases(model, inputs, calibrate)
@@ -225,7 +240,7 @@ def verify_artifact(model: nn.Module, inputs: Sequence[torch.Tensor], run: "Runn
                 found = found[:1]
                 break
         outputs.append(run(case.inputs, overrides))
-    comparisons, judged = judge(found, outputs, runtime, tolerance)
+    comparisons, judged = judge(found, outputs, runtime, tolerance, names)
     return comparisons, (*problems, *judged)
 
 
@@ -266,7 +281,7 @@ def settle(target: str | Path, what: str, found: Sequence[Case], outputs: Sequen
 def _why_constant(comparisons: Sequence[Comparison], loaded: str | None) -> str:
     if loaded:
         return f"With the weights loaded from {loaded}, the module itself ignores its input."
-    if any(c.statistics == "calibrated" for c in comparisons):
+    if any(c.statistics.endswith("calibrated") for c in comparisons):
         return ("The module ignores its input both as built and with BN statistics calibrated on random "
                 "batches, so the initial statistics are not the cause: look for a field that zeroes a layer, "
                 "such as an infinite or huge batchnorm.eps.")
@@ -381,10 +396,11 @@ Runner = Callable[[Sequence[torch.Tensor], Optional[dict[str, np.ndarray]]], lis
 
 def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, keeps: Container[str] | None,
                    runtime: str = "onnxruntime", batches: Sequence[int] = VERIFY_BATCHES,
-                   calibrate: bool = True) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
-    """:func:`verify_artifact` on the verification batches of N(0, 1) inputs of ``input_shape``."""
+                   calibrate: bool = True, outputs: Sequence[str] = ()) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+    """:func:`verify_artifact` on the verification batches of N(0, 1) inputs of ``input_shape``;
+    ``outputs`` names a backbone's maps (:func:`judge`)."""
     return verify_artifact(model, verification_inputs(input_shape, batches), run, runtime,
-                           calibrate=calibrate, keeps=keeps)
+                           calibrate=calibrate, keeps=keeps, names=outputs)
 
 
 def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
@@ -393,6 +409,7 @@ def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
 
     ``calibrate``: also compare with calibrated BN statistics (the file keeps them as
     initializers named as in the state_dict); builds from trained weights skip it.
+    A file with several outputs (a backbone's maps) is compared output by output.
     """
     import onnx
 
@@ -400,15 +417,17 @@ def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
     onnx.checker.check_model(str(path), full_check=True)
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     initializers = {i.name for i in proto.graph.initializer}
+    outputs = [o.name for o in proto.graph.output]
     del proto
     comparisons, problems = compare_export(model, input_shape, partial(_run_onnx, path), initializers,
-                                           batches=batches, calibrate=calibrate)
+                                           batches=batches, calibrate=calibrate,
+                                           outputs=outputs if len(outputs) > 1 else ())
     return OnnxCheck(Path(path), opset, tuple(batches), comparisons, problems)
 
 
 def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
               overrides: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
-    """onnxruntime on CPU; ``overrides`` replace the file's initializers of the same names.
+    """onnxruntime on CPU, every output per input; ``overrides`` replace the file's initializers of the same names.
 
     The overrides are written into an in-memory copy of the model: onnxruntime's own
     ``SessionOptions.add_initializer`` left some BN statistics of DenseNet-121 unreplaced.
@@ -429,4 +448,4 @@ def _run_onnx(path: str | Path, inputs: Sequence[torch.Tensor],
         del proto
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return [session.run(None, {name: x.numpy()})[0] for x in inputs]
+    return [out for x in inputs for out in session.run(None, {name: x.numpy()})]
