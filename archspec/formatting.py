@@ -6,7 +6,10 @@ same number the same way without importing each other.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 __all__ = ["exact", "human", "nbytes", "plain"]
 
@@ -49,8 +52,20 @@ def nbytes(value: Any) -> str:
     return f"{value} B"
 
 
-def plot_text(text: Any) -> str:
-    """Text from a user (a directory, a metric, a spec name, a title) as matplotlib draws it
-    literally: ``$...$`` would start mathtext, and a malformed formula raises when the figure
-    is saved. An escaped dollar is drawn as a dollar."""
-    return str(text).replace("$", r"\$")
+
+def literal_text(draw: Callable[..., T]) -> Callable[..., T]:
+    """``draw`` (a function that makes a matplotlib figure) with mathtext off: text from a user
+    (a directory, a metric, a spec name, a title, a point label) is drawn as written. ``$...$``
+    would otherwise start a formula, and a malformed one raises when the figure is saved.
+    Without matplotlib, ``draw`` runs as it is (and says matplotlib is missing)."""
+
+    @functools.wraps(draw)
+    def literally(*args: Any, **kwargs: Any) -> T:
+        try:
+            from matplotlib import rc_context
+        except ImportError:
+            return draw(*args, **kwargs)
+        with rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return literally

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..formatting import human, plot_text
+from ..formatting import human, literal_text
 from ..files import write_bytes
 from ..plan.types import Plan, Unit
 from .formats import suffix_format
@@ -54,6 +54,7 @@ def series(plan: Plan, y: str) -> list[int]:
     return [MEASURES[y].value(u) for stage in plan.stages for u in stage.units]
 
 
+@literal_text
 def figure(plans: Sequence[Plan], y: str = "width", title: str | None = None):  # -> matplotlib.figure.Figure
     """The figure: one stepped line per network, in the order given, with a legend."""
     if y not in MEASURES:
@@ -71,7 +72,7 @@ def figure(plans: Sequence[Plan], y: str = "width", title: str | None = None):  
     for plan, ys in zip(plans, values):
         # unit i spans [i - 1, i]: a stage of n equal units is a flat step n long
         ax.step(range(len(ys) + 1), [*ys, ys[-1]], where="post", linewidth=1.8,
-                label=f"{plot_text(plan.name)} ({len(ys)} units, {human(plan.params)} params)")
+                label=f"{plan.name} ({len(ys)} units, {human(plan.params)} params)")
     ax.set_xlabel("unit (along the depth)")
     ax.set_ylabel(measure.label)
     if measure.log and all(v > 0 for ys in values for v in ys):
@@ -83,7 +84,7 @@ def figure(plans: Sequence[Plan], y: str = "width", title: str | None = None):  
     ax.set_xlim(0, max(len(ys) for ys in values))
     ax.grid(True, alpha=0.3)
     ax.legend(frameon=False, fontsize=9)
-    ax.set_title(plot_text(title) if title else measure.title, fontsize=11)
+    ax.set_title(title or measure.title, fontsize=11)
     return fig
 
 

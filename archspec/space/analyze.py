@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from ..files import staged
 from .sample import read_index
 from ..extras import MissingExtra
-from ..formatting import plot_text
+from ..formatting import literal_text
 from .sweep import read_results
 
 FORMATS = ("png", "svg", "pdf")
@@ -99,6 +99,7 @@ def to_csv(rows: Sequence[Row]) -> str:
     return buffer.getvalue()
 
 
+@literal_text
 def plot(rows: Sequence[Row], metric: str, out: str | Path, lower_is_better: bool = False) -> Path:
     """Draw the EDF per directory and the metric against params and MACs (fronts marked), atomically."""
     out = Path(out)
@@ -117,15 +118,13 @@ def plot(rows: Sequence[Row], metric: str, out: str | Path, lower_is_better: boo
         mine = [r for r in rows if r.dir == directory]
         values = sorted(r.metric for r in mine)
         fractions = [(i + 1) / len(values) for i in range(len(values))]
-        name = plot_text(Path(directory).name)
-        edf.step(values, fractions, where="post", color=color, label=f"{name} (n={len(values)})")
+        edf.step(values, fractions, where="post", color=color, label=f"{Path(directory).name} (n={len(values)})")
         for axes, cost, front in ((vs_params, "params", "on_front"), (vs_macs, "macs", "on_front_macs")):
             axes.scatter([getattr(r, cost) for r in mine], [r.metric for r in mine], s=14, alpha=0.6, color=color)
             best = sorted((getattr(r, cost), r.metric) for r in mine if getattr(r, front))
             axes.plot([b[0] for b in best], [b[1] for b in best], "-o", color=color, markersize=6, drawstyle="steps-post",
-                      markerfacecolor="none", label=f"{name}: Pareto front")
+                      markerfacecolor="none", label=f"{Path(directory).name}: Pareto front")
     better = "lower is better" if lower_is_better else "higher is better"
-    metric = plot_text(metric)
     edf.set(xlabel=f"{metric} ({better})", ylabel="fraction of models", title=f"EDF of {metric}", ylim=(0, 1.02))
     edf.legend(loc="lower right" if lower_is_better else "upper left", fontsize=8)
     for axes, what in ((vs_params, "parameters"), (vs_macs, "MACs per image")):
