@@ -96,6 +96,24 @@ def parse_input_size(text: Optional[str]) -> Optional[tuple[int, int]]:
     raise fail(f"--input-size {text!r}: give one positive integer (square) or two as H,W, e.g. 224 or 320,256")
 
 
+def affordable(report: "Report", resolved: "Plan", spec: Any, dtype: str) -> None:
+    """Refuse ``--verify`` up front, with the estimate, where its CPU builds would not fit the memory
+    limit (as ``build`` does): the inference-peak check builds the module with real (zero) weights and
+    runs one forward; bf16/fp16 saved bytes are measured on a second real build in training mode."""
+    from ..api import located
+    from ..plan import PlanError, memory_budget
+
+    memory = report.memory
+    if memory is None:
+        return
+    passes = memory.infer_peak_bytes + (memory.train_saved_bytes if dtype != "fp32" else 0)
+    needed = memory_budget.for_measurement(resolved, memory.params_bytes, passes, 1 if dtype == "fp32" else 2)
+    try:
+        memory_budget.require(resolved, needed)
+    except PlanError as exc:
+        raise located(spec, exc) from None
+
+
 def load_reports(
     paths: Sequence[Path], input_size: Optional[str], overrides: Sequence[Sequence[str]],
     elementwise: bool = False, aux: bool = False, strict: Optional[bool] = None,
@@ -202,24 +220,6 @@ def quiet_broken_pipe() -> Iterator[None]:
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-
-
-def affordable(report: "Report", resolved: "Plan", spec: Any, dtype: str) -> None:
-    """Refuse ``--verify`` up front, with the estimate, where its CPU builds would not fit the memory
-    limit (as ``build`` does): the inference-peak check builds the module with real (zero) weights and
-    runs one forward; bf16/fp16 saved bytes are measured on a second real build in training mode."""
-    from ..api import located
-    from ..plan import PlanError, memory_budget
-
-    memory = report.memory
-    if memory is None:
-        return
-    passes = memory.infer_peak_bytes + (memory.train_saved_bytes if dtype != "fp32" else 0)
-    needed = memory_budget.for_measurement(resolved, memory.params_bytes, passes, 1 if dtype == "fp32" else 2)
-    try:
-        memory_budget.require(resolved, needed)
-    except PlanError as exc:
-        raise located(spec, exc) from None
 
 
 def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp32", device: str = "cpu") -> None:
