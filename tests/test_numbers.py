@@ -191,3 +191,16 @@ def test_integer_options_refuse_what_no_consumer_takes(args, tmp_path, monkeypat
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output and "Invalid value for" in flat(result.output)
     assert not (ROOT / "never").exists()
+
+
+@pytest.mark.parametrize("text", ["1e5", "010", "0o17", "0x1F", ".5"])
+def test_expanded_specs_quote_strings_yaml_1_2_would_read_as_numbers(text):
+    """A spec's expanded form (archspec expand, sample's files) reads back as written."""
+    from archspec.spec.expand import expanded_yaml
+    from archspec.spec.yaml_safety import parse_yaml
+
+    written = "\n".join(f'description: "{text}"' if line.startswith("description:") else line
+                        for line in RESNET20.splitlines())
+    spec = load_text(written, "s.yaml")
+    data, _ = parse_yaml(expanded_yaml(spec.model_dump(mode="json", exclude_none=True), "0" * 64), "e.yaml")
+    assert data["description"] == text

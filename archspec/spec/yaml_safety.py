@@ -28,10 +28,11 @@ from .numbers import NumberError, yaml12_number
 INT, FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 
 
-def _yaml12(loader: type) -> type:
-    """``loader`` resolving plain numbers as YAML 1.2's core schema does (what editors' YAML
-    servers use): ``010`` is the integer 10, ``1e-5`` a float; ``1_000``, ``0b101`` and
-    ``1:30`` are text. Numbers are then read by :func:`archspec.spec.numbers.yaml12_number`."""
+def yaml12(loader: type) -> type:
+    """``loader`` (or a dumper) resolving plain numbers as YAML 1.2's core schema does (what
+    editors' YAML servers use): ``010`` is the integer 10, ``1e-5`` a float; ``1_000``, ``0b101``
+    and ``1:30`` are text. Numbers are then read by :func:`archspec.spec.numbers.yaml12_number`;
+    a dumper quotes a string such as ``"1e5"`` that YAML 1.2 would read as a number."""
     cls = type(f"{loader.__name__}12", (loader,), {})
     cls.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag not in (INT, FLOAT)]
                                    for first, resolvers in loader.yaml_implicit_resolvers.items()}
@@ -42,8 +43,8 @@ def _yaml12(loader: type) -> type:
     return cls
 
 
-Loader = _yaml12(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-PythonLoader = _yaml12(yaml.SafeLoader)  # for nesting libyaml's C stack cannot take
+Loader = yaml12(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+PythonLoader = yaml12(yaml.SafeLoader)  # for nesting libyaml's C stack cannot take
 C_SAFE_NESTING = 1000  # libyaml recurses in C and crashes near 30k levels; stay far below
 _TAG = "tag:yaml.org,2002:"
 PLAIN_SCALARS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}
