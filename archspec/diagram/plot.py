@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..formatting import human, literal_text
+from ..formatting import human
 from ..files import write_bytes
 from ..plan.types import Plan, Unit
 from .formats import suffix_format
+from ..formatting import literal_text
 
 FORMATS = ("png", "svg", "pdf")
 DEFAULT_DPI = 150
