@@ -101,8 +101,8 @@ def test_every_artifact_is_judged_on_its_own_outputs(tmp_path, monkeypatch, name
     original = verify.judge
     seen = []
 
-    def failing(found, outputs, runtime, tolerance=verify.RELATIVE_TOLERANCE):
-        comparisons, problems = original(found, outputs, runtime, tolerance)
+    def failing(found, outputs, runtime, tolerance=verify.RELATIVE_TOLERANCE, names=()):
+        comparisons, problems = original(found, outputs, runtime, tolerance, names)
         if runtime == "torch":  # the module itself
             return comparisons, problems
         seen.append((runtime, [c.statistics for c in comparisons]))
