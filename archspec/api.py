@@ -194,7 +194,8 @@ def write_exports(
     CLI's options do. An export that cannot be made raises
     ``archspec.export.checks.ExportError`` (a ``ValueError`` naming the file and the
     reason), and nothing is written; so is ``archspec.export.verify.VerificationError`` when
-    torch's outputs are not finite or the ONNX file disagrees with torch. ``seed`` drives the init.
+    the outputs of torch or of any artifact are not finite, do not depend on the input, or
+    disagree (one policy for every kind and option, docs/authoring.md). ``seed`` drives the init.
     """
     from .convert import read_weights
     from .export.build import build_exports

@@ -6,7 +6,10 @@ same number the same way without importing each other.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 __all__ = ["exact", "human", "nbytes", "plain", "tick"]
 
@@ -55,3 +58,22 @@ def nbytes(value: Any) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.2f} {suffix}"
     return f"{value} B"
+
+
+
+def literal_text(draw: Callable[..., T]) -> Callable[..., T]:
+    """``draw`` (a function that makes a matplotlib figure) with mathtext off: text from a user
+    (a directory, a metric, a spec name, a title, a point label) is drawn as written. ``$...$``
+    would otherwise start a formula, and a malformed one raises when the figure is saved.
+    Without matplotlib, ``draw`` runs as it is (and says matplotlib is missing)."""
+
+    @functools.wraps(draw)
+    def literally(*args: Any, **kwargs: Any) -> T:
+        try:
+            from matplotlib import rc_context
+        except ImportError:
+            return draw(*args, **kwargs)
+        with rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return literally

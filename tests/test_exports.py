@@ -28,7 +28,7 @@ from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.export.standalone import class_name, standalone_code
 from archspec.plan.expand import spec_hash
-from conftest import SPECS, spec_path
+from conftest import ROOT, SPECS, spec_path
 
 TINY = ["--set", "input.size=16", "--set", "body.depth=8", "--set", "name=resnet-20"]  # a variant named as its files
 NAME = "resnet-20"
@@ -346,3 +346,21 @@ def _exec(code: str, name: str) -> types.ModuleType:
 def _write(path, text: str):
     path.write_text(text)
     return os.fspath(path)
+
+
+def test_a_file_size_limit_on_the_safetensors_writer_names_the_file(tmp_path):
+    """safetensors is serialised in memory and written through archspec.files (WholeWrites), so a
+    full disk or ``ulimit -f`` is the one located OSError message, not a SafetensorError traceback."""
+    import resource
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "archspec", "build", "resnet-20", "--set", "name=r", "-e", "safetensors",
+         "-o", str(out)], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)))  # the file is ~1 MB
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"cannot use {out / 'r.safetensors'}: File too large; nothing was written" in result.stderr
+    assert list(out.iterdir()) == []

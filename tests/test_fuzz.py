@@ -232,6 +232,45 @@ def test_mutated_space_files_sample_and_fit_cleanly(tmp_path_factory, text):
                                  "-o", str(folder / "out")])
     if result.exit_code == 1:  # the draws ran out: what was found is written
         assert "found" in result.output and (folder / "out" / "index.jsonl").exists()
+
+
+# --- the number reader through `sample` and `fit` ------------------------------------------------
+
+NUMBER_SPACE = {
+    "base": "resnet-20.yaml",  # beside the space file: bases are confined to the space's directory
+    "vary": {"body.depth": {"choice": [8, 14, 20]}, "body.widening.base": {"int": [8, 16], "step": 4},
+             "head.dropout": {"float": [0.0, 0.5]}},
+    "tie": {"body.widening.base": ["stem.width"]},
+    "budget": {"params": [None, "400K"], "macs": [None, "100M"]},
+}
+HOSTILE_NUMBERS = st.sampled_from(["010", "0x10", "0o7", "1_000", "0b101", "1:30", "1e999999999", "9" * 5000, "²",
+                                   ".inf", "-.inf", ".nan", "-1", "0", "1.5M", "1e3", "1e-999", "1.0e+30"])
+
+
+@st.composite
+def spaces_with_hostile_numbers(draw: st.DrawFn) -> str:
+    """The space file with 1-3 of its values replaced by a hostile number, written as YAML text
+    (unquoted: as a user's file would hold it), so that they reach the YAML 1.2 number reader."""
+    import copy
+
+    data = copy.deepcopy(NUMBER_SPACE)
+    for _ in range(draw(st.integers(1, 3))):
+        mutate(data, draw(st.sampled_from(paths(data))), "replace", f"@{draw(HOSTILE_NUMBERS)}@", 0)
+    text = yaml.safe_dump(data, sort_keys=False, width=10**6)
+    return text.replace("'@", "").replace("@'", "").replace("@", "")
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 4, 1))
+@given(text=spaces_with_hostile_numbers())
+def test_space_files_with_hostile_numbers_sample_cleanly(tmp_path_factory, text):
+    folder = tmp_path_factory.mktemp("numbers")
+    path, out = folder / "space.yaml", folder / "out"
+    path.write_text(text, encoding="utf-8")
+    (folder / "resnet-20.yaml").write_text(TEXTS["resnet-20"])
+    result = runner.invoke(app, ["sample", str(path), "-n", "2", "--max-draws", "40", "--workers", "1",
+                                 "-o", str(out)])
+    if result.exit_code == 1:  # fewer in-budget networks than asked for within --max-draws
+        assert "Traceback" not in result.output, result.output
     else:
         clean_cli(result)
 
@@ -282,3 +321,15 @@ def test_mutated_sample_directories_analyze_and_sweep_cleanly(tmp_path_factory, 
     (folder / name).write_text(data.draw(mutated_rows(lines)), encoding="utf-8", errors="surrogatepass")
     clean_cli(runner.invoke(app, ["analyze", str(folder), "-m", "acc", "--format", "json"]))
     clean_cli(runner.invoke(app, ["sweep", str(folder), "--run", "true {spec}", "--retry-failed"]))
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 4, 1))
+@given(vary=st.sampled_from(["body.widening.alpha", "body.depth", "head.dropout", "classes", "name", "body", "",
+                             "body.stages[9999999999999999999999].x", "²"]),
+       target=st.one_of(HOSTILE_NUMBERS, st.text(max_size=12)), which=st.sampled_from(["--params", "--macs"]))
+def test_random_fit_requests_end_cleanly(vary, target, which):
+    result = runner.invoke(app, ["fit", str(ROOT / "specs" / "pyramidnet-110-a270.yaml"), "--vary", vary,
+                                 which, target, "--format", "json"])
+    assert result.exit_code in (0, 2), (result.exit_code, result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output

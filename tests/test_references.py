@@ -80,6 +80,25 @@ def test_overrides_that_change_the_network_are_told_its_reference_no_longer_appl
     assert archspec.plan("resnet-50", input_size=160).macs == 2_087_321_600  # plan() itself never checks it
 
 
+@pytest.mark.parametrize("override", [
+    "description=x",  # changes no count: the file's own wrong reference stays an error
+    "input.size=64",  # changes the MACs, not the params the wrong figure is about
+    "reference.params=5",  # a wrong figure given on the command line
+    "classes=100",  # changes the params, but the reference was already wrong as written
+])
+def test_a_wrong_reference_stays_an_error_whatever_the_set(write_spec, override):
+    path = write_spec(RESNET20.replace("params: 269722", "params: 269000"))
+    result = runner.invoke(app, ["validate", str(path), "--set", override])
+    assert result.exit_code == 2 and "error:" in result.stderr and "reference.params: the spec claims" in result.stderr
+
+
+def test_only_a_set_that_changes_a_count_makes_a_correct_reference_a_hint():
+    changed = runner.invoke(app, ["validate", "resnet-20", "--set", "classes=100"])
+    assert changed.exit_code == 0 and "warning:" in changed.stderr and "reference.params" in changed.stderr
+    unchanged = runner.invoke(app, ["validate", "resnet-20", "--set", "description=x"])
+    assert unchanged.exit_code == 0 and "reference." not in unchanged.stderr
+
+
 def test_a_spec_extending_a_reference_inherits_the_check(write_spec):
     base = write_spec(RESNET20, "resnet-20.yaml")
     wider = write_spec("extends: resnet-20.yaml\nname: wider\nbody: {widening: {base: 32}}\n", "wider.yaml")

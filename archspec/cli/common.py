@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import traceback
 from contextlib import contextmanager
 from enum import Enum
@@ -19,6 +20,24 @@ from ..spec.errors import MAX_MESSAGE, MAX_PROBLEMS, capped, listed, printable
 from ..spec.limits import configure
 
 EXIT_INVALID = 2  # bad input: an invalid spec, a missing file, a bad option value
+MAX_COLUMNS = 10_000  # wider than any terminal; a larger COLUMNS is garbage
+
+
+def terminal_size(name: str) -> Optional[int]:
+    """``COLUMNS`` or ``LINES`` read by the one number reader; None when unset or not a sensible
+    size (``²``, 5,000 digits, 0): rich reads them with ``str.isdigit()`` and ``int()`` and crashes."""
+    from ..spec.numbers import NumberError, parse_int
+
+    try:
+        value = parse_int(os.environ.get(name, ""))
+    except NumberError:
+        return None
+    return value if 0 < value <= MAX_COLUMNS else None
+
+
+for _name in ("COLUMNS", "LINES"):  # before rich reads them: a size it cannot read is unset
+    if _name in os.environ and terminal_size(_name) is None:
+        del os.environ[_name]
 
 console = Console(highlight=False, soft_wrap=True, emoji=False)  # ":name:" in user text stays as written
 errors = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
@@ -32,15 +51,24 @@ def set_option() -> list[str]:
     return typer.Option([], "--set", "-s", help=SET_HELP, metavar="PATH=VALUE")
 
 
+LARGEST_CLI_INT = 2**63 - 1  # what every consumer takes (itertools.islice, torch seeds, process counts)
+
+
 class _FlagsTakeNoValue:
     """Help without a ``<bool>`` placeholder beside flags (typer's rich help prints one, as if
-    ``--verify`` took a value): a flag's metavar is empty."""
+    ``--verify`` took a value): a flag's metavar is empty. An integer option without a maximum
+    gets :data:`LARGEST_CLI_INT` (``--max-draws 10**30`` raised deep in ``itertools.islice``);
+    typer reads the digits (ASCII only) and refuses what is out of range with one message."""
 
     def get_params(self, ctx: typer.Context) -> list:
         params = super().get_params(ctx)  # type: ignore[misc]
         for param in params:
             if getattr(param, "is_flag", False) and param.metavar is None:
                 param.metavar = ""
+            described = getattr(param, "type_descriptor", None)
+            info = getattr(described, "parameter_info", None)
+            if getattr(described, "annotation", None) is int and info is not None and getattr(info, "max", 0) is None:
+                info.max = LARGEST_CLI_INT
         return params
 
 
@@ -91,11 +119,13 @@ class State:
 
 
 def _count(text: str) -> int:
-    """A count given as ``10000000000`` or ``1e10``."""
+    """A count given as ``10000000000``, ``1e10`` or ``10G`` (:func:`archspec.spec.numbers.parse_count`)."""
+    from ..spec.numbers import NumberError, parse_count
+
     try:
-        value = int(text) if text.isdigit() else int(float(text))
-    except (ValueError, OverflowError):
-        raise typer.BadParameter(f"expected a whole number such as 10000000000 or 1e10, got {text!r}") from None
+        value = parse_count(text, "a whole number such as 10000000000 or 1e10")
+    except NumberError as exc:
+        raise typer.BadParameter(str(exc)) from None
     if value < 1:
         raise typer.BadParameter("must be at least 1")
     return value

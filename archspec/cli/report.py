@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 import typer
 
 from . import app
-from .common import EXIT_INVALID, SET_HELP, console, errors, fail, report_problems, show_traceback
+from .common import EXIT_INVALID, SET_HELP, console, errors, fail, report_problems, show_traceback, terminal_size
 from .hinting import strict_option
 
 if TYPE_CHECKING:
@@ -82,18 +82,43 @@ def parse_input_size(text: Optional[str]) -> Optional[tuple[int, int]]:
     """``"224"`` -> (224, 224), ``"320,256"`` -> (320, 256); anything else exits 2."""
     if text is None:
         return None
+    from ..spec.numbers import NumberError, parse_int
+
     parts = [p.strip() for p in text.replace("x", ",").split(",")]
-    if len(parts) in (1, 2) and all(p.isdigit() and int(p) > 0 for p in parts):
-        h, w = int(parts[0]), int(parts[-1])
-        return h, w
+    try:
+        sizes = [parse_int(p) for p in parts] if len(parts) in (1, 2) else []
+    except NumberError as exc:
+        if "out of range" in str(exc):
+            raise fail(f"--input-size: {exc}") from None
+        sizes = []
+    if sizes and all(s > 0 for s in sizes):
+        return sizes[0], sizes[-1]
     raise fail(f"--input-size {text!r}: give one positive integer (square) or two as H,W, e.g. 224 or 320,256")
+
+
+def affordable(report: "Report", resolved: "Plan", spec: Any, dtype: str) -> None:
+    """Refuse ``--verify`` up front, with the estimate, where its CPU builds would not fit the memory
+    limit (as ``build`` does): the inference-peak check builds the module with real (zero) weights and
+    runs one forward; bf16/fp16 saved bytes are measured on a second real build in training mode."""
+    from ..api import located
+    from ..plan import PlanError, memory_budget
+
+    memory = report.memory
+    if memory is None:
+        return
+    passes = memory.infer_peak_bytes + (memory.train_saved_bytes if dtype != "fp32" else 0)
+    needed = memory_budget.for_measurement(resolved, memory.params_bytes, passes, 1 if dtype == "fp32" else 2)
+    try:
+        memory_budget.require(resolved, needed)
+    except PlanError as exc:
+        raise located(spec, exc) from None
 
 
 def load_reports(
     paths: Sequence[Path], input_size: Optional[str], overrides: Sequence[Sequence[str]],
     elementwise: bool = False, aux: bool = False, strict: Optional[bool] = None,
     batch: int = 1, dtype: str = "fp32", device: str = "cpu",
-    policy: str = "archspec",
+    policy: str = "archspec", verify: bool = False,
 ) -> list[tuple["Report", "Plan"]]:
     """Plan and tabulate every spec (``overrides[i]`` applied to ``paths[i]``); report every bad one,
     then exit 2 if any was bad. ``strict`` not None: print hints too (cli/hinting.py), as errors if True."""
@@ -119,7 +144,15 @@ def load_reports(
         if strict is not None and report_hints(hints_for(spec, resolved, path, sets, size), strict):
             bad = True
             continue
-        loaded.append((make_report(resolved, elementwise, aux, batch, dtype, device, policy), resolved))
+        made = make_report(resolved, elementwise, aux, batch, dtype, device, policy)
+        if verify:  # before any table is printed: the estimate of what --verify will allocate
+            try:
+                affordable(made, resolved, spec, dtype)
+            except SpecError as exc:
+                report_problems(exc)
+                bad = True
+                continue
+        loaded.append((made, resolved))
     if bad:
         raise typer.Exit(EXIT_INVALID)
     return loaded
@@ -148,8 +181,7 @@ def table_width(wide: bool) -> Optional[int]:
         return None
     if console.is_terminal:
         return console.width
-    columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() and int(columns) > 0 else None
+    return terminal_size("COLUMNS")
 
 
 def emit(table: "Table", fmt: Format, data: Any, wide: bool = False) -> None:
@@ -261,7 +293,7 @@ def report(
 
         require("torch", needed_for="report --verify")
     loaded = load_reports(specs, input_size, [sets] * len(specs), elementwise, aux, strict, batch, dtype.value,
-                          device.value, policy.value)
+                          device.value, policy.value, verify)
     reports = [r for r, _ in loaded]
     view = stage_table if by is By.stage else unit_table
     tables = [comparison_table(reports)] if len(reports) > 1 and by is None else [view(r) for r in reports]

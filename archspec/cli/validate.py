@@ -52,6 +52,18 @@ def _listed(file: Path, root: Path) -> bool:
     return not any(part.startswith(("_", ".")) for part in file.relative_to(root).parts)
 
 
+def as_written(path: Path) -> tuple | None:
+    """The spec without --set and its Plan, to tell what the --set changed; None where it cannot be
+    read again (standard input) or is not valid on its own."""
+    if str(path) == STDIN:
+        return None
+    try:
+        spec = as_spec(path)
+        return spec, plan(spec)
+    except SpecError:
+        return None
+
+
 @app.command()
 def validate(
     paths: list[Path] = typer.Argument(..., metavar="PATH", help="Spec files, or directories to search for *.yaml / *.yml."),
@@ -89,7 +101,12 @@ def validate(
             continue
         hints = hints_for(loaded, resolved, path, sets)
         if sets:
-            hints += [source_of(loaded).problem(where, message) for where, message in variant_mismatches(loaded, resolved)]
+            wrong, variant = variant_mismatches(loaded, resolved, as_written(path))
+            if wrong:
+                report(SpecError([source_of(loaded).problem(where, message) for where, message in wrong]))
+                bad.append(SpecError([]))
+                continue
+            hints += [source_of(loaded).problem(where, message) for where, message in variant]
         if fmt is ErrorFormat.gitlab and strict and hints:
             gathered.extend(hints)  # under --strict, hints are errors of the report
             bad.append(SpecError(hints))

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import stat
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Union
 
+from ..plan.memory_budget import CHECKPOINT_SLACK
 from ..plan.resolve import SpecLike, resolve
 from ..plan.types import Plan
 from ..registry import discover
@@ -75,6 +77,7 @@ def read_weights(path: str | Path, spec: Union[Plan, SpecLike], fmt: str = "torc
         raise ConversionError(f"{path}: cannot read the weights: {exc.strerror or exc}") from None
     if not regular:  # a FIFO nobody writes to would block torch.load forever; a device never ends
         raise ConversionError(f"{path}: is not a regular file; give a file torch.save wrote")
+    _within_plan(path, _as_plan(spec))
     if is_safetensors(path):
         loaded = _load_safetensors(path)
     else:
@@ -91,6 +94,36 @@ def read_weights(path: str | Path, spec: Union[Plan, SpecLike], fmt: str = "torc
         return convert(loaded, spec, fmt)
     except ConversionError as exc:
         raise ConversionError(f"{path}: {exc}{_format_hint(path, fmt)}") from None
+
+
+MAX_ARCHIVE_ENTRIES = 1_000_000  # a state_dict of the largest bundled network has ~1,500 tensors
+
+
+def _within_plan(path: str | Path, plan: Plan) -> None:
+    """Refuse, before loading a tensor, a checkpoint whose declared tensor data exceeds what the
+    Plan's network can hold (:func:`archspec.plan.memory_budget.checkpoint_limit`). A torch.save
+    archive declares every record's uncompressed size in its zip directory, and torch allocates
+    by it; any other file (safetensors, a legacy pickle) is read at its size on disk."""
+    from ..plan.memory_budget import checkpoint_limit, size
+
+    limit = checkpoint_limit(plan)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                entries = archive.infolist()
+                if len(entries) > MAX_ARCHIVE_ENTRIES:
+                    raise ConversionError(f"{path}: the archive has {len(entries):,} records; a state_dict of "
+                                          f"{plan.name} has far fewer: refusing to load it")
+                declared, how = sum(e.file_size for e in entries), "declares"
+        else:
+            declared, how = os.stat(path).st_size, "holds"
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise ConversionError(f"{path}: cannot read the weights: {getattr(exc, 'strerror', None) or exc}") from None
+    if declared > limit:
+        raise ConversionError(
+            f"{path}: the checkpoint {how} {size(declared)} of data, more than a state_dict of {plan.name} can "
+            f"hold ({size(limit)}: its parameters and BN buffers at up to 8 bytes each, and "
+            f"{size(CHECKPOINT_SLACK)} for the rest); refusing to load it. Is it the checkpoint of another network?")
 
 
 SAFETENSORS_SUFFIX = ".safetensors"

@@ -20,6 +20,7 @@ from ..formatting import human, tick
 from ..files import write_bytes
 from ..plan.types import Plan, Unit
 from .formats import suffix_format
+from ..formatting import literal_text
 
 FORMATS = ("png", "svg", "pdf")
 DEFAULT_DPI = 150
@@ -54,6 +55,7 @@ def series(plan: Plan, y: str) -> list[int]:
     return [MEASURES[y].value(u) for stage in plan.stages for u in stage.units]
 
 
+@literal_text
 def figure(plans: Sequence[Plan], y: str = "width", title: str | None = None):  # -> matplotlib.figure.Figure
     """The figure: one stepped line per network, in the order given, with a legend."""
     if y not in MEASURES:

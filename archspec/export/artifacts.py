@@ -16,8 +16,6 @@ import ast
 import importlib.util
 import inspect
 import json
-import os
-import re
 import textwrap
 import types
 from pathlib import Path
@@ -26,10 +24,11 @@ import torch
 import torch.fx
 
 from .._version import __version__
-from ..files import OutputError, WholeWrites
+from ..files import WholeWrites
 from ..plan.types import Plan
-from .checks import Agreement, Comparison, ExportError
+from .checks import Agreement, ExportError
 from .onnx_options import MAX_BATCH, root_cause
+from .verify import holding, verification_inputs, verified
 
 TORCH_TOLERANCE = 1e-5  # a re-traced program on the same kernels: summation order at most
 VERIFY_BATCHES = (1, 3)
@@ -42,22 +41,19 @@ def state_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def write_safetensors(model: torch.nn.Module, path: Path, target: Path, metadata: dict[str, str]) -> Agreement:
     """Write the weights and read them back: every tensor bit-identical, every metadata key intact."""
     from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     state = state_of(model)
     for name, tensor in state.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ExportError(target, f"tensor {name} holds NaN or infinite values; refusing to write broken weights")
     header = {"format": "pt", **metadata}
-    mode = path.stat().st_mode  # the staged file's (a plain open's); safetensors recreates the file 0600
-    try:
-        save_file(state, str(path), metadata=header)
-    except Exception as exc:  # SafetensorError: "I/O error: No space left on device (os error 28)"
-        code = re.search(r"\(os error (\d+)\)", str(exc))
-        if code is None:
-            raise
-        raise OutputError(int(code.group(1)), os.strerror(int(code.group(1))), str(target)) from None
-    path.chmod(mode)
+    # serialised in memory, written by archspec.files: a full disk is an OSError naming the file
+    # (safetensors' own writer raises its SafetensorError), and the staged file keeps its mode
+    data = save(state, metadata=header)
+    with WholeWrites(path) as file:
+        file.write(data)
+    del data
     loaded = load_file(str(path))
     if set(loaded) != set(state):
         raise ExportError(target, f"read back {len(loaded)} tensors for {len(state)} written")
@@ -72,7 +68,7 @@ def write_safetensors(model: torch.nn.Module, path: Path, target: Path, metadata
 
 
 def write_pt2(model: torch.nn.Module, plan: Plan, path: Path, target: Path, metadata: dict[str, str],
-              seed: int = 0) -> Agreement:
+              seed: int = 0, calibrate: bool = True, loaded_from: str | None = None) -> Agreement:
     """torch.export with a dynamic batch; torch.export.load must give the module's outputs at batch 1 and 3."""
     model = model.eval()
     example = torch.randn(2, plan.in_channels, *plan.input_size)
@@ -87,14 +83,15 @@ def write_pt2(model: torch.nn.Module, plan: Plan, path: Path, target: Path, meta
     loaded = torch.export.load(str(path), extra_files=extra).module()
     if json.loads(extra["archspec.json"]) != metadata:
         raise ExportError(target, "the archspec.json metadata reads back different from what was written")
-    generator = torch.Generator().manual_seed(seed)
-    comparison = Comparison(target, f"torch.export.load vs module at batch {' and '.join(map(str, VERIFY_BATCHES))}",
-                            TORCH_TOLERANCE)
-    for n in VERIFY_BATCHES:
-        x = torch.randn(n, plan.in_channels, *plan.input_size, generator=generator)
-        with torch.no_grad():
-            comparison.add(model(x), loaded(x), f"batch {n}")
-    return comparison.result()
+
+    def run(inputs, overrides):
+        with holding(loaded, overrides), torch.no_grad():
+            return [loaded(x).numpy() for x in inputs]
+
+    shape = (plan.in_channels, *plan.input_size)
+    return verified(target, f"torch.export.load vs module at batch {' and '.join(map(str, VERIFY_BATCHES))}",
+                    model, verification_inputs(shape, VERIFY_BATCHES, seed), run, "torch.export.load",
+                    TORCH_TOLERANCE, calibrate, loaded_from)
 
 
 def fx_module_code(traced: torch.fx.GraphModule, plan: Plan, python_file: str, target: Path) -> str:
@@ -127,7 +124,8 @@ def fx_module_code(traced: torch.fx.GraphModule, plan: Plan, python_file: str, t
                         body]) + "\n"
 
 
-def verify_fx(path: Path, model: torch.nn.Module, plan: Plan, target: Path, seed: int = 0) -> Agreement:
+def verify_fx(path: Path, model: torch.nn.Module, plan: Plan, target: Path, seed: int = 0,
+              calibrate: bool = True, loaded_from: str | None = None) -> Agreement:
     """No import but torch's; importable; ``forward(model, x)`` gives the module's outputs."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
@@ -142,17 +140,16 @@ def verify_fx(path: Path, model: torch.nn.Module, plan: Plan, target: Path, seed
         spec.loader.exec_module(module)  # type: ignore[union-attr]
     except Exception as exc:
         raise ExportError(target, f"importing it failed: {type(exc).__name__}: {exc}") from None
-    generator = torch.Generator().manual_seed(seed)
-    comparison = Comparison(target, f"fx forward(model, x) vs module at batch {' and '.join(map(str, VERIFY_BATCHES))}",
-                            TORCH_TOLERANCE)
     model = model.eval()
-    for n in VERIFY_BATCHES:
-        x = torch.randn(n, plan.in_channels, *plan.input_size, generator=generator)
-        with torch.no_grad():
-            expected = model(x)
+
+    def run(inputs, overrides):
+        with holding(model, overrides), torch.no_grad():
             try:
-                got = module.forward(model, x)
+                return [module.forward(model, x).numpy() for x in inputs]
             except Exception as exc:
                 raise ExportError(target, f"forward(model, x) failed: {type(exc).__name__}: {exc}") from None
-        comparison.add(expected, got, f"batch {n}")
-    return comparison.result()
+
+    shape = (plan.in_channels, *plan.input_size)
+    return verified(target, f"fx forward(model, x) vs module at batch {' and '.join(map(str, VERIFY_BATCHES))}",
+                    model, verification_inputs(shape, VERIFY_BATCHES, seed), run, "the fx module",
+                    TORCH_TOLERANCE, calibrate, loaded_from)

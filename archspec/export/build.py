@@ -2,8 +2,8 @@
 
 Every step runs inside ``step(name)`` (a context manager the CLI turns into live progress).
 The fx trace runs only when an export needs it. Nothing is written unless torch's outputs
-are finite and every export agrees with torch (:mod:`archspec.export.verify`;
-ONNX options and the other kinds: :mod:`archspec.export.checks`).
+are finite and depend on the input, and every export agrees with torch, all by the one
+policy of :mod:`archspec.export.verify`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from ..plan.types import Plan
 from .artifacts import fx_module_code, verify_fx, write_pt2, write_safetensors
 from ..files import Batch, WholeWrites
 from .checks import Agreement, ExportError
-from .isolated import Job, verify_isolated
+from .isolated import TOLERANCE as ISOLATED_TOLERANCE, Job, run_isolated
 from .onnx import OUTPUT_NAME, export_onnx
 from .onnx_options import PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, verify_onnx_with, weight_bytes
 from .provenance import Provenance
 from .standalone import StandaloneError, class_name, standalone_code
-from .verify import LARGEST_BATCH, OnnxCheck, VerificationError, check_torch, verify_onnx
+from .verify import (LARGEST_BATCH, VERIFY_BATCHES, OnnxCheck, cases, check_torch, require, settle,
+                     verification_inputs, verify_onnx)
 
 SUFFIX = {"onnx": ".onnx", "state_dict": ".pt", "fx": ".fx.py", "safetensors": ".safetensors", "pt2": ".pt2",
           "python": ".py"}
@@ -84,9 +85,10 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
 
     Raises :class:`~archspec.plan.PlanError` before allocating anything when the build would need
     more memory than ``--max-memory`` allows (:mod:`archspec.plan.memory_budget`);
-    :class:`VerificationError` when torch's outputs are not finite or the default ONNX file
-    disagrees with torch; :class:`ExportError` naming its file when any other export cannot be
-    made or does not verify. Nothing is written then: earlier files of the same names stay.
+    :class:`~archspec.export.verify.VerificationError` when torch's outputs, or any artifact's,
+    are not finite, do not depend on the input or disagree with torch (one policy for every
+    kind and option, :mod:`archspec.export.verify`); :class:`ExportError` naming its file when
+    an export cannot be made. Nothing is written then: earlier files of the same names stay.
     """
     kinds = export_kinds(exports)
     if features_only and set(kinds) - {"onnx"}:
@@ -115,7 +117,7 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
             **_init_metadata(plan, seed, state_dict is None), **(metadata or {})}
     options = onnx_options or OnnxOptions()
     with Batch() as batch:
-        writer = _Writer(model, plan, traced, meta, provenance, options, batch, result, state_dict is None)
+        writer = _Writer(model, plan, traced, meta, provenance, options, batch, result, state_dict is None, weights)
         for kind in kinds:
             target = out_dir / f"{stem or plan.name}{'-features' if features_only else ''}{SUFFIX[kind]}"
             with step(f"export {kind}"):
@@ -142,6 +144,7 @@ class _Writer:
     batch: Batch
     result: BuildResult
     calibrate: bool  # no weights loaded: compare also with calibrated BN statistics
+    weights: str | None  # where loaded weights came from, for messages
     staged_onnx: Path | None = None  # the default ONNX file, exported, not yet verified
 
     @property
@@ -162,16 +165,14 @@ class _Writer:
         min_size = self.provenance.smallest_input() if self.provenance else 1
         if export_onnx_with(self.model, self.plan, tmp, self.options, self.meta, min_size, target):
             self.batch.named_path_for(target.with_name(target.name + ".data"))  # the exporter wrote it beside
-        return target, verify_onnx_with(self.model, self.plan, tmp, self.options, target)
+        return target, verify_onnx_with(self.model, self.plan, tmp, self.options, target, min_size=min_size,
+                                        calibrate=self.calibrate, loaded_from=self.weights)
 
     def verify_staged_onnx(self, target: Path) -> None:
         check = verify_onnx(self.model, self.shape, self.staged_onnx, calibrate=self.calibrate)
         self.staged_onnx = None
         self.result.onnx = dataclasses.replace(check, path=target)
-        if not check.ok:
-            raise VerificationError(
-                f"the ONNX export failed verification: {'; '.join(check.problems)}. Nothing was written.\n"
-                + self.result.onnx.describe())
+        require(target, check.describe().splitlines()[0], check.comparisons, check.problems, self.weights)
 
     def state_dict(self, target: Path) -> None:
         with WholeWrites(self.batch.path_for(target)) as file:  # a full disk raises OSError, not "unexpected pos"
@@ -182,7 +183,8 @@ class _Writer:
         return target, write_safetensors(self.model, self.batch.path_for(target), target, {**self.meta, **text})
 
     def pt2(self, target: Path) -> tuple[Path, Agreement]:
-        return target, write_pt2(self.model, self.plan, self.batch.named_path_for(target), target, self.meta)
+        return target, write_pt2(self.model, self.plan, self.batch.named_path_for(target), target, self.meta,
+                                 calibrate=self.calibrate, loaded_from=self.weights)
 
     def python(self, target: Path) -> tuple[Path, Agreement]:
         tmp = self.batch.named_path_for(target)  # its own name: the check imports it by path
@@ -191,14 +193,22 @@ class _Writer:
         except StandaloneError as exc:
             raise ExportError(target, str(exc)) from None
         tmp.write_text(code, encoding="utf-8")
-        x = torch.randn(2, *self.shape, generator=torch.Generator().manual_seed(0))
-        (check,) = verify_isolated([Job(tmp, class_name(self.plan.name), self.model, x, target)])
-        return target, check
+        found = cases(self.model, verification_inputs(self.shape), self.calibrate)
+        state = self.model.state_dict()
+        jobs = [Job(tmp, class_name(self.plan.name), {**state, **{k: torch.from_numpy(v) for k, v in
+                                                                   (case.overrides or {}).items()}},
+                    case.inputs, target) for case in found]
+        outputs = [[y.numpy() for y in ys] for ys in run_isolated(jobs)]
+        what = (f"standalone module in a clean python -I (no archspec) vs module at batch "
+                f"{' and '.join(map(str, VERIFY_BATCHES))}")
+        return target, settle(target, what, found, outputs, "the standalone module", ISOLATED_TOLERANCE,
+                              self.weights)
 
     def fx(self, target: Path) -> tuple[Path, Agreement]:
         tmp = self.batch.named_path_for(target)
         tmp.write_text(fx_module_code(self.traced, self.plan, f"{self.plan.name}.py", target), encoding="utf-8")
-        return target, verify_fx(tmp, self.model, self.plan, target)
+        return target, verify_fx(tmp, self.model, self.plan, target, calibrate=self.calibrate,
+                                 loaded_from=self.weights)
 
 
 def _init_metadata(plan: Plan, seed: int, initialised: bool) -> dict[str, str]:

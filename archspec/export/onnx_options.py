@@ -16,6 +16,7 @@ import contextlib
 import copy
 import logging
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -24,7 +25,8 @@ import torch
 
 from ..plan.heads import MLPOptions
 from ..plan.types import Plan
-from .checks import Agreement, Comparison, ExportError
+from .checks import Agreement, ExportError
+from .verify import holding, verified
 from .onnx import INPUT_NAME, OUTPUT_NAME, _quiet, required_opset
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -119,8 +121,10 @@ def export_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
 
 
 def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: OnnxOptions, target: Path,
-                     seed: int = 0) -> Agreement:
-    """onnx.checker, symbolic axes where asked, then onnxruntime against the fp32 module."""
+                     seed: int = 0, min_size: int = 1, calibrate: bool = True,
+                     loaded_from: str | None = None) -> Agreement:
+    """onnx.checker, symbolic axes where asked, then onnxruntime against the fp32 module, held to
+    the policy of :mod:`archspec.export.verify` (as built and, untrained, with calibrated statistics)."""
     import onnx
 
     try:
@@ -142,18 +146,29 @@ def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
     resolutions = [plan.input_size, *([second_resolution(plan)] if "hw" in options.dynamic else [])]
     batches = (1, 3) if "batch" in options.dynamic else (1,)
     sizes = " and ".join(f"{h}x{w}" for h, w in resolutions)
-    comparison = Comparison(target, f"onnxruntime {options.dtype} vs fp32 torch at {sizes}, batch "
-                                    f"{' and '.join(map(str, batches))}", TOLERANCE[options.dtype])
     generator = torch.Generator().manual_seed(seed)
+    inputs = [torch.randn(n, plan.in_channels, *size, generator=generator) for size in resolutions for n in batches]
     model = model.eval()
-    for size in resolutions:
-        for n in batches:
-            x = torch.randn(n, plan.in_channels, *size, generator=generator)
-            with torch.no_grad():
-                expected = model(x)
-            (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: _feed(x, options.dtype)})
-            comparison.add(expected, torch.from_numpy(got.astype("float32")), f"{size[0]}x{size[1]} batch {n}")
-    return comparison.result()
+
+    def run(xs, overrides):
+        """The file itself; with calibrated statistics (folded into its convs by the exporter's
+        optimiser, so not replaceable by name) a re-export of the module holding them."""
+        if overrides is None:
+            return [_output(session, x, options.dtype) for x in xs]
+        with tempfile.TemporaryDirectory(prefix="archspec-calibrated-") as tmp, holding(model, overrides):
+            again = Path(tmp) / path.name
+            export_onnx_with(model, plan, again, options, {}, min_size, target)
+            calibrated = _session(again, options, target)
+            return [_output(calibrated, x, options.dtype) for x in xs]
+
+    return verified(target, f"onnxruntime {options.dtype} vs fp32 torch at {sizes}, batch "
+                            f"{' and '.join(map(str, batches))}", model, inputs, run, f"onnxruntime {options.dtype}",
+                    TOLERANCE[options.dtype], calibrate, loaded_from)
+
+
+def _output(session, x: torch.Tensor, dtype: str):
+    (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: _feed(x, dtype)})
+    return got.astype("float32")
 
 
 def root_cause(exc: BaseException) -> str:

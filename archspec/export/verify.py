@@ -1,5 +1,6 @@
-"""Verification that cannot pass a broken network: outputs finite, exports agreeing with torch,
-on inputs and statistics that exercise the graph.
+"""The one verification policy: every artifact (ONNX with any options, .pt2, standalone
+Python, fx) and the module itself are held to the same rule, here, so that no export kind
+or option can pass a network a sibling path would refuse.
 
 A freshly initialised network evaluated with BN's initial running statistics (mean 0,
 variance 1) passes each residual unit's growth on: deep nets output 1e11 or more, or
@@ -8,14 +9,18 @@ proves little. So an export is compared twice:
 
 - **as built**: the file as written against the module as built (or as loaded). Both
   must be finite and agree within :data:`RELATIVE_TOLERANCE` of the output scale;
-- **calibrated**: the same file, run with BN running statistics calibrated on a few
-  random batches (fed to onnxruntime in place of the file's), against the module with
-  the same statistics. The outputs are then O(1) and must depend on the input.
+- **calibrated** (no weights loaded, BN present): the same artifact with BN running
+  statistics calibrated on a few random batches in place of its own, against the module
+  with the same statistics. The outputs are then O(1) and must depend on the input.
 
-``max(0.0, nan)`` is 0.0 in Python, so every comparison here checks finiteness first and
-never folds a NaN into a maximum. :func:`compare_export` runs both comparisons for any
-export given a runner (ONNX: :func:`verify_onnx`); :func:`check_torch` is the first check
-of every build, before anything is written.
+:func:`cases` makes them; each artifact runs them (:func:`holding` puts the statistics
+into a torch module; ONNX takes them as initializers); :func:`judge` is the rule (finite on
+both sides, same shapes, within the tolerance, the last case input-dependent) and
+:func:`require` the failure: a :class:`VerificationError` naming the artifact, what was
+compared and the figures. :func:`verified` and :func:`settle` chain them for exporters;
+:func:`check_torch` holds the module itself to the rule before any export is made.
+``max(0.0, nan)`` is 0.0 in Python, so every comparison checks finiteness first and never
+folds a NaN into a maximum.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import Agreement
+
 VERIFY_BATCHES = (1, 3)
 VERIFY_SEED = 0  # the verification inputs are the same for every build: N(0, 1) images
 CALIBRATION_BATCHES = 2
@@ -39,7 +46,7 @@ LARGEST_BATCH = max(*VERIFY_BATCHES, CALIBRATION_BATCH_SIZE)  # what a memory es
 # fp32 reorderings between torch and onnxruntime give 1e-6 to 1e-4 of the output scale
 # (ResNet-50 with calibrated statistics: 6e-5); a 1% error is ten times the tolerance.
 RELATIVE_TOLERANCE = 1e-3
-# Outputs whose spread over a batch is below this share of their scale ignore the input.
+# Outputs whose spread over the samples is below this share of their scale ignore the input.
 INPUT_DEPENDENCE = 1e-4
 
 
@@ -49,13 +56,14 @@ class VerificationError(Exception):
 
 @dataclass(frozen=True)
 class Comparison:
-    """onnxruntime against torch on the verification batches, under one set of BN statistics."""
+    """An artifact against torch on the verification inputs, under one set of BN statistics."""
 
     statistics: str  # "as built" or "calibrated"
     max_abs_diff: float  # largest |torch - onnxruntime|; inf when either is not finite
     scale: float  # largest |torch output|
-    spread: float  # largest difference between two samples' torch outputs in one batch
+    spread: float  # largest difference between any sample's torch output and the first one's
     finite: bool
+    nonfinite: str = ""  # whose outputs were not finite: "torch" or the runtime's name
 
     @property
     def rel_diff(self) -> float:
@@ -104,31 +112,14 @@ class OnnxCheck:
         return not self.problems
 
     def describe(self) -> str:
-        """One line per comparison, the one that exercises the graph (calibrated) first, each with
-        its relative error first; then, in words, why the untrained network's raw outputs are so
-        far from 1 when they are (a first-time reader takes 2e+11 for a fault)."""
+        """One line per comparison, the relative error first."""
         head = (f"onnxruntime vs torch at batch {' and '.join(map(str, self.batches))} of N(0, 1) inputs, "
                 f"opset {self.opset}, checker ok")
         calibrated = (f" (BN running statistics calibrated on {CALIBRATION_BATCHES} random batches "
                       f"of {CALIBRATION_BATCH_SIZE})")
         lines = [head] + ["  " + c.describe() + (calibrated if c.statistics.endswith("calibrated") else "")
                           for c in self.comparisons]
-        first = sorted(range(len(self.comparisons)),
-                       key=lambda i: not self.comparisons[i].statistics.endswith("calibrated"))
-        lines = lines[:1] + [lines[1 + i] for i in first]  # the calibrated comparisons first, in their order
-        raw = [c for c in self.comparisons if c.statistics.endswith("as built") and c.finite and c.scale > 0]
-        far = max(raw, key=lambda c: abs(math.log10(c.scale)), default=None)  # a backbone's most extreme map
-        if far is not None and len(raw) < len(self.comparisons) and not 1e-3 <= far.scale <= 1e3:
-            lines.append("  " + untrained_scale_note(far.scale))
         return "\n".join(lines)
-
-
-def untrained_scale_note(scale: float) -> str:
-    """Why an untrained network's outputs are huge (or vanish) as built, in words."""
-    way = "the residual sums grow unit by unit" if scale > 1 else "the signal shrinks stage by stage and nearly vanishes"
-    return (f"(why {scale:.3g} as built: untrained, every BN layer still holds its initial statistics, mean 0 and "
-            f"variance 1, so nothing is normalised and {way}. Expected of random weights, not a fault: the "
-            "relative error is what is checked, and the calibrated line runs the graph at a realistic scale)")
 
 
 def verification_inputs(shape: Sequence[int], batches: Sequence[int] = VERIFY_BATCHES,
@@ -142,24 +133,185 @@ def torch_outputs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> list[np.n
     model.eval()
     with torch.no_grad():
         results = [model(x) for x in inputs]
-    return [t.numpy() for r in results for t in (r if isinstance(r, (list, tuple)) else (r,))]
+    return [t.float().numpy() for r in results for t in (r if isinstance(r, (list, tuple)) else (r,))]
+
+
+# ---------------------------------------------------------------------------------------------
+# The policy: one rule for the module and every artifact made from it.
+#
+# 1. Cases: the verification inputs run through the module as built and, when no weights were
+#    loaded and it has BN, again with calibrated statistics (:func:`cases`).
+# 2. Each artifact runs every case (with the case's BN statistics in place of its own).
+# 3. :func:`judge`: every output finite on both sides, same shapes, within the tolerance of
+#    the output scale, and the last ("exercised") case's outputs must depend on the input.
+# 4. :func:`require` raises VerificationError naming the artifact and what was compared.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """Inputs, the module's outputs on them, and the BN statistics it held (None: its own)."""
+
+    statistics: str  # "as built" or "calibrated"
+    inputs: tuple[torch.Tensor, ...]
+    expected: tuple[np.ndarray, ...]
+    overrides: dict[str, np.ndarray] | None = None
+
+
+def cases(model: nn.Module, inputs: Sequence[torch.Tensor], calibrate: bool) -> list[Case]:
+    """The module's outputs as built and, with ``calibrate`` where it has BN, with statistics
+    calibrated on random batches at the first input's size. ``calibrate`` is False once trained
+    weights were loaded: their statistics are the ones to verify."""
+    inputs = tuple(inputs)
+    found = [Case("as built", inputs, tuple(torch_outputs(model, inputs)))]
+    if calibrate and has_batchnorm(model):
+        with calibrated_statistics(model, tuple(inputs[0].shape[1:])) as stats:
+            found.append(Case("calibrated", inputs, tuple(torch_outputs(model, inputs)), stats))
+    return found
+
+
+@contextmanager
+def holding(module: nn.Module, overrides: dict[str, np.ndarray] | None) -> Iterator[nn.Module]:
+    """Inside, the module's buffers named in ``overrides`` hold those values; restored on exit.
+    How torch-side artifacts (fx, a loaded .pt2, a re-export) run a calibrated case."""
+    saved: dict[str, torch.Tensor] = {}
+    try:
+        for name, value in (overrides or {}).items():
+            buffer = module.get_buffer(name)
+            saved[name] = buffer.clone()
+            buffer.copy_(torch.from_numpy(value).to(buffer.dtype))
+        yield module
+    finally:
+        for name, value in saved.items():
+            module.get_buffer(name).copy_(value)
+
+
+def judge(found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]], runtime: str,
+          tolerance: float = RELATIVE_TOLERANCE,
+          names: Sequence[str] = ()) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+    """The rule every artifact is held to; returns the comparisons and the problems (empty: passed).
+
+    ``names`` names the outputs of a module with several (a backbone's maps: ``outputs`` hold
+    them per input, in order, as :func:`torch_outputs` does); each is then compared on its own
+    scale, its comparisons named by it, and each must depend on the input.
+    """
+    comparisons: list[Comparison] = []
+    for case, got in zip(found, outputs, strict=True):
+        got = [np.asarray(o, np.float32) for o in got]
+        if len(got) != len(case.expected):
+            return (), (f"{case.statistics}: {runtime} gave {len(got)} outputs, torch {len(case.expected)}",)
+        for e, g in zip(case.expected, got):
+            if np.shape(e) != np.shape(g):
+                return (), (f"{case.statistics}: {runtime} gave outputs of shape {np.shape(g)}, torch {np.shape(e)}",)
+        n = len(names)
+        comparisons += ([compare(f"{name} {case.statistics}", case.expected[k::n], got[k::n], runtime)
+                         for k, name in enumerate(names)] if names else
+                        [compare(case.statistics, case.expected, got, runtime)])
+    problems: list[str] = []
+    for c in comparisons:
+        if not c.finite:
+            problems.append(f"{c.statistics}: the outputs of {c.nonfinite} are not finite (NaN or infinity)")
+        elif c.rel_diff > tolerance:
+            problems.append(f"{c.statistics}: {runtime} differs from torch by {c.rel_diff:.2g} of the output "
+                            f"scale (tolerance {tolerance:g})")
+    for exercised in comparisons[-max(len(names), 1):]:  # the last statistics' comparisons, one per output
+        if exercised.finite and not exercised.input_dependent:
+            problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
+                            f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
+                            "proves nothing about the graph")
+    return tuple(comparisons), tuple(problems)
+
+
+def verify_artifact(model: nn.Module, inputs: Sequence[torch.Tensor], run: "Runner", runtime: str,
+                    tolerance: float = RELATIVE_TOLERANCE, calibrate: bool = True,
+                    keeps: Container[str] | None = None,
+                    names: Sequence[str] = ()) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+    """:func:`cases`, ``run`` on each, :func:`judge`. ``keeps`` holds the statistics' names the
+    artifact can take (None: all of them); an artifact that keeps none cannot run a calibrated case."""
+    found = cases(model, inputs, calibrate)
+    outputs, problems = [], []
+    for case in found:
+        overrides = case.overrides
+        if overrides is not None and keeps is not None:
+            overrides = {name: value for name, value in overrides.items() if name in keeps}
+            if not overrides:
+                problems.append(f"the export keeps no BN statistics by name (folded into the convs?), so {runtime} "
+                                "cannot run it with calibrated statistics")
+                found = found[:1]
+                break
+        outputs.append(run(case.inputs, overrides))
+    comparisons, judged = judge(found, outputs, runtime, tolerance, names)
+    return comparisons, (*problems, *judged)
+
+
+def require(target: str | Path, what: str, comparisons: Sequence[Comparison], problems: Sequence[str],
+            loaded: str | None = None, detail: bool = True) -> None:
+    """VerificationError, one paragraph: the artifact, what was compared, what failed, why where
+    that is known, the comparisons' figures (``detail``), and that nothing was written."""
+    if not problems:
+        return
+    parts = [f"{target}: {what}: {'; '.join(problems)}."]
+    if any("same for every input" in p for p in problems):
+        parts.append(_why_constant(comparisons, loaded))
+    if detail and comparisons:
+        parts.append("Compared " + "; ".join(c.describe() for c in comparisons) + ".")
+    parts.append("Nothing was written.")
+    raise VerificationError(" ".join(parts))
+
+
+def verified(target: str | Path, what: str, model: nn.Module, inputs: Sequence[torch.Tensor], run: "Runner",
+             runtime: str, tolerance: float = RELATIVE_TOLERANCE, calibrate: bool = True,
+             loaded: str | None = None) -> Agreement:
+    """The policy for an artifact that can run any case: compare, judge, raise or summarise."""
+    found = cases(model, inputs, calibrate)
+    return settle(target, what, found, [run(case.inputs, case.overrides) for case in found], runtime, tolerance,
+                  loaded)
+
+
+def settle(target: str | Path, what: str, found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]],
+           runtime: str, tolerance: float = RELATIVE_TOLERANCE, loaded: str | None = None) -> Agreement:
+    """:func:`judge` the outputs an artifact gave for ``found``; :func:`require` them; the summary line."""
+    comparisons, problems = judge(found, outputs, runtime, tolerance)
+    require(target, what, comparisons, problems, loaded)
+    statistics = " and ".join(c.statistics for c in comparisons)
+    return Agreement(f"{what} ({statistics})", max(c.max_abs_diff for c in comparisons),
+                     max(c.rel_diff for c in comparisons), tolerance)
+
+
+def _why_constant(comparisons: Sequence[Comparison], loaded: str | None) -> str:
+    if loaded:
+        return f"With the weights loaded from {loaded}, the module itself ignores its input."
+    if any(c.statistics.endswith("calibrated") for c in comparisons):
+        return ("The module ignores its input both as built and with BN statistics calibrated on random "
+                "batches, so the initial statistics are not the cause: look for a field that zeroes a layer, "
+                "such as an infinite or huge batchnorm.eps.")
+    return "The module ignores its input as built."
 
 
 def check_torch(model: nn.Module, shape: Sequence[int], loaded: str | None = None,
                 batches: Sequence[int] = VERIFY_BATCHES) -> list[np.ndarray]:
-    """The module's outputs on the verification batches; VerificationError where any is not finite.
+    """The module's outputs on the verification batches, checked by the policy before any
+    artifact is made: VerificationError where any is not finite or (as built, or with
+    calibrated statistics when no weights were loaded) they do not depend on the input.
 
     ``loaded`` names the weights the module holds (None: freshly initialised), for the message.
     """
-    outputs = torch_outputs(model, verification_inputs(shape, batches))
+    inputs = verification_inputs(shape, batches)
+    found = cases(model, inputs, calibrate=False)
+    outputs = found[0].expected
     bad = sum(int(np.size(o) - np.count_nonzero(np.isfinite(o))) for o in outputs)
     if bad:
         total = sum(int(np.size(o)) for o in outputs)
         raise VerificationError(
             f"torch's outputs are not finite: {bad} of {total} values are NaN or inf (the module as built, "
             f"eval mode, batch {' and '.join(map(str, batches))} of N(0, 1) inputs). {_why_not_finite(model, loaded)}")
-    return outputs
-
+    comparisons, problems = judge(found, [c.expected for c in found], "torch")
+    if problems and loaded is None:  # constant as built: calibrated statistics may still exercise it
+        found = cases(model, inputs, calibrate=True)
+        comparisons, problems = judge(found, [c.expected for c in found], "torch")
+    require("the compiled module", f"its outputs at batch {' and '.join(map(str, batches))} of N(0, 1) inputs",
+            comparisons, problems, loaded, detail=False)
+    return list(outputs)
 
 def _why_not_finite(model: nn.Module, loaded: str | None) -> str:
     state = model.state_dict()
@@ -217,17 +369,21 @@ def calibrated_statistics(model: nn.Module, shape: Sequence[int],
         model.eval()
 
 
-def compare(statistics: str, expected: Sequence[np.ndarray], got: Sequence[np.ndarray]) -> Comparison:
+def compare(statistics: str, expected: Sequence[np.ndarray], got: Sequence[np.ndarray],
+            runtime: str = "onnxruntime") -> Comparison:
     """Finiteness first: a NaN never becomes a difference of 0."""
     for e, g in zip(expected, got):
         if e.shape != g.shape:
-            raise VerificationError(f"onnxruntime gave shape {g.shape}, torch {e.shape}")
-    finite = all(np.isfinite(e).all() and np.isfinite(g).all() for e, g in zip(expected, got))
+            raise VerificationError(f"{runtime} gave shape {g.shape}, torch {e.shape}")
+    torch_finite = all(np.isfinite(e).all() for e in expected)
+    finite = torch_finite and all(np.isfinite(g).all() for g in got)
     if not finite:
-        return Comparison(statistics, math.inf, math.inf, 0.0, False)
+        side = runtime if torch_finite else "torch"
+        return Comparison(statistics, math.inf, math.inf, 0.0, False, nonfinite=side)
     worst = max(float(np.max(np.abs(g - e))) for e, g in zip(expected, got))
     scale = max(float(np.max(np.abs(e))) for e in expected)
-    spread = max(float(np.max(np.abs(e - e[:1]))) for e in expected)
+    first = expected[0][:1]  # every sample against the first: batches of one still show a spread
+    spread = max(float(np.max(np.abs(e - first))) for e in expected if e.shape[1:] == first.shape[1:])
     return Comparison(statistics, worst, scale, spread, True)
 
 
@@ -236,48 +392,15 @@ def compare(statistics: str, expected: Sequence[np.ndarray], got: Sequence[np.nd
 Runner = Callable[[Sequence[torch.Tensor], Optional[dict[str, np.ndarray]]], list[np.ndarray]]
 
 
-def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, keeps: Container[str],
+
+
+def compare_export(model: nn.Module, input_shape: Sequence[int], run: Runner, keeps: Container[str] | None,
                    runtime: str = "onnxruntime", batches: Sequence[int] = VERIFY_BATCHES,
                    calibrate: bool = True, outputs: Sequence[str] = ()) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
-    """Compare any export with the module: as built and, with ``calibrate`` where the network
-    has BN, with calibrated statistics. ``keeps`` holds the statistics' names the export can
-    take (layers outside it, such as training-only aux heads, have none). Returns the
-    comparisons and the problems (empty: the export passed). Every exporter calls this.
-
-    ``outputs`` names a backbone's maps (``run`` gives them per input, in order, as
-    :func:`torch_outputs` does): each is compared on its own scale, its comparisons named by it.
-    """
-    def per_output(statistics: str, expected: list[np.ndarray], got: list[np.ndarray]) -> list[Comparison]:
-        if not outputs:
-            return [compare(statistics, expected, got)]
-        n = len(outputs)
-        if len(got) != len(expected):
-            raise VerificationError(f"{runtime} gave {len(got) // len(inputs)} outputs, torch {n}")
-        return [compare(f"{name} {statistics}", expected[k::n], got[k::n]) for k, name in enumerate(outputs)]
-
-    inputs = verification_inputs(input_shape, batches)
-    comparisons = per_output("as built", torch_outputs(model, inputs), run(inputs, None))
-    problems: list[str] = []
-    if calibrate and has_batchnorm(model):
-        with calibrated_statistics(model, input_shape) as stats:
-            present = {name: value for name, value in stats.items() if name in keeps}
-            if not present:
-                problems.append(f"the export keeps no BN statistics by name (folded into the convs?), so {runtime} "
-                                "cannot run it with calibrated statistics")
-            else:
-                comparisons += per_output("calibrated", torch_outputs(model, inputs), run(inputs, present))
-    for c in comparisons:
-        if not c.finite:
-            problems.append(f"{c.statistics}: the outputs of torch or {runtime} are not finite")
-        elif c.rel_diff > RELATIVE_TOLERANCE:
-            problems.append(f"{c.statistics}: {runtime} differs from torch by {c.rel_diff:.2g} of the output "
-                            f"scale (tolerance {RELATIVE_TOLERANCE:g})")
-    for exercised in comparisons[-max(len(outputs), 1):]:  # the last statistics' comparisons, one per output
-        if exercised.finite and not exercised.input_dependent:
-            problems.append(f"{exercised.statistics}: the outputs are the same for every input (spread "
-                            f"{exercised.spread:.3g} at output scale {exercised.scale:.3g}), so the comparison "
-                            "proves nothing about the graph")
-    return tuple(comparisons), tuple(problems)
+    """:func:`verify_artifact` on the verification batches of N(0, 1) inputs of ``input_shape``;
+    ``outputs`` names a backbone's maps (:func:`judge`)."""
+    return verify_artifact(model, verification_inputs(input_shape, batches), run, runtime,
+                           calibrate=calibrate, keeps=keeps, names=outputs)
 
 
 def verify_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,

@@ -19,8 +19,9 @@ The estimate is a simple upper bound, in float32 (4 bytes a value):
 
 Measured on torch 2.14 / onnxruntime, peak RSS above the imported libraries
 (docs/authoring.md, "Untrusted specs"): wide-resnet-50-2 at 64x64 with an ONNX check
-1.8 GiB (estimate 2.1 GiB), with a state_dict only 270 MiB (estimate 327 MiB);
-resnet-18 at 1024x1024 with an ONNX check 1.0 GiB (estimate 1.8 GiB).
+1.8 GiB (estimate 2.1 GiB), with a state_dict only 270 MiB (estimate 344 MiB, its
+verification passes included); resnet-18 at 1024x1024 with an ONNX check 1.0 GiB
+(estimate 1.8 GiB).
 
 Units run one after another and a unit's temporaries die with it, so the peak of a
 forward pass is bounded by its largest unit. Nothing here imports torch.
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..spec.limits import current
+from ..spec.numbers import NumberError, out_of_range, parse_float
 from .errors import PlanError
 from .ops import DeformConv, Norm
 from .types import Plan, Unit
@@ -86,11 +88,31 @@ ONNX_RUNTIMES = 2  # torch and onnxruntime each run the verification batches
 
 
 def for_build(plan: Plan, exports: tuple[str, ...] | list[str], verify_batch: int) -> MemoryEstimate:
-    """What ``build_exports`` needs: the module alone, or with ``onnx`` the export and its check
-    (a forward pass at ``verify_batch`` in torch and in onnxruntime)."""
+    """What ``build_exports`` needs: the module and its verification (forward passes up to
+    ``verify_batch``: the calibration batches), or with ``onnx`` the export and its check
+    (in torch and in onnxruntime)."""
     if "onnx" in exports:
         return estimate(plan, verify_batch, ONNX_WEIGHT_COPIES, ONNX_RUNTIMES, BUILD_WORKING_SET + ONNX_WORKING_SET)
-    return estimate(plan)
+    return estimate(plan, verify_batch, weight_copies=2 if "safetensors" in exports else 1)  # its bytes, read back
+
+
+def for_measurement(plan: Plan, weight_bytes: int, activation_bytes: int, copies: int = 1) -> MemoryEstimate:
+    """What ``report --verify`` allocates on the CPU: ``copies`` real builds of ``weight_bytes``
+    (the meta builds allocate nothing) and the larger of its measured passes, ``activation_bytes``
+    (the exact figures of :mod:`archspec.complexity.memory`, which this layer does not import)."""
+    return MemoryEstimate(weight_bytes, copies, activation_bytes, 1 if activation_bytes else 0, BUILD_WORKING_SET)
+
+
+CHECKPOINT_VALUE_BYTES = 8  # a checkpoint may hold float64 tensors
+CHECKPOINT_SLACK = 16 << 20  # its pickle, metadata and a few small tensors a converter ignores
+
+
+def checkpoint_limit(plan: Plan) -> int:
+    """The most bytes of tensor data a checkpoint for ``plan`` can sensibly hold: every parameter and
+    BN buffer, training-only heads included, at 8 bytes each, and some slack. A checkpoint declaring
+    more is refused before anything is loaded (a compressed archive could inflate to gigabytes)."""
+    values = sum(_weight_values(unit) for unit in (*plan.units, *plan.aux))
+    return values * CHECKPOINT_VALUE_BYTES + CHECKPOINT_SLACK
 
 
 def _weight_values(unit: Unit) -> int:
@@ -165,7 +187,8 @@ def _machine_words() -> str:
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
          "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
-SIZE = re.compile(r"\s*(\d+(?:\.\d*)?(?:[eE]\d+)?)\s*([a-zA-Z]*)\s*")
+SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?(?:[eE][0-9]+)?)\s*([a-zA-Z]*)\s*")
+LARGEST_SIZE = 1 << 62  # bytes: anything above is no machine's memory
 
 
 def parse_size(text: str) -> int:
@@ -174,7 +197,10 @@ def parse_size(text: str) -> int:
     unit = match and UNITS.get(match.group(2).lower())
     if not match or unit is None:
         raise ValueError(f"expected a size such as 8GiB, 512MiB, 8GB or 8e9 (bytes), got {text!r}")
-    value = int(float(match.group(1)) * unit)
+    scaled = parse_float(match.group(1)) * unit  # NumberError (a ValueError) beyond float64
+    if scaled > LARGEST_SIZE:
+        raise NumberError(out_of_range(text))
+    value = int(scaled)
     if value < 1:
         raise ValueError(f"a memory limit must be at least 1 byte, got {text!r}")
     return value

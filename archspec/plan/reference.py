@@ -17,11 +17,26 @@ from .types import Plan
 FIGURES = {"params": "parameters", "macs": "MACs per image"}
 
 
-def variant_mismatches(spec: Spec, plan: Plan) -> list[tuple[tuple[Any, ...], str]]:
-    """The mismatches of a variant made with ``--set``: its reference describes the spec as written."""
-    return [(path, f"{message.split('; fix the spec')[0]}: --set changed the network, and its reference "
-                   f"describes the spec as written; add --set reference=null to say the change is meant")
-            for path, message in reference_mismatches(spec, plan)]
+Mismatch = tuple[tuple[Any, ...], str]
+
+
+def variant_mismatches(spec: Spec, plan: Plan,
+                       written: tuple[Spec, Plan] | None = None) -> tuple[list[Mismatch], list[Mismatch]]:
+    """(errors, hints) of a variant made with ``--set``. A mismatch is only a hint when the --set
+    changed that very count from the spec as written (``written``: its Spec and Plan), whose own
+    reference held: ``--set description=x`` leaves a wrong reference an error, as does a --set
+    of the reference itself. Without ``written`` (standard input, read once) every one is a hint."""
+    errors, hints = [], []
+    held = written is not None and not reference_mismatches(*written)
+    for path, message in reference_mismatches(spec, plan):
+        field = path[-1]
+        if written is None or (held and getattr(written[1], field) != getattr(plan, field)):
+            hints.append((path, f"{message.split('; fix the spec')[0]}: --set changed the network, and its "
+                                "reference describes the spec as written; add --set reference=null to say the "
+                                "change is meant"))
+        else:
+            errors.append((path, message))
+    return errors, hints
 
 
 def reference_mismatches(spec: Spec, plan: Plan) -> list[tuple[tuple[Any, ...], str]]:

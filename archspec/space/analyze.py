@@ -20,6 +20,7 @@ from ..files import staged
 from ..formatting import tick
 from .sample import read_index
 from ..extras import MissingExtra
+from ..formatting import literal_text
 from .sweep import read_results
 from .rows import BadRows
 
@@ -133,6 +134,7 @@ def _label_front(axes: Any, front: Sequence[tuple[int, float, str]], names: dict
                       textcoords="offset points", fontsize=7, color=color, gid=PARETO_LABEL)
 
 
+@literal_text
 def plot(rows: Sequence[Row], metric: str, out: str | Path, lower_is_better: bool = False) -> Path:
     """Draw the EDF per directory and the metric against params and MACs (fronts marked), atomically."""
     out = Path(out)

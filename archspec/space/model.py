@@ -16,12 +16,11 @@ The models check what can be checked without the base spec (ranges, steps, bands
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, Strict, Tag, ValidationInfo, field_validator, model_validator
 
+from ..spec import numbers
 from ..spec.base import PositiveInt, StrictModel
 
 StrictInt = Annotated[int, Strict()]
@@ -93,12 +92,9 @@ Dimension = Annotated[
     Discriminator(_dimension_kind, custom_error_type="dimension", custom_error_message=DIMENSION_HELP),
 ]
 
-SI = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-_COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([KMGTkmgt]?)\s*$")
-
-
 def parse_count(value: Any) -> Any:
-    """``1.5M`` -> 1500000, ``600M``, ``2G``, ``1e6``, ``250000``; ``None`` stays (unbounded)."""
+    """``1.5M`` -> 1500000, ``600M``, ``2G``, ``1e6``, ``250000``; ``None`` stays (unbounded).
+    Read by the one number reader (:func:`archspec.spec.numbers.parse_count`)."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
@@ -107,16 +103,7 @@ def parse_count(value: Any) -> Any:
         text = value
     else:
         return value  # the int check below names it
-    match = _COUNT.match(text)
-    if not match:
-        raise ValueError(f"`{value}` is not a count: write a number with an optional K, M, G or T suffix, e.g. 1.5M")
-    try:
-        exact = Decimal(match.group(1)) * SI[match.group(2).upper()]
-    except InvalidOperation:
-        raise ValueError(f"`{value}` is not a count") from None
-    if exact != exact.to_integral_value():
-        raise ValueError(f"`{value}` is not a whole number of parameters or MACs")
-    return int(exact)
+    return numbers.parse_count(text, "a count")
 
 
 Count = Annotated[int | None, BeforeValidator(parse_count)]
@@ -154,7 +141,7 @@ class Budget(StrictModel):
 def si(n: int) -> str:
     """``3000000`` -> ``3M``, ``1500000`` -> ``1.5M`` (exact to 4 digits, else the whole number)."""
     for suffix in ("T", "G", "M", "K"):
-        unit = SI[suffix]
+        unit = numbers.SI[suffix]
         if n >= unit and (n * 1000) % unit == 0:
             return f"{n / unit:g}{suffix}"
     return f"{n:,}"

@@ -26,6 +26,8 @@ OddKernel = Annotated[PositiveInt, AfterValidator(_odd)]  # a kernel padded to k
 
 
 class StrictModel(BaseModel):
-    """Base of every spec model: unknown keys are errors, never silently dropped."""
+    """Base of every spec model: unknown keys are errors, never silently dropped; no float field
+    takes NaN or infinity (``batchnorm.eps: .inf`` would zero every activation, and a NaN
+    compares false with every bound) unless it says so with ``Field(allow_inf_nan=True)``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)

@@ -23,6 +23,7 @@ import yaml
 
 from .errors import MAX_ECHO, FieldPath, Loc, SpecError, capped, dotted, printable, problem
 from .limits import Limits, current
+from .numbers import DECIMAL_INT, NumberError, parse_int
 from .yaml_safety import Loader, loader_for, parse_yaml, read_spec_text, spec_file_name
 
 DISCRIMINATORS = ("type", "rule")
@@ -97,6 +98,10 @@ def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], root
     if base_path in chain + (here,):
         cycle = " -> ".join(p.name for p in chain + (here, base_path))
         raise problem(file, f"`extends` makes a cycle: {cycle}", where.line, where.column, "extends")
+    if len(chain) + 1 >= limits.max_extends:
+        raise refuse(f"`extends` chains more than {limits.max_extends} files ({chain[0].name if chain else here.name} "
+                     f"-> ... -> {here.name} -> {base_path.name}); a spec extends a base, which may extend "
+                     "another, a few levels deep: flatten the chain")
     base_file = str(base_path) if bundled is not None else _display(base_path, file, base_name)
     base, base_marks = _resolve(read_spec_text(base_path, limits), base_file, limits, chain + (here,), roots,
                                 refuse_base)
@@ -243,14 +248,24 @@ def apply_overrides(data: dict, marks: Marks, overrides: Iterable[str], file: st
         marks[path] = Loc(file, note=f"--set {override}")
 
 
+LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")  # what YAML takes as a line break
+
+
 def parse_override(override: str, file: str) -> tuple[FieldPath, Any]:
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():
         raise problem(file, f"--set {_quoted(override)}: expected PATH=VALUE, e.g. body.depth=56")
-    path = override_path(key.strip())
+    try:
+        path = override_path(key.strip())
+    except NumberError as exc:  # an index of 5,000 digits
+        raise problem(file, f"--set {_quoted(override)}: {exc}") from None
     if not path or "" in path:
         raise problem(file, f"--set {_quoted(override)}: the path has an empty part; name the field with "
                             "names and indices joined by single dots, e.g. body.depth=56 or body.stages[1].stride=2")
+    if any(brk in raw for brk in LINE_BREAKS):
+        raise problem(file, f"--set {_quoted(override)}: the value spans several lines; a --set value is one "
+                            "line of YAML (write lists and mappings in flow style: [1, 2], {type: basic})",
+                      path=dotted(path))
     text = f"v: {raw}"
     try:
         yaml.compose(text, Loader=Loader)
@@ -267,7 +282,7 @@ def _quoted(override: str) -> str:
     return repr(capped(override, MAX_ECHO))
 
 
-INDEXED = re.compile(r"([^\[\]]*)((?:\[\d+\])*)")
+INDEXED = re.compile(r"([^\[\]]*)((?:\[[0-9]+\])*)")
 
 
 def override_path(key: str) -> FieldPath:
@@ -280,8 +295,8 @@ def override_path(key: str) -> FieldPath:
             continue
         name, indices = match.groups()
         if name or not indices:  # an empty name alone (`a..b`, `.x`) is kept, and refused
-            path.append(int(name) if name.isdigit() else name)
-        path += [int(i) for i in re.findall(r"\d+", indices)]
+            path.append(parse_int(name) if DECIMAL_INT.fullmatch(name) else name)
+        path += [parse_int(i) for i in re.findall(r"[0-9]+", indices)]
     return tuple(path)
 
 

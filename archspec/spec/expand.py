@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from .yaml_safety import yaml12
+
 
 def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -34,7 +36,7 @@ def expanded_yaml(data: dict[str, Any], sha256: str) -> str:
     return head + yaml.serialize(_node(_tags_first(data)), Dumper=_DUMPER, width=100, allow_unicode=True)
 
 
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_DUMPER = yaml12(getattr(yaml, "CSafeDumper", yaml.SafeDumper))  # quotes "1e5": the loader reads YAML 1.2
 _SCALARS = yaml.SafeDumper(None)  # only its scalar representers are used (floats: `1.0e-05`, `.inf`)
 
 

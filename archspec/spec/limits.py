@@ -18,6 +18,7 @@ class Limits:
     max_bytes: int = 1 << 20  # spec file size
     max_nodes: int = 20_000  # YAML nodes after alias expansion (a 272-layer explicit spec has ~400)
     max_nesting: int = 64  # mapping/list nesting depth
+    max_extends: int = 32  # files in one `extends` chain (each is read, parsed and merged: recursion)
     max_units: int = 10_000  # body units, checked before planning allocates a row per unit
     max_params: int = 10**10
     max_macs: int = 10**13

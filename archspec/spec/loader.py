@@ -10,6 +10,7 @@ All problems of a file are reported together. Nothing here imports torch.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -20,6 +21,7 @@ from .compose import apply_overrides, load_document, load_text_document
 from .yaml_safety import spec_file_name
 from .errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted, shown
 from .limits import Limits
+from .numbers import FLOAT
 from .models import Spec
 
 __all__ = ["Loc", "Problem", "SourceMap", "SpecError", "dotted", "load", "load_text", "source_of", "validate"]
@@ -90,6 +92,9 @@ def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Probl
             text += f" (got the boolean `{str(given).lower()}`: YAML reads yes/no/on/off/true/false as booleans)"
         elif isinstance(given, str) and _is_number(given) and "`" not in text:
             text += f' (got the quoted string `"{given}"`: quotes make YAML read text; write {given} without them)'
+        elif isinstance(given, str) and YAML11_NUMBER.fullmatch(given) and "`" not in text:
+            text += (f" (got {shown(given)}: YAML 1.2 reads underscores, 0b and colons in a number as text; "
+                     "write the plain decimal number)")
         elif given is not _ABSENT and not isinstance(given, (dict, list)) and "`" not in text:
             text += f" (got {shown(given)})"
         problems.append(source.problem(path, text))
@@ -99,13 +104,13 @@ def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Probl
 _ABSENT = object()
 
 
+# What YAML 1.1 (PyYAML) reads as a number and YAML 1.2 as text: 1_000, 0b101, 1:30.
+YAML11_NUMBER = re.compile(r"[-+]?(?:[0-9][0-9_]*_[0-9_]*|0b[01_]+|[0-9]+(?::[0-5]?[0-9])+)(?:\.[0-9_]*)?")
+
+
 def _is_number(text: str) -> bool:
     """``"56"``, ``"0.5"``, ``"1e-5"``: a string YAML would have read as a number without its quotes."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return text.strip() == text and text.lower() not in ("nan", "inf", "-inf", "+inf", "infinity")
+    return bool(FLOAT.fullmatch(text))
 
 
 def _at(data: Any, path: FieldPath) -> Any:

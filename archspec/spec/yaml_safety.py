@@ -23,15 +23,32 @@ import yaml
 from .errors import FieldPath, Loc, Problem, SpecError, dotted, problem, shown
 from .yaml_hints import explain
 from .limits import Limits, current
+from .numbers import NumberError, yaml12_number
 
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+INT, FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+
+
+def yaml12(loader: type) -> type:
+    """``loader`` (or a dumper) resolving plain numbers as YAML 1.2's core schema does (what
+    editors' YAML servers use): ``010`` is the integer 10, ``1e-5`` a float; ``1_000``, ``0b101``
+    and ``1:30`` are text. Numbers are then read by :func:`archspec.spec.numbers.yaml12_number`;
+    a dumper quotes a string such as ``"1e5"`` that YAML 1.2 would read as a number."""
+    cls = type(f"{loader.__name__}12", (loader,), {})
+    cls.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag not in (INT, FLOAT)]
+                                   for first, resolvers in loader.yaml_implicit_resolvers.items()}
+    cls.add_implicit_resolver(INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
+    cls.add_implicit_resolver(
+        FLOAT, re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                          r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+.0123456789"))
+    return cls
+
+
+Loader = yaml12(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+PythonLoader = yaml12(yaml.SafeLoader)  # for nesting libyaml's C stack cannot take
 C_SAFE_NESTING = 1000  # libyaml recurses in C and crashes near 30k levels; stay far below
 _TAG = "tag:yaml.org,2002:"
 PLAIN_SCALARS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}
 MERGE = _TAG + "merge"
-# YAML 1.2 reads `1e-5` as a float; PyYAML (YAML 1.1) wants a dot (`1.0e-5`) and returns
-# the string "1e-5". Plain (unquoted) scalars of this shape are read as YAML 1.2 does.
-EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 STDIN = "-"  # the path that means standard input
@@ -157,7 +174,7 @@ def loader_for(text: str, file: str, limits: Limits) -> type:
     lines = text.splitlines() or [""]
     indent = max(len(line) - len(line.lstrip(" ")) for line in lines)
     dashes = max(line.count("-") for line in lines)
-    return Loader if indent + dashes + brackets < C_SAFE_NESTING else yaml.SafeLoader
+    return Loader if indent + dashes + brackets < C_SAFE_NESTING else PythonLoader
 
 
 def _too_deep(limits: Limits) -> str:
@@ -215,8 +232,14 @@ class _Builder:
             return node.value  # a date in a description stays text
         if node.tag not in PLAIN_SCALARS:
             return self.refuse(node, path)
-        if node.tag == _TAG + "str" and not node.style and EXPONENT_FLOAT.match(node.value):
-            return float(node.value)
+        if node.tag in (INT, FLOAT):
+            try:
+                number = yaml12_number(node.value)
+            except NumberError as exc:
+                self.fail(node.start_mark, path, str(exc))
+                return _UNREADABLE
+            if number is not None:
+                return number  # else an explicit `!!int 1_000`: PyYAML's reading, or its refusal
         return self.scalar(node, path)
 
     def scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
