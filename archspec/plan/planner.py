@@ -54,7 +54,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         return stem.with_width(stem_spec.width) if stem_spec.type == "conv" else stem
 
     stem = planned_stem() if memo is None else memo.unit(
-        _key(("stem", memo.token(spec.stem), memo.token(spec.scaling), spec.input.channels, size, bn, first)),
+        _key(("stem", memo.token(spec.stem), memo.token(spec.scaling)), (spec.input.channels, size, bn, first)),
         planned_stem)
     widths = stage_widths(spec, counts, stem.out_channels)
     common = _Common(spec.scaling, sum(counts), bn, with_bn, memo, memo.token(spec.scaling) if memo is not None else None)
@@ -84,7 +84,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
 
     stages = regnet.with_rule_records(spec, stages)
     head = planned_head() if memo is None else memo.unit(
-        _key(("head", memo.token(spec.head), channels, size, spec.classes, bn)), planned_head)
+        _key(("head", memo.token(spec.head)), (channels, size, spec.classes, bn)), planned_head)
     return Plan(
         name=spec.name,
         in_channels=spec.input.channels,
@@ -100,9 +100,10 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
     )
 
 
-def _key(parts: tuple) -> tuple | None:
-    """A memo key, or None when one of its spec parts could not be given a token."""
-    return None if None in parts else parts
+def _key(tokens: tuple, values: tuple) -> tuple | None:
+    """A memo key: spec parts' tokens and plain values (which may be None, as a stem's ``first``
+    width is but for patchify stems); None when a spec part could not be given a token."""
+    return None if None in tokens else tokens + values
 
 
 @dataclass(frozen=True)
