@@ -7,6 +7,7 @@ from functools import partial
 
 from typing import Any, Sequence
 
+from ..spec.base import attribute, has_attribute
 from ..spec.models import Spec
 # Each module registers its unit planners (and any stem or head of its family) on import.
 from . import (convnext, dense, fire, fused_mbconv, heads, inception, inception_v3, mbconv,  # noqa: F401
@@ -36,7 +37,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
 
     body = spec.body
     blocks = [stage.block or body.block for stage in body.stages]
-    tables = sorted({b.type for b in blocks if hasattr(b, "fixed_units")})
+    tables = sorted({b.type for b in blocks if has_attribute(type(b), "fixed_units")})
     if spec.scaling is not None and tables:
         raise PlanError(("scaling",), f"compound scaling resizes widening widths and unit counts, but the "
                                       f"{', '.join(tables)} tables fix both; drop `scaling` and write the table")
@@ -93,7 +94,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         stem=stem,
         stages=tuple(stages),
         head=head,
-        depth=body.depth or body.depth_offset + sum(getattr(b, "fixed_layers", n * b.layers_per_unit)
+        depth=body.depth or body.depth_offset + sum(attribute(b, "fixed_layers", n * b.layers_per_unit)
                                                     for n, b in zip(counts, blocks)),
         aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
         init=resolve_init(spec.init, body.block.type),
@@ -139,7 +140,7 @@ def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Seque
     short_path = where.path("shortcut", where.own_shortcut)
     first_stride = stride if down.type == "strided" else 1
     block_token = memo.token(block) if memo is not None else None
-    last_rate = getattr(block, "drop_path", 0.0)
+    last_rate = attribute(block, "drop_path", 0.0)
     units: list[Unit] = []
     for j in range(n):
         rate = _decayed(last_rate, seen + j, common.total)
@@ -230,7 +231,7 @@ def _known_layout_note(spec: Spec) -> str:
 
 def _stage_units(stage: Any, block: Any, s: int) -> int:
     """``units`` as given, or the count a block fixes itself (one Inception module per table row)."""
-    fixed = getattr(block, "fixed_units", None)
+    fixed = attribute(block, "fixed_units")
     if stage.units is not None and fixed is not None and stage.units != fixed:
         raise PlanError(("body", "stages", s, "units"),
                         f"units {stage.units} disagrees with the block's {fixed} modules; drop `units`")
