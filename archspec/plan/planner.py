@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from ..spec.base import attribute, has_attribute
 from ..spec.models import Spec
@@ -107,8 +107,7 @@ def _key(tokens: tuple, values: tuple) -> tuple | None:
     return None if None in tokens else tokens + values
 
 
-@dataclass(frozen=True)
-class _Where:
+class _Where(NamedTuple):  # a tuple: made three times per plan, and part of the stage memo's keys
     """A stage's index and which of its parts the stage itself overrides (for error paths)."""
 
     index: int
