@@ -32,9 +32,9 @@ class StrictModel(BaseModel):
     ``defer_build``: a model's validator is built when it first validates, not when its class
     is defined. Built eagerly, every model nesting the block union (stage, body, spec)
     compiled every block kind again at each start; deferred, only the models a command
-    validates are built, each once. A default that is a model instance is therefore written
-    ``Model.model_construct(...)`` (the same value, ``validate_default`` checks it), since
-    calling ``Model(...)`` at import would build that model's validator there and then.
+    validates are built, each once (and those whose instances are field defaults, at import:
+    ``model_construct`` would spare them, but an unbuilt model's instance cannot be encoded
+    as a JSON Schema default).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, defer_build=True)
