@@ -12,8 +12,10 @@ from archspec.convert.rules import register_rule
 from archspec.convert.rules import registered as converted_kinds
 from archspec.plan.registry import register_planner
 from archspec.plan.registry import registered as planned_kinds
+from archspec.spec import load
+from archspec.spec.base import attribute
 from archspec.spec.kinds import BLOCK_KINDS, UNIT_KINDS
-from conftest import spec_path
+from conftest import ROOT, spec_path
 
 
 def test_every_spec_block_has_a_planner_and_nothing_else_does():
@@ -58,3 +60,17 @@ def test_registries_refuse_a_kind_without_a_spec_model():
 
     with pytest.raises(ValueError, match="'capsule' is not one the planner makes"):
         register_rule("capsule", family=Family.__new__(Family))
+
+
+PROBED = ("growth", "bottleneck", "modules", "layers", "fixed_units", "fixed_layers", "drop_path", "deformable", "width",
+          "widths", "hidden", "conv_width", "base", "alpha", "k")
+
+
+def test_attribute_probes_answer_as_getattr_does_on_every_bundled_spec_part():
+    """``spec.base.attribute`` (answered per class, skipping Pydantic's costly miss) == ``getattr`` with a default."""
+    for path in sorted((ROOT / "specs").glob("*.yaml")):
+        spec = load(path)
+        body = spec.body
+        for part in (spec.stem, spec.head, body.block, body.widening, *(s.block for s in body.stages), *body.aux_heads):
+            for name in PROBED:
+                assert attribute(part, name, "absent") == getattr(part, name, "absent"), (path.name, part, name)

@@ -230,6 +230,15 @@ def test_a_full_memo_starts_again_and_counts_stay_exact():
         assert len(small.memo.units) <= 50 and len(small.memo._tokens) <= 50
 
 
+def test_variants_that_differ_in_the_head_share_the_planned_stem_and_stages():
+    """The memo hands back the records planned before: only the head is planned again."""
+    spec, counter = load(SPECS / "pyramidnet.yaml"), Counter()
+    first, second = (counter.count(with_changes(spec, [(("head", "dropout"), p)])) for p in (0.1, 0.3))
+    assert second.plan.stem is first.plan.stem
+    assert all(b is a for a, b in zip(first.plan.stages, second.plan.stages))
+    assert second.plan.head is not first.plan.head and second.spec.head.dropout == 0.3
+
+
 @pytest.mark.parametrize("text, n, max_draws", [
     (None, 30, None),  # the example space: budget rejections, and enough draws for several chunks
     (space_text("  body.depth: {choice: [14, 20, 21, 56]}\n  head.dropout: {float: [0.0, 0.5]}",

@@ -95,4 +95,4 @@ def resolve_init(init: InitSpec, block_type: str) -> InitRules:
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "linear" in changes:  # "every fully connected layer's weight": the aux heads' too
         changes["aux_linear"] = None
-    return replace(rules, **changes)
+    return replace(rules, **changes) if changes else rules  # the preset's own (frozen) record as it is

@@ -22,6 +22,7 @@ class UnitMemo:
 
     def __init__(self, max_units: int = 200_000):
         self.max_units = max_units  # a bound on memory (about 3 KB a unit), not an eviction policy
+        self._unhashable: set[type] = set()  # spec part types whose instances failed to hash
         self.clear()
 
     def clear(self) -> None:
@@ -42,16 +43,22 @@ class UnitMemo:
             return known[1]
         if len(self._tokens) >= self.max_units:
             self.clear()
+        if type(part) in self._unhashable:  # its instances hold lists: no need to fail at hashing again
+            return self._frozen_token(part)
         try:
             token = self._tokens.setdefault(part, len(self._tokens))
             if len(self._by_id) < self.BY_ID:
                 self._by_id[id(part)] = (part, token)  # the part is kept alive, so its id is not reused
             return token
         except TypeError:  # a part with lists inside (a head's `pre`, an Inception table): by its frozen value
-            try:
-                return self._tokens.setdefault(_frozen(part), len(self._tokens))
-            except TypeError:
-                return None
+            self._unhashable.add(type(part))
+            return self._frozen_token(part)
+
+    def _frozen_token(self, part: Any) -> Hashable | None:
+        try:
+            return self._tokens.setdefault(_frozen(part), len(self._tokens))
+        except TypeError:
+            return None
 
     def unit(self, key: tuple | None, plan: Callable[[], Unit]) -> Unit:
         """The unit planned for ``key`` before, or ``plan()`` remembered (``key`` None: not remembered)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
+from ..spec.base import attribute, has_attribute
 from ..spec.models import Spec
 from . import convnext, parts, regnet
 from . import widening as rules
@@ -33,7 +34,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
 
     body = spec.body
     written = [stage.block or body.block for stage in body.stages]
-    tables = sorted({b.type for b in written if hasattr(b, "fixed_units")})
+    tables = sorted({b.type for b in written if has_attribute(type(b), "fixed_units")})
     if spec.scaling is not None and tables and (tables != ["bneck"] or spec.scaling.depth_mult != 1):
         fixed = "unit counts (depth_mult must be 1)" if tables == ["bneck"] else "both"
         raise PlanError(("scaling",), f"compound scaling resizes widening widths and unit counts, but the "
@@ -53,7 +54,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         return stem.with_width(stem_spec.width) if stem_spec.type == "conv" else stem
 
     stem = planned_stem() if memo is None else memo.unit(
-        _key(("stem", memo.token(spec.stem), memo.token(spec.scaling), spec.input.channels, size, bn, first)),
+        _key(("stem", memo.token(spec.stem), memo.token(spec.scaling)), (spec.input.channels, size, bn, first)),
         planned_stem)
     widths = stage_widths(spec, counts, stem.out_channels)
     common = _Common(spec.scaling, sum(counts), bn, with_bn, memo, memo.token(spec.scaling) if memo is not None else None)
@@ -85,7 +86,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
     stages = regnet.with_rule_records(spec, stages)
     stages = _with_row_records(spec, written, stages)
     head = planned_head() if memo is None else memo.unit(
-        _key(("head", memo.token(spec.head), memo.token(spec.scaling), channels, size, spec.classes, bn)), planned_head)
+        _key(("head", memo.token(spec.head), memo.token(spec.scaling)), (channels, size, spec.classes, bn)), planned_head)
     return Plan(
         name=spec.name,
         in_channels=spec.input.channels,
@@ -94,7 +95,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         stem=stem,
         stages=tuple(stages),
         head=head,
-        depth=body.depth or body.depth_offset + sum(getattr(b, "fixed_layers", n * b.layers_per_unit)
+        depth=body.depth or body.depth_offset + sum(attribute(b, "fixed_layers", n * b.layers_per_unit)
                                                     for n, b in zip(counts, blocks)),
         aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
         init=resolve_init(spec.init, body.block.type),
@@ -114,13 +115,13 @@ def _with_row_records(spec: Spec, blocks: Sequence[Any], stages: list[Stage]) ->
     return out
 
 
-def _key(parts: tuple) -> tuple | None:
-    """A memo key, or None when one of its spec parts could not be given a token."""
-    return None if None in parts else parts
+def _key(tokens: tuple, values: tuple) -> tuple | None:
+    """A memo key: spec parts' tokens and plain values (which may be None, as a stem's ``first``
+    width is but for patchify stems); None when a spec part could not be given a token."""
+    return None if None in tokens else tokens + values
 
 
-@dataclass(frozen=True)
-class _Where:
+class _Where(NamedTuple):  # a tuple: made three times per plan, and part of the stage memo's keys
     """A stage's index and which of its parts the stage itself overrides (for error paths)."""
 
     index: int
@@ -152,7 +153,7 @@ def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Seque
     short_path = where.path("shortcut", where.own_shortcut)
     first_stride = stride if down.type == "strided" else 1
     block_token = memo.token(block) if memo is not None else None
-    last_rate = getattr(block, "drop_path", 0.0)
+    last_rate = attribute(block, "drop_path", 0.0)
     units: list[Unit] = []
     for j in range(n):
         rate = _decayed(last_rate, seen + j, common.total)
@@ -243,7 +244,7 @@ def _known_layout_note(spec: Spec) -> str:
 
 def _stage_units(stage: Any, block: Any, s: int) -> int:
     """``units`` as given, or the count a block fixes itself (one Inception module per table row)."""
-    fixed = getattr(block, "fixed_units", None)
+    fixed = attribute(block, "fixed_units")
     if stage.units is not None and fixed is not None and stage.units != fixed:
         raise PlanError(("body", "stages", s, "units"),
                         f"units {stage.units} disagrees with the block's {fixed} modules; drop `units`")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Union
 
+from ..spec.base import attribute
 from ..spec.bundled import load_any
 from ..spec.errors import FieldPath, Problem, SpecError, dotted
 from ..spec.limits import Limits, current
@@ -116,18 +117,18 @@ def _widths(spec: Spec, n_stages: int) -> Iterator[tuple[FieldPath, Any]]:
     """Lower bounds on every width the spec can produce, each with the field that sets it."""
     yield ("input", "channels"), spec.input.channels
     yield ("classes",), spec.classes
-    stem_width = getattr(spec.stem, "width", None)
+    stem_width = attribute(spec.stem, "width", None)
     if stem_width is not None:
         yield ("stem", "width"), stem_width
-    for i, width in enumerate(getattr(spec.stem, "widths", ()) or ()):
+    for i, width in enumerate(attribute(spec.stem, "widths", ()) or ()):
         yield ("stem", "widths", i), width
     rule = spec.body.widening
-    base = getattr(rule, "base", None) or stem_width or 1
+    base = attribute(rule, "base", None) or stem_width or 1
     doublings = sum(1 for s in spec.body.stages[1:] if s.stride > 1)
     bounds = {
-        "step_doubling": lambda: base * getattr(rule, "k", 1) * 2**doublings,
-        "additive": lambda: base + getattr(rule, "alpha", 0),
-        "multiplicative": lambda: base * getattr(rule, "alpha", 1),
+        "step_doubling": lambda: base * attribute(rule, "k", 1) * 2**doublings,
+        "additive": lambda: base + attribute(rule, "alpha", 0),
+        "multiplicative": lambda: base * attribute(rule, "alpha", 1),
         "explicit": lambda: max(max(w, default=0) if isinstance(w, list) else w for w in rule.widths),
     }
     if rule is not None and rule.rule in bounds:
@@ -143,22 +144,22 @@ def _family_widths(spec: Spec) -> Iterator[tuple[FieldPath, Any]]:
     blocks = [(("body", "block"), spec.body.block)]
     blocks += [(("body", "stages", s, "block"), st.block) for s, st in enumerate(spec.body.stages) if st.block]
     for path, block in blocks:
-        if getattr(block, "growth", None) is not None:
-            yield path + ("growth",), block.growth * max(getattr(block, "bottleneck", None) or 1, 1)
-        for i, row in enumerate(getattr(block, "modules", ())):
-            yield path + ("modules", i), sum(getattr(row, "widths", row))  # a GoogLeNet row or an Inception-v3 module
-        for i, row in enumerate(getattr(block, "layers", ())):  # bneck rows: [kernel, expanded, out, se, act]
+        if attribute(block, "growth", None) is not None:
+            yield path + ("growth",), block.growth * max(attribute(block, "bottleneck", None) or 1, 1)
+        for i, row in enumerate(attribute(block, "modules", ())):
+            yield path + ("modules", i), sum(attribute(row, "widths", row))  # a GoogLeNet row or an Inception-v3 module
+        for i, row in enumerate(attribute(block, "layers", ())):  # bneck rows: [kernel, expanded, out, se, act]
             yield path + ("layers", i), max(row[1], row[2])
-    for i, layer in enumerate(getattr(spec.stem, "layers", ())):
-        yield ("stem", "layers", i), getattr(layer, "width", 1)
-    hidden = getattr(spec.head, "hidden", ())
+    for i, layer in enumerate(attribute(spec.stem, "layers", ())):
+        yield ("stem", "layers", i), attribute(layer, "width", 1)
+    hidden = attribute(spec.head, "hidden", ())
     if isinstance(hidden, int):  # one hidden FC (conv_mlp)
         yield ("head", "hidden"), hidden
     else:
         for i, width in enumerate(hidden):
             yield ("head", "hidden", i), width
     for i, aux in enumerate(spec.body.aux_heads):
-        yield ("body", "aux_heads", i), max(aux.width, getattr(aux, "hidden", 0), getattr(aux, "conv_width", 0))
+        yield ("body", "aux_heads", i), max(aux.width, attribute(aux, "hidden", 0), attribute(aux, "conv_width", 0))
 
 
 def check_after(plan: Plan, limits: Limits) -> None:

@@ -90,8 +90,11 @@ def _patched(node: Any, changes: list[tuple[FieldPath, Any]], at: FieldPath = ()
     for key, sub in groups.items():
         if isinstance(key, int):
             raise _Missing(dotted(at + (key,)))
-        if len(sub) == 1 and not sub[0][0] and sub[0][1] is None:
-            out.pop(key, None)  # null removes the field, as --set does
+        if len(sub) == 1 and not sub[0][0]:  # a value for this field itself (most changes end so)
+            if sub[0][1] is None:
+                out.pop(key, None)  # null removes the field, as --set does
+            else:
+                out[key] = sub[0][1]
         else:
             out[key] = _patched(out.get(key), sub, at + (key,))
     return out

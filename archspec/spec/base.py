@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import cache
+from typing import Annotated, Any
 
 from annotated_types import Ge, Gt
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
@@ -28,6 +29,32 @@ OddKernel = Annotated[PositiveInt, AfterValidator(_odd)]  # a kernel padded to k
 class StrictModel(BaseModel):
     """Base of every spec model: unknown keys are errors, never silently dropped; no float field
     takes NaN or infinity (``batchnorm.eps: .inf`` would zero every activation, and a NaN
-    compares false with every bound) unless it says so with ``Field(allow_inf_nan=True)``."""
+    compares false with every bound) unless it says so with ``Field(allow_inf_nan=True)``.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+    ``defer_build``: a model's validator is built when it first validates, not when its class
+    is defined. Built eagerly, every model nesting the block union (stage, body, spec)
+    compiled every block kind again at each start; deferred, only the models a command
+    validates are built, each once (and those whose instances are field defaults, at import:
+    ``model_construct`` would spare them, but an unbuilt model's instance cannot be encoded
+    as a JSON Schema default).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False,
+                              defer_build=True)
+
+
+@cache
+def has_attribute(cls: type, name: str) -> bool:
+    """``hasattr`` for instances of ``cls`` (a field, property or class attribute), asked once per class and name.
+
+    Probing a spec model for an attribute it lacks (``getattr(block, "growth", None)``)
+    goes through Pydantic's ``__getattr__``, which raises twice, and costs a few
+    microseconds per probe: a design-space sampler makes a dozen per variant, for
+    hundreds of thousands of variants. The answer depends on the class alone.
+    """
+    return name in getattr(cls, "__pydantic_fields__", ()) or any(name in vars(k) for k in cls.__mro__)
+
+
+def attribute(obj: Any, name: str, default: Any = None) -> Any:
+    """``getattr(obj, name, default)`` for spec parts (or None), without the cost of a miss (see :func:`has_attribute`)."""
+    return getattr(obj, name) if has_attribute(type(obj), name) else default

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, PrivateAttr, Strict, field_validator, model_validator
 
-from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
+from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel, has_attribute
 from .blocks import BlockSpec, Probability
 from .compose import merge
 from .init import InitSpec
@@ -182,7 +182,7 @@ class BodySpec(StrictModel):
             return self
         if not self.stages:
             raise ValueError("give `stages` (at least one)")
-        given = [s.units is not None or hasattr(s.block or self.block, "fixed_units") for s in self.stages]
+        given = [s.units is not None or has_attribute(type(s.block or self.block), "fixed_units") for s in self.stages]
         if self.depth is None and not all(given):
             raise ValueError("give either `depth` or `units` on every stage")
         if self.depth is not None and any(given):
