@@ -100,15 +100,16 @@ def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], root
     return merged, {**kept, **marks}
 
 
-def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refuse) -> Path:
-    """The real path of an ``extends`` base, or a located refusal saying why it cannot be one."""
+def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refuse, key: str = "extends") -> Path:
+    """The real path of an ``extends`` base (or of a block file, ``key`` naming its field), or a
+    located refusal saying why it cannot be one."""
     if not isinstance(base_name, str) or not base_name.strip():
-        raise refuse("`extends` names one spec file, relative to this one, e.g. `extends: resnet-56.yaml`")
-    named = _named(base_name)
+        raise refuse(f"`{key}` names one file, relative to this one, e.g. `{key}: base.yaml`")
+    named = _named(base_name, key)
     if "\x00" in base_name:
         raise refuse(f"{named}: a file name cannot contain a NUL byte")
     if Path(base_name).suffix not in SPEC_SUFFIXES:
-        raise refuse(f"{named}: a base is a spec file, named *.yaml or *.yml")
+        raise refuse(f"{named}: it names a YAML file, *.yaml or *.yml")
     try:
         base_path = (Path(file).parent / base_name).resolve()
         if not any(base_path.is_relative_to(root) for root in roots):
@@ -125,8 +126,8 @@ def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refus
     return base_path
 
 
-def _named(base_name: str) -> str:
-    return f"`extends: {capped(printable(base_name), MAX_ECHO)}`"
+def _named(base_name: str, key: str = "extends") -> str:
+    return f"`{key}: {capped(printable(base_name), MAX_ECHO)}`"
 
 
 def _echo(path: Path) -> str:
