@@ -22,7 +22,7 @@ from .errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted, shown
 from .limits import Limits
 from .models import Spec
 from .kinds import BLOCK_KINDS as _BUILT_IN
-from .user_blocks import attach_definitions
+from .user_blocks import attach_definitions, unknown_types_in
 
 __all__ = ["Loc", "Problem", "SourceMap", "SpecError", "dotted", "load", "load_text", "source_of", "validate"]
 
@@ -62,7 +62,9 @@ def validate(data: dict, source: SourceMap, allow_roots: Iterable[str | Path] = 
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_problems(exc, data, source)) from None
+        found = _problems(exc, data, source)
+        seen = {p.path for p in found}
+        raise SpecError(found + [p for p in unknown_types_in(data, source) if p.path not in seen]) from None
     if spec.blocks or any(not b.type or b.type not in _BUILT_IN for b in _blocks_of(spec)):
         attach_definitions(spec, source, allow_roots)
     object.__setattr__(spec, "_source", source)
@@ -204,11 +206,13 @@ def _tags_at(loc: tuple, root: Any = None) -> list[str]:
 
     model: Any = root or Spec
     for part in loc:
+        if part == "user" and not _is_model(model):  # the user block's tag (spec/blocks.py): the union itself
+            continue
         model = _step(model, part)
         if model is None:
             return []
     tags = []
-    for arg in get_args(model):
+    for arg in map(_unwrap, get_args(model)):
         tag = _is_model(arg) and _tag_field(arg)
         if tag:
             tags += [str(t) for t in get_args(tag.annotation)]

@@ -202,10 +202,15 @@ class BlockDefinition(StrictModel):
     output: str | None = Field(None, description="The value the unit returns; default: the last step's.")
 
 
+def _not_built_in(schema: dict[str, Any]) -> None:
+    """In the JSON schema a user block's type is any name but a built-in one (so `oneOf` picks one model)."""
+    schema["not"] = {"properties": {"type": {"enum": list(_built_in())}}, "required": ["type"]}
+
+
 class UserBlock(BaseModel):
     """A block whose type is not built in: its ``type`` and its parameters, checked against its definition."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, json_schema_extra=_not_built_in)
     type: str = Field(pattern=NAME, max_length=64)
     _definition: Any = PrivateAttr(None)
 
@@ -289,6 +294,21 @@ def attach_definitions(spec: Any, source: SourceMap, allow_roots: Iterable[str |
                 block._definition = definition
     if problems:
         raise SpecError(problems)
+
+
+def unknown_types_in(data: Any, source: SourceMap) -> list[Problem]:
+    """Blocks of raw spec data whose type is neither built in, declared nor bundled: reported with the
+    spec's other problems when it does not validate (a valid spec gets them from attach_definitions)."""
+    if not isinstance(data, dict) or not isinstance(data.get("body"), dict):
+        return []
+    body = data["body"]
+    declared = data.get("blocks") if isinstance(data.get("blocks"), dict) else {}
+    found = [(("body", "block"), body.get("block"))]
+    stages = body.get("stages") if isinstance(body.get("stages"), list) else []
+    found += [(("body", "stages", s, "block"), st.get("block")) for s, st in enumerate(stages) if isinstance(st, dict)]
+    known = {*_built_in(), *declared, *bundled_block_names()}
+    return [source.problem(path + ("type",), unknown_type(b["type"], declared)) for path, b in found
+            if isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"] not in known]
 
 
 def _built_in() -> tuple[str, ...]:
