@@ -287,3 +287,10 @@ def test_expressions_evaluate_as_written(text, env, value):
 def test_expressions_refuse_everything_but_arithmetic(text):
     with pytest.raises(expressions.ExprError):
         expressions.parse(text)
+
+
+def test_the_block_file_reference_is_generated_from_the_models():
+    from archspec.spec.schema import block_reference
+
+    assert (ROOT / "docs" / "block-reference.md").read_text() == block_reference()
+    assert "## ConvStep" in block_reference() and "`count`" in block_reference()
