@@ -282,11 +282,32 @@ def test_expressions_evaluate_as_written(text, env, value):
     assert expressions.evaluate(expressions.parse(text), env) == value
 
 
-@pytest.mark.parametrize("text", ["a.b", "a[0]", "'x'", "lambda: 1", "open('f')", "x ** 2", "[1, 2]",
+@pytest.mark.parametrize("text", ["a.b", "a[0]", "'x' * 9", "lambda: 1", "open('f')", "x ** 2", "[1, 2]",
                                   "(a := 1)", "f'{a}'", "1 << 40", "2 ** 31 ** 2", "9" * 20])
 def test_expressions_refuse_everything_but_arithmetic(text):
     with pytest.raises(expressions.ExprError):
-        expressions.parse(text)
+        expressions.evaluate(expressions.parse(text), {"a": 1, "x": 2})
+
+
+def test_a_choice_is_compared_but_never_computed_with():
+    assert expressions.evaluate(expressions.parse("2 if mode == 'wide' else 1"), {"mode": "wide"}) == 2
+    with pytest.raises(expressions.ExprError, match="arithmetic on text"):
+        expressions.evaluate(expressions.parse("mode * 100000"), {"mode": "wide"})
+
+
+def test_a_design_space_samples_a_user_block_s_parameters(tmp_path):
+    """Variants keep their block's definition; its parameters vary like any field, every sample exact."""
+    from archspec.plan.expand import spec_hash
+
+    space = tmp_path / "space.yaml"
+    space.write_text(f"base: {RES2NET}\nvary:\n  body.block.scale: {{int: [2, 8]}}\n"
+                     "  reference: {choice: [null]}\nbudget: {params: [null, 40M]}\n")
+    result = archspec.sample(space, 5, seed=0, out=tmp_path / "out")
+    assert len({s.sha256 for s in result.samples}) == 5
+    for sample in result.samples:
+        spec = archspec.load(tmp_path / "out" / sample.file)  # standalone: the block is inline
+        assert spec.blocks and spec.body.block.scale == sample.values["body.block.scale"]
+        assert spec_hash(spec) == sample.sha256 and archspec.plan(spec).params == sample.params
 
 
 def test_the_block_file_reference_is_generated_from_the_models():

@@ -66,6 +66,7 @@ class _Planner:
         self.last = INPUT
         self.shortcut_kind = "none"
         self.modules: set[str] = set()
+        self.visits = 0  # steps walked, left-out ones included: nested repeats cannot spin unbounded
 
     # -- errors and expressions
 
@@ -137,6 +138,10 @@ class _Planner:
             self.step(step, here, env)
 
     def step(self, step: Any, path: FieldPath, env: dict[str, Any]) -> None:
+        self.visits += 1
+        if self.visits > MAX_STEPS:
+            raise self.fail(path, f"the block walks more than {MAX_STEPS} steps per unit, the limit of one "
+                                  "unit's graph (left-out steps count)")
         name = self.name(path + ("name",), step.name, env)
         if not STEP_NAME.match(name):
             raise self.fail(path + ("name",), f"`{name}` is not a step name: dotted parts of letters, digits and _, "
@@ -148,8 +153,6 @@ class _Planner:
             self.values[name] = inputs[0]  # left out: its name stands for its first input
             self.last = inputs[0]
             return
-        if len(self.g.nodes) >= MAX_STEPS:
-            raise self.fail(path, f"the unit has more than {MAX_STEPS} steps, the limit of one unit's graph")
         made = self.make(step, name, path, env, [self.g.shape(i) for i in inputs])
         if made is None:  # identity, or a drop path at rate 0
             self.values[name] = self.last = inputs[0]

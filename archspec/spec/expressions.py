@@ -5,7 +5,8 @@ and the unit's context with expressions such as ``floor(width * base_width / 64)
 ``stride > 1 or in_channels != out``. Whatever a user writes, nothing is executed: the text
 is parsed to a syntax tree and only these nodes are accepted, each evaluated here:
 
-- integer, float and boolean constants; names (parameters, ``let`` values, the unit's context);
+- integer, float and boolean constants, short strings (to compare a ``choice`` parameter with);
+  names (parameters, ``let`` values, the unit's context);
 - ``+ - * / // %``, unary ``-`` and ``+``, comparisons, ``and or not``, ``a if c else b``;
 - calls of ``round floor ceil min max make_divisible`` (positional arguments only).
 
@@ -87,6 +88,8 @@ def parse(text: str) -> ast.expr:
 def _check(node: ast.AST) -> None:
     col = getattr(node, "col_offset", 0)
     if isinstance(node, ast.Constant):
+        if isinstance(node.value, str) and len(node.value) <= 64:
+            return  # a `choice` parameter's value, for comparisons (arithmetic on text is refused)
         if type(node.value) not in (int, float, bool):
             raise ExprError(f"{type(node.value).__name__} constants are not allowed; use {ALLOWED}", col)
         if abs(node.value) > MAX_VALUE:
@@ -161,6 +164,8 @@ def evaluate(tree: ast.expr, env: Mapping[str, Value]) -> Value:
         operand = evaluate(tree.operand, env)
         if isinstance(tree.op, ast.Not):
             return not operand
+        if isinstance(operand, str):
+            raise ExprError("arithmetic on text: only comparisons (`mode == 'wide'`) read a choice", col)
         return _bounded(-operand if isinstance(tree.op, ast.USub) else +operand, col)
     if isinstance(tree, ast.IfExp):
         return evaluate(tree.body if evaluate(tree.test, env) else tree.orelse, env)
@@ -174,12 +179,16 @@ def evaluate(tree: ast.expr, env: Mapping[str, Value]) -> Value:
         return True
     if isinstance(tree, ast.BinOp):
         left, right = evaluate(tree.left, env), evaluate(tree.right, env)
+        if isinstance(left, str) or isinstance(right, str):
+            raise ExprError("arithmetic on text: only comparisons (`mode == 'wide'`) read a choice", col)
         if isinstance(tree.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
             raise ExprError(f"division by zero (`{ast.unparse(tree)[:60]}` divides by 0)", col)
         return _bounded(_BINARY[type(tree.op)](left, right), col)
     if isinstance(tree, ast.Call):
         fn = FUNCTIONS[tree.func.id][0]  # type: ignore[attr-defined]
         args = [evaluate(a, env) for a in tree.args]
+        if any(isinstance(a, str) for a in args):
+            raise ExprError(f"`{tree.func.id}` of text: only comparisons read a choice", col)  # type: ignore[attr-defined]
         if tree.func.id in ("floor", "ceil", "round") and isinstance(args[0], bool):  # type: ignore[attr-defined]
             args[0] = int(args[0])
         return _bounded(fn(*args), col)
@@ -187,6 +196,6 @@ def evaluate(tree: ast.expr, env: Mapping[str, Value]) -> Value:
 
 
 def _bounded(value: Value, col: int) -> Value:
-    if isinstance(value, float) and not math.isfinite(value) or abs(value) > MAX_VALUE:
+    if isinstance(value, float) and not math.isfinite(value) or abs(value) > MAX_VALUE:  # numbers only here
         raise ExprError(f"a value exceeds the bound 2**31 ({float(value):.4g})", col)
     return value

@@ -311,6 +311,24 @@ def unknown_types_in(data: Any, source: SourceMap) -> list[Problem]:
             if isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"] not in known]
 
 
+def inherit_definitions(spec: Any, base: Any) -> list[Problem]:
+    """A variant of ``base`` (a design space's, spec/space) made by changing its blocks' fields: its
+    user blocks take the definitions ``base``'s blocks of the same type were found with, and their
+    parameters are checked against them (the problems, by field path; none: all attached)."""
+    known = {b.type: b.definition for _, b in user_blocks(base) if b.definition is not None}
+    found: list[Problem] = []
+    for path, block in user_blocks(spec):
+        d = block.definition or known.get(block.type)
+        if d is None:
+            continue  # planning finds a bundled one, or refuses the type
+        problems = check_params(block, d, lambda p, m, path=path: Problem("<variant>", None, None,
+                                                                           dotted(path + p), m))
+        found += problems
+        if not problems:
+            block._definition = d
+    return found
+
+
 def _built_in() -> tuple[str, ...]:
     from .kinds import BLOCK_KINDS
 
