@@ -210,8 +210,8 @@ class _Planner:
             known = [k for k in self.values if k != INPUT] + [INPUT, "shortcut"]
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
             hint = f"; did you mean `{close[0]}`?" if close else ""
-            raise self.fail(path, f"unknown input {name!r}: no earlier step makes it{hint} Known here: "
-                                  f"{', '.join(known[-12:])}")
+            raise self.fail(path, f"unknown input {name!r}: no earlier step makes it{hint} (known here: "
+                                  f"{', '.join(known[-12:])})")
         return found if many else found[0]
 
     def shortcut(self, path: FieldPath) -> str:

@@ -206,9 +206,7 @@ def _tags_at(loc: tuple, root: Any = None) -> list[str]:
 
     model: Any = root or Spec
     for part in loc:
-        if part == "user" and not _is_model(model):  # the user block's tag (spec/blocks.py): the union itself
-            continue
-        model = _step(model, part)
+        model = _walk(model, part)
         if model is None:
             return []
     tags = []
@@ -244,10 +242,19 @@ def _allowed_keys(loc: tuple, root: Any = None) -> list[str]:
     """Field names of the model that rejected an unknown key, found by walking the schema."""
     model: Any = root or Spec
     for part in loc[:-1]:
-        model = _step(model, part)
+        model = _walk(model, part)
         if model is None:
             return []
-    return list(model.model_fields) if _is_model(model) else []
+    return [f.alias or name for name, f in model.model_fields.items()] if _is_model(model) else []
+
+
+def _walk(model: Any, part: Any) -> Any:
+    """``_step``, passing over the segments a function-discriminated union adds to a location
+    (``user`` for a user block, ``step``/``repeat`` in block files): the union itself."""
+    found = _step(model, part)
+    if found is None and isinstance(part, str) and model is not None and not _is_model(model):
+        return model
+    return found
 
 
 def _step(model: Any, part: Any) -> Any:

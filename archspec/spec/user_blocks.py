@@ -392,6 +392,11 @@ def load_block_file(kind: str, path: Path, display: str) -> Definition:
     if key is not None and key in _FILES and _FILES[key].name == kind:
         return _FILES[key]
     data, marks = parse_yaml(read_spec_text(path), display)
+    foreign = [k for k in data if k not in BlockDefinition.model_fields]
+    if foreign and len(foreign) * 2 > len(data):  # not a block file: say so without echoing its content
+        raise SpecError([Problem(display, None, None, "", f"not a block file: {len(foreign)} of its {len(data)} "
+                                 "top-level keys are not block-file fields (block, params, let, steps, shortcut...); "
+                                 "its content is not shown")])
     definition = check_definition(kind, data, SourceMap(display, marks), ())
     if key is not None:
         _FILES[key] = definition
@@ -475,8 +480,8 @@ def _expr_problems(d: Definition, path: FieldPath, value: Any, known: set[str]) 
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
             hint = f"; did you mean `{close[0]}`?" if close else ""
-            return [d.problem(path, f"unknown name {shown(name)} in `{value[:60]}`{hint} Known here: "
-                                    f"{', '.join(sorted(known))}")]
+            return [d.problem(path, f"unknown name {shown(name)} in `{value[:60]}`{hint} (known here: "
+                                    f"{', '.join(sorted(known))})")]
     return []
 
 
