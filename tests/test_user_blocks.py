@@ -320,3 +320,18 @@ def test_the_block_file_reference_is_generated_from_the_models():
 
     assert (ROOT / "docs" / "block-reference.md").read_text() == block_reference()
     assert "## ConvStep" in block_reference() and "`count`" in block_reference()
+
+
+def test_a_declared_block_is_checked_even_where_no_stage_uses_it(write_spec):
+    text = INLINE.replace("  block: {type: split_sum, parts: 2}", "  block: {type: basic}") + \
+        "  unused: {steps: [{name: c, op: conv, out: width, kernel: 3, strid: 2}]}\n"
+    result = run("validate", str(write_spec(text)))
+    assert result.exit_code == 2 and "blocks.unused.steps[0].strid" in result.output
+    assert "did you mean `stride`?" in result.output
+
+
+def test_a_block_reading_a_width_the_spec_does_not_give_says_so(write_spec):
+    text = INLINE.replace("  widening: {rule: step_doubling, base: 8}\n", "")
+    result = run("validate", str(write_spec(text)))
+    assert result.exit_code == 2 and "gives this unit no width" in result.output
+    assert f":{_line(text, 'out: width * 2')}:" in result.output

@@ -58,9 +58,10 @@ class _Planner:
     def __init__(self, d: Definition, block: UserBlock, ctx: UnitContext):
         self.d, self.block, self.ctx = d, block, ctx
         self.env: dict[str, Any] = {
-            "in_channels": ctx.in_channels, "width": ctx.width if ctx.width is not None else 0,
-            "stride": ctx.stride, "index": ctx.index, "first": ctx.index == 0, "stage": ctx.stage,
+            "in_channels": ctx.in_channels, "stride": ctx.stride, "index": ctx.index, "first": ctx.index == 0, "stage": ctx.stage,
             "drop_path": ctx.drop_path, **param_values(block, d)}
+        if ctx.width is not None:  # without a widening rule there is none, and reading it is an error
+            self.env["width"] = ctx.width
         self.g = GraphBuilder(ctx.in_channels, ctx.in_size)
         self.values: dict[str, str] = {INPUT: INPUT}  # a name the block file uses -> the graph value it stands for
         self.last = INPUT
@@ -82,7 +83,10 @@ class _Planner:
         try:
             return evaluate(self.d.tree(given), env)
         except ExprError as exc:
-            raise self.fail(path, f"`{given[:60]}`: {exc.message}") from None
+            why = exc.message
+            if why == "unknown name `width`":
+                why += ": the spec gives this unit no width; add `body.widening` or the stage's `width`"
+            raise self.fail(path, f"`{given[:60]}`: {why}") from None
 
     def whole(self, path: FieldPath, given: Any, env: dict[str, Any], least: int = 1) -> int:
         """An expression that must give a whole number of at least ``least`` (a width, kernel, stride...)."""

@@ -292,6 +292,12 @@ def attach_definitions(spec: Any, source: SourceMap, allow_roots: Iterable[str |
             problems += found
             if not found:
                 block._definition = definition
+    for name in declared:  # declared but not used: checked all the same, so `validate` sees its mistakes
+        if name not in definitions:
+            try:
+                _definition(name, (), declared, source, allow_roots, limits)
+            except SpecError as exc:
+                problems += exc.problems
     if problems:
         raise SpecError(problems)
 
