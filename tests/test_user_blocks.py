@@ -203,6 +203,7 @@ def _line(text: str, needle: str) -> int:
     ("half: out // parts", "half: out * 99999 * 99999", ["exceeds the bound 2**31"]),
     ("half: out // parts", "half: out // partz", ["unknown name `partz`", "did you mean `parts`?"]),
     ("count: parts", "count: 100000", ["repetitions exceed the limit of 256"]),
+    ("{name: act1, op: silu}", "{name: conv1.act, op: silu}", ["modules `conv1.act` and `conv1` clash"]),
 ])
 def test_mistakes_in_a_block_are_located_in_its_file(write_spec, old, new, words):
     """At the line that wrote the mistake; a width that is not whole, where it is used as one."""

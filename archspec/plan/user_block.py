@@ -67,6 +67,7 @@ class _Planner:
         self.last = INPUT
         self.shortcut_kind = "none"
         self.modules: set[str] = set()
+        self.containers: set[str] = set()  # every proper prefix of a module's path (``convs`` of ``convs.0``)
         self.visits = 0  # steps walked, left-out ones included: nested repeats cannot spin unbounded
 
     # -- errors and expressions
@@ -99,6 +100,9 @@ class _Planner:
         return v
 
     def name(self, path: FieldPath, text: str, env: dict[str, Any]) -> str:
+        if "{" not in text:
+            return text
+
         def sub(match: re.Match) -> str:
             v = self.value(path, match.group(1), env)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -171,11 +175,16 @@ class _Planner:
 
     def check_module_path(self, name: str, path: FieldPath) -> None:
         """``conv1`` and ``conv1.x`` cannot both be modules: one would hold the other."""
-        for other in self.modules:
-            if other.startswith(name + ".") or name.startswith(other + "."):
-                raise self.fail(path + ("name",), f"modules `{name}` and `{other}` clash: one path lies inside "
-                                                  "the other; rename one")
+        parts = name.split(".")
+        outer = [".".join(parts[:k]) for k in range(1, len(parts))]
+        other = next((o for o in outer if o in self.modules), None)
+        if other is None and name in self.containers:
+            other = next(m for m in self.modules if m.startswith(name + "."))
+        if other is not None:
+            raise self.fail(path + ("name",), f"modules `{name}` and `{other}` clash: one path lies inside "
+                                              "the other; rename one")
         self.modules.add(name)
+        self.containers.update(outer)
 
     def inputs(self, step: Any, path: FieldPath, env: dict[str, Any]) -> list[str]:
         given = step.in_
