@@ -154,7 +154,7 @@ def _block_tag(value: Any) -> str:
     whose definition the loader finds after validation (an unknown one is refused there, with
     did-you-mean over the built-in, declared and bundled names)."""
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in _BUILT_IN_TYPES else "user"
+    return kind if isinstance(kind, str) and kind in _BUILT_IN_TYPES else "user"
 
 
 BlockSpec = Annotated[

@@ -344,7 +344,7 @@ def _built_in() -> tuple[str, ...]:
 def unknown_type(kind: str, declared: Iterable[str]) -> str:
     options = [*_built_in(), *declared, *bundled_block_names()]
     close = difflib.get_close_matches(kind, options, n=1, cutoff=0.6)
-    hint = f"; did you mean `{close[0]}`?" if close else ""
+    hint = f"; did you mean `{close[0]}`?" if close else "."
     return (f"unknown type {shown(kind)}{hint} Built in: {', '.join(_built_in())}; bundled block files: "
             f"{', '.join(bundled_block_names()) or 'none'}; or declare it under `blocks:` (docs/custom-blocks.md)")
 
