@@ -336,3 +336,11 @@ def test_a_block_reading_a_width_the_spec_does_not_give_says_so(write_spec):
     result = run("validate", str(write_spec(text)))
     assert result.exit_code == 2 and "gives this unit no width" in result.output
     assert f":{_line(text, 'out: width * 2')}:" in result.output
+
+
+def test_a_user_block_builds_to_verified_onnx_and_standalone_code(write_spec, tmp_path):
+    path = write_spec(INLINE)
+    result = run("build", str(path), "-e", "onnx", "-e", "python", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime vs torch" in result.output and "clean python" in result.output
+    assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".onnx", ".py"]
