@@ -236,11 +236,7 @@ class _Planner:
             raise self.fail(path, "`shortcut` is read but the block declares no `shortcut:` (its `out` channels)")
         ctx = self.ctx
         out = self.whole(("shortcut", "out"), use.out, self.env)
-        try:
-            kind, records = plan_shortcut(ctx.shortcut, ctx.in_channels, out, ctx.stride, ctx.in_size,
-                                          ctx.shortcut_path)
-        except PlanError:
-            raise
+        kind, records = plan_shortcut(ctx.shortcut, ctx.in_channels, out, ctx.stride, ctx.in_size, ctx.shortcut_path)
         records = tuple(replace(r, path=use.names.get(r.path, r.path)) for r in records)
         for r in records:
             self.check_module_path(r.path, ("shortcut", "names"))
