@@ -101,19 +101,19 @@ def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], root
 
 
 def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refuse, key: str = "extends") -> Path:
-    """The real path of an ``extends`` base (or of a block file, ``key`` naming its field), or a
-    located refusal saying why it cannot be one."""
+    """The real path of an ``extends`` base, or a located refusal saying why it cannot be one."""
     if not isinstance(base_name, str) or not base_name.strip():
-        raise refuse(f"`{key}` names one file, relative to this one, e.g. `{key}: base.yaml`")
+        raise refuse(f"`{key}` names one spec file, relative to this one, e.g. `{key}: resnet-56.yaml`")
     named = _named(base_name, key)
     if "\x00" in base_name:
         raise refuse(f"{named}: a file name cannot contain a NUL byte")
     if Path(base_name).suffix not in SPEC_SUFFIXES:
-        raise refuse(f"{named}: it names a YAML file, *.yaml or *.yml")
+        raise refuse(f"{named}: a base is a spec file, named *.yaml or *.yml")
     try:
         base_path = (Path(file).parent / base_name).resolve()
         if not any(base_path.is_relative_to(root) for root in roots):
-            raise refuse(f"{named} is outside the directory of the spec ({_echo(roots[0])}), so it is not "
+            place = "the spec" if key == "extends" else "the file, or the working directory,"
+            raise refuse(f"{named} is outside the directory of {place} ({_echo(roots[0])}), so it is not "
                          "read; allow another directory with --allow-root DIR (API: allow_roots=[DIR])")
         if not stat.S_ISREG(os.stat(base_path).st_mode):
             raise refuse(f"{named}: not a regular file ({_echo(base_path)})")
