@@ -256,7 +256,7 @@ def test_block_files_are_confined_to_the_spec_s_tree(tmp_path):
     (inside / "spec.yaml").write_text(text + "blocks: {mine: ../secret.yaml}\n")
     result = run("validate", str(inside / "spec.yaml"))
     assert result.exit_code == 2
-    assert "is outside the directory of" in result.output and "blocks.mine" in result.output
+    assert "is outside the directory of the spec" in result.output and "`blocks.mine: ../secret.yaml`" in result.output and "blocks.mine" in result.output
     assert "hunter2" not in result.output
     (inside / "notes.yaml").write_text("token: abc123\nuser: me\n")  # inside the tree, but no block file
     (inside / "spec.yaml").write_text(text + "blocks: {mine: notes.yaml}\n")

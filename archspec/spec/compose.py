@@ -100,11 +100,11 @@ def _resolve(text: str, file: str, limits: Limits, chain: tuple[Path, ...], root
     return merged, {**kept, **marks}
 
 
-def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refuse, key: str = "extends") -> Path:
+def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refuse) -> Path:
     """The real path of an ``extends`` base, or a located refusal saying why it cannot be one."""
     if not isinstance(base_name, str) or not base_name.strip():
-        raise refuse(f"`{key}` names one spec file, relative to this one, e.g. `{key}: resnet-56.yaml`")
-    named = _named(base_name, key)
+        raise refuse("`extends` names one spec file, relative to this one, e.g. `extends: resnet-56.yaml`")
+    named = _named(base_name)
     if "\x00" in base_name:
         raise refuse(f"{named}: a file name cannot contain a NUL byte")
     if Path(base_name).suffix not in SPEC_SUFFIXES:
@@ -112,8 +112,7 @@ def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refus
     try:
         base_path = (Path(file).parent / base_name).resolve()
         if not any(base_path.is_relative_to(root) for root in roots):
-            place = "the spec" if key == "extends" else "the file, or the working directory,"
-            raise refuse(f"{named} is outside the directory of {place} ({_echo(roots[0])}), so it is not "
+            raise refuse(f"{named} is outside the directory of the spec ({_echo(roots[0])}), so it is not "
                          "read; allow another directory with --allow-root DIR (API: allow_roots=[DIR])")
         if not stat.S_ISREG(os.stat(base_path).st_mode):
             raise refuse(f"{named}: not a regular file ({_echo(base_path)})")
@@ -126,8 +125,8 @@ def _base_path(base_name: Any, file: str, roots: tuple[Path, ...], refuse: Refus
     return base_path
 
 
-def _named(base_name: str, key: str = "extends") -> str:
-    return f"`{key}: {capped(printable(base_name), MAX_ECHO)}`"
+def _named(base_name: str) -> str:
+    return f"`extends: {capped(printable(base_name), MAX_ECHO)}`"
 
 
 def _echo(path: Path) -> str:

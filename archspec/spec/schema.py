@@ -21,7 +21,6 @@ from .models import Spec
 
 SCHEMA_FILE = "archspec.schema.json"
 REFERENCE_FILE = "spec-reference.md"
-BLOCK_REFERENCE_FILE = "block-reference.md"
 # Models that also accept a plain string, and the field it fills: `shortcut: zero_pad`, `init: msra`.
 BARE_NAME_MODELS = {"ShortcutSpec": "type", "InitSpec": "preset"}
 EXTENDS = {
@@ -66,6 +65,9 @@ def markdown_reference(schema: dict[str, Any] | None = None) -> str:
     for name, model in _in_reading_order(schema, defs):
         out += _section(name, model)
     return "\n".join(out).rstrip() + "\n"
+
+
+BLOCK_REFERENCE_FILE = "block-reference.md"
 
 
 def block_reference() -> str:

@@ -377,10 +377,11 @@ def _confined(name: Any, spec_file: str, source: SourceMap, kind: str, allow_roo
 
     where = source.locate(("blocks", kind))
 
-    def refuse(why: str) -> SpecError:
+    def refuse(why: str) -> SpecError:  # the confinement's words are about `extends`: say `blocks.NAME`
+        why = why.replace("`extends: ", f"`blocks.{kind}: ", 1).replace("a base is a spec file", "a block file is")
         return SpecError([Problem(where.file, where.line, where.column, f"blocks.{kind}", why)])
 
-    return _base_path(name, spec_file, extends_roots(spec_file, allow_roots, limits), refuse, key=f"blocks.{kind}")
+    return _base_path(name, spec_file, extends_roots(spec_file, allow_roots, limits), refuse)
 
 
 _FILES: dict[tuple[str, int, int], Definition] = {}  # (real path, mtime, size) -> checked definition
