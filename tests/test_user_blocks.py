@@ -344,3 +344,11 @@ def test_a_user_block_builds_to_verified_onnx_and_standalone_code(write_spec, tm
     assert result.exit_code == 0, result.output
     assert "onnxruntime vs torch" in result.output and "clean python" in result.output
     assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".onnx", ".py"]
+
+
+def test_an_inline_block_s_counts_and_saved_bytes_are_verified_against_torch(write_spec):
+    """Chunks, grouped convs, a gate (mean, conv, sigmoid, mul) and a projection shortcut: report --verify
+    proves params, FlopCounterMode's MACs and autograd's saved bytes for each unit."""
+    result = run("report", "--verify", str(write_spec(INLINE)))
+    assert result.exit_code == 0, result.output
+    assert "train_saved_bytes == autograd's saved tensors" in result.output
