@@ -21,6 +21,7 @@ from typing import Any
 
 from ..spec.expand import canonical_hash, expanded_yaml
 from ..spec.models import Spec, StageSpec
+from ..spec.user_blocks import find_definition, param_values, user_blocks
 from .planner import make_plan
 from .scaling import HEAD_WIDTHS, scaled_head, scaled_rows
 from .types import Plan
@@ -51,9 +52,30 @@ def expand(spec: Spec, plan: Plan | None = None) -> dict[str, Any]:
     for stage, planned in zip(body["stages"], plan.stages):
         stage["units"] = len(planned.block_units)
         stage.pop("width", None)
+    _inline_user_blocks(spec, data)
     order = list(StageSpec.model_fields)  # `units` where the language puts it, so expand is a fixed point
     body["stages"] = [dict(sorted(stage.items(), key=lambda kv: order.index(kv[0]))) for stage in body["stages"]]
     return data
+
+
+def _inline_user_blocks(spec: Spec, data: dict[str, Any]) -> None:
+    """User blocks with every parameter written out, and their definitions inline under ``blocks:``
+    (block files and bundled ones alike), so the expanded spec stands alone and its sha256 covers them."""
+    uses = user_blocks(spec)
+    if not uses:
+        data.pop("blocks", None)
+        return
+    inline: dict[str, Any] = {}
+    for path, block in uses:
+        definition = find_definition(block)
+        if definition is None:  # planning refused it already
+            continue
+        node = data
+        for part in path:
+            node = node[part]
+        node.update(param_values(block, definition))
+        inline[block.type] = definition.data()
+    data["blocks"] = inline
 
 
 def spec_hash(spec: Spec, plan: Plan | None = None) -> str:

@@ -50,8 +50,9 @@ no_options("stem_none")  # no stem: nothing to hold
 
 
 def options_type(kind: str) -> type[UnitOptions]:
-    """The options type of a unit kind's Plan rows (the planners must have been imported: ``archspec.plan``)."""
-    return OPTIONS[kind]
+    """The options type of a unit kind's Plan rows (the planners must have been imported: ``archspec.plan``).
+    A user block's rows (any kind not built in) hold none: their graph is all their module needs."""
+    return OPTIONS[kind] if kind in UNIT_KINDS else UnitOptions
 
 
 def declared() -> dict[str, type[UnitOptions]]:

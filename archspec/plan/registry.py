@@ -31,6 +31,12 @@ def register_planner(block_type: str) -> Callable[[UnitPlanner], UnitPlanner]:
 
 
 def planner_for(block_type: str) -> UnitPlanner:
+    """The registered planner of a built-in kind; every other type is a user block, planned from its
+    definition by the one generic planner (plan/user_block.py)."""
+    if block_type not in BLOCK_KINDS:
+        from .user_block import plan_user_block
+
+        return plan_user_block
     return PLANNERS[block_type]
 
 

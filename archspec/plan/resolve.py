@@ -51,6 +51,8 @@ def located(spec: Spec, exc: PlanError) -> SpecError:
 
     Stages a widening rule derived (regnet) are not in the file: their errors point at the rule.
     """
+    if getattr(exc, "problem", None) is not None:  # located in a block file (plan/user_block.py)
+        return SpecError([exc.problem])  # type: ignore[attr-defined]
     path, message = exc.path, exc.message
     if tuple(path[:2]) == ("body", "stages") and not spec.body.stages and spec.body.widening is not None:
         stage = f"stage {path[2]} (derived by the {spec.body.widening.rule} rule)" if len(path) > 2 else "the stages"

@@ -31,6 +31,7 @@ from ..spec.errors import FieldPath, SourceMap, SpecError, dotted
 from ..spec.expand import canonical_hash
 from ..spec.loader import _problems
 from ..spec.models import Spec
+from ..spec.user_blocks import inherit_definitions
 
 Changes = Sequence[tuple[FieldPath, Any]]
 
@@ -47,7 +48,11 @@ class Unresolved(ValueError):
 def with_changes(base: Spec, changes: Changes) -> Spec:
     """``base`` with ``changes`` applied, validated; :class:`Unresolved` when the result is invalid."""
     try:
-        return Spec.model_validate(_patched(base, [(tuple(p), v) for p, v in changes]))
+        spec = Spec.model_validate(_patched(base, [(tuple(p), v) for p, v in changes]))
+        wrong = inherit_definitions(spec, base)  # a changed user block keeps its definition
+        if wrong:
+            raise Unresolved(f"invalid {wrong[0].path}", wrong[0].message)
+        return spec
     except ValidationError as exc:
         first = _problems(exc, {}, SourceMap("<variant>"))[0] if exc.errors() else None
         path = first.path if first else ""

@@ -7,14 +7,15 @@ per unit when they name a network by its depth (ResNet-110 = 6 x 18 x 2 + 2).
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
-from pydantic import Field, Strict
+from pydantic import Discriminator, Field, Strict, Tag
 
 from .base import PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import ConvNeXtBlock, DenseBlock, FireBlock, FusedMBConvBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
 from .inception_v3 import InceptionV3Block
 from .mobilenet import BneckBlock
+from .user_blocks import UserBlock
 
 
 class SqueezeExcite(StrictModel):
@@ -126,25 +127,38 @@ class RegNetBlock(StrictModel):
     layers_per_unit: ClassVar[int] = 3
 
 
+BUILT_IN_BLOCKS = (
+    BasicBlock,
+    BottleneckBlock,
+    PreactBasicBlock,
+    PreactBottleneckBlock,
+    PyramidBlock,
+    PyramidBottleneckBlock,
+    DenseBlock,
+    InceptionBlock,
+    InceptionV3Block,
+    MBConvBlock,
+    FusedMBConvBlock,
+    PlainBlock,
+    ConvNeXtBlock,
+    ShuffleBlock,
+    FireBlock,
+    RegNetBlock,
+    BneckBlock,
+)
+_BUILT_IN_TYPES = frozenset(get_args(b.model_fields["type"].annotation)[0] for b in BUILT_IN_BLOCKS)
+
+
+def _block_tag(value: Any) -> str:
+    """A built-in block's model by its ``type``; any other type is a user block (spec/user_blocks.py),
+    whose definition the loader finds after validation (an unknown one is refused there, with
+    did-you-mean over the built-in, declared and bundled names)."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if isinstance(kind, str) and kind in _BUILT_IN_TYPES else "user"
+
+
 BlockSpec = Annotated[
-    Union[
-        BasicBlock,
-        BottleneckBlock,
-        PreactBasicBlock,
-        PreactBottleneckBlock,
-        PyramidBlock,
-        PyramidBottleneckBlock,
-        DenseBlock,
-        InceptionBlock,
-        InceptionV3Block,
-        MBConvBlock,
-        FusedMBConvBlock,
-        PlainBlock,
-        ConvNeXtBlock,
-        ShuffleBlock,
-        FireBlock,
-        RegNetBlock,
-        BneckBlock,
-    ],
-    Field(discriminator="type"),
+    Union[tuple(Annotated[b, Tag(get_args(b.model_fields["type"].annotation)[0])] for b in BUILT_IN_BLOCKS)
+          + (Annotated[UserBlock, Tag("user")],)],  # type: ignore[valid-type]
+    Discriminator(_block_tag),
 ]

@@ -12,7 +12,7 @@ where torchvision has the family).
 
 from __future__ import annotations
 
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from .blocks import BlockSpec
 from .layout import DownsampleSpec
@@ -22,11 +22,18 @@ __all__ = ["AUX_KINDS", "BLOCK_KINDS", "DOWNSAMPLE_KINDS", "HEAD_KINDS", "STEM_K
 
 
 def kinds_of(annotated_union: Any) -> tuple[str, ...]:
-    """The ``type`` literals of a discriminated union's members, in the union's order."""
+    """The ``type`` literals of a discriminated union's members, in the union's order (members
+    tagged with ``Tag`` unwrapped; the user block, whose ``type`` is any name, left out)."""
     union = get_args(annotated_union)[0]
     if get_origin(union) is not Union:
         raise TypeError(f"{annotated_union!r} is not an annotated union of spec models")
-    return tuple(get_args(member.model_fields["type"].annotation)[0] for member in get_args(union))
+    kinds = []
+    for member in get_args(union):
+        model = get_args(member)[0] if get_origin(member) is Annotated else member
+        literal = get_args(model.model_fields["type"].annotation)
+        if literal:
+            kinds.append(literal[0])
+    return tuple(kinds)
 
 
 BLOCK_KINDS = kinds_of(BlockSpec)  # body units: one planner and one builder each

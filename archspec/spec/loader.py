@@ -23,6 +23,8 @@ from .errors import FieldPath, Loc, Problem, SourceMap, SpecError, dotted, shown
 from .limits import Limits
 from .numbers import FLOAT
 from .models import Spec
+from .kinds import BLOCK_KINDS as _BUILT_IN
+from .user_blocks import attach_definitions, unknown_types_in
 
 __all__ = ["Loc", "Problem", "SourceMap", "SpecError", "dotted", "load", "load_text", "source_of", "validate"]
 
@@ -36,30 +38,43 @@ def load(path: str | Path, overrides: Iterable[str] = (), limits: Limits | None 
     directory tree and from ``allow_roots`` (the CLI's ``--allow-root``).
     """
     path, overrides = checked_path(path), checked_overrides(overrides)
-    data, marks = load_document(path, checked_limits(limits), checked_roots(allow_roots))
-    return _finish(data, marks, spec_file_name(path), overrides)
+    roots = checked_roots(allow_roots)
+    data, marks = load_document(path, checked_limits(limits), roots)
+    return _finish(data, marks, spec_file_name(path), overrides, roots)
 
 
 def load_text(text: str, file: str = "<string>", overrides: Iterable[str] = (), limits: Limits | None = None,
               allow_roots: Iterable[str | Path] = ()) -> Spec:
     """Validate a spec given as YAML text (``extends`` is relative to ``file``'s directory)."""
     text, file, overrides = checked_text(text), str(checked_path(file, "file")), checked_overrides(overrides)
-    data, marks = load_text_document(text, file, checked_limits(limits), checked_roots(allow_roots))
-    return _finish(data, marks, file, overrides)
+    roots = checked_roots(allow_roots)
+    data, marks = load_text_document(text, file, checked_limits(limits), roots)
+    return _finish(data, marks, file, overrides, roots)
 
 
-def _finish(data: dict, marks: dict[FieldPath, Loc], file: str, overrides: Iterable[str]) -> Spec:
+def _finish(data: dict, marks: dict[FieldPath, Loc], file: str, overrides: Iterable[str],
+            allow_roots: Iterable[str | Path] = ()) -> Spec:
     apply_overrides(data, marks, overrides, file)
-    return validate(data, SourceMap(file, marks))
+    return validate(data, SourceMap(file, marks), allow_roots)
 
 
-def validate(data: dict, source: SourceMap) -> Spec:
+def validate(data: dict, source: SourceMap, allow_roots: Iterable[str | Path] = ()) -> Spec:
+    """Validate spec data; then find, check and attach the definitions of its user blocks
+    (spec/user_blocks.py: block files confined to the spec's tree and ``allow_roots``)."""
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_problems(exc, data, source)) from None
+        found = _problems(exc, data, source)
+        seen = {p.path for p in found}
+        raise SpecError(found + [p for p in unknown_types_in(data, source) if p.path not in seen]) from None
+    if spec.blocks or any(not b.type or b.type not in _BUILT_IN for b in _blocks_of(spec)):
+        attach_definitions(spec, source, allow_roots)
     object.__setattr__(spec, "_source", source)
     return spec
+
+
+def _blocks_of(spec: Spec) -> list[Any]:
+    return [spec.body.block, *(s.block for s in spec.body.stages if s.block is not None)]
 
 
 def source_of(spec: Spec) -> SourceMap:
@@ -74,14 +89,16 @@ def _tag_key(ctx: dict) -> str:
     return "type" if key.endswith("()") else key
 
 
-def _problems(exc: ValidationError, data: dict, source: SourceMap) -> list[Problem]:
-    """One problem per field path: a union's alternatives are merged into one message."""
+def _problems(exc: ValidationError, data: dict, source: SourceMap, root: Any = None) -> list[Problem]:
+    """One problem per field path: a union's alternatives are merged into one message. ``root``: the
+    model validated (default :class:`Spec`; a block file's is spec/user_blocks.BlockDefinition)."""
+    root = Spec if root is None else root
     by_path: dict[FieldPath, list[str]] = {}
     for err in exc.errors(include_url=False):
         path = _data_path(err["loc"], data)
         if err["type"] == "union_tag_invalid" and isinstance(_at(data, path), dict):
             path += (_tag_key(err["ctx"]),)
-        message = _message(err, path)
+        message = _message(err, path, root)
         if message not in by_path.setdefault(path, []):
             by_path[path].append(message)
     problems = []
@@ -138,10 +155,10 @@ def _data_path(loc: tuple, data: Any) -> FieldPath:
     return tuple(path)
 
 
-def _message(err: dict, path: FieldPath) -> str:
+def _message(err: dict, path: FieldPath, root: Any = None) -> str:
     kind, ctx = err["type"], err.get("ctx", {})
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(err["loc"])
+        allowed = _allowed_keys(err["loc"], root)
         hint = _closest(str(path[-1]), allowed)
         msg = f"unknown field {shown(path[-1])}"
         if hint:
@@ -154,15 +171,15 @@ def _message(err: dict, path: FieldPath) -> str:
         return _choice(f"unknown {_tag_key(ctx)}", ctx.get("tag", ""), options)
     if kind == "union_tag_not_found":
         key = ctx["discriminator"].strip("'")
-        tags = _tags_at(err["loc"])
+        tags = _tags_at(err["loc"], root)
         return f"missing `{key}`" + (f": one of {', '.join(tags)}" if tags else "")
     if kind == "literal_error":
         return _choice("", err.get("input"), _options(ctx.get("expected", "")))
     if kind == "missing":
-        size = _tuple_size(err["loc"]) if isinstance(err["loc"][-1], int) else None
+        size = _tuple_size(err["loc"], root) if isinstance(err["loc"][-1], int) else None
         return f"a list of exactly {size} items" if size else "required field is missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        tags = _tags_at(err["loc"])
+        tags = _tags_at(err["loc"], root)
         like = f" like {{type: {tags[0]}}}" if tags else ""
         return f"expected a mapping{like}, got {_kind(err.get('input'))}"
     if kind == "string_pattern_mismatch" and path == ("name",):
@@ -188,28 +205,28 @@ def _kind(value: Any) -> str:
     return {list: "a list", type(None): "nothing"}.get(type(value), shown(value))
 
 
-def _tags_at(loc: tuple) -> list[str]:
-    """The registered ``type``/``rule`` names of the union at ``loc`` (empty if none)."""
+def _tags_at(loc: tuple, root: Any = None) -> list[str]:
+    """The registered ``type``/``rule``/``op`` names of the union at ``loc`` (empty if none)."""
     from typing import get_args
 
-    model: Any = Spec
+    model: Any = root or Spec
     for part in loc:
-        model = _step(model, part)
+        model = _walk(model, part)
         if model is None:
             return []
     tags = []
-    for arg in get_args(model):
-        tag = _is_model(arg) and (arg.model_fields.get("type") or arg.model_fields.get("rule"))
+    for arg in map(_unwrap, get_args(model)):
+        tag = _is_model(arg) and _tag_field(arg)
         if tag:
             tags += [str(t) for t in get_args(tag.annotation)]
     return tags
 
 
-def _tuple_size(loc: tuple) -> int | None:
+def _tuple_size(loc: tuple, root: Any = None) -> int | None:
     """How many items the fixed-length list (``size: [h, w]``, ``widths: [a, b, c]``) at ``loc`` takes."""
     from typing import get_args, get_origin
 
-    model: Any = Spec
+    model: Any = root or Spec
     annotation = None
     for part in loc:
         if _is_model(model) and part in model.model_fields:
@@ -226,14 +243,23 @@ def _tuple_size(loc: tuple) -> int | None:
     return None
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
+def _allowed_keys(loc: tuple, root: Any = None) -> list[str]:
     """Field names of the model that rejected an unknown key, found by walking the schema."""
-    model: Any = Spec
+    model: Any = root or Spec
     for part in loc[:-1]:
-        model = _step(model, part)
+        model = _walk(model, part)
         if model is None:
             return []
-    return list(model.model_fields) if _is_model(model) else []
+    return [f.alias or name for name, f in model.model_fields.items()] if _is_model(model) else []
+
+
+def _walk(model: Any, part: Any) -> Any:
+    """``_step``, passing over the segments a function-discriminated union adds to a location
+    (``user`` for a user block, ``step``/``repeat`` in block files): the union itself."""
+    found = _step(model, part)
+    if found is None and isinstance(part, str) and model is not None and not _is_model(model):
+        return model
+    return found
 
 
 def _step(model: Any, part: Any) -> Any:
@@ -247,12 +273,18 @@ def _step(model: Any, part: Any) -> Any:
     for arg in get_args(model) or ():
         arg = _unwrap(arg)
         if _is_model(arg):
-            tag = arg.model_fields.get("type") or arg.model_fields.get("rule")
+            tag = _tag_field(arg)
             if tag is not None and part in get_args(tag.annotation):
                 return arg
         if isinstance(part, int) and arg is not None:
             return arg
     return None
+
+
+def _tag_field(model: Any) -> Any:
+    """The field a model's union tells it apart by: ``type``, ``rule`` or a block step's ``op``."""
+    fields = model.model_fields
+    return fields.get("type") or fields.get("rule") or fields.get("op")
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -235,3 +235,7 @@ class Spec(StrictModel):
     init: InitSpec = Field(InitSpec(), description="How the weights start: a reference code's preset and overrides (docs/init.md).")
     reference: Reference | None = Field(
         None, description="The published network this spec reproduces; `validate` checks its figures.")
+    blocks: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)],
+                 Union[Annotated[str, Field(min_length=1, max_length=4096)], dict[str, Any]]] | None = Field(
+        None, description="User block types: name -> a block file (relative to this spec, inside its directory "
+        "tree) or a definition written inline (docs/custom-blocks.md).")

@@ -19,6 +19,10 @@ class Reference(StrictModel):
         None, pattern=r"^[a-z][a-z0-9_]*$",
         description="The torchvision builder it reproduces, spelled as in `torchvision.models` (`resnet50`).",
     )
+    timm: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9_.]*$",
+        description="The timm model it reproduces, as `timm.create_model` names it (`res2net50_26w_4s`).",
+    )
     params: PositiveInt | None = Field(
         None, description="Exact parameter count (`sum(p.numel())`); `validate` requires the Plan to match it.")
     macs: PositiveInt | None = Field(

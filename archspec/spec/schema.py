@@ -71,16 +71,43 @@ def markdown_reference(schema: dict[str, Any] | None = None) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+BLOCK_REFERENCE_FILE = "block-reference.md"
+
+
+def block_reference() -> str:
+    """The block language's reference (block files, spec/user_blocks.py), made as the spec's is."""
+    from .user_blocks import BlockDefinition
+
+    schema = BlockDefinition.model_json_schema()
+    out = [
+        "# Block file reference",
+        "",
+        "<!-- Generated from the JSON Schema by scripts/gen_spec_reference.py; do not edit. -->",
+        "",
+        "A block file defines a block type as data ([custom-blocks.md](custom-blocks.md) is the tutorial). "
+        "Every mapping forbids unknown keys; a step's `op` picks its kind. Fields marked as expressions take "
+        "a number or a safe expression: numbers, names (parameters, `let` values and the unit's context: "
+        "`in_channels`, `width`, `stride`, `index`, `first`, `stage`, `drop_path`), `+ - * / // %`, "
+        "comparisons, `and or not`, `a if c else b`, and `round floor ceil min max make_divisible`; "
+        "every value stays within 2**31, and widths must be whole numbers.",
+        "",
+    ]
+    for name, model in _in_reading_order(schema, schema["$defs"], "BlockDefinition"):
+        out += _section(name, model)
+    return "\n".join(out).rstrip() + "\n"
+
+
 def write_docs(folder: Path) -> list[Path]:
-    """Write the schema and the reference into ``folder`` (atomically); return the paths."""
+    """Write the schema and the references into ``folder`` (atomically); return the paths."""
     from ..files import write_text
 
-    return [write_text(folder / SCHEMA_FILE, schema_text()), write_text(folder / REFERENCE_FILE, markdown_reference())]
+    return [write_text(folder / SCHEMA_FILE, schema_text()), write_text(folder / REFERENCE_FILE, markdown_reference()),
+            write_text(folder / BLOCK_REFERENCE_FILE, block_reference())]
 
 
-def _in_reading_order(schema: dict, defs: dict) -> list[tuple[str, dict]]:
-    order, queue = [("Spec", schema)], [schema]
-    seen = {"Spec"}
+def _in_reading_order(schema: dict, defs: dict, root: str = "Spec") -> list[tuple[str, dict]]:
+    order, queue = [(root, schema)], [schema]
+    seen = {root}
     while queue:
         for ref in _refs(queue.pop(0)):
             if ref not in seen:

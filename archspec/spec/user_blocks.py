@@ -1,0 +1,558 @@
+"""Block types users write as data: the block language, and finding each block's definition.
+
+A spec's block whose ``type`` is not built in is a :class:`UserBlock`: its type and its
+parameters. Its definition is a *block file* (:class:`BlockDefinition`): typed parameters,
+``let`` values derived by safe expressions (spec/expressions.py), and steps from the step
+vocabulary wired by name, repeated over ranges and made optional with ``when``. Nothing in
+it is executed: the planner (plan/user_block.py) evaluates the expressions and builds the
+unit's step graph, from which the module, counts, memory, exports and pictures all derive.
+
+A definition is found, in this order, in the spec's ``blocks:`` map (a path relative to the
+file that wrote it, confined to the spec's tree as ``extends`` is, or a definition written
+inline), or among the bundled block files by name (``archspec/blocks_lib``, the repository's
+``blocks/``). :func:`attach_definitions` runs after the spec validates: it loads and checks
+each definition (expressions parsed and their names known, with file, line and column),
+checks each use's parameters against it, and attaches it to the block.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any, Iterable, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, StrictBool, StrictFloat, StrictInt, \
+    Tag, ValidationError
+
+from . import expressions
+from .base import NonNegativeInt, PositiveInt, StrictModel
+from .errors import FieldPath, Problem, SourceMap, SpecError, dotted, shown
+from .limits import Limits, current
+
+BLOCKS_DIR = Path(__file__).resolve().parent.parent / "blocks_lib"
+NAME = r"^[a-z][a-z0-9_]*$"
+CONTEXT = {  # what the planner tells every block about its unit, by name
+    "in_channels": "the unit's input channels",
+    "width": "the width the body's widening rule (or the stage's `width`) gives the unit",
+    "stride": "the unit's stride (the stage's stride at its first unit, else 1)",
+    "index": "the unit's index in its stage (0 for the first)",
+    "first": "true at the first unit of a stage",
+    "stage": "the stage's index",
+    "drop_path": "the unit's stochastic-depth rate (already decayed)",
+}
+RESERVED_VALUES = ("x", "shortcut")  # the unit's input, and the value the shortcut policy makes of it
+# Parameter names the planner reads off any block (so a user parameter cannot take their place).
+RESERVED_PARAMS = frozenset({"type", "modules", "layers", "fixed_units", "fixed_layers", "layers_per_unit", "growth",
+                             "bottleneck", "se", "hidden", "stride_on", "expansion_rule"})
+MAX_REPEAT = 256  # iterations of one `repeat`
+MAX_STEPS = 2_000  # steps of one unit's graph
+
+Expr = Annotated[Union[StrictBool, StrictInt, StrictFloat, str], Field(
+    description="A number, or a safe expression over the parameters, `let` values and the unit's context.")]
+Channels = Annotated[Union[StrictInt, str], Field(description="A whole number, or an expression giving one.")]
+
+
+class Param(StrictModel):
+    """One parameter of a block: its type, its default (none: a spec must give it) and its range."""
+
+    type: Literal["int", "float", "bool", "choice"]
+    default: Union[StrictBool, StrictInt, StrictFloat, str, None] = Field(
+        None, description="The value when a spec leaves it out; none: a spec must give it.")
+    min: Union[StrictInt, StrictFloat, None] = Field(None, description="Smallest allowed value (int, float).")
+    max: Union[StrictInt, StrictFloat, None] = Field(None, description="Largest allowed value (int, float).")
+    choices: list[str] | None = Field(None, description="The allowed strings of a `choice` parameter.")
+    description: str = ""
+
+
+class _Step(StrictModel):
+    """What every step has: its name (its module path, `{expr}` substituted), its inputs and a condition."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    name: str = Field(min_length=1, max_length=120, description="The step's name and module path (`convs.{i}`).")
+    in_: Union[str, list[str], None] = Field(
+        None, alias="in", description="The value(s) it reads: step names, `x` (the unit's input), `shortcut`; "
+        "`name.*` is every value `name.0`, `name.1`...; default: the previous step's output.")
+    when: Union[StrictBool, str, None] = Field(
+        None, description="A condition; when false the step is left out and its name stands for its first input.")
+
+
+class ConvStep(_Step):
+    """A 2-d convolution of its input (no bias unless asked): ``nn.Conv2d``."""
+
+    op: Literal["conv"]
+    out: Channels
+    kernel: Channels
+    stride: Channels = 1
+    groups: Channels = 1
+    padding: Union[Channels, None] = Field(None, description="Default: kernel // 2 x dilation ('same').")
+    dilation: Channels = 1
+    bias: bool = False
+
+
+class NormStep(_Step):
+    """``bn``: BatchNorm2d (the network's eps unless given); ``ln``: a layer norm over the channels."""
+
+    op: Literal["bn", "ln"]
+    eps: Union[StrictFloat, None] = Field(None, gt=0, description="Epsilon; default: the network's (bn), 1e-6 (ln).")
+
+
+class LinearStep(_Step):
+    """A fully connected layer on a vector (after `flatten` or `global_avgpool` + `flatten`)."""
+
+    op: Literal["linear"]
+    out: Channels
+    bias: bool = True
+
+
+class ActStep(_Step):
+    """An activation, a module (in place where torch can)."""
+
+    op: Literal["relu", "relu6", "silu", "gelu", "hardswish", "sigmoid", "hardsigmoid"]
+    inplace: bool = True
+
+
+class PoolStep(_Step):
+    """A max or average pooling window."""
+
+    op: Literal["maxpool", "avgpool"]
+    kernel: Channels
+    stride: Union[Channels, None] = Field(None, description="Default: the kernel.")
+    padding: Channels = 0
+    ceil: bool = False
+    count_include_pad: bool = True
+
+
+class MergeStep(_Step):
+    """``add`` (equal shapes), ``mul`` (a gate broadcast over H and W) or ``concat`` (channels) of its inputs."""
+
+    op: Literal["add", "mul", "concat"]
+
+
+class ChunkStep(_Step):
+    """Part ``index`` of ``parts`` equal channel chunks: a view."""
+
+    op: Literal["chunk"]
+    parts: Channels
+    index: Channels
+
+
+class ShuffleStep(_Step):
+    """ShuffleNet's channel shuffle over ``groups``."""
+
+    op: Literal["shuffle"]
+    groups: Channels
+
+
+class DropStep(_Step):
+    """``dropout`` at ``rate``; ``drop_path``: stochastic depth at ``rate`` (default the unit's rate; 0 leaves it out)."""
+
+    op: Literal["dropout", "drop_path"]
+    rate: Union[Expr, None] = None
+
+
+class ShapeStep(_Step):
+    """``mean``: the global mean kept 4-d (SE's squeeze); ``global_avgpool``: AdaptiveAvgPool2d(1);
+    ``flatten``: to a vector; ``identity``: the input itself (a name for it)."""
+
+    op: Literal["mean", "global_avgpool", "flatten", "identity"]
+
+
+StepSpec = Annotated[Union[ConvStep, NormStep, LinearStep, ActStep, PoolStep, MergeStep, ChunkStep, ShuffleStep,
+                           DropStep, ShapeStep], Field(discriminator="op")]
+
+
+class Repeat(StrictModel):
+    """Its steps once per value of ``repeat`` (an index name) from 0 to ``count`` - 1."""
+
+    repeat: str = Field(pattern=r"^[a-z_][a-z0-9_]*$", description="The index's name, e.g. `i`.")
+    count: Channels = Field(description=f"How many times (at most {MAX_REPEAT}).")
+    steps: list["StepOrRepeat"] = Field(min_length=1)
+
+
+def _step_kind(value: Any) -> str:
+    return "repeat" if (isinstance(value, dict) and "repeat" in value) or isinstance(value, Repeat) else "step"
+
+
+StepOrRepeat = Annotated[Union[Annotated[StepSpec, Tag("step")], Annotated[Repeat, Tag("repeat")]],
+                         Discriminator(_step_kind)]
+Repeat.model_rebuild()
+
+
+class ShortcutUse(StrictModel):
+    """The spec's shortcut policy applied to the unit's input, read as the value `shortcut`: identity
+    where the shape is kept, else what the policy makes (a 1x1 projection and its BN...)."""
+
+    out: Channels = Field(description="The channels it must produce (the block's output channels).")
+    names: dict[str, str] = Field(default_factory=dict, description="Renamed steps: `{shortcut.conv: downsample.0}`.")
+
+
+class BlockDefinition(StrictModel):
+    """A block file: a new block type written as data."""
+
+    block: str | None = Field(None, pattern=NAME, description="The type name it is meant for (checked when given).")
+    description: str = ""
+    params: dict[Annotated[str, Field(pattern=NAME)], Param] = Field(default_factory=dict)
+    let: dict[Annotated[str, Field(pattern=NAME)], Expr] = Field(
+        default_factory=dict, description="Derived values, in order; each may read the ones before it.")
+    layers_per_unit: PositiveInt = Field(1, description="Weighted layers per unit, as papers count depth.")
+    steps: list[StepOrRepeat] = Field(min_length=1)
+    shortcut: ShortcutUse | None = None
+    output: str | None = Field(None, description="The value the unit returns; default: the last step's.")
+
+
+def _not_built_in(schema: dict[str, Any]) -> None:
+    """In the JSON schema a user block's type is any name but a built-in one (so `oneOf` picks one model)."""
+    schema["not"] = {"properties": {"type": {"enum": list(_built_in())}}, "required": ["type"]}
+
+
+class UserBlock(BaseModel):
+    """A block whose type is not built in: its ``type`` and its parameters, checked against its definition."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, json_schema_extra=_not_built_in)
+    type: str = Field(pattern=NAME, max_length=64)
+    _definition: Any = PrivateAttr(None)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.__pydantic_extra__ or {})
+
+    @property
+    def definition(self) -> "Definition | None":
+        return self._definition
+
+    @property
+    def layers_per_unit(self) -> int:
+        return self._definition.model.layers_per_unit if self._definition is not None else 1
+
+
+@dataclass
+class Definition:
+    """A checked block definition, where it was written, and its expressions parsed once."""
+
+    name: str
+    model: BlockDefinition
+    source: SourceMap
+    prefix: FieldPath  # its path in ``source`` (``("blocks", name)`` inline, ``()`` in its own file)
+    trees: dict[str, Any] = field(default_factory=dict)
+
+    def problem(self, path: FieldPath, message: str) -> Problem:
+        return self.source.problem(self.prefix + tuple(path), message)
+
+    def tree(self, text: str) -> Any:
+        tree = self.trees.get(text)
+        if tree is None:
+            tree = self.trees[text] = expressions.parse(text)
+        return tree
+
+    def data(self) -> dict[str, Any]:
+        """The definition as plain data (what ``expand`` writes inline, so the spec's sha256 covers it)."""
+        return self.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def bundled_block_names() -> list[str]:
+    return sorted(p.stem for p in BLOCKS_DIR.glob("*.yaml") if NAME_RE.match(p.stem))
+
+
+NAME_RE = re.compile(NAME)
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def user_blocks(spec: Any) -> list[tuple[FieldPath, UserBlock]]:
+    """Every user block of a spec with its field path."""
+    found = [(("body", "block"), spec.body.block)]
+    found += [(("body", "stages", s, "block"), st.block) for s, st in enumerate(spec.body.stages) if st.block]
+    return [(path, b) for path, b in found if isinstance(b, UserBlock)]
+
+
+def attach_definitions(spec: Any, source: SourceMap, allow_roots: Iterable[str | Path] = (),
+                       limits: Limits | None = None) -> None:
+    """Find, check and attach the definition of every user block of ``spec``; SpecError naming every problem."""
+    uses = user_blocks(spec)
+    declared = dict(spec.blocks or {})
+    problems: list[Problem] = []
+    built_in = _built_in()
+    for name in declared:
+        if name in built_in:
+            problems.append(source.problem(("blocks", name), f"`{name}` is a built-in block type; name yours otherwise"))
+    if problems:
+        raise SpecError(problems)
+    definitions: dict[str, Definition | None] = {}
+    for path, block in uses:
+        if block.type not in definitions:
+            try:
+                definitions[block.type] = _definition(block.type, path, declared, source, allow_roots, limits)
+            except SpecError as exc:
+                problems += exc.problems
+                definitions[block.type] = None
+        definition = definitions[block.type]
+        if definition is not None:
+            found = check_params(block, definition, lambda p, m, path=path: source.problem(path + p, m))
+            problems += found
+            if not found:
+                block._definition = definition
+    for name in declared:  # declared but not used: checked all the same, so `validate` sees its mistakes
+        if name not in definitions:
+            try:
+                _definition(name, (), declared, source, allow_roots, limits)
+            except SpecError as exc:
+                problems += exc.problems
+    if problems:
+        raise SpecError(problems)
+
+
+def unknown_types_in(data: Any, source: SourceMap) -> list[Problem]:
+    """Blocks of raw spec data whose type is neither built in, declared nor bundled: reported with the
+    spec's other problems when it does not validate (a valid spec gets them from attach_definitions)."""
+    if not isinstance(data, dict) or not isinstance(data.get("body"), dict):
+        return []
+    body = data["body"]
+    declared = data.get("blocks") if isinstance(data.get("blocks"), dict) else {}
+    found = [(("body", "block"), body.get("block"))]
+    stages = body.get("stages") if isinstance(body.get("stages"), list) else []
+    found += [(("body", "stages", s, "block"), st.get("block")) for s, st in enumerate(stages) if isinstance(st, dict)]
+    known = {*_built_in(), *declared, *bundled_block_names()}
+    return [source.problem(path + ("type",), unknown_type(b["type"], declared)) for path, b in found
+            if isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"] not in known]
+
+
+def inherit_definitions(spec: Any, base: Any) -> list[Problem]:
+    """A variant of ``base`` (a design space's, spec/space) made by changing its blocks' fields: its
+    user blocks take the definitions ``base``'s blocks of the same type were found with, and their
+    parameters are checked against them (the problems, by field path; none: all attached)."""
+    known = {b.type: b.definition for _, b in user_blocks(base) if b.definition is not None}
+    found: list[Problem] = []
+    for path, block in user_blocks(spec):
+        d = block.definition or known.get(block.type)
+        if d is None:
+            continue  # planning finds a bundled one, or refuses the type
+        problems = check_params(block, d, lambda p, m, path=path: Problem("<variant>", None, None,
+                                                                           dotted(path + p), m))
+        found += problems
+        if not problems:
+            block._definition = d
+    return found
+
+
+def _built_in() -> tuple[str, ...]:
+    from .kinds import BLOCK_KINDS
+
+    return BLOCK_KINDS
+
+
+def unknown_type(kind: str, declared: Iterable[str]) -> str:
+    options = [*_built_in(), *declared, *bundled_block_names()]
+    close = difflib.get_close_matches(kind, options, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else "."
+    return (f"unknown type {shown(kind)}{hint} Built in: {', '.join(_built_in())}; bundled block files: "
+            f"{', '.join(bundled_block_names()) or 'none'}; or declare it under `blocks:` (docs/custom-blocks.md)")
+
+
+def _definition(kind: str, path: FieldPath, declared: dict[str, Any], source: SourceMap,
+                allow_roots: Iterable[str | Path], limits: Limits | None) -> Definition:
+    limits = limits or current()
+    if kind in declared:
+        given = declared[kind]
+        if isinstance(given, dict):
+            return check_definition(kind, given, source, ("blocks", kind))
+        where = source.locate(("blocks", kind))
+        file = _confined(given, where.file, source, kind, allow_roots, limits)
+        return load_block_file(kind, file, _display(where.file, given))
+    bundled = BLOCKS_DIR / f"{kind}.yaml"
+    if kind in bundled_block_names():
+        return load_block_file(kind, bundled, f"<bundled>/{kind}.yaml")
+    raise SpecError([source.problem(path + ("type",), unknown_type(kind, declared))])
+
+
+def _display(spec_file: str, name: str) -> str:
+    parent = Path(spec_file).parent
+    return str(parent / name) if str(parent) != "." else name
+
+
+def _confined(name: Any, spec_file: str, source: SourceMap, kind: str, allow_roots: Iterable[str | Path],
+              limits: Limits) -> Path:
+    """The block file's real path, confined as ``extends`` bases are (compose._base_path)."""
+    from .compose import _base_path, extends_roots
+
+    where = source.locate(("blocks", kind))
+
+    def refuse(why: str) -> SpecError:  # the confinement's words are about `extends`: say `blocks.NAME`
+        why = why.replace("`extends: ", f"`blocks.{kind}: ", 1).replace("a base is a spec file", "a block file is")
+        return SpecError([Problem(where.file, where.line, where.column, f"blocks.{kind}", why)])
+
+    return _base_path(name, spec_file, extends_roots(spec_file, allow_roots, limits), refuse)
+
+
+_FILES: dict[tuple[str, int, int], Definition] = {}  # (real path, mtime, size) -> checked definition
+
+
+def load_block_file(kind: str, path: Path, display: str) -> Definition:
+    """Read a block file safely (as specs are read), validate it, keep it for its next use."""
+    from .yaml_safety import parse_yaml, read_spec_text
+
+    try:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _FILES and _FILES[key].name == kind:
+        return _FILES[key]
+    data, marks = parse_yaml(read_spec_text(path), display)
+    foreign = [k for k in data if k not in BlockDefinition.model_fields]
+    if foreign and len(foreign) * 2 > len(data):  # not a block file: say so without echoing its content
+        raise SpecError([Problem(display, None, None, "", f"not a block file: {len(foreign)} of its {len(data)} "
+                                 "top-level keys are not block-file fields (block, params, let, steps, shortcut...); "
+                                 "its content is not shown")])
+    definition = check_definition(kind, data, SourceMap(display, marks), ())
+    if key is not None:
+        _FILES[key] = definition
+    return definition
+
+
+def check_definition(kind: str, data: dict, source: SourceMap, prefix: FieldPath) -> Definition:
+    """Validate definition data (Pydantic, then its expressions and names); located problems."""
+    from .loader import _problems
+
+    try:
+        model = BlockDefinition.model_validate(data)
+    except ValidationError as exc:
+        inner = SourceMap(source.file, {p[len(prefix):]: m for p, m in source.marks.items() if p[:len(prefix)] == prefix})
+        found = _problems(exc, data, inner, root=BlockDefinition)
+        head = dotted(prefix)
+        raise SpecError([replace(p, path=f"{head}.{p.path}" if head and p.path else head or p.path)
+                         for p in found]) from None
+    definition = Definition(kind, model, source, prefix)
+    problems = _check_names(definition)
+    if problems:
+        raise SpecError(problems)
+    return definition
+
+
+def _check_names(d: Definition) -> list[Problem]:
+    """Every expression parses, reads only names it can see, and every parameter default fits its type."""
+    m, problems = d.model, []
+    if m.block is not None and m.block != d.name:
+        problems.append(d.problem(("block",), f"this file defines `{m.block}`, but the spec uses it as `{d.name}`"))
+    for name, param in m.params.items():
+        problems += [d.problem(("params", name) + p, msg) for p, msg in _param_problems(name, param)]
+    known = set(CONTEXT) | set(m.params)
+    for name in m.params:
+        if name in CONTEXT or name in RESERVED_PARAMS or name.startswith("model_"):
+            problems.append(d.problem(("params", name), f"`{name}` is reserved (the unit's context or a block field); "
+                                                         "name the parameter otherwise"))
+    for name, value in m.let.items():
+        problems += _expr_problems(d, ("let", name), value, known)
+        if name in known:
+            problems.append(d.problem(("let", name), f"`{name}` is already a parameter or context value"))
+        known.add(name)
+    problems += _steps_problems(d, m.steps, ("steps",), known)
+    if m.shortcut is not None:
+        problems += _expr_problems(d, ("shortcut", "out"), m.shortcut.out, known)
+    return problems
+
+
+def _param_problems(name: str, p: Param) -> list[tuple[FieldPath, str]]:
+    if p.type == "choice" and not p.choices:
+        return [((), "a `choice` parameter lists its `choices`")]
+    if p.default is not None:
+        ok, why = _fits(p, p.default)
+        if not ok:
+            return [(("default",), why)]
+    return []
+
+
+def _fits(p: Param, value: Any) -> tuple[bool, str]:
+    kinds = {"int": (int,), "float": (int, float), "bool": (bool,), "choice": (str,)}[p.type]
+    if not isinstance(value, kinds) or (p.type != "bool" and isinstance(value, bool)):
+        return False, f"must be {'a whole number' if p.type == 'int' else 'a number' if p.type == 'float' else 'true or false' if p.type == 'bool' else 'one of ' + ', '.join(p.choices or ())} (got {shown(value)})"
+    if p.type == "choice" and value not in (p.choices or ()):
+        return False, f"{shown(value)} is not one of {', '.join(p.choices or ())}"
+    if p.min is not None and value < p.min:
+        return False, f"must be at least {p.min} (got {value})"
+    if p.max is not None and value > p.max:
+        return False, f"must be at most {p.max} (got {value})"
+    return True, ""
+
+
+def _expr_problems(d: Definition, path: FieldPath, value: Any, known: set[str]) -> list[Problem]:
+    """A problem if ``value`` is an expression that does not parse or reads a name it cannot see."""
+    if not isinstance(value, str):
+        return []
+    try:
+        tree = d.tree(value)
+    except expressions.ExprError as exc:
+        return [d.problem(path, f"{exc.message} (at column {exc.column + 1} of `{value[:60]}`)")]
+    for name, col in expressions.names(tree):
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            return [d.problem(path, f"unknown name {shown(name)} in `{value[:60]}`{hint} (known here: "
+                                    f"{', '.join(sorted(known))})")]
+    return []
+
+
+_EXPR_FIELDS = ("out", "kernel", "stride", "groups", "padding", "dilation", "parts", "index", "rate", "when")
+
+
+def _steps_problems(d: Definition, steps: list[Any], path: FieldPath, known: set[str]) -> list[Problem]:
+    problems = []
+    for k, step in enumerate(steps):
+        here = path + (k,)
+        if isinstance(step, Repeat):
+            problems += _expr_problems(d, here + ("count",), step.count, known)
+            inner = known | {step.repeat}
+            if step.repeat in known:
+                problems.append(d.problem(here + ("repeat",), f"`{step.repeat}` is already a name here"))
+            problems += _steps_problems(d, step.steps, here + ("steps",), inner)
+            continue
+        for name in _EXPR_FIELDS:
+            problems += _expr_problems(d, here + (name,), getattr(step, name, None), known)
+        texts = [("name", step.name)] + ([("in", step.in_)] if isinstance(step.in_, str) else
+                                         [(("in", j), v) for j, v in enumerate(step.in_ or [])])
+        for where, text in texts:
+            at = here + (where if isinstance(where, tuple) else (where,))
+            for inner_text in PLACEHOLDER.findall(text):
+                problems += _expr_problems(d, at, inner_text, known)
+        if PLACEHOLDER.sub("0", step.name) in RESERVED_VALUES:
+            problems.append(d.problem(here + ("name",), f"`{step.name}` is reserved: `x` is the unit's input, "
+                                                         "`shortcut` what the shortcut policy makes of it"))
+    return problems
+
+
+def check_params(block: UserBlock, d: Definition, problem: Any) -> list[Problem]:
+    """The block's parameters against the definition's: known names, types, ranges, required ones given."""
+    found = []
+    params = d.model.params
+    for name, value in block.params.items():
+        if name not in params:
+            close = difflib.get_close_matches(name, list(params), n=1, cutoff=0.6)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            allowed = ", ".join(["type", *params])
+            found.append(problem((name,), f"unknown field {shown(name)}{hint} Allowed here: {allowed} "
+                                          f"(the parameters of block `{d.name}`)."))
+            continue
+        ok, why = _fits(params[name], value)
+        if not ok:
+            found.append(problem((name,), why))
+    for name, p in params.items():
+        if p.default is None and name not in block.params:
+            found.append(problem((), f"block `{d.name}` needs `{name}` ({p.type}{': ' + p.description if p.description else ''})"))
+    return found
+
+
+def param_values(block: UserBlock, d: Definition) -> dict[str, Any]:
+    """The block's parameter values, defaults filled in."""
+    return {name: block.params.get(name, p.default) for name, p in d.model.params.items()}
+
+
+def find_definition(block: UserBlock) -> Definition | None:
+    """The attached definition, or (a spec built in Python, not loaded) the bundled block file of its name."""
+    if block.definition is not None:
+        return block.definition
+    if block.type in bundled_block_names():
+        d = load_block_file(block.type, BLOCKS_DIR / f"{block.type}.yaml", f"<bundled>/{block.type}.yaml")
+        if not check_params(block, d, lambda p, m: Problem("", None, None, "", m)):
+            block._definition = d
+            return d
+    return None
