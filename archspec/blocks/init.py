@@ -67,6 +67,15 @@ def layer_fills(prefix: str, module: nn.Module, weight_rule: WeightInit, bias_ru
     return fills
 
 
+def _fill_bare(tensor: torch.Tensor, generator: torch.Generator, rule: tuple[str, float]) -> None:
+    """A bare parameter's start: ``("fill", value)`` or ``("normal", std)`` (plan/ops.py's ``init``)."""
+    kind, value = rule
+    if kind == "fill":
+        tensor.fill_(value)
+    else:
+        tensor.normal_(0.0, value, generator=generator)
+
+
 def tensor_seed(seed: int, name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little") >> 1
 
@@ -100,6 +109,12 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
             elif isinstance(getattr(module, "layer_scale", None), nn.Parameter):
                 module.layer_scale.fill_(module.layer_scale_init)  # its record's start value (ConvNeXt: 1e-6)
                 done.add(id(module.layer_scale))
+                continue  # its children are layers of their own
+            elif getattr(module, "bare_inits", None):  # ViT's class token and position embedding
+                for leaf, rule in module.bare_inits.items():
+                    param = getattr(module, leaf)
+                    fills.append((f"{prefix}{leaf}", param, partial(_fill_bare, rule=rule)))
+                    done.add(id(param))
                 continue  # its children are layers of their own
             else:
                 continue

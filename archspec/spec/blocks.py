@@ -15,6 +15,7 @@ from .base import PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import ConvNeXtBlock, DenseBlock, FireBlock, FusedMBConvBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
 from .inception_v3 import InceptionV3Block
 from .mobilenet import BneckBlock
+from .vit import ViTBlock
 
 
 class SqueezeExcite(StrictModel):
@@ -145,6 +146,7 @@ BlockSpec = Annotated[
         FireBlock,
         RegNetBlock,
         BneckBlock,
+        ViTBlock,
     ],
     Field(discriminator="type"),
 ]
