@@ -369,6 +369,10 @@ class ClassToken(Weighted):
     macs = 0
 
     @property
+    def out_elements(self) -> int:
+        return (self.tokens + 1) * self.width
+
+    @property
     def tensors(self) -> dict[str, Shape]:
         return {"": (1, 1, self.width)}
 
@@ -399,6 +403,10 @@ class PosEmbedding(Weighted):
         return self.tokens * self.width
 
     macs = 0
+
+    @property
+    def out_elements(self) -> int:
+        return self.tokens * self.width
 
     @property
     def tensors(self) -> dict[str, Shape]:
