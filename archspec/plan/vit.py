@@ -48,20 +48,20 @@ def token_norm(path: str, width: int, tokens: int, eps: float) -> Norm:
     return Norm(path, width, (tokens, 1), eps=eps, kind="layer", channels_last=True)
 
 
-def _near_multiples(side: int, patch: int) -> str:
-    low, high = side // patch * patch, (side // patch + 1) * patch
-    return f"{low} or {high}" if low >= patch else f"{high}"
+def nearest_sizes(size: Size, patch: int) -> str:
+    """The input sizes nearest ``size`` whose sides are multiples of ``patch``: each side rounded down, then up."""
+    down = tuple(max(s // patch, 1) * patch for s in size)
+    up = tuple(-(-s // patch) * patch for s in size)
+    return " or ".join(dict.fromkeys(f"{h}x{w}" for h, w in (down, up)))
 
 
 @register_stem("patch_embed")
 def plan_patch_embed(stem: Any, cin: int, size: Size, first_width: int | None = None) -> Unit:
     """conv patch x patch / patch to ``width``, tokens, class token, position embedding, dropout."""
     p = stem.patch
-    bad = [s for s in size if s % p]
-    if bad:
-        sides = " x ".join(_near_multiples(s, p) if s % p else str(s) for s in size)
+    if any(s % p for s in size):
         raise PlanError(("stem", "patch"), f"a {size[0]}x{size[1]} input does not divide into {p}x{p} patches "
-                        f"(a ViT's position embedding needs whole patches); use an input of {sides} "
+                        f"(a ViT's position embedding needs whole patches); use an input of {nearest_sizes(size, p)} "
                         f"(multiples of {p}), or a patch size that divides {size[0]} and {size[1]}")
     conv = Conv("conv_proj", cin, stem.width, p, size, stride=p, bias=True, padding=0)
     patches = conv.out_size[0] * conv.out_size[1]
