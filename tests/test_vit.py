@@ -88,7 +88,7 @@ def test_report_verify_passes_at_a_small_input():
     assert "verified vit-b-32" in result.output and "train_saved_bytes == autograd" in result.output
 
 
-def test_position_embedding_grows_with_the_input():
+def test_position_embedding_params_grow_with_the_input():
     at = {size: archspec.plan(spec_path("vit-b-16"), input_size=size).stem.params for size in (224, 384)}
     assert at[384] - at[224] == (24 * 24 - 14 * 14) * 768
 
@@ -106,3 +106,12 @@ def test_heads_that_do_not_divide_the_width_are_refused():
     result = runner.invoke(app, ["report", "vit-b-16", "--set", "body.block.heads=5"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "body.block.heads: 5 heads do not divide the token width 768; use 4 or 6" in result.stderr
+
+
+def test_report_says_the_position_embedding_follows_the_input():
+    result = runner.invoke(app, ["report", "vit-b-16", "-i", "384"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stdout.split())
+    assert ("Position embedding stem.pos_embedding: one vector per token, 577 tokens x 768 = 443,136 params at "
+            "384x384") in said and "interpolate_embeddings" in said
+    assert "Attention: its two matmuls are MACs" in said

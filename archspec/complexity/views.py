@@ -48,6 +48,7 @@ def policy_notes(report: Report, one_network: bool = True) -> list[str]:
         notes.append(AUX_POLICY + ".")
     if report.attention:
         notes.append(ATTENTION_POLICY[0].upper() + ATTENTION_POLICY[1:] + ".")
+    notes += [note[0].upper() + note[1:] + "." for note in report.resolution_notes]
     return notes + scaling_notes(report)
 
 
