@@ -9,6 +9,8 @@ and few layers keep it fast.
 
 from __future__ import annotations
 
+import json
+
 import torch
 from torchvision.models.vision_transformer import VisionTransformer
 from typer.testing import CliRunner
@@ -115,3 +117,13 @@ def test_report_says_the_position_embedding_follows_the_input():
     assert ("Position embedding stem.pos_embedding: one vector per token, 577 tokens x 768 = 443,136 params at "
             "384x384") in said and "interpolate_embeddings" in said
     assert "Attention: its two matmuls are MACs" in said
+
+
+def test_fit_finds_an_embedding_width_the_heads_divide():
+    result = runner.invoke(app, ["fit", "vit-b-16", "--vary", "stem.width", "--macs", "12G", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    fitted = json.loads(result.stdout)
+    below, above = fitted["below"]["value"], fitted["above"]["value"]
+    assert (below, above) == (564, 576) and below % 12 == above % 12 == 0  # 12 heads: every other width is refused
+    plan = archspec.plan(spec_path("vit-b-16"), overrides=["stem.width=576"])
+    assert fitted["above"]["macs"] == plan.macs > 12e9 > fitted["below"]["macs"]
