@@ -3,7 +3,7 @@
 Params and MACs of all five bundled ViTs against torchvision's own modules are in
 tests/test_references.py (FlopCounterMode with the mha fast path off and SDPA's math kernel);
 here: what the attention counts and saves, weights and outputs against torchvision, the
-exports, and the input sizes a ViT refuses. Small inputs (32x32: 4 patches + the class token)
+exports, timm's ViT-S/16 and DeiT-Ti as `--set` variants, and the input sizes a ViT refuses. Small inputs (32x32: 4 patches + the class token)
 and few layers keep it fast.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from torchvision.models.vision_transformer import VisionTransformer
 from typer.testing import CliRunner
@@ -22,7 +23,8 @@ from archspec.complexity.memory import memory
 from archspec.complexity.verify import verify, verify_memory, verify_peak
 from archspec.convert import from_torchvision
 from archspec.plan.steps import MatMul
-from conftest import spec_path
+from conftest import meta_device, spec_path
+from test_families import meta_counts
 
 runner = CliRunner()
 SMALL = ["input.size=32", "body.stages.0.units=2"]
@@ -127,3 +129,17 @@ def test_fit_finds_an_embedding_width_the_heads_divide():
     assert (below, above) == (564, 576) and below % 12 == above % 12 == 0  # 12 heads: every other width is refused
     plan = archspec.plan(spec_path("vit-b-16"), overrides=["stem.width=576"])
     assert fitted["above"]["macs"] == plan.macs > 12e9 > fitted["below"]["macs"]
+
+
+@pytest.mark.parametrize(("name", "sets"), [
+    ("vit_small_patch16_224", ["stem.width=384", "body.block.heads=6", "body.block.mlp_dim=1536"]),
+    ("deit_tiny_patch16_224", ["stem.width=192", "body.block.heads=3", "body.block.mlp_dim=768"]),
+])
+def test_timm_vits_are_vit_b_16_at_other_widths(name, sets):
+    """timm 1.0.31's ViT-S/16 and DeiT-Ti (F.scaled_dot_product_attention, counted under the math kernel)."""
+    import timm
+
+    with meta_device():
+        theirs = meta_counts(timm.create_model(name, pretrained=False), (3, 224, 224))
+    plan = archspec.plan(spec_path("vit-b-16"), overrides=sets)
+    assert (plan.params, plan.macs) == theirs
