@@ -143,3 +143,26 @@ def test_timm_vits_are_vit_b_16_at_other_widths(name, sets):
         theirs = meta_counts(timm.create_model(name, pretrained=False), (3, 224, 224))
     plan = archspec.plan(spec_path("vit-b-16"), overrides=sets)
     assert (plan.params, plan.macs) == theirs
+
+
+def test_weights_start_as_torchvision_s_vit_initialises_them():
+    """torchvision_vit: the patch embedding truncated normal std sqrt(1/fan_in), the MLP xavier uniform with biases
+    normal(0, 1e-6), the attention's input projection xavier uniform and its output projection torch's default
+    (biases 0), the class token 0 and the position embedding normal(0, 0.02)."""
+    plan = archspec.plan(spec_path("vit-b-16"), overrides=SMALL)
+    assert plan.init.preset == "torchvision_vit"
+    net = Network(plan, seed=3)
+    state = net.state_dict()
+    d, mlp = 768, 3072
+    conv = state["stem.conv_proj.weight"]
+    assert abs(conv.std().item() / (1 / (3 * 16 * 16)) ** 0.5 - 1) < 0.05 and not state["stem.conv_proj.bias"].any()
+    assert not state["stem.class_token"].any() and abs(state["stem.pos_embedding"].std().item() / 0.02 - 1) < 0.1
+    layer = "stages.0.1."
+    for name, fan_in, fan_out in (("self_attention.in_proj", d, 3 * d), ("mlp.0", d, mlp), ("mlp.3", mlp, d)):
+        w = state[f"{layer}{name}.weight"]
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert w.abs().max() <= bound and w.abs().max() > 0.99 * bound, name
+    assert not state[f"{layer}self_attention.in_proj.bias"].any()
+    assert 0 < state[f"{layer}mlp.0.bias"].abs().max() < 1e-5
+    out = state[f"{layer}self_attention.out_proj.weight"]
+    assert 0.99 / d ** 0.5 < out.abs().max() <= 1 / d ** 0.5 and not state[f"{layer}self_attention.out_proj.bias"].any()

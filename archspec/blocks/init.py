@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from ..plan.init import PRESETS, InitRules
-from ..spec.init import KaimingNormal, KaimingUniform, Normal, TorchDefault, TruncatedNormal, UniformFanOut, WeightInit
+from ..spec.init import (KaimingNormal, KaimingUniform, LecunTruncatedNormal, Normal, TorchDefault, TruncatedNormal,
+                         UniformFanOut, WeightInit, XavierUniform)
 
 Fill = Callable[[torch.Tensor, torch.Generator], None]
 PARALLEL_FROM = 1 << 15  # elements (~0.1 ms of filling): below this, a thread costs more than it saves
@@ -42,6 +43,11 @@ def fill_weight(weight: torch.Tensor, generator: torch.Generator, rule: WeightIn
     elif isinstance(rule, UniformFanOut):
         bound = 1.0 / math.sqrt(fan_out)
         weight.uniform_(-bound, bound, generator=generator)
+    elif isinstance(rule, LecunTruncatedNormal):
+        nn.init.trunc_normal_(weight, 0.0, math.sqrt(1.0 / fan_in), -2.0, 2.0, generator=generator)
+    elif isinstance(rule, XavierUniform):
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        weight.uniform_(-bound, bound, generator=generator)
     elif isinstance(rule, TorchDefault):
         bound = 1.0 / math.sqrt(fan_in)  # kaiming_uniform_ with a = sqrt(5)
         weight.uniform_(-bound, bound, generator=generator)
@@ -52,6 +58,8 @@ def fill_weight(weight: torch.Tensor, generator: torch.Generator, rule: WeightIn
 def fill_bias(bias: torch.Tensor, generator: torch.Generator, rule: str, fan_in: int) -> None:
     if rule == "zeros" or fan_in == 0:
         bias.zero_()
+    elif rule == "small_normal":
+        bias.normal_(0.0, 1e-6, generator=generator)
     else:
         bound = 1.0 / math.sqrt(fan_in)
         bias.uniform_(-bound, bound, generator=generator)
@@ -95,6 +103,10 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
                 fills += own(prefix, rules)  # layers that are more than a conv (deformable) say how
             elif getattr(module, "init_as", None) == "linear":  # a conv that is the classifier (plan/ops.py)
                 fills += layer_fills(prefix, module, rules.linear, rules.linear_bias)
+            elif getattr(module, "init_as", None) is not None:  # a Linear with a role (ViT's attention projections)
+                role = rules.role(module.init_as)
+                weight_rule, bias_rule = role if role is not None else (rules.linear, rules.linear_bias)
+                fills += layer_fills(prefix, module, weight_rule, bias_rule)
             elif isinstance(module, nn.Conv2d) or type(module).__name__ == "DeformConv2d":
                 fills += layer_fills(prefix, module, rules.conv, rules.conv_bias)
             elif isinstance(module, nn.Linear):

@@ -84,7 +84,10 @@ def norm(op: Norm) -> nn.Module:
 
 
 def linear(op: Linear) -> nn.Linear:
-    return fresh(nn.Linear, op.cin, op.cout, bias=op.bias)
+    module = fresh(nn.Linear, op.cin, op.cout, bias=op.bias)
+    if op.init != "linear":
+        module.init_as = op.init  # blocks/init.py fills it by its role's rules
+    return module
 
 
 def layer(op: Conv | Norm | Linear) -> nn.Module:

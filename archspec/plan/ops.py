@@ -243,6 +243,9 @@ class Linear(Weighted):
     cout: int
     bias: bool = True
     size: Size = (1, 1)  # the map it is applied at, position by position
+    # Which of the network's init rules fill it (blocks/init.py): "linear", or a role the preset names
+    # (plan/init.py's ``roles``: ViT's "attention_in", "attention_out").
+    init: str = "linear"
 
     def out_shape(self, *shapes: Shape) -> Shape:
         return (*shapes[0][:-1], self.cout)

@@ -92,7 +92,7 @@ def plan_vit(block: Any, ctx: UnitContext) -> Unit:
     g = GraphBuilder.of_shape((tokens, width))
     eps = block.norm_eps
     y = g.chain(INPUT, token_norm("ln_1", width, tokens, eps),
-                Linear("self_attention.in_proj", width, 3 * width, size=(tokens, 1)))
+                Linear("self_attention.in_proj", width, 3 * width, size=(tokens, 1), init="attention_in"))
     qkv = g.add(SplitHeads("self_attention.heads", heads), y)
     q, k, v = (g.add(Select(f"self_attention.{n}", i, batch_first=False), qkv) for i, n in enumerate("qkv"))
     head_dim = width // heads
@@ -101,7 +101,7 @@ def plan_vit(block: Any, ctx: UnitContext) -> Unit:
                       "self_attention.dropout")
     out = g.add(MatMul.of("self_attention.context", g.shape(attn), g.shape(v)), attn, v)
     y = g.chain(out, MergeHeads("self_attention.merge"), Linear("self_attention.out_proj", width, width,
-                                                                  size=(tokens, 1)))
+                                                                  size=(tokens, 1), init="attention_out"))
     x = g.add(Add("add_1"), sg.dropout(g, y, block.dropout), INPUT)
     y = g.chain(x, token_norm("ln_2", width, tokens, eps), Linear("mlp.0", width, block.mlp_dim, size=(tokens, 1)),
                 Act("mlp.1", "gelu", inplace=False))
