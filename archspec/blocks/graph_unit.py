@@ -100,12 +100,11 @@ def forward_source(graph: Graph, taps: tuple[str, ...] = ()) -> str:
         expr = node.step.expr(args)
         last = i + 1 == len(nodes)
         folds = (not last and uses[node.name] == 1 and node.name in nodes[i + 1].inputs
-                 and not any(op in expr for op in _OPERATORS) and len(expr) <= 72
-                 and getattr(nodes[i + 1].step, "folds_input", True))  # a step naming its input twice
+                 and not any(op in expr for op in _OPERATORS) and len(expr) <= 72)
         if last and node.name == graph.output and not taps:
             lines.append(f"    return {expr}")
             return "\n".join(lines) + "\n"
-        if folds:
+        if folds and getattr(nodes[i + 1].step, "folds_input", True):  # not into a step naming its input twice
             pending[node.name] = expr
         else:
             lines.append(f"    {variable(node.name)} = {expr}")

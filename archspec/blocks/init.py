@@ -99,14 +99,13 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
             if any(id(t) in done for t in module.parameters(recurse=False)):
                 continue  # filled by its parent (a deformable conv's parts)
             own = getattr(module, "init_fills", None)
+            role = rules.role(getattr(module, "init_as", ""))  # a Linear the preset fills by a rule of its own
             if own is not None:
                 fills += own(prefix, rules)  # layers that are more than a conv (deformable) say how
+            elif role is not None:  # ViT's attention projections (plan/init.py's roles)
+                fills += layer_fills(prefix, module, *role)
             elif getattr(module, "init_as", None) == "linear":  # a conv that is the classifier (plan/ops.py)
                 fills += layer_fills(prefix, module, rules.linear, rules.linear_bias)
-            elif getattr(module, "init_as", None) is not None:  # a Linear with a role (ViT's attention projections)
-                role = rules.role(module.init_as)
-                weight_rule, bias_rule = role if role is not None else (rules.linear, rules.linear_bias)
-                fills += layer_fills(prefix, module, weight_rule, bias_rule)
             elif isinstance(module, nn.Conv2d) or type(module).__name__ == "DeformConv2d":
                 fills += layer_fills(prefix, module, rules.conv, rules.conv_bias)
             elif isinstance(module, nn.Linear):

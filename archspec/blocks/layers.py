@@ -86,7 +86,7 @@ def norm(op: Norm) -> nn.Module:
 def linear(op: Linear) -> nn.Linear:
     module = fresh(nn.Linear, op.cin, op.cout, bias=op.bias)
     if op.init != "linear":
-        module.init_as = op.init  # blocks/init.py fills it by its role's rules
+        module.init_as = op.init  # blocks/init.py fills it by these rules
     return module
 
 
