@@ -245,7 +245,7 @@ class Linear(Weighted):
     size: Size = (1, 1)  # the map it is applied at, position by position
     # Which of the network's init rules fill it (blocks/init.py): "linear", or a role the preset names
     # (plan/init.py's ``roles``: ViT's "attention_in", "attention_out").
-    init: str = "linear"
+    init: Literal["linear", "attention_in", "attention_out"] = "linear"
 
     def out_shape(self, *shapes: Shape) -> Shape:
         return (*shapes[0][:-1], self.cout)
