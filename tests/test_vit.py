@@ -10,6 +10,7 @@ and few layers keep it fast.
 from __future__ import annotations
 
 import json
+import operator
 
 import pytest
 import torch
@@ -166,3 +167,17 @@ def test_weights_start_as_torchvision_s_vit_initialises_them():
     assert 0 < state[f"{layer}mlp.0.bias"].abs().max() < 1e-5
     out = state[f"{layer}self_attention.out_proj.weight"]
     assert 0.99 / d ** 0.5 < out.abs().max() <= 1 / d ** 0.5 and not state[f"{layer}self_attention.out_proj.bias"].any()
+
+
+def test_fx_trace_and_torch_export_run_the_generated_attention():
+    plan = archspec.plan(spec_path("vit-b-16"), overrides=[*SMALL, "stem.width=48", "body.block.heads=4",
+                                                            "body.block.mlp_dim=64"])
+    net = Network(plan).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = net(x)
+        traced = torch.fx.symbolic_trace(net)
+        assert any(n.target is operator.matmul for n in traced.graph.nodes)  # the attention's matmuls, as steps
+        assert torch.equal(traced(x), expected)
+        exported = torch.export.export(net, (x,))
+        torch.testing.assert_close(exported.module()(x), expected)
