@@ -275,6 +275,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     "shufflenet-v2-x0.5": ["input.size=32"],  # shuffle (split and strided units), conv head with a fixed width
     "regnet-y-400mf": ["input.size=32", "body.widening.depth=6"],  # regnet bottleneck with SE on the inner width
     "mobilenet-v3-small": ["input.size=32"],  # bneck rows (hardswish, hardsigmoid SE), conv_mlp head
+    "vit-b-16": ["input.size=32", "stem.width=48", "body.block.heads=4", "body.block.mlp_dim=64",
+                 "body.stages.0.units=2"],  # patch embedding, class token, attention steps, token classifier
 }
 
 

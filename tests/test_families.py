@@ -42,10 +42,20 @@ TORCHVISION = [
 
 
 def meta_counts(model: nn.Module, input_shape) -> tuple[int, int]:
-    """(params, FlopCounterMode / 2) on the meta device: exact counts without allocating weights."""
+    """(params, FlopCounterMode / 2) on the meta device: exact counts without allocating weights.
+
+    Attention counted as torchvision's GFLOPS count it: nn.MultiheadAttention's fast path off (its fused
+    kernel hides the attention from FlopCounterMode) and SDPA's math kernel (matmuls FlopCounterMode sees)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
     model.eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.randn(1, *input_shape, device="meta"))
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+            model(torch.randn(1, *input_shape, device="meta"))
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
     return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
 
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..plan.graph import INPUT, Graph
-from ..plan.ops import Conv, LayerScale, Linear, Norm
+from ..plan.ops import ClassToken, Conv, LayerScale, Linear, Norm, PosEmbedding
 from ..plan.types import Unit
 from . import layers
 
@@ -81,7 +81,7 @@ def variable(name: str) -> str:
     return var
 
 
-_OPERATORS = (" + ", " * ")
+_OPERATORS = (" + ", " * ", " @ ")
 
 
 def forward_source(graph: Graph, taps: tuple[str, ...] = ()) -> str:
@@ -104,7 +104,7 @@ def forward_source(graph: Graph, taps: tuple[str, ...] = ()) -> str:
         if last and node.name == graph.output and not taps:
             lines.append(f"    return {expr}")
             return "\n".join(lines) + "\n"
-        if folds:
+        if folds and getattr(nodes[i + 1].step, "folds_input", True):  # not into a step naming its input twice
             pending[node.name] = expr
         else:
             lines.append(f"    {variable(node.name)} = {expr}")
@@ -143,7 +143,7 @@ def step_module(step: Any) -> nn.Module | nn.Parameter | None:
     """The torch module a step becomes (a layer record's layer, a bare parameter), or None for a call."""
     if isinstance(step, (Conv, Norm, Linear)):
         return layers.layer(step)
-    if isinstance(step, LayerScale):
+    if isinstance(step, (LayerScale, ClassToken, PosEmbedding)):  # a bare parameter of the unit
         return nn.Parameter(torch.empty(step.tensors[""]))
     spec = step.module
     if spec is None:
@@ -165,7 +165,10 @@ def build_graph_unit(unit: Unit) -> nn.Module:
         owner = _container(module, parent, unit.graph) if parent else module
         if isinstance(made, nn.Parameter):
             owner.register_parameter(leaf, made)
-            owner.layer_scale_init = node.step.init  # blocks/init.py fills it with its start value
+            if isinstance(node.step, LayerScale):
+                owner.layer_scale_init = node.step.init  # blocks/init.py fills it with its start value
+            else:  # (rule, value) per parameter name, for blocks/init.py
+                owner.bare_inits = {**getattr(owner, "bare_inits", {}), leaf: node.step.init}
         else:
             owner.add_module(leaf, made)
     return module

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from ..plan.init import PRESETS, InitRules
-from ..spec.init import KaimingNormal, KaimingUniform, Normal, TorchDefault, TruncatedNormal, UniformFanOut, WeightInit
+from ..spec.init import (KaimingNormal, KaimingUniform, LecunTruncatedNormal, Normal, TorchDefault, TruncatedNormal,
+                         UniformFanOut, WeightInit, XavierUniform)
 
 Fill = Callable[[torch.Tensor, torch.Generator], None]
 PARALLEL_FROM = 1 << 15  # elements (~0.1 ms of filling): below this, a thread costs more than it saves
@@ -42,6 +43,11 @@ def fill_weight(weight: torch.Tensor, generator: torch.Generator, rule: WeightIn
     elif isinstance(rule, UniformFanOut):
         bound = 1.0 / math.sqrt(fan_out)
         weight.uniform_(-bound, bound, generator=generator)
+    elif isinstance(rule, LecunTruncatedNormal):
+        nn.init.trunc_normal_(weight, 0.0, math.sqrt(1.0 / fan_in), -2.0, 2.0, generator=generator)
+    elif isinstance(rule, XavierUniform):
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        weight.uniform_(-bound, bound, generator=generator)
     elif isinstance(rule, TorchDefault):
         bound = 1.0 / math.sqrt(fan_in)  # kaiming_uniform_ with a = sqrt(5)
         weight.uniform_(-bound, bound, generator=generator)
@@ -52,6 +58,8 @@ def fill_weight(weight: torch.Tensor, generator: torch.Generator, rule: WeightIn
 def fill_bias(bias: torch.Tensor, generator: torch.Generator, rule: str, fan_in: int) -> None:
     if rule == "zeros" or fan_in == 0:
         bias.zero_()
+    elif rule == "small_normal":
+        bias.normal_(0.0, 1e-6, generator=generator)
     else:
         bound = 1.0 / math.sqrt(fan_in)
         bias.uniform_(-bound, bound, generator=generator)
@@ -65,6 +73,15 @@ def layer_fills(prefix: str, module: nn.Module, weight_rule: WeightInit, bias_ru
         fan_in = nn.init._calculate_fan_in_and_fan_out(module.weight)[0]
         fills.append((f"{prefix}bias", module.bias, partial(fill_bias, rule=bias_rule, fan_in=fan_in)))
     return fills
+
+
+def _fill_bare(tensor: torch.Tensor, generator: torch.Generator, rule: tuple[str, float]) -> None:
+    """A bare parameter's start: ``("fill", value)`` or ``("normal", std)`` (plan/ops.py's ``init``)."""
+    kind, value = rule
+    if kind == "fill":
+        tensor.fill_(value)
+    else:
+        tensor.normal_(0.0, value, generator=generator)
 
 
 def tensor_seed(seed: int, name: str) -> int:
@@ -82,8 +99,11 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
             if any(id(t) in done for t in module.parameters(recurse=False)):
                 continue  # filled by its parent (a deformable conv's parts)
             own = getattr(module, "init_fills", None)
+            role = rules.role(getattr(module, "init_as", ""))  # a Linear the preset fills by a rule of its own
             if own is not None:
                 fills += own(prefix, rules)  # layers that are more than a conv (deformable) say how
+            elif role is not None:  # ViT's attention projections (plan/init.py's roles)
+                fills += layer_fills(prefix, module, *role)
             elif getattr(module, "init_as", None) == "linear":  # a conv that is the classifier (plan/ops.py)
                 fills += layer_fills(prefix, module, rules.linear, rules.linear_bias)
             elif getattr(module, "init_as", None) == "aux_linear":  # an aux head's classifier (plan/ops.py)
@@ -102,6 +122,12 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
             elif isinstance(getattr(module, "layer_scale", None), nn.Parameter):
                 module.layer_scale.fill_(module.layer_scale_init)  # its record's start value (ConvNeXt: 1e-6)
                 done.add(id(module.layer_scale))
+                continue  # its children are layers of their own
+            elif getattr(module, "bare_inits", None):  # ViT's class token and position embedding
+                for leaf, rule in module.bare_inits.items():
+                    param = getattr(module, leaf)
+                    fills.append((f"{prefix}{leaf}", param, partial(_fill_bare, rule=rule)))
+                    done.add(id(param))
                 continue  # its children are layers of their own
             else:
                 continue

@@ -41,12 +41,23 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ..plan.ops import Conv, Norm, Size
+from ..plan.steps import AdaptiveAvgPool, MatMul, Mean, Pool
 from ..plan.types import Unit
+
+POOLS = (AdaptiveAvgPool, Mean, Pool)
 
 MACS_POLICY = (
     "MACs: multiply-accumulates of conv and linear layers (batch 1, biases excluded); FLOPs = 2 x MACs"
 )
 EXCLUDED = "norms (BN, LayerNorm), activations, layer scales, pooling, residual adds and biases are not in the MACs"
+ATTENTION_POLICY = (
+    "attention: its two matmuls are MACs, q @ k^T and weights @ v, T x T x D each per layer (T tokens of width D), "
+    "as FlopCounterMode counts them with the mha fast path off and SDPA's math kernel (torchvision's GFLOPS); the "
+    "input and output projections are linear layers; softmax and the 1/sqrt(d) scaling are not MACs. "
+    "FlopCounterMode's defaults undercount torchvision's modules: in eval under no_grad nn.MultiheadAttention's "
+    "fused fast path hides the projections and the attention, and CPU SDPA's flash kernel (fast path off) has no "
+    "FLOP formula, so the two matmuls go uncounted (docs/report.md)"
+)
 AUX_POLICY = "training-only auxiliary classifiers (aux.<i>) included in params and MACs (as built with aux=True)"
 ELEMENTWISE_POLICY = (
     "elementwise ops (separate from MACs, one per element): BN and LayerNorm outputs, bias outputs, "
@@ -77,6 +88,11 @@ class Elementwise:
         return {**{f.name: getattr(self, f.name) for f in fields(self)}, "total": self.total}
 
 
+def has_attention(units: "tuple[Unit, ...]") -> bool:
+    """Whether any unit's graph has attention's matmuls (plan/steps.py's MatMul)."""
+    return any(u.graph is not None and any(isinstance(n.step, MatMul) for n in u.graph.nodes) for u in units)
+
+
 def area(size: Size) -> int:
     return size[0] * size[1]
 
@@ -104,7 +120,10 @@ def elementwise(unit: Unit) -> Elementwise:
 
 
 def pooled_elements(unit: Unit) -> int:
-    """Elements read by pools that shrink a map: before a norm of a smaller map, or at the unit's end."""
+    """Elements read by pools that shrink a map: before a norm of a smaller map, or at the unit's end.
+    A unit whose graph has no pooling step pools nothing (ViT's head selects its class token)."""
+    if unit.graph is not None and not any(isinstance(n.step, POOLS) for n in unit.graph.nodes):
+        return 0
     channels, size, read = unit.in_channels, unit.in_size, 0
     for op in unit.ops:
         if isinstance(op, Conv):

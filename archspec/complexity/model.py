@@ -11,9 +11,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from ..plan.features import Feature, features
-from ..plan.ops import Size
+from ..plan.ops import PosEmbedding, Size
 from ..plan.types import Counted, Plan, Unit
-from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise
+from .counting import (ATTENTION_POLICY, AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, Elementwise, elementwise,
+                       has_attention)
 from .memory import Memory, UnitMemory, memory
 from .policies import describe, policy_macs
 
@@ -134,6 +135,8 @@ class Report(Counted):
     memory: Memory | None = None  # of the default build (no aux heads)
     policy: str = "archspec"  # whose MAC count the rows' ``macs`` hold (complexity/policies.py)
     features: tuple[Feature, ...] = ()  # the backbone's maps, timm's features_only (plan/features.py)
+    attention: bool = False  # it has attention's matmuls: the report says how they are counted
+    resolution_notes: tuple[str, ...] = ()  # parameters whose size follows the input (ViT's position embedding)
 
     def _parts(self) -> tuple[UnitRow, ...]:
         return self.units + (self.aux or ())
@@ -185,6 +188,8 @@ class Report(Counted):
             out["policy"]["elementwise"] = ELEMENTWISE_POLICY
         if self.aux is not None:
             out["policy"]["aux"] = AUX_POLICY
+        if self.attention:
+            out["policy"]["attention"] = ATTENTION_POLICY
         out["stages"] = [s.as_dict(self.with_elementwise) for s in self.stages]
         out["units"] = [u.as_dict(self.with_elementwise) for u in self.units]
         if self.aux is not None:
@@ -212,5 +217,19 @@ def make_report(plan: Plan, with_elementwise: bool = False, aux: bool = False, b
         name=plan.name, in_channels=plan.in_channels, input_size=tuple(plan.input_size),  # type: ignore[arg-type]
         classes=plan.classes, depth=plan.depth, units=rows, stages=stages, with_elementwise=with_elementwise,
         aux=tuple(UnitRow.of(u) for u in plan.aux) if aux else None, memory=mem, policy=policy,
-        features=features(plan),
+        features=features(plan), attention=has_attention(plan.units), resolution_notes=resolution_notes(plan),
     )
+
+
+def resolution_notes(plan: Plan) -> tuple[str, ...]:
+    """What grows with the input: a position embedding has one vector per token (the table's params
+    are at this input size), so weights trained at another size need theirs resized."""
+    notes = []
+    for unit in plan.units:
+        for op in unit.ops:
+            if isinstance(op, PosEmbedding):
+                h, w = plan.input_size
+                notes.append(f"position embedding {unit.name}.{op.path}: one vector per token, {op.tokens} tokens x {op.width} = "
+                             f"{op.params:,} params at {h}x{w}, growing with the input; weights trained at another "
+                             "size need it interpolated to this token grid (torchvision: interpolate_embeddings)")
+    return tuple(notes)

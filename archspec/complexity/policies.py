@@ -37,14 +37,20 @@ def _deform_bias(record: Any) -> int:
 
 
 def archspec(event: tuple[Any, ...]) -> int:
-    """Conv and linear MACs, biases excluded; deformable sampling counted as the regular conv's."""
+    """Conv and linear MACs, biases excluded; deformable sampling counted as the regular conv's; attention's
+    two matmuls (q @ k^T, weights @ v)."""
     kind, *facts = event
+    if kind == "matmul":
+        return facts[0]
     return facts[0].macs if kind == "layer" and isinstance(facts[0], (Conv, Linear)) else 0
 
 
 def torchvision(event: tuple[Any, ...]) -> int:
-    """torchvision's "GFLOPS": FlopCounterMode / 2: conv and matmul MACs (``deform_conv2d`` unseen)."""
+    """torchvision's "GFLOPS": FlopCounterMode / 2: conv and matmul MACs (``deform_conv2d`` unseen), attention's
+    matmuls included (counted with the mha fast path off and SDPA's math kernel)."""
     kind, *facts = event
+    if kind == "matmul":
+        return facts[0]
     if kind != "layer":
         return 0
     record = facts[0]
@@ -68,8 +74,8 @@ def _norm_module(record: Any) -> str | None:
 def fvcore(event: tuple[Any, ...]) -> int:
     """fvcore 0.1.5 FlopCountAnalysis (jit trace, default handles): conv/linear MACs without bias (a
     per-position linear: over every position); BN in eval 2 per element (affine); ``layer_norm`` 5 per
-    element (affine); ``adaptive_avg_pool2d`` 1 per input element; everything else (GELU, the layer
-    scale's multiply) ignored."""
+    element (affine); ``adaptive_avg_pool2d`` 1 per input element; ``matmul`` (attention's) its MACs;
+    everything else (GELU, softmax, the layer scale's multiply) ignored."""
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
@@ -79,6 +85,8 @@ def fvcore(event: tuple[Any, ...]) -> int:
     if kind == "adaptive_pool":
         channels, (h, w), _ = facts
         return channels * h * w
+    if kind == "matmul":  # its aten::matmul handle
+        return facts[0]
     return 0
 
 

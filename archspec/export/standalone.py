@@ -34,7 +34,7 @@ from .._version import __version__
 from ..blocks.graph_unit import GraphUnit, Part
 from ..blocks.layers import LayerNorm2d
 from ..blocks.network import Network
-from ..plan.ops import Conv, DeformConv, LayerScale, Linear, Norm, Op
+from ..plan.ops import ClassToken, Conv, DeformConv, LayerScale, Linear, Norm, Op, PosEmbedding
 from ..plan.types import Plan, Unit
 
 INDENT = "    "
@@ -130,7 +130,7 @@ def record_code(op: Op) -> str:
         return f"nn.BatchNorm2d({', '.join(args)})"
     if isinstance(op, Norm) and op.kind == "layer":
         return f"{'nn.LayerNorm' if op.channels_last else 'LayerNorm2d'}({op.channels}, eps={op.eps!r})"
-    if isinstance(op, LayerScale):
+    if isinstance(op, (LayerScale, ClassToken, PosEmbedding)):  # a bare parameter of the unit
         return f"nn.Parameter(torch.empty{op.tensors['']})"
     if isinstance(op, Linear):
         return f"nn.Linear({op.cin}, {op.cout}, bias={op.bias})"
@@ -279,8 +279,8 @@ class _Writer:
         if isinstance(step, DeformConv):
             self.imports.add("from torchvision.ops import DeformConv2d")
             return self.expr(self.model.get_submodule(path), path)
-        if isinstance(step, (Conv, Norm, Linear, LayerScale)):
-            module = self.model.get_submodule(path) if not isinstance(step, LayerScale) else None
+        if isinstance(step, (Conv, Norm, Linear, LayerScale, ClassToken, PosEmbedding)):
+            module = self.model.get_submodule(path) if isinstance(step, (Conv, Norm, Linear)) else None
             if isinstance(module, LayerNorm2d) and "LayerNorm2d" not in self.helpers:
                 self.helpers["LayerNorm2d"] = textwrap.dedent(inspect.getsource(LayerNorm2d))
                 self.imports.add(IMPORTS["F"])

@@ -110,6 +110,13 @@ class GraphBuilder:
         self.nodes: list[Node] = []
         self.shapes: dict[str, Shape] = {INPUT: self.input_shape}
 
+    @classmethod
+    def of_shape(cls, shape: Shape) -> "GraphBuilder":
+        """A builder whose input has per-sample ``shape`` (tokens: ``(T, D)``)."""
+        g = cls(shape[0])
+        g.input_shape = g.shapes[INPUT] = tuple(shape)
+        return g
+
     def add(self, step: Any, *inputs: str) -> str:
         name = step.path
         if name in self.shapes:

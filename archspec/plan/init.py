@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..spec.init import (
-    FAMILY_PRESETS, InitSpec, KaimingNormal, KaimingUniform, Normal, TorchDefault, TruncatedNormal, UniformFanOut,
-    WeightInit,
+    FAMILY_PRESETS, InitSpec, KaimingNormal, KaimingUniform, LecunTruncatedNormal, Normal, TorchDefault, TruncatedNormal,
+    UniformFanOut, WeightInit, XavierUniform,
 )
 
 
@@ -24,6 +24,12 @@ class InitRules:
     linear: WeightInit
     linear_bias: str
     aux_linear: WeightInit | None = None  # the aux heads' last FC where the reference differs (Inception-v3)
+    # Layers the reference initialises by rules of their own, by the role their record names (a Linear's
+    # ``init``): role -> (weight rule, bias rule). ViT's attention projections and zero classifier.
+    roles: tuple[tuple[str, WeightInit, str], ...] = ()
+
+    def role(self, name: str) -> tuple[WeightInit, str] | None:
+        return next(((w, b) for r, w, b in self.roles if r == name), None)
 
 
 _FAN_OUT = KaimingNormal(type="kaiming_normal", mode="fan_out")
@@ -74,6 +80,15 @@ PRESETS: dict[str, InitRules] = {
     # torchvision/models/mobilenetv2.py and mobilenetv3.py: kaiming_normal_(fan_out) convs (SE's too), bias 0;
     # Linear normal(0, 0.01), bias 0.
     "torchvision_mobilenet": InitRules("torchvision_mobilenet", _FAN_OUT, "zeros", Normal(type="normal"), "zeros"),
+    # torchvision/models/vision_transformer.py: conv_proj trunc_normal_(std sqrt(1 / fan_in)), bias 0; MLPBlock's
+    # Linears xavier_uniform_, bias normal(0, 1e-6); nn.MultiheadAttention's in_proj xavier_uniform_, bias 0, its
+    # out_proj torch's default, bias 0. Class token 0, position embedding normal(0, 0.02) (their records). One
+    # difference: torchvision zeros heads.head, so that a new network's logits are all 0 for every input, which
+    # no export verification can check; here it takes the Linear rule (xavier_uniform_, bias normal(0, 1e-6)).
+    "torchvision_vit": InitRules("torchvision_vit", LecunTruncatedNormal(type="lecun_trunc_normal"), "zeros",
+                                 XavierUniform(type="xavier_uniform"), "small_normal",
+                                 roles=(("attention_in", XavierUniform(type="xavier_uniform"), "zeros"),
+                                        ("attention_out", _DEFAULT, "zeros"))),
     # akamaster/pytorch_resnet_cifar10: kaiming_normal_ (fan_in) on Conv2d and Linear weights.
     "cifar_resnet": InitRules("cifar_resnet", _FAN_IN, "zeros", _FAN_IN, "torch_default"),
     # dyhan0920/PyramidNet-PyTorch: convs normal(0, sqrt(2 / (k * k * out))); the fc untouched.

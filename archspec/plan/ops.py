@@ -9,7 +9,7 @@ the analytic params and MACs cannot drift from the module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
 Size = tuple[int, int]
 Shape = tuple[int, ...]
@@ -243,9 +243,10 @@ class Linear(Weighted):
     cout: int
     bias: bool = True
     size: Size = (1, 1)  # the map it is applied at, position by position
-    # Which of the network's init rules fill it (blocks/init.py): "aux_linear" for an auxiliary head's
-    # classifier where the preset has its own rule (torchvision's Inception-v3 AuxLogits.fc: std 0.001).
-    init: Literal["linear", "aux_linear"] = "linear"
+    # Which of the network's init rules fill it (blocks/init.py): "linear"; "aux_linear" for an auxiliary
+    # head's classifier where the preset has its own rule (torchvision's Inception-v3 AuxLogits.fc: std
+    # 0.001); or a role the preset names (plan/init.py's ``roles``: ViT's "attention_in", "attention_out").
+    init: Literal["linear", "aux_linear", "attention_in", "attention_out"] = "linear"
 
     def out_shape(self, *shapes: Shape) -> Shape:
         return (*shapes[0][:-1], self.cout)
@@ -343,9 +344,87 @@ class LayerScale(Weighted):
         return {"scale": self.out_elements}
 
 
+@dataclass(frozen=True)
+class ClassToken(Weighted):
+    """A learned token put before the others (ViT's ``class_token``): a bare parameter of shape
+    (1, 1, width), expanded over the batch and concatenated, a new tensor; nothing saved (the
+    concatenation's backward needs only sizes). Starts at zero, as torchvision's."""
+
+    path: str
+    width: int
+    tokens: int  # before it: the output has one more
+    init: tuple[str, float] = ("fill", 0.0)  # how blocks/init.py fills it
+    folds_input: ClassVar[bool] = False  # its expression names its input twice: the input gets a variable
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return (shapes[0][0] + 1, self.width)
+
+    def expr(self, args: list[str]) -> str:
+        x = args[0]
+        return f"torch.cat([{module_ref(self.path)}.expand({x}.shape[0], -1, -1), {x}], 1)"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.merge("cat", (xs[0],), self.width * (self.tokens + 1))
+
+    @property
+    def params(self) -> int:
+        return self.width
+
+    macs = 0
+
+    @property
+    def out_elements(self) -> int:
+        return (self.tokens + 1) * self.width
+
+    @property
+    def tensors(self) -> dict[str, Shape]:
+        return {"": (1, 1, self.width)}
+
+    @property
+    def elementwise(self) -> dict[str, int]:
+        return {}  # data movement only
+
+
+@dataclass(frozen=True)
+class PosEmbedding(Weighted):
+    """A learned position embedding added to the tokens (ViT's ``encoder.pos_embedding``): a bare
+    parameter of shape (1, tokens, width), one vector per token, so its size follows the input's.
+    ``x + embedding`` is a new tensor; nothing saved. Starts normal(0, 0.02), as torchvision's."""
+
+    path: str
+    width: int
+    tokens: int
+    init: tuple[str, float] = ("normal", 0.02)
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]} + {module_ref(self.path)}"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.op((xs[0],), self.tokens * self.width)
+
+    @property
+    def params(self) -> int:
+        return self.tokens * self.width
+
+    macs = 0
+
+    @property
+    def out_elements(self) -> int:
+        return self.tokens * self.width
+
+    @property
+    def tensors(self) -> dict[str, Shape]:
+        return {"": (1, self.tokens, self.width)}
+
+    @property
+    def elementwise(self) -> dict[str, int]:
+        """One add per element, a learned additive term (counted with the biases)."""
+        return {"bias": self.tokens * self.width}
+
+
 def tensor_name(prefix: str, suffix: str) -> str:
     """The state_dict key of one of a record's tensors: ``prefix.suffix``, or ``prefix`` for a bare parameter."""
     return f"{prefix}.{suffix}" if suffix else prefix
 
 
-Op = Union[Conv, Norm, Linear, LayerScale]
+Op = Union[Conv, Norm, Linear, LayerScale, ClassToken, PosEmbedding]

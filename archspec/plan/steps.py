@@ -390,5 +390,135 @@ class Softmax(Free):
         return flow.op((xs[0],), elements(out), saves=(-1,))
 
 
+@dataclass(frozen=True)
+class Tokens(Free):
+    """A ``(C, H, W)`` map to ``H x W`` tokens of width C: ``x.flatten(2).transpose(1, 2)``, a view
+    (torchvision's ViT: reshape, permute)."""
+
+    path: str
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        c, h, w = shapes[0]
+        return (h * w, c)
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}.flatten(2).transpose(1, 2)"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return xs[0]  # a view of its input's storage
+
+
+@dataclass(frozen=True)
+class SplitHeads(Free):
+    """Tokens ``(T, 3 x D)`` (q, k and v side by side, as one input projection makes them) to
+    ``(3, heads, T, D / heads)``, copied contiguous, the batch as dim 1, so that q, k and v are
+    contiguous ``(B, heads, T, d)`` tensors (``x[0]``...) that a matmul folds without copying.
+    A new tensor; its backward needs nothing."""
+
+    path: str
+    heads: int
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        t, width = shapes[0]
+        return (3, self.heads, t, width // (3 * self.heads))
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}.unflatten(-1, (3, {self.heads}, -1)).permute(2, 0, 3, 1, 4).contiguous()"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.op((xs[0],), elements(out))
+
+    @property
+    def label(self) -> str:
+        return f"split {self.heads} heads"
+
+
+@dataclass(frozen=True)
+class Select(Free):
+    """Entry ``index`` of the first per-sample dim: ``x[:, index]`` (the class token of ``(T, D)`` tokens),
+    or ``x[index]`` where that dim comes before the batch (q, k or v of :class:`SplitHeads`). A view."""
+
+    path: str
+    index: int
+    batch_first: bool = True
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return shapes[0][1:]
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}[:, {self.index}]" if self.batch_first else f"{args[0]}[{self.index}]"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return xs[0]  # a view of its input's storage
+
+    @property
+    def label(self) -> str:
+        return f"select {self.index}"
+
+
+@dataclass(frozen=True)
+class MatMul(Free):
+    """A batched matrix product over the last two dims, ``a @ b`` (``a @ b.transpose(-2, -1)`` with
+    ``transpose_b``): attention's q @ k^T and weights @ v. ``scale`` multiplies ``a`` first (q's
+    1/sqrt(d)), a new tensor. MACs: one per multiply-accumulate, as FlopCounterMode's ``bmm``.
+
+    Saves both factors (``bmm``'s backward); the inputs are contiguous over the batch dims
+    (:class:`SplitHeads`), so matmul's fold to ``bmm`` is a view and the saved storages are the inputs'.
+    """
+
+    path: str
+    macs: int  # type: ignore[misc]  # per sample: out elements x the contracted length (see ``of``)
+    transpose_b: bool = False
+    scale: float | None = None
+
+    @classmethod
+    def of(cls, path: str, a: Shape, b: Shape, transpose_b: bool = False, scale: float | None = None) -> "MatMul":
+        """The product of per-sample shapes ``a`` and ``b``, its MACs computed from them."""
+        out = (*a[:-1], b[-2] if transpose_b else b[-1])
+        return cls(path, elements(out) * a[-1], transpose_b, scale)
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        a, b = shapes
+        return (*a[:-1], b[-2] if self.transpose_b else b[-1])
+
+    def expr(self, args: list[str]) -> str:
+        a = f"({args[0]} * {self.scale!r})" if self.scale is not None else args[0]
+        b = f"{args[1]}.transpose(-2, -1)" if self.transpose_b else args[1]
+        return f"{a} @ {b}"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        a, b = xs
+        if self.scale is not None:  # times a Python number: a new tensor, nothing saved
+            a = flow.op((a,), elements(ins[0]))
+        flow.emit("matmul", self.macs)
+        return flow.op((a, b), elements(out), saves=(a, b))
+
+    @property
+    def label(self) -> str:
+        return "q @ k^T" if self.transpose_b else "matmul"
+
+
+@dataclass(frozen=True)
+class MergeHeads(Free):
+    """``(heads, T, d)`` back to tokens ``(T, heads x d)``: ``x.transpose(1, 2).flatten(2)``, a copy
+    (the transposed layout cannot be viewed flat); nothing saved."""
+
+    path: str
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        h, t, d = shapes[0]
+        return (t, h * d)
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}.transpose(1, 2).flatten(2)"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.op((xs[0],), elements(out))
+
+    @property
+    def label(self) -> str:
+        return "merge heads"
+
+
 FREE_STEPS = (Act, Mean, AdaptiveAvgPool, Pool, Mul, Add, Concat, Dropout, DropPath, Subsample, ZeroPad, Flatten,
-              Permute, Chunk, Shuffle, Softmax)
+              Permute, Chunk, Shuffle, Softmax, Tokens, SplitHeads, Select, MatMul, MergeHeads)

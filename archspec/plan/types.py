@@ -81,7 +81,10 @@ class Unit(Counted):
     graph: Any = None
 
     def _parts(self) -> tuple[Op, ...]:
-        return self.ops
+        if self.graph is None:
+            return self.ops
+        # parameter-free steps with MACs of their own (attention's matmuls) count beside the layers
+        return self.ops + tuple(n.step for n in self.graph.nodes if not n.step.tensors and n.step.macs)
 
     def with_ops(self, ops: tuple[Op, ...]) -> "Unit":
         """This unit with other layer records: ``dataclasses.replace(self, ops=ops)``, without its

@@ -56,15 +56,28 @@ class UniformFanOut(StrictModel):
     type: Literal["uniform_fan_out"]
 
 
+class LecunTruncatedNormal(StrictModel):
+    """normal(0, sqrt(1 / fan_in)) truncated to [-2, 2] (torchvision's ViT patch embedding)."""
+
+    type: Literal["lecun_trunc_normal"]
+
+
+class XavierUniform(StrictModel):
+    """uniform(+-sqrt(6 / (fan_in + fan_out))), Glorot and Bengio 2010 (torchvision's ViT MLP and attention input)."""
+
+    type: Literal["xavier_uniform"]
+
+
 class TorchDefault(StrictModel):
     """What torch's layer constructors do: kaiming_uniform with a = sqrt(5), i.e. uniform(+-1/sqrt(fan_in))."""
 
     type: Literal["torch_default"]
 
 
-WeightInit = Annotated[Union[KaimingNormal, KaimingUniform, TruncatedNormal, Normal, UniformFanOut, TorchDefault],
-                       Field(discriminator="type")]
-BiasInit = Literal["zeros", "torch_default"]  # torch_default: uniform(+-1/sqrt(fan_in))
+WeightInit = Annotated[Union[KaimingNormal, KaimingUniform, TruncatedNormal, Normal, UniformFanOut, LecunTruncatedNormal,
+                             XavierUniform, TorchDefault], Field(discriminator="type")]
+# torch_default: uniform(+-1/sqrt(fan_in)); small_normal: normal(0, 1e-6) (torchvision's ViT MLP)
+BiasInit = Literal["zeros", "torch_default", "small_normal"]
 
 Preset = Literal[
     "torchvision_resnet",
@@ -80,6 +93,7 @@ Preset = Literal[
     "torchvision_squeezenet",
     "torchvision_regnet",
     "torchvision_mobilenet",
+    "torchvision_vit",
     "cifar_resnet",
     "pyramidnet",
     "msra",
@@ -104,6 +118,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "fire": "torchvision_squeezenet",
     "regnet": "torchvision_regnet",
     "bneck": "torchvision_mobilenet",  # MobileNetV2 (mbconv) names its preset
+    "vit": "torchvision_vit",
 }
 
 

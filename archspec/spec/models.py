@@ -21,6 +21,7 @@ from .layout import (
     NoStem, NormClassifierHead, PatchifyStem, Strided,
 )
 from .reference import Reference
+from .vit import PatchEmbedStem, TokenClassifierHead
 from .widening import DERIVES_STAGES, WideningSpec
 
 Size = tuple[PositiveInt, PositiveInt]
@@ -76,7 +77,7 @@ class DeepStem(StrictModel):
     pool: Literal["max", "none"] = "max"
 
 
-StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem, PatchifyStem], Field(discriminator="type")]
+StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem, PatchifyStem, PatchEmbedStem], Field(discriminator="type")]
 
 ShortcutKind = Literal[
     "zero_pad",
@@ -210,7 +211,7 @@ class ClassifierHead(StrictModel):
 
 
 HeadSpec = Annotated[
-    Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead, ConvMLPHead],
+    Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead, ConvMLPHead, TokenClassifierHead],
     Field(discriminator="type"),
 ]
 

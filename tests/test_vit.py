@@ -1,0 +1,183 @@
+"""The Vision Transformer: torchvision's layout as step graphs, attention counted step by step.
+
+Params and MACs of all five bundled ViTs against torchvision's own modules are in
+tests/test_references.py (FlopCounterMode with the mha fast path off and SDPA's math kernel);
+here: what the attention counts and saves, weights and outputs against torchvision, the
+exports, timm's ViT-S/16 and DeiT-Ti as `--set` variants, and the input sizes a ViT refuses. Small inputs (32x32: 4 patches + the class token)
+and few layers keep it fast.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+
+import pytest
+import torch
+from torchvision.models.vision_transformer import VisionTransformer
+from typer.testing import CliRunner
+
+import archspec
+from archspec.blocks.network import Network
+from archspec.cli import app
+from archspec.complexity.memory import memory
+from archspec.complexity.verify import verify, verify_memory, verify_peak
+from archspec.convert import from_torchvision
+from archspec.plan.steps import MatMul
+from conftest import meta_device, spec_path
+from test_families import meta_counts
+
+runner = CliRunner()
+SMALL = ["input.size=32", "body.stages.0.units=2"]
+
+
+def small_torchvision() -> VisionTransformer:
+    """torchvision's ViT-B/16 layout at 32x32 with 2 encoder layers, every tensor random (its head starts at 0)."""
+    torch.manual_seed(0)
+    model = VisionTransformer(32, 16, 2, 12, 768, 3072).eval()
+    with torch.no_grad():
+        for p in (model.heads.head.weight, model.heads.head.bias, model.class_token):
+            p.normal_(0, 0.02)
+    return model
+
+
+def test_attention_matmuls_are_counted_steps_of_2_t2_d_macs_per_layer():
+    plan = archspec.plan(spec_path("vit-b-16"))
+    tokens, width = 197, 768
+    for unit in plan.body:
+        matmuls = [n.step for n in unit.graph.nodes if isinstance(n.step, MatMul)]
+        assert [m.macs for m in matmuls] == [tokens * tokens * width] * 2
+        linears = tokens * width * (3 * width + width + 2 * 3072)
+        assert unit.macs == linears + 2 * tokens * tokens * width
+    assert plan.macs == 17_563_828_224 and plan.params == 86_567_656
+
+
+def test_counts_and_saved_bytes_equal_torch_at_a_small_input():
+    """Per unit: params == sum(numel), 2 x MACs == FlopCounterMode, train-saved bytes == autograd's, peak as traced."""
+    plan = archspec.plan(spec_path("vit-b-16"), overrides=SMALL)
+    assert verify(plan) == [] and verify_memory(plan) == [] and verify_memory(plan, batch=3) == []
+    assert verify_peak(plan) == []
+    per_layer = memory(plan).units["stages.0.0"].train_saved_bytes
+    t, d, heads, mlp = 5, 768, 12, 3072
+    # ln_1 input + stats, in_proj input, q/k/v (one storage), scaled q, softmax, out_proj input, ln_2 input +
+    # stats, mlp.0 input, GELU input, mlp.3 input
+    assert per_layer == 4 * (t * d + 2 * t + t * d + 3 * t * d + t * d + heads * t * t + t * d
+                             + t * d + 2 * t + t * d + t * mlp + t * mlp)
+
+
+def test_torchvision_weights_give_torchvision_s_outputs():
+    theirs = small_torchvision()
+    plan = archspec.plan(spec_path("vit-b-16"), overrides=SMALL)
+    ours = Network(plan, initialised=False)
+    ours.load_state_dict(from_torchvision(theirs.state_dict(), plan), strict=True)
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected, got = theirs(x), ours.eval()(x)
+    assert expected.abs().max() > 0.1
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_build_with_torchvision_weights_exports_a_verified_onnx(tmp_path):
+    weights = tmp_path / "vit.pt"
+    torch.save(small_torchvision().state_dict(), weights)
+    result = runner.invoke(app, ["build", "vit-b-16", *[a for s in SMALL for a in ("--set", s)], "-e", "onnx",
+                                 "-w", str(weights), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime vs torch" in result.output and "checker ok" in result.output
+    assert len(list((tmp_path / "out").glob("vit-b-16-*.onnx"))) == 1
+
+
+def test_report_verify_passes_at_a_small_input():
+    result = runner.invoke(app, ["report", "vit-b-32", "-i", "64", "--set", "body.stages.0.units=1", "--verify"])
+    assert result.exit_code == 0, result.output
+    assert "verified vit-b-32" in result.output and "train_saved_bytes == autograd" in result.output
+
+
+def test_position_embedding_params_grow_with_the_input():
+    at = {size: archspec.plan(spec_path("vit-b-16"), input_size=size).stem.params for size in (224, 384)}
+    assert at[384] - at[224] == (24 * 24 - 14 * 14) * 768
+
+
+def test_input_not_divisible_by_the_patch_is_a_located_error_with_the_nearest_sizes():
+    result = runner.invoke(app, ["report", "vit-b-16", "-i", "30"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "vit-b-16.yaml:12:" in result.stderr and "stem.patch" in result.stderr
+    assert "use an input of 16x16 or 32x32 (multiples of 16)" in result.stderr
+    wide = runner.invoke(app, ["report", "vit-b-16", "-i", "224,200"])
+    assert wide.exit_code == 2 and "224x192 or 224x208" in wide.stderr
+
+
+def test_heads_that_do_not_divide_the_width_are_refused():
+    result = runner.invoke(app, ["report", "vit-b-16", "--set", "body.block.heads=5"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "body.block.heads: 5 heads do not divide the token width 768; use 4 or 6" in result.stderr
+
+
+def test_report_says_the_position_embedding_follows_the_input():
+    result = runner.invoke(app, ["report", "vit-b-16", "-i", "384"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stdout.split())
+    assert ("Position embedding stem.pos_embedding: one vector per token, 577 tokens x 768 = 443,136 params at "
+            "384x384") in said and "interpolate_embeddings" in said
+    assert "Attention: its two matmuls are MACs" in said
+
+
+def test_fit_finds_an_embedding_width_the_heads_divide():
+    result = runner.invoke(app, ["fit", "vit-b-16", "--vary", "stem.width", "--macs", "12G", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    fitted = json.loads(result.stdout)
+    below, above = fitted["below"]["value"], fitted["above"]["value"]
+    assert (below, above) == (564, 576) and below % 12 == above % 12 == 0  # 12 heads: every other width is refused
+    plan = archspec.plan(spec_path("vit-b-16"), overrides=["stem.width=576"])
+    assert fitted["above"]["macs"] == plan.macs > 12e9 > fitted["below"]["macs"]
+
+
+@pytest.mark.parametrize(("name", "sets"), [
+    ("vit_small_patch16_224", ["stem.width=384", "body.block.heads=6", "body.block.mlp_dim=1536"]),
+    ("deit_tiny_patch16_224", ["stem.width=192", "body.block.heads=3", "body.block.mlp_dim=768"]),
+])
+def test_timm_vits_are_vit_b_16_at_other_widths(name, sets):
+    """timm 1.0.31's ViT-S/16 and DeiT-Ti (F.scaled_dot_product_attention, counted under the math kernel)."""
+    import timm
+
+    with meta_device():
+        theirs = meta_counts(timm.create_model(name, pretrained=False), (3, 224, 224))
+    plan = archspec.plan(spec_path("vit-b-16"), overrides=sets)
+    assert (plan.params, plan.macs) == theirs
+
+
+def test_weights_start_as_torchvision_s_vit_initialises_them():
+    """torchvision_vit: the patch embedding truncated normal std sqrt(1/fan_in), the MLP xavier uniform with biases
+    normal(0, 1e-6), the attention's input projection xavier uniform and its output projection torch's default
+    (biases 0), the class token 0 and the position embedding normal(0, 0.02)."""
+    plan = archspec.plan(spec_path("vit-b-16"), overrides=SMALL)
+    assert plan.init.preset == "torchvision_vit"
+    net = Network(plan, seed=3)
+    state = net.state_dict()
+    d, mlp = 768, 3072
+    conv = state["stem.conv_proj.weight"]
+    assert abs(conv.std().item() / (1 / (3 * 16 * 16)) ** 0.5 - 1) < 0.05 and not state["stem.conv_proj.bias"].any()
+    assert not state["stem.class_token"].any() and abs(state["stem.pos_embedding"].std().item() / 0.02 - 1) < 0.1
+    layer = "stages.0.1."
+    for name, fan_in, fan_out in (("self_attention.in_proj", d, 3 * d), ("mlp.0", d, mlp), ("mlp.3", mlp, d)):
+        w = state[f"{layer}{name}.weight"]
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert w.abs().max() <= bound and w.abs().max() > 0.99 * bound, name
+    assert not state[f"{layer}self_attention.in_proj.bias"].any()
+    assert 0 < state[f"{layer}mlp.0.bias"].abs().max() < 1e-5
+    out = state[f"{layer}self_attention.out_proj.weight"]
+    assert 0.99 / d ** 0.5 < out.abs().max() <= 1 / d ** 0.5 and not state[f"{layer}self_attention.out_proj.bias"].any()
+
+
+def test_fx_trace_and_torch_export_run_the_generated_attention():
+    plan = archspec.plan(spec_path("vit-b-16"), overrides=[*SMALL, "stem.width=48", "body.block.heads=4",
+                                                            "body.block.mlp_dim=64"])
+    net = Network(plan).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = net(x)
+        traced = torch.fx.symbolic_trace(net)
+        assert any(n.target is operator.matmul for n in traced.graph.nodes)  # the attention's matmuls, as steps
+        assert torch.equal(traced(x), expected)
+        exported = torch.export.export(net, (x,))
+        torch.testing.assert_close(exported.module()(x), expected)
