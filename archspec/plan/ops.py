@@ -97,7 +97,8 @@ class Weighted:
 
     @property
     def label(self) -> str:
-        return self.path.rsplit(".", 1)[-1]
+        """What it does, for the module-graph diagram (beside its name): each record says more."""
+        return type(self).__name__.lower()
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,16 @@ class Conv(Weighted):
     @property
     def pad_hw(self) -> Size:
         return pair(self.pad)
+
+    @property
+    def label(self) -> str:
+        """``3\u00d73``, ``1\u00d77`` (factorised), then ``/2`` for a stride, ``g32`` for groups, ``d2`` for a dilation."""
+        kh, kw = self.kernel_hw
+        text = f"{kh}\u00d7{kw}"
+        for mark, value in (("/", self.stride), ("g", self.groups), ("d", self.dilation)):
+            if value > 1:
+                text += f" {mark}{value}"
+        return text
 
     @property
     def taps(self) -> int:
@@ -228,6 +239,10 @@ class Norm(Weighted):
         """One op per output element (an inference BN folds into one multiply-add)."""
         return {"norm": self.out_elements}
 
+    @property
+    def label(self) -> str:
+        return {"batch": "bn", "layer": "LayerNorm", "group": "GroupNorm"}[self.kind]
+
 
 @dataclass(frozen=True)
 class Linear(Weighted):
@@ -249,6 +264,10 @@ class Linear(Weighted):
 
     def out_shape(self, *shapes: Shape) -> Shape:
         return (*shapes[0][:-1], self.cout)
+
+    @property
+    def label(self) -> str:
+        return f"linear {self.cin}\u2192{self.cout}"
 
     @property
     def params(self) -> int:
@@ -290,6 +309,10 @@ class DeformConv(Conv):
                     bias=True, padding=self.padding, dilation=self.dilation)
 
     @property
+    def label(self) -> str:
+        return f"{Conv.label.fget(self)} deformable"  # type: ignore[attr-defined]
+
+    @property
     def sampling_macs(self) -> int:
         return Conv.macs.fget(self)  # type: ignore[attr-defined]
 
@@ -319,6 +342,8 @@ class LayerScale(Weighted):
     channels: int
     size: Size
     init: float
+
+    label = "layer scale"
 
     def expr(self, args: list[str]) -> str:
         return f"{module_ref(self.path)} * {args[0]}"
