@@ -47,7 +47,7 @@ class Vertex:
     shape: tuple[int, ...]
 
 
-class Network:
+class Joined:
     """The units' graphs joined into one: each unit's ``x`` is the previous unit's output."""
 
     def __init__(self, plan: Plan):
@@ -76,7 +76,7 @@ class Network:
 
 def module_graph(plan: Plan, collapse: bool = True) -> graphviz.Digraph:
     """Draw ``plan``'s network block by block from its units' step graphs."""
-    net = Network(plan)
+    net = Joined(plan)
     vertices = net.vertices
     runs = _runs(net.blocks, collapse)
     owner = {n: run for run in runs for block in run for n in block.nodes}
@@ -263,7 +263,7 @@ def _describe(vertex: Vertex, vertices: dict[str, Vertex]) -> tuple[str, str]:
         return "merge", label
     if step.macs:
         kind = "layer"
-    elif math.prod(vertex.shape) != math.prod(vertices[vertex.inputs[0]].shape):
+    elif vertex.inputs and math.prod(vertex.shape) != math.prod(vertices[vertex.inputs[0]].shape):
         kind = "reshape"
     else:
         kind = "other"

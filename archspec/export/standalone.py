@@ -31,7 +31,7 @@ from torch import nn
 from .._version import __version__
 from ..blocks.graph_unit import STANDALONE_HELPERS, GraphUnit, Part
 from ..blocks.network import Network
-from ..plan.ops import Conv, DeformConv, LayerScale, Linear, Norm, Op
+from ..plan.ops import Conv, DeformConv, Linear, Norm, Op
 from ..plan.types import Plan, Unit
 
 INDENT = "    "
@@ -69,6 +69,8 @@ def _conv_args(op: Conv) -> str:
 
 def record_code(op: Op) -> str:
     """The constructor call of the module built from one layer record (what ``blocks/layers.py`` builds)."""
+    if "" in op.tensors:  # a bare parameter of the unit (a layer scale), no module
+        return f"nn.Parameter(torch.empty{op.tensors['']})"
     if isinstance(op, DeformConv):  # blocks/deform.py's DeformableConv: the offset conv, then the deformable one
         return _call("DeformableConv", [record_code(op.offset), f"DeformConv2d({_conv_args(op)})",
                                          f"stride={op.stride}", f"padding={op.pad}", f"dilation={op.dilation}"])
@@ -80,8 +82,6 @@ def record_code(op: Op) -> str:
         return f"nn.BatchNorm2d({', '.join(args)})"
     if isinstance(op, Norm) and op.kind == "layer":
         return f"{'nn.LayerNorm' if op.channels_last else 'LayerNorm2d'}({op.channels}, eps={op.eps!r})"
-    if isinstance(op, LayerScale):
-        return f"nn.Parameter(torch.empty{op.tensors['']})"
     if isinstance(op, Linear):
         return f"nn.Linear({op.cin}, {op.cout}, bias={op.bias})"
     raise StandaloneError(f"no standalone code for layer record {type(op).__name__}; add it to record_code")
@@ -124,7 +124,7 @@ class _Writer:
 
     def step_code(self, step: Any, path: str) -> str | None:
         """A step's module as source: a layer record's constructor, or its ``module`` spec; None for a call."""
-        if isinstance(step, (Conv, Norm, Linear, LayerScale)):
+        if step.tensors:  # a layer record
             code = record_code(step)
         elif step.module is None:
             return None
@@ -132,7 +132,7 @@ class _Writer:
             name, kwargs = step.module
             args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             code = f"{'nn.' if hasattr(nn, name) else ''}{name}({args})"
-        if not isinstance(step, LayerScale):  # a bare parameter of the unit, no module
+        if "" not in step.tensors:  # a module, not a bare parameter of the unit
             cls = type(self.model.get_submodule(path))
             if not cls.__module__.startswith("torch."):  # archspec's own: LayerNorm2d, DropPath, DeformableConv
                 self._need(cls)

@@ -217,6 +217,10 @@ class Norm(Weighted):
         return new
 
     @property
+    def label(self) -> str:
+        return {"batch": "bn", "layer": "LayerNorm", "group": "GroupNorm"}[self.kind]
+
+    @property
     def params(self) -> int:
         return 2 * self.channels
 
@@ -238,10 +242,6 @@ class Norm(Weighted):
     def elementwise(self) -> dict[str, int]:
         """One op per output element (an inference BN folds into one multiply-add)."""
         return {"norm": self.out_elements}
-
-    @property
-    def label(self) -> str:
-        return {"batch": "bn", "layer": "LayerNorm", "group": "GroupNorm"}[self.kind]
 
 
 @dataclass(frozen=True)

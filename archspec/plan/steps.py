@@ -10,8 +10,7 @@ its facts in one place, so that no consumer switches on kinds:
 - ``module``: the torch module it becomes, as ``(class name, keyword arguments)``, the class
   looked up in ``torch.nn`` (or ``archspec.blocks.layers``), or None for a function call;
 - ``expr(args)``: its expression in the generated forward and the standalone code;
-- ``label``: what it does, in a few words (``max pool 3x3 /2``, ``ReLU``, ``+``): the module-graph
-  diagram (``diagram --graph``) writes it after the step's name, or alone where the name says it.
+- ``label``: its name in diagrams and the fx view.
 
 No torch here: the builder (``blocks/graph_unit.py``) turns ``module`` into a module and
 compiles the generated source once per distinct graph.
@@ -52,6 +51,8 @@ class Free:
 
     @property
     def label(self) -> str:
+        """What it does in a few words (``max pool 3\u00d73 /2``, ``ReLU``, ``+``): the module-graph diagram
+        writes it after the step's name in its unit, or alone where the name says it (diagram/modulegraph.py)."""
         return type(self).__name__.lower()
 
     def call(self, args: list[str]) -> str:
@@ -187,7 +188,6 @@ class Mul(Free):
     """``x * scale``, a gate broadcast over H and W: saves both factors."""
 
     path: str
-
     label: ClassVar[str] = "\u00d7"
 
     def expr(self, args: list[str]) -> str:
