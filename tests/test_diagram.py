@@ -475,3 +475,30 @@ def test_module_graph_edges_carry_the_graphs_shapes():
     head = plan.head.graph
     assert re.search(rf'-> output \[label=" {head.shape_of(head.output)[0]}"\]', source)
     assert 'input [label="input 3\u00d7224\u00d7224"' in source
+
+
+def test_module_graph_marks_the_backbones_taps(tmp_path):
+    """--graph --features: the step each map is taken from (inside the stem, or a unit's output) gets the tap
+    border and its line; a map after a unit drawn inside a collapsed run says after which unit."""
+    out = tmp_path / "taps.dot"
+    result = cli(SPECS / "resnet-50.yaml", "--graph", "--features", "--out-indices", "0,1,4", "-o", out)
+    assert result.exit_code == 0, result.output
+    source = out.read_text()
+    info = archspec.feature_info("resnet-50", (0, 1, 4))
+    plan = archspec.plan(SPECS / "resnet-50.yaml")
+    marked = re.findall(r"^\s*(\w+) \[label=<.*\u25c6 feature (\d+) \u00b7 /(\d+) \u00b7 ([^<]+)<.*penwidth=2.2", source, re.M)
+    assert len(marked) == len(info.selected) == 3 and source.count("\u25c6 feature") == 3
+    expected = []
+    for f in info.selected:
+        if f.module.startswith("stem."):  # ResNet's activation before the max-pool: a step of the stem's graph
+            expected.append((f"stem_{f.module.removeprefix('stem.')}", f.module))
+        else:  # the stage's last unit, drawn as the first of its run
+            stage = plan.stages[int(f.unit.split(".")[1])]
+            last = stage.units[-1]
+            assert f.unit == last.name and len(stage.units) > 2
+            drawn = stage.units[1].name.replace(".", "_")
+            expected.append((f"{drawn}_{last.graph.output}", f"{f.module} (after {f.unit})"))
+    assert [(node, where) for node, _, _, where in marked] == expected
+    assert [(int(i), int(r)) for _, i, r, _ in marked] == [(f.index, f.reduction) for f in info.selected]
+    plain = cli(SPECS / "resnet-50.yaml", "--graph", "-o", tmp_path / "plain.dot")
+    assert plain.exit_code == 0 and "feature" not in (tmp_path / "plain.dot").read_text()

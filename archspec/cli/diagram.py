@@ -63,8 +63,6 @@ def diagram(
         raise fail(str(exc)) from None
     if graph and len(specs) > 1:
         raise fail(f"--graph draws one spec at a time; got {len(specs)}")
-    if graph and features:
-        raise fail("--features marks the channel-progression diagram; drop --graph")
     from .build import parse_out_indices
 
     indices = parse_out_indices(out_indices, features, "--features")
@@ -81,7 +79,7 @@ def diagram(
     if graph:
         from ..diagram import module_graph
 
-        drawing = module_graph(plans[0], collapse=collapse)
+        drawing = module_graph(plans[0], collapse=collapse, taps=taps[0] if taps else ())
     else:
         drawing = progression(plans, collapse=collapse, max_nodes=max_nodes, scale=scale.value, taps=taps)
     try:

@@ -15,10 +15,11 @@ import math
 import re
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any, Hashable
+from typing import Any, Hashable, Sequence
 
 import graphviz
 
+from ..plan.features import Feature
 from ..plan.graph import INPUT
 from ..plan.types import Plan, Unit
 from . import style
@@ -53,16 +54,24 @@ class Joined:
     def __init__(self, plan: Plan):
         self.vertices: dict[str, Vertex] = {IN: Vertex(None, "", [], (plan.in_channels, *plan.input_size))}
         self.blocks: list[Block] = []
+        self._ids: dict[str, str] = {}  # module path of a step -> its id
+        self.outputs: dict[str, str] = {}  # unit name -> the id of its output value
         current = IN
         for unit in plan.units:  # the training-only aux heads are not in the built module's forward
             ids = {INPUT: current}
             for node in unit.graph.nodes:
-                ids[node.name] = vid = self._id(f"{unit.name}.{node.name}")
+                ids[node.name] = vid = self._ids[f"{unit.name}.{node.name}"] = self._id(f"{unit.name}.{node.name}")
                 self.vertices[vid] = Vertex(node.step, node.name, [ids[i] for i in node.inputs], node.shape)
             if unit.graph.nodes:
                 self.blocks.append(Block(unit, [ids[n.name] for n in unit.graph.nodes]))
-            current = ids[unit.graph.output]
+            current = self.outputs[unit.name] = ids[unit.graph.output]
         self.vertices[OUT] = Vertex(None, "", [current], self.vertices[current].shape)
+
+    def tapped(self, feature: Feature) -> str:
+        """The id of the value a backbone's feature map is: a step inside the stem, or a unit's output."""
+        if feature.module.startswith(f"{feature.unit}."):
+            return self._ids[feature.module]
+        return self.outputs[feature.unit]
 
     def _id(self, name: str) -> str:
         """A DOT id from a module path (``stages.0.0.se.fc1`` -> ``stages_0_0_se_fc1``), unique in the picture."""
@@ -74,13 +83,23 @@ class Joined:
         return vid
 
 
-def module_graph(plan: Plan, collapse: bool = True) -> graphviz.Digraph:
-    """Draw ``plan``'s network block by block from its units' step graphs."""
+def module_graph(plan: Plan, collapse: bool = True, taps: Sequence[Feature] = ()) -> graphviz.Digraph:
+    """Draw ``plan``'s network block by block from its units' step graphs.
+
+    ``taps``: a backbone's feature maps (``FeatureInfo.selected``) to mark: the step each is taken
+    from (a unit's output, or a step inside the stem) gets the tap border and a line saying which map.
+    """
     net = Joined(plan)
     vertices = net.vertices
     runs = _runs(net.blocks, collapse)
     owner = {n: run for run in runs for block in run for n in block.nodes}
     drawn = {n: run[0].nodes[block.nodes.index(n)] for run in runs for block in run for n in block.nodes}
+    marks: dict[str, list[str]] = {}
+    for feature in taps:
+        vid = net.tapped(feature)
+        where = feature.module if drawn[vid] == vid else f"{feature.module} (after {feature.unit})"
+        marks.setdefault(drawn[vid], []).append(
+            f"\u25c6 feature {feature.index} \u00b7 /{feature.reduction} \u00b7 {where}")
 
     graph = graphviz.Digraph(
         "modules",
@@ -113,7 +132,7 @@ def module_graph(plan: Plan, collapse: bool = True) -> graphviz.Digraph:
                 box.node(stand_in, style.table([style.text(f"from {_span(owner[source])}", 8, style.MUTED)]),
                          shape="plaintext", style="")
             for run in members:
-                _draw_run(box, run, vertices)
+                _draw_run(box, run, vertices, marks)
     for vid, vertex in vertices.items():
         if vid not in owner:  # the input and the output
             graph.node(vid, f"{vid} {_shape(vertex.shape)}", shape="plaintext", style="")
@@ -189,13 +208,14 @@ def _height(block: Block, vertices: dict[str, Vertex]) -> int:
     return max(depth.values(), default=0) + 1
 
 
-def _draw_run(graph: graphviz.Digraph, run: list[Block], vertices: dict[str, Vertex]) -> None:
+def _draw_run(graph: graphviz.Digraph, run: list[Block], vertices: dict[str, Vertex],
+              marks: dict[str, list[str]]) -> None:
     """A run's cluster: the first block's nodes, titled with the run's span."""
     with graph.subgraph(name=f"cluster_{run[0].nodes[0]}") as box:
         box.attr(label=_run_title(run), style="rounded" + (",bold" if len(run) > 1 else ""),
                  color="#1a365d" if len(run) > 1 else "#a0aec0", fontsize="10", labeljust="l")
         for vid in run[0].nodes:
-            _draw_node(box, vid, vertices)
+            _draw_node(box, vid, vertices, marks.get(vid, []))
 
 
 def _labelled(source: str, target: str, owner: dict, vertices: dict[str, Vertex]) -> bool:
@@ -246,12 +266,17 @@ def _run_title(run: list[Block]) -> str:
     return style.table(rows)
 
 
-def _draw_node(graph: graphviz.Digraph, vid: str, vertices: dict[str, Vertex]) -> None:
+def _draw_node(graph: graphviz.Digraph, vid: str, vertices: dict[str, Vertex], marks: list[str]) -> None:
     kind, text = _describe(vertices[vid], vertices)
+    tapped: dict[str, str] = {}
+    if marks:  # a backbone's feature map is taken here
+        text = style.table([style.text(text), *(style.text(m, 8, style.TAP_COLOR, bold=True) for m in marks)])
+        tapped = {"color": style.TAP_COLOR, "penwidth": "2.2"}
     if kind == "merge":
-        graph.node(vid, text, shape="circle", fillcolor=FILLS[kind], width="0.3", fixedsize="false", margin="0.01")
+        graph.node(vid, text, shape="circle", fillcolor=FILLS[kind], width="0.3", fixedsize="false", margin="0.01",
+                   **tapped)
     else:
-        graph.node(vid, text, shape="box", fillcolor=FILLS[kind])
+        graph.node(vid, text, shape="box", fillcolor=FILLS[kind], **tapped)
 
 
 def _describe(vertex: Vertex, vertices: dict[str, Vertex]) -> tuple[str, str]:
