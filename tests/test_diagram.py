@@ -234,18 +234,22 @@ def test_dot_is_byte_identical_across_processes(tmp_path):
     assert outs[0] == progression([archspec.plan(p) for p in COMPARISON]).source.encode()
 
 
-def test_drawing_from_the_plan_does_not_import_torch(tmp_path):
+@pytest.mark.parametrize("graph", [False, True], ids=["progression", "module-graph"])
+def test_drawing_from_the_plan_does_not_import_torch(tmp_path, graph):
+    """Both kinds of diagram read the Plan only: the module graph from the units' step graphs, no trace."""
     out = tmp_path / "w.svg"
+    specs = [str(SPECS / "resnet-50.yaml")] if graph else [str(COMPARISON[0]), str(SPECS / "resnet-50.yaml")]
     code = (
         "import sys\nfrom archspec.cli import app\n"
-        f"sys.argv = ['archspec', 'diagram', {str(COMPARISON[0])!r}, {str(SPECS / 'resnet-50.yaml')!r},"
-        f" '-o', {str(out)!r}]\n"
+        f"sys.argv = ['archspec', 'diagram', *{specs!r}, *{['--graph'] if graph else []!r}, '-o', {str(out)!r}]\n"
         "try:\n    app()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "assert 'torch' not in sys.modules, 'torch imported'\nprint('clean')"
     )
     done = run_python(code)
     assert done.returncode == 0 and "clean" in done.stdout, done.stderr
-    ET.parse(out)
+    texts = svg_texts(out)
+    if graph:
+        assert "resnet-50: module graph" in texts and "fc linear 2048\u21921000" in texts
 
 
 def test_large_network_renders_in_seconds(tmp_path):
@@ -336,8 +340,9 @@ def test_module_graph_shows_the_shortcut_branches():
 
     option_a = module_graph(archspec.plan(SPECS / "resnet-20.yaml")).source
     downsampling = sum(1 for u in archspec.plan(SPECS / "resnet-20.yaml").body if u.stride > 1)
-    assert option_a.count("subsample") == downsampling
-    assert option_a.count("zero-pad") == downsampling
+    # one node each, labelled by its step: shortcut.subsample ::2, shortcut.pad zero-pad +16 ch
+    assert len(re.findall(r'label="shortcut\.subsample ::2"', option_a)) == downsampling
+    assert len(re.findall(r'label="shortcut\.pad zero-pad \+\d+ ch"', option_a)) == downsampling
 
     preact = archspec.plan(SPECS / "preact-resnet-164.yaml")
     source = module_graph(preact).source
@@ -392,3 +397,108 @@ def test_module_graph_columns_keep_stages_whole_and_in_order():
     # an edge into the next column starts at a stand-in labelled with where it comes from
     assert source.count("to the next column") == len(plan.stages) - 1
     assert "from stages.0.1\u20132" in source
+
+
+def node_line(source: str, node_id: str) -> str:
+    return next(line for line in source.splitlines() if line.strip().startswith(f"{node_id} [label="))
+
+
+def node_labels(source: str) -> dict[str, str]:
+    """Each plain node's label (DOT quotes it only where it must)."""
+    found = re.findall(r'^\s*(\w+) \[label=(?:"([^"]*)"|([^\s\]]+))', source, re.M)
+    return {node: quoted or bare for node, quoted, bare in found}
+
+
+@pytest.mark.parametrize("spec", ["resnet-50-dcn", "convnext-tiny", "shufflenet-v2-x1.0", "inception-v3"])
+def test_module_graph_draws_every_step_with_its_label_and_every_input(spec):
+    """Without collapsing, each step of each unit is a node titled by its step class's label, and each
+    of its inputs an edge; a unit's input ``x`` is the previous unit's output."""
+    from archspec.diagram import module_graph
+
+    plan = archspec.plan(SPECS / f"{spec}.yaml")
+    source = module_graph(plan, collapse=False).source
+    edges = set(re.findall(r"^\s*(\w+) -> (\w+)", source, re.M))
+    previous = "input"
+    for unit in plan.units:
+        ids = {"x": previous, **{n.name: re.sub(r"\W", "_", f"{unit.name}.{n.name}") for n in unit.graph.nodes}}
+        for node in unit.graph.nodes:
+            label = node.step.label
+            assert label not in ("conv", "norm", "linear")  # a record says what it does
+            line = node_line(source, ids[node.name])
+            text = node_labels(line)[ids[node.name]]
+            if len(node.inputs) > 1:
+                assert text == label and "shape=circle" in line, (node, line)
+            else:
+                assert text.endswith(label) or text == node.name, (node, text)
+            for source_name in node.inputs:
+                start = ids[source_name]
+                assert (start, ids[node.name]) in edges or (f"{start}_to", ids[node.name]) in {
+                    (s[: len(start) + 3], t) for s, t in edges}, (start, ids[node.name])
+        previous = ids[unit.graph.output]
+    assert (previous, "output") in edges or any(s.startswith(f"{previous}_to") for s, t in edges if t == "output")
+
+
+def labels(source: str) -> set[str]:
+    return set(node_labels(source).values())
+
+
+def test_module_graph_labels_say_what_each_step_does():
+    """Kernels (a factorised 1x7, a stride, groups), norms, pools, activations and merges, as the steps say."""
+    from archspec.diagram import module_graph
+
+    inception = module_graph(archspec.plan(SPECS / "inception-v3.yaml"), collapse=False).source
+    assert "max pool 3\u00d73 /2" in labels(inception)  # the stem's pool1: its name says "pool" already
+    assert "branch7x7_2.conv 1\u00d77" in inception and "branch7x7_3.conv 7\u00d71" in inception
+    shuffle = module_graph(archspec.plan(SPECS / "shufflenet-v2-x1.0.yaml")).source
+    assert "branch1.dw.conv 3\u00d73 /2 g24" in shuffle and "channel shuffle g2" in labels(shuffle)
+    assert "kept chunk 0 of 2" in labels(shuffle) and "split chunk 1 of 2" in labels(shuffle)
+    convnext = module_graph(archspec.plan(SPECS / "convnext-tiny.yaml")).source
+    assert "norm LayerNorm" in labels(convnext) and "layer_scale" in labels(convnext)
+    assert "pwconv1 linear 96\u219296" not in convnext and "pwconv1 linear 96\u2192384" in labels(convnext)
+    assert any(re.fullmatch(r"drop path 0\.\d+", text) for text in labels(convnext))
+    dcn = module_graph(archspec.plan(SPECS / "resnet-50-dcn.yaml")).source
+    assert "conv2 3\u00d73 /2 deformable" in labels(dcn)
+    mobilenet = module_graph(archspec.plan(SPECS / "mobilenet-v3-large.yaml")).source
+    assert "se.gate Hardsigmoid" in labels(mobilenet) and "\u00d7" in labels(mobilenet)
+    assert "global avg pool" in labels(mobilenet) and "dropout 0.2" in labels(mobilenet)
+
+
+def test_module_graph_edges_carry_the_graphs_shapes():
+    """An edge's label is its source step's per-sample shape, from the graph (no trace)."""
+    from archspec.diagram import module_graph
+
+    plan = archspec.plan(SPECS / "resnet-50.yaml")
+    source = module_graph(plan).source
+    conv = plan.stem.graph.nodes[0]
+    c, h, w = conv.shape
+    assert re.search(rf'\bstem_conv -> stem_bn \[label=" {c}\u00d7{h}\u00d7{w}"\]', source)
+    head = plan.head.graph
+    assert re.search(rf'-> output \[label=" {head.shape_of(head.output)[0]}"\]', source)
+    assert 'input [label="input 3\u00d7224\u00d7224"' in source
+
+
+def test_module_graph_marks_the_backbones_taps(tmp_path):
+    """--graph --features: the step each map is taken from (inside the stem, or a unit's output) gets the tap
+    border and its line; a map after a unit drawn inside a collapsed run says after which unit."""
+    out = tmp_path / "taps.dot"
+    result = cli(SPECS / "resnet-50.yaml", "--graph", "--features", "--out-indices", "0,1,4", "-o", out)
+    assert result.exit_code == 0, result.output
+    source = out.read_text()
+    info = archspec.feature_info("resnet-50", (0, 1, 4))
+    plan = archspec.plan(SPECS / "resnet-50.yaml")
+    marked = re.findall(r"^\s*(\w+) \[label=<.*\u25c6 feature (\d+) \u00b7 /(\d+) \u00b7 ([^<]+)<.*penwidth=2.2", source, re.M)
+    assert len(marked) == len(info.selected) == 3 and source.count("\u25c6 feature") == 3
+    expected = []
+    for f in info.selected:
+        if f.module.startswith("stem."):  # ResNet's activation before the max-pool: a step of the stem's graph
+            expected.append((f"stem_{f.module.removeprefix('stem.')}", f.module))
+        else:  # the stage's last unit, drawn as the first of its run
+            stage = plan.stages[int(f.unit.split(".")[1])]
+            last = stage.units[-1]
+            assert f.unit == last.name and len(stage.units) > 2
+            drawn = stage.units[1].name.replace(".", "_")
+            expected.append((f"{drawn}_{last.graph.output}", f"{f.module} (after {f.unit})"))
+    assert [(node, where) for node, _, _, where in marked] == expected
+    assert [(int(i), int(r)) for _, i, r, _ in marked] == [(f.index, f.reduction) for f in info.selected]
+    plain = cli(SPECS / "resnet-50.yaml", "--graph", "-o", tmp_path / "plain.dot")
+    assert plain.exit_code == 0 and "feature" not in (tmp_path / "plain.dot").read_text()

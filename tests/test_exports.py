@@ -277,6 +277,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     "mobilenet-v3-small": ["input.size=32"],  # bneck rows (hardswish, hardsigmoid SE), conv_mlp head
     "vit-b-16": ["input.size=32", "stem.width=48", "body.block.heads=4", "body.block.mlp_dim=64",
                  "body.stages.0.units=2"],  # patch embedding, class token, attention steps, token classifier
+    "res2net50-26w-4s": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
+    # a YAML block (blocks/res2net.yaml): chunks, repeated convs, sums, a pooled last part, concat
 }
 
 
@@ -319,6 +321,70 @@ def test_every_bundled_spec_generates_importable_code_with_its_keys_and_shapes(p
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == expected
     assert list(net.state_dict()) == list(expected)
+
+
+def _declared(*classes: type) -> dict:
+    """The namespace that a standalone file gives the classes' declared sources (their imports first)."""
+    imports = ["import torch", "from torch import nn", *(line for c in classes for line in c.STANDALONE_IMPORTS)]
+    namespace: dict = {}
+    exec("\n".join([*imports, *(c.STANDALONE for c in classes)]), namespace)  # noqa: S102  (the code under test)
+    return namespace
+
+
+def test_declared_standalone_sources_behave_as_their_classes():
+    """DropPath's copy drops the same samples in training (the outputs test runs in eval); LayerNorm2d's and
+    DeformableConv's copies hold the same tensors in the same order and compute the same."""
+    from archspec.blocks.deform import DeformableConv
+    from archspec.blocks.layers import DropPath, LayerNorm2d, layer
+    from archspec.export.standalone import record_code
+    from archspec.plan.ops import DeformConv, Norm
+
+    ns = _declared(DropPath, LayerNorm2d, DeformableConv)
+    ours, theirs = DropPath(0.4).train(), ns["DropPath"](0.4).train()
+    x = torch.randn(16, 3, 5, 5)
+    torch.manual_seed(1)
+    dropped = ours(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(theirs(x), dropped, rtol=0, atol=0)
+    assert (dropped.flatten(1) == 0).all(1).any() and not (dropped == 0).all()  # some samples dropped, not all
+    assert torch.equal(theirs.eval()(x), x) and repr(theirs) == repr(ours)
+
+    records = (Norm("norm", 3, (5, 5), eps=1e-6, kind="layer"), DeformConv("conv2", 3, 4, 3, (5, 5), stride=2))
+    for op in records:
+        module = layer(op)  # a DeformableConv for the deformable record
+        with torch.no_grad():
+            for tensor in module.state_dict().values():  # made uninitialised (blocks/layers.fresh): fill at random
+                tensor.copy_(torch.randn(tensor.shape))
+        copy = eval(record_code(op), ns)  # noqa: S307  (our own constructor call, under test)
+        assert type(copy).__name__ == type(module).__name__ in ("LayerNorm2d", "DeformableConv")
+        assert [(k, v.shape) for k, v in copy.state_dict().items()] == \
+               [(k, v.shape) for k, v in module.state_dict().items()]
+        copy.load_state_dict(module.state_dict())
+        with torch.no_grad():
+            expected = module(x)
+            torch.testing.assert_close(copy(x), expected)
+        assert torch.isfinite(expected).all() and float(expected.std()) > 0
+
+
+def test_a_step_module_without_a_declared_source_is_refused_by_name(monkeypatch):
+    from archspec.blocks.layers import DropPath
+    from archspec.export.standalone import StandaloneError
+
+    plan = archspec.plan(spec_path("efficientnet-b0"), overrides=REPRESENTATIVES["efficientnet-b0"])
+    with torch.device("meta"):
+        model = Network(plan)
+    assert "class DropPath(nn.Module):" in standalone_code(model, plan)
+    monkeypatch.delattr(DropPath, "STANDALONE")
+    with pytest.raises(StandaloneError, match=r"archspec\.blocks\.layers\.DropPath declares no STANDALONE source"):
+        standalone_code(model, plan)
+
+
+def test_standalone_writer_copies_no_source_by_introspection():
+    """Every line it writes comes from a step or a declared source: it imports neither inspect nor dis."""
+    import archspec.export.standalone as writer
+
+    source = open(writer.__file__, encoding="utf-8").read()
+    assert not {"inspect", "dis"} & _imported_modules(source)
 
 
 def _calibrated(model: torch.nn.Module, plan) -> torch.nn.Module:

@@ -41,7 +41,6 @@ def run_blocked(blocked: str, *argv: str, code: str = CLI, cwd=ROOT) -> subproce
     ("torch", ["build", RESNET20], "torch"),
     ("onnxruntime", ["build", RESNET20, "-e", "onnx"], "torch"),
     ("graphviz", ["diagram", RESNET20, "-o", "{out}/d.svg"], "diagram"),
-    ("torch", ["diagram", RESNET20, "--graph", "-o", "{out}/d.svg"], "torch"),
     ("torch", ["report", RESNET20, "--verify"], "torch"),
 ])
 def test_missing_extra_is_one_line_naming_it(tmp_path, blocked, argv, extra):

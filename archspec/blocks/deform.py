@@ -51,3 +51,20 @@ class DeformableConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return deform_conv(x, self.offset(x), self.conv.weight, self.conv.bias, self.stride, self.padding, self.dilation)
+
+    # This class in standalone code (export/standalone.py): it takes the two convs made from the record
+    # (``offset`` registered first, as here) and the deformable conv's stride, padding and dilation.
+    STANDALONE_IMPORTS = ("from torchvision.ops import DeformConv2d, deform_conv2d",)
+    STANDALONE = '''class DeformableConv(nn.Module):
+    """``offset`` (a conv predicting 2 coordinates per kernel tap) feeding torchvision's deform_conv2d with ``conv``."""
+
+    def __init__(self, offset, conv, stride, padding, dilation):
+        super().__init__()
+        self.offset = offset
+        self.conv = conv
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    def forward(self, x):
+        return deform_conv2d(x, self.offset(x), self.conv.weight, self.conv.bias, stride=self.stride,
+                             padding=self.padding, dilation=self.dilation)
+'''

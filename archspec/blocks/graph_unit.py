@@ -44,6 +44,11 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 _NAMESPACE = {"torch": torch, "F": F, "channel_shuffle": channel_shuffle}
+# The helpers of the generated forwards in standalone code (export/standalone.py), by the name they are called by.
+STANDALONE_HELPERS = {"channel_shuffle": '''def channel_shuffle(x, groups):
+    """Interleave the channels of ``groups`` groups: a view, a transpose, a contiguous copy, a view back."""
+    return torch.flatten(torch.transpose(x.unflatten(1, (groups, -1)), 1, 2).contiguous(), 1, 2)
+'''}
 
 
 class GraphUnit(nn.Module):
@@ -69,6 +74,28 @@ class Part(nn.Module):
 
     def __getitem__(self, index: int) -> nn.Module:
         return self._modules[str(index)]
+
+    # In standalone code (export/standalone.py) a unit places its steps' modules itself, making the Parts.
+    STANDALONE_IMPORTS = ()
+    STANDALONE = '''class Part(nn.Module):
+    """A named group of a unit's steps (``se``, ``shortcut``): it holds their modules, the unit runs them."""
+
+    def __getitem__(self, index):
+        return self._modules[str(index)]
+
+
+def place(root, path, module):
+    """Register ``module`` at the dotted ``path`` under ``root``, making the groups on the way."""
+    *parents, leaf = path.split(".")
+    for part in parents:
+        if part not in root._modules:
+            root.add_module(part, Part())
+        root = root._modules[part]
+    if isinstance(module, nn.Parameter):
+        root.register_parameter(leaf, module)
+    else:
+        root.add_module(leaf, module)
+'''
 
 
 def variable(name: str) -> str:

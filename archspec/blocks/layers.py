@@ -38,16 +38,6 @@ def fresh(cls: type[M], *args: Any, **kwargs: Any) -> M:
     return module
 
 
-def skip(x: torch.Tensor) -> torch.Tensor:
-    """An absent optional step (no SE, no dropout, identity shortcut...).
-
-    A plain function rather than ``nn.Identity``: eager mode pays no module call for
-    it (at small batches on a GPU those calls cost up to a fifth of the time), and
-    torch.fx traces straight through it, so graphs and ONNX are unchanged.
-    """
-    return x
-
-
 def conv(op: Conv) -> nn.Module:
     if isinstance(op, DeformConv):
         from .deform import DeformableConv
@@ -69,6 +59,16 @@ class LayerNorm2d(nn.LayerNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
+
+    # This class in standalone code (export/standalone.py), where a step becomes one: what it imports, its source.
+    STANDALONE_IMPORTS = ("import torch.nn.functional as F",)
+    STANDALONE = '''class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW map: permute to NHWC, normalise the last dim, permute back."""
+
+    def forward(self, x):
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+'''
 
 
 def norm(op: Norm) -> nn.Module:
@@ -112,3 +112,23 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f"rate={self.rate:.4f}"
+
+    # This class in standalone code (export/standalone.py), built from the step's ``module`` arguments.
+    STANDALONE_IMPORTS = ()
+    STANDALONE = '''class DropPath(nn.Module):
+    """Stochastic depth: drop a sample's whole residual branch with probability ``rate``."""
+
+    def __init__(self, rate):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x):
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self):
+        return f"rate={self.rate:.4f}"
+'''

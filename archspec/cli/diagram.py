@@ -1,4 +1,4 @@
-"""``archspec diagram``: draw channel progression (from the Plan) or the module graph (torch.fx)."""
+"""``archspec diagram``: draw channel progression or the module graph, both from the Plan (no torch)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def diagram(
         help="Node cap per network: merge stretches of similar units beyond it.",
     ),
     graph: bool = typer.Option(
-        False, "--graph", help="Draw the module graph traced by torch.fx, block by block (one spec; imports torch).",
+        False, "--graph", help="Draw the module graph, step by step in each unit, from the units' step graphs (one spec).",
     ),
     dpi: Optional[int] = typer.Option(None, "--dpi", min=10, max=1200, metavar="N",
                                       help="Resolution of a PNG in dots per inch (default: Graphviz's, 96 with its cairo renderer)."),
@@ -47,13 +47,13 @@ def diagram(
 ) -> None:
     """Draw how width grows through SPEC(s): stem, stages, units, head, with shapes and shortcuts.
 
-    Without --graph this reads only the Plan (no torch import). Rendering needs
+    Both kinds read only the Plan (no torch import). Rendering needs
     Graphviz's `dot`; when it is missing the DOT source is written beside OUT and the
     command exits 2.
     """
     from ..extras import require
 
-    require("graphviz", *(["torch"] if graph else []), needed_for="archspec diagram")
+    require("graphviz", needed_for="archspec diagram")
     from ..api import plan as make_plan
     from ..diagram import DotMissing, RenderError, output_format, progression, write_diagram
 
@@ -63,8 +63,6 @@ def diagram(
         raise fail(str(exc)) from None
     if graph and len(specs) > 1:
         raise fail(f"--graph draws one spec at a time; got {len(specs)}")
-    if graph and features:
-        raise fail("--features marks the channel-progression diagram; drop --graph")
     from .build import parse_out_indices
 
     indices = parse_out_indices(out_indices, features, "--features")
@@ -81,7 +79,7 @@ def diagram(
     if graph:
         from ..diagram import module_graph
 
-        drawing = module_graph(plans[0], collapse=collapse)
+        drawing = module_graph(plans[0], collapse=collapse, taps=taps[0] if taps else ())
     else:
         drawing = progression(plans, collapse=collapse, max_nodes=max_nodes, scale=scale.value, taps=taps)
     try:

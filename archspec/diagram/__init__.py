@@ -17,7 +17,7 @@ from typing import Any
 
 _HOMES = {
     "DEFAULT_MAX_NODES": "groups", "Group": "groups", "plan_groups": "groups",
-    "progression": "channels", "module_graph": "fxgraph",
+    "progression": "channels", "module_graph": "modulegraph",
     "FORMATS": "render", "DotMissing": "render", "RenderError": "render",
     "output_format": "render", "write_diagram": "render",
     "MatplotlibMissing": "plot", "plot_format": "plot", "write_plot": "plot",

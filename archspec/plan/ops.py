@@ -97,7 +97,8 @@ class Weighted:
 
     @property
     def label(self) -> str:
-        return self.path.rsplit(".", 1)[-1]
+        """What it does, for the module-graph diagram (beside its name): each record says more."""
+        return type(self).__name__.lower()
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,16 @@ class Conv(Weighted):
     @property
     def pad_hw(self) -> Size:
         return pair(self.pad)
+
+    @property
+    def label(self) -> str:
+        """``3\u00d73``, ``1\u00d77`` (factorised), then ``/2`` for a stride, ``g32`` for groups, ``d2`` for a dilation."""
+        kh, kw = self.kernel_hw
+        text = f"{kh}\u00d7{kw}"
+        for mark, value in (("/", self.stride), ("g", self.groups), ("d", self.dilation)):
+            if value > 1:
+                text += f" {mark}{value}"
+        return text
 
     @property
     def taps(self) -> int:
@@ -206,6 +217,10 @@ class Norm(Weighted):
         return new
 
     @property
+    def label(self) -> str:
+        return {"batch": "bn", "layer": "LayerNorm", "group": "GroupNorm"}[self.kind]
+
+    @property
     def params(self) -> int:
         return 2 * self.channels
 
@@ -252,6 +267,10 @@ class Linear(Weighted):
         return (*shapes[0][:-1], self.cout)
 
     @property
+    def label(self) -> str:
+        return f"linear {self.cin}\u2192{self.cout}"
+
+    @property
     def params(self) -> int:
         return self.cin * self.cout + (self.cout if self.bias else 0)
 
@@ -291,6 +310,10 @@ class DeformConv(Conv):
                     bias=True, padding=self.padding, dilation=self.dilation)
 
     @property
+    def label(self) -> str:
+        return f"{Conv.label.fget(self)} deformable"  # type: ignore[attr-defined]
+
+    @property
     def sampling_macs(self) -> int:
         return Conv.macs.fget(self)  # type: ignore[attr-defined]
 
@@ -320,6 +343,8 @@ class LayerScale(Weighted):
     channels: int
     size: Size
     init: float
+
+    label = "layer scale"
 
     def expr(self, args: list[str]) -> str:
         return f"{module_ref(self.path)} * {args[0]}"

@@ -51,6 +51,8 @@ class Free:
 
     @property
     def label(self) -> str:
+        """What it does in a few words (``max pool 3\u00d73 /2``, ``ReLU``, ``+``): the module-graph diagram
+        writes it after the step's name in its unit, or alone where the name says it (diagram/modulegraph.py)."""
         return type(self).__name__.lower()
 
     def call(self, args: list[str]) -> str:
@@ -99,7 +101,8 @@ class Act:
 
     @property
     def label(self) -> str:
-        return self.fn
+        """torch's name for it: ``ReLU``, ``Hardswish``, ``Sigmoid``."""
+        return ACTIVATION_MODULES[self.fn][0]
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,8 @@ class AdaptiveAvgPool(Free):
 
     @property
     def label(self) -> str:
-        return f"adaptive avg pool {self.out[0]}x{self.out[1]}"
+        h, w = self.out
+        return "global avg pool" if (h, w) == (1, 1) else f"adaptive avg pool {h}\u00d7{w}"
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ class Pool(Free):
 
     @property
     def label(self) -> str:
-        return f"{self.kind} pool {self.kernel}x{self.kernel}/{self.stride}"
+        return f"{self.kind} pool {self.kernel}\u00d7{self.kernel} /{self.stride}"
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,7 @@ class Mul(Free):
     """``x * scale``, a gate broadcast over H and W: saves both factors."""
 
     path: str
+    label: ClassVar[str] = "\u00d7"
 
     def expr(self, args: list[str]) -> str:
         return f"{args[0]} * {args[1]}"
@@ -197,6 +202,7 @@ class Add(Free):
     """The elementwise sum of its inputs (a residual merge): saves nothing; one add per output element."""
 
     path: str
+    label: ClassVar[str] = "+"
 
     def expr(self, args: list[str]) -> str:
         return " + ".join(args)
@@ -214,6 +220,7 @@ class Concat(Free):
     """Channel concatenation: data movement, saves nothing."""
 
     path: str
+    label: ClassVar[str] = "concat"
 
     def out_shape(self, *shapes: Shape) -> Shape:
         return (sum(s[0] for s in shapes), *shapes[0][1:])
@@ -285,6 +292,10 @@ class Subsample(Free):
         s = self.stride
         return f"{args[0]}[:, :, ::{s}, ::{s}]"
 
+    @property
+    def label(self) -> str:
+        return f"subsample ::{self.stride}"
+
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
 
@@ -308,7 +319,7 @@ class ZeroPad(Free):
 
     @property
     def label(self) -> str:
-        return f"zero-pad +{self.extra}"
+        return f"zero-pad +{self.extra} ch"
 
 
 @dataclass(frozen=True)
@@ -359,6 +370,10 @@ class Chunk(Free):
     def expr(self, args: list[str]) -> str:
         return f"{args[0]}.chunk({self.parts}, 1)[{self.index}]"
 
+    @property
+    def label(self) -> str:
+        return f"chunk {self.index} of {self.parts}"
+
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
 
@@ -372,6 +387,10 @@ class Shuffle(Free):
 
     def expr(self, args: list[str]) -> str:
         return f"channel_shuffle({args[0]}, {self.groups})"
+
+    @property
+    def label(self) -> str:
+        return f"channel shuffle g{self.groups}"
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.shuffle(xs[0])
