@@ -10,6 +10,9 @@ its facts in one place, so that no consumer switches on kinds:
 - ``module``: the torch module it becomes, as ``(class name, keyword arguments)``, the class
   looked up in ``torch.nn`` (or ``archspec.blocks.layers``), or None for a function call;
 - ``expr(args)``: its expression in the generated forward and the standalone code;
+- ``onnx(b, xs, ins, out)``: the ONNX nodes it becomes at inference, added through ``b``, a builder
+  passed in by export/onnx_writer.py (duck-typed, as ``flow`` is: no onnx here); returns the name
+  of the value it makes. Dropout and drop path are identities at inference: they return their input;
 - ``label``: its name in diagrams and the fx view.
 
 No torch here: the builder (``blocks/graph_unit.py``) turns ``module`` into a module and
@@ -58,6 +61,11 @@ class Free:
         return f"{module_ref(self.path)}({', '.join(args)})"
 
 
+# The activations that are one ONNX operator: (op type, attributes as torch defines the function).
+ONNX_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "hardswish": ("HardSwish", {}),
+    "hardsigmoid": ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5})}
+
 # Activations as torch builds them: (torch.nn class, takes ``inplace``).
 ACTIVATION_MODULES = {"relu": ("ReLU", True), "relu6": ("ReLU6", True), "silu": ("SiLU", True),
                       "hardswish": ("Hardswish", True), "gelu": ("GELU", False), "sigmoid": ("Sigmoid", False),
@@ -97,6 +105,20 @@ class Act:
         takes_inplace = ACTIVATION_MODULES[self.fn][1]
         return flow.act(self.fn, xs[0], inplace=self.inplace and takes_inplace)
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        x = xs[0]
+        if self.fn in ONNX_ACTIVATIONS:
+            op, attrs = ONNX_ACTIVATIONS[self.fn]
+            return b.node(op, [x], **attrs)
+        if self.fn == "relu6":
+            return b.node("Clip", [x, b.scalar(0.0), b.scalar(6.0)])
+        if self.fn == "silu":
+            return b.node("Mul", [x, b.node("Sigmoid", [x])])
+        if self.fn == "gelu":  # exact GELU (opset 18 has no Gelu): x * (erf(x / sqrt 2) + 1) / 2
+            erf = b.node("Erf", [b.node("Div", [x, b.scalar(2.0 ** 0.5)])])
+            return b.node("Mul", [b.node("Mul", [x, b.node("Add", [erf, b.scalar(1.0)])]), b.scalar(0.5)])
+        raise b.unsupported(self, f"activation {self.fn!r}")
+
     @property
     def label(self) -> str:
         return self.fn
@@ -116,6 +138,9 @@ class Mean(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.mean(xs[0], ins[0][0])
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("GlobalAveragePool", [xs[0]])  # keeps H and W as 1x1, as keepdim does
 
 
 @dataclass(frozen=True)
@@ -138,6 +163,19 @@ class AdaptiveAvgPool(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         c, h, w = ins[0]
         return flow.adaptive_pool(xs[0], c, (h, w), self.out)
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """Global pooling for 1x1; the identity where the map already has the size; one average pool
+        window where the size divides it (at the planned input size: a dynamic one is refused upstream)."""
+        (h, w), (oh, ow) = ins[0][1:], self.out
+        if (oh, ow) == (1, 1):
+            return b.node("GlobalAveragePool", [xs[0]])
+        if (h, w) == (oh, ow):
+            return xs[0]
+        if h % oh or w % ow:
+            raise b.unsupported(self, f"adaptive pooling of a {h}x{w} map to {oh}x{ow} (uneven windows)")
+        window = [h // oh, w // ow]
+        return b.node("AveragePool", [xs[0]], kernel_shape=window, strides=window)
 
     @property
     def label(self) -> str:
@@ -174,6 +212,14 @@ class Pool(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.pool(self.kind, xs[0], elements(out))
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        window, p = [self.kernel, self.kernel], self.padding
+        attrs: dict[str, Any] = {"kernel_shape": window, "strides": [self.stride, self.stride], "pads": [p, p, p, p],
+                                 "ceil_mode": int(self.ceil)}
+        if self.kind == "max":
+            return b.node("MaxPool", [xs[0]], **attrs)
+        return b.node("AveragePool", [xs[0]], count_include_pad=int(self.count_include_pad), **attrs)
+
     @property
     def label(self) -> str:
         return f"{self.kind} pool {self.kernel}x{self.kernel}/{self.stride}"
@@ -190,6 +236,9 @@ class Mul(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.mul(xs[0], xs[1])
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Mul", xs)
 
 
 @dataclass(frozen=True)
@@ -208,6 +257,9 @@ class Add(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.merge("add", tuple(xs), elements(out))
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Add", xs) if len(xs) == 2 else b.node("Sum", xs)
+
 
 @dataclass(frozen=True)
 class Concat(Free):
@@ -223,6 +275,9 @@ class Concat(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.merge("cat", tuple(xs), elements(out))
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Concat", xs, axis=1)
 
 
 @dataclass(frozen=True)
@@ -242,6 +297,9 @@ class Dropout(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.dropout(self.rate, xs[0], inplace=self.inplace)
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return xs[0]  # the identity at inference
 
     @property
     def label(self) -> str:
@@ -264,6 +322,9 @@ class DropPath(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.drop_path(self.rate, xs[0])
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return xs[0]  # the identity at inference
 
     @property
     def label(self) -> str:
@@ -288,6 +349,10 @@ class Subsample(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        s = self.stride
+        return b.node("Slice", [xs[0], b.ints([0, 0]), b.ints([2**62, 2**62]), b.ints([2, 3]), b.ints([s, s])])
+
 
 @dataclass(frozen=True)
 class ZeroPad(Free):
@@ -305,6 +370,9 @@ class ZeroPad(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.reshape(xs[0], elements(out))
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Pad", [xs[0], b.ints([0, 0, 0, 0, 0, self.extra, 0, 0])])  # (begins, ends) per axis
 
     @property
     def label(self) -> str:
@@ -326,6 +394,9 @@ class Flatten(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Flatten", [xs[0]], axis=1)
+
 
 @dataclass(frozen=True)
 class Permute(Free):
@@ -342,6 +413,9 @@ class Permute(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Transpose", [xs[0]], perm=[0, *(d + 1 for d in self.dims)])
 
 
 @dataclass(frozen=True)
@@ -362,6 +436,10 @@ class Chunk(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        size = ins[0][0] // self.parts
+        return b.node("Slice", [xs[0], b.ints([self.index * size]), b.ints([(self.index + 1) * size]), b.ints([1])])
+
 
 @dataclass(frozen=True)
 class Shuffle(Free):
@@ -376,6 +454,13 @@ class Shuffle(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.shuffle(xs[0])
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """The shuffle is a fixed permutation of the channels: one Gather, whatever the batch and map size.
+        Output channel ``j`` is input channel ``(j % groups) * (C / groups) + j // groups``."""
+        c = ins[0][0]
+        per = c // self.groups
+        return b.node("Gather", [xs[0], b.ints([(j % self.groups) * per + j // self.groups for j in range(c)])], axis=1)
+
 
 @dataclass(frozen=True)
 class Softmax(Free):
@@ -388,6 +473,9 @@ class Softmax(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.op((xs[0],), elements(out), saves=(-1,))
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Softmax", [xs[0]], axis=-1)
 
 
 FREE_STEPS = (Act, Mean, AdaptiveAvgPool, Pool, Mul, Add, Concat, Dropout, DropPath, Subsample, ZeroPad, Flatten,
