@@ -278,7 +278,7 @@ def emit(model: torch.nn.Module, settings: WriterSettings = WriterSettings(), me
                               [helper.make_tensor_value_info(OUTPUT_NAME, elem, [batch, plan.classes])],
                               list(net.initializers.values()))
     opsets = [helper.make_opsetid("", net.opset)] + ([helper.make_opsetid(FUNCTION_DOMAIN, 1)] if settings.functions else [])
-    proto = helper.make_model(graph, opset_import=opsets, ir_version=IR_VERSION, producer_name="archspec",
+    proto = helper.make_model(graph, opset_imports=opsets, ir_version=IR_VERSION, producer_name="archspec",
                               producer_version=__version__, functions=list(net.functions.values()))
     for key, value in (metadata or {}).items():
         proto.metadata_props.add(key=key, value=value)
