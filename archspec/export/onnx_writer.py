@@ -133,6 +133,8 @@ class _Builder:
     def node(self, op: str, inputs: Sequence[str], **attrs: Any) -> str:
         """One node of the current step; returns its output's name (the step's path for its first node)."""
         out = f"{self.names}{self.step}" + (f"/{self.count}" if self.count else "")
+        if out in self.net.initializers or out in self.formals:  # a bare parameter's name (layer scale)
+            out += "/out"
         self.count += 1
         if op == "DeformConv":  # ONNX has it from opset 19
             self.net.opset = max(self.net.opset, DEFORMABLE_OPSET)
@@ -170,6 +172,10 @@ class _Builder:
     def scalar(self, value: float) -> str:
         """A scalar in the graph's precision (Clip's bounds, GELU's constants)."""
         return self._constant("f", np.asarray(value, dtype=self.net.float))
+
+    def matrix(self, rows: Sequence[Sequence[float]]) -> str:
+        """A 2-d constant in the graph's precision (adaptive pooling's window shares)."""
+        return self._constant("m", np.asarray(rows, dtype=self.net.float))
 
     def unsupported(self, step: Any, what: str) -> Unsupported:
         return Unsupported(f"{self.prefix}{step.path}: the writer does not emit {what}")

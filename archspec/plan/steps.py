@@ -166,20 +166,40 @@ class AdaptiveAvgPool(Free):
 
     def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
         """Global pooling for 1x1; the identity where the map already has the size; one average pool
-        window where the size divides it (at the planned input size: a dynamic one is refused upstream)."""
+        window where the size divides it; else a matrix product (at the planned input size: a dynamic
+        height and width is refused upstream for such heads)."""
         (h, w), (oh, ow) = ins[0][1:], self.out
         if (oh, ow) == (1, 1):
             return b.node("GlobalAveragePool", [xs[0]])
         if (h, w) == (oh, ow):
             return xs[0]
-        if h % oh or w % ow:
-            raise b.unsupported(self, f"adaptive pooling of a {h}x{w} map to {oh}x{ow} (uneven windows)")
-        window = [h // oh, w // ow]
-        return b.node("AveragePool", [xs[0]], kernel_shape=window, strides=window)
+        if h % oh == 0 and w % ow == 0:
+            window = [h // oh, w // ow]
+            return b.node("AveragePool", [xs[0]], kernel_shape=window, strides=window)
+        # Uneven (or growing) windows: the pooling is linear, one (H*W, oh*ow) matrix of window shares.
+        flat = b.node("Reshape", [xs[0], b.ints([0, 0, h * w])])
+        pooled = b.node("MatMul", [flat, b.matrix(adaptive_pool_matrix((h, w), (oh, ow)))])
+        return b.node("Reshape", [pooled, b.ints([0, 0, oh, ow])])
 
     @property
     def label(self) -> str:
         return f"adaptive avg pool {self.out[0]}x{self.out[1]}"
+
+
+def adaptive_pool_matrix(size: Size, out: Size) -> list[list[float]]:
+    """Adaptive average pooling from ``size`` to ``out`` as a (H*W, oh*ow) matrix: PyTorch's windows,
+    rows ``floor(i * H / oh)`` to ``ceil((i + 1) * H / oh)`` (and so for columns), each averaged."""
+    (h, w), (oh, ow) = size, out
+    rows = [(i * h // oh, -(-(i + 1) * h // oh)) for i in range(oh)]
+    cols = [(j * w // ow, -(-(j + 1) * w // ow)) for j in range(ow)]
+    matrix = [[0.0] * (oh * ow) for _ in range(h * w)]
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            share = 1.0 / ((r1 - r0) * (c1 - c0))
+            for r in range(r0, r1):
+                for c in range(c0, c1):
+                    matrix[r * w + c][i * ow + j] = share
+    return matrix
 
 
 @dataclass(frozen=True)
