@@ -27,7 +27,9 @@ from ..files import Batch, WholeWrites
 from .checks import Agreement, ExportError
 from .isolated import Job, verify_isolated
 from .onnx import OUTPUT_NAME, export_onnx
-from .onnx_options import PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, verify_onnx_with, weight_bytes
+from .onnx_options import (PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, fixed_size_reason, verify_onnx_with,
+                           weight_bytes)
+from .onnx_writer import Unsupported, WriterSettings, emit, save, unsupported_reason, verify_written
 from .provenance import Provenance
 from .standalone import StandaloneError, class_name, standalone_code
 from .verify import LARGEST_BATCH, OnnxCheck, VerificationError, check_torch, verify_onnx
@@ -53,6 +55,7 @@ class BuildResult:
     written: list[Path] = field(default_factory=list)
     onnx: OnnxCheck | None = None  # the default ONNX file's check
     checks: list[tuple[Path, Agreement]] = field(default_factory=list)  # every other artifact's
+    notes: list[str] = field(default_factory=list)  # what the user should know (torch.onnx used instead of the writer)
 
 
 def export_kinds(exports: Iterable[str]) -> list[str]:
@@ -143,6 +146,7 @@ class _Writer:
     result: BuildResult
     calibrate: bool  # no weights loaded: compare also with calibrated BN statistics
     staged_onnx: Path | None = None  # the default ONNX file, exported, not yet verified
+    staged_settings: WriterSettings | None = None  # how the writer wrote it (None: torch.onnx did)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -153,6 +157,16 @@ class _Writer:
         if info is not None and not (self.options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT):
             raise ExportError(target, "a features_only ONNX file is written with the default options only "
                               "(--dynamic batch, --dtype fp32, weights under 2 GB, no --external-data)")
+        if self.options.exporter == "archspec":
+            reason = unsupported_reason(self.model, self.options.dtype)
+            if reason is None:
+                try:
+                    return self.written_onnx(target)
+                except Unsupported as exc:
+                    reason = str(exc)
+            self.result.notes.append(f"{target.name}: written by torch.onnx, not archspec's ONNX writer: {reason}"
+                                     + ("; its BN layers are not folded" if self.options.fold else "")
+                                     + ("; it has no functions" if self.options.functions else ""))
         if self.options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT:  # one fp32 file (export/onnx.py)
             self.staged_onnx = self.batch.path_for(target)
             names = [f"feature{i}" for i in info.out_indices] if info is not None else [OUTPUT_NAME]
@@ -164,9 +178,36 @@ class _Writer:
             self.batch.named_path_for(target.with_name(target.name + ".data"))  # the exporter wrote it beside
         return target, verify_onnx_with(self.model, self.plan, tmp, self.options, target)
 
+    def written_onnx(self, target: Path) -> tuple[Path, Agreement] | None:
+        """The file from archspec's writer (:mod:`archspec.export.onnx_writer`); the same contracts as torch.onnx's."""
+        options = self.options
+        if "hw" in options.dynamic:
+            reason = fixed_size_reason(self.plan)
+            if reason:
+                raise ExportError(target, f"cannot export a dynamic height and width: {reason}")
+        settings = WriterSettings(options.dtype, options.dynamic, options.fold, options.functions)
+        extra = {} if options.is_default else {"archspec.dtype": options.dtype,
+                                               "archspec.dynamic_axes": ",".join(options.dynamic)}
+        proto = emit(self.model, settings, {**self.meta, **extra})  # before anything is staged: may raise Unsupported
+        if options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT:  # verified as its own step
+            self.staged_onnx, self.staged_settings = self.batch.path_for(target), settings
+            save(proto, self.staged_onnx, external=False)
+            return None
+        half = options.dtype != "fp32"
+        external = options.external_data or weight_bytes(self.model) // (2 if half else 1) >= PROTOBUF_LIMIT
+        tmp = self.batch.named_path_for(target)
+        if external:
+            self.batch.named_path_for(target.with_name(target.name + ".data"))
+        save(proto, tmp, external)
+        return target, verify_onnx_with(self.model, self.plan, tmp, options, target)
+
     def verify_staged_onnx(self, target: Path) -> None:
-        check = verify_onnx(self.model, self.shape, self.staged_onnx, calibrate=self.calibrate)
-        self.staged_onnx = None
+        if self.staged_settings is not None:
+            check = verify_written(self.model, self.shape, self.staged_onnx, self.staged_settings,
+                                   calibrate=self.calibrate)
+        else:
+            check = verify_onnx(self.model, self.shape, self.staged_onnx, calibrate=self.calibrate)
+        self.staged_onnx, self.staged_settings = None, None
         self.result.onnx = dataclasses.replace(check, path=target)
         if not check.ok:
             raise VerificationError(

@@ -1,4 +1,6 @@
-"""ONNX beyond the default file: a dynamic height and width, half precision, external data.
+"""ONNX beyond the default file: a dynamic height and width, half precision, external data;
+which exporter writes it (archspec's writer, :mod:`archspec.export.onnx_writer`, or torch.onnx),
+BN folding and local functions (the writer's).
 
 Each option is verified on its own terms, strictly (:mod:`archspec.export.checks`):
 
@@ -31,17 +33,22 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Relative to the largest fp32 output: fp16 keeps 11 significant bits, bf16 8.
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 5e-2}
 AXES = ("batch", "hw")
+EXPORTERS = ("archspec", "torch")
 PROTOBUF_LIMIT = 2**31 - 2**26  # 2 GiB less room for the graph itself
 MAX_BATCH = 4096
 
 
 @dataclass(frozen=True)
 class OnnxOptions:
-    """``--dynamic``, ``--dtype`` and ``--external-data`` of ``archspec build``."""
+    """``--dynamic``, ``--dtype``, ``--external-data``, ``--exporter``, ``--no-fold`` and ``--onnx-functions``
+    of ``archspec build``."""
 
     dynamic: tuple[str, ...] = ("batch",)
     dtype: str = "fp32"
     external_data: bool = False  # True forces NAME.onnx.data; False decides by size
+    exporter: str = "archspec"  # archspec's writer (torch.onnx where a unit has no graph yet), or "torch"
+    fold: bool = True  # the writer folds each BN into the conv before it where the graph allows
+    functions: bool = False  # the writer emits one ONNX local function per distinct unit body
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.dynamic if a not in AXES]
@@ -49,6 +56,11 @@ class OnnxOptions:
             raise ValueError(f"--dynamic takes batch, hw or batch,hw; got {','.join(self.dynamic) or 'nothing'}")
         if self.dtype not in DTYPES:
             raise ValueError(f"--dtype takes {', '.join(DTYPES)}; got {self.dtype}")
+        if self.exporter not in EXPORTERS:
+            raise ValueError(f"--exporter takes {', '.join(EXPORTERS)}; got {self.exporter}")
+        if self.exporter == "torch" and (self.functions or not self.fold):
+            raise ValueError("--no-fold and --onnx-functions shape archspec's ONNX writer's file; torch.onnx keeps "
+                             "every BN and writes no functions: drop --exporter torch, or those options")
 
     @classmethod
     def parse_dynamic(cls, text: str) -> tuple[str, ...]:
@@ -58,8 +70,9 @@ class OnnxOptions:
 
     @property
     def is_default(self) -> bool:
-        """The plain single fp32 file with a dynamic batch (verified by :func:`archspec.export.onnx.verify_onnx`)."""
-        return self == OnnxOptions()
+        """The plain single fp32 file with a dynamic batch (verified as :func:`archspec.export.onnx.verify_onnx`
+        does, calibrated statistics included), whichever exporter writes it and however."""
+        return (self.dynamic, self.dtype, self.external_data) == (("batch",), "fp32", False)
 
     def describe(self) -> str:
         return f"{self.dtype}, dynamic {'+'.join(self.dynamic)}"
