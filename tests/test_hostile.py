@@ -155,7 +155,7 @@ def test_failing_build_leaves_the_output_directory_byte_identical(tmp_path, monk
     (out / "notes.txt").write_text("keep me")
     before = snapshot(out)
 
-    def broken_onnx(model, shape, path, metadata=None):
+    def broken_onnx(model, shape, path, *rest):
         Path(path).write_bytes(b"half an onnx file")
         raise RuntimeError("exporter crashed")
 
