@@ -90,6 +90,9 @@ class _Network:
         self.consumed: set[str] = set()
         self.functions: dict[bytes, Any] = {}  # a body's bytes -> its FunctionProto
         self.opset = OPSET
+        self.folds: dict[str, str] = {}  # BN module path -> the conv's it folds into
+        self.folded_convs: dict[str, str] = {}  # the other way
+        self.eps: dict[str, float] = {}  # BN module path -> its eps
 
     def tensor(self, name: str, array: np.ndarray) -> str:
         """An initializer (once per name); float arrays in the file's precision."""
@@ -126,8 +129,6 @@ class _Builder:
         self.formals: dict[str, str] = {}  # a function's tensor inputs: formal name -> initializer name
         self.step = ""
         self.count = 0
-        self.folds = _fold_pairs(unit.graph) if net.settings.fold else {}  # bn path -> conv path
-        self.folded_convs = {conv: bn for bn, conv in self.folds.items()}
 
     # -- what the steps call ------------------------------------------------------------------
     def node(self, op: str, inputs: Sequence[str], **attrs: Any) -> str:
@@ -145,8 +146,9 @@ class _Builder:
         """The name of a step's tensor (``suffix`` ``""``: a bare parameter at ``path``); None for an
         absent bias. A conv that takes a BN's fold gets its folded weight and bias."""
         key = tensor_name(f"{self.prefix}{path}", suffix)
-        if path in self.folded_convs and suffix in ("weight", "bias"):
-            array = self._folded(path, self.folded_convs[path])[suffix]
+        conv = f"{self.prefix}{path}"
+        if conv in self.net.folded_convs and suffix in ("weight", "bias"):
+            array = self._folded(conv, self.net.folded_convs[conv])[suffix]
         elif suffix == "bias" and key not in self.net.state:
             return None
         else:
@@ -163,7 +165,7 @@ class _Builder:
 
     def folded(self, path: str) -> bool:
         """Whether the BN at ``path`` is folded into the conv before it (it then adds no node)."""
-        return path in self.folds
+        return f"{self.prefix}{path}" in self.net.folds
 
     def ints(self, values: Sequence[int]) -> str:
         """A 1-d int64 constant (shapes, axes, pads, indices)."""
@@ -194,25 +196,19 @@ class _Builder:
         return name
 
     def _folded(self, conv: str, bn: str) -> dict[str, np.ndarray]:
-        """The conv's weight and bias with the BN after it folded in (in float64, then float32):
-        ``w * s`` and ``(b - mean) * s + beta``, ``s = gamma / sqrt(var + eps)`` per output channel."""
+        """The conv's weight and bias (module paths) with the BN after it folded in (in float64, then
+        float32): ``w * s`` and ``(b - mean) * s + beta``, ``s = gamma / sqrt(var + eps)`` per output channel."""
         get = self.net.state_tensor
-        w = get(f"{self.prefix}{conv}.weight").astype(np.float64)
-        bias_key = f"{self.prefix}{conv}.bias"
-        b = get(bias_key).astype(np.float64) if bias_key in self.net.state else 0.0
-        bn_at = f"{self.prefix}{bn}"
-        gamma, beta, mean, var = (get(f"{bn_at}.{s}").astype(np.float64)
+        w = get(f"{conv}.weight").astype(np.float64)
+        b = get(f"{conv}.bias").astype(np.float64) if f"{conv}.bias" in self.net.state else 0.0
+        gamma, beta, mean, var = (get(f"{bn}.{s}").astype(np.float64)
                                   for s in ("weight", "bias", "running_mean", "running_var"))
-        if f"{bn_at}.{BN_COUNTER}" in self.net.state:
-            self.net.consumed.add(f"{bn_at}.{BN_COUNTER}")
-        eps = self._bn_eps[bn]
-        scale = gamma / np.sqrt(var + eps)
+        scale = gamma / np.sqrt(var + self.net.eps[bn])
         return {"weight": (w * scale.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32),
                 "bias": ((b - mean) * scale + beta).astype(np.float32)}
 
     def emit(self, graph: Graph, x: str) -> str:
         """Every step of ``graph`` on input ``x``; returns the name of the unit's output."""
-        self._bn_eps = {n.name: n.step.eps for n in graph.nodes if isinstance(n.step, Norm)}
         values = {INPUT: x}
         shapes = {INPUT: graph.input_shape}
         for n in graph.nodes:
@@ -222,17 +218,26 @@ class _Builder:
         return values[graph.output]
 
 
-def _fold_pairs(graph: Graph) -> dict[str, str]:
-    """BN path -> conv path, for each batch norm whose input is a plain conv read by nothing else."""
-    steps = {n.name: n.step for n in graph.nodes}
-    uses = graph.uses()
-    pairs = {}
-    for n in graph.nodes:
-        step = n.step
-        if isinstance(step, Norm) and step.kind == "batch" and len(n.inputs) == 1:
-            source = steps.get(n.inputs[0])
-            if type(source) is Conv and uses[n.inputs[0]] == 1:
-                pairs[n.name] = source.path
+def _fold_pairs(units: list[Unit]) -> dict[str, str]:
+    """BN module path -> conv module path, for each batch norm whose input is a plain conv read by
+    nothing else: inside a unit, or across two (a unit that ends in a conv, the next one's input read
+    only by a BN, as pre-activation units begin)."""
+    pairs: dict[str, str] = {}
+    before: str | None = None  # the previous unit's output conv, where nothing else in it reads it
+    for unit in units:
+        graph, at = unit.graph, f"{unit.name}."
+        steps, uses = {n.name: n.step for n in graph.nodes}, graph.uses()
+        for n in graph.nodes:
+            if not (isinstance(n.step, Norm) and n.step.kind == "batch" and len(n.inputs) == 1):
+                continue
+            source = n.inputs[0]
+            if type(steps.get(source)) is Conv and uses[source] == 1:
+                pairs[at + n.name] = at + source
+            elif source == INPUT and before is not None and uses[INPUT] == 1:
+                pairs[at + n.name] = before
+        out = steps.get(graph.output)
+        before = at + graph.output if type(out) is Conv and uses[graph.output] == 1 else (
+            before if not graph.nodes else None)
     return pairs
 
 
@@ -256,9 +261,16 @@ def emit(model: torch.nn.Module, settings: WriterSettings = WriterSettings(), me
 
     net = _Network(_state(model, overrides), settings)
     plan: Plan = model.plan
+    units = network_units(model)
+    if settings.fold:
+        net.folds = _fold_pairs(units)
+        net.folded_convs = {conv: bn for bn, conv in net.folds.items()}
+    net.eps = {f"{u.name}.{n.name}": n.step.eps for u in units for n in u.graph.nodes if isinstance(n.step, Norm)}
+    for bn in net.folds:
+        net.consumed.add(f"{bn}.{BN_COUNTER}")
     nodes: list[Any] = []
     x = INPUT_NAME
-    for unit in network_units(model):
+    for unit in units:
         if not unit.graph.nodes:  # an empty stem: the identity
             continue
         b = _Builder(net, unit, local=settings.functions)
