@@ -93,6 +93,8 @@ class _Network:
         self.folds: dict[str, str] = {}  # BN module path -> the conv's it folds into
         self.folded_convs: dict[str, str] = {}  # the other way
         self.eps: dict[str, float] = {}  # BN module path -> its eps
+        self.fused: dict[str, dict[str, np.ndarray]] = {}  # conv module path -> its folded weight and bias
+        self.constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}  # the flat graph's, by value
 
     def tensor(self, name: str, array: np.ndarray) -> str:
         """An initializer (once per name); float arrays in the file's precision."""
@@ -129,6 +131,7 @@ class _Builder:
         self.formals: dict[str, str] = {}  # a function's tensor inputs: formal name -> initializer name
         self.step = ""
         self.count = 0
+        self.constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}  # a function body's, by value
 
     # -- what the steps call ------------------------------------------------------------------
     def node(self, op: str, inputs: Sequence[str], **attrs: Any) -> str:
@@ -184,28 +187,36 @@ class _Builder:
 
     # -- the rest -----------------------------------------------------------------------------
     def _constant(self, kind: str, array: np.ndarray) -> str:
+        """One initializer per distinct value in the flat graph; in a function body, one Constant node per
+        distinct value, numbered in order of first use (so equal bodies are equal, byte for byte)."""
         from onnx import numpy_helper
 
-        digest = f"{kind}_{'_'.join(map(str, array.reshape(-1)[:8].tolist()))}_{array.size}_{hash(array.tobytes()) & 0xffffff:x}"
-        name = f"const_{digest}".replace("-", "m").replace(".", "p")
+        key = (str(array.dtype), array.shape, array.tobytes())
+        known = self.constants if self.local else self.net.constants
+        name = known.get(key)
+        if name is not None:
+            return name
+        name = known[key] = f"const.{kind}{len(known)}"
         if not self.local:
             return self.net.tensor(name, array)
-        if not any(n.output[0] == name for n in self.nodes if n.op_type == "Constant"):
-            self.nodes.append(self.net.helper.make_node("Constant", [], [name], name=name,
-                                                        value=numpy_helper.from_array(array, name)))
+        self.nodes.append(self.net.helper.make_node("Constant", [], [name], name=name,
+                                                    value=numpy_helper.from_array(array, name)))
         return name
 
     def _folded(self, conv: str, bn: str) -> dict[str, np.ndarray]:
         """The conv's weight and bias (module paths) with the BN after it folded in (in float64, then
         float32): ``w * s`` and ``(b - mean) * s + beta``, ``s = gamma / sqrt(var + eps)`` per output channel."""
+        if conv in self.net.fused:
+            return self.net.fused[conv]
         get = self.net.state_tensor
         w = get(f"{conv}.weight").astype(np.float64)
         b = get(f"{conv}.bias").astype(np.float64) if f"{conv}.bias" in self.net.state else 0.0
         gamma, beta, mean, var = (get(f"{bn}.{s}").astype(np.float64)
                                   for s in ("weight", "bias", "running_mean", "running_var"))
         scale = gamma / np.sqrt(var + self.net.eps[bn])
-        return {"weight": (w * scale.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32),
-                "bias": ((b - mean) * scale + beta).astype(np.float32)}
+        fused = self.net.fused[conv] = {"weight": (w * scale.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32),
+                                        "bias": ((b - mean) * scale + beta).astype(np.float32)}
+        return fused
 
     def emit(self, graph: Graph, x: str) -> str:
         """Every step of ``graph`` on input ``x``; returns the name of the unit's output."""
