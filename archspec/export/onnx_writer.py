@@ -80,13 +80,16 @@ class _Network:
     """The initializers, constants and functions of one emission, shared by its units' builders."""
 
     def __init__(self, state: dict[str, np.ndarray], settings: WriterSettings):
-        from onnx import helper
+        from onnx import ModelProto, TensorProto, helper
 
         self.helper = helper
         self.state = state
         self.settings = settings
         self.float = np.float16 if settings.dtype == "fp16" else np.float32
-        self.initializers: dict[str, Any] = {}
+        self.proto = ModelProto()  # filled in place: make_graph and make_model would copy every tensor
+        self.element = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
+                        np.dtype(np.int64): TensorProto.INT64}
+        self.initializers: set[str] = set()
         self.consumed: set[str] = set()
         self.functions: dict[bytes, Any] = {}  # a body's bytes -> its FunctionProto
         self.opset = OPSET
@@ -97,13 +100,15 @@ class _Network:
         self.constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}  # the flat graph's, by value
 
     def tensor(self, name: str, array: np.ndarray) -> str:
-        """An initializer (once per name); float arrays in the file's precision."""
+        """An initializer (once per name); float arrays in the file's precision, raw little-endian bytes."""
         if name not in self.initializers:
-            from onnx import numpy_helper
-
+            self.initializers.add(name)
             if array.dtype.kind == "f":
                 array = array.astype(self.float, copy=False)
-            self.initializers[name] = numpy_helper.from_array(np.ascontiguousarray(array), name)
+            tensor = self.proto.graph.initializer.add()
+            tensor.name, tensor.data_type = name, self.element[array.dtype]
+            tensor.dims.extend(array.shape)
+            tensor.raw_data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
         return name
 
     def state_tensor(self, key: str) -> np.ndarray:
@@ -209,12 +214,12 @@ class _Builder:
         if conv in self.net.fused:
             return self.net.fused[conv]
         get = self.net.state_tensor
-        w = get(f"{conv}.weight").astype(np.float64)
+        w = get(f"{conv}.weight")
         b = get(f"{conv}.bias").astype(np.float64) if f"{conv}.bias" in self.net.state else 0.0
         gamma, beta, mean, var = (get(f"{bn}.{s}").astype(np.float64)
                                   for s in ("weight", "bias", "running_mean", "running_var"))
-        scale = gamma / np.sqrt(var + self.net.eps[bn])
-        fused = self.net.fused[conv] = {"weight": (w * scale.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32),
+        scale = gamma / np.sqrt(var + self.net.eps[bn])  # per channel, in float64; the weight's product in float32
+        fused = self.net.fused[conv] = {"weight": w * scale.astype(np.float32).reshape(-1, *([1] * (w.ndim - 1))),
                                         "bias": ((b - mean) * scale + beta).astype(np.float32)}
         return fused
 
@@ -253,7 +258,8 @@ def _fold_pairs(units: list[Unit]) -> dict[str, str]:
 
 
 def _state(model: torch.nn.Module, overrides: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
-    state = {k: v.detach().float().numpy() if v.is_floating_point() else v.detach().numpy()
+    """The module's tensors as float32 (or integer) arrays, sharing the module's storage where they can."""
+    state = {k: (v.detach().float() if v.is_floating_point() and v.dtype != torch.float32 else v.detach()).numpy()
              for k, v in model.state_dict().items()}
     return {**state, **(overrides or {})}
 
@@ -303,12 +309,16 @@ def emit(model: torch.nn.Module, settings: WriterSettings = WriterSettings(), me
     h, w = plan.input_size
     batch = "batch" if "batch" in settings.dynamic else 1
     hw = ["height", "width"] if "hw" in settings.dynamic else [h, w]
-    graph = helper.make_graph(nodes, plan.name, [helper.make_tensor_value_info(INPUT_NAME, elem, [batch, plan.in_channels, *hw])],
-                              [helper.make_tensor_value_info(OUTPUT_NAME, elem, [batch, plan.classes])],
-                              list(net.initializers.values()))
-    opsets = [helper.make_opsetid("", net.opset)] + ([helper.make_opsetid(FUNCTION_DOMAIN, 1)] if settings.functions else [])
-    proto = helper.make_model(graph, opset_imports=opsets, ir_version=IR_VERSION, producer_name="archspec",
-                              producer_version=__version__, functions=list(net.functions.values()))
+    proto = net.proto
+    proto.ir_version, proto.producer_name, proto.producer_version = IR_VERSION, "archspec", __version__
+    proto.opset_import.extend([helper.make_opsetid("", net.opset)]
+                              + ([helper.make_opsetid(FUNCTION_DOMAIN, 1)] if settings.functions else []))
+    proto.functions.extend(net.functions.values())
+    graph = proto.graph
+    graph.name = plan.name
+    graph.node.extend(nodes)
+    graph.input.append(helper.make_tensor_value_info(INPUT_NAME, elem, [batch, plan.in_channels, *hw]))
+    graph.output.append(helper.make_tensor_value_info(OUTPUT_NAME, elem, [batch, plan.classes]))
     for key, value in (metadata or {}).items():
         proto.metadata_props.add(key=key, value=value)
     return proto
