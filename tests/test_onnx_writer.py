@@ -40,7 +40,7 @@ SPECS = [
     ("shufflenet-v2-x0.5", 64, []),  # shuffle (chunk, channel shuffle)
     ("convnext-tiny", 64, []),  # convnext (permute, channels-last layer norm, per-position linear, layer scale, GELU)
     ("densenet-121", 64, []),  # dense, transition (avg pool)
-    ("vgg-11-bn", 64, []),  # stem_none, plain, pool, mlp (adaptive pooling of a 2x2 map to 7x7)
+    ("vgg-11-bn", 64, ["head.hidden=[64,64]"]),  # stem_none, plain, pool, mlp (adaptive pooling of a 2x2 map to 7x7)
     ("inception-v3", 160, ["body.aux_heads=[]"]),  # inception_v3 (factorised convs, count_include_pad=False)
     ("resnet-50-dcn", 32, []),  # deformable conv (opset 19)
 ]
