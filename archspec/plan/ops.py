@@ -97,6 +97,10 @@ class Weighted:
     def out_shape(self, *shapes: Shape) -> Shape:
         return shapes[0]
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """Each record class emits its own nodes; a new one without them is refused by name (torch.onnx is used)."""
+        raise b.unsupported(self, f"a {type(self).__name__} layer")
+
     @property
     def label(self) -> str:
         return self.path.rsplit(".", 1)[-1]
