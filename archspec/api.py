@@ -185,11 +185,13 @@ def write_exports(
     spec: SpecLike, kinds: Iterable[str], out_dir: str | Path, overrides: Iterable[str] = (), *,
     dynamic: str = "batch", dtype: str = "fp32", external_data: bool = False,
     weights: str | Path | None = None, weights_format: str = "torchvision", seed: int = 0,
+    exporter: str = "archspec", fold: bool = True, onnx_functions: bool = False,
 ) -> "BuildResult":
     """Compile and write verified exports (``onnx``, ``safetensors``, ``pt2``, ``python``, ``fx``,
     ``state_dict`` or ``all``; docs/exports.md), all or nothing.
 
-    ``dynamic``, ``dtype`` and ``external_data`` shape the ONNX file, and ``weights``
+    ``dynamic``, ``dtype``, ``external_data``, ``exporter`` (``archspec``: the writer from the step
+    graphs, or ``torch``: torch.onnx), ``fold`` and ``onnx_functions`` shape the ONNX file, and ``weights``
     (a torch.save or .safetensors file, named by ``weights_format``) is loaded first, as the
     CLI's options do. An export that cannot be made raises
     ``archspec.export.checks.ExportError`` (a ``ValueError`` naming the file and the
@@ -204,7 +206,7 @@ def write_exports(
 
     loaded = as_spec(spec, overrides)
     resolved = plan(loaded)
-    options = OnnxOptions(OnnxOptions.parse_dynamic(dynamic), dtype, external_data)
+    options = OnnxOptions(OnnxOptions.parse_dynamic(dynamic), dtype, external_data, exporter, fold, onnx_functions)
     state = read_weights(weights, resolved, weights_format) if weights is not None else None
     meta = {"archspec.weights": f"{weights_format}:{Path(weights).name}"} if weights is not None else {}
     provenance = Provenance(loaded, seed=seed if weights is None else None)

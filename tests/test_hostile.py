@@ -160,7 +160,8 @@ def test_failing_build_leaves_the_output_directory_byte_identical(tmp_path, monk
         Path(path).write_bytes(b"half an onnx file")
         raise RuntimeError("exporter crashed")
 
-    monkeypatch.setattr(export_build, "export_onnx", broken_onnx)
+    monkeypatch.setattr(export_build, "export_onnx", broken_onnx)  # torch.onnx's path
+    monkeypatch.setattr(export_build, "save", lambda proto, path, external: broken_onnx(None, None, path))  # the writer's
     plan = archspec.plan(load_text(TINY))
     with pytest.raises(RuntimeError, match="exporter crashed"):
         export_build.build_exports(plan, ["state_dict", "fx", "onnx"], out)

@@ -30,6 +30,11 @@ class Export(str, Enum):
     all = "all"
 
 
+class OnnxExporter(str, Enum):
+    archspec = "archspec"
+    torch = "torch"
+
+
 class OnnxDtype(str, Enum):
     fp32 = "fp32"
     fp16 = "fp16"
@@ -53,6 +58,13 @@ def build(
     dtype: OnnxDtype = typer.Option(OnnxDtype.fp32, "--dtype", help="ONNX precision, checked against fp32 torch."),
     external_data: bool = typer.Option(False, "--external-data",
                                        help="Write ONNX weights to NAME.onnx.data (automatic above 2 GB)."),
+    exporter: OnnxExporter = typer.Option(
+        OnnxExporter.archspec, "--exporter", help="Who writes the ONNX file: archspec's writer, straight from the "
+        "step graphs (torch.onnx where a unit has no graph yet, with a note), or torch.onnx."),
+    fold: bool = typer.Option(True, "--fold/--no-fold", help="Fold each BN into the conv before it (archspec's "
+                              "writer); --no-fold keeps every BatchNormalization node."),
+    onnx_functions: bool = typer.Option(False, "--onnx-functions", help="One ONNX local function per distinct "
+                                        "unit body, called once per unit (archspec's writer)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the weight init (docs/init.md)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
     features_only: bool = typer.Option(
@@ -87,11 +99,13 @@ def build(
     from ..export.provenance import Provenance
 
     try:
-        options = OnnxOptions(OnnxOptions.parse_dynamic(dynamic), dtype.value, external_data)
+        options = OnnxOptions(OnnxOptions.parse_dynamic(dynamic), dtype.value, external_data, exporter.value, fold,
+                              onnx_functions)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    if not options.is_default and Export.onnx not in export and Export.all not in export:
-        raise fail("--dynamic, --dtype and --external-data shape the ONNX file: add -e onnx")
+    if options != OnnxOptions() and Export.onnx not in export and Export.all not in export:
+        raise fail("--dynamic, --dtype, --external-data, --exporter, --no-fold and --onnx-functions shape the "
+                   "ONNX file: add -e onnx")
     indices = parse_out_indices(out_indices, features_only)
     if features_only and ({e.value for e in export} - {"onnx"} or not options.is_default):
         raise fail("--features-only writes the backbone as ONNX only, with the default ONNX options: use -e onnx "
@@ -149,6 +163,8 @@ def build(
     else:
         progress.line(f"{resolved.name}: {resolved.params:,} params, {resolved.macs:,} MACs{traced}; "
                       "torch's outputs are finite and depend on the input")
+    for note in result.notes:
+        progress.line(f"note: {note}")
     if result.onnx is not None:
         progress.line(result.onnx.describe())
     progress.line(f"{'built, verified and exported' if export else 'built and verified'} in {progress.elapsed():.1f} s")

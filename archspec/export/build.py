@@ -27,7 +27,9 @@ from ..files import Batch, WholeWrites
 from .checks import Agreement, ExportError
 from .isolated import TOLERANCE as ISOLATED_TOLERANCE, Job, run_isolated
 from .onnx import OUTPUT_NAME, export_onnx
-from .onnx_options import PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, verify_onnx_with, weight_bytes
+from .onnx_options import (PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, fixed_size_reason, verify_onnx_with,
+                           weight_bytes)
+from .onnx_writer import Unsupported, WriterSettings, emit, save, unsupported_reason, verify_written
 from .provenance import Provenance
 from .standalone import StandaloneError, class_name, standalone_code
 from .verify import (LARGEST_BATCH, VERIFY_BATCHES, OnnxCheck, cases, check_torch, require, settle,
@@ -54,6 +56,7 @@ class BuildResult:
     written: list[Path] = field(default_factory=list)
     onnx: OnnxCheck | None = None  # the default ONNX file's check
     checks: list[tuple[Path, Agreement]] = field(default_factory=list)  # every other artifact's
+    notes: list[str] = field(default_factory=list)  # what the user should know (torch.onnx used instead of the writer)
 
 
 def export_kinds(exports: Iterable[str]) -> list[str]:
@@ -146,6 +149,7 @@ class _Writer:
     calibrate: bool  # no weights loaded: compare also with calibrated BN statistics
     weights: str | None  # where loaded weights came from, for messages
     staged_onnx: Path | None = None  # the default ONNX file, exported, not yet verified
+    staged_settings: WriterSettings | None = None  # how the writer wrote it (None: torch.onnx did)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -156,6 +160,16 @@ class _Writer:
         if info is not None and not (self.options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT):
             raise ExportError(target, "a features_only ONNX file is written with the default options only "
                               "(--dynamic batch, --dtype fp32, weights under 2 GB, no --external-data)")
+        if self.options.exporter == "archspec":
+            reason = unsupported_reason(self.model, self.options.dtype)
+            if reason is None:
+                try:
+                    return self.written_onnx(target)
+                except Unsupported as exc:
+                    reason = str(exc)
+            self.result.notes.append(f"{target.name}: written by torch.onnx, not archspec's ONNX writer: {reason}"
+                                     + ("; its BN layers are not folded" if self.options.fold else "")
+                                     + ("; it has no functions" if self.options.functions else ""))
         if self.options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT:  # one fp32 file (export/onnx.py)
             self.staged_onnx = self.batch.path_for(target)
             names = [f"feature{i}" for i in info.out_indices] if info is not None else [OUTPUT_NAME]
@@ -168,9 +182,40 @@ class _Writer:
         return target, verify_onnx_with(self.model, self.plan, tmp, self.options, target, min_size=min_size,
                                         calibrate=self.calibrate, loaded_from=self.weights)
 
+    def written_onnx(self, target: Path) -> tuple[Path, Agreement] | None:
+        """The file from archspec's writer (:mod:`archspec.export.onnx_writer`); the same contracts as torch.onnx's."""
+        options = self.options
+        if "hw" in options.dynamic:
+            reason = fixed_size_reason(self.plan)
+            if reason:
+                raise ExportError(target, f"cannot export a dynamic height and width: {reason}")
+        settings = WriterSettings(options.dtype, options.dynamic, options.fold, options.functions)
+        extra = {} if options.is_default else {"archspec.dtype": options.dtype,
+                                               "archspec.dynamic_axes": ",".join(options.dynamic)}
+        proto = emit(self.model, settings, {**self.meta, **extra})  # before anything is staged: may raise Unsupported
+        if options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT:  # verified as its own step
+            self.staged_onnx, self.staged_settings = self.batch.path_for(target), settings
+            save(proto, self.staged_onnx, external=False)
+            return None
+        half = options.dtype != "fp32"
+        external = options.external_data or weight_bytes(self.model) // (2 if half else 1) >= PROTOBUF_LIMIT
+        tmp = self.batch.named_path_for(target)
+        if external:
+            self.batch.named_path_for(target.with_name(target.name + ".data"))
+        save(proto, tmp, external)
+        min_size = self.provenance.smallest_input() if self.provenance else 1
+        rewrite = None if external else (  # above 2 GiB no graph serialises in memory: torch.onnx re-exports it
+            lambda overrides: emit(self.model, settings, overrides=overrides).SerializeToString())
+        return target, verify_onnx_with(self.model, self.plan, tmp, options, target, min_size=min_size,
+                                        calibrate=self.calibrate, loaded_from=self.weights, rewrite=rewrite)
+
     def verify_staged_onnx(self, target: Path) -> None:
-        check = verify_onnx(self.model, self.shape, self.staged_onnx, calibrate=self.calibrate)
-        self.staged_onnx = None
+        if self.staged_settings is not None:
+            check = verify_written(self.model, self.shape, self.staged_onnx, self.staged_settings,
+                                   calibrate=self.calibrate)
+        else:
+            check = verify_onnx(self.model, self.shape, self.staged_onnx, calibrate=self.calibrate)
+        self.staged_onnx, self.staged_settings = None, None
         self.result.onnx = dataclasses.replace(check, path=target)
         require(target, check.describe().splitlines()[0], check.comparisons, check.problems, self.weights)
 

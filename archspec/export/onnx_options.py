@@ -1,4 +1,6 @@
-"""ONNX beyond the default file: a dynamic height and width, half precision, external data.
+"""ONNX beyond the default file: a dynamic height and width, half precision, external data;
+which exporter writes it (archspec's writer, :mod:`archspec.export.onnx_writer`, or torch.onnx),
+BN folding and local functions (the writer's).
 
 Each option is verified on its own terms, strictly (:mod:`archspec.export.checks`):
 
@@ -33,17 +35,22 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Relative to the largest fp32 output: fp16 keeps 11 significant bits, bf16 8.
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 5e-2}
 AXES = ("batch", "hw")
+EXPORTERS = ("archspec", "torch")
 PROTOBUF_LIMIT = 2**31 - 2**26  # 2 GiB less room for the graph itself
 MAX_BATCH = 4096
 
 
 @dataclass(frozen=True)
 class OnnxOptions:
-    """``--dynamic``, ``--dtype`` and ``--external-data`` of ``archspec build``."""
+    """``--dynamic``, ``--dtype``, ``--external-data``, ``--exporter``, ``--no-fold`` and ``--onnx-functions``
+    of ``archspec build``."""
 
     dynamic: tuple[str, ...] = ("batch",)
     dtype: str = "fp32"
     external_data: bool = False  # True forces NAME.onnx.data; False decides by size
+    exporter: str = "archspec"  # archspec's writer (torch.onnx where a unit has no graph yet), or "torch"
+    fold: bool = True  # the writer folds each BN into the conv before it where the graph allows
+    functions: bool = False  # the writer emits one ONNX local function per distinct unit body
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.dynamic if a not in AXES]
@@ -51,6 +58,11 @@ class OnnxOptions:
             raise ValueError(f"--dynamic takes batch, hw or batch,hw; got {','.join(self.dynamic) or 'nothing'}")
         if self.dtype not in DTYPES:
             raise ValueError(f"--dtype takes {', '.join(DTYPES)}; got {self.dtype}")
+        if self.exporter not in EXPORTERS:
+            raise ValueError(f"--exporter takes {', '.join(EXPORTERS)}; got {self.exporter}")
+        if self.exporter == "torch" and (self.functions or not self.fold):
+            raise ValueError("--no-fold and --onnx-functions shape archspec's ONNX writer's file; torch.onnx keeps "
+                             "every BN and writes no functions: drop --exporter torch, or those options")
 
     @classmethod
     def parse_dynamic(cls, text: str) -> tuple[str, ...]:
@@ -60,8 +72,9 @@ class OnnxOptions:
 
     @property
     def is_default(self) -> bool:
-        """The plain single fp32 file with a dynamic batch (verified by :func:`archspec.export.onnx.verify_onnx`)."""
-        return self == OnnxOptions()
+        """The plain single fp32 file with a dynamic batch (verified as :func:`archspec.export.onnx.verify_onnx`
+        does, calibrated statistics included), whichever exporter writes it and however."""
+        return (self.dynamic, self.dtype, self.external_data) == (("batch",), "fp32", False)
 
     def describe(self) -> str:
         return f"{self.dtype}, dynamic {'+'.join(self.dynamic)}"
@@ -122,9 +135,12 @@ def export_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
 
 def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: OnnxOptions, target: Path,
                      seed: int = 0, min_size: int = 1, calibrate: bool = True,
-                     loaded_from: str | None = None) -> Agreement:
+                     loaded_from: str | None = None, rewrite=None) -> Agreement:
     """onnx.checker, symbolic axes where asked, then onnxruntime against the fp32 module, held to
-    the policy of :mod:`archspec.export.verify` (as built and, untrained, with calibrated statistics)."""
+    the policy of :mod:`archspec.export.verify` (as built and, untrained, with calibrated statistics).
+
+    ``rewrite(overrides) -> bytes``: the same graph, in memory, with the calibrated statistics in its
+    initializers (archspec's writer); without it, torch.onnx exports the module holding them."""
     import onnx
 
     try:
@@ -155,6 +171,9 @@ def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
         optimiser, so not replaceable by name) a re-export of the module holding them."""
         if overrides is None:
             return [_output(session, x, options.dtype) for x in xs]
+        if rewrite is not None:
+            calibrated = _session(rewrite(overrides), options, target)
+            return [_output(calibrated, x, options.dtype) for x in xs]
         with tempfile.TemporaryDirectory(prefix="archspec-calibrated-") as tmp, holding(model, overrides):
             again = Path(tmp) / path.name
             export_onnx_with(model, plan, again, options, {}, min_size, target)
@@ -193,13 +212,14 @@ def _quiet_shape_solver() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def _session(path: Path, options: OnnxOptions, target: Path):
+def _session(path: Path | bytes, options: OnnxOptions, target: Path):
     import onnxruntime as ort
 
     settings = ort.SessionOptions()
     settings.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
+        model = path if isinstance(path, bytes) else str(path)  # a file, or a graph in memory
+        return ort.InferenceSession(model, settings, providers=["CPUExecutionProvider"])
     except Exception as exc:  # a kernel the CPU provider lacks (bf16 Conv): the runtime's reason
         said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(target, f"onnxruntime {ort.__version__} (CPU) cannot run the {options.dtype} graph, so it "

@@ -82,7 +82,9 @@ def module_ref(path: str) -> str:
 class Weighted:
     """What a layer record is as a step of a unit's graph (plan/graph.py, plan/steps.py): a module at
     its path, called on its one input; what it saves for backward is its class's rule in
-    complexity/layer_saves.py, applied by the memory model's ``Flow.layer``."""
+    complexity/layer_saves.py, applied by the memory model's ``Flow.layer``; its ONNX nodes
+    (``onnx``, as the steps' in plan/steps.py) read its tensors through ``b.param(path, suffix)``,
+    which names the initializer (a BN folded into its conv: the conv's folded weight and bias)."""
 
     path: str
 
@@ -94,6 +96,10 @@ class Weighted:
 
     def out_shape(self, *shapes: Shape) -> Shape:
         return shapes[0]
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """Each record class emits its own nodes; a new one without them is refused by name (torch.onnx is used)."""
+        raise b.unsupported(self, f"a {type(self).__name__} layer")
 
     @property
     def label(self) -> str:
@@ -190,6 +196,13 @@ class Conv(Weighted):
         """Elementwise ops beside the MACs, by class (complexity/counting.py): the bias add."""
         return {"bias": self.out_elements} if self.bias else {}
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        (kh, kw), (ph, pw) = self.kernel_hw, self.pad_hw
+        bias = b.param(self.path, "bias")  # a folded BN gives a conv without one its bias
+        return b.node("Conv", [xs[0], b.param(self.path, "weight"), *([bias] if bias else [])],
+                      kernel_shape=[kh, kw], strides=[self.stride, self.stride], pads=[ph, pw, ph, pw],
+                      dilations=[self.dilation, self.dilation], group=self.groups)
+
 
 @dataclass(frozen=True)
 class Norm(Weighted):
@@ -243,6 +256,25 @@ class Norm(Weighted):
         """One op per output element (an inference BN folds into one multiply-add)."""
         return {"norm": self.out_elements}
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """BatchNormalization with the running statistics (nothing where it is folded into its conv);
+        a layer norm over the last dim, inside transposes for an NCHW map (as LayerNorm2d permutes)."""
+        x = xs[0]
+        if self.kind == "batch":
+            if b.folded(self.path):
+                return x
+            return b.node("BatchNormalization", [x, *(b.param(self.path, s) for s in
+                                                      ("weight", "bias", "running_mean", "running_var"))],
+                          epsilon=self.eps)
+        if self.kind != "layer":
+            raise b.unsupported(self, f"a {self.kind} norm")
+        affine = [b.param(self.path, "weight"), b.param(self.path, "bias")]
+        if self.channels_last:
+            return b.node("LayerNormalization", [x, *affine], axis=-1, epsilon=self.eps)
+        nhwc = b.node("Transpose", [x], perm=[0, 2, 3, 1])
+        normed = b.node("LayerNormalization", [nhwc, *affine], axis=-1, epsilon=self.eps)
+        return b.node("Transpose", [normed], perm=[0, 3, 1, 2])
+
 
 @dataclass(frozen=True)
 class Linear(Weighted):
@@ -291,6 +323,14 @@ class Linear(Weighted):
     def elementwise(self) -> dict[str, int]:
         return {"bias": self.out_elements} if self.bias else {}
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """Gemm on a vector; on a map's last dim (per position), MatMul by the transposed weight, then the bias."""
+        bias = b.param(self.path, "bias")
+        if len(ins[0]) == 1:
+            return b.node("Gemm", [xs[0], b.param(self.path, "weight"), *([bias] if bias else [])], transB=1)
+        y = b.node("MatMul", [xs[0], b.param(self.path, "weight", transpose=True)])
+        return b.node("Add", [y, bias]) if bias else y
+
 
 @dataclass(frozen=True)
 class DeformConv(Conv):
@@ -330,6 +370,15 @@ class DeformConv(Conv):
     def macs(self) -> int:
         return self.sampling_macs + self.offset.macs
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """The offset conv, then ONNX's DeformConv (opset 19) on the module's ``conv`` tensors."""
+        offset = Conv.onnx(self.offset, b, xs, ins, out)
+        (kh, kw), (ph, pw) = self.kernel_hw, self.pad_hw
+        bias = b.param(f"{self.path}.conv", "bias")
+        return b.node("DeformConv", [xs[0], b.param(f"{self.path}.conv", "weight"), offset, *([bias] if bias else [])],
+                      kernel_shape=[kh, kw], strides=[self.stride, self.stride], pads=[ph, pw, ph, pw],
+                      dilations=[self.dilation, self.dilation], group=self.groups, offset_group=1)
+
 
 @dataclass(frozen=True)
 class LayerScale(Weighted):
@@ -367,6 +416,9 @@ class LayerScale(Weighted):
     def elementwise(self) -> dict[str, int]:
         """One multiply per output element."""
         return {"scale": self.out_elements}
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Mul", [b.param(self.path, ""), xs[0]])  # (C, 1, 1) broadcast over an NCHW map
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ its facts in one place, so that no consumer switches on kinds:
 - ``module``: the torch module it becomes, as ``(class name, keyword arguments)``, the class
   looked up in ``torch.nn`` (or ``archspec.blocks.layers``), or None for a function call;
 - ``expr(args)``: its expression in the generated forward and the standalone code;
+- ``onnx(b, xs, ins, out)``: the ONNX nodes it becomes at inference, added through ``b``, a builder
+  passed in by export/onnx_writer.py (duck-typed, as ``flow`` is: no onnx here); returns the name
+  of the value it makes. Dropout and drop path are identities at inference: they return their input;
 - ``label``: its name in diagrams and the fx view.
 
 No torch here: the builder (``blocks/graph_unit.py``) turns ``module`` into a module and
@@ -60,6 +63,11 @@ class Free:
         return f"{module_ref(self.path)}({', '.join(args)})"
 
 
+# The activations that are one ONNX operator: (op type, attributes as torch defines the function).
+ONNX_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "hardswish": ("HardSwish", {}),
+    "hardsigmoid": ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5})}
+
 # Activations as torch builds them: (torch.nn class, takes ``inplace``).
 ACTIVATION_MODULES = {"relu": ("ReLU", True), "relu6": ("ReLU6", True), "silu": ("SiLU", True),
                       "hardswish": ("Hardswish", True), "gelu": ("GELU", False), "sigmoid": ("Sigmoid", False),
@@ -99,6 +107,20 @@ class Act:
         takes_inplace = ACTIVATION_MODULES[self.fn][1]
         return flow.act(self.fn, xs[0], inplace=self.inplace and takes_inplace)
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        x = xs[0]
+        if self.fn in ONNX_ACTIVATIONS:
+            op, attrs = ONNX_ACTIVATIONS[self.fn]
+            return b.node(op, [x], **attrs)
+        if self.fn == "relu6":
+            return b.node("Clip", [x, b.scalar(0.0), b.scalar(6.0)])
+        if self.fn == "silu":
+            return b.node("Mul", [x, b.node("Sigmoid", [x])])
+        if self.fn == "gelu":  # exact GELU (opset 18 has no Gelu): x * (erf(x / sqrt 2) + 1) / 2
+            erf = b.node("Erf", [b.node("Div", [x, b.scalar(2.0 ** 0.5)])])
+            return b.node("Mul", [b.node("Mul", [x, b.node("Add", [erf, b.scalar(1.0)])]), b.scalar(0.5)])
+        raise b.unsupported(self, f"activation {self.fn!r}")
+
     @property
     def label(self) -> str:
         """torch's name for it: ``ReLU``, ``Hardswish``, ``Sigmoid``."""
@@ -119,6 +141,9 @@ class Mean(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.mean(xs[0], ins[0][0])
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("GlobalAveragePool", [xs[0]])  # keeps H and W as 1x1, as keepdim does
 
 
 @dataclass(frozen=True)
@@ -142,10 +167,43 @@ class AdaptiveAvgPool(Free):
         c, h, w = ins[0]
         return flow.adaptive_pool(xs[0], c, (h, w), self.out)
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """Global pooling for 1x1; the identity where the map already has the size; one average pool
+        window where the size divides it; else a matrix product (at the planned input size: a dynamic
+        height and width is refused upstream for such heads)."""
+        (h, w), (oh, ow) = ins[0][1:], self.out
+        if (oh, ow) == (1, 1):
+            return b.node("GlobalAveragePool", [xs[0]])
+        if (h, w) == (oh, ow):
+            return xs[0]
+        if h % oh == 0 and w % ow == 0:
+            window = [h // oh, w // ow]
+            return b.node("AveragePool", [xs[0]], kernel_shape=window, strides=window)
+        # Uneven (or growing) windows: the pooling is linear, one (H*W, oh*ow) matrix of window shares.
+        flat = b.node("Reshape", [xs[0], b.ints([0, 0, h * w])])
+        pooled = b.node("MatMul", [flat, b.matrix(adaptive_pool_matrix((h, w), (oh, ow)))])
+        return b.node("Reshape", [pooled, b.ints([0, 0, oh, ow])])
+
     @property
     def label(self) -> str:
         h, w = self.out
         return "global avg pool" if (h, w) == (1, 1) else f"adaptive avg pool {h}\u00d7{w}"
+
+
+def adaptive_pool_matrix(size: Size, out: Size) -> list[list[float]]:
+    """Adaptive average pooling from ``size`` to ``out`` as a (H*W, oh*ow) matrix: PyTorch's windows,
+    rows ``floor(i * H / oh)`` to ``ceil((i + 1) * H / oh)`` (and so for columns), each averaged."""
+    (h, w), (oh, ow) = size, out
+    rows = [(i * h // oh, -(-(i + 1) * h // oh)) for i in range(oh)]
+    cols = [(j * w // ow, -(-(j + 1) * w // ow)) for j in range(ow)]
+    matrix = [[0.0] * (oh * ow) for _ in range(h * w)]
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            share = 1.0 / ((r1 - r0) * (c1 - c0))
+            for r in range(r0, r1):
+                for c in range(c0, c1):
+                    matrix[r * w + c][i * ow + j] = share
+    return matrix
 
 
 @dataclass(frozen=True)
@@ -178,6 +236,14 @@ class Pool(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.pool(self.kind, xs[0], elements(out))
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        window, p = [self.kernel, self.kernel], self.padding
+        attrs: dict[str, Any] = {"kernel_shape": window, "strides": [self.stride, self.stride], "pads": [p, p, p, p],
+                                 "ceil_mode": int(self.ceil)}
+        if self.kind == "max":
+            return b.node("MaxPool", [xs[0]], **attrs)
+        return b.node("AveragePool", [xs[0]], count_include_pad=int(self.count_include_pad), **attrs)
+
     @property
     def label(self) -> str:
         return f"{self.kind} pool {self.kernel}\u00d7{self.kernel} /{self.stride}"
@@ -195,6 +261,9 @@ class Mul(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.mul(xs[0], xs[1])
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Mul", xs)
 
 
 @dataclass(frozen=True)
@@ -214,6 +283,9 @@ class Add(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.merge("add", tuple(xs), elements(out))
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Add", xs) if len(xs) == 2 else b.node("Sum", xs)
+
 
 @dataclass(frozen=True)
 class Concat(Free):
@@ -230,6 +302,9 @@ class Concat(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.merge("cat", tuple(xs), elements(out))
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Concat", xs, axis=1)
 
 
 @dataclass(frozen=True)
@@ -249,6 +324,9 @@ class Dropout(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.dropout(self.rate, xs[0], inplace=self.inplace)
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return xs[0]  # the identity at inference
 
     @property
     def label(self) -> str:
@@ -271,6 +349,9 @@ class DropPath(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.drop_path(self.rate, xs[0])
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return xs[0]  # the identity at inference
 
     @property
     def label(self) -> str:
@@ -299,6 +380,10 @@ class Subsample(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        s = self.stride
+        return b.node("Slice", [xs[0], b.ints([0, 0]), b.ints([2**62, 2**62]), b.ints([2, 3]), b.ints([s, s])])
+
 
 @dataclass(frozen=True)
 class ZeroPad(Free):
@@ -316,6 +401,9 @@ class ZeroPad(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.reshape(xs[0], elements(out))
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Pad", [xs[0], b.ints([0, 0, 0, 0, 0, self.extra, 0, 0])])  # (begins, ends) per axis
 
     @property
     def label(self) -> str:
@@ -337,6 +425,9 @@ class Flatten(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Flatten", [xs[0]], axis=1)
+
 
 @dataclass(frozen=True)
 class Permute(Free):
@@ -353,6 +444,9 @@ class Permute(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Transpose", [xs[0]], perm=[0, *(d + 1 for d in self.dims)])
 
 
 @dataclass(frozen=True)
@@ -377,6 +471,10 @@ class Chunk(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        size = ins[0][0] // self.parts
+        return b.node("Slice", [xs[0], b.ints([self.index * size]), b.ints([(self.index + 1) * size]), b.ints([1])])
+
 
 @dataclass(frozen=True)
 class Shuffle(Free):
@@ -395,6 +493,13 @@ class Shuffle(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.shuffle(xs[0])
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """The shuffle is a fixed permutation of the channels: one Gather, whatever the batch and map size.
+        Output channel ``j`` is input channel ``(j % groups) * (C / groups) + j // groups``."""
+        c = ins[0][0]
+        per = c // self.groups
+        return b.node("Gather", [xs[0], b.ints([(j % self.groups) * per + j // self.groups for j in range(c)])], axis=1)
+
 
 @dataclass(frozen=True)
 class Softmax(Free):
@@ -407,6 +512,9 @@ class Softmax(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.op((xs[0],), elements(out), saves=(-1,))
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Softmax", [xs[0]], axis=-1)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,416 @@
+"""ONNX written straight from the Plan's step graphs: no tracing.
+
+``Network.forward`` is ``head(stages(stem(x)))`` and every unit is a graph of typed steps
+(plan/graph.py), so the ONNX graph is each unit's steps in order, each step adding its own
+nodes (``step.onnx(b, xs, ins, out)`` in plan/steps.py and plan/ops.py) through the builder
+below, and the module's tensors (its state_dict) as the initializers, named as there.
+
+What the file holds is an inference graph, as deployment tools make it:
+
+- a BatchNorm whose input is a conv read by nothing else is folded into that conv's weight
+  and bias (``fold=False`` keeps every BatchNormalization node, with the running statistics);
+- dropout and drop path are no nodes at all; no Identity or Cast nodes are written;
+- with ``functions=True``, each distinct unit body is one ONNX local function, called once
+  per unit (two units share a function when their nodes, attributes included, are the same).
+
+A network with a unit that has no graph yet (or a backbone build) is not the writer's: the
+caller exports it with torch.onnx instead (:func:`unsupported_reason` says why).
+
+The calibrated-statistics check of verification re-emits the graph in memory with other
+running statistics (:func:`verify_written`): folded or not, the very graph the file holds,
+with the statistics in its initializers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .._version import __version__
+from ..plan.graph import INPUT, Graph
+from ..plan.ops import BN_COUNTER, Conv, Norm, tensor_name
+from ..plan.types import Plan, Unit
+from .onnx import DEFORMABLE_OPSET, INPUT_NAME, OPSET, OUTPUT_NAME
+
+IR_VERSION = 10  # what torch.onnx writes for opset 18; every onnxruntime since 1.16 reads it
+FUNCTION_DOMAIN = "archspec.units"
+WRITER_DTYPES = ("fp32", "fp16")
+
+
+class Unsupported(Exception):
+    """The network has something the writer does not emit; the message says what (the caller falls back)."""
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """What shapes the emitted graph besides the weights."""
+
+    dtype: str = "fp32"
+    dynamic: tuple[str, ...] = ("batch",)
+    fold: bool = True
+    functions: bool = False
+
+
+def network_units(model: torch.nn.Module) -> list[Unit]:
+    """The units ``Network.forward`` runs, in order: stem, the stages' units, head."""
+    plan: Plan = model.plan
+    return [plan.stem, *(u for s in plan.stages for u in s.units), plan.head]
+
+
+def unsupported_reason(model: torch.nn.Module, dtype: str = "fp32") -> str | None:
+    """Why the writer cannot emit this network (the caller uses torch.onnx then), or None when it can."""
+    if getattr(model, "features_only", False):
+        return "a backbone (features_only) build has several outputs, which the writer does not emit yet"
+    if dtype not in WRITER_DTYPES:
+        return f"the writer emits {' and '.join(WRITER_DTYPES)}, not {dtype}"
+    plan = getattr(model, "plan", None)
+    if plan is None:
+        return "the module is not an archspec Network"
+    missing = sorted({u.block for u in network_units(model) if u.graph is None})
+    if missing:
+        return f"its {', '.join(missing)} units have no step graph yet"
+    return None
+
+
+class _Network:
+    """The initializers, constants and functions of one emission, shared by its units' builders."""
+
+    def __init__(self, state: dict[str, np.ndarray], settings: WriterSettings):
+        from onnx import ModelProto, TensorProto, helper
+
+        self.helper = helper
+        self.state = state
+        self.settings = settings
+        self.float = np.float16 if settings.dtype == "fp16" else np.float32
+        self.proto = ModelProto()  # filled in place: make_graph and make_model would copy every tensor
+        self.element = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
+                        np.dtype(np.int64): TensorProto.INT64}
+        self.initializers: set[str] = set()
+        self.consumed: set[str] = set()
+        self.functions: dict[bytes, Any] = {}  # a body's bytes -> its FunctionProto
+        self.opset = OPSET
+        self.folds: dict[str, str] = {}  # BN module path -> the conv's it folds into
+        self.folded_convs: dict[str, str] = {}  # the other way
+        self.eps: dict[str, float] = {}  # BN module path -> its eps
+        self.fused: dict[str, dict[str, np.ndarray]] = {}  # conv module path -> its folded weight and bias
+        self.constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}  # the flat graph's, by value
+
+    def tensor(self, name: str, array: np.ndarray) -> str:
+        """An initializer (once per name); float arrays in the file's precision, raw little-endian bytes."""
+        if name not in self.initializers:
+            self.initializers.add(name)
+            if array.dtype.kind == "f":
+                array = array.astype(self.float, copy=False)
+            tensor = self.proto.graph.initializer.add()
+            tensor.name, tensor.data_type = name, self.element[array.dtype]
+            tensor.dims.extend(array.shape)
+            tensor.raw_data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+        return name
+
+    def state_tensor(self, key: str) -> np.ndarray:
+        try:
+            array = self.state[key]
+        except KeyError:
+            raise Unsupported(f"the module has no tensor {key} that its graph's step names") from None
+        self.consumed.add(key)
+        return array
+
+
+class _Builder:
+    """What a step's ``onnx`` method adds nodes through, for one unit (see plan/steps.py).
+
+    ``prefix`` is the unit's module path with a dot (``stages.0.1.``); values and flat-graph
+    initializers are named under it, as the state_dict is. In a function body (``local``) names
+    are the unit's own, tensors are the function's inputs, and constants are Constant nodes.
+    """
+
+    def __init__(self, net: _Network, unit: Unit, local: bool):
+        self.net, self.local = net, local
+        self.prefix = f"{unit.name}."
+        self.names = "" if local else self.prefix  # how values are named
+        self.nodes: list[Any] = []
+        self.formals: dict[str, str] = {}  # a function's tensor inputs: formal name -> initializer name
+        self.step = ""
+        self.count = 0
+        self.constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}  # a function body's, by value
+
+    # -- what the steps call ------------------------------------------------------------------
+    def node(self, op: str, inputs: Sequence[str], **attrs: Any) -> str:
+        """One node of the current step; returns its output's name (the step's path for its first node)."""
+        out = f"{self.names}{self.step}" + (f"/{self.count}" if self.count else "")
+        if out in self.net.initializers or out in self.formals:  # a bare parameter's name (layer scale)
+            out += "/out"
+        self.count += 1
+        if op == "DeformConv":  # ONNX has it from opset 19
+            self.net.opset = max(self.net.opset, DEFORMABLE_OPSET)
+        self.nodes.append(self.net.helper.make_node(op, list(inputs), [out], name=out, **attrs))
+        return out
+
+    def param(self, path: str, suffix: str, transpose: bool = False) -> str | None:
+        """The name of a step's tensor (``suffix`` ``""``: a bare parameter at ``path``); None for an
+        absent bias. A conv that takes a BN's fold gets its folded weight and bias."""
+        key = tensor_name(f"{self.prefix}{path}", suffix)
+        conv = f"{self.prefix}{path}"
+        if conv in self.net.folded_convs and suffix in ("weight", "bias"):
+            array = self._folded(conv, self.net.folded_convs[conv])[suffix]
+        elif suffix == "bias" and key not in self.net.state:
+            return None
+        else:
+            array = self.net.state_tensor(key)
+        name = f"{key}.T" if transpose else key
+        if transpose:
+            array = array.T
+        self.net.tensor(name, array)
+        if not self.local:
+            return name
+        formal = name[len(self.prefix):]
+        self.formals[formal] = name
+        return formal
+
+    def folded(self, path: str) -> bool:
+        """Whether the BN at ``path`` is folded into the conv before it (it then adds no node)."""
+        return f"{self.prefix}{path}" in self.net.folds
+
+    def ints(self, values: Sequence[int]) -> str:
+        """A 1-d int64 constant (shapes, axes, pads, indices)."""
+        return self._constant("i64", np.asarray(values, dtype=np.int64))
+
+    def scalar(self, value: float) -> str:
+        """A scalar in the graph's precision (Clip's bounds, GELU's constants)."""
+        return self._constant("f", np.asarray(value, dtype=self.net.float))
+
+    def matrix(self, rows: Sequence[Sequence[float]]) -> str:
+        """A 2-d constant in the graph's precision (adaptive pooling's window shares)."""
+        return self._constant("m", np.asarray(rows, dtype=self.net.float))
+
+    def unsupported(self, step: Any, what: str) -> Unsupported:
+        return Unsupported(f"{self.prefix}{step.path}: the writer does not emit {what}")
+
+    # -- the rest -----------------------------------------------------------------------------
+    def _constant(self, kind: str, array: np.ndarray) -> str:
+        """One initializer per distinct value in the flat graph; in a function body, one Constant node per
+        distinct value, numbered in order of first use (so equal bodies are equal, byte for byte)."""
+        from onnx import numpy_helper
+
+        key = (str(array.dtype), array.shape, array.tobytes())
+        known = self.constants if self.local else self.net.constants
+        name = known.get(key)
+        if name is not None:
+            return name
+        name = known[key] = f"const.{kind}{len(known)}"
+        if not self.local:
+            return self.net.tensor(name, array)
+        self.nodes.append(self.net.helper.make_node("Constant", [], [name], name=name,
+                                                    value=numpy_helper.from_array(array, name)))
+        return name
+
+    def _folded(self, conv: str, bn: str) -> dict[str, np.ndarray]:
+        """The conv's weight and bias (module paths) with the BN after it folded in (in float64, then
+        float32): ``w * s`` and ``(b - mean) * s + beta``, ``s = gamma / sqrt(var + eps)`` per output channel."""
+        if conv in self.net.fused:
+            return self.net.fused[conv]
+        get = self.net.state_tensor
+        w = get(f"{conv}.weight")
+        b = get(f"{conv}.bias").astype(np.float64) if f"{conv}.bias" in self.net.state else 0.0
+        gamma, beta, mean, var = (get(f"{bn}.{s}").astype(np.float64)
+                                  for s in ("weight", "bias", "running_mean", "running_var"))
+        scale = gamma / np.sqrt(var + self.net.eps[bn])  # per channel, in float64; the weight's product in float32
+        fused = self.net.fused[conv] = {"weight": w * scale.astype(np.float32).reshape(-1, *([1] * (w.ndim - 1))),
+                                        "bias": ((b - mean) * scale + beta).astype(np.float32)}
+        return fused
+
+    def emit(self, graph: Graph, x: str) -> str:
+        """Every step of ``graph`` on input ``x``; returns the name of the unit's output."""
+        values = {INPUT: x}
+        shapes = {INPUT: graph.input_shape}
+        for n in graph.nodes:
+            self.step, self.count = n.name, 0
+            values[n.name] = n.step.onnx(self, [values[i] for i in n.inputs], [shapes[i] for i in n.inputs], n.shape)
+            shapes[n.name] = n.shape
+        return values[graph.output]
+
+
+def _fold_pairs(units: list[Unit]) -> dict[str, str]:
+    """BN module path -> conv module path, for each batch norm whose input is a plain conv read by
+    nothing else: inside a unit, or across two (a unit that ends in a conv, the next one's input read
+    only by a BN, as pre-activation units begin)."""
+    pairs: dict[str, str] = {}
+    before: str | None = None  # the previous unit's output conv, where nothing else in it reads it
+    for unit in units:
+        graph, at = unit.graph, f"{unit.name}."
+        steps, uses = {n.name: n.step for n in graph.nodes}, graph.uses()
+        for n in graph.nodes:
+            if not (isinstance(n.step, Norm) and n.step.kind == "batch" and len(n.inputs) == 1):
+                continue
+            source = n.inputs[0]
+            if type(steps.get(source)) is Conv and uses[source] == 1:
+                pairs[at + n.name] = at + source
+            elif source == INPUT and before is not None and uses[INPUT] == 1:
+                pairs[at + n.name] = before
+        out = steps.get(graph.output)
+        before = at + graph.output if type(out) is Conv and uses[graph.output] == 1 else (
+            before if not graph.nodes else None)
+    return pairs
+
+
+def _state(model: torch.nn.Module, overrides: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """The module's tensors as float32 (or integer) arrays, sharing the module's storage where they can."""
+    state = {k: (v.detach().float() if v.is_floating_point() and v.dtype != torch.float32 else v.detach()).numpy()
+             for k, v in model.state_dict().items()}
+    return {**state, **(overrides or {})}
+
+
+def emit(model: torch.nn.Module, settings: WriterSettings = WriterSettings(), metadata: dict[str, str] | None = None,
+         overrides: dict[str, np.ndarray] | None = None) -> Any:
+    """The ONNX ModelProto of ``model`` (an archspec Network whose units all have graphs).
+
+    ``overrides`` replace state_dict tensors by name (verification's calibrated BN statistics).
+    Raises :class:`Unsupported` naming what the writer cannot emit.
+    """
+    reason = unsupported_reason(model, settings.dtype)
+    if reason:
+        raise Unsupported(reason)
+    from onnx import TensorProto, helper
+
+    net = _Network(_state(model, overrides), settings)
+    plan: Plan = model.plan
+    units = network_units(model)
+    if settings.fold:
+        net.folds = _fold_pairs(units)
+        net.folded_convs = {conv: bn for bn, conv in net.folds.items()}
+    net.eps = {f"{u.name}.{n.name}": n.step.eps for u in units for n in u.graph.nodes if isinstance(n.step, Norm)}
+    for bn in net.folds:
+        net.consumed.add(f"{bn}.{BN_COUNTER}")
+    nodes: list[Any] = []
+    x = INPUT_NAME
+    for unit in units:
+        if not unit.graph.nodes:  # an empty stem: the identity
+            continue
+        b = _Builder(net, unit, local=settings.functions)
+        if not settings.functions:
+            x = b.emit(unit.graph, x)
+            nodes += b.nodes
+            continue
+        out = b.emit(unit.graph, INPUT)
+        function = _function(net, unit, b, out)
+        call = f"{unit.name}"
+        nodes.append(helper.make_node(function.name, [x, *b.formals.values()], [call], name=call,
+                                      domain=FUNCTION_DOMAIN))
+        x = call
+    _name_output(nodes, x)
+    unused = {k for k in net.state if not k.endswith(BN_COUNTER)} - net.consumed
+    if unused:
+        raise Unsupported(f"the graphs do not read {len(unused)} of the module's tensors ({sorted(unused)[0]}, ...)")
+    elem = TensorProto.FLOAT16 if settings.dtype == "fp16" else TensorProto.FLOAT
+    h, w = plan.input_size
+    batch = "batch" if "batch" in settings.dynamic else 1
+    hw = ["height", "width"] if "hw" in settings.dynamic else [h, w]
+    proto = net.proto
+    proto.ir_version, proto.producer_name, proto.producer_version = IR_VERSION, "archspec", __version__
+    proto.opset_import.extend([helper.make_opsetid("", net.opset)]
+                              + ([helper.make_opsetid(FUNCTION_DOMAIN, 1)] if settings.functions else []))
+    proto.functions.extend(net.functions.values())
+    graph = proto.graph
+    graph.name = plan.name
+    graph.node.extend(nodes)
+    graph.input.append(helper.make_tensor_value_info(INPUT_NAME, elem, [batch, plan.in_channels, *hw]))
+    graph.output.append(helper.make_tensor_value_info(OUTPUT_NAME, elem, [batch, plan.classes]))
+    for key, value in (metadata or {}).items():
+        proto.metadata_props.add(key=key, value=value)
+    return proto
+
+
+def _function(net: _Network, unit: Unit, b: _Builder, out: str) -> Any:
+    """The local function of this unit's body: an existing one where another unit's body is the same."""
+    helper = net.helper
+    inputs = [INPUT, *b.formals]
+    body = b"".join(n.SerializeToString(deterministic=True) for n in b.nodes) + repr((inputs, out)).encode()
+    function = net.functions.get(body)
+    if function is None:
+        name = f"{unit.block}_{len(net.functions)}"
+        function = helper.make_function(FUNCTION_DOMAIN, name, inputs, [out], b.nodes,
+                                        [helper.make_opsetid("", net.opset)])
+        net.functions[body] = function
+    return function
+
+
+def _name_output(nodes: list[Any], value: str) -> None:
+    """The network's output value is named ``logits`` (renamed where the last node makes it)."""
+    for node in reversed(nodes):
+        for i, name in enumerate(node.output):
+            if name == value:
+                node.output[i] = OUTPUT_NAME
+                return
+    raise Unsupported("the network's output is its input")
+
+
+def save(proto: Any, path: Path, external: bool) -> None:
+    """Write the file; with ``external`` the tensors go to ``NAME.data`` beside it (named in the file)."""
+    import onnx
+
+    if external:
+        onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{path.name}.data", size_threshold=1024)
+    else:
+        onnx.save_model(proto, str(path))
+
+
+def write_onnx(model: torch.nn.Module, path: Path, settings: WriterSettings, metadata: dict[str, str],
+               external: bool = False) -> Any:
+    """Emit and write; returns the ModelProto written (its tensors external where ``external``)."""
+    proto = emit(model.eval(), settings, metadata)
+    save(proto, path, external)
+    return proto
+
+
+def verify_written(model: torch.nn.Module, input_shape: Sequence[int], path: str | Path, settings: WriterSettings,
+                   batches: Sequence[int] = (1, 3), calibrate: bool = True):
+    """:func:`archspec.export.verify.verify_onnx`'s checks for a written file: onnx.checker, then
+    onnxruntime against the module as built and with calibrated BN statistics, one session per
+    graph: the file's, and an in-memory copy emitted with the calibrated statistics in its
+    initializers (folded or not, the graph the file holds). Non-finite or input-independent
+    outputs fail, as there."""
+    import onnx
+
+    from .verify import OnnxCheck, compare_export
+
+    onnx.checker.check_model(str(path), full_check=True)
+    proto = onnx.load(str(path), load_external_data=False)
+    opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    del proto
+    sessions: dict[str, Any] = {}
+    statistics = {k for k in model.state_dict() if k.endswith(("running_mean", "running_var"))}
+
+    def run(inputs: Sequence[torch.Tensor], overrides: dict[str, np.ndarray] | None) -> list[np.ndarray]:
+        if overrides:
+            session = _session(emit(model, settings, overrides=overrides).SerializeToString())
+        else:
+            session = sessions.get("file") or sessions.setdefault("file", _session(str(path)))
+        name = session.get_inputs()[0].name
+        dtype = np.float16 if settings.dtype == "fp16" else np.float32
+        return [o.astype(np.float32) for x in inputs for o in session.run(None, {name: x.numpy().astype(dtype)})]
+
+    comparisons, problems = compare_export(model, input_shape, run, statistics, batches=batches, calibrate=calibrate)
+    return OnnxCheck(Path(path), opset, tuple(batches), comparisons, problems)
+
+
+def _session(model: str | bytes):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def node_count(proto: Any) -> int:
+    """Nodes of the main graph, with the bodies of the functions it calls counted once per call."""
+    functions = {(f.domain, f.name): len(f.node) for f in proto.functions}
+    return sum(functions.get((n.domain, n.op_type), 1) for n in proto.graph.node)
+
+
+__all__ = ["Unsupported", "WriterSettings", "emit", "node_count", "save", "unsupported_reason", "verify_written",
+           "write_onnx"]

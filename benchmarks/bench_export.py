@@ -1,0 +1,118 @@
+"""How fast is ONNX from the step graphs, next to torch.onnx, and what does the main command cost?
+
+    PYTHONPATH=$PWD python benchmarks/bench_export.py [--rounds N] [--torch-rounds N]
+
+Prints, each against its target (issue 25):
+- in process, PyramidNet-110 (specs/pyramidnet.yaml, 1.8 M parameters): archspec's writer emitting
+  the ModelProto (target: at most 0.1 s), and emitting plus serialising it; ``torch.onnx.export(dynamo=True)``
+  of the same module (its default optimiser on); the ratio of the medians (target: at least 20);
+- the main command, ``archspec build specs/pyramidnet.yaml --export onnx`` (plan, build, verify torch,
+  write, verify in onnxruntime), against ``python -c "import torch, onnx, onnxruntime"``, each in a
+  fresh process, interleaved round by round so the machine's drifting load falls on both; the ratio
+  of the medians (target: at most 1.6).
+Imports are warmed before the in-process timings: they measure emission, not ``import onnx``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+import archspec
+from archspec.blocks.network import Network
+from archspec.export.onnx_writer import emit
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = "specs/pyramidnet.yaml"
+EMIT_TARGET, SPEEDUP_TARGET, COMMAND_TARGET = 0.1, 20.0, 1.6
+
+
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def cpu_seconds(fn) -> float:
+    """This process's CPU time: on a shared, loaded machine, what the work itself costs."""
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+def torch_export(model: torch.nn.Module, x: torch.Tensor) -> None:
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), dynamo=True, opset_version=18, verbose=False)
+
+
+def run(command: list[str]) -> float:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of the main command and of emission")
+    parser.add_argument("--torch-rounds", type=int, default=3, help="torch.onnx exports (seconds each)")
+    args = parser.parse_args()
+    for name in ("torch.onnx", "torch.export", "onnxscript"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, torch {torch.__version__}")
+
+    model = Network(archspec.plan(ROOT / SPEC)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    emit(model)  # warm: imports onnx
+    emits = [seconds(lambda: emit(model)) for _ in range(args.rounds)]
+    writes = [seconds(lambda: emit(model).SerializeToString()) for _ in range(args.rounds)]
+    emit_cpu = statistics.median(cpu_seconds(lambda: emit(model)) for _ in range(args.rounds))
+    torch_export(model, x)  # warm
+    theirs, theirs_cpu = [], []
+    for _ in range(args.torch_rounds):
+        cpu = time.process_time()
+        theirs.append(seconds(lambda: torch_export(model, x)))
+        theirs_cpu.append(time.process_time() - cpu)
+    ours_s, write_s, theirs_s = map(statistics.median, (emits, writes, theirs))
+    print(f"PyramidNet-110 emission (archspec's writer, in process): median {ours_s:.4f} s "
+          f"(target <= {EMIT_TARGET} s: {verdict(ours_s <= EMIT_TARGET)}); CPU time {emit_cpu:.4f} s; "
+          f"with serialisation {write_s:.4f} s")
+    theirs_c = statistics.median(theirs_cpu)
+    print(f"torch.onnx.export(dynamo=True), same module: median {theirs_s:.2f} s, CPU time {theirs_c:.2f} s; "
+          f"ratio {theirs_s / ours_s:.0f}x (target >= {SPEEDUP_TARGET:.0f}x: {verdict(theirs_s / ours_s >= SPEEDUP_TARGET)}), "
+          f"of CPU times {theirs_c / emit_cpu:.0f}x")
+
+    with tempfile.TemporaryDirectory() as out:
+        build = [sys.executable, "-m", "archspec", "build", SPEC, "--export", "onnx", "-o", out, "-q"]
+        imports = [sys.executable, "-c", "import torch, onnx, onnxruntime"]
+        run(build), run(imports)  # warm the file cache
+        command, baseline = [], []
+        for _ in range(args.rounds):
+            command.append(run(build))
+            baseline.append(run(imports))
+    cmd_s, base_s = statistics.median(command), statistics.median(baseline)
+    print(f"`archspec build {SPEC} --export onnx`: median {cmd_s:.2f} s (min {min(command):.2f}, max {max(command):.2f})")
+    print(f'`python -c "import torch, onnx, onnxruntime"`: median {base_s:.2f} s (min {min(baseline):.2f}, max {max(baseline):.2f})')
+    print(f"ratio {cmd_s / base_s:.2f} (target <= {COMMAND_TARGET}: {verdict(cmd_s / base_s <= COMMAND_TARGET)}); "
+          f"load average now {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

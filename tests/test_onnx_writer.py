@@ -1,0 +1,214 @@
+"""archspec's ONNX writer (archspec/export/onnx_writer.py): the file it writes from the step graphs
+agrees with torch.onnx's export of the same module in onnxruntime, for one spec per unit kind,
+and keeps the export contracts (dynamic sizes, fp16, BN folding, functions, verification)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections import Counter
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import archspec
+from archspec.blocks.network import Network
+from archspec.cli import app
+from archspec.export.onnx import OPSET
+from archspec.export.onnx_writer import (FUNCTION_DOMAIN, Unsupported, WriterSettings, emit, network_units,
+                                         node_count, unsupported_reason, verify_written)
+from archspec.export.verify import calibrated_statistics
+from archspec.plan.ops import Norm
+
+# One bundled spec per unit kind, at a small input: (name, input size, --set overrides).
+SPECS = [
+    ("resnet-20", 32, []),  # stem_conv, basic (option A shortcut: subsample, zero-pad), classifier
+    ("preact-resnet-164", 32, []),  # pre-activation bottleneck: BN not after a conv (kept)
+    ("pyramidnet", 32, []),  # pyramid
+    ("se-resnet-50", 64, []),  # bottleneck with SE, projection shortcut
+    ("squeezenet-1.0", 64, []),  # stem_layers, fire, pool, conv_pool (ceil-mode pools)
+    ("googlenet", 64, []),  # inception
+    ("efficientnet-b0", 64, []),  # mbconv (SiLU, SE), conv_classifier
+    ("mobilenet-v3-small", 64, []),  # bneck (hardswish, hardsigmoid), conv_mlp
+    ("regnet-y-400mf", 64, []),  # regnet (group conv, SE)
+    ("efficientnet-v2-s", 64, []),  # fused_mbconv
+    ("shufflenet-v2-x0.5", 64, []),  # shuffle (chunk, channel shuffle)
+    ("convnext-tiny", 64, []),  # convnext (permute, channels-last layer norm, per-position linear, layer scale, GELU)
+    ("densenet-121", 64, []),  # dense, transition (avg pool)
+    ("vgg-11-bn", 64, ["head.hidden=[64,64]"]),  # stem_none, plain, pool, mlp (adaptive pooling of a 2x2 map to 7x7)
+    ("inception-v3", 160, ["body.aux_heads=[]"]),  # inception_v3 (factorised convs, count_include_pad=False)
+    ("resnet-50-dcn", 32, []),  # deformable conv (opset 19)
+]
+TOLERANCE = 1e-4  # of the largest output: fp32 reorderings between two graphs of the same network
+# TorchScript's exporter has no uneven adaptive pooling and no deform_conv2d: these take the dynamo exporter's
+DYNAMO_ONLY = {"vgg-11-bn", "resnet-50-dcn"}
+
+
+def build(name: str, size: int, sets: list[str] = ()) -> Network:
+    plan = archspec.plan(archspec.load(name, [f"input.size={size}", *sets]))
+    return Network(plan, seed=0).eval()
+
+
+def run(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def torch_onnx(model: torch.nn.Module, x: torch.Tensor, dynamo: bool = False, optimize: bool = False) -> onnx.ModelProto:
+    """torch.onnx's export of the module (TorchScript's by default: the same graph, in a second, not ten)."""
+    deformable = any(type(n.step).__name__ == "DeformConv" for u in network_units(model) for n in u.graph.nodes)
+    opset = 19 if deformable else OPSET
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if dynamo:
+            return torch.onnx.export(model, (x,), dynamo=True, opset_version=opset, optimize=optimize).model_proto
+        buffer = io.BytesIO()
+        torch.onnx.export(model, (x,), buffer, dynamo=False, opset_version=opset)
+        return onnx.load_from_string(buffer.getvalue())
+
+
+def relative(got: np.ndarray, expected: np.ndarray) -> float:
+    assert np.isfinite(got).all() and np.isfinite(expected).all()
+    return float(np.abs(got - expected).max() / np.abs(expected).max())
+
+
+@pytest.mark.parametrize("name,size,sets", SPECS, ids=[s[0] for s in SPECS])
+def test_the_writers_file_agrees_with_torch_onnx_in_onnxruntime(name, size, sets):
+    model = build(name, size, sets)
+    assert unsupported_reason(model) is None  # every unit has a graph: the writer's, not a fallback
+    shape = (model.plan.in_channels, size, size)
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))
+    with calibrated_statistics(model, shape):  # O(1) outputs that depend on the input: a comparison that can fail
+        ours = emit(model)
+        theirs = torch_onnx(model, x, dynamo=name in DYNAMO_ONLY)
+        got, reference = run(ours.SerializeToString(), x.numpy()), run(theirs.SerializeToString(), x.numpy())
+        with torch.no_grad():
+            expected = model(x).numpy()
+    assert relative(got, reference) <= TOLERANCE
+    assert relative(got, expected) <= TOLERANCE
+    assert np.abs(expected[0] - expected[1]).max() > 1e-3 * np.abs(expected).max()  # input-dependent
+    ops = Counter(n.op_type for n in ours.graph.node)
+    assert not ops.keys() & {"Identity", "Cast", "Dropout"}
+    assert not any(i.name.endswith("num_batches_tracked") for i in ours.graph.initializer)
+
+
+def test_bn_after_a_conv_read_by_nothing_else_is_folded_and_no_fold_keeps_every_bn():
+    model = build("preact-resnet-164", 32)
+    norms = [n for u in network_units(model) for n in u.graph.nodes if isinstance(n.step, Norm)]
+    folded, kept = emit(model), emit(model, WriterSettings(fold=False))
+    count = lambda proto: sum(n.op_type == "BatchNormalization" for n in proto.graph.node)  # noqa: E731
+    assert count(kept) == len(norms)
+    # Pre-activation: each unit's first BN reads the previous unit's sum, and the head's reads the last
+    # sum; all of those stay. The first unit's reads the stem's conv (another unit's): folded, as the rest.
+    assert count(folded) == len(model.plan.body)
+    assert node_count(kept) - node_count(folded) == len(norms) - len(model.plan.body)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with calibrated_statistics(model, (3, 32, 32)):
+        a, b = emit(model), emit(model, WriterSettings(fold=False))
+        with torch.no_grad():
+            expected = model(x).numpy()
+        assert relative(run(a.SerializeToString(), x.numpy()), expected) <= TOLERANCE
+        assert relative(run(b.SerializeToString(), x.numpy()), expected) <= TOLERANCE
+
+
+@pytest.mark.parametrize("name,size", [("resnet-20", 32), ("mobilenet-v3-small", 64)])
+def test_node_count_is_at_most_torchs_optimised_export(name, size):
+    model = build(name, size)
+    x = torch.randn(1, 3, size, size)
+    ours, theirs = node_count(emit(model)), len(torch_onnx(model, x, dynamo=True, optimize=True).graph.node)
+    assert ours <= theirs
+
+
+def test_dynamic_batch_height_and_width():
+    model = build("efficientnet-b0", 64)
+    proto = emit(model, WriterSettings(dynamic=("batch", "hw")))
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"]
+    assert run(proto.SerializeToString(), torch.randn(2, 3, 40, 56).numpy()).shape == (2, 1000)
+    with calibrated_statistics(model, (3, 64, 64)):
+        calibrated = emit(model, WriterSettings(dynamic=("batch", "hw"))).SerializeToString()
+        for shape in ((1, 3, 64, 64), (3, 3, 72, 96)):  # the planned size, and another batch and size
+            x = torch.randn(*shape, generator=torch.Generator().manual_seed(3))
+            with torch.no_grad():
+                expected = model(x).numpy()
+            assert relative(run(calibrated, x.numpy()), expected) <= TOLERANCE
+
+
+def test_fp16_file_holds_half_tensors_and_stays_within_half_precision():
+    model = build("resnet-20", 32)
+    proto = emit(model, WriterSettings(dtype="fp16"))
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert {i.data_type for i in proto.graph.initializer if i.data_type != onnx.TensorProto.INT64} == {onnx.TensorProto.FLOAT16}
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    with calibrated_statistics(model, (3, 32, 32)):
+        half = emit(model, WriterSettings(dtype="fp16")).SerializeToString()
+        with torch.no_grad():
+            expected = model(x).numpy()
+    got = run(half, x.half().numpy())
+    assert got.dtype == np.float16
+    assert relative(got.astype(np.float32), expected) <= 1e-2
+
+
+def test_onnx_functions_one_per_distinct_unit_body_and_the_same_outputs():
+    model = build("resnet-20", 32)
+    proto = emit(model, WriterSettings(functions=True))
+    onnx.checker.check_model(proto, full_check=True)
+    # stem; the stride-1 basic unit (every stage's: widths are the weights', not the body's); the two
+    # downsampling units (their zero-pads differ: 16 and 32 channels); the head
+    assert len(proto.functions) == 5
+    calls = Counter(n.op_type for n in proto.graph.node)
+    assert all(n.domain == FUNCTION_DOMAIN for n in proto.graph.node)
+    assert sum(calls.values()) == len(network_units(model)) and calls.most_common(1)[0][1] == 7
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    with calibrated_statistics(model, (3, 32, 32)):
+        functions, flat = emit(model, WriterSettings(functions=True)), emit(model)
+        with torch.no_grad():
+            expected = model(x).numpy()
+    assert relative(run(functions.SerializeToString(), x.numpy()), expected) <= TOLERANCE
+    assert relative(run(functions.SerializeToString(), x.numpy()), run(flat.SerializeToString(), x.numpy())) <= 1e-6
+
+
+def test_verification_of_a_folded_file_runs_calibrated_statistics_through_the_same_graph(tmp_path):
+    model = build("resnet-20", 32)
+    path = tmp_path / "r.onnx"
+    path.write_bytes(emit(model).SerializeToString())
+    check = verify_written(model, (3, 32, 32), path, WriterSettings())
+    assert check.ok, check.problems
+    assert [c.statistics for c in check.comparisons] == ["as built", "calibrated"]
+    assert check.exercised.input_dependent and check.exercised.rel_diff <= 1e-3
+    with torch.no_grad():  # the file no longer is the module: the comparison must see it
+        model.get_submodule("stages.1.0.bn1").running_var.mul_(4)
+    assert not verify_written(model, (3, 32, 32), path, WriterSettings()).ok
+
+
+def test_a_backbone_build_is_not_the_writers():
+    plan = archspec.plan(archspec.load("resnet-20"))
+    backbone = Network(plan, features_only=True).eval()
+    assert "features_only" in unsupported_reason(backbone)
+    with pytest.raises(Unsupported):
+        emit(backbone)
+
+
+def test_cli_writes_the_writers_file_by_default_and_torchs_on_request(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["build", "resnet-20", "-e", "onnx", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "note:" not in result.output and "calibrated: relative error" in result.output
+    proto = onnx.load(str(out / "resnet-20.onnx"))
+    assert proto.producer_name == "archspec" and proto.opset_import[0].version == OPSET
+    assert not any(n.op_type == "BatchNormalization" for n in proto.graph.node)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["archspec.spec"] == "resnet-20" and meta["archspec.seed"] == "0" and "archspec.spec_sha256" in meta
+    result = runner.invoke(app, ["build", "resnet-20", "-e", "onnx", "-o", str(out), "--onnx-functions", "--no-fold"])
+    assert result.exit_code == 0, result.output
+    proto = onnx.load(str(out / "resnet-20.onnx"))
+    assert len(proto.functions) == 5 and any(n.op_type == "BatchNormalization" for f in proto.functions for n in f.node)
+    result = runner.invoke(app, ["build", "resnet-20", "-e", "onnx", "-o", str(out), "--exporter", "torch", "--no-fold"])
+    assert result.exit_code == 2 and "--exporter torch" in result.output
+    assert list(out.iterdir()) == [out / "resnet-20.onnx"]
