@@ -90,3 +90,11 @@ def zeros_build(plan):
     from archspec.complexity.measure import zeros_module
 
     return zeros_module(plan)
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_terminal_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-xdist's workers run with COLUMNS=80 and LINES=24 in their environment: every test starts
+    as piped output does (no size), and a test that wants one sets it."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)

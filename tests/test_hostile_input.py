@@ -189,7 +189,8 @@ def test_9000_unknown_keys_list_twenty_problems_and_count_the_rest(write_spec):
     out = refused(cli("validate", str(path)), "... and 8,980 more problems in")
     assert out.count("unknown field") == 20 and len(out) < 5_000
     github = cli("validate", "--format", "github", str(path))
-    assert github.exit_code == 2 and github.output.count("::error") == 21 and len(github.output) < 5_000
+    short = github.output.replace(str(path), "spec.yaml")  # bounded by problems, not by the folder's name
+    assert github.exit_code == 2 and github.output.count("::error") == 21 and len(short) < 5_000
     with pytest.raises(SpecError) as info:
         load(path)
     assert len(info.value.problems) == 9000 and len(str(info.value)) < 5_000

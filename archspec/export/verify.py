@@ -112,14 +112,31 @@ class OnnxCheck:
         return not self.problems
 
     def describe(self) -> str:
-        """One line per comparison, the relative error first."""
+        """One line per comparison, the one that exercises the graph (calibrated) first, each with
+        its relative error first; then, in words, why the untrained network's raw outputs are so
+        far from 1 when they are (a first-time reader takes 2e+11 for a fault)."""
         head = (f"onnxruntime vs torch at batch {' and '.join(map(str, self.batches))} of N(0, 1) inputs, "
                 f"opset {self.opset}, checker ok")
         calibrated = (f" (BN running statistics calibrated on {CALIBRATION_BATCHES} random batches "
                       f"of {CALIBRATION_BATCH_SIZE})")
         lines = [head] + ["  " + c.describe() + (calibrated if c.statistics.endswith("calibrated") else "")
                           for c in self.comparisons]
+        first = sorted(range(len(self.comparisons)),
+                       key=lambda i: not self.comparisons[i].statistics.endswith("calibrated"))
+        lines = lines[:1] + [lines[1 + i] for i in first]  # the calibrated comparisons first, in their order
+        raw = [c for c in self.comparisons if c.statistics.endswith("as built") and c.finite and c.scale > 0]
+        far = max(raw, key=lambda c: abs(math.log10(c.scale)), default=None)  # a backbone's most extreme map
+        if far is not None and len(raw) < len(self.comparisons) and not 1e-3 <= far.scale <= 1e3:
+            lines.append("  " + untrained_scale_note(far.scale))
         return "\n".join(lines)
+
+
+def untrained_scale_note(scale: float) -> str:
+    """Why an untrained network's outputs are huge (or vanish) as built, in words."""
+    way = "the residual sums grow unit by unit" if scale > 1 else "the signal shrinks stage by stage and nearly vanishes"
+    return (f"(why {scale:.3g} as built: untrained, every BN layer still holds its initial statistics, mean 0 and "
+            f"variance 1, so nothing is normalised and {way}. Expected of random weights, not a fault: the "
+            "relative error is what is checked, and the calibrated line runs the graph at a realistic scale)")
 
 
 def verification_inputs(shape: Sequence[int], batches: Sequence[int] = VERIFY_BATCHES,
