@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+# Under pytest-xdist (the README's `-n 2`) each worker takes one core: torch with two threads in
+# each of two workers on a 2-core machine runs many times slower than one thread each. Set before
+# any test imports torch, and inherited by the subprocesses tests start.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"

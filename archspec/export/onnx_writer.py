@@ -73,6 +73,10 @@ def unsupported_reason(model: torch.nn.Module, dtype: str = "fp32") -> str | Non
     missing = sorted({u.block for u in network_units(model) if u.graph is None})
     if missing:
         return f"its {', '.join(missing)} units have no step graph yet"
+    silent = sorted({type(n.step).__name__ for u in network_units(model) for n in u.graph.nodes
+                     if not hasattr(n.step, "onnx")})
+    if silent:
+        return f"its {', '.join(silent)} steps do not emit ONNX nodes yet"
     return None
 
 
