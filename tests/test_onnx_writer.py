@@ -43,6 +43,10 @@ SPECS = [
     ("vgg-11-bn", 64, ["head.hidden=[64,64]"]),  # stem_none, plain, pool, mlp (adaptive pooling of a 2x2 map to 7x7)
     ("inception-v3", 160, ["body.aux_heads=[]"]),  # inception_v3 (factorised convs, count_include_pad=False)
     ("resnet-50-dcn", 32, []),  # deformable conv (opset 19)
+    ("vit-b-16", 32, ["stem.width=48", "body.block.heads=4", "body.block.mlp_dim=64", "body.stages.0.units=2"]),
+    # patch embedding, class token, position embedding, attention (heads split, matmuls, softmax), token head
+    ("res2net50-26w-4s", 32, ["body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))]),
+    # a YAML block: chunks, repeated convs, sums, a pooled last part, concat
 ]
 TOLERANCE = 1e-4  # of the largest output: fp32 reorderings between two graphs of the same network
 # TorchScript's exporter has no uneven adaptive pooling and no deform_conv2d: these take the dynamo exporter's

@@ -443,6 +443,13 @@ class ClassToken(Weighted):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.merge("cat", (xs[0],), self.width * (self.tokens + 1))
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """The token expanded to (N, 1, width), N read off the input, then put before the others."""
+        param = b.param(self.path, "")  # first: the step's nodes are then named apart from the parameter
+        batch = b.node("Slice", [b.node("Shape", [xs[0]]), b.ints([0]), b.ints([1])])
+        token = b.node("Expand", [param, b.node("Concat", [batch, b.ints([1, self.width])], axis=0)])
+        return b.node("Concat", [token, xs[0]], axis=1)
+
     @property
     def params(self) -> int:
         return self.width
@@ -478,6 +485,9 @@ class PosEmbedding(Weighted):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.op((xs[0],), self.tokens * self.width)
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Add", [xs[0], b.param(self.path, "")])
 
     @property
     def params(self) -> int:

@@ -534,6 +534,11 @@ class Tokens(Free):
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """(N, C, H, W) to (N, C, H x W) (any N, H, W), then (N, H x W, C)."""
+        flat = b.node("Reshape", [xs[0], b.ints([0, ins[0][0], -1])])
+        return b.node("Transpose", [flat], perm=[0, 2, 1])
+
 
 @dataclass(frozen=True)
 class SplitHeads(Free):
@@ -559,6 +564,11 @@ class SplitHeads(Free):
     def label(self) -> str:
         return f"split {self.heads} heads"
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """(N, T, 3 x D) to (N, T, 3, heads, d), then to (3, N, heads, T, d)."""
+        parts = b.node("Reshape", [xs[0], b.ints([0, 0, 3, self.heads, -1])])
+        return b.node("Transpose", [parts], perm=[2, 0, 3, 1, 4])
+
 
 @dataclass(frozen=True)
 class Select(Free):
@@ -577,6 +587,11 @@ class Select(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return xs[0]  # a view of its input's storage
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        axis = 1 if self.batch_first else 0
+        taken = b.node("Gather", [xs[0], b.ints([self.index])], axis=axis)
+        return b.node("Squeeze", [taken, b.ints([axis])])
 
     @property
     def label(self) -> str:
@@ -620,6 +635,16 @@ class MatMul(Free):
         flow.emit("matmul", self.macs)
         return flow.op((a, b), elements(out), saves=(a, b))
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """MatMul, after the scale (Mul by a constant) and the transpose of the last two dims of ``b``."""
+        left, right = xs
+        if self.scale is not None:
+            left = b.node("Mul", [left, b.scalar(self.scale)])
+        if self.transpose_b:
+            rank = len(ins[1]) + 1  # the batch dim
+            right = b.node("Transpose", [right], perm=[*range(rank - 2), rank - 1, rank - 2])
+        return b.node("MatMul", [left, right])
+
     @property
     def label(self) -> str:
         return "q @ k^T" if self.transpose_b else "matmul"
@@ -641,6 +666,11 @@ class MergeHeads(Free):
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.op((xs[0],), elements(out))
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """(N, heads, T, d) to (N, T, heads, d), then (N, T, heads x d)."""
+        moved = b.node("Transpose", [xs[0]], perm=[0, 2, 1, 3])
+        return b.node("Reshape", [moved, b.ints([0, 0, -1])])
 
     @property
     def label(self) -> str:
