@@ -120,7 +120,7 @@ def forward_source(graph: Graph, taps: tuple[str, ...] = ()) -> str:
     nodes, uses = graph.nodes, dict(graph.uses())
     for tap in taps:
         uses[tap] = uses.get(tap, 0) + 1  # kept in a variable of its own
-    lines = ["def taps(self, x):" if taps else "def forward(self, x):"]
+    lines = [f"def {'taps' if taps else 'forward'}(self, x):"]
     pending: dict[str, str] = {}
     for i, node in enumerate(nodes):
         args = [pending.pop(a) if a in pending else variable(a) for a in node.inputs]
