@@ -177,7 +177,8 @@ def _step_kind(value: Any) -> str:
 
 StepOrRepeat = Annotated[Union[Annotated[StepSpec, Tag("step")], Annotated[Repeat, Tag("repeat")]],
                          Discriminator(_step_kind)]
-Repeat.model_rebuild()
+# No Repeat.model_rebuild() here: the models build on first validation (StrictModel's defer_build), when
+# StepOrRepeat, Repeat's forward reference, is defined; rebuilding now would compile every step model at import.
 
 
 class ShortcutUse(StrictModel):
@@ -210,7 +211,7 @@ def _not_built_in(schema: dict[str, Any]) -> None:
 class UserBlock(BaseModel):
     """A block whose type is not built in: its ``type`` and its parameters, checked against its definition."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, json_schema_extra=_not_built_in)
+    model_config = ConfigDict(extra="allow", frozen=True, json_schema_extra=_not_built_in, defer_build=True)
     type: str = Field(pattern=NAME, max_length=64)
     _definition: Any = PrivateAttr(None)
 
