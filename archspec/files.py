@@ -103,11 +103,17 @@ def _create_beside(target: Path) -> tuple[Path, int]:
 
     Tracked before it exists, so that a signal arriving in between still removes it."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    return _claim_staging_name(target, lambda tmp: os.open(tmp, flags, 0o666))
+
+
+def _claim_staging_name(target: Path, create: Any) -> Any:
+    """``(path, create(path))`` for a fresh staged name beside ``target`` (``.NAME.PID-XXXXXXXX.tmp``),
+    tracked for the signal handlers from before it exists; ``create`` must fail on an existing name."""
     for _ in range(100):
         tmp = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
         _track(tmp)
         try:
-            return tmp, os.open(tmp, flags, 0o666)
+            return tmp, create(tmp)
         except FileExistsError:
             _untrack(tmp)
         except OSError:
@@ -450,18 +456,7 @@ def open_log(target: str | Path) -> Any:
 def _staging_dir(target: Path) -> Path:
     """A new private directory beside ``target``, named like a staged file of it
     (``.NAME.PID-XXXXXXXX.tmp``), tracked for the signal handlers from before it exists."""
-    for _ in range(100):
-        directory = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        _track(directory)
-        try:
-            os.mkdir(directory, 0o700)
-            return directory
-        except FileExistsError:
-            _untrack(directory)
-        except OSError:
-            _untrack(directory)
-            raise
-    raise OutputError(errno.EEXIST, "no free temporary name", str(target))
+    return _claim_staging_name(target, lambda tmp: os.mkdir(tmp, 0o700))[0]
 
 
 class Batch:

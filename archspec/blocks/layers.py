@@ -52,23 +52,29 @@ def conv(op: Conv) -> nn.Module:
     return module
 
 
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an NCHW map: permute to NHWC, normalise the last dim, permute back
-    (torchvision's ConvNeXt LayerNorm2d, with the same tensors: weight and bias of shape (C,))."""
+def declared(source: str, imports: tuple[str, ...] = ()) -> type:
+    """The class defined by ``source``, which is also what standalone code copies (``STANDALONE``): a
+    custom step's module is written once, as the text both the package and the exports use."""
+    import linecache
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
+    name = source.split("class ", 1)[1].split("(", 1)[0]
+    filename = f"<archspec {name}>"
+    namespace: dict[str, Any] = {"torch": torch, "nn": nn, "F": F, "__name__": __name__}
+    exec(compile(source, filename, "exec"), namespace)  # archspec's own source, written below
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    cls = namespace[name]
+    cls.__module__, cls.STANDALONE, cls.STANDALONE_IMPORTS = __name__, source, imports
+    return cls
 
-    # This class in standalone code (export/standalone.py), where a step becomes one: what it imports, its source.
-    STANDALONE_IMPORTS = ("import torch.nn.functional as F",)
-    STANDALONE = '''class LayerNorm2d(nn.LayerNorm):
+
+# LayerNorm over the channels of an NCHW map (torchvision's ConvNeXt LayerNorm2d, weight and bias of shape (C,)).
+LayerNorm2d = declared('''class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels of an NCHW map: permute to NHWC, normalise the last dim, permute back."""
 
     def forward(self, x):
         x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
-'''
+''', ("import torch.nn.functional as F",))
 
 
 def norm(op: Norm) -> nn.Module:
@@ -96,26 +102,8 @@ def layer(op: Conv | Norm | Linear) -> nn.Module:
     return linear(op)
 
 
-class DropPath(nn.Module):
-    """Stochastic depth: drop a sample's whole residual branch with probability ``rate``."""
-
-    def __init__(self, rate: float):
-        super().__init__()
-        self.rate = rate
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.rate == 0.0:
-            return x
-        keep = 1.0 - self.rate
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"rate={self.rate:.4f}"
-
-    # This class in standalone code (export/standalone.py), built from the step's ``module`` arguments.
-    STANDALONE_IMPORTS = ()
-    STANDALONE = '''class DropPath(nn.Module):
+# Stochastic depth; standalone code builds it from the step's ``module`` arguments.
+DropPath = declared('''class DropPath(nn.Module):
     """Stochastic depth: drop a sample's whole residual branch with probability ``rate``."""
 
     def __init__(self, rate):
@@ -131,4 +119,4 @@ class DropPath(nn.Module):
 
     def extra_repr(self):
         return f"rate={self.rate:.4f}"
-'''
+''')
