@@ -8,7 +8,7 @@ networks (which no torchvision weights check) the first logits of the seed-0 bui
 compares today's tree against it. Rerun only when a change is *meant* to change a network,
 and say which in the commit.
 
-    python scripts/record_baseline.py [--check]
+    python scripts/record_baseline.py [--check | --add NAME...]
 """
 
 from __future__ import annotations
@@ -89,6 +89,13 @@ def record() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    if "--add" in sys.argv:  # record only the named specs (new bundled ones), keeping every other row
+        names = sys.argv[sys.argv.index("--add") + 1:]
+        old = json.loads(OUT.read_text())
+        old.update({name: {**analytic(name), **built(name)} for name in names})
+        OUT.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")
+        print(f"added {', '.join(names)} to {OUT} ({len(old)} specs)")
+        sys.exit(0)
     data = record()
     if "--check" in sys.argv:
         old = json.loads(OUT.read_text())
