@@ -181,3 +181,55 @@ def test_fx_trace_and_torch_export_run_the_generated_attention():
         assert torch.equal(traced(x), expected)
         exported = torch.export.export(net, (x,))
         torch.testing.assert_close(exported.module()(x), expected)
+
+
+def test_mlp_ratio_gives_the_mlp_width_and_a_fractional_width_is_refused():
+    by_ratio = archspec.plan(spec_path("vit-b-16"), overrides=["body.block.mlp_dim=null", "body.block.mlp_ratio=4"])
+    by_dim = archspec.plan(spec_path("vit-b-16"))
+    assert (by_ratio.params, by_ratio.macs) == (by_dim.params, by_dim.macs)
+    assert {u.inner_channels for u in by_ratio.units if u.block == "vit"} == {3072}
+    result = runner.invoke(app, ["validate", str(spec_path("vit-b-16")), "--set", "body.block.mlp_dim=null",
+                                 "--set", "body.block.mlp_ratio=3.3"])
+    assert result.exit_code == 2 and "2534.4 is not a whole width" in result.output and "2534 or 2535" in result.output
+    both = runner.invoke(app, ["validate", str(spec_path("vit-b-16")), "--set", "body.block.mlp_ratio=4"])
+    assert both.exit_code == 2 and "exactly one of `mlp_dim`" in both.output
+
+
+def test_deit_space_samples_vits_in_its_macs_band_with_deit_ti_in_it(tmp_path):
+    """spaces/vit-deit.yaml: depth, heads, width and MLP ratio drawn; each sample is a whole ViT in the band."""
+    from archspec.space import load_space, sample
+
+    space = load_space(spec_path("vit-b-16").parent.parent / "spaces" / "vit-deit.yaml")
+    result = sample(space, 12, seed=0, out=tmp_path)
+    assert len(result.samples) == 12
+    for s in result.samples:
+        plan = archspec.plan(tmp_path / f"{s.sha256[:12]}.yaml")
+        width, heads = s.values["stem.width"], s.values["body.block.heads"]
+        assert 1.2e9 <= plan.macs == s.macs <= 4.7e9 and width % heads == 0
+        assert {u.inner_channels for u in plan.units if u.block == "vit"} == {width * s.values["body.block.mlp_ratio"]}
+    deit_ti = archspec.plan(spec_path("vit-b-16"), overrides=["stem.width=192", "body.block.heads=3",
+                                                              "body.block.mlp_dim=768"])  # timm's, test above
+    base = tmp_path / "base.yaml"
+    base.write_text(json.dumps(space.base_data))
+    point = archspec.plan(base, overrides=["stem.width=192", "body.block.heads=3", "body.block.mlp_ratio=4.0",
+                                           "body.stages.0.units=12"])
+    assert (point.params, point.macs) == (deit_ti.params, deit_ti.macs)  # DeiT-Ti is a point of the space
+
+
+def test_analyze_draws_a_vit_space_beside_a_cnn_space(tmp_path):
+    from archspec.space import RunResult, load_space, plot, sample, table
+    from archspec.space.sweep import RESULTS, append_result
+
+    spaces = spec_path("vit-b-16").parent.parent / "spaces"
+    dirs = []
+    for name in ("vit-cifar", "cifar-resnets"):
+        result = sample(load_space(spaces / f"{name}.yaml"), 4, seed=0, out=tmp_path / name)
+        for s in result.samples:  # a stand-in metric that depends on the network (the sweep's own tests run real ones)
+            append_result(tmp_path / name / RESULTS, RunResult(s.sha256, "ok", 0, 1.0, {"score": s.params / s.macs}))
+        dirs.append(tmp_path / name)
+    rows = table(dirs, "score")
+    assert sorted({r.dir for r in rows}) == sorted(map(str, dirs)) and len(rows) == 8
+    vit_rows = [r for r in rows if r.dir == str(dirs[0])]
+    assert all(archspec.plan(dirs[0] / f"{r.sha256[:12]}.yaml").units[1].block == "vit" for r in vit_rows)
+    plot(rows, "score", tmp_path / "edf.png", False)
+    assert (tmp_path / "edf.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

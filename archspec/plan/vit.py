@@ -55,6 +55,17 @@ def nearest_sizes(size: Size, patch: int) -> str:
     return " or ".join(dict.fromkeys(f"{h}x{w}" for h, w in (down, up)))
 
 
+def mlp_width(ratio: float, width: int, path: tuple) -> int:
+    """``width x ratio``, which must be whole: a fractional hidden width is refused, not silently rounded."""
+    hidden = width * ratio
+    if hidden != int(hidden):
+        near = sorted({math.floor(hidden), math.ceil(hidden)})
+        raise PlanError(path + ("mlp_ratio",), f"mlp_ratio {ratio:g} x token width {width} = {hidden:g} is not a whole "
+                        f"width; use a ratio giving {' or '.join(map(str, near))} "
+                        f"({' or '.join(f'{n / width:g}' for n in near)}), or `mlp_dim`")
+    return int(hidden)
+
+
 @register_stem("patch_embed")
 def plan_patch_embed(stem: Any, cin: int, size: Size, first_width: int | None = None) -> Unit:
     """conv patch x patch / patch to ``width``, tokens, class token, position embedding, dropout."""
@@ -89,6 +100,7 @@ def plan_vit(block: Any, ctx: UnitContext) -> Unit:
         near = sorted(divisors, key=lambda h: abs(h - heads))[:2]
         raise PlanError(ctx.block_path + ("heads",), f"{heads} heads do not divide the token width {width}; "
                         f"use {' or '.join(map(str, sorted(near)))}")
+    mlp_dim = block.mlp_dim if block.mlp_dim is not None else mlp_width(block.mlp_ratio, width, ctx.block_path)
     g = GraphBuilder.of_shape((tokens, width))
     eps = block.norm_eps
     y = g.chain(INPUT, token_norm("ln_1", width, tokens, eps),
@@ -103,13 +115,13 @@ def plan_vit(block: Any, ctx: UnitContext) -> Unit:
     y = g.chain(out, MergeHeads("self_attention.merge"), Linear("self_attention.out_proj", width, width,
                                                                   size=(tokens, 1), init="attention_out"))
     x = g.add(Add("add_1"), sg.dropout(g, y, block.dropout), INPUT)
-    y = g.chain(x, token_norm("ln_2", width, tokens, eps), Linear("mlp.0", width, block.mlp_dim, size=(tokens, 1)),
+    y = g.chain(x, token_norm("ln_2", width, tokens, eps), Linear("mlp.0", width, mlp_dim, size=(tokens, 1)),
                 Act("mlp.1", "gelu", inplace=False))
-    y = g.add(Linear("mlp.3", block.mlp_dim, width, size=(tokens, 1)), sg.dropout(g, y, block.dropout, "mlp.2"))
+    y = g.add(Linear("mlp.3", mlp_dim, width, size=(tokens, 1)), sg.dropout(g, y, block.dropout, "mlp.2"))
     g.add(Add("add_2"), x, sg.dropout(g, y, block.dropout, "mlp.4"))
     graph = g.build()
     return Unit(name=ctx.name, stage=ctx.stage, index=ctx.index, block="vit", in_channels=width, out_channels=width,
-                in_size=ctx.in_size, out_size=ctx.in_size, inner_channels=block.mlp_dim, shortcut="identity",
+                in_size=ctx.in_size, out_size=ctx.in_size, inner_channels=mlp_dim, shortcut="identity",
                 merge="add", ops=graph.weighted, graph=graph,
                 options=ViTOptions(heads, block.dropout, block.attention_dropout))
 

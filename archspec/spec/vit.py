@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import PositiveFloat, PositiveInt, Probability, StrictModel
 
@@ -42,11 +42,22 @@ class ViTBlock(StrictModel):
 
     type: Literal["vit"]
     heads: PositiveInt = Field(description="Attention heads; they divide the width.")
-    mlp_dim: PositiveInt = Field(description="The MLP's hidden width: 3072 for ViT-B.")
+    mlp_dim: PositiveInt | None = Field(None, description="The MLP's hidden width: 3072 for ViT-B. Give it or `mlp_ratio`.")
+    mlp_ratio: PositiveFloat | None = Field(None, description="The MLP's hidden width as a multiple of the token width "
+                                            "(4 for ViT and DeiT); width x ratio must be whole. Give it or `mlp_dim`.")
     dropout: Probability = Field(0.0, description="Dropout after the attention and in the MLP (torchvision's dropout).")
     attention_dropout: Probability = Field(0.0, description="Dropout on the attention weights.")
     norm_eps: PositiveFloat = Field(1e-6, description="Epsilon of the layer norms (torchvision: 1e-6).")
     layers_per_unit: ClassVar[int] = 1  # a ViT's depth is its number of encoder layers
+
+    @model_validator(mode="after")
+    def _one_mlp_width(self) -> "ViTBlock":
+        """The MLP's width is given once: absolute (torchvision's mlp_dim) or relative (DeiT's mlp_ratio, which a
+        design space varies independently of the width)."""
+        if (self.mlp_dim is None) == (self.mlp_ratio is None):
+            raise ValueError("give exactly one of `mlp_dim` (the MLP's hidden width, e.g. 3072) and `mlp_ratio` "
+                             "(its multiple of the token width, e.g. 4)")
+        return self
 
 
 class TokenClassifierHead(StrictModel):
