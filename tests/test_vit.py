@@ -233,3 +233,41 @@ def test_analyze_draws_a_vit_space_beside_a_cnn_space(tmp_path):
     assert all(archspec.plan(dirs[0] / f"{r.sha256[:12]}.yaml").units[1].block == "vit" for r in vit_rows)
     plot(rows, "score", tmp_path / "edf.png", False)
     assert (tmp_path / "edf.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+FUSED = ["input.size=32", "stem.width=48", "body.block.heads=4", "body.block.mlp_dim=64", "body.stages.0.units=2"]
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_fused_attention_counts_and_computes_as_the_explicit_steps_and_saves_what_the_kernel_saves(dropout):
+    """``attention: sdpa``: the same params, MACs and outputs; the saved bytes are the CPU kernel's, checked
+    against autograd at batch 1 and 3, in fp32 and bf16. Without dropout the flash kernel keeps q, k and v
+    (one storage), its output and an fp32 log-sum-exp per query row; with dropout the math kernel runs."""
+    sets = FUSED + [f"body.block.attention_dropout={dropout}"]
+    fused = archspec.plan(spec_path("vit-b-16"), overrides=sets + ["body.block.attention=sdpa"])
+    explicit = archspec.plan(spec_path("vit-b-16"), overrides=sets)
+    assert (fused.params, fused.macs) == (explicit.params, explicit.macs)
+    assert verify(fused) == [] and verify_memory(fused) == [] and verify_memory(fused, batch=3) == []
+    assert verify_memory(fused, dtype="bf16") == [] and verify_peak(fused) == []
+    t, d, heads, mlp = 5, 48, 4, 64
+    around = t * d + 2 * t + t * d + t * d + t * d + 2 * t + t * d + t * mlp + t * mlp  # ln_1 .. mlp.3, as explicit
+    attention = 3 * t * d + heads * t + t * d if not dropout else 3 * t * d + 2 * t * d + 3 * heads * t * t
+    assert memory(fused).units["stages.0.0"].train_saved_bytes == 4 * (around + attention)
+    torch.manual_seed(0)
+    a = Network(fused).eval()
+    torch.manual_seed(0)
+    b = Network(explicit).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        out = a(x)
+        torch.testing.assert_close(out, b(x))
+    assert torch.isfinite(out).all() and float((out - out[:1]).abs().max()) > 0
+
+
+@pytest.mark.parametrize("attention", ["explicit", "sdpa"])
+def test_both_attentions_export_verified_onnx_fx_and_python(attention, tmp_path):
+    sets = [a for s in FUSED + [f"body.block.attention={attention}"] for a in ("--set", s)]
+    result = runner.invoke(app, ["build", str(spec_path("vit-b-16")), *sets, "-e", "onnx", "-e", "fx", "-e", "python",
+                                 "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.suffixes[-1] for p in tmp_path.iterdir()) == [".onnx", ".py", ".py"]

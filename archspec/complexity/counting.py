@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ..plan.ops import Conv, Norm, Size
-from ..plan.steps import AdaptiveAvgPool, MatMul, Mean, Pool
+from ..plan.steps import AdaptiveAvgPool, Attention, MatMul, Mean, Pool
 from ..plan.types import Unit
 
 POOLS = (AdaptiveAvgPool, Mean, Pool)
@@ -89,8 +89,9 @@ class Elementwise:
 
 
 def has_attention(units: "tuple[Unit, ...]") -> bool:
-    """Whether any unit's graph has attention's matmuls (plan/steps.py's MatMul)."""
-    return any(u.graph is not None and any(isinstance(n.step, MatMul) for n in u.graph.nodes) for u in units)
+    """Whether any unit's graph has attention's matmuls (plan/steps.py's MatMul, or the fused Attention)."""
+    return any(u.graph is not None and any(isinstance(n.step, (MatMul, Attention)) for n in u.graph.nodes)
+               for u in units)
 
 
 def area(size: Size) -> int:

@@ -46,6 +46,7 @@ DEVICES = ("cpu", "cuda")
 INDEX_BYTES = 8  # max-pool indices are int64
 MASK_BYTES = 1  # CUDA's fused dropout keeps a bool mask
 STAT_BYTES = 4  # CUDA keeps BN's saved mean / inverse std in fp32 (the accumulation type)
+FLOAT_BYTES = 4  # fp32 whatever the activations: fused attention's log-sum-exp
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,13 @@ class Layout:
         act = DTYPES[self.dtype]
         cpu = self.device == "cpu"
         return {"act": act, "index": INDEX_BYTES, "noise": act if cpu else MASK_BYTES,
-                "stat": act if cpu else STAT_BYTES}[kind]
+                "stat": act if cpu else STAT_BYTES, "float": FLOAT_BYTES}[kind]
 
 
 @dataclass(slots=True)
 class Tensor:
     elements: int  # per sample when ``per_sample``, else in all
-    kind: str  # "act", "index", "noise" or "stat" (see Layout.bytes)
+    kind: str  # "act", "index", "noise", "stat" or "float" (see Layout.bytes)
     per_sample: bool = True
     saved_by: str | None = None  # the unit that saved it first
     made: int = -1  # step index
@@ -82,9 +83,12 @@ class Step:
 
 @dataclass
 class Flow:
-    """The network's tensors and steps, built unit by unit; ``training`` picks the mode replayed."""
+    """The network's tensors and steps, built unit by unit; ``training`` picks the mode replayed.
+    ``dtype`` and ``device`` are the layout's: a few kernels depend on them (fused attention's)."""
 
     training: bool
+    dtype: str = "fp32"
+    device: str = "cpu"
     tensors: list[Tensor] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     unit: str = ""
@@ -242,9 +246,9 @@ IN_PLACE_SAVES = {"relu": "output", "silu": "input copy", "relu6": "input copy",
 OUT_OF_PLACE_SAVES = {"relu": "output", "hardsigmoid": "input", "gelu": "input"}
 
 
-def replay(plan: Plan, training: bool) -> Flow:
+def replay(plan: Plan, training: bool, dtype: str = "fp32", device: str = "cpu") -> Flow:
     """Every unit's graph in network order, the input batch first."""
-    flow = Flow(training)
+    flow = Flow(training, dtype, device)
     flow.unit = plan.stem.name
     x = flow.new(plan.in_channels * plan.input_size[0] * plan.input_size[1])
     for unit in plan.units:
@@ -326,7 +330,7 @@ def memory(plan: Plan, batch: int = 1, dtype: str = "fp32", device: str = "cpu")
     if batch < 1 or dtype not in DTYPES or device not in DEVICES:
         raise ValueError(f"batch >= 1, dtype in {sorted(DTYPES)}, device in {DEVICES}: got {batch}, {dtype}, {device}")
     layout = Layout(batch, dtype, device)
-    train, infer = replay(plan, training=True), replay(plan, training=False)
+    train, infer = (replay(plan, training, dtype, device) for training in (True, False))
     saved = {u.name: 0 for u in plan.units}
     for t in train.tensors:
         if t.saved_by is not None:

@@ -40,7 +40,7 @@ def archspec(event: tuple[Any, ...]) -> int:
     """Conv and linear MACs, biases excluded; deformable sampling counted as the regular conv's; attention's
     two matmuls (q @ k^T, weights @ v)."""
     kind, *facts = event
-    if kind == "matmul":
+    if kind in ("matmul", "sdpa"):
         return facts[0]
     return facts[0].macs if kind == "layer" and isinstance(facts[0], (Conv, Linear)) else 0
 
@@ -49,7 +49,7 @@ def torchvision(event: tuple[Any, ...]) -> int:
     """torchvision's "GFLOPS": FlopCounterMode / 2: conv and matmul MACs (``deform_conv2d`` unseen), attention's
     matmuls included (counted with the mha fast path off and SDPA's math kernel)."""
     kind, *facts = event
-    if kind == "matmul":
+    if kind in ("matmul", "sdpa"):  # the fused call under the math kernel: its two matmuls
         return facts[0]
     if kind != "layer":
         return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..plan.steps import Attention
 from ..plan.types import Plan, Unit
 
 
@@ -38,6 +39,7 @@ class Mismatch:
 def measure(plan: Plan) -> list[Measured]:
     """Build the plan's module on ``meta`` and measure every unit, then the total."""
     import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     from ..blocks.network import Network
@@ -46,7 +48,7 @@ def measure(plan: Plan) -> list[Measured]:
         model = Network(plan).eval()
         x = torch.empty(1, plan.in_channels, *plan.input_size)
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
+    with counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):  # fused attention's matmuls, as torchvision counts
         model(x)
     flops = counter.get_flop_counts()
     root = type(model).__name__
@@ -85,7 +87,8 @@ def measure_memory(plan: Plan, batch: int = 1, dtype: str = "fp32") -> dict[str,
     In fp32 the build is on ``meta``: meta tensors save what CPU ones save (the same
     composite kernels decide) without allocating, so full-size ImageNet nets take a
     fraction of a second. In bf16/fp16 meta's BN keeps fp32 statistics where the CPU
-    kernel keeps them in the activation dtype, so those are measured on real CPU tensors.
+    kernel keeps them in the activation dtype, and fused attention picks its kernel by device
+    (meta runs the math kernel, the CPU its flash kernel), so those are measured on real CPU tensors.
     """
     import torch
 
@@ -93,7 +96,8 @@ def measure_memory(plan: Plan, batch: int = 1, dtype: str = "fp32") -> dict[str,
     from .measure import measure_saved
 
     torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
-    with torch.device("meta" if dtype == "fp32" else "cpu"):
+    fused = any(isinstance(n.step, Attention) for u in plan.units if u.graph is not None for n in u.graph.nodes)
+    with torch.device("meta" if dtype == "fp32" and not fused else "cpu"):
         model = Network(plan).to(torch_dtype)
         x = torch.empty(batch, plan.in_channels, *plan.input_size, dtype=torch_dtype)
     return measure_saved(model, [u.name for u in plan.units], x).by_unit()

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib.util
 import inspect
 import json
@@ -99,6 +100,8 @@ def fx_module_code(traced: torch.fx.GraphModule, plan: Plan, python_file: str, t
     code = traced.graph.python_code(root_module="self")
     lines, helpers = [], []
     for name, value in sorted(code.globals.items()):
+        if getattr(builtins, name, None) is value:  # ``getattr`` (a ViT's ``getattr(self.stages, "0")``): no import
+            continue
         if isinstance(value, types.ModuleType):
             lines.append(f"import {value.__name__}" if value.__name__ == name else f"import {value.__name__} as {name}")
         elif isinstance(value, float):  # inf, nan

@@ -651,6 +651,85 @@ class MatMul(Free):
 
 
 @dataclass(frozen=True)
+class Attention(Free):
+    """Scaled dot-product attention as one fused call, ``F.scaled_dot_product_attention(q, k, v)``
+    (what timm's blocks call): ``softmax(q @ k^T / sqrt(d)) @ v`` per head. Its MACs are the two
+    matmuls', ``2 x T x T x d`` per head (see ``of``), as FlopCounterMode counts them under SDPA's
+    math kernel; what the other tools see of it is their policy's business (complexity/policies.py).
+
+    What its backward keeps depends on the kernel torch runs (measured with saved_tensors_hooks):
+    on the CPU with no dropout (and always in eval) the fused flash kernel keeps q, k and v, its
+    output and one fp32 log-sum-exp per query row; with dropout in training the CPU runs the math
+    kernel, in fp32 whatever the activations (bf16 and fp16 q, k and v are copied to fp32 first): q and
+    k each scaled by d^-1/4 (new tensors), the softmax output, the dropout noise, the dropped weights
+    and v. On CUDA (derived from PyTorch's kernels, not measured here) the fused kernels run with or
+    without dropout: flash (fp16/bf16) and memory-efficient (fp32, its log-sum-exp rows padded to 32)
+    keep q, k, v, the output and the log-sum-exp, plus the dropout's seed and offset (docs/report.md).
+    """
+
+    path: str
+    macs: int  # type: ignore[misc]  # per sample: both matmuls
+    dropout: float = 0.0
+
+    @classmethod
+    def of(cls, path: str, q: Shape, dropout: float = 0.0) -> "Attention":
+        """The attention of per-sample ``(heads, T, d)`` queries over as many keys."""
+        heads, tokens, dim = q
+        return cls(path, 2 * heads * tokens * tokens * dim, dropout)
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        return shapes[0]
+
+    def expr(self, args: list[str]) -> str:
+        drop = f", dropout_p={self.dropout!r} if self.training else 0.0" if self.dropout else ""
+        return f"F.scaled_dot_product_attention({', '.join(args)}{drop})"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        q, k, v = xs
+        heads, tokens, dim = ins[0]
+        flow.emit("sdpa", self.macs)
+        if flow.training and self.dropout and flow.device == "cpu":  # the math kernel, in fp32 (bf16/fp16 copied up)
+            square = heads * tokens * tokens
+            if flow.dtype != "fp32":
+                q, k, v = (flow.new(elements(shape), "float") for shape in ins)
+                for copy, source in zip((q, k, v), xs):
+                    flow.step((source,), copy)
+            scaled_q, scaled_k = flow.new(elements(ins[0]), "float"), flow.new(elements(ins[1]), "float")
+            flow.step((q,), scaled_q)
+            flow.step((k,), scaled_k)
+            scores = flow.new(square, "float")
+            flow.step((scaled_q, scaled_k), scores)
+            weights, noise, dropped = (flow.new(square, "float") for _ in range(3))
+            flow.step((scores,), weights)
+            flow.step((weights, noise), dropped)
+            made = flow.new(elements(out), "float" if flow.dtype != "fp32" else "act")
+            flow.step((dropped, v), made)
+            flow.save(scaled_q, scaled_k, weights, noise, dropped, v)
+            if flow.dtype == "fp32":
+                return made
+            return flow.op((made,), elements(out))  # back to the activations' dtype
+        rows = tokens if flow.device == "cpu" or flow.dtype != "fp32" else -(-tokens // 32) * 32  # CUDA fp32: padded
+        lse = flow.new(heads * rows, "float")
+        made = flow.new(elements(out))
+        flow.step((q, k, v, lse), made)  # the log-sum-exp is made and read by this step
+        flow.save(q, k, v, made, lse)
+        if flow.training and self.dropout:  # CUDA: the kernel's random seed and offset, two int64 scalars
+            flow.save(flow.new(2, "index", per_sample=False))
+        return made
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """Mul by 1/sqrt(d), MatMul with k transposed, Softmax, MatMul with v."""
+        q, k, v = xs
+        scaled = b.node("Mul", [q, b.scalar(ins[0][-1] ** -0.5)])
+        scores = b.node("MatMul", [scaled, b.node("Transpose", [k], perm=[0, 1, 3, 2])])
+        return b.node("MatMul", [b.node("Softmax", [scores], axis=-1), v])
+
+    @property
+    def label(self) -> str:
+        return "attention (fused)"
+
+
+@dataclass(frozen=True)
 class MergeHeads(Free):
     """``(heads, T, d)`` back to tokens ``(T, heads x d)``: ``x.transpose(1, 2).flatten(2)``, a copy
     (the transposed layout cannot be viewed flat); nothing saved."""
@@ -678,4 +757,4 @@ class MergeHeads(Free):
 
 
 FREE_STEPS = (Act, Mean, AdaptiveAvgPool, Pool, Mul, Add, Concat, Dropout, DropPath, Subsample, ZeroPad, Flatten,
-              Permute, Chunk, Shuffle, Softmax, Tokens, SplitHeads, Select, MatMul, MergeHeads)
+              Permute, Chunk, Shuffle, Softmax, Tokens, SplitHeads, Select, MatMul, Attention, MergeHeads)

@@ -27,7 +27,7 @@ from .graph import INPUT, GraphBuilder
 from .ops import ClassToken, Conv, Linear, Norm, PosEmbedding, Size
 from .options import no_options, register_options
 from .registry import register_head, register_planner, register_stem
-from .steps import Act, Add, MatMul, MergeHeads, Select, Softmax, SplitHeads, Tokens
+from .steps import Act, Add, Attention, MatMul, MergeHeads, Select, Softmax, SplitHeads, Tokens
 from .types import Unit, UnitOptions
 
 no_options("stem_patch_embed", "token_classifier")  # their steps say everything
@@ -85,6 +85,14 @@ def plan_patch_embed(stem: Any, cin: int, size: Size, first_width: int | None = 
                 ops=graph.weighted, graph=graph)
 
 
+def explicit_attention(g: GraphBuilder, q: str, k: str, v: str, dropout: float) -> str:
+    """``(q / sqrt(d)) @ k^T``, softmax, dropout, ``@ v``: SDPA's math kernel as steps (torchvision's count)."""
+    head_dim = g.shape(q)[-1]
+    scores = g.add(MatMul.of("self_attention.scores", g.shape(q), g.shape(k), True, 1 / math.sqrt(head_dim)), q, k)
+    attn = sg.dropout(g, g.add(Softmax("self_attention.softmax"), scores), dropout, "self_attention.dropout")
+    return g.add(MatMul.of("self_attention.context", g.shape(attn), g.shape(v)), attn, v)
+
+
 @register_planner("vit")
 def plan_vit(block: Any, ctx: UnitContext) -> Unit:
     """One encoder layer on ``(T, D)`` tokens: pre-norm attention and MLP, each added to its input."""
@@ -107,11 +115,10 @@ def plan_vit(block: Any, ctx: UnitContext) -> Unit:
                 Linear("self_attention.in_proj", width, 3 * width, size=(tokens, 1), init="attention_in"))
     qkv = g.add(SplitHeads("self_attention.heads", heads), y)
     q, k, v = (g.add(Select(f"self_attention.{n}", i, batch_first=False), qkv) for i, n in enumerate("qkv"))
-    head_dim = width // heads
-    scores = g.add(MatMul.of("self_attention.scores", g.shape(q), g.shape(k), True, 1 / math.sqrt(head_dim)), q, k)
-    attn = sg.dropout(g, g.add(Softmax("self_attention.softmax"), scores), block.attention_dropout,
-                      "self_attention.dropout")
-    out = g.add(MatMul.of("self_attention.context", g.shape(attn), g.shape(v)), attn, v)
+    if block.attention == "sdpa":
+        out = g.add(Attention.of("self_attention.attend", g.shape(q), block.attention_dropout), q, k, v)
+    else:
+        out = explicit_attention(g, q, k, v, block.attention_dropout)
     y = g.chain(out, MergeHeads("self_attention.merge"), Linear("self_attention.out_proj", width, width,
                                                                   size=(tokens, 1), init="attention_out"))
     x = g.add(Add("add_1"), sg.dropout(g, y, block.dropout), INPUT)

@@ -48,6 +48,10 @@ class ViTBlock(StrictModel):
     dropout: Probability = Field(0.0, description="Dropout after the attention and in the MLP (torchvision's dropout).")
     attention_dropout: Probability = Field(0.0, description="Dropout on the attention weights.")
     norm_eps: PositiveFloat = Field(1e-6, description="Epsilon of the layer norms (torchvision: 1e-6).")
+    attention: Literal["explicit", "sdpa"] = Field(
+        "explicit", description="`explicit`: q @ k^T, softmax, dropout, @ v as separate steps (torchvision's math, "
+        "every tool sees the matmuls); `sdpa`: one F.scaled_dot_product_attention call (timm's; the fused kernels "
+        "save far less for backward). The same params, MACs and outputs.")
     layers_per_unit: ClassVar[int] = 1  # a ViT's depth is its number of encoder layers
 
     @model_validator(mode="after")
