@@ -305,3 +305,39 @@ def test_specs_of_known_types_never_read_entry_points(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "entry_points", refuse)
     assert archspec.plan(archspec.load(spec_path("resnet-20"))).params == RESNET20_PARAMS
     assert archspec.plan(archspec.load(spec_path("res2net50-26w-4s"))).params > 0  # a bundled block file
+
+
+def test_a_plugin_planner_s_error_is_located_at_the_block_and_names_the_plugin(tmp_path):
+    _plugin(tmp_path, "miswired", """
+        from typing import Literal
+        from pydantic import BaseModel
+        from archspec.plan.graph import INPUT, GraphBuilder
+        from archspec.plan.ops import Conv
+        from archspec.plan.plugins import register_block
+
+        class Miswired(BaseModel):
+            type: Literal["miswired"]
+
+        def plan(block, ctx):
+            g = GraphBuilder(ctx.in_channels, ctx.in_size)
+            g.add(Conv("conv", ctx.in_channels + 1, ctx.width, 3, ctx.in_size), INPUT)  # one channel too many
+            return g.build()
+
+        register_block(Miswired, plan)
+    """)
+    spec = tmp_path / "spec.yaml"
+    text = SPEC.read_text().replace("plugins: [archspec_eca]", "plugins: [miswired]").replace("eca_basic", "miswired")
+    spec.write_text(text)
+    done = cli("report", str(spec), path=(tmp_path,))
+    assert done.returncode == 2
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "miswired}" in t)
+    assert done.stderr.strip().splitlines() == [
+        f"error: {spec}:{line}:3: body.block: the planner of plugin block `miswired` (module miswired), in unit "
+        "stages.0.0: GraphError: step 'conv' expects 17 channels, its input has 16"]
+
+
+def test_a_declared_block_may_not_take_a_plugin_s_type(eca, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.read_text() + "blocks:\n  eca_basic: {steps: [{name: id, op: identity}]}\n")
+    with pytest.raises(SpecError, match="`eca_basic` is the block type of plugin `archspec_eca`; name yours otherwise"):
+        archspec.load(spec)

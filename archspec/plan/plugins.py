@@ -16,8 +16,9 @@ from math import prod
 from typing import Any, Callable, ClassVar
 
 from ..registry import Registry
-from ..spec.plugins import model_type, register_model
+from ..spec.plugins import model_type, origin, register_model
 from .context import UnitContext
+from .errors import PlanError
 from .graph import Graph
 from .ops import Shape, module_ref
 from .types import Unit, UnitOptions
@@ -39,14 +40,20 @@ def plan_plugin_block(block: Any, ctx: UnitContext) -> Unit:
     made a unit (its input is the unit's input, its output the unit's)."""
     model = getattr(block, "plugin", None)
     kind = model_type(type(model)) if model is not None else block.type
-    made = PLANNERS[kind](model if model is not None else block, ctx)
+    where = f"the planner of plugin block `{kind}` (module {origin(kind) or '?'}), in unit {ctx.name}"
+    try:
+        made = PLANNERS[kind](model if model is not None else block, ctx)
+    except PlanError:
+        raise  # the plugin's own located refusal
+    except Exception as exc:  # a graph that does not meet, or the plugin's own bug: one paragraph, located
+        raise PlanError(ctx.block_path, f"{where}: {type(exc).__name__}: {exc}") from exc
     if isinstance(made, Unit):
         return made
     if not isinstance(made, Graph):
-        raise TypeError(f"the planner of plugin block `{kind}` returned {type(made).__name__}, not a Graph or a Unit")
+        raise PlanError(ctx.block_path, f"{where} returned {type(made).__name__}, not a Graph or a Unit")
     out = made.shape_of(made.output)
     if len(out) != 3:
-        raise TypeError(f"plugin block `{kind}` makes a {out} value; a body unit makes a (C, H, W) map")
+        raise PlanError(ctx.block_path, f"{where} makes a {out} value; a body unit makes a (C, H, W) map")
     return Unit(name=ctx.name, stage=ctx.stage, index=ctx.index, block=kind, in_channels=ctx.in_channels,
                 out_channels=out[0], in_size=ctx.in_size, out_size=out[1:], stride=ctx.stride,
                 merge="add" if any(type(n.step).__name__ == "Add" for n in made.nodes) else "none",
