@@ -341,3 +341,32 @@ def test_a_declared_block_may_not_take_a_plugin_s_type(eca, tmp_path):
     spec.write_text(SPEC.read_text() + "blocks:\n  eca_basic: {steps: [{name: id, op: identity}]}\n")
     with pytest.raises(SpecError, match="`eca_basic` is the block type of plugin `archspec_eca`; name yours otherwise"):
         archspec.load(spec)
+
+
+def test_a_plugin_module_is_initialised_by_its_own_rule_seeded_per_step(eca):
+    """Two builds with one seed give the same ECA kernels; each unit's kernel is drawn on its own."""
+    import torch
+
+    spec = archspec.load(SPEC)
+    first, again, other = (archspec.build(spec, seed=s).state_dict() for s in (0, 0, 1))
+    keys = [k for k in first if k.endswith("eca.conv.conv.weight")]
+    assert len(keys) == ECA_UNITS and all(torch.equal(first[k], again[k]) for k in keys)
+    assert not torch.equal(first[keys[0]], other[keys[0]]) and not torch.equal(first[keys[0]], first[keys[1]])
+    bound = 1 / ECA_KERNEL ** 0.5  # Conv1d's own reset_parameters: uniform within 1 / sqrt(fan_in)
+    assert all(first[k].abs().max() <= bound for k in keys)
+
+
+def test_a_spec_validated_without_the_loader_is_checked_by_its_plugin_s_model(eca):
+    import yaml
+
+    from archspec.plan.planner import make_plan
+    from archspec.spec.models import Spec
+
+    archspec.load(SPEC)  # the plugin loaded
+    data = yaml.safe_load(SPEC.read_text())
+    assert make_plan(Spec.model_validate(data)).params == RESNET20_PARAMS + ECA_UNITS * ECA_KERNEL
+    data["body"]["block"]["gamma"] = 0
+    from archspec.plan.errors import PlanError
+
+    with pytest.raises(PlanError, match="plugin block `eca_basic`: Input should be greater than or equal to 1"):
+        make_plan(Spec.model_validate(data))

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any, Callable, ClassVar
 
+from pydantic import ValidationError
+
 from ..registry import Registry
-from ..spec.plugins import model_type, origin, register_model
+from ..spec.plugins import MODELS, origin, register_model
 from .context import UnitContext
 from .errors import PlanError
 from .graph import Graph
@@ -38,11 +40,17 @@ def register_block(model: type, planner: PluginPlanner) -> str:
 def plan_plugin_block(block: Any, ctx: UnitContext) -> Unit:
     """Plan a plugin's block: its planner gets the block as its own model validated it; a returned graph is
     made a unit (its input is the unit's input, its output the unit's)."""
-    model = getattr(block, "plugin", None)
-    kind = model_type(type(model)) if model is not None else block.type
+    kind = block.type
     where = f"the planner of plugin block `{kind}` (module {origin(kind) or '?'}), in unit {ctx.name}"
+    model = getattr(block, "plugin", None)
+    if model is None:  # a spec validated without the loader (Spec.model_validate): its plugin's model checks it now
+        try:
+            model = MODELS[kind].model_validate({"type": kind, **getattr(block, "params", {})})
+        except ValidationError as exc:
+            raise PlanError(ctx.block_path, f"plugin block `{kind}`: {exc.errors(include_url=False)[0]['msg']} "
+                                            f"at {exc.errors()[0]['loc']}") from None
     try:
-        made = PLANNERS[kind](model if model is not None else block, ctx)
+        made = PLANNERS[kind](model, ctx)
     except PlanError:
         raise  # the plugin's own located refusal
     except Exception as exc:  # a graph that does not meet, or the plugin's own bug: one paragraph, located

@@ -222,7 +222,13 @@ class UserBlock(BaseModel):
 
     @property
     def plugin(self) -> Any:
-        """The block as its plugin's spec model validated it (None: not a plugin's type, or not checked yet)."""
+        """The block as its plugin's spec model validated it (None: not a registered plugin's type, or
+        fields its model refuses). The loader validates it; a spec made otherwise is validated here."""
+        if self._plugin is None and self.type in plugins.MODELS:
+            try:
+                self._plugin = plugins.MODELS[self.type].model_validate({"type": self.type, **self.params})
+            except ValidationError:
+                return None
         return self._plugin
 
     @property
@@ -231,8 +237,8 @@ class UserBlock(BaseModel):
 
     @property
     def layers_per_unit(self) -> int:
-        if self._plugin is not None:
-            return getattr(self._plugin, "layers_per_unit", 1)
+        if self.plugin is not None:
+            return getattr(self.plugin, "layers_per_unit", 1)
         return self._definition.model.layers_per_unit if self._definition is not None else 1
 
 
