@@ -36,7 +36,7 @@ MAX_PLUGINS = 32  # modules one spec may name
 
 MODELS: Registry[type[BaseModel]] = Registry("plugin block type")
 _ORIGIN: dict[str, str] = {}  # block type -> the module that registered it
-_LOADED: dict[str, str] = {}  # module name -> how it was named (for messages)
+_LOADED: set[str] = set()  # modules imported as plugins
 _importing: list[str] = []  # the plugin module being imported (registrations name it)
 
 
@@ -108,6 +108,8 @@ def load_plugins(names: Iterable[str], where: Callable[[int, str], Problem] | No
 
 
 class PluginError(Exception):
+    """A plugin that could not be loaded: ``message`` is the one paragraph a user sees."""
+
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
@@ -136,7 +138,7 @@ def import_plugin(name: str, how: str = "") -> None:
                           "(run with --debug for the traceback)") from exc
     finally:
         _importing.pop()
-    _LOADED[name] = how
+    _LOADED.add(name)
 
 
 def from_entry_point(kind: str) -> bool:
