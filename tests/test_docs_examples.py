@@ -63,10 +63,10 @@ ALL = examples()
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A scratch repository root: the package and specs linked, scripts copied (they write
+    """A scratch repository root: the package, specs and examples linked, scripts copied (they write
     relative to themselves), an empty docs/img; ``archspec`` on PATH runs this checkout."""
     root = tmp_path_factory.mktemp("docs-root")
-    for name in ("archspec", "specs"):
+    for name in ("archspec", "specs", "examples"):
         (root / name).symlink_to(ROOT / name)
     shutil.copytree(ROOT / "scripts", root / "scripts")
     (root / "docs" / "img").mkdir(parents=True)

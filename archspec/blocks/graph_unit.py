@@ -176,8 +176,25 @@ def step_module(step: Any) -> nn.Module | nn.Parameter | None:
     if spec is None:
         return None
     name, kwargs = spec
+    if ":" in name:  # a plugin's module by import path (plan/plugins.ModuleStep): it initialises itself
+        module = plugin_class(name)(**kwargs)
+        module.archspec_plugin = True  # blocks/init.py resets it, seeded
+        return module
     cls = getattr(nn, name, None) or getattr(layers, name)
     return layers.fresh(cls, **kwargs) if hasattr(cls, "reset_parameters") else cls(**kwargs)
+
+
+def plugin_class(ref: str) -> type:
+    """The class ``package.module:Class`` names (a plugin step's module), imported when first built."""
+    import importlib
+
+    module_name, _, attr = ref.partition(":")
+    cls = importlib.import_module(module_name)
+    for part in attr.split("."):
+        cls = getattr(cls, part)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"{ref} is not a torch.nn.Module class")
+    return cls
 
 
 def build_graph_unit(unit: Unit) -> nn.Module:

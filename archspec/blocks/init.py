@@ -123,6 +123,10 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
                 module.layer_scale.fill_(module.layer_scale_init)  # its record's start value (ConvNeXt: 1e-6)
                 done.add(id(module.layer_scale))
                 continue  # its children are layers of their own
+            elif getattr(module, "archspec_plugin", False):  # a plugin step's module (plan/plugins.ModuleStep)
+                _reset_seeded(module, tensor_seed(seed, prefix or "."))
+                done.update(id(t) for t in (*module.parameters(), *module.buffers()))
+                continue  # its children are its own
             elif getattr(module, "bare_inits", None):  # ViT's class token and position embedding
                 for leaf, rule in module.bare_inits.items():
                     param = getattr(module, leaf)
@@ -137,6 +141,17 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
     left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if id(t) not in done]
     if left:
         raise TypeError(f"no init rule reached {left[:3]}: a layer type this module does not know")
+
+
+def _reset_seeded(module: nn.Module, seed: int) -> None:
+    """A plugin's module initialised as it initialises itself (every ``reset_parameters`` in it), from a
+    generator seeded for its path: the same weights whatever else the network holds."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in module.modules():
+            reset = getattr(m, "reset_parameters", None)
+            if callable(reset):
+                reset()
 
 
 def _run(fills: list[tuple[str, torch.Tensor, Fill]], seed: int) -> None:

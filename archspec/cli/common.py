@@ -82,14 +82,48 @@ def unwrapped(text: Optional[str]) -> Optional[str]:
                        for p in paragraphs)
 
 
+PLUGIN_HELP = ("Import this Python module first: a plugin registering block types (docs/custom-blocks.md#python-plugins); "
+               "repeatable. Installed plugins are found by their entry point without it.")
+
+
+def reads_specs(command: Any) -> bool:
+    """Whether a command loads specs (it takes ``--set``, or samples a space): those take ``--plugin``."""
+    return command.name == "sample" or any(p.name == "sets" for p in command.params)
+
+
+_PLUGIN_PARAM: list[Any] = []
+
+
+def _plugin_param() -> Any:
+    """The ``--plugin`` option as typer makes options (taken from a one-option probe command, made once)."""
+    if not _PLUGIN_PARAM:
+        probe = typer.Typer()
+
+        @probe.command()
+        def _probe(plugin: list[str] = typer.Option([], "--plugin", metavar="MODULE", help=PLUGIN_HELP)) -> None:
+            """Never run."""
+
+        _PLUGIN_PARAM.append(typer.main.get_command(probe).params[0])
+    return _PLUGIN_PARAM[0]
+
+
 class Command(_FlagsTakeNoValue, TyperCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.help = unwrapped(self.help)
+        if reads_specs(self):  # one place gives every command that loads specs the plugin option
+            self.params.append(_plugin_param())
 
     def invoke(self, ctx: typer.Context) -> Any:
         """Every command: a file that cannot be written or read (a full disk, a read-only place,
-        a link or FIFO where an output goes) ends with one message naming it and status 2."""
+        a link or FIFO where an output goes) ends with one message naming it and status 2. The
+        ``--plugin`` modules are imported first; one that fails is one paragraph and status 2."""
+        plugins = ctx.params.pop("plugin", ())
+        if plugins:
+            from ..spec.plugins import load_plugins
+
+            with user_errors():
+                load_plugins(plugins)
         try:
             return super().invoke(ctx)
         except BrokenPipeError:

@@ -227,11 +227,11 @@ def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp
     """``--verify``: build each module (torch) and compare; exit 1 naming the first difference.
     The verdict is wrapped at ``width`` (None: one line)."""
     from ..complexity.render import wrap
-    from ..complexity.verify import verify, verify_memory, verify_peak
+    from ..complexity.verify import module_steps, verify, verify_memory, verify_peak, verify_steps
 
     out = console if fmt is Format.table else errors
     for resolved in plans:
-        mismatches = verify(resolved)
+        mismatches = verify_steps(resolved) + verify(resolved)  # a plugin's wrong declaration first, by step
         if device == "cpu":
             mismatches += verify_memory(resolved, batch, dtype) + verify_peak(resolved, dtype)
         if mismatches:
@@ -241,7 +241,9 @@ def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp
                        f"2 x MACs == FlopCounterMode ({2 * resolved.macs:,} FLOPs)"
                        + (f", train_saved_bytes == autograd's saved tensors at batch {batch}, {dtype}, "
                           "infer_peak_bytes == a traced CPU forward's" if device == "cpu"
-                          else " (saved tensors not verified: the meta build replays CPU kernels, not CUDA's)"), width),
+                          else " (saved tensors not verified: the meta build replays CPU kernels, not CUDA's)")
+                       + (f"; the declared params, MACs and saved bytes of its {len(module_steps(resolved))} plugin "
+                          "steps == their modules'" if module_steps(resolved) else ""), width),
                   markup=False)
 
 

@@ -10,6 +10,7 @@ torch is imported here, inside the function, never by the report itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..plan.steps import Attention
 from ..plan.types import Plan, Unit
@@ -131,6 +132,106 @@ def verify_peak(plan: Plan, dtype: str = "fp32") -> list[Mismatch]:
     measured = measure_infer_peak(model, x).peak()
     analytic = memory(plan, 1, dtype, "cpu").infer_peak_bytes
     return [] if measured == analytic else [Mismatch("total", "inference peak bytes (batch 1)", analytic, measured)]
+
+
+@dataclass(frozen=True)
+class StepMismatch(Mismatch):
+    """A plugin step's declaration (plan/plugins.ModuleStep) that its built module contradicts."""
+
+    declared_by: str = ""
+
+    def __str__(self) -> str:
+        return (f"{self.unit}: declared {self.quantity} {self.analytic:,} != measured {self.measured:,} "
+                f"(diff {self.measured - self.analytic:+,}); fix the declaration in {self.declared_by}")
+
+
+def verify_steps(plan: Plan, dtype: str = "fp32") -> list[StepMismatch]:
+    """Every plugin step's declared params, MACs and saved bytes against the module it builds, step by
+    step: params by ``numel`` (and each declared tensor's shape), MACs by FlopCounterMode / 2, saved
+    bytes by autograd's saved tensors (batch 1, the distinct storages saved while the module runs, each
+    counted by the saved tensor's own size: an input an earlier step saved too counts here all the same)."""
+    from math import prod
+
+    steps = module_steps(plan)
+    if not steps:
+        return []
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..blocks.network import Network
+    from .measure import storage_key
+
+    torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
+    with torch.device("meta"):
+        model = Network(plan).to(torch_dtype)
+        x = torch.empty(1, plan.in_channels, *plan.input_size, dtype=torch_dtype)
+    state = {storage_key(t) for t in [*model.parameters(), *model.buffers()]}
+    saved: dict[str, dict[int, int]] = {path: {} for path, _ in steps}
+    running: list[str] = []
+    handles = []
+    for path, _ in steps:
+        module = model.get_submodule(path)
+        handles.append(module.register_forward_pre_hook(lambda m, a, path=path: running.append(path)))
+        handles.append(module.register_forward_hook(lambda m, a, o: running.pop() and None))  # None: output kept
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = storage_key(t)
+        if running and key not in state:
+            seen = saved[running[-1]]
+            seen[key] = max(seen.get(key, 0), t.numel() * t.element_size())
+        return t
+
+    try:
+        model.train()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(x)
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+    flops = counter.get_flop_counts()
+    root = type(model).__name__
+    width = torch.empty((), dtype=torch_dtype).element_size()
+    found = []
+    for path, node in steps:
+        step, module = node.step, model.get_submodule(path)
+        where = f"{path} ({type(step).__name__})"
+        by = f"{type(step).__module__}.{type(step).__qualname__}"
+        tensors = {name: tuple(p.shape) for name, p in module.named_parameters()}
+        if tensors != dict(step.tensors):
+            declared = ", ".join(f"{k} {tuple(v)}" for k, v in step.tensors.items()) or "none"
+            made = ", ".join(f"{k} {v}" for k, v in tensors.items()) or "none"
+            found.append(StepMismatch(f"{where}: declared tensors {declared}, the module has {made}", "params",
+                                      step.params, sum(p.numel() for p in module.parameters()), by))
+        elif step.params != sum(p.numel() for p in module.parameters()):
+            found.append(StepMismatch(where, "params", step.params, sum(p.numel() for p in module.parameters()), by))
+        macs = sum(flops.get(f"{root}.{path}", {}).values()) // 2
+        if step.macs != macs:
+            found.append(StepMismatch(where, "MACs", step.macs, macs, by))
+        ins = [node_shape(plan, path, i) for i in node.inputs]
+        declared = step.saves(ins, node.shape)
+        elements = sum(prod(ins[i]) for i in declared.inputs) + (prod(node.shape) if declared.output else 0) \
+            + declared.extra
+        measured = sum(saved[path].values())
+        if elements * width != measured:
+            found.append(StepMismatch(where, f"saved bytes (batch 1, {dtype})", elements * width, measured, by))
+    return found
+
+
+def module_steps(plan: Plan) -> list[tuple[str, Any]]:
+    """The plugin steps of a plan (plan/plugins.ModuleStep), by module path, with their graph nodes."""
+    from ..plan.plugins import ModuleStep
+
+    return [(f"{u.name}.{n.name}", n) for u in plan.units if u.graph is not None for n in u.graph.nodes
+            if isinstance(n.step, ModuleStep)]
+
+
+def node_shape(plan: Plan, step_path: str, value: str) -> tuple[int, ...]:
+    """The per-sample shape of value ``value`` in the unit that holds step ``step_path``."""
+    unit = max((u for u in plan.units if step_path.startswith(f"{u.name}.")), key=lambda u: len(u.name))
+    return unit.graph.shape_of(value)
 
 
 def _unmeasured(unit: Unit) -> int:

@@ -32,6 +32,7 @@ from .._version import __version__
 from ..blocks.graph_unit import STANDALONE_HELPERS, GraphUnit, Part
 from ..blocks.network import Network
 from ..plan.ops import Conv, DeformConv, Linear, Norm, Op
+from ..plan.plugins import ModuleStep
 from ..plan.types import Plan, Unit
 
 INDENT = "    "
@@ -124,6 +125,10 @@ class _Writer:
 
     def step_code(self, step: Any, path: str) -> str | None:
         """A step's module as source: a layer record's constructor, or its ``module`` spec; None for a call."""
+        if isinstance(step, ModuleStep):  # its module is the plugin's: code without archspec cannot hold it
+            raise StandaloneError(f"{path}: a plugin's step ({type(step).__name__}, module {step.module_class}) has "
+                                  "no standalone source, and standalone code imports nothing but torch; export "
+                                  "the network as onnx or pt2 instead")
         if step.tensors:  # a layer record
             code = record_code(step)
         elif step.module is None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..spec.expand import canonical_hash, expanded_yaml
 from ..spec.models import Spec, StageSpec
+from ..spec.plugins import origin as plugin_origin
 from ..spec.user_blocks import find_definition, param_values, user_blocks
 from .planner import make_plan
 from .scaling import HEAD_WIDTHS, scaled_head, scaled_rows
@@ -60,13 +61,24 @@ def expand(spec: Spec, plan: Plan | None = None) -> dict[str, Any]:
 
 def _inline_user_blocks(spec: Spec, data: dict[str, Any]) -> None:
     """User blocks with every parameter written out, and their definitions inline under ``blocks:``
-    (block files and bundled ones alike), so the expanded spec stands alone and its sha256 covers them."""
+    (block files and bundled ones alike), so the expanded spec stands alone and its sha256 covers them.
+    A Python plugin's block is written with every field, its module under ``plugins:``."""
     uses = user_blocks(spec)
     if not uses:
         data.pop("blocks", None)
         return
     inline: dict[str, Any] = {}
+    modules = list(data.get("plugins", ()))
     for path, block in uses:
+        if block.plugin is not None:  # a Python plugin's block: every field, and the module that defines it
+            node = data
+            for part in path:
+                node = node[part]
+            node.update(block.plugin.model_dump(mode="json", exclude={"type"}, exclude_none=True))
+            module = plugin_origin(block.type)
+            if module is not None and module not in modules:
+                modules.append(module)
+            continue
         definition = find_definition(block)
         if definition is None:  # planning refused it already
             continue
@@ -75,7 +87,12 @@ def _inline_user_blocks(spec: Spec, data: dict[str, Any]) -> None:
             node = node[part]
         node.update(param_values(block, definition))
         inline[block.type] = definition.data()
-    data["blocks"] = inline
+    if inline:
+        data["blocks"] = inline
+    else:
+        data.pop("blocks", None)
+    if modules:
+        data["plugins"] = modules
 
 
 def spec_hash(spec: Spec, plan: Plan | None = None) -> str:

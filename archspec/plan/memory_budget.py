@@ -29,6 +29,8 @@ forward pass is bounded by its largest unit. Nothing here imports torch.
 
 from __future__ import annotations
 
+from math import prod
+
 import os
 import re
 from dataclasses import dataclass
@@ -123,7 +125,9 @@ def _weight_values(unit: Unit) -> int:
 def _peak_values(unit: Unit) -> int:
     """Values alive at once while one image goes through ``unit`` (see the module docstring)."""
     inputs = unit.in_channels * unit.in_size[0] * unit.in_size[1]
-    layers = sum(op.out_elements for op in unit.ops)
+    shapes = {n.name: n.shape for n in unit.graph.nodes} if unit.graph is not None else {}
+    layers = sum(op.out_elements if hasattr(op, "out_elements") else prod(shapes.get(op.path, ()))  # a plugin's step
+                 for op in unit.ops)
     offsets = sum(op.offset.out_elements for op in unit.ops if isinstance(op, DeformConv))
     return inputs + layers + offsets + 2 * unit.out_activations
 

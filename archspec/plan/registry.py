@@ -31,9 +31,14 @@ def register_planner(block_type: str) -> Callable[[UnitPlanner], UnitPlanner]:
 
 
 def planner_for(block_type: str) -> UnitPlanner:
-    """The registered planner of a built-in kind; every other type is a user block, planned from its
-    definition by the one generic planner (plan/user_block.py)."""
+    """The registered planner of a built-in kind; a Python plugin's type is planned by its plugin's
+    planner (plan/plugins.py); every other type is a user block, planned from its definition by the
+    one generic planner (plan/user_block.py)."""
     if block_type not in BLOCK_KINDS:
+        from .plugins import PLANNERS as PLUGIN_PLANNERS, plan_plugin_block
+
+        if block_type in PLUGIN_PLANNERS:  # a Python plugin's type (plan/plugins.py)
+            return plan_plugin_block
         from .user_block import plan_user_block
 
         return plan_user_block

@@ -24,6 +24,7 @@ from .limits import Limits
 from .numbers import FLOAT
 from .models import Spec
 from .kinds import BLOCK_KINDS as _BUILT_IN
+from .plugins import plugins_in
 from .user_blocks import attach_definitions, unknown_types_in
 
 __all__ = ["Loc", "Problem", "SourceMap", "SpecError", "dotted", "load", "load_text", "source_of", "validate"]
@@ -60,7 +61,9 @@ def _finish(data: dict, marks: dict[FieldPath, Loc], file: str, overrides: Itera
 
 def validate(data: dict, source: SourceMap, allow_roots: Iterable[str | Path] = ()) -> Spec:
     """Validate spec data; then find, check and attach the definitions of its user blocks
-    (spec/user_blocks.py: block files confined to the spec's tree and ``allow_roots``)."""
+    (spec/user_blocks.py: block files confined to the spec's tree and ``allow_roots``). The Python
+    plugins it names under ``plugins:`` are loaded first, so that their block types are known."""
+    plugins_in(data, source)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:

@@ -240,3 +240,6 @@ class Spec(StrictModel):
                  Union[Annotated[str, Field(min_length=1, max_length=4096)], dict[str, Any]]] | None = Field(
         None, description="User block types: name -> a block file (relative to this spec, inside its directory "
         "tree) or a definition written inline (docs/custom-blocks.md).")
+    plugins: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=200)]] \
+        | None = Field(None, max_length=32, description="Python modules to import before validating, each "
+                       "registering block types (installed, or on PYTHONPATH; docs/custom-blocks.md#python-plugins).")

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Iterable, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, StrictBool, StrictFloat, StrictInt, \
     Tag, ValidationError
 
-from . import expressions
+from . import expressions, plugins
 from .base import NonNegativeInt, PositiveInt, StrictModel
 from .errors import FieldPath, Problem, SourceMap, SpecError, dotted, shown
 from .limits import Limits, current
@@ -214,10 +214,22 @@ class UserBlock(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, json_schema_extra=_not_built_in, defer_build=True)
     type: str = Field(pattern=NAME, max_length=64)
     _definition: Any = PrivateAttr(None)
+    _plugin: Any = PrivateAttr(None)  # a plugin's type: its spec model, validated (spec/plugins.py)
 
     @property
     def params(self) -> dict[str, Any]:
         return dict(self.__pydantic_extra__ or {})
+
+    @property
+    def plugin(self) -> Any:
+        """The block as its plugin's spec model validated it (None: not a registered plugin's type, or
+        fields its model refuses). The loader validates it; a spec made otherwise is validated here."""
+        if self._plugin is None and self.type in plugins.MODELS:
+            try:
+                self._plugin = plugins.MODELS[self.type].model_validate({"type": self.type, **self.params})
+            except ValidationError:
+                return None
+        return self._plugin
 
     @property
     def definition(self) -> "Definition | None":
@@ -225,6 +237,8 @@ class UserBlock(BaseModel):
 
     @property
     def layers_per_unit(self) -> int:
+        if self.plugin is not None:
+            return getattr(self.plugin, "layers_per_unit", 1)
         return self._definition.model.layers_per_unit if self._definition is not None else 1
 
 
@@ -277,10 +291,16 @@ def attach_definitions(spec: Any, source: SourceMap, allow_roots: Iterable[str |
     for name in declared:
         if name in built_in:
             problems.append(source.problem(("blocks", name), f"`{name}` is a built-in block type; name yours otherwise"))
+        elif name in plugins.MODELS:
+            problems.append(source.problem(("blocks", name), f"`{name}` is the block type of plugin "
+                                                             f"`{plugins.origin(name)}`; name yours otherwise"))
     if problems:
         raise SpecError(problems)
     definitions: dict[str, Definition | None] = {}
     for path, block in uses:
+        if block.type not in declared and _is_plugin_type(block.type, path, source):
+            problems += plugins.check_block(block, path, lambda p, m, path=path: source.problem(path + p, m))
+            continue
         if block.type not in definitions:
             try:
                 definitions[block.type] = _definition(block.type, path, declared, source, allow_roots, limits)
@@ -314,8 +334,25 @@ def unknown_types_in(data: Any, source: SourceMap) -> list[Problem]:
     stages = body.get("stages") if isinstance(body.get("stages"), list) else []
     found += [(("body", "stages", s, "block"), st.get("block")) for s, st in enumerate(stages) if isinstance(st, dict)]
     known = {*_built_in(), *declared, *bundled_block_names()}
-    return [source.problem(path + ("type",), unknown_type(b["type"], declared)) for path, b in found
-            if isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"] not in known]
+    unknown = [(path, b["type"]) for path, b in found
+               if isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"] not in known]
+    problems = []
+    for path, kind in unknown:
+        try:
+            if not _is_plugin_type(kind, path, source):
+                problems.append(source.problem(path + ("type",), unknown_type(kind, declared)))
+        except SpecError as exc:
+            problems += exc.problems
+    return problems
+
+
+def _is_plugin_type(kind: str, path: FieldPath, source: SourceMap) -> bool:
+    """A plugin's type, registered or (not bundled) found through its installed entry point."""
+    if kind in plugins.MODELS:
+        return True
+    if kind in bundled_block_names():
+        return False
+    return plugins.known_type(kind, lambda m: source.problem(path + ("type",), m))
 
 
 def inherit_definitions(spec: Any, base: Any) -> list[Problem]:
@@ -325,6 +362,10 @@ def inherit_definitions(spec: Any, base: Any) -> list[Problem]:
     known = {b.type: b.definition for _, b in user_blocks(base) if b.definition is not None}
     found: list[Problem] = []
     for path, block in user_blocks(spec):
+        if block.type in plugins.MODELS:
+            found += plugins.check_block(block, path, lambda p, m, path=path: Problem("<variant>", None, None,
+                                                                                     dotted(path + p), m))
+            continue
         d = block.definition or known.get(block.type)
         if d is None:
             continue  # planning finds a bundled one, or refuses the type
@@ -343,11 +384,15 @@ def _built_in() -> tuple[str, ...]:
 
 
 def unknown_type(kind: str, declared: Iterable[str]) -> str:
-    options = [*_built_in(), *declared, *bundled_block_names()]
+    options = [*_built_in(), *declared, *bundled_block_names(), *plugins.registered_types()]
     close = difflib.get_close_matches(kind, options, n=1, cutoff=0.6)
     hint = f"; did you mean `{close[0]}`?" if close else "."
+    loaded = plugins.registered_types()
     return (f"unknown type {shown(kind)}{hint} Built in: {', '.join(_built_in())}; bundled block files: "
-            f"{', '.join(bundled_block_names()) or 'none'}; or declare it under `blocks:` (docs/custom-blocks.md)")
+            f"{', '.join(bundled_block_names()) or 'none'}"
+            + (f"; plugins' types: {', '.join(loaded)}" if loaded else "")
+            + "; or declare it under `blocks:` (docs/custom-blocks.md), or load the Python plugin that defines it "
+            "with `--plugin MODULE` or `plugins: [MODULE]` (docs/custom-blocks.md#python-plugins)")
 
 
 def _definition(kind: str, path: FieldPath, declared: dict[str, Any], source: SourceMap,
