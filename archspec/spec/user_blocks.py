@@ -154,9 +154,10 @@ class DropStep(_Step):
 
 class ShapeStep(_Step):
     """``mean``: the global mean kept 4-d (SE's squeeze); ``global_avgpool``: AdaptiveAvgPool2d(1);
-    ``flatten``: to a vector; ``identity``: the input itself (a name for it)."""
+    ``flatten``: to a vector; ``identity``: the input itself (a name for it); ``zero``: zeros of the
+    input's shape, ``x.mul(0.0)`` (a NAS cell's ``none`` edge)."""
 
-    op: Literal["mean", "global_avgpool", "flatten", "identity"]
+    op: Literal["mean", "global_avgpool", "flatten", "identity", "zero"]
 
 
 StepSpec = Annotated[Union[ConvStep, NormStep, LinearStep, ActStep, PoolStep, MergeStep, ChunkStep, ShuffleStep,
