@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -116,12 +118,12 @@ def test_report_verify_proves_a_cell_s_counts_and_saved_bytes(tmp_path):
     assert "train_saved_bytes == autograd's saved tensors" in result.output
 
 
-def test_a_cell_builds_to_verified_onnx(tmp_path):
+def test_a_cell_builds_to_verified_onnx_and_standalone_code(tmp_path):
     path = tmp_path / "cell.yaml"
     path.write_text(cell_spec_text("|none~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"))
-    result = run("build", str(path), "-e", "onnx", "-o", str(tmp_path / "out"))
+    result = run("build", str(path), "-e", "onnx", "-e", "python", "-o", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    assert "onnxruntime vs torch" in result.output
+    assert "onnxruntime vs torch" in result.output and "clean python" in result.output
 
 
 # -- cell strings
@@ -149,6 +151,25 @@ def test_archspec_nb201_writes_a_spec_that_validates(tmp_path):
     assert cell_string(spec.body.block.params) == cell and spec.reference is None
     printed = run("nb201", cell)
     assert printed.exit_code == 0 and printed.output == out.read_text()
+
+
+def test_nb201_and_sampling_the_space_do_not_import_torch(tmp_path):
+    code = (
+        "import sys\n"
+        "from archspec.cli import app\n"
+        f"for argv in (['nb201', {EXAMPLE!r}, '-o', {str(tmp_path / 'cell.yaml')!r}],\n"
+        f"             ['sample', {str(SPACE)!r}, '-n', '2', '-o', {str(tmp_path / 'out')!r}]):\n"
+        "    try:\n"
+        "        app(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code in (0, None), exc.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('no torch')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "no torch" in out.stdout and "802,426 params, 113,951,360 MACs" in out.stdout
+    assert (tmp_path / "out" / "index.jsonl").read_text().count("\n") == 2
 
 
 @pytest.mark.parametrize("cell, words", [
