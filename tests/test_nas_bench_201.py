@@ -109,6 +109,31 @@ def test_xautodl_s_state_dict_loads_strictly_and_gives_its_outputs(cell):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("stride, width", [(2, 32), (1, 32), (1, 16)])  # pooled, projected, identity shortcut
+def test_the_reduction_block_is_xautodl_s_resnet_basic_block_in_each_of_its_shortcuts(write_spec, stride, width):
+    import torch
+    from xautodl.models.cell_operations import ResNetBasicblock
+
+    torch.manual_seed(0)
+    theirs = ResNetBasicblock(16, width, stride).eval()
+    spec = archspec.load(write_spec(f"""name: t
+input: {{channels: 3, size: 8}}
+classes: 10
+stem: {{type: conv, kernel: 3, width: 16, norm: bn, act: none}}
+body:
+  stages: [{{units: 1, stride: {stride}, width: {width}}}]
+  block: {{type: nb201_reduction}}
+"""))
+    ours = archspec.build(spec).get_submodule("stages.0.0").eval()
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    unit = archspec.plan(spec).units[1]
+    assert unit.params == sum(p.numel() for p in theirs.parameters())
+    x = torch.randn(2, 16, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+
+
 def test_report_verify_proves_a_cell_s_counts_and_saved_bytes(tmp_path):
     """Zero edges, pools without padding counts, convs on a zeroed node: counts and autograd's saved bytes."""
     path = tmp_path / "cell.yaml"
