@@ -50,7 +50,9 @@ def xautodl_counts(cell: str) -> tuple[int, int]:
     net = xautodl_net(cell)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.zeros(1, 3, 32, 32))
-    return sum(p.numel() for p in net.parameters()), counter.get_total_flops() // 2
+    flops = counter.get_total_flops()
+    assert flops % 2 == 0  # two per multiply-accumulate
+    return sum(p.numel() for p in net.parameters()), flops // 2
 
 
 def test_fifty_seeded_cells_count_as_xautodl_s_networks():
