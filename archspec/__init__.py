@@ -7,10 +7,10 @@ from ._startup import collector_paused
 from ._version import __version__
 
 with collector_paused():
-    from .api import (analyze, build, feature_info, fit, list_specs, load, plan, plot, report, sample, sweep, validate,
-                      write_exports)
+    from .api import (analyze, build, feature_info, fit, list_specs, load, nb201, plan, plot, report, sample, sweep,
+                      validate, write_exports)
     from .plan import Plan
     from .spec import Spec, SpecError
 
-__all__ = ["Plan", "Spec", "SpecError", "analyze", "build", "feature_info", "fit", "list_specs", "load", "plan", "plot", "report",
-           "sample", "sweep", "validate", "write_exports", "__version__"]
+__all__ = ["Plan", "Spec", "SpecError", "analyze", "build", "feature_info", "fit", "list_specs", "load", "nb201", "plan",
+           "plot", "report", "sample", "sweep", "validate", "write_exports", "__version__"]

@@ -259,6 +259,14 @@ def fit(spec: SpecLike, path: str, params: int | None = None, macs: int | None =
     return fit_field(as_spec(spec, overrides), path, params=params, macs=macs)
 
 
+def nb201(cell: str) -> Spec:
+    """The spec of a NAS-Bench-201 cell string (``|nor_conv_3x3~0|+|...|``): the bundled ``nas-bench-201``
+    network with the cell's six edges; :class:`archspec.space.CellError` (one paragraph) for a bad string."""
+    from .space.nb201 import cell_spec
+
+    return cell_spec(cell)
+
+
 def sweep(directory: Union[str, Path], command: str, executor: str = "local", jobs: int = 1,
           retry_failed: bool = False, **options: Any) -> "SweepResult":
     """Run ``command`` ({spec}, {out}, {sha}) once per sample of ``directory``; see :func:`archspec.space.sweep`."""

@@ -34,7 +34,9 @@ CASES = {"resnet-50": ["input.size=32"], "densenet-121": ["input.size=32"], "eff
          "squeezenet-1.1": ["input.size=32"],  # fire modules, ceil-mode max-pools, conv-pool head, no BN
          "mobilenet-v3-small": ["input.size=32"], "mobilenet-v2": ["input.size=32"],  # hardswish, hardsigmoid, ReLU6
          "vit-b-16": ["input.size=32", "body.stages.0.units=3"],  # attention's matmuls, softmax, token LayerNorms
-         "vit-b-16 sdpa": ["input.size=32", "body.stages.0.units=3", "body.block.attention=sdpa"]}  # fused: no tool sees it
+         "vit-b-16 sdpa": ["input.size=32", "body.stages.0.units=3", "body.block.attention=sdpa"],  # fused: no tool sees it
+         # YAML blocks: a none edge (x * 0, which no tool counts), 3x3/1 average pools that count no padding
+         "nas-bench-201": ["body.block.e1_0=none", "body.block.e3_1=nor_conv_1x1", "reference=null"]}
 
 
 def fvcore_count(model, x) -> int:

@@ -50,7 +50,8 @@ def test_cifar_specs_carry_the_exact_published_params():
     assert REFERENCED["resnet-20"].params == 269_722 and REFERENCED["resnet-20"].macs is None
     assert {n for n, ref in REFERENCED.items() if ref and not ref.torchvision and not ref.timm} == {
         "resnet-20", "resnet-56", "resnet-110", "resnet-56-b", "preact-resnet-164", "wrn-28-10", "wrn-16-4",
-        "densenet-bc-100-12", "pyramidnet", "pyramidnet-110-a270", "pyramidnet-272-a200", "resnext-29-8x64d"}
+        "densenet-bc-100-12", "pyramidnet", "pyramidnet-110-a270", "pyramidnet-272-a200", "resnext-29-8x64d",
+        "nas-bench-201"}  # xautodl's network's figures: tests/test_nas_bench_201.py measures them
 
 
 RESNET20 = spec_path("resnet-20").read_text()

@@ -22,8 +22,8 @@ app.callback()(global_options)
 
 
 with collector_paused():
-    from . import (analyze, bench, build, diagram, diff, expand, fit, listing, plot, report, sample, schema,  # noqa: E402,F401
-                   sweep, validate)  # each registers its command
+    from . import (analyze, bench, build, diagram, diff, expand, fit, listing, nb201, plot, report, sample,  # noqa: E402,F401
+                   schema, sweep, validate)  # each registers its command
 
 
 def main() -> None:

@@ -96,8 +96,9 @@ def ptflops(event: tuple[Any, ...]) -> int:
     its BN hook finds no ``affine``, and archspec's LayerNorm2d, a subclass, unhooked; ReLU, ReLU6 and GELU
     1 per element, every pool 1 per input element) plus patched functionals that the same modules call
     again (``F.relu``, ``F.gelu``, ``F.*pool2d``: counted twice; ReLU6 calls the unpatched ``F.hardtanh``)
-    and ``F.silu`` (once, no module hook). Hardswish and Hardsigmoid (no hook, unpatched), tensor operators
-    (``+``, ``*``, sigmoid, ``mean``) and ``F.layer_norm`` are not seen."""
+    and ``F.silu`` (once, no module hook), and ``Tensor.mul`` called as a method (a zero step's ``x.mul(0.0)``:
+    1 per element). Hardswish and Hardsigmoid (no hook, unpatched), tensor operators (``+``, ``*``, sigmoid,
+    ``mean``) and ``F.layer_norm`` are not seen."""
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
@@ -115,6 +116,8 @@ def ptflops(event: tuple[Any, ...]) -> int:
     if kind == "adaptive_pool":
         channels, (h, w), _ = facts
         return 2 * channels * h * w
+    if kind == "tensor_mul":
+        return facts[0]
     return 0
 
 

@@ -411,6 +411,26 @@ class ZeroPad(Free):
 
 
 @dataclass(frozen=True)
+class Zero(Free):
+    """``x.mul(0.0)``: zeros of its input's shape, as NAS cells compute their ``none`` edge (xautodl's
+    ``Zero``), so the output is what theirs is (NaN stays NaN). A new tensor; a scalar multiply saves
+    no tensor. Called as a method, ``Tensor.mul``, which ptflops patches: it counts one per element."""
+
+    path: str
+    label: ClassVar[str] = "\u00d7 0"
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}.mul(0.0)"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        flow.emit("tensor_mul", elements(out))
+        return flow.op((xs[0],), elements(out))
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Mul", [xs[0], b.scalar(0.0)])
+
+
+@dataclass(frozen=True)
 class Flatten(Free):
     """``torch.flatten(x, 1)``: a view."""
 

@@ -33,7 +33,7 @@ from .errors import PlanError
 from .graph import INPUT, GraphBuilder, GraphError
 from .ops import Conv, Linear, Norm
 from .shortcuts import plan_shortcut
-from .steps import Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, Mean, Mul, Pool, Shuffle
+from .steps import Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, Mean, Mul, Pool, Shuffle, Zero
 from .types import Unit, UnitOptions
 
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
@@ -315,6 +315,8 @@ class _Planner:
                 return None
             if step.op == "flatten":
                 return Flatten(name)
+            if step.op == "zero":
+                return Zero(name)
             if len(shape) != 3:
                 raise self.fail(path + ("in",), f"`{step.op}` reads a (C, H, W) map, and its input has shape {shape}")
             return Mean(name) if step.op == "mean" else AdaptiveAvgPool(name)

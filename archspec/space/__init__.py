@@ -11,12 +11,14 @@ from ..extras import MissingExtra
 from .analyze import AnalyzeError, Row, pareto, plot, table
 from .fit import FitResult, Point, fit
 from .load import Axis, Space, load_space, load_space_text
+from .nb201 import CellError, cell_spec, cell_spec_text, cell_string, parse_cell
 from .sample import Sample, SampleResult, read_index, sample
 from .sweep import Interrupted, RunResult, SweepError, SweepResult, read_results, sweep
 from .variants import Counter, Unresolved, sha256_of, with_changes
 
 __all__ = [
-    "AnalyzeError", "Axis", "Counter", "FitResult", "Interrupted", "MissingExtra", "Point", "Row", "RunResult", "Sample",
-    "SampleResult", "Space", "SweepError", "SweepResult", "Unresolved", "fit", "load_space", "load_space_text",
-    "pareto", "plot", "read_index", "read_results", "sample", "sha256_of", "sweep", "table", "with_changes",
+    "AnalyzeError", "Axis", "CellError", "Counter", "FitResult", "Interrupted", "MissingExtra", "Point", "Row",
+    "RunResult", "Sample", "SampleResult", "Space", "SweepError", "SweepResult", "Unresolved", "cell_spec",
+    "cell_spec_text", "cell_string", "fit", "load_space", "load_space_text", "parse_cell", "pareto", "plot",
+    "read_index", "read_results", "sample", "sha256_of", "sweep", "table", "with_changes",
 ]

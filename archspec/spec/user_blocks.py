@@ -17,6 +17,7 @@ checks each use's parameters against it, and attaches it to the block.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 from dataclasses import dataclass, field, replace
@@ -154,9 +155,10 @@ class DropStep(_Step):
 
 class ShapeStep(_Step):
     """``mean``: the global mean kept 4-d (SE's squeeze); ``global_avgpool``: AdaptiveAvgPool2d(1);
-    ``flatten``: to a vector; ``identity``: the input itself (a name for it)."""
+    ``flatten``: to a vector; ``identity``: the input itself (a name for it); ``zero``: zeros of the
+    input's shape, ``x.mul(0.0)`` (a NAS cell's ``none`` edge)."""
 
-    op: Literal["mean", "global_avgpool", "flatten", "identity"]
+    op: Literal["mean", "global_avgpool", "flatten", "identity", "zero"]
 
 
 StepSpec = Annotated[Union[ConvStep, NormStep, LinearStep, ActStep, PoolStep, MergeStep, ChunkStep, ShuffleStep,
@@ -535,6 +537,31 @@ def _expr_problems(d: Definition, path: FieldPath, value: Any, known: set[str]) 
             hint = f"; did you mean `{close[0]}`?" if close else ""
             return [d.problem(path, f"unknown name {shown(name)} in `{value[:60]}`{hint} (known here: "
                                     f"{', '.join(sorted(known))})")]
+    return _text_comparisons(d, path, tree, value)
+
+
+def _text_comparisons(d: Definition, path: FieldPath, tree: ast.expr, value: str) -> list[Problem]:
+    """Text compared with a parameter must be one of that `choice` parameter's choices: a misspelt
+    op (`e1_0 == 'nor_conv3x3'`) would make a `when:` silently false, and a number never equals text."""
+    params = d.model.params
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        for a, b in zip(operands, operands[1:]):
+            for name, text in ((a, b), (b, a)):
+                if not (isinstance(name, ast.Name) and name.id in params and isinstance(text, ast.Constant)
+                        and isinstance(text.value, str)):
+                    continue
+                param = params[name.id]
+                if param.type != "choice":
+                    return [d.problem(path, f"`{value[:60]}` compares the {param.type} parameter `{name.id}` with "
+                                            f"text {shown(text.value)}; only a `choice` parameter is text")]
+                if text.value not in (param.choices or ()):
+                    close = difflib.get_close_matches(text.value, param.choices or [], n=1, cutoff=0.6)
+                    hint = f"; did you mean {shown(close[0])}?" if close else ""
+                    return [d.problem(path, f"`{value[:60]}` compares `{name.id}` with {shown(text.value)}, which is "
+                                            f"not one of its choices{hint} (choices: {', '.join(param.choices or ())})")]
     return []
 
 
