@@ -124,7 +124,7 @@ class _Writer:
 
     def step_code(self, step: Any, path: str) -> str | None:
         """A step's module as source: a layer record's constructor, or its ``module`` spec; None for a call."""
-        if step.tensors:  # a layer record
+        if step.tensors and getattr(step, "module", None) is None:  # a layer record (one with a module spec: below)
             code = record_code(step)
         elif step.module is None:
             return None
