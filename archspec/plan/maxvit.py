@@ -23,6 +23,7 @@ attention, G windows of P^2 tokens).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,41 +54,26 @@ class MaxViTOptions(UnitOptions):
     attention_dropout: float
 
 
-def halved(side: int, stride: int) -> int:
-    """A side after a 3x3 conv (or pool) with padding 1 and ``stride``: ceil(side / stride)."""
-    return conv_out((side, side), 3, stride, 1)[0]
-
-
-def valid_sides(side: int, strides: tuple[int, ...], last: int, partition: int) -> list[int]:
-    """The input sides nearest ``side`` (one below, one above) whose maps after the first ``last`` + 1
-    strides (the stem's and the stages') are all multiples of ``partition`` from the first stage on."""
-
-    def fits(t: int) -> bool:
-        for i, s in enumerate(strides[: last + 1]):
-            t = halved(t, s)
-            if i > 0 and t % partition:
-                return False
-        return True
-
-    below = next((t for t in range(side - 1, 0, -1) if fits(t)), None)
-    above = next(t for t in range(side + 1, 64 * side + 1) if fits(t))
-    return [t for t in (below, above) if t is not None]
+def nearest_inputs(size: Size, multiple: int) -> str:
+    """The input sizes nearest ``size`` whose sides are multiples of ``multiple`` (the partition times the
+    network's stride: every map then divides), each side rounded down, then up; a side that is one stays."""
+    down = tuple(max(s // multiple, 1) * multiple for s in size)
+    up = tuple(-(-s // multiple) * multiple for s in size)
+    return " or ".join(dict.fromkeys(f"{h}x{w}" for h, w in (down, up)))
 
 
 def check_partition(ctx: UnitContext, size: Size, partition: int) -> None:
     """The map after the unit's stride must divide into partition x partition windows (and a grid of them)."""
     if not any(s % partition for s in size):
         return
-    path = ctx.block_path + ("partition",)
     h, w = size
-    message = (f"{ctx.name}: its {h}x{w} map does not divide into {partition}x{partition} windows (block and grid "
-               f"attention need whole partitions: the sides must be multiples of {partition})")
+    message = (f"{ctx.name} makes a {h}x{w} map, which does not divide into {partition}x{partition} windows (block "
+               f"and grid attention need whole partitions: the map's sides must be multiples of {partition})")
     if ctx.network_input is not None and ctx.strides:
-        sides = [valid_sides(s, ctx.strides, len(ctx.strides) - 1, partition) for s in ctx.network_input]
-        hs, ws = sides
-        options = dict.fromkeys(f"{a}x{b}" for a, b in ((hs[0], ws[0]), (hs[-1], ws[-1])))
-        message += f"; use an input of {' or '.join(options)}, or another partition size"
-    raise PlanError(path, message)
+        stride = math.prod(ctx.strides)
+        message += (f"; use an input of {nearest_inputs(ctx.network_input, partition * stride)} (multiples of "
+                    f"{partition} x the network's stride {stride}), or another partition size")
+    raise PlanError(ctx.block_path + ("partition",), message)
 
 
 def token_norm(path: str, width: int, groups: int, tokens: int, eps: float) -> Norm:
