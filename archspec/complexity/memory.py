@@ -9,7 +9,8 @@ keeps for backward is decided here, in one place per kind of step:
 - in place, as torchvision's Conv2dNormActivation runs them: ReLU saves its output; SiLU,
   ReLU6 and Hardswish a copy of their input (autograd's ``original self``). Not in place
   (squeeze-excite's, as torchvision's SqueezeExcitation, and GELU, always: ConvNeXt's exact
-  one): ReLU saves its new output, Hardsigmoid and GELU their input, sigmoid its output. A
+  one): ReLU saves its new output, Hardsigmoid, SiLU (MaxViT's SE) and GELU their input, sigmoid
+  and Tanh their output. A
   max-pool its input and its int64 indices, an average pool its input (a global
   one is a mean and saves nothing); SE's rescaling multiply both factors; dropout its
   noise (CPU: a tensor of the activation dtype; CUDA: a bool mask); stochastic depth its
