@@ -85,6 +85,10 @@ def mbconv(g: GraphBuilder, block: Any, ctx: UnitContext, width: int, rate: floa
     """torchvision's MaxViT MBConv on the unit's input; returns its output, the SE width and the map size."""
     cin, size, stride = ctx.in_channels, ctx.in_size, ctx.stride
     mid, squeeze = int(width * block.expand), int(width * block.se_ratio)
+    for field, value, what in (("expand", mid, "MBConv's inner width"), ("se_ratio", squeeze, "squeeze-excite's width")):
+        if value < 1:
+            raise PlanError(ctx.block_path + (field,), f"{ctx.name}: int({width} x {getattr(block, field)}) leaves "
+                            f"{what} at {value} channels; use a {field} of at least {1 / width:.4g}")
     out = conv_out(size, 3, stride, 1)
     short = INPUT
     if stride != 1 or cin != width:
