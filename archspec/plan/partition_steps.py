@@ -18,7 +18,7 @@ Per-sample shapes leave the batch out; the generated code writes it as ``-1``. T
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from .ops import Shape, Size, Weighted, module_ref
 from .steps import Free, ModuleSpec, elements
@@ -198,7 +198,6 @@ class RelativePositionBias(Weighted):
     side: int
     heads: int
     groups: int  # sequences per sample (windows): the scores it adds to are groups x heads x T x T
-    init: ClassVar[tuple[str, float]] = ("trunc_normal", 0.02)
 
     @property
     def module(self) -> ModuleSpec:
@@ -245,6 +244,3 @@ class RelativePositionBias(Weighted):
     @property
     def label(self) -> str:
         return f"+ relative bias {self.side}\u00d7{self.side}"
-
-
-PARTITION_STEPS = (Partition, Departition, Heads, Scale, MergeHeads)
