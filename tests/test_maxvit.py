@@ -13,7 +13,7 @@ import operator
 
 import pytest
 import torch
-from torchvision.models.maxvit import MaxVit
+from torchvision.models.maxvit import MaxVit, MaxVit_T_Weights
 from typer.testing import CliRunner
 
 import archspec
@@ -69,6 +69,8 @@ def test_each_attention_s_two_matmuls_are_counted_steps_of_tokens_x_window_x_wid
         assert sorted(n.step.window for n in unit.graph.nodes if isinstance(n.step, Partition)) == sorted(
             [(7, 7), (h // 7, w // 7)])
     assert plan.macs == 5_558_046_720 and plan.params == 30_919_624
+    meta = MaxVit_T_Weights.IMAGENET1K_V1.meta  # torchvision's published figures, at their printed precision
+    assert (meta["num_params"], meta["_ops"]) == (plan.params, round(plan.macs / 1e9, 3))
 
 
 def test_counts_and_saved_bytes_equal_torch_at_a_small_input():
