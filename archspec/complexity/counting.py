@@ -51,8 +51,7 @@ MACS_POLICY = (
 )
 EXCLUDED = "norms (BN, LayerNorm), activations, layer scales, pooling, residual adds and biases are not in the MACs"
 ATTENTION_POLICY = (
-    "attention: its two matmuls are MACs, q @ k^T and weights @ v, T x T x D each per attended sequence (T tokens "
-    "of width D: a ViT layer's tokens, a MaxViT window's or grid's P x P), "
+    "attention: its two matmuls are MACs, q @ k^T and weights @ v, T x T x D each per layer (T tokens of width D), "
     "as FlopCounterMode counts them with the mha fast path off and SDPA's math kernel (torchvision's GFLOPS); the "
     "input and output projections are linear layers; softmax and the 1/sqrt(d) scaling are not MACs. "
     "FlopCounterMode's defaults undercount torchvision's modules: in eval under no_grad nn.MultiheadAttention's "
