@@ -37,6 +37,7 @@ from .partition_steps import Departition, Heads, MergeHeads, Partition, Relative
 from .registry import register_head, register_planner
 from .steps import Act, Add, AdaptiveAvgPool, Flatten, MatMul, Mul, Permute, Pool, Softmax
 from .types import Unit, UnitOptions
+from .vit import nearest_sizes
 
 no_options("prelogits_classifier")  # its steps say everything
 
@@ -54,14 +55,6 @@ class MaxViTOptions(UnitOptions):
     attention_dropout: float
 
 
-def nearest_inputs(size: Size, multiple: int) -> str:
-    """The input sizes nearest ``size`` whose sides are multiples of ``multiple`` (the partition times the
-    network's stride: every map then divides), each side rounded down, then up; a side that is one stays."""
-    down = tuple(max(s // multiple, 1) * multiple for s in size)
-    up = tuple(-(-s // multiple) * multiple for s in size)
-    return " or ".join(dict.fromkeys(f"{h}x{w}" for h, w in (down, up)))
-
-
 def check_partition(ctx: UnitContext, size: Size, partition: int) -> None:
     """The map after the unit's stride must divide into partition x partition windows (and a grid of them)."""
     if not any(s % partition for s in size):
@@ -69,9 +62,9 @@ def check_partition(ctx: UnitContext, size: Size, partition: int) -> None:
     h, w = size
     message = (f"{ctx.name} makes a {h}x{w} map, which does not divide into {partition}x{partition} windows (block "
                f"and grid attention need whole partitions: the map's sides must be multiples of {partition})")
-    if ctx.network_input is not None and ctx.strides:
+    if ctx.network_input is not None and ctx.strides:  # multiples of partition x stride: every map divides
         stride = math.prod(ctx.strides)
-        message += (f"; use an input of {nearest_inputs(ctx.network_input, partition * stride)} (multiples of "
+        message += (f"; use an input of {nearest_sizes(ctx.network_input, partition * stride)} (multiples of "
                     f"{partition} x the network's stride {stride}), or another partition size")
     raise PlanError(ctx.block_path + ("partition",), message)
 
