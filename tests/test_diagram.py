@@ -409,7 +409,7 @@ def node_labels(source: str) -> dict[str, str]:
     return {node: quoted or bare for node, quoted, bare in found}
 
 
-@pytest.mark.parametrize("spec", ["resnet-50-dcn", "convnext-tiny", "shufflenet-v2-x1.0", "inception-v3"])
+@pytest.mark.parametrize("spec", ["resnet-50-dcn", "convnext-tiny", "shufflenet-v2-x1.0", "inception-v3", "maxvit-t"])
 def test_module_graph_draws_every_step_with_its_label_and_every_input(spec):
     """Without collapsing, each step of each unit is a node titled by its step class's label, and each
     of its inputs an edge; a unit's input ``x`` is the previous unit's output."""

@@ -277,6 +277,9 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     "mobilenet-v3-small": ["input.size=32"],  # bneck rows (hardswish, hardsigmoid SE), conv_mlp head
     "vit-b-16": ["input.size=32", "stem.width=48", "body.block.heads=4", "body.block.mlp_dim=64",
                  "body.stages.0.units=2"],  # patch embedding, class token, attention steps, token classifier
+    "maxvit-t": ["input.size=64", "body.block.partition=2", "body.widening.widths=[32,32,64,64]",
+                 *(f"body.stages[{i}].units=1" for i in range(4))],
+    # MBConv with pre-norm and SE, window and grid partitions, relative position bias, pre-logits head
     "res2net50-26w-4s": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
     # a YAML block (blocks/res2net.yaml): chunks, repeated convs, sums, a pooled last part, concat
 }

@@ -45,6 +45,9 @@ SPECS = [
     ("resnet-50-dcn", 32, []),  # deformable conv (opset 19)
     ("vit-b-16", 32, ["stem.width=48", "body.block.heads=4", "body.block.mlp_dim=64", "body.stages.0.units=2"]),
     # patch embedding, class token, position embedding, attention (heads split, matmuls, softmax), token head
+    ("maxvit-t", 64, ["body.block.partition=2", "body.widening.widths=[32,32,64,64]",
+                      *(f"body.stages[{i}].units=1" for i in range(4))]),
+    # window and grid partitions, per-head q/k/v, relative position bias (a gathered table), pre-logits head (Tanh)
     ("res2net50-26w-4s", 32, ["body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))]),
     # a YAML block: chunks, repeated convs, sums, a pooled last part, concat
 ]

@@ -120,3 +120,36 @@ DropPath = declared('''class DropPath(nn.Module):
     def extra_repr(self):
         return f"rate={self.rate:.4f}"
 ''')
+
+
+# MaxViT's relative position bias (plan/partition_steps.py RelativePositionBias): the table and its fixed index.
+RelativePositionBias = declared('''class RelativePositionBias(nn.Module):
+    """A learned bias per head for each token pair of a side x side window, from a (2 side - 1)^2 x heads
+    table gathered by the pair's offset (torchvision's MaxViT); returns it as (heads, T, T), T = side^2."""
+
+    def __init__(self, side, heads):
+        super().__init__()
+        self.side = side
+        self.relative_position_bias_table = nn.Parameter(torch.empty((2 * side - 1) ** 2, heads))
+        # module state, not a weight: rebuilt from ``side`` (and so left out of the state_dict)
+        self.register_buffer("relative_position_index", self.offsets(), persistent=False)
+
+    def offsets(self):
+        """The table row of each token pair: (dy + side - 1) * (2 side - 1) + dx + side - 1."""
+        side = self.side
+        coords = torch.stack(torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")).flatten(1)
+        offset = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (side - 1)
+        return offset[:, :, 0] * (2 * side - 1) + offset[:, :, 1]
+
+    def init_fills(self, prefix, rules):
+        """How archspec's init fills it: the table trunc normal (std 0.02, cut at +-2), the index rebuilt."""
+        table, index = self.relative_position_bias_table, self.relative_position_index
+        return [(f"{prefix}relative_position_bias_table", table,
+                 lambda t, g: nn.init.trunc_normal_(t, 0.0, 0.02, -2.0, 2.0, generator=g)),
+                (f"{prefix}relative_position_index", index, lambda t, g: t.copy_(self.offsets()))]
+
+    def forward(self):
+        tokens = self.side * self.side
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        return bias.view(tokens, tokens, -1).permute(2, 0, 1).contiguous()
+''')

@@ -9,7 +9,8 @@ keeps for backward is decided here, in one place per kind of step:
 - in place, as torchvision's Conv2dNormActivation runs them: ReLU saves its output; SiLU,
   ReLU6 and Hardswish a copy of their input (autograd's ``original self``). Not in place
   (squeeze-excite's, as torchvision's SqueezeExcitation, and GELU, always: ConvNeXt's exact
-  one): ReLU saves its new output, Hardsigmoid and GELU their input, sigmoid its output. A
+  one): ReLU saves its new output, Hardsigmoid, SiLU (MaxViT's SE) and GELU their input, sigmoid
+  and Tanh their output. A
   max-pool its input and its int64 indices, an average pool its input (a global
   one is a mean and saves nothing); SE's rescaling multiply both factors; dropout its
   noise (CPU: a tensor of the activation dtype; CUDA: a bool mask); stochastic depth its
@@ -243,7 +244,7 @@ class Flow:
 # What an activation's backward keeps: "output" (its result), "input copy" (a copy made before
 # an in-place write) or "input" (the tensor it read). One entry per activation the builders make.
 IN_PLACE_SAVES = {"relu": "output", "silu": "input copy", "relu6": "input copy", "hardswish": "input copy"}
-OUT_OF_PLACE_SAVES = {"relu": "output", "hardsigmoid": "input", "gelu": "input"}
+OUT_OF_PLACE_SAVES = {"relu": "output", "hardsigmoid": "input", "gelu": "input", "silu": "input", "tanh": "output"}
 
 
 def replay(plan: Plan, training: bool, dtype: str = "fp32", device: str = "cpu") -> Flow:

@@ -97,8 +97,8 @@ def ptflops(event: tuple[Any, ...]) -> int:
     1 per element, every pool 1 per input element) plus patched functionals that the same modules call
     again (``F.relu``, ``F.gelu``, ``F.*pool2d``: counted twice; ReLU6 calls the unpatched ``F.hardtanh``)
     and ``F.silu`` (once, no module hook), and ``Tensor.mul`` called as a method (a zero step's ``x.mul(0.0)``:
-    1 per element). Hardswish and Hardsigmoid (no hook, unpatched), tensor operators (``+``, ``*``, sigmoid,
-    ``mean``) and ``F.layer_norm`` are not seen."""
+    1 per element). Hardswish, Hardsigmoid and Tanh (no hook, unpatched), tensor operators (``+``, ``*``,
+    sigmoid, ``mean``) and ``F.layer_norm`` are not seen."""
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
@@ -110,7 +110,7 @@ def ptflops(event: tuple[Any, ...]) -> int:
     if kind == "act":
         name, elements = facts
         return {"relu": 2 * elements, "gelu": 2 * elements, "relu6": elements, "silu": elements, "hardswish": 0,
-                "hardsigmoid": 0}[name]
+                "hardsigmoid": 0, "tanh": 0}[name]
     if kind == "pool":
         return 2 * facts[1]
     if kind == "adaptive_pool":

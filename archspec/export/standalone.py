@@ -129,7 +129,7 @@ class _Writer:
             raise StandaloneError(f"{path}: a plugin's step ({type(step).__name__}, module {step.module_class}) has "
                                   "no standalone source, and standalone code imports nothing but torch; export "
                                   "the network as onnx or pt2 instead")
-        if step.tensors:  # a layer record
+        if step.tensors and getattr(step, "module", None) is None:  # a layer record (one with a module spec: below)
             code = record_code(step)
         elif step.module is None:
             return None

@@ -21,3 +21,7 @@ class UnitContext:
     drop_path: float  # this unit's stochastic-depth rate (already decayed)
     block_path: tuple[Any, ...]  # spec field path of the block, for errors
     shortcut_path: tuple[Any, ...]
+    # The network's input size and its strides (the stem's, then each stage's): what an error needs to name
+    # the input sizes that would plan (MaxViT's partitions). Not part of what a unit's planning reads otherwise.
+    network_input: Size | None = None
+    strides: tuple[int, ...] = ()

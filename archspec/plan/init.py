@@ -89,6 +89,10 @@ PRESETS: dict[str, InitRules] = {
                                  XavierUniform(type="xavier_uniform"), "small_normal",
                                  roles=(("attention_in", XavierUniform(type="xavier_uniform"), "zeros"),
                                         ("attention_out", _DEFAULT, "zeros"))),
+    # torchvision/models/maxvit.py: Conv2d and Linear weights normal(0, 0.02), biases 0; the relative position
+    # bias tables trunc_normal_(std 0.02), set by their module (blocks/layers.py RelativePositionBias).
+    "torchvision_maxvit": InitRules("torchvision_maxvit", Normal(type="normal", std=0.02), "zeros",
+                                    Normal(type="normal", std=0.02), "zeros"),
     # akamaster/pytorch_resnet_cifar10: kaiming_normal_ (fan_in) on Conv2d and Linear weights.
     "cifar_resnet": InitRules("cifar_resnet", _FAN_IN, "zeros", _FAN_IN, "torch_default"),
     # dyhan0920/PyramidNet-PyTorch: convs normal(0, sqrt(2 / (k * k * out))); the fc untouched.

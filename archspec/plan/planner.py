@@ -57,7 +57,8 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
         _key(("stem", memo.token(spec.stem), memo.token(spec.scaling)), (spec.input.channels, size, bn, first)),
         planned_stem)
     widths = stage_widths(spec, counts, stem.out_channels)
-    common = _Common(spec.scaling, sum(counts), bn, with_bn, memo, memo.token(spec.scaling) if memo is not None else None)
+    common = _Common(spec.scaling, sum(counts), bn, with_bn, memo, memo.token(spec.scaling) if memo is not None else None,
+                     size, (stem.stride, *(stage.stride for stage in body.stages)))
 
     stages, channels, size, seen = [], stem.out_channels, stem.out_size, 0
     for s, (stage, block, n) in enumerate(zip(body.stages, blocks, counts)):
@@ -143,6 +144,8 @@ class _Common:
     with_bn: Any
     memo: UnitMemo | None
     scaling_token: Any
+    input_size: Size | None = None  # the network's (for errors that name valid input sizes)
+    strides: tuple[int, ...] = ()  # the stem's, then each stage's
 
 
 def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Sequence[int | None], base_units: int,
@@ -177,6 +180,8 @@ def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Seque
                 drop_path=rate,
                 block_path=block_path,
                 shortcut_path=short_path,
+                network_input=common.input_size,
+                strides=common.strides,
             )
             unit = annotate(planner_for(block.type)(block, ctx), scaling)  # it records ctx.width
             _check_sizes(unit, ("body", "stages", s))

@@ -66,12 +66,12 @@ class Free:
 # The activations that are one ONNX operator: (op type, attributes as torch defines the function).
 ONNX_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "hardswish": ("HardSwish", {}),
-    "hardsigmoid": ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5})}
+    "hardsigmoid": ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5}), "tanh": ("Tanh", {})}
 
 # Activations as torch builds them: (torch.nn class, takes ``inplace``).
 ACTIVATION_MODULES = {"relu": ("ReLU", True), "relu6": ("ReLU6", True), "silu": ("SiLU", True),
                       "hardswish": ("Hardswish", True), "gelu": ("GELU", False), "sigmoid": ("Sigmoid", False),
-                      "hardsigmoid": ("Hardsigmoid", False)}
+                      "hardsigmoid": ("Hardsigmoid", False), "tanh": ("Tanh", False)}
 
 
 @dataclass(frozen=True)

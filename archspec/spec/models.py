@@ -21,6 +21,7 @@ from .layout import (
     NoStem, NormClassifierHead, PatchifyStem, Strided,
 )
 from .reference import Reference
+from .maxvit import PreLogitsClassifierHead
 from .vit import PatchEmbedStem, TokenClassifierHead
 from .widening import DERIVES_STAGES, WideningSpec
 
@@ -211,7 +212,8 @@ class ClassifierHead(StrictModel):
 
 
 HeadSpec = Annotated[
-    Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead, ConvMLPHead, TokenClassifierHead],
+    Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead, ConvMLPHead, TokenClassifierHead,
+          PreLogitsClassifierHead],
     Field(discriminator="type"),
 ]
 

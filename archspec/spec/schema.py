@@ -268,7 +268,7 @@ def updated_language_tables(text: str) -> str:
 LISTED_ELSEWHERE = {
     "stem": ("layers", "none", "patchify", "patch_embed"),
     "body.block": ("dense", "inception", "inception_v3", "fire", "mbconv", "fused_mbconv", "bneck", "shuffle",
-                   "regnet", "plain", "convnext", "vit"),
+                   "regnet", "plain", "convnext", "vit", "maxvit"),
     "body.widening": ("regnet",),
 }
 
