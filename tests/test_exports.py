@@ -282,6 +282,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     # MBConv with pre-norm and SE, window and grid partitions, relative position bias, pre-logits head
     "res2net50-26w-4s": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
     # a YAML block (blocks/res2net.yaml): chunks, repeated convs, sums, a pooled last part, concat
+    "nas-bench-201": ["body.block.e1_0=none", "body.block.e2_1=avg_pool_3x3", "reference=null"],
+    # YAML blocks chosen per edge (blocks/nb201_cell.yaml): a zero edge, pools, skips, and the reduction block
 }
 
 
