@@ -36,7 +36,9 @@ CASES = {"resnet-50": ["input.size=32"], "densenet-121": ["input.size=32"], "eff
          "vit-b-16": ["input.size=32", "body.stages.0.units=3"],  # attention's matmuls, softmax, token LayerNorms
          "vit-b-16 sdpa": ["input.size=32", "body.stages.0.units=3", "body.block.attention=sdpa"],  # fused: no tool sees it
          # YAML blocks: a none edge (x * 0, which no tool counts), 3x3/1 average pools that count no padding
-         "nas-bench-201": ["body.block.e1_0=none", "body.block.e3_1=nor_conv_1x1", "reference=null"]}
+         "nas-bench-201": ["body.block.e1_0=none", "body.block.e3_1=nor_conv_1x1", "reference=null"],
+         # MBConv with SE, block and grid attention with a relative position bias, Tanh pre-logits
+         "maxvit-t": ["input.size=64", "body.block.partition=2", *(f"body.stages.{s}.units=1" for s in range(4))]}
 
 
 def fvcore_count(model, x) -> int:

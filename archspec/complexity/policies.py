@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..plan.ops import Conv, DeformConv, LayerScale, Linear, Norm
+from ..plan.partition_steps import RelativePositionBias
 from ..plan.types import Plan
 from .memory import replay
 
@@ -145,13 +146,17 @@ def torchinfo(event: tuple[Any, ...]) -> int:
     """torchinfo 1.8 ``total_mult_adds``: from each called leaf module's parameters: a conv's weight and bias
     numel times its output positions (MACs plus one per bias output), any other layer's parameter numel
     (BN and LayerNorm: 2 per channel, linear: MACs plus bias at a pooled vector, its parameter count alone
-    at every position); parameter-free layers 0, and a layer scale (a parameter of the block, no leaf) 0."""
+    at every position); parameter-free layers 0, and a layer scale (a parameter of the block, no leaf) 0. A
+    parameter whose name merely contains "bias" (a relative position bias table) counts its numel times the
+    first two dims of the output, which for that module's batch-free ``(heads, T, T)`` are heads x T."""
     kind, *facts = event
     if kind != "layer":
         return 0
     record = facts[0]
     if isinstance(record, Conv):
         return torchvision(event) + _deform_bias(record)
+    if isinstance(record, RelativePositionBias):
+        return record.heads * record.tokens * record.params
     return 0 if isinstance(record, LayerScale) else record.params
 
 

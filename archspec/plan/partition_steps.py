@@ -211,6 +211,7 @@ class RelativePositionBias(Weighted):
         return f"{args[0]} + {module_ref(self.path)}()"
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        flow.emit("layer", self)  # a module with a parameter: the tools that count by module see it
         bias = flow.new(self.heads * self.tokens * self.tokens, per_sample=False)
         flow.step((), bias)
         return flow.merge("add", (xs[0], bias), elements(out))
