@@ -60,7 +60,8 @@ def expand(spec: Spec, plan: Plan | None = None) -> dict[str, Any]:
 
 def _inline_user_blocks(spec: Spec, data: dict[str, Any]) -> None:
     """User blocks with every parameter written out, and their definitions inline under ``blocks:``
-    (block files and bundled ones alike), so the expanded spec stands alone and its sha256 covers them."""
+    (block files and bundled ones alike, and every block they use), so the expanded spec stands alone
+    and its sha256 covers them."""
     uses = user_blocks(spec)
     if not uses:
         data.pop("blocks", None)
@@ -75,6 +76,7 @@ def _inline_user_blocks(spec: Spec, data: dict[str, Any]) -> None:
             node = node[part]
         node.update(param_values(block, definition))
         inline[block.type] = definition.data()
+        inline.update((name, sub.data()) for name, sub in definition.closure().items())  # its sub-blocks too
     data["blocks"] = inline
 
 
