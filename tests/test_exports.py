@@ -279,6 +279,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
                  "body.stages.0.units=2"],  # patch embedding, class token, attention steps, token classifier
     "res2net50-26w-4s": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
     # a YAML block (blocks/res2net.yaml): chunks, repeated convs, sums, a pooled last part, concat
+    "skresnet18": ["input.size=32", "body.widening.base=16", *(f"body.stages[{i}].units=1" for i in range(4))],
+    # YAML sub-blocks (sk_basic: selective_kernel, conv_norm_act): dilated paths, group sum and softmax
 }
 
 

@@ -231,6 +231,8 @@ def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp
 
     out = console if fmt is Format.table else errors
     for resolved in plans:
+        if device == "cpu" and batch == 1:
+            _refuse_single_value_norms(resolved)
         mismatches = verify(resolved)
         if device == "cpu":
             mismatches += verify_memory(resolved, batch, dtype) + verify_peak(resolved, dtype)
@@ -243,6 +245,19 @@ def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp
                           "infer_peak_bytes == a traced CPU forward's" if device == "cpu"
                           else " (saved tensors not verified: the meta build replays CPU kernels, not CUDA's)"), width),
                   markup=False)
+
+
+def _refuse_single_value_norms(resolved: "Plan") -> None:
+    """A batch norm over a 1x1 map (an attention's, as Selective Kernel's) sees one value per channel at
+    batch 1, which PyTorch refuses in training: the saved-bytes forward could not run. Say so (exit 2)."""
+    from ..plan.ops import Norm
+
+    for unit in resolved.units:
+        for node in unit.graph or ():
+            if isinstance(node.step, Norm) and node.step.kind == "batch" and node.shape[1:] == (1, 1):
+                raise fail(f"{resolved.name}: --verify measures saved bytes in a training-mode forward, and at batch 1 "
+                           f"the batch norm {unit.name}.{node.name} sees one value per channel (a 1x1 map), which "
+                           "PyTorch refuses in training; verify with --batch 2 or more")
 
 
 @app.command()

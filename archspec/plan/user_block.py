@@ -29,7 +29,8 @@ from typing import Any
 from ..spec.errors import FieldPath, Problem
 from ..spec.expressions import ExprError, evaluate
 from ..spec.user_blocks import (CONTEXT, MAX_REPEAT, MAX_STEPS, PLACEHOLDER, SUB_CONTEXT, ActStep, BlockUse,
-                                ChunkStep, ConvStep, Definition, DropStep, LinearStep, MergeStep, NormStep, PoolStep,
+                                ChunkStep, ConvStep, Definition, DropStep, GroupStep, LinearStep, MergeStep, NormStep,
+                                PoolStep,
                                 Repeat, ShapeStep, ShuffleStep, UserBlock, _fits, find_definition, param_values,
                                 unknown_type)
 from . import subgraphs as sg
@@ -38,7 +39,8 @@ from .errors import PlanError
 from .graph import INPUT, GraphBuilder, GraphError
 from .ops import Conv, Linear, Norm
 from .shortcuts import plan_shortcut
-from .steps import Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, Mean, Mul, Pool, Shuffle
+from .steps import (Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, GroupSoftmax, GroupSum, Mean,
+                    Mul, Pool, Shuffle)
 from .types import Unit, UnitOptions
 
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
@@ -406,4 +408,14 @@ class _Planner:
             if len(shape) != 3:
                 raise self.fail(path + ("in",), f"`{step.op}` reads a (C, H, W) map, and its input has shape {shape}")
             return Mean(name) if step.op == "mean" else AdaptiveAvgPool(name)
+        if isinstance(step, GroupStep):
+            return self.group_step(step, name, path, env, shape)
         raise self.fail(path, f"unknown step {step!r}")  # the language's union admits nothing else
+
+    def group_step(self, step: GroupStep, name: str, path: FieldPath, env: dict[str, Any], shape: tuple) -> Any:
+        groups = self.whole(path + ("groups",), step.groups, env)
+        if len(shape) != 3:
+            raise self.fail(path + ("in",), f"`{step.op}` reads a (C, H, W) map, and its input has shape {shape}")
+        if shape[0] % groups:
+            raise self.fail(path + ("groups",), f"{shape[0]} channels do not split into {groups} equal groups")
+        return GroupSum(name, groups) if step.op == "group_sum" else GroupSoftmax(name, groups)

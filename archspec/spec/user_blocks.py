@@ -109,7 +109,7 @@ class LinearStep(_Step):
 class ActStep(_Step):
     """An activation, a module (in place where torch can)."""
 
-    op: Literal["relu", "relu6", "silu", "gelu", "hardswish", "sigmoid", "hardsigmoid"]
+    op: Literal["relu", "relu6", "silu", "gelu", "hardswish", "sigmoid", "hardsigmoid", "leaky_relu"]
     inplace: bool = True
 
 
@@ -159,8 +159,17 @@ class ShapeStep(_Step):
     op: Literal["mean", "global_avgpool", "flatten", "identity"]
 
 
+class GroupStep(_Step):
+    """Its input's channels as ``groups`` equal groups (branches side by side, as `concat` makes them):
+    ``group_sum`` adds the groups (channels / groups out); ``group_softmax`` is a softmax across them,
+    channel by channel (Selective Kernel's attention over its paths)."""
+
+    op: Literal["group_sum", "group_softmax"]
+    groups: Channels
+
+
 StepSpec = Annotated[Union[ConvStep, NormStep, LinearStep, ActStep, PoolStep, MergeStep, ChunkStep, ShuffleStep,
-                           DropStep, ShapeStep], Field(discriminator="op")]
+                           DropStep, ShapeStep, GroupStep], Field(discriminator="op")]
 
 
 class Repeat(StrictModel):
