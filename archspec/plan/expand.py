@@ -51,7 +51,8 @@ def expand(spec: Spec, plan: Plan | None = None) -> dict[str, Any]:
         body["widening"] = {"rule": "explicit", "widths": [[u.width for u in s.block_units] for s in plan.stages]}
     for stage, planned in zip(body["stages"], plan.stages):
         stage["units"] = len(planned.block_units)
-        stage.pop("width", None)
+        if spec.body.widening is not None:  # the explicit widths above hold it; with no rule, the stage's is all
+            stage.pop("width", None)
     _inline_user_blocks(spec, data)
     order = list(StageSpec.model_fields)  # `units` where the language puts it, so expand is a fixed point
     body["stages"] = [dict(sorted(stage.items(), key=lambda kv: order.index(kv[0]))) for stage in body["stages"]]
