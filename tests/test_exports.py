@@ -284,6 +284,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     "cspresnet50": ["input.size=32", *(f"body.stages[{i}].width={8 * 2 ** i}" for i in range(5)),
                     *(f"body.stages[{i}].block.depth=1" for i in range(1, 5))],
     # no stem, a YAML stem unit and one cross-stage unit per stage (bottlenecks repeated as sub-blocks), LeakyReLU
+    "dla34": ["input.size=32", *(f"body.stages[{i}].width={8 * 2 ** i}" for i in range(4))],
+    # trees of sub-blocks two deep, a declared input and a rest of inputs (children), a repeat of count 0 or 1
 }
 
 
