@@ -377,6 +377,9 @@ class _Planner:
         if isinstance(step, MergeStep):
             if step.op == "mul" and len(ins) != 2:
                 raise self.fail(path + ("in",), "`mul` multiplies two inputs")
+            if step.op == "mul" and (ins[1][0] != ins[0][0] or ins[1][1:] not in (ins[0][1:], (1,) * (len(ins[0]) - 1))):
+                raise self.fail(path + ("in",), f"`mul` multiplies shape {ins[0]} by {ins[1]}: the second must have "
+                                                "the first's shape, or its channels with a 1x1 map (a gate)")
             if step.op == "concat" and len({s[1:] for s in ins}) > 1:
                 raise self.fail(path + ("in",), f"`concat` joins maps of sizes {[s[1:] for s in ins]}; they must agree")
             return {"add": Add, "mul": Mul, "concat": Concat}[step.op](name)

@@ -368,7 +368,7 @@ def attach_definitions(spec: Any, source: SourceMap, allow_roots: Iterable[str |
         if block.type not in definitions:
             try:
                 definition, found = resolve_uses(_definition(block.type, path, declared, source, allow_roots, limits),
-                                                 lookup)
+                                                 lookup, declared=tuple(declared))
                 problems += found
                 definitions[block.type] = None if found else definition
             except SpecError as exc:
@@ -383,7 +383,8 @@ def attach_definitions(spec: Any, source: SourceMap, allow_roots: Iterable[str |
     for name in declared:  # declared but not used: checked all the same, so `validate` sees its mistakes
         if name not in definitions and name not in loaded:
             try:
-                problems += resolve_uses(_definition(name, (), declared, source, allow_roots, limits), lookup)[1]
+                problems += resolve_uses(_definition(name, (), declared, source, allow_roots, limits), lookup,
+                                         declared=tuple(declared))[1]
             except SpecError as exc:
                 problems += exc.problems
     if problems:  # a block file that several blocks use is found (and its mistakes reported) once
@@ -666,7 +667,8 @@ def bundled_lookup(kind: str) -> Definition | None:
     return load_block_file(kind, BLOCKS_DIR / f"{kind}.yaml", f"<bundled>/{kind}.yaml")
 
 
-def resolve_uses(d: Definition, lookup: Lookup, chain: tuple[str, ...] = ()) -> tuple[Definition, list[Problem]]:
+def resolve_uses(d: Definition, lookup: Lookup, chain: tuple[str, ...] = (),
+                 declared: tuple[str, ...] = ()) -> tuple[Definition, list[Problem]]:
     """``d`` with the definition of every block it uses attached, recursively, and each use checked
     against it; problems at the use (its file, line and column): an unknown type, a block that
     contains itself (directly or through others), nesting past MAX_DEPTH, parameters that do not fit."""
@@ -694,18 +696,18 @@ def resolve_uses(d: Definition, lookup: Lookup, chain: tuple[str, ...] = ()) -> 
                 problems += exc.problems
                 continue
             if found is None:
-                problems.append(d.problem(where, _unknown_sub_block(kind)))
+                problems.append(d.problem(where, _unknown_sub_block(kind, declared)))
                 continue
-            sub, inner = resolve_uses(found, lookup, chain)
+            sub, inner = resolve_uses(found, lookup, chain, declared)
             problems += inner
             d.uses[kind] = sub
         problems += _use_problems(d, path, use, known, sub)
     return d, problems
 
 
-def _unknown_sub_block(kind: str) -> str:
+def _unknown_sub_block(kind: str, declared: tuple[str, ...]) -> str:
     options = bundled_block_names()
-    close = difflib.get_close_matches(kind, options, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(kind, [*declared, *options], n=1, cutoff=0.6)
     hint = f"; did you mean `{close[0]}`?" if close else "."
     built_in = " A built-in type is no block file and cannot be a sub-block." if kind in _built_in() else ""
     return (f"unknown sub-block type {shown(kind)}{hint}{built_in} A sub-block is a bundled block file "
