@@ -27,15 +27,15 @@ from archspec.plan.steps import MatMul
 from conftest import spec_path, zeros_build
 
 runner = CliRunner()
-CASES = {"resnet-50": ["input.size=32"], "densenet-121": ["input.size=32"], "efficientnet-b0": ["input.size=32"],
+CASES = {"cspresnet50": ["input.size=32", *(f"body.stages[{i}].block.depth=1" for i in range(1, 5))],  # LeakyReLU
+         "skresnet18": ["input.size=32"],  # YAML sub-blocks: group sum and softmax, a gate of full width
+         "resnet-50": ["input.size=32"], "densenet-121": ["input.size=32"], "efficientnet-b0": ["input.size=32"],
          "shufflenet-v2-x0.5": ["input.size=32"],  # channel split and shuffle: no tool counts them
          "pyramidnet": ["body.depth=38"], "resnet-20": [],  # resnet-20: the whole net at its full size
          "convnext-tiny": ["input.size=32", "body.stages[2].units=2"],  # layer norms both ways, GELU, layer scale
          "squeezenet-1.1": ["input.size=32"],  # fire modules, ceil-mode max-pools, conv-pool head, no BN
          "mobilenet-v3-small": ["input.size=32"], "mobilenet-v2": ["input.size=32"],  # hardswish, hardsigmoid, ReLU6
-         "vit-b-16": ["input.size=32", "body.stages.0.units=3"],  # attention's matmuls, softmax, token LayerNorms
-         "cspresnet50": ["input.size=32", *(f"body.stages[{i}].block.depth=1" for i in range(1, 5))],  # LeakyReLU
-         "skresnet18": ["input.size=32"]}  # YAML sub-blocks: group sum and softmax, a gate of full width
+         "vit-b-16": ["input.size=32", "body.stages.0.units=3"]}  # attention's matmuls, softmax, token LayerNorms
 
 
 def fvcore_count(model, x) -> int:

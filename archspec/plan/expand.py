@@ -61,8 +61,7 @@ def expand(spec: Spec, plan: Plan | None = None) -> dict[str, Any]:
 
 def _inline_user_blocks(spec: Spec, data: dict[str, Any]) -> None:
     """User blocks with every parameter written out, and their definitions inline under ``blocks:``
-    (block files and bundled ones alike, and every block they use), so the expanded spec stands alone
-    and its sha256 covers them."""
+    (block files and bundled ones alike), so the expanded spec stands alone and its sha256 covers them."""
     uses = user_blocks(spec)
     if not uses:
         data.pop("blocks", None)
@@ -76,8 +75,8 @@ def _inline_user_blocks(spec: Spec, data: dict[str, Any]) -> None:
         for part in path:
             node = node[part]
         node.update(param_values(block, definition))
+        inline.update((name, sub.data()) for name, sub in definition.closure().items())  # every block it uses
         inline[block.type] = definition.data()
-        inline.update((name, sub.data()) for name, sub in definition.closure().items())  # its sub-blocks too
     data["blocks"] = inline
 
 

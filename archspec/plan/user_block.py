@@ -31,16 +31,16 @@ from ..spec.expressions import ExprError, evaluate
 from ..spec.user_blocks import (CONTEXT, MAX_REPEAT, MAX_STEPS, PLACEHOLDER, SUB_CONTEXT, ActStep, BlockUse,
                                 ChunkStep, ConvStep, Definition, DropStep, GroupStep, LinearStep, MergeStep, NormStep,
                                 PoolStep,
-                                Repeat, ShapeStep, ShuffleStep, UserBlock, _fits, find_definition, param_values,
+                                Repeat, ShapeStep, ShuffleStep, UserBlock, find_definition, fits, param_values,
                                 unknown_type)
 from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
 from .graph import INPUT, GraphBuilder, GraphError
+from .group_steps import GroupSoftmax, GroupSum
 from .ops import Conv, Linear, Norm
 from .shortcuts import plan_shortcut
-from .steps import (Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, GroupSoftmax, GroupSum, Mean,
-                    Mul, Pool, Shuffle)
+from .steps import Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, Mean, Mul, Pool, Shuffle
 from .types import Unit, UnitOptions
 
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
@@ -226,7 +226,7 @@ class _Planner:
             value = given
             if isinstance(given, str) and not (p.type == "choice" and given in (p.choices or ())):
                 value = self.value(path + ("block", key), given, env)
-            ok, why = _fits(p, value)
+            ok, why = fits(p, value)
             if not ok:
                 raise self.fail(path + ("block", key), f"`{given}` {why} (parameter `{key}` of block `{sub.name}`)")
             params[key] = value

@@ -705,6 +705,11 @@ def resolve_uses(d: Definition, lookup: Lookup, chain: tuple[str, ...] = (),
     return d, problems
 
 
+def fits(param: Param, value: Any) -> tuple[bool, str]:
+    """Whether ``value`` is allowed for ``param`` (and why not): a use's evaluated parameter, when planned."""
+    return _fits(param, value)
+
+
 def _unknown_sub_block(kind: str, declared: tuple[str, ...]) -> str:
     options = bundled_block_names()
     close = difflib.get_close_matches(kind, [*declared, *options], n=1, cutoff=0.6)
