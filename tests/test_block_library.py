@@ -2,8 +2,9 @@
 blocks and sub-blocks, each equal to timm's model in params, MACs and outputs under timm's weights.
 
 skresnet18 (sk_basic > selective_kernel > conv_norm_act), cspresnet50 (csp_stem, csp_stage >
-csp_bottleneck > conv_norm_act), dla34 (dla_tree2 > dla_tree1 > dla_basic). Saved-bytes equality
-with autograd is tests/test_memory.py's, for every bundled spec; per-unit counts tests/test_counts.py's.
+csp_bottleneck > conv_norm_act), dla34 (dla_tree2 > dla_tree1 > dla_basic). The Plan's saved bytes
+equal what autograd saves in timm's module here, and in ours unit by unit in tests/test_memory.py;
+per-unit counts are tests/test_counts.py's.
 """
 
 from __future__ import annotations
@@ -87,6 +88,38 @@ def test_timm_s_state_dict_loads_strictly_and_gives_its_outputs(spec):
         expected, got = theirs(x), ours(x)
     assert torch.isfinite(got).all() and float((got - got[:1]).abs().max()) > 0
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+
+
+def _saved_bytes(model, x) -> int:
+    """Bytes of the distinct storages autograd saves in a training forward (parameters and buffers left out)."""
+    import torch
+
+    from archspec.complexity.measure import storage_key
+
+    state = {storage_key(t) for t in [*model.parameters(), *model.buffers()]}
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        seen.setdefault(storage_key(t), 0 if storage_key(t) in state else t.untyped_storage().nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.train()(x)
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("spec", sorted(NETWORKS))
+def test_the_plan_s_train_saved_bytes_are_what_timm_s_module_saves(spec):
+    """Not only our module's (tests/test_memory.py): timm's own saves the same bytes for backward (meta, batch 2)."""
+    import torch
+
+    from archspec.complexity.memory import memory
+
+    plan = archspec.plan(spec_path(spec), input_size=64)
+    with torch.device("meta"):
+        theirs = _timm(NETWORKS[spec][0], "meta")
+        x = torch.empty(2, 3, 64, 64)
+    assert memory(plan, batch=2).train_saved_bytes == _saved_bytes(theirs, x) > 0
 
 
 def test_the_library_s_networks_use_only_yaml_blocks_and_sub_blocks():
