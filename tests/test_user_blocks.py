@@ -436,6 +436,8 @@ def test_a_sub_block_s_steps_are_module_paths_under_its_name_and_counts_are_pyto
     ("in: [conv2, skip]}", "in: [conv2, shortcut]}", ["is a sub-block here, and only the unit's block has the spec's"]),
     ("{name: sum, op: group_sum, groups: 2}", "{name: sum, op: group_sum, groups: 3}",
      ["8 channels do not split into 3 equal groups", "in unit stages.0.0"]),
+    ("inputs: [skip]", "inputs: [skip, x]", ["`x`: inputs are distinct names, not `x` or `shortcut`"]),
+    ("inputs: [skip]", 'inputs: ["rest.*", skip]', ["only the last may take the rest (`name.*`)"]),
     ("{name: out, op: mul, in: [cat, gate]}", "{name: out, op: mul, in: [cat, sum]}",
      ["`mul` multiplies shape (8, 16, 16) by (4, 16, 16)", "a gate"]),
 ])
