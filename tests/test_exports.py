@@ -284,6 +284,13 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     # a YAML block (blocks/res2net.yaml): chunks, repeated convs, sums, a pooled last part, concat
     "nas-bench-201": ["body.block.e1_0=none", "body.block.e2_1=avg_pool_3x3", "reference=null"],
     # YAML blocks chosen per edge (blocks/nb201_cell.yaml): a zero edge, pools, skips, and the reduction block
+    "skresnet18": ["input.size=32", "body.widening.base=16", *(f"body.stages[{i}].units=1" for i in range(4))],
+    # YAML sub-blocks (sk_basic: selective_kernel, conv_norm_act): dilated paths, group sum and softmax
+    "cspresnet50": ["input.size=32", *(f"body.stages[{i}].width={8 * 2 ** i}" for i in range(5)),
+                    *(f"body.stages[{i}].block.depth=1" for i in range(1, 5))],
+    # no stem, a YAML stem unit and one cross-stage unit per stage (bottlenecks repeated as sub-blocks), LeakyReLU
+    "dla34": ["input.size=32", *(f"body.stages[{i}].width={8 * 2 ** i}" for i in range(4))],
+    # trees of sub-blocks two deep, a declared input and a rest of inputs (children), a repeat of count 0 or 1
 }
 
 

@@ -28,9 +28,18 @@ def meta_build(request):
     return resolved, model
 
 
+def _single_value_norm(resolved) -> bool:
+    """A batch norm over a 1x1 map (Selective Kernel's attention): PyTorch refuses it in training at batch 1."""
+    from archspec.plan.ops import Norm
+
+    return any(isinstance(n.step, Norm) and n.step.kind == "batch" and n.shape[1:] == (1, 1)
+               for u in resolved.units for n in u.graph or ())
+
+
 @pytest.mark.parametrize("batch", [1, 8])
 def test_saved_bytes_equal_autograds_for_every_unit_of_every_spec(meta_build, batch):
     resolved, model = meta_build
+    batch = 2 if batch == 1 and _single_value_norm(resolved) else batch  # the smallest batch it trains at
     with torch.device("meta"):
         x = torch.empty(batch, resolved.in_channels, *resolved.input_size)
     measured = measure_saved(model, [u.name for u in resolved.units], x).by_unit()

@@ -50,6 +50,10 @@ SPECS = [
     # window and grid partitions, per-head q/k/v, relative position bias (a gathered table), pre-logits head (Tanh)
     ("res2net50-26w-4s", 32, ["body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))]),
     # a YAML block: chunks, repeated convs, sums, a pooled last part, concat
+    ("skresnet18", 32, ["body.widening.base=16", *(f"body.stages[{i}].units=1" for i in range(4))]),
+    # YAML sub-blocks: dilated convs, group sum, group softmax (reshapes around it), a gate of full width
+    ("cspresnet50", 32, [*(f"body.stages[{i}].width={8 * 2 ** i}" for i in range(5)),
+                         *(f"body.stages[{i}].block.depth=1" for i in range(1, 5))]),  # LeakyReLU, halves
 ]
 TOLERANCE = 1e-4  # of the largest output: fp32 reorderings between two graphs of the same network
 # TorchScript's exporter has no uneven adaptive pooling and no deform_conv2d: these take the dynamo exporter's

@@ -27,7 +27,9 @@ from archspec.plan.steps import Attention, MatMul
 from conftest import spec_path, zeros_build
 
 runner = CliRunner()
-CASES = {"resnet-50": ["input.size=32"], "densenet-121": ["input.size=32"], "efficientnet-b0": ["input.size=32"],
+CASES = {"cspresnet50": ["input.size=32", *(f"body.stages[{i}].block.depth=1" for i in range(1, 5))],  # LeakyReLU
+         "skresnet18": ["input.size=32"],  # YAML sub-blocks: group sum and softmax, a gate of full width
+         "resnet-50": ["input.size=32"], "densenet-121": ["input.size=32"], "efficientnet-b0": ["input.size=32"],
          "shufflenet-v2-x0.5": ["input.size=32"],  # channel split and shuffle: no tool counts them
          "pyramidnet": ["body.depth=38"], "resnet-20": [],  # resnet-20: the whole net at its full size
          "convnext-tiny": ["input.size=32", "body.stages[2].units=2"],  # layer norms both ways, GELU, layer scale

@@ -352,3 +352,132 @@ def test_an_inline_block_s_counts_and_saved_bytes_are_verified_against_torch(wri
     result = run("report", "--verify", str(write_spec(INLINE)))
     assert result.exit_code == 0, result.output
     assert "train_saved_bytes == autograd's saved tensors" in result.output
+
+
+# -- sub-blocks: a block that uses another
+
+NESTED = """\
+name: tiny-nested
+input: {channels: 3, size: 16}
+classes: 10
+stem: {type: conv, kernel: 3, width: 8, norm: bn, act: relu}
+body:
+  stages: [{units: 1, stride: 1}, {units: 1, stride: 2}]
+  block: {type: pair}
+  widening: {rule: step_doubling, base: 8}
+blocks:
+  cba:
+    params:
+      out: {type: int}
+      kernel: {type: int, default: 3, min: 1}
+      act: {type: choice, default: relu, choices: [relu, none]}
+    steps:
+      - {name: conv, op: conv, out: out, kernel: kernel, stride: stride}
+      - {name: bn, op: bn}
+      - {name: relu, op: relu, when: "act == 'relu'"}
+  residual:
+    inputs: [skip]
+    params:
+      out: {type: int}
+    steps:
+      - {name: conv1, block: {type: cba, out: out, stride: 1}}
+      - {name: conv2, block: {type: cba, out: out, stride: 1, act: none}}
+      - {name: add, op: add, in: [conv2, skip]}
+  pair:
+    steps:
+      - {name: down, block: {type: cba, out: width, kernel: 1}}
+      - {name: body, block: {type: residual, out: width}, in: [down, down]}
+      - {name: split.0, op: chunk, parts: 2, index: 0}
+      - {name: split.1, op: chunk, in: body, parts: 2, index: 1}
+      - {name: cat, op: concat, in: ["split.*"]}
+      - {name: sum, op: group_sum, groups: 2}
+      - {name: wide, block: {type: cba, out: width, stride: 1}}
+      - {name: gate, op: group_softmax, groups: 2}
+      - {name: out, op: mul, in: [cat, gate]}
+"""
+
+
+def test_a_sub_block_s_steps_are_module_paths_under_its_name_and_counts_are_pytorch_s(write_spec):
+    import torch
+
+    path = write_spec(NESTED)
+    plan = archspec.plan(path)
+    unit = plan.unit("stages.1.0")
+    assert unit.op("down.conv").stride == 2 and unit.op("body.conv1.conv").stride == 1  # `stride:` given at the use
+    assert unit.op("body.conv2.bn").channels == 16 and not unit.has("body.conv2.relu")  # `act: none`, a choice
+    model = archspec.build(path)
+    keys = [k for k in model.state_dict() if k.startswith("stages.1.0.")]
+    assert "stages.1.0.body.conv1.conv.weight" in keys and "stages.1.0.wide.bn.bias" in keys
+    assert unit.graph.shape_of("sum") == (8, 8, 8) and unit.graph.shape_of("gate") == (16, 8, 8)
+    assert measure(model, (3, 16, 16)) == (plan.params, plan.macs)
+    assert torch.isfinite(model(torch.randn(2, 3, 16, 16))).all()
+    result = run("report", "--verify", "-b", "2", str(path))  # group sum and softmax, a mul of views
+    assert result.exit_code == 0 and "train_saved_bytes == autograd's saved tensors" in result.output, result.output
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("{type: cba, out: width, kernel: 1}", "{type: cbx, out: width, kernel: 1}",
+     ["unknown sub-block type `cbx`; did you mean", "declares under `blocks:`"]),
+    ("{type: cba, out: width, kernel: 1}", "{type: basic, out: width, kernel: 1}",
+     ["unknown sub-block type `basic`", "A built-in type is no block file"]),
+    ("{type: cba, out: width, kernel: 1}", "{type: pair}", ["block `pair` is used inside itself (pair -> pair)"]),
+    ("{name: conv2, block: {type: cba,", "{name: conv2, block: {type: pair,",
+     ["block `pair` is used inside itself (pair -> residual -> pair)"]),
+    ("{type: cba, out: width, kernel: 1}", "{type: cba, out: width, kernal: 1}",
+     ["unknown field `kernal`; did you mean `kernel`?", "the parameters of block `cba`"]),
+    ("{type: cba, out: width, kernel: 1}", "{type: cba, kernel: 1}", ["block `cba` needs `out` (int)"]),
+    ("{type: cba, out: width, kernel: 1}", "{type: cba, out: width, kernel: 0}", ["must be at least 1", "block `cba`"]),
+    ("{type: cba, out: width, kernel: 1}", "{type: cba, out: width / 3, kernel: 1}",
+     ["`width / 3` must be a whole number", "parameter `out` of block `cba`"]),
+    ("{type: cba, out: width, kernel: 1}", "{type: cba, out: widht, kernel: 1}",
+     ["unknown name `widht`", "did you mean `width`?"]),
+    ("in: [down, down]}", "in: [down]}", ["block `residual` takes 2 inputs (`x`, skip), and `in` gives 1"]),
+    ("in: [down, down]}", "in: [down, down, down]}", ["block `residual` takes 2 inputs", "`in` gives 3"]),
+    ("in: [conv2, skip]}", "in: [conv2, shortcut]}", ["is a sub-block here, and only the unit's block has the spec's"]),
+    ("{name: sum, op: group_sum, groups: 2}", "{name: sum, op: group_sum, groups: 3}",
+     ["8 channels do not split into 3 equal groups", "in unit stages.0.0"]),
+    ("inputs: [skip]", "inputs: [skip, x]", ["`x`: inputs are distinct names, not `x` or `shortcut`"]),
+    ("inputs: [skip]", 'inputs: ["rest.*", skip]', ["only the last may take the rest (`name.*`)"]),
+    ("{name: out, op: mul, in: [cat, gate]}", "{name: out, op: mul, in: [cat, sum]}",
+     ["`mul` multiplies shape (8, 16, 16) by (4, 16, 16)", "a gate"]),
+])
+def test_mistakes_in_sub_blocks_are_located_where_they_are_written(write_spec, old, new, words):
+    """At the use's line (or the used block's, for what happens inside it), exit 2, one paragraph."""
+    assert old in NESTED
+    text = NESTED.replace(old, new)
+    path = write_spec(text)
+    result = run("validate", str(path))
+    assert result.exit_code == 2, result.output
+    assert f"{path}:{_line(NESTED, old)}:" in result.output, result.output  # the line that was changed
+    for word in words:
+        assert word in result.output, result.output
+    assert len(result.output.strip().splitlines()) <= 3
+
+
+def test_a_unit_block_cannot_read_inputs_only_a_use_gives(write_spec):
+    text = NESTED.replace("  block: {type: pair}", "  block: {type: residual, out: 8}")
+    result = run("validate", str(write_spec(text)))
+    assert result.exit_code == 2 and "reads inputs besides `x` (skip): it is a sub-block" in result.output
+    assert f":{_line(text, 'inputs: [skip]')}:" in result.output
+
+
+def test_nesting_and_the_unit_s_step_count_are_bounded(write_spec):
+    """Blocks nest at most MAX_DEPTH deep; the steps of every sub-block count toward one unit's limit."""
+    from archspec.spec.user_blocks import MAX_DEPTH, MAX_STEPS
+
+    chain = "".join(f"  b{k}:\n    steps: [{{name: n, block: {{type: b{k + 1}}}}}]\n" for k in range(MAX_DEPTH + 1))
+    chain += f"  b{MAX_DEPTH + 1}:\n    steps: [{{name: c, op: conv, out: 8, kernel: 1, stride: 1}}]\n"
+    deep = NESTED.replace("  block: {type: pair}", "  block: {type: b0}").replace("blocks:\n", "blocks:\n" + chain)
+    result = run("validate", str(write_spec(deep)))
+    assert result.exit_code == 2 and f"blocks nest more than {MAX_DEPTH} deep (b0 -> b1" in result.output
+
+    many = NESTED.replace("  block: {type: pair}", "  block: {type: many}").replace("blocks:\n", """blocks:
+  many:
+    steps:
+      - repeat: i
+        count: 250
+        steps: [{name: "r.{i}", block: {type: residual, out: 8}, in: [x, x]}]
+""")
+    result = run("validate", str(write_spec(many)))
+    assert result.exit_code == 2 and f"more than {MAX_STEPS} steps per unit" in result.output
+    assert "(i = " in result.output and len(result.output.strip().splitlines()) <= 3  # the repeat's index

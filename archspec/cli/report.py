@@ -230,6 +230,9 @@ def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp
     from ..complexity.verify import module_steps, verify, verify_memory, verify_peak, verify_steps
 
     out = console if fmt is Format.table else errors
+    if device == "cpu" and batch == 1:  # before any module is built
+        for resolved in plans:
+            _refuse_single_value_norms(resolved)
     for resolved in plans:
         mismatches = verify_steps(resolved) + verify(resolved)  # a plugin's wrong declaration first, by step
         if device == "cpu":
@@ -245,6 +248,19 @@ def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp
                        + (f"; the declared params, MACs and saved bytes of its {len(module_steps(resolved))} plugin "
                           "steps == their modules'" if module_steps(resolved) else ""), width),
                   markup=False)
+
+
+def _refuse_single_value_norms(resolved: "Plan") -> None:
+    """A batch norm over a 1x1 map (an attention's, as Selective Kernel's) sees one value per channel at
+    batch 1, which PyTorch refuses in training: the saved-bytes forward could not run. Say so (exit 2)."""
+    from ..plan.ops import Norm
+
+    for unit in resolved.units:
+        for node in unit.graph or ():
+            if isinstance(node.step, Norm) and node.step.kind == "batch" and node.shape[1:] == (1, 1):
+                raise fail(f"{resolved.name}: --verify measures saved bytes in a training-mode forward, and at batch 1 "
+                           f"the batch norm {unit.name}.{node.name} sees one value per channel (a 1x1 map), which "
+                           "PyTorch refuses in training; verify with --batch 2 or more")
 
 
 @app.command()

@@ -243,8 +243,10 @@ class Flow:
 
 # What an activation's backward keeps: "output" (its result), "input copy" (a copy made before
 # an in-place write) or "input" (the tensor it read). One entry per activation the builders make.
-IN_PLACE_SAVES = {"relu": "output", "silu": "input copy", "relu6": "input copy", "hardswish": "input copy"}
-OUT_OF_PLACE_SAVES = {"relu": "output", "hardsigmoid": "input", "gelu": "input", "silu": "input", "tanh": "output"}
+IN_PLACE_SAVES = {"relu": "output", "silu": "input copy", "relu6": "input copy", "hardswish": "input copy",
+                  "leaky_relu": "output"}
+OUT_OF_PLACE_SAVES = {"relu": "output", "hardsigmoid": "input", "gelu": "input", "silu": "input", "tanh": "output",
+                      "leaky_relu": "input"}
 
 
 def replay(plan: Plan, training: bool, dtype: str = "fp32", device: str = "cpu") -> Flow:

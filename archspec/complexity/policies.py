@@ -111,7 +111,7 @@ def ptflops(event: tuple[Any, ...]) -> int:
     if kind == "act":
         name, elements = facts
         return {"relu": 2 * elements, "gelu": 2 * elements, "relu6": elements, "silu": elements, "hardswish": 0,
-                "hardsigmoid": 0, "tanh": 0}[name]
+                "hardsigmoid": 0, "tanh": 0, "leaky_relu": elements}[name]  # LeakyReLU: its module hook (F.leaky_relu unpatched)
     if kind == "pool":
         return 2 * facts[1]
     if kind == "adaptive_pool":

@@ -52,7 +52,8 @@ def expand(spec: Spec, plan: Plan | None = None) -> dict[str, Any]:
         body["widening"] = {"rule": "explicit", "widths": [[u.width for u in s.block_units] for s in plan.stages]}
     for stage, planned in zip(body["stages"], plan.stages):
         stage["units"] = len(planned.block_units)
-        stage.pop("width", None)
+        if spec.body.widening is not None:  # the explicit widths above hold it; with no rule, the stage's is all
+            stage.pop("width", None)
     _inline_user_blocks(spec, data)
     order = list(StageSpec.model_fields)  # `units` where the language puts it, so expand is a fixed point
     body["stages"] = [dict(sorted(stage.items(), key=lambda kv: order.index(kv[0]))) for stage in body["stages"]]
@@ -86,6 +87,7 @@ def _inline_user_blocks(spec: Spec, data: dict[str, Any]) -> None:
         for part in path:
             node = node[part]
         node.update(param_values(block, definition))
+        inline.update((name, sub.data()) for name, sub in definition.closure().items())  # every block it uses
         inline[block.type] = definition.data()
     if inline:
         data["blocks"] = inline

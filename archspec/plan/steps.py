@@ -66,12 +66,14 @@ class Free:
 # The activations that are one ONNX operator: (op type, attributes as torch defines the function).
 ONNX_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "hardswish": ("HardSwish", {}),
-    "hardsigmoid": ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5}), "tanh": ("Tanh", {})}
+    "hardsigmoid": ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5}), "tanh": ("Tanh", {}),
+    "leaky_relu": ("LeakyRelu", {"alpha": 0.01})}
 
 # Activations as torch builds them: (torch.nn class, takes ``inplace``).
 ACTIVATION_MODULES = {"relu": ("ReLU", True), "relu6": ("ReLU6", True), "silu": ("SiLU", True),
                       "hardswish": ("Hardswish", True), "gelu": ("GELU", False), "sigmoid": ("Sigmoid", False),
-                      "hardsigmoid": ("Hardsigmoid", False), "tanh": ("Tanh", False)}
+                      "hardsigmoid": ("Hardsigmoid", False), "tanh": ("Tanh", False),
+                      "leaky_relu": ("LeakyReLU", True)}  # torch's slope 0.01
 
 
 @dataclass(frozen=True)

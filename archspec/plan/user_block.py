@@ -12,7 +12,11 @@ Semantics a block file relies on:
 - a step reads the previous step's output unless it names its inputs (``in``);
 - a step left out by ``when`` stands for its first input (``sum.{i}`` is ``split.{i}`` there);
 - ``name.*`` reads every value ``name.0``, ``name.1``... made so far, in order;
-- ``shortcut`` is the spec's shortcut policy applied to ``x``, added where it is first read.
+- ``shortcut`` is the spec's shortcut policy applied to ``x``, added where it is first read;
+- a step ``{name: N, block: {type: T, ...}}`` is block T planned into the same graph (a sub-block):
+  its steps are named ``N.<step>``, its ``x`` and declared ``inputs`` are the values of ``in``, and
+  its output is the value ``N``. It sees the unit's context but for ``in_channels`` (its input's)
+  and what the use sets of ``width``, ``stride`` and ``drop_path``.
 """
 
 from __future__ import annotations
@@ -24,13 +28,16 @@ from typing import Any
 
 from ..spec.errors import FieldPath, Problem
 from ..spec.expressions import ExprError, evaluate
-from ..spec.user_blocks import (MAX_REPEAT, MAX_STEPS, PLACEHOLDER, ActStep, ChunkStep, ConvStep, Definition,
-                                DropStep, LinearStep, MergeStep, NormStep, PoolStep, Repeat, ShapeStep, ShuffleStep,
-                                UserBlock, find_definition, param_values, unknown_type)
+from ..spec.user_blocks import (CONTEXT, MAX_REPEAT, MAX_STEPS, PLACEHOLDER, SUB_CONTEXT, ActStep, BlockUse,
+                                ChunkStep, ConvStep, Definition, DropStep, GroupStep, LinearStep, MergeStep, NormStep,
+                                PoolStep,
+                                Repeat, ShapeStep, ShuffleStep, UserBlock, find_definition, fits, param_values,
+                                unknown_type)
 from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
 from .graph import INPUT, GraphBuilder, GraphError
+from .group_steps import GroupSoftmax, GroupSum
 from .ops import Conv, Linear, Norm
 from .shortcuts import plan_shortcut
 from .steps import Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, Mean, Mul, Pool, Shuffle, Zero
@@ -51,30 +58,55 @@ def plan_user_block(block: UserBlock, ctx: UnitContext) -> Unit:
     definition = find_definition(block)
     if definition is None:
         raise PlanError(ctx.block_path + ("type",), unknown_type(block.type, ()))
-    return _Planner(definition, block, ctx).unit()
+    return _Planner(definition, block.type, param_values(block, definition), ctx).unit()
 
 
 class _Planner:
-    def __init__(self, d: Definition, block: UserBlock, ctx: UnitContext):
-        self.d, self.block, self.ctx = d, block, ctx
-        self.env: dict[str, Any] = {
-            "in_channels": ctx.in_channels, "stride": ctx.stride, "index": ctx.index, "first": ctx.index == 0, "stage": ctx.stage,
-            "drop_path": ctx.drop_path, **param_values(block, d)}
-        if ctx.width is not None:  # without a widening rule there is none, and reading it is an error
-            self.env["width"] = ctx.width
-        self.g = GraphBuilder(ctx.in_channels, ctx.in_size)
-        self.values: dict[str, str] = {INPUT: INPUT}  # a name the block file uses -> the graph value it stands for
-        self.last = INPUT
+    """One block's walk. A sub-block's planner shares its parent's graph, module paths and step count
+    (``root``), and names its steps under ``prefix``."""
+
+    def __init__(self, d: Definition, kind: str, params: dict[str, Any], ctx: UnitContext,
+                 parent: "_Planner | None" = None, ins: tuple[str, ...] = (INPUT,), context: dict[str, Any] | None = None,
+                 prefix: str = ""):
+        self.d, self.kind, self.ctx, self.prefix = d, kind, ctx, prefix
+        self.root: _Planner = parent.root if parent is not None else self
+        self.g = parent.g if parent is not None else GraphBuilder(ctx.in_channels, ctx.in_size)
+        if parent is None:
+            self.env: dict[str, Any] = {"in_channels": ctx.in_channels, "stride": ctx.stride, "index": ctx.index,
+                                        "first": ctx.index == 0, "stage": ctx.stage, "drop_path": ctx.drop_path}
+            if ctx.width is not None:  # without a widening rule there is none, and reading it is an error
+                self.env["width"] = ctx.width
+            self.modules: set[str] = set()
+            self.containers: set[str] = set()  # every proper prefix of a module's path (``convs`` of ``convs.0``)
+            self.visits = 0  # steps walked, left-out ones included: nested repeats cannot spin unbounded
+            self.where = f"in unit {ctx.name}"
+        else:  # the context its parent sees, its own in_channels, what the use sets
+            self.env = {k: v for k, v in parent.env.items() if k in CONTEXT}
+            self.env.update(context or {}, in_channels=self.g.shape(ins[0])[0])
+            self.where = f"in block `{kind}` as `{prefix[:-1]}` {parent.where}"
+        self.env.update(params)
+        self.values: dict[str, str] = {INPUT: ins[0]}  # a name the block file uses -> the graph value it stands for
+        self.bind(ins[1:], parent is None)
+        self.last = ins[0]
         self.shortcut_kind = "none"
-        self.modules: set[str] = set()
-        self.containers: set[str] = set()  # every proper prefix of a module's path (``convs`` of ``convs.0``)
-        self.visits = 0  # steps walked, left-out ones included: nested repeats cannot spin unbounded
 
     # -- errors and expressions
 
     def fail(self, path: FieldPath, message: str) -> BlockError:
         where = "" if not self._loop else " (" + ", ".join(f"{k} = {v}" for k, v in self._loop) + ")"
-        return BlockError(self.d.problem(path, f"{message}{where}; in unit {self.ctx.name}"))
+        return BlockError(self.d.problem(path, f"{message}{where}; {self.where}"))
+
+    def bind(self, given: tuple[str, ...], top: bool) -> None:
+        """The declared ``inputs`` to the values a use gives after ``x`` (a unit's block is given none)."""
+        declared = self.d.model.inputs
+        fixed = [name for name in declared if not name.endswith(".*")]
+        rest = next((name[:-2] for name in declared if name.endswith(".*")), None)
+        if top and fixed:
+            raise self.fail(("inputs",), f"block `{self.kind}` reads inputs besides `x` ({', '.join(fixed)}): "
+                                         "it is a sub-block, for another block to use with `in: [x, ...]`")
+        self.values.update(zip(fixed, given))
+        for k, value in enumerate(given[len(fixed):]):
+            self.values[f"{rest}.{k}"] = value
 
     _loop: tuple[tuple[str, int], ...] = ()
 
@@ -113,18 +145,23 @@ class _Planner:
 
     # -- the walk
 
-    def unit(self) -> Unit:
+    def run(self) -> str:
+        """Walk the block; the graph value it outputs."""
         m = self.d.model
         for name, given in m.let.items():
             self.env[name] = self.value(("let", name), given, self.env)
         self.walk(m.steps, ("steps",), self.env)
-        output = self.last if m.output is None else self.resolve(("output",), m.output, self.env)
+        return self.last if m.output is None else self.resolve(("output",), m.output, self.env)
+
+    def unit(self) -> Unit:
+        m = self.d.model
+        output = self.run()
         graph = self.g.build(output)
         shape = graph.shape_of(output)
         if len(shape) != 3:
             raise self.fail(("output",) if m.output else ("steps",),
                             f"the block's output has shape {shape}; a body unit outputs a (C, H, W) map")
-        return Unit(name=self.ctx.name, stage=self.ctx.stage, index=self.ctx.index, block=self.block.type,
+        return Unit(name=self.ctx.name, stage=self.ctx.stage, index=self.ctx.index, block=self.kind,
                     in_channels=self.ctx.in_channels, out_channels=shape[0], in_size=self.ctx.in_size,
                     out_size=shape[1:], stride=self.ctx.stride, shortcut=self.shortcut_kind,
                     merge="add" if self.shortcut_kind != "none" else "none", ops=graph.weighted,
@@ -146,8 +183,8 @@ class _Planner:
             self.step(step, here, env)
 
     def step(self, step: Any, path: FieldPath, env: dict[str, Any]) -> None:
-        self.visits += 1
-        if self.visits > MAX_STEPS:
+        self.root.visits += 1
+        if self.root.visits > MAX_STEPS:
             raise self.fail(path, f"the block walks more than {MAX_STEPS} steps per unit, the limit of one "
                                   "unit's graph (left-out steps count)")
         name = self.name(path + ("name",), step.name, env)
@@ -161,30 +198,79 @@ class _Planner:
             self.values[name] = inputs[0]  # left out: its name stands for its first input
             self.last = inputs[0]
             return
-        made = self.make(step, name, path, env, [self.g.shape(i) for i in inputs])
+        if isinstance(step, BlockUse):
+            self.values[name] = self.last = self.use(step, name, path, env, tuple(inputs))
+            return
+        full = self.prefix + name  # its module path and graph value
+        made = self.make(step, full, path, env, [self.g.shape(i) for i in inputs])
         if made is None:  # identity, or a drop path at rate 0
             self.values[name] = self.last = inputs[0]
             return
         if getattr(made, "module", None) is not None or made.tensors:
-            self.check_module_path(name, path)
+            self.check_module_path(full, path)
         try:
             self.g.add(made, *inputs)
         except GraphError as exc:
             raise self.fail(path + ("in",), str(exc)) from None
-        self.values[name] = self.last = name
+        self.values[name] = self.last = full
+
+    def use(self, step: BlockUse, name: str, path: FieldPath, env: dict[str, Any], ins: tuple[str, ...]) -> str:
+        """A sub-block: its parameters evaluated here and checked against its definition, then planned
+        into this graph under ``<prefix><name>.``; the value it outputs."""
+        sub = self.d.uses.get(step.type)
+        if sub is None:  # resolve_uses attached every use's definition when the spec loaded
+            raise self.fail(path + ("block", "type"), f"block `{step.type}` was not found when the spec loaded")
+        params: dict[str, Any] = {}
+        for key, p in sub.model.params.items():
+            given = step.args.get(key, p.default)
+            value = given
+            if isinstance(given, str) and not (p.type == "choice" and given in (p.choices or ())):
+                value = self.value(path + ("block", key), given, env)
+            ok, why = fits(p, value)
+            if not ok:
+                raise self.fail(path + ("block", key), f"`{given}` {why} (parameter `{key}` of block `{sub.name}`)")
+            params[key] = value
+        context: dict[str, Any] = {}
+        for key in SUB_CONTEXT:
+            if key in step.args:
+                at = path + ("block", key)
+                context[key] = self.whole(at, step.args[key], env) if key != "drop_path" else \
+                    self.value(at, step.args[key], env)
+        declared = sub.model.inputs
+        least, variadic = 1 + len([n for n in declared if not n.endswith(".*")]), any(n.endswith(".*") for n in declared)
+        if len(ins) < least or (not variadic and len(ins) > least):
+            takes = f"{least} input{'s' if least > 1 else ''}{' or more' if variadic else ''}"
+            raise self.fail(path + ("in",), f"block `{sub.name}` takes {takes} (`x`{''.join(', ' + n for n in declared)}),"
+                                            f" and `in` gives {len(ins)}")
+        child = _Planner(sub, step.type, params, self.ctx, self, ins, context, f"{self.prefix}{name}.")
+        child._loop = self._loop
+        return child.run()
 
     def check_module_path(self, name: str, path: FieldPath) -> None:
         """``conv1`` and ``conv1.x`` cannot both be modules: one would hold the other."""
         parts = name.split(".")
         outer = [".".join(parts[:k]) for k in range(1, len(parts))]
-        other = next((o for o in outer if o in self.modules), None)
-        if other is None and name in self.containers:
-            other = next(m for m in self.modules if m.startswith(name + "."))
+        modules, containers = self.root.modules, self.root.containers
+        other = next((o for o in outer if o in modules), None)
+        if other is None and name in containers:
+            other = next(m for m in modules if m.startswith(name + "."))
         if other is not None:
             raise self.fail(path + ("name",), f"modules `{name}` and `{other}` clash: one path lies inside "
                                               "the other; rename one")
-        self.modules.add(name)
-        self.containers.update(outer)
+        modules.add(name)
+        containers.update(outer)
+
+    def may_make(self, stem: str) -> bool:
+        """Whether some step of the block, or its last declared input, makes values ``stem.0``, ``stem.1``...:
+        then ``stem.*`` may read none (a repeat of count 0, a `.*` input given nothing)."""
+        if f"{stem}.*" in self.d.model.inputs:
+            return True
+
+        def names(steps: list[Any]) -> Any:
+            for step in steps:
+                yield from names(step.steps) if isinstance(step, Repeat) else (step.name,)
+
+        return any(n.startswith(stem + ".") for n in names(self.d.model.steps))
 
     def inputs(self, step: Any, path: FieldPath, env: dict[str, Any]) -> list[str]:
         given = step.in_
@@ -192,6 +278,7 @@ class _Planner:
             if isinstance(step, MergeStep):
                 raise self.fail(path, f"`{step.op}` needs its inputs: `in: [a, b]`")
             return [self.last]
+        many = isinstance(step, (MergeStep, BlockUse))
         texts = [given] if isinstance(given, str) else given
         where = (lambda j: path + ("in",)) if isinstance(given, str) else (lambda j: path + ("in", j))
         skipped = step.when is not None and not self.value(path + ("when",), step.when, env)
@@ -202,7 +289,7 @@ class _Planner:
             out += self.resolve(where(j), text, env, many=True)
         if not out:
             raise self.fail(path + ("in",), "no inputs")
-        if not isinstance(step, MergeStep) and len(out) > 1:
+        if not many and len(out) > 1:
             raise self.fail(path + ("in",), f"`{step.op}` reads one input, not {len(out)}")
         if isinstance(step, MergeStep) and len(out) < 2 and not skipped:
             raise self.fail(path + ("in",), f"`{step.op}` combines two or more inputs, got {len(out)}")
@@ -215,7 +302,7 @@ class _Planner:
         elif "*" in name and many:
             pattern = re.compile(re.escape(name).replace(r"\*", r"\d+") + "$")
             found = [v for k, v in self.values.items() if pattern.match(k)]
-            if not found:
+            if not found and not (name.endswith(".*") and self.may_make(name[:-2])):
                 raise self.fail(path, f"`{name}` matches no value made so far")
         elif name in self.values:
             found = [self.values[name]]
@@ -232,6 +319,9 @@ class _Planner:
         if "shortcut" in self.values:
             return self.values["shortcut"]
         use = self.d.model.shortcut
+        if self.root is not self:
+            raise self.fail(path, f"block `{self.kind}` is a sub-block here, and only the unit's block has the "
+                                  "spec's `shortcut`: read `x`, or take the residual as an input")
         if use is None:
             raise self.fail(path, "`shortcut` is read but the block declares no `shortcut:` (its `out` channels)")
         ctx = self.ctx
@@ -287,6 +377,9 @@ class _Planner:
         if isinstance(step, MergeStep):
             if step.op == "mul" and len(ins) != 2:
                 raise self.fail(path + ("in",), "`mul` multiplies two inputs")
+            if step.op == "mul" and (ins[1][0] != ins[0][0] or ins[1][1:] not in (ins[0][1:], (1,) * (len(ins[0]) - 1))):
+                raise self.fail(path + ("in",), f"`mul` multiplies shape {ins[0]} by {ins[1]}: the second must have "
+                                                "the first's shape, or its channels with a 1x1 map (a gate)")
             if step.op == "concat" and len({s[1:] for s in ins}) > 1:
                 raise self.fail(path + ("in",), f"`concat` joins maps of sizes {[s[1:] for s in ins]}; they must agree")
             return {"add": Add, "mul": Mul, "concat": Concat}[step.op](name)
@@ -320,4 +413,14 @@ class _Planner:
             if len(shape) != 3:
                 raise self.fail(path + ("in",), f"`{step.op}` reads a (C, H, W) map, and its input has shape {shape}")
             return Mean(name) if step.op == "mean" else AdaptiveAvgPool(name)
+        if isinstance(step, GroupStep):
+            return self.group_step(step, name, path, env, shape)
         raise self.fail(path, f"unknown step {step!r}")  # the language's union admits nothing else
+
+    def group_step(self, step: GroupStep, name: str, path: FieldPath, env: dict[str, Any], shape: tuple) -> Any:
+        groups = self.whole(path + ("groups",), step.groups, env)
+        if len(shape) != 3:
+            raise self.fail(path + ("in",), f"`{step.op}` reads a (C, H, W) map, and its input has shape {shape}")
+        if shape[0] % groups:
+            raise self.fail(path + ("groups",), f"{shape[0]} channels do not split into {groups} equal groups")
+        return GroupSum(name, groups) if step.op == "group_sum" else GroupSoftmax(name, groups)

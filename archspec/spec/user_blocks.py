@@ -22,10 +22,10 @@ import difflib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal, Union
+from typing import Annotated, Any, Callable, Iterable, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, StrictBool, StrictFloat, StrictInt, \
-    Tag, ValidationError
+    Tag, ValidationError, field_validator
 
 from . import expressions, plugins
 from .base import NonNegativeInt, PositiveInt, StrictModel
@@ -110,7 +110,7 @@ class LinearStep(_Step):
 class ActStep(_Step):
     """An activation, a module (in place where torch can)."""
 
-    op: Literal["relu", "relu6", "silu", "gelu", "hardswish", "sigmoid", "hardsigmoid"]
+    op: Literal["relu", "relu6", "silu", "gelu", "hardswish", "sigmoid", "hardsigmoid", "leaky_relu"]
     inplace: bool = True
 
 
@@ -161,8 +161,17 @@ class ShapeStep(_Step):
     op: Literal["mean", "global_avgpool", "flatten", "identity", "zero"]
 
 
+class GroupStep(_Step):
+    """Its input's channels as ``groups`` equal groups (branches side by side, as `concat` makes them):
+    ``group_sum`` adds the groups (channels / groups out); ``group_softmax`` is a softmax across them,
+    channel by channel (Selective Kernel's attention over its paths)."""
+
+    op: Literal["group_sum", "group_softmax"]
+    groups: Channels
+
+
 StepSpec = Annotated[Union[ConvStep, NormStep, LinearStep, ActStep, PoolStep, MergeStep, ChunkStep, ShuffleStep,
-                           DropStep, ShapeStep], Field(discriminator="op")]
+                           DropStep, ShapeStep, GroupStep], Field(discriminator="op")]
 
 
 class Repeat(StrictModel):
@@ -174,13 +183,58 @@ class Repeat(StrictModel):
 
 
 def _step_kind(value: Any) -> str:
-    return "repeat" if (isinstance(value, dict) and "repeat" in value) or isinstance(value, Repeat) else "step"
+    if (isinstance(value, dict) and "repeat" in value) or isinstance(value, Repeat):
+        return "repeat"
+    if (isinstance(value, dict) and "block" in value and "op" not in value) or isinstance(value, BlockUse):
+        return "use"
+    return "step"
 
 
-StepOrRepeat = Annotated[Union[Annotated[StepSpec, Tag("step")], Annotated[Repeat, Tag("repeat")]],
-                         Discriminator(_step_kind)]
+StepOrRepeat = Annotated[Union[Annotated[StepSpec, Tag("step")], Annotated[Repeat, Tag("repeat")],
+                               Annotated["BlockUse", Tag("use")]], Discriminator(_step_kind)]
 # No Repeat.model_rebuild() here: the models build on first validation (StrictModel's defer_build), when
 # StepOrRepeat, Repeat's forward reference, is defined; rebuilding now would compile every step model at import.
+
+
+# -- sub-blocks: a step that is another block ----------------------------------------------------------------
+
+MAX_DEPTH = 8  # blocks inside blocks inside ... the unit's block
+SUB_CONTEXT = ("width", "stride", "drop_path")  # context values a use may set for its sub-block
+UseValue = Union[StrictBool, StrictInt, StrictFloat, str]
+
+
+class BlockUse(StrictModel):
+    """Another block (bundled, or declared in the spec's ``blocks:``) as one step: its steps become module
+    paths under this step's name (``conv1.paths.0.conv``). ``in`` gives its input ``x`` first, then the
+    inputs its file declares (``inputs:``); ``block`` its ``type`` and parameters, each a value or an
+    expression over this block's names, and optionally the ``width``, ``stride`` or ``drop_path`` it sees
+    (otherwise the unit's; its ``in_channels`` are its input's)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    name: str = Field(min_length=1, max_length=120, description="The step's name: the sub-block's module path.")
+    in_: Union[str, list[str], None] = Field(
+        None, alias="in", description="Its input `x`, then its declared `inputs`; default: the previous step's output.")
+    when: Union[StrictBool, str, None] = Field(
+        None, description="A condition; when false the step is left out and its name stands for its first input.")
+    block: dict[Annotated[str, Field(pattern=NAME)], UseValue] = Field(
+        description="`type: NAME` and the block's parameters: values, or expressions over this block's names.")
+
+    @field_validator("block")
+    @classmethod
+    def _has_a_type(cls, block: dict[str, Any]) -> dict[str, Any]:
+        kind = block.get("type")
+        if not isinstance(kind, str) or not NAME_RE.match(kind):
+            raise ValueError("a sub-block names its `type` (a block name: lowercase letters, digits and _)")
+        return block
+
+    @property
+    def type(self) -> str:
+        return self.block["type"]
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """What the use gives: parameters and context values, not its type."""
+        return {k: v for k, v in self.block.items() if k != "type"}
 
 
 class ShortcutUse(StrictModel):
@@ -200,6 +254,9 @@ class BlockDefinition(StrictModel):
     let: dict[Annotated[str, Field(pattern=NAME)], Expr] = Field(
         default_factory=dict, description="Derived values, in order; each may read the ones before it.")
     layers_per_unit: PositiveInt = Field(1, description="Weighted layers per unit, as papers count depth.")
+    inputs: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.\*)?$")]] = Field(
+        default_factory=list, description="Inputs besides `x` when used as a sub-block, in the order a use's `in` "
+        "gives them; the last may end in `.*` (`children.*`): all the remaining ones, none or more.")
     steps: list[StepOrRepeat] = Field(min_length=1)
     shortcut: ShortcutUse | None = None
     output: str | None = Field(None, description="The value the unit returns; default: the last step's.")
@@ -253,6 +310,11 @@ class Definition:
     source: SourceMap
     prefix: FieldPath  # its path in ``source`` (``("blocks", name)`` inline, ``()`` in its own file)
     trees: dict[str, Any] = field(default_factory=dict)
+    # Its sub-blocks: every use (path in its steps, the use, the names it can read there) and, once
+    # resolved for a spec (resolve_uses), each used type's definition. A cached file's Definition is
+    # copied per spec before its uses are resolved, since a spec's `blocks:` map may name them otherwise.
+    sites: list[tuple[FieldPath, "BlockUse", frozenset[str]]] = field(default_factory=list)
+    uses: dict[str, "Definition"] = field(default_factory=dict)
 
     def problem(self, path: FieldPath, message: str) -> Problem:
         return self.source.problem(self.prefix + tuple(path), message)
@@ -265,7 +327,21 @@ class Definition:
 
     def data(self) -> dict[str, Any]:
         """The definition as plain data (what ``expand`` writes inline, so the spec's sha256 covers it)."""
-        return self.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data = self.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if not data["inputs"]:  # left out where unused, so a block that says nothing of it keeps its sha256
+            del data["inputs"]
+        return data
+
+    def closure(self) -> dict[str, "Definition"]:
+        """Every block it uses, directly or through others, by type name (``expand`` writes them all)."""
+        found: dict[str, Definition] = {}
+        todo = list(self.uses.values())
+        while todo:
+            d = todo.pop()
+            if d.name not in found:
+                found[d.name] = d
+                todo += d.uses.values()
+        return found
 
 
 def bundled_block_names() -> list[str]:
@@ -299,13 +375,24 @@ def attach_definitions(spec: Any, source: SourceMap, allow_roots: Iterable[str |
     if problems:
         raise SpecError(problems)
     definitions: dict[str, Definition | None] = {}
+    loaded: dict[str, Definition | None] = {}
+
+    def lookup(kind: str) -> Definition | None:  # a sub-block: declared in the spec, else bundled
+        if kind not in loaded:
+            known = kind in declared or kind in bundled_block_names()
+            loaded[kind] = _definition(kind, (), declared, source, allow_roots, limits) if known else None
+        return loaded[kind]
+
     for path, block in uses:
         if block.type not in declared and _is_plugin_type(block.type, path, source):
             problems += plugins.check_block(block, path, lambda p, m, path=path: source.problem(path + p, m))
             continue
         if block.type not in definitions:
             try:
-                definitions[block.type] = _definition(block.type, path, declared, source, allow_roots, limits)
+                definition, found = resolve_uses(_definition(block.type, path, declared, source, allow_roots, limits),
+                                                 lookup, declared=tuple(declared))
+                problems += found
+                definitions[block.type] = None if found else definition
             except SpecError as exc:
                 problems += exc.problems
                 definitions[block.type] = None
@@ -316,13 +403,14 @@ def attach_definitions(spec: Any, source: SourceMap, allow_roots: Iterable[str |
             if not found:
                 block._definition = definition
     for name in declared:  # declared but not used: checked all the same, so `validate` sees its mistakes
-        if name not in definitions:
+        if name not in definitions and name not in loaded:
             try:
-                _definition(name, (), declared, source, allow_roots, limits)
+                problems += resolve_uses(_definition(name, (), declared, source, allow_roots, limits), lookup,
+                                         declared=tuple(declared))[1]
             except SpecError as exc:
                 problems += exc.problems
-    if problems:
-        raise SpecError(problems)
+    if problems:  # a block file that several blocks use is found (and its mistakes reported) once
+        raise SpecError(list(dict.fromkeys(problems)))
 
 
 def unknown_types_in(data: Any, source: SourceMap) -> list[Problem]:
@@ -494,6 +582,11 @@ def _check_names(d: Definition) -> list[Problem]:
         if name in known:
             problems.append(d.problem(("let", name), f"`{name}` is already a parameter or context value"))
         known.add(name)
+    for k, name in enumerate(m.inputs):
+        bare = name.removesuffix(".*")
+        if bare in RESERVED_VALUES or m.inputs.index(name) != k or (name.endswith(".*") and k != len(m.inputs) - 1):
+            problems.append(d.problem(("inputs", k), f"`{name}`: inputs are distinct names, not `x` or `shortcut`, "
+                                                     "and only the last may take the rest (`name.*`)"))
     problems += _steps_problems(d, m.steps, ("steps",), known)
     if m.shortcut is not None:
         problems += _expr_problems(d, ("shortcut", "out"), m.shortcut.out, known)
@@ -579,7 +672,10 @@ def _steps_problems(d: Definition, steps: list[Any], path: FieldPath, known: set
                 problems.append(d.problem(here + ("repeat",), f"`{step.repeat}` is already a name here"))
             problems += _steps_problems(d, step.steps, here + ("steps",), inner)
             continue
-        for name in _EXPR_FIELDS:
+        if isinstance(step, BlockUse):
+            d.sites.append((here, step, frozenset(known)))
+            problems += _expr_problems(d, here + ("when",), step.when, known)
+        for name in _EXPR_FIELDS if not isinstance(step, BlockUse) else ():
             problems += _expr_problems(d, here + (name,), getattr(step, name, None), known)
         texts = [("name", step.name)] + ([("in", step.in_)] if isinstance(step.in_, str) else
                                          [(("in", j), v) for j, v in enumerate(step.in_ or [])])
@@ -624,8 +720,100 @@ def find_definition(block: UserBlock) -> Definition | None:
     if block.definition is not None:
         return block.definition
     if block.type in bundled_block_names():
-        d = load_block_file(block.type, BLOCKS_DIR / f"{block.type}.yaml", f"<bundled>/{block.type}.yaml")
-        if not check_params(block, d, lambda p, m: Problem("", None, None, "", m)):
+        d, problems = resolve_uses(bundled_lookup(block.type), bundled_lookup)  # type: ignore[arg-type]
+        if not problems and not check_params(block, d, lambda p, m: Problem("", None, None, "", m)):
             block._definition = d
             return d
     return None
+
+
+# -- sub-blocks: the blocks a block uses, found and checked ------------------------------------------------------
+
+Lookup = Callable[[str], "Definition | None"]  # a type name -> its checked definition; None: no such block
+
+
+def bundled_lookup(kind: str) -> Definition | None:
+    """Bundled block files only (a spec built in Python, with no ``blocks:`` map)."""
+    if kind not in bundled_block_names():
+        return None
+    return load_block_file(kind, BLOCKS_DIR / f"{kind}.yaml", f"<bundled>/{kind}.yaml")
+
+
+def resolve_uses(d: Definition, lookup: Lookup, chain: tuple[str, ...] = (),
+                 declared: tuple[str, ...] = ()) -> tuple[Definition, list[Problem]]:
+    """``d`` with the definition of every block it uses attached, recursively, and each use checked
+    against it; problems at the use (its file, line and column): an unknown type, a block that
+    contains itself (directly or through others), nesting past MAX_DEPTH, parameters that do not fit."""
+    if not d.sites:
+        return d, []
+    chain = (*chain, d.name)
+    d = replace(d, uses={})
+    problems: list[Problem] = []
+    for path, use, known in d.sites:
+        kind, where = use.type, path + ("block", "type")
+        if kind in chain:
+            loop = " -> ".join((*chain[chain.index(kind):], kind))
+            problems.append(d.problem(where, f"block `{kind}` is used inside itself ({loop}); a block cannot "
+                                             "contain itself: write each level as a block of its own"))
+            continue
+        if len(chain) >= MAX_DEPTH:
+            problems.append(d.problem(where, f"blocks nest more than {MAX_DEPTH} deep ({' -> '.join((*chain, kind))}),"
+                                             " the limit"))
+            continue
+        sub = d.uses.get(kind)
+        if sub is None:
+            try:
+                found = lookup(kind)
+            except SpecError as exc:
+                problems += exc.problems
+                continue
+            if found is None:
+                problems.append(d.problem(where, _unknown_sub_block(kind, declared)))
+                continue
+            sub, inner = resolve_uses(found, lookup, chain, declared)
+            problems += inner
+            d.uses[kind] = sub
+        problems += _use_problems(d, path, use, known, sub)
+    return d, problems
+
+
+def fits(param: Param, value: Any) -> tuple[bool, str]:
+    """Whether ``value`` is allowed for ``param`` (and why not): a use's evaluated parameter, when planned."""
+    return _fits(param, value)
+
+
+def _unknown_sub_block(kind: str, declared: tuple[str, ...]) -> str:
+    options = bundled_block_names()
+    close = difflib.get_close_matches(kind, [*declared, *options], n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else "."
+    built_in = " A built-in type is no block file and cannot be a sub-block." if kind in _built_in() else ""
+    return (f"unknown sub-block type {shown(kind)}{hint}{built_in} A sub-block is a bundled block file "
+            f"({', '.join(options) or 'none'}) or one the spec declares under `blocks:` (docs/custom-blocks.md)")
+
+
+def _use_problems(d: Definition, path: FieldPath, use: BlockUse, known: frozenset[str],
+                  sub: Definition) -> list[Problem]:
+    """A use's parameters against the used block's: known names, required ones given, values that fit
+    (expressions parse and read names the use can see; they are evaluated and checked when planned)."""
+    found: list[Problem] = []
+    params = sub.model.params
+    for name, value in use.args.items():
+        at = path + ("block", name)
+        param = params.get(name)
+        if param is None and name not in SUB_CONTEXT:
+            close = difflib.get_close_matches(name, [*params, *SUB_CONTEXT], n=1, cutoff=0.6)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            found.append(d.problem(at, f"unknown field {shown(name)}{hint} Allowed here: "
+                                       f"{', '.join(['type', *params, *SUB_CONTEXT])} (the parameters of block "
+                                       f"`{sub.name}` and the context it may be given)."))
+        elif isinstance(value, str) and not (param is not None and param.type == "choice" and value in (param.choices or ())):
+            found += _expr_problems(d, at, value, set(known))
+        elif param is not None:
+            ok, why = _fits(param, value)
+            if not ok:
+                found.append(d.problem(at, f"{why} (parameter `{name}` of block `{sub.name}`)"))
+    for name, p in params.items():
+        if p.default is None and name not in use.args:
+            found.append(d.problem(path + ("block",), f"block `{sub.name}` needs `{name}` "
+                                                      f"({p.type}{': ' + p.description if p.description else ''})"))
+    return found
