@@ -62,7 +62,8 @@ def map_weights(source: Mapping[str, "torch.Tensor"], plan: Plan, names_for: Nam
                                           f"for {where} of spec {plan.name}; it starts with: {_first(source)}")
                 else:
                     refuse_unusable(name, tensor, torch.long if suffix == BN_COUNTER else torch.float32, where)
-                if f"{unit.name}.{op.path}" in squeeze and _squeezed(tuple(tensor.shape)) == _squeezed(shape):
+                if (tuple(tensor.shape) != shape and f"{unit.name}.{op.path}" in squeeze
+                        and _squeezed(tuple(tensor.shape)) == _squeezed(shape)):
                     tensor = tensor.reshape(shape)
                 if tuple(tensor.shape) != shape:
                     raise ConversionError(f"tensor {name!r} has shape {_fmt(tuple(tensor.shape))} in the checkpoint, but "
