@@ -166,3 +166,23 @@ def test_mistakes_in_the_rules_are_located_and_exit_2(tmp_path, rule, field, wor
     message = " ".join(result.stderr.split())
     assert f"{path}:{line}:" in message and field in message and words in message, message
     assert "Traceback" not in result.stderr
+
+
+def test_the_api_loads_an_xautodl_checkpoint_of_any_cell_by_its_declared_names(tmp_path):
+    """archspec.write_exports(..., weights_format="xautodl") on an `archspec nb201` cell spec, which keeps
+    the bundled spec's rules through `extends`: the written state_dict holds xautodl's tensors."""
+    from xautodl.models.cell_infers.tiny_network import TinyNetwork
+    from xautodl.models.cell_searchs.genotypes import Structure
+
+    cell = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
+    torch.manual_seed(0)
+    theirs = TinyNetwork(16, 5, Structure.str2structure(cell), 10)
+    torch.save(theirs.state_dict(), tmp_path / "cell.pt")
+    spec = tmp_path / "cell.yaml"
+    assert CliRunner().invoke(app, ["nb201", cell, "-o", str(spec)]).exit_code == 0
+    archspec.write_exports(spec, ["state_dict"], tmp_path / "out", weights=tmp_path / "cell.pt",
+                           weights_format="xautodl")
+    (written,) = (tmp_path / "out").glob("*.pt")
+    state = torch.load(written, weights_only=True)
+    assert torch.equal(state["stages.4.4.layers.5.op.1.weight"], theirs.cells[16].layers[5].op[1].weight)
+    assert torch.equal(state["head.fc.weight"], theirs.classifier.weight)
