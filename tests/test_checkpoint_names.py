@@ -186,3 +186,15 @@ def test_the_api_loads_an_xautodl_checkpoint_of_any_cell_by_its_declared_names(t
     state = torch.load(written, weights_only=True)
     assert torch.equal(state["stages.4.4.layers.5.op.1.weight"], theirs.cells[16].layers[5].op[1].weight)
     assert torch.equal(state["head.fc.weight"], theirs.classifier.weight)
+
+
+def test_every_bundled_spec_of_a_timm_model_declares_timm_s_names():
+    """A spec that reproduces a timm model (`reference.timm`) says how timm's state_dict names it, so its
+    weights load from the CLI; the value checks of each live beside its counts (test_block_library.py)."""
+    from archspec.spec.bundled import bundled_names
+
+    specs = [archspec.load(spec_path(name)) for name in bundled_names()]
+    timm_specs = {s.name: s.checkpoint.format if s.checkpoint else None for s in specs
+                  if s.reference is not None and s.reference.timm is not None}
+    assert {"res2net50-26w-4s", "skresnet18", "cspresnet50", "dla34"} <= timm_specs.keys()
+    assert {name for name, fmt in timm_specs.items() if fmt != "timm"} == set()
