@@ -198,3 +198,11 @@ def test_every_bundled_spec_of_a_timm_model_declares_timm_s_names():
                   if s.reference is not None and s.reference.timm is not None}
     assert {"res2net50-26w-4s", "skresnet18", "cspresnet50", "dla34"} <= timm_specs.keys()
     assert {name for name, fmt in timm_specs.items() if fmt != "timm"} == set()
+
+
+def test_the_cli_offers_every_format_the_converters_and_the_spec_language_know():
+    from archspec.cli.build import WeightsFormat
+    from archspec.convert import FORMATS
+    from archspec.convert.declared import DECLARED_FORMATS
+
+    assert [f.value for f in WeightsFormat] == list(FORMATS) and set(DECLARED_FORMATS) == {"timm", "xautodl"}
