@@ -18,17 +18,9 @@ import archspec
 from archspec.cli import app
 from conftest import ROOT, spec_path
 
-# spec -> (timm model, our state_dict key prefix -> timm's). The blocks' step names are timm's module
-# names; what differs is the network's frame: stem, stage paths, head.
-STAGES = {f"stages.{i}.": f"layer{i + 1}." for i in range(4)}
-NETWORKS = {
-    "skresnet18": ("skresnet18", {"stem.conv.": "conv1.", "stem.bn.": "bn1.", "head.fc.": "fc.", **STAGES}),
-    "cspresnet50": ("cspresnet50", {"stages.0.0.": "stem.", **{f"stages.{i + 1}.0.": f"stages.{i}." for i in range(4)}}),
-    "dla34": ("dla34", {"stem.conv1.conv.": "base_layer.0.", "stem.conv1.bn.": "base_layer.1.",
-                        "stem.conv2.conv.": "level0.0.", "stem.conv2.bn.": "level0.1.",
-                        "stem.conv3.conv.": "level1.0.", "stem.conv3.bn.": "level1.1.",
-                        **{f"stages.{i}.0.": f"level{i + 2}." for i in range(4)}, "head.fc.": "fc."}),
-}
+# spec -> timm model. The blocks' step names are timm's module names; the network's frame (stem, stage
+# paths, head) differs, as each spec's `checkpoint:` names declare (archspec.convert.from_timm).
+NETWORKS = {"skresnet18": "skresnet18", "cspresnet50": "cspresnet50", "dla34": "dla34"}
 
 
 def _timm(name: str, device: str = "cpu"):
@@ -39,10 +31,6 @@ def _timm(name: str, device: str = "cpu"):
         return timm.create_model(name, pretrained=False)
 
 
-def _theirs(key: str, renames: dict[str, str]) -> str:
-    return next((theirs + key[len(ours):] for ours, theirs in renames.items() if key.startswith(ours)), key)
-
-
 @pytest.mark.parametrize("spec", sorted(NETWORKS))
 def test_counts_are_timm_s_own_at_its_default_input_size(spec):
     """params == timm's sum(numel), MACs == FlopCounterMode / 2 of timm's module (meta device), and the
@@ -50,7 +38,7 @@ def test_counts_are_timm_s_own_at_its_default_input_size(spec):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    name = NETWORKS[spec][0]
+    name = NETWORKS[spec]
     model = _timm(name, "meta").eval()  # eval: SK's attention BN sees one value per channel at batch 1
     size = model.default_cfg["input_size"]
     with FlopCounterMode(display=False) as counter:
@@ -65,11 +53,13 @@ def test_counts_are_timm_s_own_at_its_default_input_size(spec):
 
 @pytest.mark.parametrize("spec", sorted(NETWORKS))
 def test_timm_s_state_dict_loads_strictly_and_gives_its_outputs(spec):
-    """Every key maps (the blocks' step names are timm's), shapes agree but for DLA's classifier, a conv1x1
-    in timm and the same weights as a linear layer here, and the outputs are timm's."""
+    """from_timm maps every key by the spec's declared names (the blocks' step names are timm's), shapes
+    agree but for DLA's classifier (a conv1x1 in timm, the same weights as a linear layer here, declared
+    `reshape: squeeze`), the result loads strictly, and the outputs are timm's."""
     import torch
+    from archspec.convert import from_timm
 
-    name, renames = NETWORKS[spec]
+    name = NETWORKS[spec]
     torch.manual_seed(0)
     theirs = _timm(name).eval()
     with torch.no_grad():  # running statistics that are not the identity, so BN's use is checked too
@@ -78,11 +68,13 @@ def test_timm_s_state_dict_loads_strictly_and_gives_its_outputs(spec):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     ours = archspec.build(spec_path(spec)).eval()
-    state, mine = theirs.state_dict(), ours.state_dict()
-    assert sorted(_theirs(k, renames) for k in mine) == sorted(state)
-    reshaped = [k for k in mine if mine[k].shape != state[_theirs(k, renames)].shape]
-    assert reshaped == (["head.fc.weight"] if spec == "dla34" else [])
-    ours.load_state_dict({k: state[_theirs(k, renames)].reshape(mine[k].shape) for k in mine}, strict=True)
+    state = theirs.state_dict()
+    converted = from_timm(state, spec_path(spec))
+    assert sorted(converted) == sorted(ours.state_dict())
+    assert len(converted) == len(state)  # every tensor of timm's placed once
+    taken = {id(t) for t in state.values()}  # the converter passes tensors through; a reshape is a new view
+    assert [k for k, v in converted.items() if id(v) not in taken] == (["head.fc.weight"] if spec == "dla34" else [])
+    ours.load_state_dict(converted, strict=True)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected, got = theirs(x), ours(x)
@@ -117,7 +109,7 @@ def test_the_plan_s_train_saved_bytes_are_what_timm_s_module_saves(spec):
 
     plan = archspec.plan(spec_path(spec), input_size=64)
     with torch.device("meta"):
-        theirs = _timm(NETWORKS[spec][0], "meta")
+        theirs = _timm(NETWORKS[spec], "meta")
         x = torch.empty(2, 3, 64, 64)
     assert memory(plan, batch=2).train_saved_bytes == _saved_bytes(theirs, x) > 0
 
@@ -154,7 +146,7 @@ def test_expand_writes_every_sub_block_so_the_hash_covers_them(tmp_path):
     body = spec_path("skresnet18").read_text().split("reference:")[0]
     (tmp_path / "spec.yaml").write_text(body + "blocks: {conv_norm_act: cna.yaml}\n")
     before = archspec.load(tmp_path / "spec.yaml")
-    assert spec_hash(before) == spec_hash(archspec.load(spec_path("skresnet18"), ["reference=null"]))
+    assert spec_hash(before) == spec_hash(archspec.load(spec_path("skresnet18"), ["reference=null", "checkpoint=null"]))
     (tmp_path / "cna.yaml").write_text((library / "conv_norm_act.yaml").read_text()
                                        .replace("{name: bn, op: bn}", "{name: bn, op: bn, eps: 0.001}"))
     after = archspec.load(tmp_path / "spec.yaml")

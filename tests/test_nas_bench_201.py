@@ -72,17 +72,6 @@ def test_the_bundled_spec_is_its_cell_and_states_xautodl_s_figures():
     assert (spec.reference.params, spec.reference.macs) == xautodl_counts(cell) == (802_426, 113_951_360)
 
 
-def _xautodl_key(key: str, units: list[str]) -> str:
-    """Our state_dict key -> xautodl's: inside a unit the step names are xautodl's module paths; the stem,
-    the head and the units' own names (``stages.2.4`` is xautodl's 12th cell, ``cells.11``) differ."""
-    for ours, theirs in (("stem.conv.", "stem.0."), ("stem.bn.", "stem.1."), ("head.bn.", "lastact.0."),
-                         ("head.fc.", "classifier.")):
-        if key.startswith(ours):
-            return theirs + key[len(ours):]
-    stage, index, rest = key.split(".", 3)[1:]
-    return f"cells.{units.index(f'stages.{stage}.{index}')}.{rest}"
-
-
 @pytest.mark.parametrize("cell", [
     EXAMPLE,
     # zeros into a conv's input (node 1 is none), a pool, a 1x1 conv and a skip
@@ -90,6 +79,7 @@ def _xautodl_key(key: str, units: list[str]) -> str:
 ])
 def test_xautodl_s_state_dict_loads_strictly_and_gives_its_outputs(cell):
     import torch
+    from archspec.convert import from_xautodl
 
     torch.manual_seed(0)
     theirs = xautodl_net(cell).eval()
@@ -100,10 +90,13 @@ def test_xautodl_s_state_dict_loads_strictly_and_gives_its_outputs(cell):
                 m.running_var.uniform_(0.5, 1.5)
     spec = archspec.nb201(cell)
     ours = archspec.build(spec).eval()
-    units = [u.name for u in archspec.plan(spec).units if u.name.startswith("stages.")]
     state = theirs.state_dict()
-    assert sorted(_xautodl_key(k, units) for k in ours.state_dict()) == sorted(state)
-    ours.load_state_dict({k: state[_xautodl_key(k, units)] for k in ours.state_dict()}, strict=True)
+    # the spec's checkpoint: names (inherited from the bundled nas-bench-201): xautodl's stem, head and
+    # one flat list of cells (``cells.{unit}``: stages of 5, 1, 5 units put stages.2.4 at 10); inside a unit the step names are xautodl's
+    converted = from_xautodl(state, spec)
+    assert len(converted) == len(state) and {id(t) for t in converted.values()} == {id(t) for t in state.values()}
+    assert converted["stages.2.4.layers.1.op.1.weight"] is state["cells.10.layers.1.op.1.weight"]  # 5 + 1 + 4
+    ours.load_state_dict(converted, strict=True)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         (_, expected), got = theirs(x), ours(x)

@@ -51,17 +51,9 @@ def test_res2net_counts_are_timm_s_own():
     assert (reference.timm, reference.params, reference.macs) == ("res2net50_26w_4s", plan.params, plan.macs)
 
 
-def _timm_name(key: str) -> str:
-    """Our state_dict key -> timm's: the blocks' step names are timm's; the network's stem, stages and head differ."""
-    for ours, theirs in (("stem.conv.", "conv1."), ("stem.bn.", "bn1."), ("head.fc.", "fc.")):
-        if key.startswith(ours):
-            return theirs + key[len(ours):]
-    _, stage, rest = key.split(".", 2)
-    return f"layer{int(stage) + 1}.{rest}"
-
-
 def test_res2net_loads_timm_s_state_dict_strictly_and_gives_its_outputs():
     import torch
+    from archspec.convert import from_timm
 
     torch.manual_seed(0)
     theirs = _timm_res2net().eval()
@@ -72,8 +64,9 @@ def test_res2net_loads_timm_s_state_dict_strictly_and_gives_its_outputs():
                 m.running_var.uniform_(0.5, 1.5)
     ours = archspec.build(RES2NET).eval()
     state = theirs.state_dict()
-    assert sorted(_timm_name(k) for k in ours.state_dict()) == sorted(state)
-    ours.load_state_dict({k: state[_timm_name(k)] for k in ours.state_dict()}, strict=True)
+    converted = from_timm(state, RES2NET)  # the spec's checkpoint: names; the blocks' step names are timm's
+    assert len(converted) == len(state) and {id(t) for t in converted.values()} == {id(t) for t in state.values()}
+    ours.load_state_dict(converted, strict=True)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected, got = theirs(x), ours(x)

@@ -18,6 +18,8 @@ from ..spec.errors import printable
 class WeightsFormat(str, Enum):
     torchvision = "torchvision"
     archspec = "archspec"
+    timm = "timm"
+    xautodl = "xautodl"
 
 
 class Export(str, Enum):
@@ -51,7 +53,8 @@ def build(
         None, "--weights", "-w", exists=True, dir_okay=False,
         help="A state_dict file (torch.save or .safetensors) to load before exporting; nothing is downloaded."),
     weights_format: WeightsFormat = typer.Option(
-        WeightsFormat.torchvision, "--weights-format", help="Who named the tensors in --weights."),
+        WeightsFormat.torchvision, "--weights-format",
+        help="Who named the tensors in --weights: torchvision, archspec, or timm and xautodl (the spec's checkpoint: names)."),
     strict: bool = strict_option(),
     dynamic: str = typer.Option("batch", "--dynamic", metavar="batch|hw|batch,hw",
                                 help="ONNX input axes left symbolic; hw is verified at two resolutions."),

@@ -1,11 +1,12 @@
-"""Weights from elsewhere into a compiled spec: torchvision checkpoints and archspec's own.
+"""Weights from elsewhere into a compiled spec: torchvision, timm and xautodl checkpoints, and archspec's own.
 
 ``from_torchvision(state_dict, spec)`` renames a torchvision model's state_dict into
 the network ``archspec.build(spec)`` compiles, deriving every name and shape from the
 Plan; the result loads with ``strict=True``. Anything that does not fit raises
 :class:`ConversionError` naming the first tensor, its shapes and the layer it was
 meant for. New torchvision families register one rule per block type: see
-``archspec/convert/rules.py`` and docs/weights.md.
+``archspec/convert/rules.py`` and docs/weights.md. timm's and xautodl's names need no Python:
+the spec declares them (its ``checkpoint:`` rules; ``from_timm``, convert/declared.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..plan.memory_budget import CHECKPOINT_SLACK
 from ..plan.resolve import SpecLike, resolve
 from ..plan.types import Plan
 from ..registry import discover
+from .declared import DECLARED_FORMATS, DeclaredNames
 from .engine import map_weights, tensors_of
 from .errors import ConversionError
 from .rules import Family, family_of, names_of, register_rule, registered, require
@@ -31,7 +33,8 @@ discover(__name__)  # each family's module registers its naming rules
 
 StateDict = Mapping[str, "torch.Tensor"]
 
-__all__ = ["ConversionError", "Family", "FORMATS", "convert", "from_archspec", "from_torchvision",
+__all__ = ["ConversionError", "Family", "FORMATS", "convert", "from_archspec", "from_declared", "from_timm",
+           "from_torchvision", "from_xautodl",
            "read_weights", "register_rule", "registered", "require", "tensors_of"]
 
 
@@ -56,7 +59,25 @@ def from_archspec(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict[st
     return map_weights(state_dict, plan, own_names, "archspec")
 
 
-CONVERTERS = {"torchvision": from_torchvision, "archspec": from_archspec}
+def from_declared(state_dict: StateDict, spec: Union[Plan, SpecLike], fmt: str) -> dict[str, "torch.Tensor"]:
+    """A state_dict named as the spec's ``checkpoint:`` rules say (convert/declared.py), checked and renamed."""
+    plan = _as_plan(spec)
+    names = DeclaredNames(plan, fmt)
+    return map_weights(state_dict, plan, names.for_unit, fmt, names.ignore, names.squeeze)
+
+
+def from_timm(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict[str, "torch.Tensor"]:
+    """A timm model's state_dict renamed for ``archspec.build(spec)`` by the spec's ``checkpoint:`` rules."""
+    return from_declared(state_dict, spec, "timm")
+
+
+def from_xautodl(state_dict: StateDict, spec: Union[Plan, SpecLike]) -> dict[str, "torch.Tensor"]:
+    """An xautodl network's state_dict (NAS-Bench-201's ``infer.tiny``) renamed by the spec's ``checkpoint:`` rules."""
+    return from_declared(state_dict, spec, "xautodl")
+
+
+CONVERTERS = {"torchvision": from_torchvision, "archspec": from_archspec, "timm": from_timm, "xautodl": from_xautodl}
+assert set(DECLARED_FORMATS) <= set(CONVERTERS), "a format spec/checkpoint.py declares has no converter"
 FORMATS = tuple(CONVERTERS)
 
 

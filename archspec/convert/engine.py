@@ -7,7 +7,7 @@ with ``strict=True`` exactly when this succeeds.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Callable, Container, Iterable, Mapping
 
 from ..plan.ops import BN_COUNTER, Op, Shape, tensor_name
 from ..plan.types import Plan, Unit
@@ -32,11 +32,13 @@ def tensors_of(op: Op) -> dict[str, Shape]:
 
 
 def map_weights(source: Mapping[str, "torch.Tensor"], plan: Plan, names_for: NamesFor,
-                source_kind: str, ignore: Iterable[str] = ()) -> dict[str, "torch.Tensor"]:
+                source_kind: str, ignore: Iterable[str] = (), squeeze: Container[str] = ()) -> dict[str, "torch.Tensor"]:
     """Rename ``source`` into the compiled network's state_dict, refusing the first misfit.
 
     ``names_for(unit)`` gives the checkpoint's module path for each of the unit's layers;
     checkpoint tensors under an ``ignore`` prefix are dropped, any other left over is an error.
+    A layer named in ``squeeze`` (``UNIT.PATH``) takes tensors that differ from its own only by
+    dimensions of size 1 (timm's 1x1-conv classifier for a linear layer), reshaped: no value moves.
     """
     import torch
 
@@ -60,6 +62,9 @@ def map_weights(source: Mapping[str, "torch.Tensor"], plan: Plan, names_for: Nam
                                           f"for {where} of spec {plan.name}; it starts with: {_first(source)}")
                 else:
                     refuse_unusable(name, tensor, torch.long if suffix == BN_COUNTER else torch.float32, where)
+                if (tuple(tensor.shape) != shape and f"{unit.name}.{op.path}" in squeeze
+                        and _squeezed(tuple(tensor.shape)) == _squeezed(shape)):
+                    tensor = tensor.reshape(shape)
                 if tuple(tensor.shape) != shape:
                     raise ConversionError(f"tensor {name!r} has shape {_fmt(tuple(tensor.shape))} in the checkpoint, but "
                                           f"spec {plan.name} expects {_fmt(shape)} for {where}")
@@ -97,6 +102,10 @@ def refuse_unusable(name: str, tensor: object, dtype: "torch.dtype", where: str)
         raise refuse(f"has dtype {str(tensor.dtype).removeprefix('torch.')}, but the layer holds "
                      f"{str(dtype).removeprefix('torch.')}; convert the checkpoint ({hint} on each tensor) "
                      "if that is what you mean")
+
+
+def _squeezed(shape: Shape) -> Shape:
+    return tuple(n for n in shape if n != 1)
 
 
 def _fmt(shape: Shape) -> str:

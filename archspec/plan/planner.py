@@ -100,6 +100,7 @@ def make_plan(spec: Spec, input_size: Size | None = None, memo: UnitMemo | None 
                                                     for n, b in zip(counts, blocks)),
         aux=tuple(map(with_bn, parts.plan_aux_heads(body.aux_heads, stages, spec.classes))),
         init=resolve_init(spec.init, body.block.type),
+        checkpoint=spec.checkpoint,
     )
 
 

@@ -10,7 +10,7 @@ frozen :class:`UnitOptions` subclass per unit kind (:mod:`archspec.plan.options`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Mapping
 from typing import Any
 
@@ -158,6 +158,9 @@ class Plan(Counted):
     depth: int | None = None
     aux: tuple[Unit, ...] = ()  # training-only classifiers, outside ``units`` and the default counts
     init: InitRules | None = None  # None: the torchvision ResNet preset (a Plan made by hand)
+    # The spec's ``checkpoint:`` (spec/checkpoint.CheckpointNames): how another code's state_dict names
+    # the layers, for archspec.convert. Names only, not the network: left out of equality and hashing.
+    checkpoint: Any = field(default=None, compare=False)
 
     @property
     def aux_params(self) -> int:

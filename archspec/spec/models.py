@@ -20,6 +20,7 @@ from .layout import (
     AuxHeadSpec, BatchNorm, CompoundScaling, ConvClassifierHead, ConvLayer, ConvPoolHead, DownsampleSpec, LayersStem, MLPHead,
     NoStem, NormClassifierHead, PatchifyStem, Strided,
 )
+from .checkpoint import CheckpointNames
 from .reference import Reference
 from .maxvit import PreLogitsClassifierHead
 from .vit import PatchEmbedStem, TokenClassifierHead
@@ -238,6 +239,9 @@ class Spec(StrictModel):
     init: InitSpec = Field(InitSpec(), description="How the weights start: a reference code's preset and overrides (docs/init.md).")
     reference: Reference | None = Field(
         None, description="The published network this spec reproduces; `validate` checks its figures.")
+    checkpoint: CheckpointNames | None = Field(
+        None, description="How another code's state_dict (timm's, xautodl's) names this network's layers: "
+        "prefix rules, read by `build --weights-format` (docs/weights.md#timm-checkpoints).")
     blocks: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)],
                  Union[Annotated[str, Field(min_length=1, max_length=4096)], dict[str, Any]]] | None = Field(
         None, description="User block types: name -> a block file (relative to this spec, inside its directory "

@@ -21,7 +21,7 @@ class Reference(StrictModel):
     )
     timm: str | None = Field(
         None, pattern=r"^[a-z][a-z0-9_.]*$",
-        description="The timm model it reproduces, as `timm.create_model` names it (`res2net50_26w_4s`).",
+        description="The timm model it reproduces, as `timm.create_model` names it (`skresnet18`).",
     )
     params: PositiveInt | None = Field(
         None, description="Exact parameter count (`sum(p.numel())`); `validate` requires the Plan to match it.")
