@@ -29,6 +29,7 @@ class UnitMemo:
         """Forget everything (keys hold tokens, so tokens go with the units they name)."""
         self.units: dict[tuple, Unit] = {}
         self.stages: dict[tuple, Stage] = {}
+        self.free: dict[tuple, Unit] = {}  # units of position-free kinds, by their inputs but not their place
         self._tokens: dict[Any, int] = {}
         self._by_id: dict[int, tuple[Any, int]] = {}
 
@@ -74,6 +75,11 @@ class UnitMemo:
         if len(self.units) >= self.max_units:
             self.units.clear()
         self.units[key] = unit
+
+    def put_free(self, key: tuple, unit: Unit) -> None:
+        if len(self.free) >= self.max_units:
+            self.free.clear()
+        self.free[key] = unit
 
     def put_stage(self, key: tuple, stage: Stage) -> None:
         if len(self.stages) * 10 >= self.max_units:

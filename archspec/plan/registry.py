@@ -24,10 +24,30 @@ STEMS: Registry[StemPlanner] = Registry("stem kind", lambda: STEM_KINDS, "archsp
 HEADS: Registry[HeadPlanner] = Registry("head kind", lambda: HEAD_KINDS, "archspec.plan", _NO_MODEL)
 
 
-def register_planner(block_type: str) -> Callable[[UnitPlanner], UnitPlanner]:
+_POSITION_FREE: set[str] = set()
+
+
+def register_planner(block_type: str, position_free: bool = False) -> Callable[[UnitPlanner], UnitPlanner]:
     """Register the planner of a body block kind (one of ``spec.kinds.BLOCK_KINDS``: its spec model
-    must be in the BlockSpec union of spec/blocks.py first)."""
+    must be in the BlockSpec union of spec/blocks.py first).
+
+    ``position_free``: the planner reads the unit's name, stage and index only to name the unit
+    and its errors (not to pick a table row, as Inception's does), so a unit planned with the same
+    inputs elsewhere in a network, or in another variant, is the same but for those three fields
+    (a design-space sampler reuses it: plan/memo.py)."""
+    if position_free:
+        _POSITION_FREE.add(block_type)
     return PLANNERS.register(block_type)
+
+
+def position_free(block: Any) -> bool:
+    """Whether units of this block are the same wherever they are planned (see ``register_planner``);
+    a user block is when its definition reads no position (plan/user_block.py)."""
+    if block.type in BLOCK_KINDS:
+        return block.type in _POSITION_FREE
+    from .user_block import reads_position
+
+    return not reads_position(block)
 
 
 def planner_for(block_type: str) -> UnitPlanner:

@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..spec.errors import FieldPath, Problem
-from ..spec.expressions import ExprError, evaluate
+from ..spec.expressions import ExprError, evaluate, names
 from ..spec.user_blocks import (MAX_REPEAT, MAX_STEPS, PLACEHOLDER, ActStep, ChunkStep, ConvStep, Definition,
                                 DropStep, LinearStep, MergeStep, NormStep, PoolStep, Repeat, ShapeStep, ShuffleStep,
                                 UserBlock, find_definition, param_values, unknown_type)
@@ -48,10 +48,51 @@ class BlockError(PlanError):
 
 
 def plan_user_block(block: UserBlock, ctx: UnitContext) -> Unit:
+    """The unit, planned once per distinct (definition, parameters, context): the units of a stage
+    after its first, and a design space's variants, mostly repeat one (see :data:`_PLANNED`)."""
     definition = find_definition(block)
     if definition is None:
         raise PlanError(ctx.block_path + ("type",), unknown_type(block.type, ()))
-    return _Planner(definition, block, ctx).unit()
+    try:
+        key = (id(definition), block.type, tuple(param_values(block, definition).items()), ctx.in_channels,
+               ctx.in_size, ctx.stride, ctx.width, ctx.shortcut, ctx.drop_path)
+        if _reads_position(definition):
+            key += (ctx.stage, ctx.index)
+        known = _PLANNED.get(key)
+    except TypeError:  # a parameter value that does not hash: planned every time
+        return _Planner(definition, block, ctx).unit()
+    if known is not None and known[0] is definition:
+        return known[1].at(ctx.name, ctx.stage, ctx.index)
+    unit = _Planner(definition, block, ctx).unit()  # a BlockError is raised each time, naming its unit
+    if len(_PLANNED) >= _MAX_PLANNED:
+        _PLANNED.clear()
+    _PLANNED[key] = (definition, unit)
+    return unit
+
+
+# Planned units by definition, parameters and context (not the unit's name: planning reads it only
+# for errors; its stage and index too unless the definition reads a position). A block file's
+# expressions are interpreted step by step, about a millisecond a unit, and a frozen unit can be
+# shared. The definition is held beside its unit, so its ``id`` in the key is not reused.
+_PLANNED: dict[tuple, tuple[Definition, Unit]] = {}
+_MAX_PLANNED = 4096
+_POSITION = frozenset({"index", "first", "stage"})
+_READS_POSITION: dict[int, tuple[Definition, bool]] = {}
+
+
+def _reads_position(d: Definition) -> bool:
+    """Whether any expression of the definition (all parsed when it was checked) reads the unit's place."""
+    known = _READS_POSITION.get(id(d))
+    if known is None or known[0] is not d:
+        reads = any(name in _POSITION for tree in list(d.trees.values()) for name, _ in names(tree))
+        known = _READS_POSITION[id(d)] = (d, reads)
+    return known[1]
+
+
+def reads_position(block: UserBlock) -> bool:
+    """Whether a user block's units depend on their place in the network (an unknown block: assume so)."""
+    d = find_definition(block)
+    return True if d is None else _reads_position(d)
 
 
 class _Planner:
