@@ -34,3 +34,19 @@ import archspec
 gc.collect()
 assert alive() is None
 """)
+
+
+def test_the_console_script_registers_only_the_command_it_runs(monkeypatch):
+    """main() skips turning the other commands' signatures into click parameters; global options
+    (and their values) before the command are passed over, and an unknown word keeps every command."""
+    from archspec import cli
+
+    everything = list(cli.app.registered_commands)
+    monkeypatch.setattr(cli.app, "registered_commands", list(everything))
+    cli._only_the_named_command(["--allow-root", "validate", "--max-params", "1e9", "report", "x.yaml"])
+    assert [c.callback.__name__ for c in cli.app.registered_commands] == ["report"]
+    for argv in (["valdate", "x.yaml"], ["--help"], []):
+        monkeypatch.setattr(cli.app, "registered_commands", list(everything))
+        cli._only_the_named_command(argv)
+        assert cli.app.registered_commands == everything
+    assert cli._named_command(["--debug", "list"]) == "list"
