@@ -50,3 +50,15 @@ def test_the_console_script_registers_only_the_command_it_runs(monkeypatch):
         cli._only_the_named_command(argv)
         assert cli.app.registered_commands == everything
     assert cli._named_command(["--debug", "list"]) == "list"
+
+
+def test_validating_a_spec_builds_only_the_block_kinds_it_uses() -> None:
+    """The block union dispatches on ``type`` to each kind's own validator, built on first use: a
+    PyramidNet leaves the other kinds' validators unbuilt (their cost does not grow the start-up)."""
+    run("""
+import archspec
+from archspec.spec.blocks import BUILT_IN_BLOCKS, PyramidBlock
+archspec.load("specs/pyramidnet.yaml")
+built = {b.__name__ for b in BUILT_IN_BLOCKS if b.__pydantic_complete__}
+assert built == {"PyramidBlock"}, built
+""")
