@@ -62,3 +62,35 @@ archspec.load("specs/pyramidnet.yaml")
 built = {b.__name__ for b in BUILT_IN_BLOCKS if b.__pydantic_complete__}
 assert built == {"PyramidBlock"}, built
 """)
+
+
+def test_planning_imports_only_the_planners_of_the_kinds_it_uses() -> None:
+    """A lookup imports the modules that spell the kind (``"pyramid"``), not every family's planner;
+    asking for every name still discovers every module."""
+    run("""
+import sys
+import archspec
+archspec.report("specs/pyramidnet.yaml")
+assert "archspec.plan.residual" in sys.modules
+assert "archspec.plan.inception" not in sys.modules and "archspec.plan.vit" not in sys.modules
+from archspec.plan.registry import PLANNERS, registered
+assert "inception" in registered() and "archspec.plan.inception" in sys.modules
+""")
+
+
+def test_a_name_no_module_spells_is_found_by_discovering_every_module(tmp_path, monkeypatch) -> None:
+    """Registrations the source scan cannot see (a name built at run time) are still found."""
+    from archspec import registry
+
+    package = tmp_path / "pkg_spelled"
+    package.mkdir()
+    (package / "__init__.py").write_text("from archspec.registry import Registry\nR = Registry('thing', package='pkg_spelled')\n")
+    (package / "a.py").write_text("from . import R\nR.add('plain', 1)\n")
+    (package / "b.py").write_text("from . import R\nR.add('built' + '_late', 2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    pkg = importlib.import_module("pkg_spelled")
+    assert registry.spelling("pkg_spelled", "plain") == ["pkg_spelled.a"]
+    assert pkg.R["plain"] == 1 and "pkg_spelled.b" not in sys.modules
+    assert pkg.R["built_late"] == 2 and "pkg_spelled.b" in sys.modules

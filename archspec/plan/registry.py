@@ -20,7 +20,8 @@ StemPlanner = Callable[[Any, int, Size, "int | None"], Unit]  # (stem spec, in c
 HeadPlanner = Callable[[Any, int, Size, int], Unit]  # (head spec, channels, map size, classes)
 _NO_MODEL = "has no spec model (add it to its union in spec/ first)"
 PLANNERS: Registry[UnitPlanner] = Registry("block type", lambda: BLOCK_KINDS, "archspec.plan", _NO_MODEL)
-STEMS: Registry[StemPlanner] = Registry("stem kind", lambda: STEM_KINDS, "archspec.plan", _NO_MODEL)
+STEMS: Registry[StemPlanner] = Registry("stem kind", lambda: STEM_KINDS, "archspec.plan", _NO_MODEL,
+                                        spelled=lambda kind: kind.removeprefix("stem_"))  # register_stem("conv")
 HEADS: Registry[HeadPlanner] = Registry("head kind", lambda: HEAD_KINDS, "archspec.plan", _NO_MODEL)
 
 
