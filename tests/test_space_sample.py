@@ -381,3 +381,21 @@ def test_workers_die_when_sample_is_killed_with_sigkill(tmp_path):
     for w in alive:
         os.kill(w, signal.SIGKILL)
     assert alive == []
+
+
+def test_user_block_variants_get_tokens_by_their_parameters_and_definition():
+    """Pydantic hashes a user block's declared fields only (not its parameters): the memo tokens it by
+    its parameters' values and its definition's identity, so variants neither chain nor collide."""
+    import dataclasses
+
+    from archspec.plan.memo import UnitMemo
+
+    spec = load(SPECS / "res2net50-26w-4s.yaml")
+    block, memo = spec.body.block, UnitMemo()
+    same = with_changes(spec, [(("body", "block", "scale"), 4)]).body.block
+    other = with_changes(spec, [(("body", "block", "scale"), 6)]).body.block
+    assert same is not block and memo.token(same) == memo.token(block)
+    assert memo.token(other) != memo.token(block)
+    elsewhere = block.model_copy()  # the same parameters, another (equal) definition: another block
+    elsewhere._definition = dataclasses.replace(block.definition)
+    assert memo.token(elsewhere) != memo.token(block)

@@ -154,6 +154,7 @@ def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Seque
     first_stride = stride if down.type == "strided" else 1
     block_token = memo.token(block) if memo is not None else None
     last_rate = attribute(block, "drop_path", 0.0)
+    free_kind = None  # position_free(block), asked once a stage and only on a memo miss
     units: list[Unit] = []
     for j in range(n):
         rate = _decayed(last_rate, seen + j, common.total)
@@ -164,7 +165,8 @@ def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Seque
                    where.own_block, where.own_shortcut, base_units, n, common.bn)
         unit = memo.units.get(key) if key is not None else None  # type: ignore[union-attr]
         free = None  # the same, wherever in the network: for kinds whose planning reads no position
-        if unit is None and key is not None and common.scaling is None and position_free(block):
+        if unit is None and key is not None and common.scaling is None and (
+                free_kind if free_kind is not None else (free_kind := position_free(block))):
             free = (block_token, channels, size, unit_stride, widths[j], shortcut, rate, where.own_block,
                     where.own_shortcut, common.bn)
             unit = memo.free.get(free)  # type: ignore[union-attr]
