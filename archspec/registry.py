@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+from pathlib import Path
 from typing import Callable, Collection, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -23,17 +24,21 @@ class Registry(Generic[T]):
 
     ``allowed`` (a callable, read when a name registers) restricts names to a known list: a
     planner for a block type with no spec model is refused at import, not at first use.
-    ``package`` is discovered (every module imported) before the first lookup; ``refusal`` says
-    why a name outside ``allowed`` cannot register.
+    ``package`` is discovered before a lookup: looking up one name first imports only the
+    package's modules that spell it (``"name"`` in their source, or ``spelled(name)`` where a
+    registration adds a prefix), and every module only when that finds nothing or when all
+    names are asked for; ``refusal`` says why a name outside ``allowed`` cannot register.
     """
 
     def __init__(self, what: str, allowed: Callable[[], Collection[str]] | None = None,
-                 package: str | None = None, refusal: str = "is not a known kind"):
+                 package: str | None = None, refusal: str = "is not a known kind",
+                 spelled: Callable[[str], str] | None = None):
         self.what = what
         self._refusal = refusal
         self._entries: dict[str, T] = {}
         self._allowed = allowed
         self._package = package
+        self._spelled = spelled or (lambda name: name)
 
     def register(self, *names: str) -> Callable[[T], T]:
         """A decorator registering its argument under each of ``names`` (the last registration wins)."""
@@ -58,8 +63,15 @@ class Registry(Generic[T]):
             discover(self._package)
         return self._entries
 
+    def _ready_for(self, name: str) -> dict[str, T]:
+        """The entries once ``name`` is registered if any module of the package registers it (see the class)."""
+        if name not in self._entries and self._package is not None and self._package not in _DISCOVERED:
+            for module in spelling(self._package, self._spelled(name)):
+                importlib.import_module(module)
+        return self._entries if name in self._entries else self._ready()
+
     def __getitem__(self, name: str) -> T:
-        entries = self._ready()
+        entries = self._ready_for(name)
         try:
             return entries[name]
         except KeyError:
@@ -68,10 +80,10 @@ class Registry(Generic[T]):
             raise KeyError(f"no {self.what} for {name!r}{hint}; registered: {', '.join(sorted(entries))}") from None
 
     def get(self, name: str, default: T | None = None) -> T | None:
-        return self._ready().get(name, default)
+        return self._ready_for(name).get(name, default)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._ready()
+        return name in (self._ready_for(name) if isinstance(name, str) else self._ready())
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._ready()))
@@ -84,6 +96,34 @@ class Registry(Generic[T]):
 
     def items(self) -> list[tuple[str, T]]:
         return sorted(self._ready().items())
+
+
+_SOURCES: dict[str, list[tuple[str, str]]] = {}
+
+
+def spelling(package: str, name: str) -> list[str]:
+    """The modules of ``package`` whose source has ``name`` as a string literal, in discovery order.
+
+    A light command plans one or two kinds: importing the modules that register just those,
+    rather than every family's planner, keeps the start-up flat as families are added. The
+    sources are read once (about a millisecond for the package); a lookup the literals miss
+    falls back to :func:`discover`, so no registration is ever missed.
+    """
+    sources = _SOURCES.get(package)
+    if sources is None:
+        pkg = importlib.import_module(package)
+        sources = []
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name.startswith("_"):
+                continue
+            try:
+                path = Path(info.module_finder.path, f"{info.name}.py")  # type: ignore[union-attr]
+                sources.append((f"{package}.{info.name}", path.read_text(encoding="utf-8")))
+            except (AttributeError, OSError, UnicodeDecodeError):
+                sources.append((f"{package}.{info.name}", ""))  # not a plain source file: found by discover() only
+        _SOURCES[package] = sources
+    quoted = (f'"{name}"', f"'{name}'")
+    return [module for module, text in sources if quoted[0] in text or quoted[1] in text]
 
 
 def discover(package: str) -> None:

@@ -11,6 +11,9 @@ Prints:
 - the wall and CPU time of ``archspec sample spaces/pyramidnet.yaml -n 10000`` (a fresh
   process: nothing is cached across processes), with its default workers (one per core)
   and with ``--workers 1``, and with ``--before DIR`` another checkout's, interleaved;
+- distinct Res2Net variants (spaces/res2net.yaml varies its YAML block's parameters and the
+  stage depths) counted per second in process, warm-up included, against issue 22's target
+  (at least 1,000 a second);
 - ``fit`` in process for every bundled spec (the field the tests fit), and one CLI run.
 
 Rounds are interleaved (fast, normal, fast, normal...) and medians reported, so that a
@@ -20,6 +23,7 @@ change in the machine's load hits both paths alike.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import statistics
 import subprocess
@@ -33,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import archspec  # noqa: E402
 from archspec._startup import collector_paused  # noqa: E402
-from archspec.space import Counter, fit, sha256_of, with_changes  # noqa: E402
+from archspec.space import Counter, Unresolved, fit, sha256_of, with_changes  # noqa: E402
 from archspec.space.load import value_at  # noqa: E402
 from archspec.spec import load  # noqa: E402
 from archspec.spec.compose import override_path  # noqa: E402
@@ -41,6 +45,8 @@ from archspec.spec.compose import override_path  # noqa: E402
 SPEC = ROOT / "specs" / "pyramidnet.yaml"
 ALPHA = ("body", "widening", "alpha")
 SAMPLE_TARGET = 10.0  # seconds of wall time for the 10,000-sample CLI run (issue 25)
+USER_BLOCK_SPACE = ROOT / "spaces" / "res2net.yaml"  # varies the parameters of a YAML block (blocks/res2net.yaml)
+USER_BLOCK_TARGET = 1000  # distinct variants a second, in process (issue 22)
 FIELDS = ("body.widening.alpha", "body.widening.k", "body.block.growth", "scaling.width_mult", "stem.width", "classes")
 
 
@@ -84,6 +90,43 @@ def counting(rounds: int) -> None:
                                          ("archspec.report(spec, overrides)", normal, normal_cpu)):
         print(f"  {label:<50} {statistics.median(wall_rates):7.0f} /s wall  {statistics.median(cpu_rates):7.0f} /s CPU")
     print(f"  ratio, first 6,000 (CPU)                           {statistics.median(fast_cpu) / statistics.median(normal_cpu):7.1f} x")
+
+
+def user_block_round(draws: int, seed: int) -> tuple[int, float, float]:
+    """Distinct variants, wall and CPU seconds for ``draws`` draws of the Res2Net space (its YAML
+    block's ``scale`` and ``base_width``, and the stage depths): everything planned afresh (a new
+    Counter, and the user-block planner's own memo emptied), so the warm-up is included."""
+    from archspec.plan import user_block
+    from archspec.space import load_space
+    from archspec.space.sample import draws as space_draws
+
+    space = load_space(USER_BLOCK_SPACE)
+    user_block._PLANNED.clear()
+    counter, seen = Counter(), set()
+    values = list(itertools.islice(space_draws(space, seed), draws))
+    start, cpu = time.perf_counter(), time.process_time()
+    with collector_paused():
+        for drawn in values:
+            try:
+                counted = counter.count(with_changes(space.base, space.changes(drawn)))
+            except Unresolved:
+                continue
+            counted.params, counted.macs
+            seen.add(sha256_of(counted.spec, counted.plan)[0])
+    return len(seen), time.perf_counter() - start, time.process_time() - cpu
+
+
+def user_blocks(rounds: int) -> None:
+    wall, cpu = [], []
+    for r in range(rounds):
+        distinct, seconds, used = user_block_round(3000, r)
+        wall.append(distinct / seconds)
+        cpu.append(distinct / used)
+    rate = statistics.median(cpu)
+    print(f"counting Res2Net variants (spaces/res2net.yaml: a YAML block's parameters varied) in process, "
+          f"3,000 draws a round, median of {rounds}:")
+    print(f"  distinct variants {statistics.median(wall):7.0f} /s wall  {rate:7.0f} /s CPU  "
+          f"target (issue 22) >= {USER_BLOCK_TARGET:,} /s: {'met' if rate >= USER_BLOCK_TARGET else 'NOT met'} (CPU)")
 
 
 def sample_cli(rounds: int, before: Path | None) -> None:
@@ -152,6 +195,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.skip_counting:
         counting(args.rounds)
+        user_blocks(args.rounds)
     if not args.skip_cli:
         sample_cli(max(1, args.rounds // 2), args.before)
     print("fit, in process:")

@@ -136,6 +136,34 @@ def test_fast_path_counts_equal_the_report_path(base):
     assert resolved >= 5
 
 
+@pytest.mark.parametrize("base, fields", [
+    ("pyramidnet.yaml", FAST_PATH_SPACES["pyramidnet.yaml"]),
+    ("resnet-56.yaml", FAST_PATH_SPACES["resnet-56.yaml"]),
+    ("res2net50-26w-4s.yaml", [("body.block.scale", lambda r: r.randint(2, 6)),
+                               ("body.block.base_width", lambda r: r.choice([8, 14, 26])),
+                               ("body.stages[2].units", lambda r: r.randint(1, 4)),
+                               ("input.size", lambda r: r.choice([64, 96]))]),
+])
+def test_fast_path_plans_equal_fresh_plans_record_for_record(base, fields):
+    """Units reused from the memo, at their own place or (position-free kinds: residual blocks, user blocks
+    that read no position) at another unit's place, are the records planning afresh makes: every unit,
+    name, layer and graph node."""
+    rng, spec, counter = random.Random(base), load(SPECS / base), Counter()
+    planned = 0
+    for _ in range(12):
+        values = [(path, pick(rng)) for path, pick in fields]
+        try:
+            fast = counter.count(with_changes(spec, [(_path(p), v) for p, v in values]))
+        except Unresolved:
+            continue
+        fresh = archspec.plan(load(SPECS / base, [f"{p}={v}" for p, v in values]))
+        assert fast.plan == fresh, values
+        assert [u.name for u in fast.plan.units] == [u.name for u in fresh.units]
+        planned += 1
+    assert planned >= 6
+    assert counter.memo.free, "position-free units were remembered by their inputs"
+
+
 def test_fast_path_merges_a_partial_stage_block_over_a_changed_body_block(tmp_path):
     """MobileNetV2 written with `block: {expand: 1}` on its first stage: a variant of the body's
     block reaches that stage as `--set` on the file does (the stage keeps only its `expand`)."""
@@ -353,3 +381,21 @@ def test_workers_die_when_sample_is_killed_with_sigkill(tmp_path):
     for w in alive:
         os.kill(w, signal.SIGKILL)
     assert alive == []
+
+
+def test_user_block_variants_get_tokens_by_their_parameters_and_definition():
+    """Pydantic hashes a user block's declared fields only (not its parameters): the memo tokens it by
+    its parameters' values and its definition's identity, so variants neither chain nor collide."""
+    import dataclasses
+
+    from archspec.plan.memo import UnitMemo
+
+    spec = load(SPECS / "res2net50-26w-4s.yaml")
+    block, memo = spec.body.block, UnitMemo()
+    same = with_changes(spec, [(("body", "block", "scale"), 4)]).body.block
+    other = with_changes(spec, [(("body", "block", "scale"), 6)]).body.block
+    assert same is not block and memo.token(same) == memo.token(block)
+    assert memo.token(other) != memo.token(block)
+    elsewhere = block.model_copy()  # the same parameters, another (equal) definition: another block
+    elsewhere._definition = dataclasses.replace(block.definition)
+    assert memo.token(elsewhere) != memo.token(block)

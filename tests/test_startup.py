@@ -34,3 +34,63 @@ import archspec
 gc.collect()
 assert alive() is None
 """)
+
+
+def test_the_console_script_registers_only_the_command_it_runs(monkeypatch):
+    """main() skips turning the other commands' signatures into click parameters; global options
+    (and their values) before the command are passed over, and an unknown word keeps every command."""
+    from archspec import cli
+
+    everything = list(cli.app.registered_commands)
+    monkeypatch.setattr(cli.app, "registered_commands", list(everything))
+    cli._only_the_named_command(["--allow-root", "validate", "--max-params", "1e9", "report", "x.yaml"])
+    assert [c.callback.__name__ for c in cli.app.registered_commands] == ["report"]
+    for argv in (["valdate", "x.yaml"], ["--help"], []):
+        monkeypatch.setattr(cli.app, "registered_commands", list(everything))
+        cli._only_the_named_command(argv)
+        assert cli.app.registered_commands == everything
+    assert cli._named_command(["--debug", "list"]) == "list"
+
+
+def test_validating_a_spec_builds_only_the_block_kinds_it_uses() -> None:
+    """The block union dispatches on ``type`` to each kind's own validator, built on first use: a
+    PyramidNet leaves the other kinds' validators unbuilt (their cost does not grow the start-up)."""
+    run("""
+import archspec
+from archspec.spec.blocks import BUILT_IN_BLOCKS, PyramidBlock
+archspec.load("specs/pyramidnet.yaml")
+built = {b.__name__ for b in BUILT_IN_BLOCKS if b.__pydantic_complete__}
+assert built == {"PyramidBlock"}, built
+""")
+
+
+def test_planning_imports_only_the_planners_of_the_kinds_it_uses() -> None:
+    """A lookup imports the modules that spell the kind (``"pyramid"``), not every family's planner;
+    asking for every name still discovers every module."""
+    run("""
+import sys
+import archspec
+archspec.report("specs/pyramidnet.yaml")
+assert "archspec.plan.residual" in sys.modules
+assert "archspec.plan.inception" not in sys.modules and "archspec.plan.vit" not in sys.modules
+from archspec.plan.registry import PLANNERS, registered
+assert "inception" in registered() and "archspec.plan.inception" in sys.modules
+""")
+
+
+def test_a_name_no_module_spells_is_found_by_discovering_every_module(tmp_path, monkeypatch) -> None:
+    """Registrations the source scan cannot see (a name built at run time) are still found."""
+    from archspec import registry
+
+    package = tmp_path / "pkg_spelled"
+    package.mkdir()
+    (package / "__init__.py").write_text("from archspec.registry import Registry\nR = Registry('thing', package='pkg_spelled')\n")
+    (package / "a.py").write_text("from . import R\nR.add('plain', 1)\n")
+    (package / "b.py").write_text("from . import R\nR.add('built' + '_late', 2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    pkg = importlib.import_module("pkg_spelled")
+    assert registry.spelling("pkg_spelled", "plain") == ["pkg_spelled.a"]
+    assert pkg.R["plain"] == 1 and "pkg_spelled.b" not in sys.modules
+    assert pkg.R["built_late"] == 2 and "pkg_spelled.b" in sys.modules

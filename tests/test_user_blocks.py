@@ -474,3 +474,33 @@ def test_nesting_and_the_unit_s_step_count_are_bounded(write_spec):
     result = run("validate", str(write_spec(many)))
     assert result.exit_code == 2 and f"more than {MAX_STEPS} steps per unit" in result.output
     assert "(i = " in result.output and len(result.output.strip().splitlines()) <= 3  # the repeat's index
+
+
+def test_a_user_block_unit_is_planned_once_per_distinct_context_and_equals_planning_it_afresh(monkeypatch):
+    """Res2Net-50's later units of a stage repeat the second's inputs: one planning each, handed back
+    at each unit's place; the plan equals one made with nothing remembered, record for record. A block
+    that reads its position (``index``) is remembered per place."""
+    from archspec.plan import user_block
+
+    class Forgetful(dict):
+        def __setitem__(self, key, value):  # remembers nothing: every unit planned afresh
+            pass
+
+    user_block._PLANNED.clear()
+    calls = []
+    real = user_block._Planner.unit
+    monkeypatch.setattr(user_block._Planner, "unit", lambda self: calls.append(self.ctx.name) or real(self))
+    remembered = archspec.plan(RES2NET)
+    assert len(calls) == 8  # per stage: the first unit (it projects) and the second (the rest repeat it)
+    assert [u.name for u in remembered.body] == [f"stages.{s}.{j}" for s, n in enumerate((3, 4, 6, 3)) for j in range(n)]
+    monkeypatch.setattr(user_block, "_PLANNED", Forgetful())
+    calls.clear()
+    assert archspec.plan(RES2NET) == remembered
+    assert len(calls) == 16
+
+    spec = archspec.load(RES2NET)
+    definition = spec.body.block.definition
+    assert not user_block._reads_position(definition)
+    monkeypatch.setitem(definition.trees, "index", expressions.parse("index"))
+    user_block._READS_POSITION.clear()
+    assert user_block.reads_position(spec.body.block)

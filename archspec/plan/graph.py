@@ -80,7 +80,8 @@ class Graph:
 
     def with_steps(self, steps: dict[str, Any]) -> "Graph":
         """This graph with some steps replaced by name (same shapes): the network's BN settings applied."""
-        nodes = tuple(Node(steps[n.name], n.inputs, n.shape) if n.name in steps else n for n in self.nodes)
+        nodes = tuple(n if (step := steps.get(n.step.path, n.step)) is n.step else Node(step, n.inputs, n.shape)
+                      for n in self.nodes)  # unchanged nodes shared
         return Graph(nodes, self.output, self.input_shape)
 
     def uses(self) -> dict[str, int]:

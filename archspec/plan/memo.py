@@ -29,6 +29,7 @@ class UnitMemo:
         """Forget everything (keys hold tokens, so tokens go with the units they name)."""
         self.units: dict[tuple, Unit] = {}
         self.stages: dict[tuple, Stage] = {}
+        self.free: dict[tuple, Unit] = {}  # units of position-free kinds, by their inputs but not their place
         self._tokens: dict[Any, int] = {}
         self._by_id: dict[int, tuple[Any, int]] = {}
 
@@ -45,6 +46,14 @@ class UnitMemo:
             self.clear()
         if type(part) in self._unhashable:  # its instances hold lists: no need to fail at hashing again
             return self._frozen_token(part)
+        extra = getattr(part, "__pydantic_extra__", None)
+        if extra:  # a user block's parameters: Pydantic's hash leaves extra fields out (its variants would
+            try:  # share one hash and chain), so by value, with its private attributes by identity
+                key = (type(part), tuple(part.__dict__.values()), tuple(sorted(extra.items())),
+                       tuple((k, _Same(v)) for k, v in (part.__pydantic_private__ or {}).items()))
+                return self._tokens.setdefault(key, len(self._tokens))
+            except TypeError:
+                return self._frozen_token(part)
         try:
             token = self._tokens.setdefault(part, len(self._tokens))
             if len(self._by_id) < self.BY_ID:
@@ -75,6 +84,11 @@ class UnitMemo:
             self.units.clear()
         self.units[key] = unit
 
+    def put_free(self, key: tuple, unit: Unit) -> None:
+        if len(self.free) >= self.max_units:
+            self.free.clear()
+        self.free[key] = unit
+
     def put_stage(self, key: tuple, stage: Stage) -> None:
         if len(self.stages) * 10 >= self.max_units:
             self.stages.clear()
@@ -83,10 +97,28 @@ class UnitMemo:
 
 def _frozen(value: Any) -> Hashable:
     """A hashable stand-in for a spec part: its type and field values, lists as tuples."""
-    if isinstance(value, BaseModel):
-        return (type(value), tuple(_frozen(v) for v in value.__dict__.values()))
+    if isinstance(value, BaseModel):  # extra fields by value, private attributes (a block's definition) by identity
+        extra, private = value.__pydantic_extra__ or {}, value.__pydantic_private__ or {}
+        return (type(value), tuple(_frozen(v) for v in value.__dict__.values()),
+                tuple(sorted((k, _frozen(v)) for k, v in extra.items())), tuple((k, _Same(v)) for k, v in private.items()))
     if isinstance(value, (list, tuple)):
         return tuple(_frozen(v) for v in value)
     if isinstance(value, dict):
         return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
     return value
+
+
+class _Same:
+    """A key part equal only to the same object (a private attribute such as a user block's
+    definition, which has no value equality to hash by); it keeps the object alive."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)

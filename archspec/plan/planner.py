@@ -16,7 +16,7 @@ from .errors import PlanError
 from .init import resolve_init
 from .memo import UnitMemo
 from .ops import Norm, Size
-from .registry import head_planner_for, planner_for, stem_planner_for
+from .registry import head_planner_for, planner_for, position_free, stem_planner_for
 from .scaling import annotate, scaled_head, scaled_rows, scaled_stem, scaled_table, scaled_units, scaled_width
 from .types import Plan, Stage, Unit
 
@@ -158,6 +158,7 @@ def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Seque
     first_stride = stride if down.type == "strided" else 1
     block_token = memo.token(block) if memo is not None else None
     last_rate = attribute(block, "drop_path", 0.0)
+    free_kind = None  # position_free(block), asked once a stage and only on a memo miss
     units: list[Unit] = []
     for j in range(n):
         rate = _decayed(last_rate, seen + j, common.total)
@@ -167,6 +168,15 @@ def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Seque
             key = (block_token, common.scaling_token, s, j, channels, size, unit_stride, widths[j], shortcut, rate,
                    where.own_block, where.own_shortcut, base_units, n, common.bn)
         unit = memo.units.get(key) if key is not None else None  # type: ignore[union-attr]
+        free = None  # the same, wherever in the network: for kinds whose planning reads no position
+        if unit is None and key is not None and common.scaling is None and (
+                free_kind if free_kind is not None else (free_kind := position_free(block))):
+            free = (block_token, channels, size, unit_stride, widths[j], shortcut, rate, where.own_block,
+                    where.own_shortcut, common.bn)
+            unit = memo.free.get(free)  # type: ignore[union-attr]
+            if unit is not None:
+                unit = unit.at(f"stages.{s}.{j}", s, j)
+                memo.put(key, unit)  # type: ignore[union-attr]
         if unit is None:
             width, scaling = scaled_width(widths[j], common.scaling, base_units, n)
             ctx = UnitContext(
@@ -189,6 +199,8 @@ def _plan_stage(block: Any, shortcut: str, down: Any, stride: int, widths: Seque
             unit = common.with_bn(unit)
             if key is not None:
                 memo.put(key, unit)  # type: ignore[union-attr]
+            if free is not None:
+                memo.put_free(free, unit)  # type: ignore[union-attr]
         units.append(unit)
         channels, size = unit.out_channels, unit.out_size
     downsampled = down.type != "strided" and stride > 1
@@ -207,11 +219,13 @@ def with_batchnorm(unit: Unit, eps: float, momentum: float) -> Unit:
     the network-wide value is applied here, once, and the Plan's records are complete.
     Layer and group norms (``Norm.kind``) are not batch norms and keep their own settings.
     """
-    if not any(type(op) is Norm for op in unit.ops):
-        return unit
-    ops = tuple(op.with_settings(eps if op.eps is None else op.eps, momentum)
-                if type(op) is Norm and op.kind == "batch" else op for op in unit.ops)
-    return unit.with_ops(ops)
+    ops = None  # a copy only where a record changes: a sampler applies this to every unit it plans
+    for i, op in enumerate(unit.ops):
+        if type(op) is Norm and op.kind == "batch" and (op.eps is None or op.momentum != momentum):
+            if ops is None:
+                ops = list(unit.ops)
+            ops[i] = op.with_settings(eps if op.eps is None else op.eps, momentum)
+    return unit if ops is None else unit.with_ops(tuple(ops))
 
 
 def units_per_stage(spec: Spec) -> list[int]:

@@ -20,14 +20,35 @@ StemPlanner = Callable[[Any, int, Size, "int | None"], Unit]  # (stem spec, in c
 HeadPlanner = Callable[[Any, int, Size, int], Unit]  # (head spec, channels, map size, classes)
 _NO_MODEL = "has no spec model (add it to its union in spec/ first)"
 PLANNERS: Registry[UnitPlanner] = Registry("block type", lambda: BLOCK_KINDS, "archspec.plan", _NO_MODEL)
-STEMS: Registry[StemPlanner] = Registry("stem kind", lambda: STEM_KINDS, "archspec.plan", _NO_MODEL)
+STEMS: Registry[StemPlanner] = Registry("stem kind", lambda: STEM_KINDS, "archspec.plan", _NO_MODEL,
+                                        spelled=lambda kind: kind.removeprefix("stem_"))  # register_stem("conv")
 HEADS: Registry[HeadPlanner] = Registry("head kind", lambda: HEAD_KINDS, "archspec.plan", _NO_MODEL)
 
 
-def register_planner(block_type: str) -> Callable[[UnitPlanner], UnitPlanner]:
+_POSITION_FREE: set[str] = set()
+
+
+def register_planner(block_type: str, position_free: bool = False) -> Callable[[UnitPlanner], UnitPlanner]:
     """Register the planner of a body block kind (one of ``spec.kinds.BLOCK_KINDS``: its spec model
-    must be in the BlockSpec union of spec/blocks.py first)."""
+    must be in the BlockSpec union of spec/blocks.py first).
+
+    ``position_free``: the planner reads the unit's name, stage and index only to name the unit
+    and its errors (not to pick a table row, as Inception's does), so a unit planned with the same
+    inputs elsewhere in a network, or in another variant, is the same but for those three fields
+    (a design-space sampler reuses it: plan/memo.py)."""
+    if position_free:
+        _POSITION_FREE.add(block_type)
     return PLANNERS.register(block_type)
+
+
+def position_free(block: Any) -> bool:
+    """Whether units of this block are the same wherever they are planned (see ``register_planner``);
+    a user block is when its definition reads no position (plan/user_block.py)."""
+    if block.type in BLOCK_KINDS:
+        return block.type in _POSITION_FREE
+    from .user_block import reads_position
+
+    return not reads_position(block)
 
 
 def planner_for(block_type: str) -> UnitPlanner:

@@ -225,9 +225,10 @@ def _pyramid_bottleneck(block: Any, ctx: UnitContext) -> Unit:
     return residual_unit(block, ctx, out, ops, inner=w)
 
 
-register_planner("basic")(lambda block, ctx: _basic(block, ctx, preact=False))
-register_planner("preact_basic")(lambda block, ctx: _basic(block, ctx, preact=True))
-register_planner("bottleneck")(lambda block, ctx: _bottleneck(block, ctx, preact=False))
-register_planner("preact_bottleneck")(lambda block, ctx: _bottleneck(block, ctx, preact=True))
-register_planner("pyramid")(_pyramid)
-register_planner("pyramid_bottleneck")(_pyramid_bottleneck)
+# Position-free: the residual kinds read the unit's place only for its name and errors.
+register_planner("basic", position_free=True)(lambda block, ctx: _basic(block, ctx, preact=False))
+register_planner("preact_basic", position_free=True)(lambda block, ctx: _basic(block, ctx, preact=True))
+register_planner("bottleneck", position_free=True)(lambda block, ctx: _bottleneck(block, ctx, preact=False))
+register_planner("preact_bottleneck", position_free=True)(lambda block, ctx: _bottleneck(block, ctx, preact=True))
+register_planner("pyramid", position_free=True)(_pyramid)
+register_planner("pyramid_bottleneck", position_free=True)(_pyramid_bottleneck)

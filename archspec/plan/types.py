@@ -102,6 +102,13 @@ class Unit(Counted):
         """This unit recording how compound scaling rounded it (see ``scaling``)."""
         return self._with(scaling=record)
 
+    def at(self, name: str, stage: int | None, index: int) -> "Unit":
+        """This unit planned at another place (a position-free kind's, see ``plan.registry.position_free``):
+        the same records and counts (its cached sums kept), another name, stage and index."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__, name=name, stage=stage, index=index)
+        return new
+
     def _with(self, **changes: Any) -> "Unit":
         new = object.__new__(type(self))
         fields = {k: v for k, v in self.__dict__.items() if k not in ("params", "macs")}  # cached sums go

@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..spec.errors import FieldPath, Problem
-from ..spec.expressions import ExprError, evaluate
+from ..spec.expressions import ExprError, evaluate, names
 from ..spec.user_blocks import (CONTEXT, MAX_REPEAT, MAX_STEPS, PLACEHOLDER, SUB_CONTEXT, ActStep, BlockUse,
                                 ChunkStep, ConvStep, Definition, DropStep, GroupStep, LinearStep, MergeStep, NormStep,
                                 PoolStep,
@@ -55,10 +55,65 @@ class BlockError(PlanError):
 
 
 def plan_user_block(block: UserBlock, ctx: UnitContext) -> Unit:
+    """The unit, planned once per distinct (definition, parameters, context): the units of a stage
+    after its first, and a design space's variants, mostly repeat one (see :data:`_PLANNED`)."""
     definition = find_definition(block)
     if definition is None:
         raise PlanError(ctx.block_path + ("type",), unknown_type(block.type, ()))
-    return _Planner(definition, block.type, param_values(block, definition), ctx).unit()
+    values = param_values(block, definition)
+    try:
+        base = (id(definition), block.type, tuple(values.items()), ctx.in_channels, ctx.in_size, ctx.stride,
+                ctx.width, ctx.shortcut, ctx.drop_path)
+        known = _PLANNED.get(_key(base, definition, ctx))
+    except TypeError:  # a parameter value that does not hash: planned every time
+        return _Planner(definition, block.type, values, ctx).unit()
+    if known is not None and known[0] is definition:
+        return known[1].at(ctx.name, ctx.stage, ctx.index)
+    unit = _Planner(definition, block.type, values, ctx).unit()  # a BlockError is raised each time, naming its unit
+    if len(_PLANNED) >= _MAX_PLANNED:
+        _PLANNED.clear()
+    _PLANNED[_key(base, definition, ctx)] = (definition, unit)  # planning may have parsed a position's name
+    return unit
+
+
+def _key(base: tuple, definition: Definition, ctx: UnitContext) -> tuple:
+    return base + ((ctx.stage, ctx.index) if _reads_position(definition) else ())
+
+
+# Planned units by definition, parameters and context (not the unit's name: planning reads it only
+# for errors; its stage and index too unless the definition reads a position). A block file's
+# expressions are interpreted step by step, about a millisecond a unit, and a frozen unit can be
+# shared. The definition is held beside its unit, so its ``id`` in the key is not reused.
+_PLANNED: dict[tuple, tuple[Definition, Unit]] = {}
+_MAX_PLANNED = 4096
+_POSITION = frozenset({"index", "first", "stage"})
+_READS_POSITION: dict[int, tuple[Definition, int, bool]] = {}
+
+
+def _reads_position(d: Definition) -> bool:
+    """Whether any expression of the definition or of a block it uses reads the unit's place. Expressions
+    are parsed when the definition is checked or first evaluated, so the answer is kept only while no
+    new one has been parsed since (a position can matter only through an expression naming it)."""
+    parsed = _parsed(d)
+    known = _READS_POSITION.get(id(d))
+    if known is None or known[0] is not d or known[1] != parsed:
+        known = _READS_POSITION[id(d)] = (d, parsed, _names_position(d))
+    return known[2]
+
+
+def _parsed(d: Definition) -> int:
+    return len(d.trees) + sum(_parsed(u) for u in d.uses.values())
+
+
+def _names_position(d: Definition) -> bool:
+    return (any(name in _POSITION for tree in list(d.trees.values()) for name, _ in names(tree))
+            or any(_names_position(u) for u in d.uses.values()))
+
+
+def reads_position(block: UserBlock) -> bool:
+    """Whether a user block's units depend on their place in the network (an unknown block: assume so)."""
+    d = find_definition(block)
+    return True if d is None else _reads_position(d)
 
 
 class _Planner:
