@@ -279,6 +279,9 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
                  "body.stages.0.units=2"],  # patch embedding, class token, attention steps, token classifier
     "res2net50-26w-4s": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
     # a YAML block (blocks/res2net.yaml): chunks, repeated convs, sums, a pooled last part, concat
+    "repvgg-a2": ["input.size=32", "body.widening.widths=[8,8,16,16,24]",
+                  *(f"body.stages[{i}].units={1 + (i == 1)}" for i in range(5))],
+    # YAML: three parallel branches summed, an optional identity BN (blocks/repvgg.yaml)
 }
 
 
