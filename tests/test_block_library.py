@@ -34,9 +34,24 @@ def _repvgg(key: str) -> str:
     return f"stem.{rest}" if stage == 0 else f"stages.{stage - 1}.{unit}.{rest}"
 
 
+# Each of timm's GhostNet bottlenecks is a one-unit stage of ours: our stage -> timm's blocks.<i>.<j>.
+GHOST_UNITS = ["0.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "6.1", "6.2", "6.3", "6.4", "7.0", "8.0", "8.1", "8.2",
+               "8.3", "9.0"]
+
+
+def _ghostnet(key: str) -> str:
+    """Stem conv/bn -> conv_stem/bn1; one-unit stages -> blocks.i.j; the last stage's pooled conv -> conv_head."""
+    for ours, theirs in (("stem.conv.", "conv_stem."), ("stem.bn.", "bn1."), ("head.fc.", "classifier.")):
+        if key.startswith(ours):
+            return theirs + key[len(ours):]
+    stage, _, rest = _stage_unit(key)
+    return rest if stage == len(GHOST_UNITS) else f"blocks.{GHOST_UNITS[stage]}.{rest}"
+
+
 # spec name -> (timm model, our state_dict key -> timm's)
 MODELS: dict[str, tuple[str, Callable[[str], str]]] = {
     "repvgg-a2": ("repvgg_a2", _repvgg),
+    "ghostnet-100": ("ghostnet_100", _ghostnet),
 }
 
 

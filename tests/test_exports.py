@@ -282,6 +282,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     "repvgg-a2": ["input.size=32", "body.widening.widths=[8,8,16,16,24]",
                   *(f"body.stages[{i}].units={1 + (i == 1)}" for i in range(5))],
     # YAML: three parallel branches summed, an optional identity BN (blocks/repvgg.yaml)
+    "ghostnet-100": ["input.size=32"],
+    # YAML: ghost modules (concat, channel slice), hard-sigmoid SE, own shortcut; conv_bn_act; pooled_conv
 }
 
 

@@ -47,6 +47,9 @@ SPECS = [
     # patch embedding, class token, position embedding, attention (heads split, matmuls, softmax), token head
     ("res2net50-26w-4s", 32, ["body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))]),
     # a YAML block: chunks, repeated convs, sums, a pooled last part, concat
+    ("repvgg-a2", 32, ["body.widening.widths=[8,8,16,16,24]", *(f"body.stages[{i}].units=1" for i in range(5))]),
+    # YAML: parallel conv branches and an identity BN, summed
+    ("ghostnet-100", 32, []),  # YAML: ghost modules (channel slices), hard-sigmoid SE, pooled conv before the head
 ]
 TOLERANCE = 1e-4  # of the largest output: fp32 reorderings between two graphs of the same network
 # TorchScript's exporter has no uneven adaptive pooling and no deform_conv2d: these take the dynamo exporter's

@@ -26,14 +26,15 @@ from ..spec.errors import FieldPath, Problem
 from ..spec.expressions import ExprError, evaluate
 from ..spec.user_blocks import (MAX_REPEAT, MAX_STEPS, PLACEHOLDER, ActStep, ChunkStep, ConvStep, Definition,
                                 DropStep, LinearStep, MergeStep, NormStep, PoolStep, Repeat, ShapeStep, ShuffleStep,
-                                UserBlock, find_definition, param_values, unknown_type)
+                                SliceStep, SoftmaxStep, ChosenActStep, ACTIVATIONS, UserBlock, find_definition, param_values, unknown_type)
 from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
 from .graph import INPUT, GraphBuilder, GraphError
 from .ops import Conv, Linear, Norm
 from .shortcuts import plan_shortcut
-from .steps import Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, Mean, Mul, Pool, Shuffle
+from .steps import Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, Mean, Mul, Pool, RadixSoftmax, \
+    Shuffle, Slice
 from .types import Unit, UnitOptions
 
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
@@ -253,7 +254,8 @@ class _Planner:
     def make(self, step: Any, name: str, path: FieldPath, env: dict[str, Any], ins: list[tuple]) -> Any:
         shape = ins[0]
         whole = lambda field, least=1: self.whole(path + (field,), getattr(step, field), env, least)  # noqa: E731
-        if isinstance(step, (ConvStep, PoolStep, NormStep, ChunkStep, ShuffleStep)) and len(shape) != 3 and \
+        if isinstance(step, (ConvStep, PoolStep, NormStep, ChunkStep, ShuffleStep, SliceStep, SoftmaxStep)) and \
+                len(shape) != 3 and \
                 not (isinstance(step, NormStep) and step.op == "ln"):
             raise self.fail(path + ("in",), f"`{step.op}` reads a (C, H, W) map, and its input has shape {shape}")
         if isinstance(step, ConvStep):
@@ -318,4 +320,27 @@ class _Planner:
             if len(shape) != 3:
                 raise self.fail(path + ("in",), f"`{step.op}` reads a (C, H, W) map, and its input has shape {shape}")
             return Mean(name) if step.op == "mean" else AdaptiveAvgPool(name)
+        if isinstance(step, (SliceStep, SoftmaxStep)):
+            return self.channel_step(step, name, path, env, shape)
+        if isinstance(step, ChosenActStep):
+            fn = step.fn if step.fn in ACTIVATIONS else self.value(path + ("fn",), step.fn, env)
+            if fn not in ACTIVATIONS:
+                raise self.fail(path + ("fn",), f"`{step.fn}` gives {fn!r}, not an activation; one of "
+                                                f"{', '.join(ACTIVATIONS)}")
+            return Act(name, fn, inplace=step.inplace)
         raise self.fail(path, f"unknown step {step!r}")  # the language's union admits nothing else
+
+    def channel_step(self, step: Any, name: str, path: FieldPath, env: dict[str, Any], shape: tuple) -> Any:
+        """A slice of the channels, or a softmax across radix groups of them: the counts must fit the input's."""
+        whole = lambda field, least=1: self.whole(path + (field,), getattr(step, field), env, least)  # noqa: E731
+        if isinstance(step, SliceStep):
+            start, size = whole("start", 0), whole("size")
+            if start + size > shape[0]:
+                raise self.fail(path + ("size",), f"channels {start} to {start + size} run past the input's "
+                                                  f"{shape[0]} channels")
+            return Slice(name, start, size)
+        radix, cardinality = whole("radix", 2), whole("cardinality")
+        if shape[0] % (radix * cardinality):
+            raise self.fail(path + ("radix",), f"{shape[0]} channels do not split into radix {radix} x cardinality "
+                                               f"{cardinality} equal groups")
+        return RadixSoftmax(name, radix, cardinality)

@@ -159,8 +159,39 @@ class ShapeStep(_Step):
     op: Literal["mean", "global_avgpool", "flatten", "identity"]
 
 
+class SliceStep(_Step):
+    """Channels ``start`` to ``start + size`` of its input: a view. Uneven splits (a mixed conv's
+    groups of channels) and narrowing (GhostNet's ``out[:, :C]``) are slices."""
+
+    op: Literal["slice"]
+    start: Channels = Field(0, description="The first channel taken (0-based).")
+    size: Channels = Field(description="How many channels it takes.")
+
+
+class SoftmaxStep(_Step):
+    """A softmax across ``radix`` groups of channels (split attention's ``rSoftMax``): the input's
+    channels, laid out (cardinality, radix, C'), come out laid out (radix, cardinality, C'), each
+    normalised over the radix; ``chunk`` it into ``radix`` parts to weigh each group's branch."""
+
+    op: Literal["softmax"]
+    radix: Channels = Field(description="The groups normalised against each other (at least 2).")
+    cardinality: Channels = Field(1, description="Independent sets of groups (ResNeSt's cardinality).")
+
+
+ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "hardswish", "sigmoid", "hardsigmoid")
+
+
+class ChosenActStep(_Step):
+    """An activation chosen by a parameter: ``fn`` is an activation's name or an expression giving
+    one (a `choice` parameter: ``{op: act, fn: act}``), so one block file serves ReLU and SiLU variants."""
+
+    op: Literal["act"]
+    fn: str = Field(description=f"One of {', '.join(ACTIVATIONS)}, or an expression giving one.")
+    inplace: bool = True
+
+
 StepSpec = Annotated[Union[ConvStep, NormStep, LinearStep, ActStep, PoolStep, MergeStep, ChunkStep, ShuffleStep,
-                           DropStep, ShapeStep], Field(discriminator="op")]
+                           DropStep, ShapeStep, SliceStep, SoftmaxStep, ChosenActStep], Field(discriminator="op")]
 
 
 class Repeat(StrictModel):
@@ -493,7 +524,8 @@ def _expr_problems(d: Definition, path: FieldPath, value: Any, known: set[str]) 
     return []
 
 
-_EXPR_FIELDS = ("out", "kernel", "stride", "groups", "padding", "dilation", "parts", "index", "rate", "when")
+_EXPR_FIELDS = ("out", "kernel", "stride", "groups", "padding", "dilation", "parts", "index", "rate", "when",
+                "start", "size", "radix", "cardinality")
 
 
 def _steps_problems(d: Definition, steps: list[Any], path: FieldPath, known: set[str]) -> list[Problem]:
@@ -509,6 +541,8 @@ def _steps_problems(d: Definition, steps: list[Any], path: FieldPath, known: set
             continue
         for name in _EXPR_FIELDS:
             problems += _expr_problems(d, here + (name,), getattr(step, name, None), known)
+        if isinstance(step, ChosenActStep) and step.fn not in ACTIVATIONS:
+            problems += _expr_problems(d, here + ("fn",), step.fn, known)
         texts = [("name", step.name)] + ([("in", step.in_)] if isinstance(step.in_, str) else
                                          [(("in", j), v) for j, v in enumerate(step.in_ or [])])
         for where, text in texts:
