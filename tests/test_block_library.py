@@ -48,10 +48,26 @@ def _ghostnet(key: str) -> str:
     return rest if stage == len(GHOST_UNITS) else f"blocks.{GHOST_UNITS[stage]}.{rest}"
 
 
+# Each row of timm's MixNet-S architecture is a stage of ours: our stage -> (timm's stage, its first unit there).
+MIXNET_ROWS = [(0, 0), (1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1), (4, 0), (4, 1), (5, 0), (5, 1)]
+
+
+def _mixnet(key: str) -> str:
+    """Stem -> conv_stem/bn1, head -> conv_head/bn2/classifier, stage s unit u -> blocks.<row's stage>.<first + u>."""
+    for ours, theirs in (("stem.conv.", "conv_stem."), ("stem.bn.", "bn1."), ("head.conv.", "conv_head."),
+                         ("head.bn.", "bn2."), ("head.fc.", "classifier.")):
+        if key.startswith(ours):
+            return theirs + key[len(ours):]
+    stage, unit, rest = _stage_unit(key)
+    timm_stage, first = MIXNET_ROWS[stage]
+    return f"blocks.{timm_stage}.{first + unit}.{rest}"
+
+
 # spec name -> (timm model, our state_dict key -> timm's)
 MODELS: dict[str, tuple[str, Callable[[str], str]]] = {
     "repvgg-a2": ("repvgg_a2", _repvgg),
     "ghostnet-100": ("ghostnet_100", _ghostnet),
+    "mixnet-s": ("mixnet_s", _mixnet),
 }
 
 
@@ -121,3 +137,107 @@ def test_no_block_specific_python():
     names = re.compile(r"ghost|resnest|mixnet|repvgg", re.I)
     found = [str(p.relative_to(ROOT)) for p in (ROOT / "archspec").rglob("*.py") if names.search(p.read_text())]
     assert found == []
+
+
+# -- the language features these blocks brought: slices, a softmax across radix groups, an activation
+#    chosen by a parameter, `else` for a left-out step (an inline block, so each is seen alone)
+
+FEATURES = """\
+name: features
+input: {channels: 3, size: 16}
+classes: 10
+stem: {type: conv, kernel: 3, width: 12, norm: bn, act: relu}
+body:
+  stages: [{units: 1, stride: 1}, {units: 1, stride: 2}]
+  block: {type: split_attend, groups: 3}
+  widening: {rule: step_doubling, base: 12}
+blocks:
+  split_attend:
+    params:
+      groups: {type: int, default: 3, min: 1}
+      act: {type: choice, default: silu, choices: [relu, silu]}
+    let:
+      part: in_channels // groups
+    steps:
+      - {name: whole, op: conv, in: x, out: in_channels, kernel: 3, when: groups == 1}
+      - repeat: i
+        count: "groups if groups > 1 else 0"
+        steps:
+          - {name: "split.{i}", op: slice, in: x, start: "0 if i == 0 else in_channels - (groups - i) * part",
+             size: "in_channels - (groups - 1) * part if i == 0 else part"}
+          - {name: "convs.{i}", op: conv, out: "in_channels - (groups - 1) * part if i == 0 else part", kernel: 3 + 2 * i}
+      - {name: cat, op: concat, in: ["convs.*"], when: groups > 1, else: whole}
+      - {name: act, op: act, fn: act}
+      - {name: pair, op: conv, out: 2 * width, kernel: 1, stride: stride}
+      - {name: gap, op: mean}
+      - {name: logits, op: conv, out: 2 * width, kernel: 1, bias: true}
+      - {name: attn, op: softmax, radix: 2}
+      - {name: a0, op: chunk, in: attn, parts: 2, index: 0}
+      - {name: a1, op: chunk, in: attn, parts: 2, index: 1}
+      - {name: p0, op: chunk, in: pair, parts: 2, index: 0}
+      - {name: p1, op: chunk, in: pair, parts: 2, index: 1}
+      - {name: w0, op: mul, in: [p0, a0]}
+      - {name: w1, op: mul, in: [p1, a1]}
+      - {name: out, op: add, in: [w0, w1]}
+"""
+
+
+def test_slices_radix_softmax_chosen_activations_and_else_build_as_planned(write_spec):
+    """Uneven slices (12 channels in 3 groups: 4, 4, 4; 24 in 5: 8, 4, 4, 4, 4), one conv where `groups` is 1
+    (`else`), the chosen activation, and a softmax across two radix groups, measured by PyTorch."""
+    import torch
+    from conftest import measure
+
+    path = write_spec(FEATURES)
+    plan = archspec.plan(path)
+    unit = plan.unit("stages.0.0")
+    assert [unit.op(f"convs.{i}").cin for i in range(3)] == [4, 4, 4]
+    model = archspec.build(path).eval()
+    assert measure(model, (3, 16, 16)) == (plan.params, plan.macs)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.isfinite(model(x)).all()
+    five = archspec.plan(path, overrides=["body.block.groups=5", "stem.width=24", "body.widening.base=24"])
+    assert [five.unit("stages.0.0").op(f"convs.{i}").cin for i in range(5)] == [8, 4, 4, 4, 4]
+    one = archspec.plan(path, overrides=["body.block.groups=1", "body.block.act=relu"])
+    assert one.unit("stages.0.0").has("whole") and not one.unit("stages.0.0").has("convs.0")
+
+
+def test_the_radix_softmax_weighs_each_channel_across_the_groups():
+    """Channel j of group r: softmax over r of the input's (cardinality, radix, C') layout, as timm's rSoftMax."""
+    import torch
+
+    from archspec.plan.steps import RadixSoftmax
+
+    x = torch.randn(2, 24, 1, 1)
+    step = RadixSoftmax("attn", radix=2, cardinality=3)
+    got = eval(step.expr(["x"]), {"x": x})  # noqa: S307 -- the step's own generated expression, a test of it
+    expected = x.view(2, 3, 2, -1).transpose(1, 2).softmax(1).reshape(2, -1, 1, 1)
+    torch.testing.assert_close(got, expected)
+    assert step.out_shape((24, 1, 1)) == (24, 1, 1)
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ('size: "in_channels - (groups - 1) * part if i == 0 else part"}', 'size: "in_channels"}',
+     ["channels 4 to 16 run past the input's 12 channels"]),
+    ("op: softmax, radix: 2", "op: softmax, radix: 5", ["24 channels do not split into radix 5"]),
+    ("op: softmax, radix: 2", "op: softmax, radix: 1", ["it must be at least 2"]),
+    ("{name: act, op: act, fn: act}", "{name: act, op: act, fn: acts}", ["unknown name `acts`", "did you mean `act`?"]),
+    ("{name: act, op: act, fn: act}", "{name: act, op: act, fn: \"'tanh' if groups else 'relu'\"}",
+     ["gives 'tanh', not an activation"]),
+    ("when: groups > 1, else: whole", "else: whole", ["give the step a `when`"]),
+    ("when: groups > 1, else: whole", "when: groups > 1, else: hole", ["unknown input 'hole'", "`whole`"]),
+])
+def test_mistakes_in_the_new_steps_are_located_in_the_block(write_spec, old, new, words):
+    assert old in FEATURES
+    text = FEATURES.replace(old, new)
+    if "else: hole" in new:  # only read where the step is left out
+        text = text.replace("block: {type: split_attend, groups: 3}", "block: {type: split_attend, groups: 1}")
+    path = write_spec(text)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    line = next(i for i, row in enumerate(text.splitlines(), start=1) if new.split("}")[0] in row)
+    assert f"{path}:{line}:" in result.output, result.output
+    for word in words:
+        assert word in result.output, result.output

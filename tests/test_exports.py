@@ -284,6 +284,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     # YAML: three parallel branches summed, an optional identity BN (blocks/repvgg.yaml)
     "ghostnet-100": ["input.size=32"],
     # YAML: ghost modules (concat, channel slice), hard-sigmoid SE, own shortcut; conv_bn_act; pooled_conv
+    "mixnet-s": ["input.size=32"],
+    # YAML: uneven channel slices, mixed-kernel depthwise and grouped 1x1 convs (repeat, else), SE; dw_separable
 }
 
 

@@ -50,6 +50,7 @@ SPECS = [
     ("repvgg-a2", 32, ["body.widening.widths=[8,8,16,16,24]", *(f"body.stages[{i}].units=1" for i in range(5))]),
     # YAML: parallel conv branches and an identity BN, summed
     ("ghostnet-100", 32, []),  # YAML: ghost modules (channel slices), hard-sigmoid SE, pooled conv before the head
+    ("mixnet-s", 32, []),  # YAML: uneven channel slices, mixed-kernel depthwise and grouped 1x1 convs
 ]
 TOLERANCE = 1e-4  # of the largest output: fp32 reorderings between two graphs of the same network
 # TorchScript's exporter has no uneven adaptive pooling and no deform_conv2d: these take the dynamo exporter's

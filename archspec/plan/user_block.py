@@ -189,6 +189,8 @@ class _Planner:
 
     def inputs(self, step: Any, path: FieldPath, env: dict[str, Any]) -> list[str]:
         given = step.in_
+        if step.else_ is not None and not self.value(path + ("when",), step.when, env):
+            return [self.resolve(path + ("else",), step.else_, env)]  # stands for `else`: its inputs are not read
         if given is None:
             if isinstance(step, MergeStep):
                 raise self.fail(path, f"`{step.op}` needs its inputs: `in: [a, b]`")

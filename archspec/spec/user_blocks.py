@@ -76,6 +76,9 @@ class _Step(StrictModel):
         "`name.*` is every value `name.0`, `name.1`...; default: the previous step's output.")
     when: Union[StrictBool, str, None] = Field(
         None, description="A condition; when false the step is left out and its name stands for its first input.")
+    else_: Union[str, None] = Field(
+        None, alias="else", description="What a left-out step's name stands for instead of its first input (a value "
+        "name): its inputs are then not read at all, so a merge of `name.*` may match nothing.")
 
 
 class ConvStep(_Step):
@@ -545,6 +548,11 @@ def _steps_problems(d: Definition, steps: list[Any], path: FieldPath, known: set
             problems += _expr_problems(d, here + ("fn",), step.fn, known)
         texts = [("name", step.name)] + ([("in", step.in_)] if isinstance(step.in_, str) else
                                          [(("in", j), v) for j, v in enumerate(step.in_ or [])])
+        if step.else_ is not None:
+            texts.append(("else", step.else_))
+            if step.when is None:
+                problems.append(d.problem(here + ("else",), "`else` names what the step stands for when its `when` is "
+                                                            "false; give the step a `when`"))
         for where, text in texts:
             at = here + (where if isinstance(where, tuple) else (where,))
             for inner_text in PLACEHOLDER.findall(text):
