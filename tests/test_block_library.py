@@ -63,11 +63,27 @@ def _mixnet(key: str) -> str:
     return f"blocks.{timm_stage}.{first + unit}.{rest}"
 
 
+RESNEST_STEM = {"conv1": "conv1.0", "bn1": "conv1.1", "conv2": "conv1.3", "bn2": "conv1.4", "conv3": "conv1.6",
+                "bn3": "bn1"}
+
+
+def _resnest(key: str) -> str:
+    """The deep stem's convs and BNs -> timm's conv1 Sequential and bn1; stage s -> layer<s + 1>; head.fc -> fc."""
+    if key.startswith("head.fc."):
+        return key[len("head."):]
+    if key.startswith("stem."):
+        _, layer, rest = key.split(".", 2)
+        return f"{RESNEST_STEM[layer]}.{rest}"
+    stage, unit, rest = _stage_unit(key)
+    return f"layer{stage + 1}.{unit}.{rest}"
+
+
 # spec name -> (timm model, our state_dict key -> timm's)
 MODELS: dict[str, tuple[str, Callable[[str], str]]] = {
     "repvgg-a2": ("repvgg_a2", _repvgg),
     "ghostnet-100": ("ghostnet_100", _ghostnet),
     "mixnet-s": ("mixnet_s", _mixnet),
+    "resnest50d": ("resnest50d", _resnest),
 }
 
 
@@ -124,10 +140,17 @@ def test_timm_s_state_dict_loads_strictly_and_the_outputs_agree(spec):
 
 @pytest.mark.parametrize("spec", MODELS)
 def test_report_verify_proves_counts_and_saved_bytes(spec):
-    result = CliRunner().invoke(app, ["report", "--verify", "--input-size", "64", str(spec_path(spec))])
+    """At batch 2: ResNeSt's split attention batch-normalises a pooled 1x1 map, which training refuses at batch 1."""
+    result = CliRunner().invoke(app, ["report", "--verify", "--batch", "2", "--input-size", "64", str(spec_path(spec))])
     assert "Traceback" not in result.output
     assert result.exit_code == 0, result.output
-    assert "train_saved_bytes == autograd's saved tensors" in result.output
+    assert "train_saved_bytes == autograd's saved tensors at batch 2" in result.output
+
+
+def test_verifying_a_bn_over_a_1x1_map_at_batch_1_says_to_use_batch_2():
+    result = CliRunner().invoke(app, ["report", "--verify", "--input-size", "64", str(spec_path("resnest50d"))])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "stages.0.0.conv2.bn1 batch-normalises a 1x1 map" in result.output and "--batch 2" in result.output
 
 
 def test_no_block_specific_python():

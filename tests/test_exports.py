@@ -286,6 +286,8 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     # YAML: ghost modules (concat, channel slice), hard-sigmoid SE, own shortcut; conv_bn_act; pooled_conv
     "mixnet-s": ["input.size=32"],
     # YAML: uneven channel slices, mixed-kernel depthwise and grouped 1x1 convs (repeat, else), SE; dw_separable
+    "resnest50d": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
+    # YAML: split attention (radix chunks, softmax across the radix, weighted sum), avd pools; deep stem
 }
 
 

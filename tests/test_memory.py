@@ -13,6 +13,7 @@ from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.complexity.measure import measure_saved
 from archspec.complexity.memory import memory
+from archspec.plan.ops import Norm
 from conftest import SPECS, spec_path, zeros_build
 
 runner = CliRunner()
@@ -31,6 +32,9 @@ def meta_build(request):
 @pytest.mark.parametrize("batch", [1, 8])
 def test_saved_bytes_equal_autograds_for_every_unit_of_every_spec(meta_build, batch):
     resolved, model = meta_build
+    if batch == 1 and any(isinstance(op, Norm) and op.kind == "batch" and op.size == (1, 1)
+                          for u in resolved.units for op in u.ops):
+        batch = 2  # a BN over a 1x1 map (ResNeSt's split attention) sees one value per channel: training refuses it
     with torch.device("meta"):
         x = torch.empty(batch, resolved.in_channels, *resolved.input_size)
     measured = measure_saved(model, [u.name for u in resolved.units], x).by_unit()

@@ -51,6 +51,8 @@ SPECS = [
     # YAML: parallel conv branches and an identity BN, summed
     ("ghostnet-100", 32, []),  # YAML: ghost modules (channel slices), hard-sigmoid SE, pooled conv before the head
     ("mixnet-s", 32, []),  # YAML: uneven channel slices, mixed-kernel depthwise and grouped 1x1 convs
+    ("resnest50d", 32, ["body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))]),
+    # YAML: split attention (softmax across the radix), avd pools, pooled projection shortcuts; deep stem
 ]
 TOLERANCE = 1e-4  # of the largest output: fp32 reorderings between two graphs of the same network
 # TorchScript's exporter has no uneven adaptive pooling and no deform_conv2d: these take the dynamo exporter's

@@ -222,6 +222,19 @@ def quiet_broken_pipe() -> Iterator[None]:
         os.dup2(devnull, sys.stdout.fileno())
 
 
+def _refuse_single_value_norms(plan: "Plan") -> None:
+    """A BN over a 1x1 map (split attention's, SK's) sees one value per channel at batch 1, which a
+    training-mode forward refuses: say so, and how to verify, before torch raises."""
+    from ..plan.ops import Norm
+
+    for unit in plan.units:
+        for op in unit.ops:
+            if isinstance(op, Norm) and op.kind == "batch" and op.size == (1, 1):
+                raise fail(f"{plan.name}: {unit.name}.{op.path} batch-normalises a 1x1 map, one value per channel at "
+                           "batch 1, which a training-mode forward cannot do; verify the saved bytes with --batch 2 "
+                           "(or more)")
+
+
 def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp32", device: str = "cpu",
           width: Optional[int] = None) -> None:
     """``--verify``: build each module (torch) and compare; exit 1 naming the first difference.
@@ -231,6 +244,8 @@ def check(plans: Sequence["Plan"], fmt: Format, batch: int = 1, dtype: str = "fp
 
     out = console if fmt is Format.table else errors
     for resolved in plans:
+        if device == "cpu" and batch == 1:
+            _refuse_single_value_norms(resolved)
         mismatches = verify(resolved)
         if device == "cpu":
             mismatches += verify_memory(resolved, batch, dtype) + verify_peak(resolved, dtype)

@@ -260,7 +260,7 @@ class Mul(Free):
         return f"{args[0]} * {args[1]}"
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
-        return flow.mul(xs[0], xs[1])
+        return flow.mul(xs[0], xs[1], elements(out))  # x may be a view of part of a larger tensor
 
     def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
         return b.node("Mul", xs)
