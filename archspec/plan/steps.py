@@ -479,7 +479,7 @@ class Chunk(Free):
 @dataclass(frozen=True)
 class Slice(Free):
     """Channels ``start`` to ``start + size`` (``x[:, start:start + size]``): a view. Uneven channel
-    splits (MixNet's mixed convs) and narrowing (GhostNet's ``out[:, :C]``) are slices."""
+    splits (a mixed-kernel conv's groups) and narrowing (``out[:, :C]`` after a concat) are slices."""
 
     path: str
     start: int

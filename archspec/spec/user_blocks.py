@@ -164,7 +164,7 @@ class ShapeStep(_Step):
 
 class SliceStep(_Step):
     """Channels ``start`` to ``start + size`` of its input: a view. Uneven splits (a mixed conv's
-    groups of channels) and narrowing (GhostNet's ``out[:, :C]``) are slices."""
+    groups of channels) and narrowing (``out[:, :C]`` after a concat) are slices."""
 
     op: Literal["slice"]
     start: Channels = Field(0, description="The first channel taken (0-based).")
@@ -178,7 +178,7 @@ class SoftmaxStep(_Step):
 
     op: Literal["softmax"]
     radix: Channels = Field(description="The groups normalised against each other (at least 2).")
-    cardinality: Channels = Field(1, description="Independent sets of groups (ResNeSt's cardinality).")
+    cardinality: Channels = Field(1, description="Independent sets of groups (the grouped convs' cardinality).")
 
 
 ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "hardswish", "sigmoid", "hardsigmoid")
