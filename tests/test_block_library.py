@@ -27,11 +27,9 @@ def _stage_unit(key: str) -> tuple[int, int, str]:
 
 
 def _repvgg(key: str) -> str:
-    """timm's RepVGG stem is a RepVGG block (our stage 0); its stages are ours shifted by one; fc in head.fc."""
-    if key.startswith("head.fc."):
-        return "head." + key[len("head."):]
-    stage, unit, rest = _stage_unit(key)
-    return f"stem.{rest}" if stage == 0 else f"stages.{stage - 1}.{unit}.{rest}"
+    """timm's RepVGG names its parts as archspec does: a RepVGG block as the stem (a block stem), `stages`,
+    `head.fc`. The keys are timm's, unchanged."""
+    return key
 
 
 # Each of timm's GhostNet bottlenecks is a one-unit stage of ours: our stage -> timm's blocks.<i>.<j>.
@@ -40,12 +38,13 @@ GHOST_UNITS = ["0.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "6.1", "6.2", "6
 
 
 def _ghostnet(key: str) -> str:
-    """Stem conv/bn -> conv_stem/bn1; one-unit stages -> blocks.i.j; the last stage's pooled conv -> conv_head."""
-    for ours, theirs in (("stem.conv.", "conv_stem."), ("stem.bn.", "bn1."), ("head.fc.", "classifier.")):
+    """Stem conv/bn -> conv_stem/bn1; one-unit stages -> blocks.i.j; the block head's steps are timm's own
+    `conv_head` and `classifier`."""
+    for ours, theirs in (("stem.conv.", "conv_stem."), ("stem.bn.", "bn1."), ("head.", "")):
         if key.startswith(ours):
             return theirs + key[len(ours):]
     stage, _, rest = _stage_unit(key)
-    return rest if stage == len(GHOST_UNITS) else f"blocks.{GHOST_UNITS[stage]}.{rest}"
+    return f"blocks.{GHOST_UNITS[stage]}.{rest}"
 
 
 # Each row of timm's MixNet-S architecture is a stage of ours: our stage -> (timm's stage, its first unit there).
@@ -264,3 +263,65 @@ def test_mistakes_in_the_new_steps_are_located_in_the_block(write_spec, old, new
     assert f"{path}:{line}:" in result.output, result.output
     for word in words:
         assert word in result.output, result.output
+
+
+# -- block stems and heads: `stem: {type: block, ...}`, `head: {type: block, ...}`
+
+PARTS = """\
+name: parts
+input: {channels: 3, size: 16}
+classes: 10
+stem: {type: block, block: {type: repvgg}, width: 8, stride: 2}
+body:
+  stages: [{units: 1, stride: 1}]
+  block: {type: repvgg}
+  widening: {rule: explicit, widths: [8]}
+head: {type: block, block: {type: pooled_conv_head, dropout: 0.1}, width: 12}
+"""
+
+
+def test_a_block_stem_and_head_build_with_the_counts_pytorch_measures(write_spec):
+    import torch
+    from conftest import measure
+
+    path = write_spec(PARTS)
+    plan = archspec.plan(path)
+    assert (plan.stem.block, plan.stem.stride, plan.stem.out_size) == ("stem_block", 2, (8, 8))
+    assert plan.stem.has("conv_kxk.conv") and plan.head.block == "block" and plan.head.out_channels == 10
+    assert plan.head.op("conv_head").cout == 12 and plan.head.op("classifier").cout == 10
+    model = archspec.build(path).eval()
+    assert measure(model, (3, 16, 16)) == (plan.params, plan.macs)
+    assert "stem.conv_1x1.conv.weight" in model.state_dict() and "head.classifier.bias" in model.state_dict()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 16, 16)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("head: {type: block, block: {type: pooled_conv_head, dropout: 0.1}, width: 12}",
+     "head: {type: block, block: {type: conv_bn_act}, width: 12}",
+     ["the block's output has shape (12, 8, 8)", "a head block outputs a vector of `classes` values"]),
+    ("stem: {type: block, block: {type: repvgg}", "stem: {type: block, block: {type: bottleneck}",
+     ["`bottleneck` is a built-in body block"]),
+    ("stem: {type: block, block: {type: repvgg}", "stem: {type: block, block: {type: repvg}",
+     ["did you mean `repvgg`?"]),
+    ("head: {type: block, block: {type: pooled_conv_head, dropout: 0.1}, width: 12}",
+     "head: {type: block, block: {type: pooled_conv_head, dropout: 0.1}}",
+     ["unknown name `width`"]),
+])
+def test_mistakes_in_a_block_stem_or_head_are_located(write_spec, old, new, words):
+    assert old in PARTS
+    path = write_spec(PARTS.replace(old, new))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    for word in words:
+        assert word in result.output, result.output
+
+
+def test_only_a_head_block_reads_the_classes(write_spec):
+    text = PARTS.replace("block: {type: repvgg}\n  widening", "block: {type: narrow}\n  widening") + """\
+blocks:
+  narrow:
+    steps: [{name: conv, op: conv, out: classes, kernel: 1}]
+"""
+    result = CliRunner().invoke(app, ["validate", str(write_spec(text))])
+    assert result.exit_code == 2 and "only a head block (`head: {type: block}`) knows the classes" in result.output

@@ -279,11 +279,11 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
                  "body.stages.0.units=2"],  # patch embedding, class token, attention steps, token classifier
     "res2net50-26w-4s": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
     # a YAML block (blocks/res2net.yaml): chunks, repeated convs, sums, a pooled last part, concat
-    "repvgg-a2": ["input.size=32", "body.widening.widths=[8,8,16,16,24]",
-                  *(f"body.stages[{i}].units={1 + (i == 1)}" for i in range(5))],
-    # YAML: three parallel branches summed, an optional identity BN (blocks/repvgg.yaml)
+    "repvgg-a2": ["input.size=32", "stem.width=8", "body.widening.widths=[8,16,16,24]",
+                  *(f"body.stages[{i}].units={1 + (i == 0)}" for i in range(4))],
+    # YAML: three parallel branches summed, an optional identity BN (blocks/repvgg.yaml); a block stem
     "ghostnet-100": ["input.size=32"],
-    # YAML: ghost modules (concat, channel slice), hard-sigmoid SE, own shortcut; conv_bn_act; pooled_conv
+    # YAML: ghost modules (concat, channel slice), hard-sigmoid SE, own shortcut; conv_bn_act; a block head
     "mixnet-s": ["input.size=32"],
     # YAML: uneven channel slices, mixed-kernel depthwise and grouped 1x1 convs (repeat, else), SE; dw_separable
     "resnest50d": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],

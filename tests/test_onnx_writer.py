@@ -47,9 +47,10 @@ SPECS = [
     # patch embedding, class token, position embedding, attention (heads split, matmuls, softmax), token head
     ("res2net50-26w-4s", 32, ["body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))]),
     # a YAML block: chunks, repeated convs, sums, a pooled last part, concat
-    ("repvgg-a2", 32, ["body.widening.widths=[8,8,16,16,24]", *(f"body.stages[{i}].units=1" for i in range(5))]),
-    # YAML: parallel conv branches and an identity BN, summed
-    ("ghostnet-100", 32, []),  # YAML: ghost modules (channel slices), hard-sigmoid SE, pooled conv before the head
+    ("repvgg-a2", 32, ["stem.width=8", "body.widening.widths=[8,16,16,24]",
+                       *(f"body.stages[{i}].units=1" for i in range(4))]),
+    # YAML: parallel conv branches and an identity BN, summed; a block stem
+    ("ghostnet-100", 32, []),  # YAML: ghost modules (channel slices), hard-sigmoid SE; a block head (pool, conv, fc)
     ("mixnet-s", 32, []),  # YAML: uneven channel slices, mixed-kernel depthwise and grouped 1x1 convs
     ("resnest50d", 32, ["body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))]),
     # YAML: split attention (softmax across the radix), avd pools, pooled projection shortcuts; deep stem

@@ -48,19 +48,23 @@ class BlockError(PlanError):
         self.problem = problem
 
 
-def plan_user_block(block: UserBlock, ctx: UnitContext) -> Unit:
+def plan_user_block(block: UserBlock, ctx: UnitContext, extra: dict[str, Any] | None = None,
+                    vector: bool = False) -> Unit:
+    """The unit ``block`` makes in ``ctx``; ``extra``: more context (a head's ``classes``); ``vector``: its
+    output is a vector (a head's), not a (C, H, W) map."""
     definition = find_definition(block)
     if definition is None:
         raise PlanError(ctx.block_path + ("type",), unknown_type(block.type, ()))
-    return _Planner(definition, block, ctx).unit()
+    return _Planner(definition, block, ctx, extra or {}, vector).unit()
 
 
 class _Planner:
-    def __init__(self, d: Definition, block: UserBlock, ctx: UnitContext):
-        self.d, self.block, self.ctx = d, block, ctx
+    def __init__(self, d: Definition, block: UserBlock, ctx: UnitContext, extra: dict[str, Any] | None = None,
+                 vector: bool = False):
+        self.d, self.block, self.ctx, self.vector = d, block, ctx, vector
         self.env: dict[str, Any] = {
             "in_channels": ctx.in_channels, "stride": ctx.stride, "index": ctx.index, "first": ctx.index == 0, "stage": ctx.stage,
-            "drop_path": ctx.drop_path, **param_values(block, d)}
+            "drop_path": ctx.drop_path, **(extra or {}), **param_values(block, d)}
         if ctx.width is not None:  # without a widening rule there is none, and reading it is an error
             self.env["width"] = ctx.width
         self.g = GraphBuilder(ctx.in_channels, ctx.in_size)
@@ -88,6 +92,8 @@ class _Planner:
             why = exc.message
             if why == "unknown name `width`":
                 why += ": the spec gives this unit no width; add `body.widening` or the stage's `width`"
+            elif why == "unknown name `classes`":
+                why += ": only a head block (`head: {type: block}`) knows the classes"
             raise self.fail(path, f"`{given[:60]}`: {why}") from None
 
     def whole(self, path: FieldPath, given: Any, env: dict[str, Any], least: int = 1) -> int:
@@ -122,12 +128,13 @@ class _Planner:
         output = self.last if m.output is None else self.resolve(("output",), m.output, self.env)
         graph = self.g.build(output)
         shape = graph.shape_of(output)
-        if len(shape) != 3:
-            raise self.fail(("output",) if m.output else ("steps",),
-                            f"the block's output has shape {shape}; a body unit outputs a (C, H, W) map")
+        if len(shape) != (1 if self.vector else 3):
+            want = "a head block outputs a vector of `classes` values" if self.vector else \
+                "a body unit outputs a (C, H, W) map"
+            raise self.fail(("output",) if m.output else ("steps",), f"the block's output has shape {shape}; {want}")
         return Unit(name=self.ctx.name, stage=self.ctx.stage, index=self.ctx.index, block=self.block.type,
                     in_channels=self.ctx.in_channels, out_channels=shape[0], in_size=self.ctx.in_size,
-                    out_size=shape[1:], stride=self.ctx.stride, shortcut=self.shortcut_kind,
+                    out_size=(1, 1) if self.vector else shape[1:], stride=self.ctx.stride, shortcut=self.shortcut_kind,
                     merge="add" if self.shortcut_kind != "none" else "none", ops=graph.weighted,
                     width=self.ctx.width, options=UnitOptions(), graph=graph)
 

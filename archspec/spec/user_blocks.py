@@ -41,6 +41,7 @@ CONTEXT = {  # what the planner tells every block about its unit, by name
     "first": "true at the first unit of a stage",
     "stage": "the stage's index",
     "drop_path": "the unit's stochastic-depth rate (already decayed)",
+    "classes": "the network's classes (a head block's only: `head: {type: block}`)",
 }
 RESERVED_VALUES = ("x", "shortcut")  # the unit's input, and the value the shortcut policy makes of it
 # Parameter names the planner reads off any block (so a user parameter cannot take their place).
@@ -298,6 +299,7 @@ def user_blocks(spec: Any) -> list[tuple[FieldPath, UserBlock]]:
     """Every user block of a spec with its field path."""
     found = [(("body", "block"), spec.body.block)]
     found += [(("body", "stages", s, "block"), st.block) for s, st in enumerate(spec.body.stages) if st.block]
+    found += [((part, "block"), getattr(getattr(spec, part), "block", None)) for part in ("stem", "head")]  # a block stem/head
     return [(path, b) for path, b in found if isinstance(b, UserBlock)]
 
 
@@ -347,6 +349,8 @@ def unknown_types_in(data: Any, source: SourceMap) -> list[Problem]:
     found = [(("body", "block"), body.get("block"))]
     stages = body.get("stages") if isinstance(body.get("stages"), list) else []
     found += [(("body", "stages", s, "block"), st.get("block")) for s, st in enumerate(stages) if isinstance(st, dict)]
+    found += [((part, "block"), data[part].get("block")) for part in ("stem", "head")
+              if isinstance(data.get(part), dict) and data[part].get("type") == "block"]
     known = {*_built_in(), *declared, *bundled_block_names()}
     return [source.problem(path + ("type",), unknown_type(b["type"], declared)) for path, b in found
             if isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"] not in known]
