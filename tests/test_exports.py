@@ -291,6 +291,15 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     # no stem, a YAML stem unit and one cross-stage unit per stage (bottlenecks repeated as sub-blocks), LeakyReLU
     "dla34": ["input.size=32", *(f"body.stages[{i}].width={8 * 2 ** i}" for i in range(4))],
     # trees of sub-blocks two deep, a declared input and a rest of inputs (children), a repeat of count 0 or 1
+    "repvgg-a2": ["input.size=32", "stem.width=8", "body.widening.widths=[8,16,16,24]",
+                  *(f"body.stages[{i}].units={1 + (i == 0)}" for i in range(4))],
+    # YAML: three parallel branches summed, an optional identity BN (blocks/repvgg.yaml); a block stem
+    "ghostnet-100": ["input.size=32"],
+    # YAML: ghost modules (concat, channel slice), hard-sigmoid SE, own shortcut; conv_bn_act; a block head
+    "mixnet-s": ["input.size=32"],
+    # YAML: uneven channel slices, mixed-kernel depthwise and grouped 1x1 convs (repeat, else), SE; dw_separable
+    "resnest50d": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
+    # YAML: split attention (radix chunks, softmax across the radix, weighted sum), avd pools; deep stem
 }
 
 

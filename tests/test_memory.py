@@ -13,6 +13,7 @@ from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.complexity.measure import measure_saved
 from archspec.complexity.memory import memory
+from archspec.plan.ops import Norm
 from conftest import SPECS, spec_path, zeros_build
 
 runner = CliRunner()

@@ -54,6 +54,13 @@ SPECS = [
     # YAML sub-blocks: dilated convs, group sum, group softmax (reshapes around it), a gate of full width
     ("cspresnet50", 32, [*(f"body.stages[{i}].width={8 * 2 ** i}" for i in range(5)),
                          *(f"body.stages[{i}].block.depth=1" for i in range(1, 5))]),  # LeakyReLU, halves
+    ("repvgg-a2", 32, ["stem.width=8", "body.widening.widths=[8,16,16,24]",
+                       *(f"body.stages[{i}].units=1" for i in range(4))]),
+    # YAML: parallel conv branches and an identity BN, summed; a block stem
+    ("ghostnet-100", 32, []),  # YAML: ghost modules (channel slices), hard-sigmoid SE; a block head (pool, conv, fc)
+    ("mixnet-s", 32, []),  # YAML: uneven channel slices, mixed-kernel depthwise and grouped 1x1 convs
+    ("resnest50d", 32, ["body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))]),
+    # YAML: split attention (softmax across the radix), avd pools, pooled projection shortcuts; deep stem
 ]
 TOLERANCE = 1e-4  # of the largest output: fp32 reorderings between two graphs of the same network
 # TorchScript's exporter has no uneven adaptive pooling and no deform_conv2d: these take the dynamo exporter's

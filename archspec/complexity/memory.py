@@ -196,9 +196,12 @@ class Flow:
         self.save(x, indices)
         return out
 
-    def mul(self, x: int, scale: int) -> int:
-        self.emit("mul", self.elements(x))
-        return self.op((x, scale), self.elements(x), saves=(x, scale))
+    def mul(self, x: int, scale: int, elements: int | None = None) -> int:
+        """``x * scale``: saves both. ``elements``: the product's size where ``x`` is a view of part of its
+        storage (a chunk or slice), whose id here is the whole tensor's."""
+        elements = self.elements(x) if elements is None else elements
+        self.emit("mul", elements)
+        return self.op((x, scale), elements, saves=(x, scale))
 
     def dropout(self, rate: float, x: int, inplace: bool = False) -> int:
         """ATen's dropout: identity at rate 0 or in eval; ``x * noise`` (CPU) or a fused kernel

@@ -86,7 +86,9 @@ def _inline_user_blocks(spec: Spec, data: dict[str, Any]) -> None:
         node = data
         for part in path:
             node = node[part]
-        node.update(param_values(block, definition))
+        values = param_values(block, definition)  # in the definition's order, whatever order the spec wrote
+        node.clear()
+        node.update({"type": block.type, **values})
         inline.update((name, sub.data()) for name, sub in definition.closure().items())  # every block it uses
         inline[block.type] = definition.data()
     if inline:

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple, Sequence
 
 from ..spec.base import attribute, has_attribute
 from ..spec.models import Spec
-from . import convnext, parts, regnet
+from . import convnext, parts, regnet, user_parts  # user_parts: the block stem and head
 from . import widening as rules
 from .context import UnitContext
 from .errors import PlanError

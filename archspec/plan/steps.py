@@ -262,7 +262,7 @@ class Mul(Free):
         return f"{args[0]} * {args[1]}"
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
-        return flow.mul(xs[0], xs[1])
+        return flow.mul(xs[0], xs[1], elements(out))  # x may be a view of part of a larger tensor
 
     def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
         return b.node("Mul", xs)
@@ -499,6 +499,33 @@ class Chunk(Free):
 
 
 @dataclass(frozen=True)
+class Slice(Free):
+    """Channels ``start`` to ``start + size`` (``x[:, start:start + size]``): a view. Uneven channel
+    splits (a mixed-kernel conv's groups) and narrowing (``out[:, :C]`` after a concat) are slices."""
+
+    path: str
+    start: int
+    size: int
+
+    def out_shape(self, *shapes: Shape) -> Shape:
+        c, *rest = shapes[0]
+        return (self.size, *rest)
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}[:, {self.start}:{self.start + self.size}]"
+
+    @property
+    def label(self) -> str:
+        return f"channels {self.start}:{self.start + self.size}"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return xs[0]  # a view of its input's storage
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return b.node("Slice", [xs[0], b.ints([self.start]), b.ints([self.start + self.size]), b.ints([1])])
+
+
+@dataclass(frozen=True)
 class Shuffle(Free):
     """ShuffleNet's channel shuffle: view, transpose, ``contiguous`` (a copy), view back; saves nothing."""
 
@@ -537,6 +564,37 @@ class Softmax(Free):
 
     def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
         return b.node("Softmax", [xs[0]], axis=-1)
+
+
+@dataclass(frozen=True)
+class RadixSoftmax(Free):
+    """A softmax across ``radix`` groups of channels (split attention's ``rSoftMax``): the channels,
+    laid out (cardinality, radix, C'), are viewed so, transposed to (radix, cardinality, C') and
+    normalised over the radix, so that channel ``r * (C / radix) + j`` is group ``r``'s weight for
+    channel ``j``. The transpose is copied contiguous before the softmax, which saves its output;
+    the flattening after it is a view."""
+
+    path: str
+    radix: int
+    cardinality: int = 1
+
+    def expr(self, args: list[str]) -> str:
+        return f"{args[0]}.unflatten(1, ({self.cardinality}, {self.radix}, -1)).transpose(1, 2).softmax(1).flatten(1, 3)"
+
+    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
+        return flow.op((xs[0],), elements(out), saves=(-1,))
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """(N, C, H, W) to (N, cardinality, radix, C' x H x W), swapped, Softmax over the radix, back to (N, C, H, W)."""
+        c, h, w = ins[0]
+        grouped = b.node("Reshape", [xs[0], b.ints([0, self.cardinality, self.radix, -1])])
+        swapped = b.node("Transpose", [grouped], perm=[0, 2, 1, 3])
+        weights = b.node("Softmax", [swapped], axis=1)
+        return b.node("Reshape", [weights, b.ints([0, c, h, w])])
+
+    @property
+    def label(self) -> str:
+        return f"softmax over radix {self.radix}"
 
 
 @dataclass(frozen=True)
@@ -779,4 +837,5 @@ class MergeHeads(Free):
 
 
 FREE_STEPS = (Act, Mean, AdaptiveAvgPool, Pool, Mul, Add, Concat, Dropout, DropPath, Subsample, ZeroPad, Flatten,
-              Permute, Chunk, Shuffle, Softmax, Tokens, SplitHeads, Select, MatMul, Attention, MergeHeads)
+              Permute, Chunk, Slice, Shuffle, Softmax, RadixSoftmax, Tokens, SplitHeads, Select, MatMul, Attention,
+              MergeHeads)

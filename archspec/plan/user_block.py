@@ -31,8 +31,8 @@ from ..spec.expressions import ExprError, evaluate, names
 from ..spec.user_blocks import (CONTEXT, MAX_REPEAT, MAX_STEPS, PLACEHOLDER, SUB_CONTEXT, ActStep, BlockUse,
                                 ChunkStep, ConvStep, Definition, DropStep, GroupStep, LinearStep, MergeStep, NormStep,
                                 PoolStep,
-                                Repeat, ShapeStep, ShuffleStep, UserBlock, find_definition, fits, param_values,
-                                unknown_type)
+                                Repeat, ShapeStep, ShuffleStep, SliceStep, SoftmaxStep, ChosenActStep, ACTIVATIONS,
+                                UserBlock, find_definition, fits, param_values, unknown_type)
 from . import subgraphs as sg
 from .context import UnitContext
 from .errors import PlanError
@@ -40,7 +40,8 @@ from .graph import INPUT, GraphBuilder, GraphError
 from .group_steps import GroupSoftmax, GroupSum
 from .ops import Conv, Linear, Norm
 from .shortcuts import plan_shortcut
-from .steps import Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, Mean, Mul, Pool, Shuffle, Zero
+from .steps import (Act, AdaptiveAvgPool, Add, Chunk, Concat, DropPath, Dropout, Flatten, Mean, Mul, Pool, RadixSoftmax,
+                    Shuffle, Slice, Zero)
 from .types import Unit, UnitOptions
 
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
@@ -54,22 +55,25 @@ class BlockError(PlanError):
         self.problem = problem
 
 
-def plan_user_block(block: UserBlock, ctx: UnitContext) -> Unit:
-    """The unit, planned once per distinct (definition, parameters, context): the units of a stage
-    after its first, and a design space's variants, mostly repeat one (see :data:`_PLANNED`)."""
+def plan_user_block(block: UserBlock, ctx: UnitContext, extra: dict[str, Any] | None = None,
+                    vector: bool = False) -> Unit:
+    """The unit ``block`` makes in ``ctx``; ``extra``: more context (a head's ``classes``); ``vector``: its
+    output is a vector (a head's), not a (C, H, W) map. Planned once per distinct (definition, parameters,
+    context): the units of a stage after its first, and a design space's variants, mostly repeat one
+    (see :data:`_PLANNED`)."""
     definition = find_definition(block)
     if definition is None:
         raise PlanError(ctx.block_path + ("type",), unknown_type(block.type, ()))
     values = param_values(block, definition)
     try:
         base = (id(definition), block.type, tuple(values.items()), ctx.in_channels, ctx.in_size, ctx.stride,
-                ctx.width, ctx.shortcut, ctx.drop_path)
+                ctx.width, ctx.shortcut, ctx.drop_path, tuple(sorted((extra or {}).items())), vector)
         known = _PLANNED.get(_key(base, definition, ctx))
     except TypeError:  # a parameter value that does not hash: planned every time
-        return _Planner(definition, block.type, values, ctx).unit()
+        return _Planner(definition, block.type, values, ctx, extra=extra, vector=vector).unit()
     if known is not None and known[0] is definition:
         return known[1].at(ctx.name, ctx.stage, ctx.index)
-    unit = _Planner(definition, block.type, values, ctx).unit()  # a BlockError is raised each time, naming its unit
+    unit = _Planner(definition, block.type, values, ctx, extra=extra, vector=vector).unit()  # a BlockError is raised each time, naming its unit
     if len(_PLANNED) >= _MAX_PLANNED:
         _PLANNED.clear()
     _PLANNED[_key(base, definition, ctx)] = (definition, unit)  # planning may have parsed a position's name
@@ -122,13 +126,14 @@ class _Planner:
 
     def __init__(self, d: Definition, kind: str, params: dict[str, Any], ctx: UnitContext,
                  parent: "_Planner | None" = None, ins: tuple[str, ...] = (INPUT,), context: dict[str, Any] | None = None,
-                 prefix: str = ""):
-        self.d, self.kind, self.ctx, self.prefix = d, kind, ctx, prefix
+                 prefix: str = "", extra: dict[str, Any] | None = None, vector: bool = False):
+        self.d, self.kind, self.ctx, self.prefix, self.vector = d, kind, ctx, prefix, vector
         self.root: _Planner = parent.root if parent is not None else self
         self.g = parent.g if parent is not None else GraphBuilder(ctx.in_channels, ctx.in_size)
         if parent is None:
             self.env: dict[str, Any] = {"in_channels": ctx.in_channels, "stride": ctx.stride, "index": ctx.index,
-                                        "first": ctx.index == 0, "stage": ctx.stage, "drop_path": ctx.drop_path}
+                                        "first": ctx.index == 0, "stage": ctx.stage, "drop_path": ctx.drop_path,
+                                        **(extra or {})}
             if ctx.width is not None:  # without a widening rule there is none, and reading it is an error
                 self.env["width"] = ctx.width
             self.modules: set[str] = set()
@@ -174,6 +179,8 @@ class _Planner:
             why = exc.message
             if why == "unknown name `width`":
                 why += ": the spec gives this unit no width; add `body.widening` or the stage's `width`"
+            elif why == "unknown name `classes`":
+                why += ": only a head block (`head: {type: block}`) knows the classes"
             raise self.fail(path, f"`{given[:60]}`: {why}") from None
 
     def whole(self, path: FieldPath, given: Any, env: dict[str, Any], least: int = 1) -> int:
@@ -213,12 +220,13 @@ class _Planner:
         output = self.run()
         graph = self.g.build(output)
         shape = graph.shape_of(output)
-        if len(shape) != 3:
-            raise self.fail(("output",) if m.output else ("steps",),
-                            f"the block's output has shape {shape}; a body unit outputs a (C, H, W) map")
+        if len(shape) != (1 if self.vector else 3):
+            want = "a head block outputs a vector of `classes` values" if self.vector else \
+                "a body unit outputs a (C, H, W) map"
+            raise self.fail(("output",) if m.output else ("steps",), f"the block's output has shape {shape}; {want}")
         return Unit(name=self.ctx.name, stage=self.ctx.stage, index=self.ctx.index, block=self.kind,
                     in_channels=self.ctx.in_channels, out_channels=shape[0], in_size=self.ctx.in_size,
-                    out_size=shape[1:], stride=self.ctx.stride, shortcut=self.shortcut_kind,
+                    out_size=(1, 1) if self.vector else shape[1:], stride=self.ctx.stride, shortcut=self.shortcut_kind,
                     merge="add" if self.shortcut_kind != "none" else "none", ops=graph.weighted,
                     width=self.ctx.width, options=UnitOptions(), graph=graph)
 
@@ -329,6 +337,8 @@ class _Planner:
 
     def inputs(self, step: Any, path: FieldPath, env: dict[str, Any]) -> list[str]:
         given = step.in_
+        if getattr(step, "else_", None) is not None and not self.value(path + ("when",), step.when, env):
+            return [self.resolve(path + ("else",), step.else_, env)]  # stands for `else`: its inputs are not read
         if given is None:
             if isinstance(step, MergeStep):
                 raise self.fail(path, f"`{step.op}` needs its inputs: `in: [a, b]`")
@@ -398,7 +408,8 @@ class _Planner:
     def make(self, step: Any, name: str, path: FieldPath, env: dict[str, Any], ins: list[tuple]) -> Any:
         shape = ins[0]
         whole = lambda field, least=1: self.whole(path + (field,), getattr(step, field), env, least)  # noqa: E731
-        if isinstance(step, (ConvStep, PoolStep, NormStep, ChunkStep, ShuffleStep)) and len(shape) != 3 and \
+        if isinstance(step, (ConvStep, PoolStep, NormStep, ChunkStep, ShuffleStep, SliceStep, SoftmaxStep)) and \
+                len(shape) != 3 and \
                 not (isinstance(step, NormStep) and step.op == "ln"):
             raise self.fail(path + ("in",), f"`{step.op}` reads a (C, H, W) map, and its input has shape {shape}")
         if isinstance(step, ConvStep):
@@ -470,7 +481,30 @@ class _Planner:
             return Mean(name) if step.op == "mean" else AdaptiveAvgPool(name)
         if isinstance(step, GroupStep):
             return self.group_step(step, name, path, env, shape)
+        if isinstance(step, (SliceStep, SoftmaxStep)):
+            return self.channel_step(step, name, path, env, shape)
+        if isinstance(step, ChosenActStep):
+            fn = step.fn if step.fn in ACTIVATIONS else self.value(path + ("fn",), step.fn, env)
+            if fn not in ACTIVATIONS:
+                raise self.fail(path + ("fn",), f"`{step.fn}` gives {fn!r}, not an activation; one of "
+                                                f"{', '.join(ACTIVATIONS)}")
+            return Act(name, fn, inplace=step.inplace)
         raise self.fail(path, f"unknown step {step!r}")  # the language's union admits nothing else
+
+    def channel_step(self, step: Any, name: str, path: FieldPath, env: dict[str, Any], shape: tuple) -> Any:
+        """A slice of the channels, or a softmax across radix groups of them: the counts must fit the input's."""
+        whole = lambda field, least=1: self.whole(path + (field,), getattr(step, field), env, least)  # noqa: E731
+        if isinstance(step, SliceStep):
+            start, size = whole("start", 0), whole("size")
+            if start + size > shape[0]:
+                raise self.fail(path + ("size",), f"channels {start} to {start + size} run past the input's "
+                                                  f"{shape[0]} channels")
+            return Slice(name, start, size)
+        radix, cardinality = whole("radix", 2), whole("cardinality")
+        if shape[0] % (radix * cardinality):
+            raise self.fail(path + ("radix",), f"{shape[0]} channels do not split into radix {radix} x cardinality "
+                                               f"{cardinality} equal groups")
+        return RadixSoftmax(name, radix, cardinality)
 
     def group_step(self, step: GroupStep, name: str, path: FieldPath, env: dict[str, Any], shape: tuple) -> Any:
         groups = self.whole(path + ("groups",), step.groups, env)

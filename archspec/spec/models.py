@@ -23,6 +23,7 @@ from .layout import (
 from .checkpoint import CheckpointNames
 from .reference import Reference
 from .maxvit import PreLogitsClassifierHead
+from .user_parts import BlockHead, BlockStem
 from .vit import PatchEmbedStem, TokenClassifierHead
 from .widening import DERIVES_STAGES, WideningSpec
 
@@ -79,7 +80,8 @@ class DeepStem(StrictModel):
     pool: Literal["max", "none"] = "max"
 
 
-StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem, PatchifyStem, PatchEmbedStem], Field(discriminator="type")]
+StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem, PatchifyStem, PatchEmbedStem, BlockStem],
+                     Field(discriminator="type")]
 
 ShortcutKind = Literal[
     "zero_pad",
@@ -214,7 +216,7 @@ class ClassifierHead(StrictModel):
 
 HeadSpec = Annotated[
     Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead, ConvMLPHead, TokenClassifierHead,
-          PreLogitsClassifierHead],
+          PreLogitsClassifierHead, BlockHead],
     Field(discriminator="type"),
 ]
 

@@ -42,6 +42,7 @@ CONTEXT = {  # what the planner tells every block about its unit, by name
     "first": "true at the first unit of a stage",
     "stage": "the stage's index",
     "drop_path": "the unit's stochastic-depth rate (already decayed)",
+    "classes": "the network's classes (a head block's only: `head: {type: block}`)",
 }
 RESERVED_VALUES = ("x", "shortcut")  # the unit's input, and the value the shortcut policy makes of it
 # Parameter names the planner reads off any block (so a user parameter cannot take their place).
@@ -77,6 +78,9 @@ class _Step(StrictModel):
         "`name.*` is every value `name.0`, `name.1`...; default: the previous step's output.")
     when: Union[StrictBool, str, None] = Field(
         None, description="A condition; when false the step is left out and its name stands for its first input.")
+    else_: Union[str, None] = Field(
+        None, alias="else", description="What a left-out step's name stands for instead of its first input (a value "
+        "name): its inputs are then not read at all, so a merge of `name.*` may match nothing.")
 
 
 class ConvStep(_Step):
@@ -170,8 +174,40 @@ class GroupStep(_Step):
     groups: Channels
 
 
+class SliceStep(_Step):
+    """Channels ``start`` to ``start + size`` of its input: a view. Uneven splits (a mixed conv's
+    groups of channels) and narrowing (``out[:, :C]`` after a concat) are slices."""
+
+    op: Literal["slice"]
+    start: Channels = Field(0, description="The first channel taken (0-based).")
+    size: Channels = Field(description="How many channels it takes.")
+
+
+class SoftmaxStep(_Step):
+    """A softmax across ``radix`` groups of channels (split attention's ``rSoftMax``): the input's
+    channels, laid out (cardinality, radix, C'), come out laid out (radix, cardinality, C'), each
+    normalised over the radix; ``chunk`` it into ``radix`` parts to weigh each group's branch."""
+
+    op: Literal["softmax"]
+    radix: Channels = Field(description="The groups normalised against each other (at least 2).")
+    cardinality: Channels = Field(1, description="Independent sets of groups (the grouped convs' cardinality).")
+
+
+ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "hardswish", "sigmoid", "hardsigmoid")
+
+
+class ChosenActStep(_Step):
+    """An activation chosen by a parameter: ``fn`` is an activation's name or an expression giving
+    one (a `choice` parameter: ``{op: act, fn: act}``), so one block file serves ReLU and SiLU variants."""
+
+    op: Literal["act"]
+    fn: str = Field(description=f"One of {', '.join(ACTIVATIONS)}, or an expression giving one.")
+    inplace: bool = True
+
+
 StepSpec = Annotated[Union[ConvStep, NormStep, LinearStep, ActStep, PoolStep, MergeStep, ChunkStep, ShuffleStep,
-                           DropStep, ShapeStep, GroupStep], Field(discriminator="op")]
+                           DropStep, ShapeStep, GroupStep, SliceStep, SoftmaxStep, ChosenActStep],
+                   Field(discriminator="op")]
 
 
 class Repeat(StrictModel):
@@ -356,6 +392,7 @@ def user_blocks(spec: Any) -> list[tuple[FieldPath, UserBlock]]:
     """Every user block of a spec with its field path."""
     found = [(("body", "block"), spec.body.block)]
     found += [(("body", "stages", s, "block"), st.block) for s, st in enumerate(spec.body.stages) if st.block]
+    found += [((part, "block"), getattr(getattr(spec, part), "block", None)) for part in ("stem", "head")]  # a block stem/head
     return [(path, b) for path, b in found if isinstance(b, UserBlock)]
 
 
@@ -423,6 +460,8 @@ def unknown_types_in(data: Any, source: SourceMap) -> list[Problem]:
     found = [(("body", "block"), body.get("block"))]
     stages = body.get("stages") if isinstance(body.get("stages"), list) else []
     found += [(("body", "stages", s, "block"), st.get("block")) for s, st in enumerate(stages) if isinstance(st, dict)]
+    found += [((part, "block"), data[part].get("block")) for part in ("stem", "head")
+              if isinstance(data.get(part), dict) and data[part].get("type") == "block"]
     known = {*_built_in(), *declared, *bundled_block_names()}
     unknown = [(path, b["type"]) for path, b in found
                if isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"] not in known]
@@ -658,7 +697,8 @@ def _text_comparisons(d: Definition, path: FieldPath, tree: ast.expr, value: str
     return []
 
 
-_EXPR_FIELDS = ("out", "kernel", "stride", "groups", "padding", "dilation", "parts", "index", "rate", "when")
+_EXPR_FIELDS = ("out", "kernel", "stride", "groups", "padding", "dilation", "parts", "index", "rate", "when",
+                "start", "size", "radix", "cardinality")
 
 
 def _steps_problems(d: Definition, steps: list[Any], path: FieldPath, known: set[str]) -> list[Problem]:
@@ -677,8 +717,15 @@ def _steps_problems(d: Definition, steps: list[Any], path: FieldPath, known: set
             problems += _expr_problems(d, here + ("when",), step.when, known)
         for name in _EXPR_FIELDS if not isinstance(step, BlockUse) else ():
             problems += _expr_problems(d, here + (name,), getattr(step, name, None), known)
+        if isinstance(step, ChosenActStep) and step.fn not in ACTIVATIONS:
+            problems += _expr_problems(d, here + ("fn",), step.fn, known)
         texts = [("name", step.name)] + ([("in", step.in_)] if isinstance(step.in_, str) else
                                          [(("in", j), v) for j, v in enumerate(step.in_ or [])])
+        if getattr(step, "else_", None) is not None:  # a sub-block use has no `else`
+            texts.append(("else", step.else_))
+            if step.when is None:
+                problems.append(d.problem(here + ("else",), "`else` names what the step stands for when its `when` is "
+                                                            "false; give the step a `when`"))
         for where, text in texts:
             at = here + (where if isinstance(where, tuple) else (where,))
             for inner_text in PLACEHOLDER.findall(text):
