@@ -76,10 +76,13 @@ def layer_fills(prefix: str, module: nn.Module, weight_rule: WeightInit, bias_ru
 
 
 def _fill_bare(tensor: torch.Tensor, generator: torch.Generator, rule: tuple[str, float]) -> None:
-    """A bare parameter's start: ``("fill", value)`` or ``("normal", std)`` (plan/ops.py's ``init``)."""
+    """A bare parameter's start: ``("fill", value)``, ``("normal", std)`` or ``("trunc_normal", std)``
+    (cut at +-2, as torch's ``trunc_normal_``: Swin's relative position bias table) (plan/ops.py's ``init``)."""
     kind, value = rule
     if kind == "fill":
         tensor.fill_(value)
+    elif kind == "trunc_normal":
+        nn.init.trunc_normal_(tensor, 0.0, value, -2.0, 2.0, generator=generator)
     else:
         tensor.normal_(0.0, value, generator=generator)
 

@@ -16,6 +16,7 @@ from .families import ConvNeXtBlock, DenseBlock, FireBlock, FusedMBConvBlock, In
 from .inception_v3 import InceptionV3Block
 from .mobilenet import BneckBlock
 from .user_blocks import UserBlock
+from .swin import SwinBlock
 from .vit import ViTBlock
 
 
@@ -147,6 +148,7 @@ BUILT_IN_BLOCKS = (
     RegNetBlock,
     BneckBlock,
     ViTBlock,
+    SwinBlock,
 )
 _BUILT_IN_TYPES = frozenset(get_args(b.model_fields["type"].annotation)[0] for b in BUILT_IN_BLOCKS)
 

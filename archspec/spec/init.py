@@ -94,6 +94,7 @@ Preset = Literal[
     "torchvision_regnet",
     "torchvision_mobilenet",
     "torchvision_vit",
+    "torchvision_swin",
     "cifar_resnet",
     "pyramidnet",
     "msra",
@@ -119,6 +120,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "regnet": "torchvision_regnet",
     "bneck": "torchvision_mobilenet",  # MobileNetV2 (mbconv) names its preset
     "vit": "torchvision_vit",
+    "swin": "torchvision_swin",
 }
 
 

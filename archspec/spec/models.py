@@ -21,6 +21,7 @@ from .layout import (
     NoStem, NormClassifierHead, PatchifyStem, Strided,
 )
 from .reference import Reference
+from .swin import SwinClassifierHead, SwinPatchEmbedStem
 from .vit import PatchEmbedStem, TokenClassifierHead
 from .widening import DERIVES_STAGES, WideningSpec
 
@@ -77,7 +78,8 @@ class DeepStem(StrictModel):
     pool: Literal["max", "none"] = "max"
 
 
-StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem, PatchifyStem, PatchEmbedStem], Field(discriminator="type")]
+StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem, PatchifyStem, PatchEmbedStem, SwinPatchEmbedStem],
+                     Field(discriminator="type")]
 
 ShortcutKind = Literal[
     "zero_pad",
@@ -211,7 +213,8 @@ class ClassifierHead(StrictModel):
 
 
 HeadSpec = Annotated[
-    Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead, ConvMLPHead, TokenClassifierHead],
+    Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead, ConvMLPHead, TokenClassifierHead,
+          SwinClassifierHead],
     Field(discriminator="type"),
 ]
 
