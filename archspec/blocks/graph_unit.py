@@ -93,6 +93,8 @@ def place(root, path, module):
         root = root._modules[part]
     if isinstance(module, nn.Parameter):
         root.register_parameter(leaf, module)
+    elif isinstance(module, nn.Buffer):
+        root.register_buffer(leaf, module, persistent=module.persistent)
     else:
         root.add_module(leaf, module)
 '''
@@ -195,6 +197,7 @@ def build_graph_unit(unit: Unit) -> nn.Module:
         owner = _container(module, parent, unit.graph) if parent else module
         if isinstance(made, nn.Buffer):
             owner.register_buffer(leaf, made, persistent=made.persistent)
+            owner.fixed_buffers = (*getattr(owner, "fixed_buffers", ()), leaf)  # blocks/init.py leaves them
         elif isinstance(made, nn.Parameter):
             owner.register_parameter(leaf, made)
             if isinstance(node.step, LayerScale):

@@ -137,6 +137,8 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
             done.update(id(t) for t in module.parameters())
             done.update(id(t) for t in module.buffers())
         _run(fills, seed)
+        for module in model.modules():  # buffers of fixed values, made with the module (Swin's index and mask)
+            done.update(id(getattr(module, leaf)) for leaf in getattr(module, "fixed_buffers", ()))
     left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if id(t) not in done]
     if left:
         raise TypeError(f"no init rule reached {left[:3]}: a layer type this module does not know")

@@ -33,6 +33,7 @@ from ..blocks.graph_unit import STANDALONE_HELPERS, GraphUnit, Part
 from ..blocks.network import Network
 from ..plan.ops import Conv, DeformConv, Linear, Norm, Op
 from ..plan.types import Plan, Unit
+from ..plan.window_steps import BUFFER_SOURCE
 
 INDENT = "    "
 IMPORT_F = "import torch.nn.functional as F"  # the generated forwards' ``F.pad``
@@ -124,6 +125,10 @@ class _Writer:
 
     def step_code(self, step: Any, path: str) -> str | None:
         """A step's module as source: a layer record's constructor, or its ``module`` spec; None for a call."""
+        if hasattr(step, "standalone"):  # a buffer of fixed values (Swin's), made by the source it declares
+            self.helpers.setdefault("window buffers", BUFFER_SOURCE)
+            self.imports.add("import math")
+            return step.standalone()
         if step.tensors:  # a layer record
             code = record_code(step)
         elif step.module is None:

@@ -87,18 +87,20 @@ class TableParam(Weighted):
         return "parameter " + "\u00d7".join(map(str, self.shape))
 
 
-def relative_position_index(window: int) -> list[int]:
+# The buffers' values, in plain Python: written once, as the text that both runs here and is copied into
+# standalone code (export/standalone.py), where a network's modules are made without archspec.
+BUFFER_SOURCE = '''def relative_position_index(window):
     """torchvision's ``relative_position_index``: for tokens a, b of a window (row-major), the row of
-    the ``(2W-1)^2`` table for their offset, ``(ia - ib + W - 1) * (2W - 1) + (ja - jb + W - 1)``."""
+    the (2W-1)^2 table for their offset, (ia - ib + W - 1) * (2W - 1) + (ja - jb + W - 1)."""
     cells = [(i, j) for i in range(window) for j in range(window)]
     span = 2 * window - 1
     return [(ia - ib + window - 1) * span + (ja - jb + window - 1) for ia, ja in cells for ib, jb in cells]
 
 
-def log_spaced_coords(window: int) -> list[float]:
+def log_spaced_coords(window):
     """Swin V2's ``relative_coords_table`` (1, 2W-1, 2W-1, 2): each offset (dh, dw) scaled to [-8, 8]
-    by 8 / (W - 1), then ``sign(v) * log2(|v| + 1) / 3``."""
-    out: list[float] = []
+    by 8 / (W - 1), then sign(v) * log2(|v| + 1) / 3."""
+    out = []
     offsets = range(-(window - 1), window)
     for dh in offsets:
         for dw in offsets:
@@ -108,23 +110,28 @@ def log_spaced_coords(window: int) -> list[float]:
     return out
 
 
-@lru_cache(maxsize=32)
-def shifted_window_mask(size: tuple[int, int], window: int, shift: tuple[int, int]) -> tuple[float, ...]:
-    """torchvision's attention mask of a shifted window, ``(nW, N, N)`` flat: the padded map cut into
-    three bands per axis (``[0, -W)``, ``[-W, -shift)``, ``[-shift, end)``), each cell its band pair's
-    id, and -100 where two tokens of a window come from different regions (0 where the same)."""
+def shifted_window_mask(size, window, shift):
+    """torchvision's attention mask of a shifted window, (nW, N, N) flat: the padded map cut into
+    three bands per axis ([0, -W), [-W, -shift), [-shift, end)), each cell its band pair's id, and
+    -100 where two tokens of a window come from different regions (0 where the same)."""
     (h, w), (sh, sw) = size, shift
 
-    def band(i: int, n: int, s: int) -> int:
+    def band(i, n, s):
         return 0 if i < n - window else (1 if i < n - s else 2)
 
     region = [[band(i, h, sh) * 3 + band(j, w, sw) for j in range(w)] for i in range(h)]
-    out: list[float] = []
+    out = []
     for wi in range(h // window):
         for wj in range(w // window):
             ids = [region[wi * window + a][wj * window + c] for a in range(window) for c in range(window)]
             out.extend(0.0 if p == q else -100.0 for p in ids for q in ids)
-    return tuple(out)
+    return out
+'''
+_BUFFERS: dict[str, Any] = {"math": math}
+exec(compile(BUFFER_SOURCE, "<archspec window buffers>", "exec"), _BUFFERS)  # archspec's own source, above
+relative_position_index = _BUFFERS["relative_position_index"]
+log_spaced_coords = _BUFFERS["log_spaced_coords"]
+shifted_window_mask = lru_cache(maxsize=32)(_BUFFERS["shifted_window_mask"])  # the same mask for every block
 
 
 @dataclass(frozen=True)
@@ -173,7 +180,15 @@ class WindowBuffer(Free):
             return relative_position_index(self.window), "int64", True
         if self.kind == "coords":
             return log_spaced_coords(self.window), "float32", True
-        return shifted_window_mask(self.size, self.window, self.shift), "float32", False
+        return list(shifted_window_mask(self.size, self.window, self.shift)), "float32", False
+
+    def standalone(self) -> str:
+        """Its constructor in standalone code, which copies ``BUFFER_SOURCE`` beside it."""
+        call = {"index": f"relative_position_index({self.window})", "coords": f"log_spaced_coords({self.window})",
+                "mask": f"shifted_window_mask({self.size}, {self.window}, {self.shift})"}[self.kind]
+        values, dtype, persistent = self.buffer()
+        shape = ", ".join(map(str, self.shape))
+        return f"nn.Buffer(torch.tensor({call}, dtype=torch.{dtype}).view({shape}), persistent={persistent})"
 
     def expr(self, args: list[str]) -> str:
         return module_ref(self.path)
