@@ -456,6 +456,16 @@ class WindowMatMul(MatMul):
         flow.emit("matmul", self.macs)
         return flow.op((a, b), elements(out), saves=(a, b))
 
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        """As ``MatMul``'s, but the batch is folded into the windows (no extra dim): the copies are no nodes."""
+        left, right = xs
+        if self.scale is not None:
+            left = b.node("Mul", [left, b.scalar(self.scale)])
+        if self.transpose_b:
+            rank = len(ins[1])
+            right = b.node("Transpose", [right], perm=[*range(rank - 2), rank - 1, rank - 2])
+        return b.node("MatMul", [left, right])
+
     @property
     def label(self) -> str:
         return "q @ k^T" if self.transpose_b else "attn @ v"
