@@ -21,8 +21,8 @@ TORCHVISION = {name: ref.torchvision for name, ref in REFERENCED.items() if ref 
 # torchvision's googlenet() and inception_v3() build the training-only aux heads, which no spec counts.
 CONSTRUCTOR_FLAGS = {"googlenet": {"aux_logits": False, "init_weights": False},
                      "inception_v3": {"aux_logits": False, "init_weights": False}}
-# torchvision's classification builders not yet covered: the windowed transformers (ViT is covered).
-NOT_COVERED = ("swin_", "maxvit_")
+# torchvision's classification builders not yet covered: MaxViT (ViT and Swin are covered).
+NOT_COVERED = ("maxvit_",)
 runner = CliRunner()
 
 
@@ -38,11 +38,12 @@ def test_reference_figures_are_torchvision_s_own_counts(name):
     assert (spec.reference.params, spec.reference.macs) == theirs == (plan.params, plan.macs)
 
 
-def test_every_cnn_and_vit_classification_builder_of_torchvision_has_a_spec():
-    """All 68 CNN builders of torchvision.models (the classification ones) and its 5 ViTs, each named by
-    exactly one spec."""
+def test_every_cnn_vit_and_swin_classification_builder_of_torchvision_has_a_spec():
+    """All 68 CNN builders of torchvision.models (the classification ones), its 5 ViTs and 6 Swins (V1 and
+    V2), each named by exactly one spec."""
     builders = [name for name in tvm.list_models(module=tvm) if not name.startswith(NOT_COVERED)]
-    assert len(builders) == 68 + 5 and sum(name.startswith("vit_") for name in builders) == 5
+    assert len(builders) == 68 + 5 + 6 and sum(name.startswith("vit_") for name in builders) == 5
+    assert sum(name.startswith("swin_") for name in builders) == 6
     assert sorted(TORCHVISION.values()) == sorted(builders)  # each once
 
 
