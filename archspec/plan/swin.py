@@ -131,7 +131,7 @@ def _window_attention(g: GraphBuilder, x: str, block: Any, width: int, size: Siz
     scores = g.add(BiasAdd("attn.add_bias"), scores, bias)
     if any(shifts):
         mask = g.add(WindowBuffer("attn.mask", "mask", k, padded, shifts))
-        scores = g.add(BiasAdd("attn.add_mask", per_window=True), scores, mask)
+        scores = g.add(BiasAdd("attn.add_mask", windows), scores, mask)
     attn = sg.dropout(g, g.add(Softmax("attn.softmax"), scores), block.attention_dropout, "attn.attention_dropout")
     out = g.add(WindowMatMul.window("attn.context", g.shape(attn), g.shape(v), False, (False, True)), attn, v)
     out = g.chain(out, WindowMergeHeads("attn.merge"), WindowLinear("attn.proj", width, width, size=(windows, tokens)))

@@ -621,16 +621,16 @@ class BiasAdd(Free):
     window (``view`` to ``(B, nW, heads, N, N)``, add, ``view`` back). A new tensor, nothing saved."""
 
     path: str
-    per_window: bool = False
+    windows: int = 0  # > 0: the mask, added per window of the sample
 
     def out_shape(self, *shapes: Shape) -> Shape:
         return shapes[0]
 
     def expr(self, args: list[str]) -> str:
         x, bias = args
-        if not self.per_window:
+        if not self.windows:
             return f"{x} + {bias}"
-        return f"({x}.unflatten(0, (-1, {bias}.shape[1])) + {bias}).flatten(0, 1)"
+        return f"({x}.unflatten(0, (-1, {self.windows})) + {bias}).flatten(0, 1)"
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         flow.emit("add", elements(out))
@@ -638,7 +638,7 @@ class BiasAdd(Free):
 
     def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
         x, bias = xs
-        if not self.per_window:
+        if not self.windows:
             return b.node("Add", [x, bias])
         windows, heads, n, _ = ins[0]
         split = b.node("Reshape", [x, b.ints([-1, windows, heads, n, n])])
@@ -646,7 +646,7 @@ class BiasAdd(Free):
 
     @property
     def label(self) -> str:
-        return "+ shift mask" if self.per_window else "+ position bias"
+        return "+ shift mask" if self.windows else "+ position bias"
 
 
 @dataclass(frozen=True)
