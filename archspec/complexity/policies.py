@@ -90,6 +90,12 @@ def fvcore(event: tuple[Any, ...]) -> int:
     return 0
 
 
+def _unhooked(event: tuple[Any, ...]) -> bool:
+    """A layer called as a function on its module's tensors (Swin's ``F.linear`` qkv and proj, as torchvision's):
+    tools that hook modules never see it."""
+    return event[0] == "layer" and getattr(event[1], "functional", False)
+
+
 def ptflops(event: tuple[Any, ...]) -> int:
     """ptflops 0.7.5, default pytorch backend: module hooks by exact type (conv and linear MACs plus one per
     bias output, per position for a per-position linear; BN 2 per element; nn.LayerNorm 1 per element, as
@@ -98,6 +104,8 @@ def ptflops(event: tuple[Any, ...]) -> int:
     again (``F.relu``, ``F.gelu``, ``F.*pool2d``: counted twice; ReLU6 calls the unpatched ``F.hardtanh``)
     and ``F.silu`` (once, no module hook). Hardswish and Hardsigmoid (no hook, unpatched), tensor operators
     (``+``, ``*``, sigmoid, ``mean``) and ``F.layer_norm`` are not seen."""
+    if _unhooked(event):
+        return 0
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
@@ -123,6 +131,8 @@ def thop(event: tuple[Any, ...]) -> int:
     4 per element (2, doubled for affine), archspec's LayerNorm2d (a subclass) unhooked; ReLU and max-pool 0;
     AvgPool2d 1 per output element; AdaptiveAvgPool2d (kernel + 1) per output element, the kernel being
     in/out per side multiplied as floats; SiLU, GELU, tensor operators unseen."""
+    if _unhooked(event):
+        return 0
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
@@ -143,6 +153,8 @@ def torchinfo(event: tuple[Any, ...]) -> int:
     numel times its output positions (MACs plus one per bias output), any other layer's parameter numel
     (BN and LayerNorm: 2 per channel, linear: MACs plus bias at a pooled vector, its parameter count alone
     at every position); parameter-free layers 0, and a layer scale (a parameter of the block, no leaf) 0."""
+    if _unhooked(event):
+        return 0
     kind, *facts = event
     if kind != "layer":
         return 0

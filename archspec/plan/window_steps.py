@@ -504,6 +504,7 @@ class WindowLinear(Linear):
     zeroes the middle third of the qkv bias (k's) in every forward, on a copy."""
 
     zero_k_bias: bool = False
+    functional: ClassVar[bool] = True  # no module call: module hooks (ptflops, thop, torchinfo) never see it
 
     def expr(self, args: list[str]) -> str:
         ref = module_ref(self.path)
