@@ -54,9 +54,12 @@ ATTENTION_POLICY = (
     "attention: its two matmuls are MACs, q @ k^T and weights @ v, T x T x D each per layer (T tokens of width D), "
     "as FlopCounterMode counts them with the mha fast path off and SDPA's math kernel (torchvision's GFLOPS); the "
     "input and output projections are linear layers; softmax and the 1/sqrt(d) scaling are not MACs. "
-    "FlopCounterMode's defaults undercount torchvision's modules: in eval under no_grad nn.MultiheadAttention's "
+    "FlopCounterMode's defaults undercount torchvision's ViTs: in eval under no_grad nn.MultiheadAttention's "
     "fused fast path hides the projections and the attention, and CPU SDPA's flash kernel (fast path off) has no "
-    "FLOP formula, so the two matmuls go uncounted (docs/report.md)"
+    "FLOP formula, so the two matmuls go uncounted (docs/report.md). Window attention (Swin) counts them per "
+    "window: T is a window's W x W tokens, over every (padded) window; its plain matmuls count under "
+    "FlopCounterMode's defaults, while its qkv and proj, F.linear calls as in torchvision, escape module hooks "
+    "(ptflops, thop, torchinfo)"
 )
 AUX_POLICY = "training-only auxiliary classifiers (aux.<i>) included in params and MACs (as built with aux=True)"
 ELEMENTWISE_POLICY = (
