@@ -195,3 +195,12 @@ def test_expand_and_the_module_graph_diagram(tmp_path):
     drawn = runner.invoke(app, ["diagram", "swin-t", "--graph", "-o", str(out)])
     assert drawn.exit_code == 0, drawn.output
     assert "q @ k^T" in out.read_text() and "shift mask" in out.read_text()
+
+
+def test_report_says_how_window_attention_is_counted():
+    result = runner.invoke(app, ["report", "swin-t"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stdout.split())
+    assert "Window attention (Swin): T is a window's W x W tokens" in said and "(ptflops, thop, torchinfo)" in said
+    vit = runner.invoke(app, ["report", "vit-b-32"])
+    assert "Window attention" not in vit.stdout

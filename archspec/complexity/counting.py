@@ -43,6 +43,7 @@ from dataclasses import dataclass, fields
 from ..plan.ops import Conv, Norm, Size
 from ..plan.steps import AdaptiveAvgPool, MatMul, Mean, Pool
 from ..plan.types import Unit
+from ..plan.window_steps import WindowMatMul
 
 POOLS = (AdaptiveAvgPool, Mean, Pool)
 
@@ -54,12 +55,16 @@ ATTENTION_POLICY = (
     "attention: its two matmuls are MACs, q @ k^T and weights @ v, T x T x D each per layer (T tokens of width D), "
     "as FlopCounterMode counts them with the mha fast path off and SDPA's math kernel (torchvision's GFLOPS); the "
     "input and output projections are linear layers; softmax and the 1/sqrt(d) scaling are not MACs. "
-    "FlopCounterMode's defaults undercount torchvision's ViTs: in eval under no_grad nn.MultiheadAttention's "
+    "FlopCounterMode's defaults undercount torchvision's modules: in eval under no_grad nn.MultiheadAttention's "
     "fused fast path hides the projections and the attention, and CPU SDPA's flash kernel (fast path off) has no "
-    "FLOP formula, so the two matmuls go uncounted (docs/report.md). Window attention (Swin) counts them per "
-    "window: T is a window's W x W tokens, over every (padded) window; its plain matmuls count under "
-    "FlopCounterMode's defaults, while its qkv and proj, F.linear calls as in torchvision, escape module hooks "
-    "(ptflops, thop, torchinfo)"
+    "FLOP formula, so the two matmuls go uncounted (docs/report.md)"
+)
+WINDOW_ATTENTION_POLICY = (
+    "window attention (Swin): T is a window's W x W tokens, and the matmuls run over every window of the map "
+    "padded to window multiples; V2's position-bias MLP runs once per forward on its (2W-1)^2 table, whatever the "
+    "batch. torchvision's plain matmuls count under FlopCounterMode's defaults; its qkv and proj are F.linear "
+    "calls on the module's weights, as archspec's are, which tools that hook modules (ptflops, thop, torchinfo) "
+    "never see"
 )
 AUX_POLICY = "training-only auxiliary classifiers (aux.<i>) included in params and MACs (as built with aux=True)"
 ELEMENTWISE_POLICY = (
@@ -94,6 +99,11 @@ class Elementwise:
 def has_attention(units: "tuple[Unit, ...]") -> bool:
     """Whether any unit's graph has attention's matmuls (plan/steps.py's MatMul)."""
     return any(u.graph is not None and any(isinstance(n.step, MatMul) for n in u.graph.nodes) for u in units)
+
+
+def has_window_attention(units: "tuple[Unit, ...]") -> bool:
+    """Whether any unit's graph has window attention's matmuls (plan/window_steps.py's WindowMatMul)."""
+    return any(u.graph is not None and any(isinstance(n.step, WindowMatMul) for n in u.graph.nodes) for u in units)
 
 
 def area(size: Size) -> int:
