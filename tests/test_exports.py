@@ -279,6 +279,10 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
                  "body.stages.0.units=2"],  # patch embedding, class token, attention steps, token classifier
     "res2net50-26w-4s": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
     # a YAML block (blocks/res2net.yaml): chunks, repeated convs, sums, a pooled last part, concat
+    "swin-t": ["input.size=32", "stem.width=24", "body.widening.widths=[24,48,96,192]", "body.stages[2].units=1"],
+    # channels-last patch embedding, window attention: padded, shifted (mask buffer), bias table; patch merging
+    "swin-v2-t": ["input.size=64", "stem.width=24", "body.widening.widths=[24,48,96,192]", "body.stages[2].units=1"],
+    # cosine attention, logit scale, position MLP over the coordinate buffer, post-norms
 }
 
 
