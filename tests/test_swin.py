@@ -88,16 +88,23 @@ def test_saved_bytes_equal_torchvision_s_own_module(name):
 
 
 @pytest.mark.parametrize("name", ["swin-t", "swin-v2-t"])
-def test_torchvision_weights_give_torchvision_s_outputs(name):
+@pytest.mark.parametrize("size", [(64, 64), (96, 36)])  # 96x36: odd maps merged, shifted along one side only
+def test_torchvision_weights_give_torchvision_s_outputs(name, size):
     theirs = random_torchvision(name)
-    plan = archspec.plan(spec_path(name), input_size=64)
+    plan = archspec.plan(spec_path(name), input_size=size)
     ours = Network(plan, initialised=False)
     ours.load_state_dict(from_torchvision(theirs.state_dict(), plan), strict=True)
-    x = torch.randn(2, 3, 64, 64)
+    x = torch.randn(2, 3, *size)
     with torch.no_grad():
         expected, got = theirs(x), ours.eval()(x)
     assert expected.abs().max() > 0.1
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_side_one_window_covers_is_not_shifted():
+    """torchvision drops the shift per axis where the padded map is one window: a 12x5 map, 7x7 windows."""
+    plan = archspec.plan(spec_path("swin-t"), input_size=(96, 36))
+    assert [u.options.shift for u in plan.stages[1].units] == [(0, 0), (3, 0)]
 
 
 def test_buffers_are_torchvision_s():

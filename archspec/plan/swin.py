@@ -18,6 +18,7 @@ Linears theirs, and V2's position MLP its own once per forward.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from .window_steps import (BiasAdd, Crop, LogitScale, Normalize, PatchMerge, Rel
 
 no_options("stem_swin_patch_embed", "swin_classifier")  # their steps say everything
 CPB_HIDDEN = 512  # Swin V2's continuous position bias MLP: Linear(2, 512), ReLU, Linear(512, heads)
+LOG_10 = math.log(10.0)  # V2's logit scale starts at log(10) (torchvision: torch.log(10 * torch.ones(...)))
 
 
 @register_options("swin")
@@ -46,7 +48,7 @@ class SwinOptions(UnitOptions):
 
     heads: int
     window: int
-    shift: int  # rows and columns its windows are shifted by (0: not shifted, or one window covers the map)
+    shift: tuple[int, int]  # rows and columns its windows are shifted by (0 along a side one window covers)
     version: int
     drop_path: float  # this unit's stochastic-depth rate (already decayed); identity in eval
 
@@ -93,15 +95,24 @@ def _heads_error(ctx: UnitContext, heads: int, width: int) -> PlanError:
                      f"{ctx.name}; use {' or '.join(map(str, near))} (or give the stage a `block: {{heads: N}}`)")
 
 
-def _window_attention(g: GraphBuilder, x: str, block: Any, width: int, size: Size, shift: int) -> str:
+def padded_size(size: Size, window: int) -> Size:
+    """The map padded to multiples of the window (torchvision pads the bottom and right)."""
+    return (size[0] + -size[0] % window, size[1] + -size[1] % window)
+
+
+def window_shifts(size: Size, window: int, shift: int) -> tuple[int, int]:
+    """The shift along each side: none along a side one window covers (torchvision drops it per axis)."""
+    padded = padded_size(size, window)
+    return (shift if window < padded[0] else 0, shift if window < padded[1] else 0)
+
+
+def _window_attention(g: GraphBuilder, x: str, block: Any, width: int, size: Size, shifts: tuple[int, int]) -> str:
     """torchvision's ``shifted_window_attention`` on the (H, W, C) map ``x``, as steps."""
     k, heads, v2 = block.window, block.heads, block.version == 2
-    h, w = size
-    pad_b, pad_r = -h % k, -w % k
-    padded = (h + pad_b, w + pad_r)
+    padded = padded_size(size, k)
+    pad_b, pad_r = padded[0] - size[0], padded[1] - size[1]
     if pad_b or pad_r:
         x = g.add(WindowPad("attn.pad", pad_b, pad_r), x)
-    shifts = (shift if k < padded[0] else 0, shift if k < padded[1] else 0)  # torchvision drops a shift per axis
     if any(shifts):
         x = g.add(Roll("attn.roll", (-shifts[0], -shifts[1])), x)
     x = g.add(WindowPartition("attn.windows", k), x)
@@ -143,9 +154,6 @@ def _window_attention(g: GraphBuilder, x: str, block: Any, width: int, size: Siz
     return out
 
 
-LOG_10 = 2.302585092994046  # math.log(10): V2's logit scale starts at log(10) (torchvision: torch.log(10 * ones))
-
-
 @register_planner("swin")
 def plan_swin(block: Any, ctx: UnitContext) -> Unit:
     """One Swin block on an (H, W, C) map, after patch merging when it opens a stride-2 stage."""
@@ -163,11 +171,11 @@ def plan_swin(block: Any, ctx: UnitContext) -> Unit:
     if ctx.stride == 2:
         x = _patch_merging(g, x, cin, width, size, block.version, eps)
         size = g.shape(x)[:2]
-    shift = block.window // 2 if ctx.index % 2 else 0
+    shifts = window_shifts(size, block.window, block.window // 2 if ctx.index % 2 else 0)  # odd units shift
     if v2:
-        y = g.add(map_norm("norm1", width, size, eps), _window_attention(g, x, block, width, size, shift))
+        y = g.add(map_norm("norm1", width, size, eps), _window_attention(g, x, block, width, size, shifts))
     else:
-        y = _window_attention(g, g.add(map_norm("norm1", width, size, eps), x), block, width, size, shift)
+        y = _window_attention(g, g.add(map_norm("norm1", width, size, eps), x), block, width, size, shifts)
     x = g.add(Add("add_1"), x, sg.drop_path(g, y, ctx.drop_path, "stochastic_depth_1"))
     hidden = int(width * block.mlp_ratio)
     y = x if v2 else g.add(map_norm("norm2", width, size, eps), x)
@@ -181,7 +189,7 @@ def plan_swin(block: Any, ctx: UnitContext) -> Unit:
     return Unit(name=ctx.name, stage=ctx.stage, index=ctx.index, block="swin", in_channels=cin, out_channels=width,
                 in_size=ctx.in_size, out_size=size, stride=ctx.stride, inner_channels=hidden, shortcut="identity",
                 merge="add", ops=graph.weighted, width=width, graph=graph,
-                options=SwinOptions(block.heads, block.window, shift, block.version, ctx.drop_path))
+                options=SwinOptions(block.heads, block.window, shifts, block.version, ctx.drop_path))
 
 
 @register_head("swin_classifier")
