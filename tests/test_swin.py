@@ -31,6 +31,7 @@ from test_families import meta_counts
 
 runner = CliRunner()
 SMALL = ["input.size=64", "body.stages[2].units=2"]
+NARROW = [*SMALL, "stem.width=24", "body.widening.widths=[24,48,96,192]"]  # 8 channels per head: exports and traces
 TORCHVISION = {"swin-t": swin_t, "swin-v2-t": swin_v2_t}
 
 
@@ -140,7 +141,7 @@ def test_weights_start_as_torchvision_s_swin_initialises_them():
 
 @pytest.mark.parametrize("name", ["swin-t", "swin-v2-t"])
 def test_build_exports_an_onnx_written_by_archspec_and_verified(name, tmp_path):
-    result = runner.invoke(app, ["build", name, *[a for s in SMALL for a in ("--set", s)], "-e", "onnx",
+    result = runner.invoke(app, ["build", name, *[a for s in NARROW for a in ("--set", s)], "-e", "onnx",
                                  "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "onnxruntime vs torch" in result.output and "checker ok" in result.output
@@ -182,7 +183,7 @@ def test_timm_swin_tiny_is_swin_t():
 
 
 def test_fx_trace_and_torch_export_run_the_generated_window_attention():
-    plan = archspec.plan(spec_path("swin-v2-t"), overrides=[*SMALL, "body.stages[3].units=1"])
+    plan = archspec.plan(spec_path("swin-v2-t"), overrides=[*NARROW, *(f"body.stages[{i}].units=1" for i in (1, 2, 3))])
     net = Network(plan).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
