@@ -212,3 +212,16 @@ def test_report_says_how_window_attention_is_counted():
     assert "Window attention (Swin): T is a window's W x W tokens" in said and "(ptflops, thop, torchinfo)" in said
     vit = runner.invoke(app, ["report", "vit-b-32"])
     assert "Window attention" not in vit.stdout
+
+
+@pytest.mark.parametrize(("sets", "words"), [
+    (["stem.width=64"], "unit stages.0.0 widens 64 to 96 without patch merging: only the first unit of a stride-2 "
+                        "stage changes the width; the stem's `width` (64) is the first stage's: make them equal"),
+    (["body.stages[1].stride=1"], "body.stages[1].block: unit stages.1.0 widens 96 to 192 without patch merging"),
+    (["body.block.mlp_ratio=0.001"], "body.block.mlp_ratio: an MLP ratio of 0.001 leaves unit stages.0.0's MLP no "
+                                     "hidden unit"),
+])
+def test_layouts_swin_cannot_compute_are_located_errors(sets, words):
+    result = runner.invoke(app, ["report", "swin-t", *[a for s in sets for a in ("--set", s)]])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert words in " ".join(result.stderr.split())

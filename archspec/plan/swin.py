@@ -162,8 +162,10 @@ def plan_swin(block: Any, ctx: UnitContext) -> Unit:
     if ctx.stride not in (1, 2):
         raise PlanError(ctx.block_path, f"a swin stage's stride is 1, or 2 for patch merging; not {ctx.stride}")
     if ctx.stride == 1 and width != cin:
+        hint = (f"; the stem's `width` ({cin}) is the first stage's: make them equal" if ctx.stage == 0 and ctx.index == 0
+                else "; give the stage `stride: 2`")
         raise PlanError(ctx.block_path, f"unit {ctx.name} widens {cin} to {width} without patch merging: only the "
-                        "first unit of a stride-2 stage changes the width")
+                        f"first unit of a stride-2 stage changes the width{hint}")
     if width % block.heads:
         raise _heads_error(ctx, block.heads, width)
     g = GraphBuilder.of_shape((*size, cin))
@@ -178,6 +180,9 @@ def plan_swin(block: Any, ctx: UnitContext) -> Unit:
         y = _window_attention(g, g.add(map_norm("norm1", width, size, eps), x), block, width, size, shifts)
     x = g.add(Add("add_1"), x, sg.drop_path(g, y, ctx.drop_path, "stochastic_depth_1"))
     hidden = int(width * block.mlp_ratio)
+    if hidden < 1:
+        raise PlanError(ctx.block_path + ("mlp_ratio",), f"an MLP ratio of {block.mlp_ratio:g} leaves unit {ctx.name}'s "
+                        f"MLP no hidden unit (int({width} x {block.mlp_ratio:g}) = 0); use at least {1 / width:.3g}")
     y = x if v2 else g.add(map_norm("norm2", width, size, eps), x)
     y = g.chain(y, Linear("mlp.0", width, hidden, size=size), Act("mlp.1", "gelu", inplace=False))
     y = sg.dropout(g, g.add(Linear("mlp.3", hidden, width, size=size), sg.dropout(g, y, block.dropout, "mlp.2")),
