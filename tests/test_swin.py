@@ -78,6 +78,19 @@ def test_counts_and_saved_bytes_equal_torch_at_a_small_input(name):
     assert verify_peak(plan) == []
 
 
+def test_a_block_saves_what_its_steps_say():
+    """stages.0.0 of swin-t at 64x64: a 16x16x96 map in 9 padded 7x7 windows (N = 49), 3 heads, no shift and no
+    drop path (the first unit)."""
+    plan = archspec.plan(spec_path("swin-t"), input_size=64)
+    hw, c, windows, n, heads, hidden = 16 * 16, 96, 9, 49, 3, 384
+    tokens = windows * n * c  # a windowed tensor
+    # norm1 input + stats, qkv input (the windows, a copy), the scaled q and k^T copies bmm keeps, softmax output,
+    # the v copy, proj input (heads merged), norm2 input + stats, mlp.0 input, GELU input, mlp.3 input
+    expected = (hw * c + 2 * hw) + tokens + 2 * tokens + windows * heads * n * n + tokens + tokens \
+        + (hw * c + 2 * hw) + hw * c + 2 * hw * hidden
+    assert memory(plan).units["stages.0.0"].train_saved_bytes == 4 * expected
+
+
 @pytest.mark.parametrize("name", ["swin-t", "swin-v2-t"])
 def test_saved_bytes_equal_torchvision_s_own_module(name):
     """The explicit copies of q, k and v are the ones torch's matmul makes inside torchvision's forward."""
