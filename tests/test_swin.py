@@ -59,6 +59,19 @@ def test_window_attention_matmuls_are_counted_steps_of_nw_n2_c_macs_per_block():
     assert (plan.params, plan.macs) == (28_288_354, 4_490_566_656)  # torchvision's Weights.meta: 28288354, 4.491
 
 
+@pytest.mark.parametrize("name", ["swin-t", "swin-s", "swin-b", "swin-v2-t", "swin-v2-s", "swin-v2-b"])
+def test_counts_are_torchvision_s_weights_meta_at_its_printed_precision(name):
+    """num_params exactly; GFLOPS (torchvision's ``_ops``, MACs in G) to the decimals it prints (4.491, 5.94)."""
+    from torchvision.models import get_model_weights
+
+    plan = archspec.plan(spec_path(name))
+    meta = get_model_weights(archspec.load(spec_path(name)).reference.torchvision).DEFAULT.meta
+    printed = repr(meta["_ops"])
+    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    assert plan.params == meta["num_params"]
+    assert round(plan.macs / 1e9, decimals) == meta["_ops"]
+
+
 def test_swin_v2_position_mlp_is_counted_once_per_forward():
     """V2's cpb_mlp runs on the (2W-1)^2 table whatever the batch: 225 x (2 x 512 + 512 x heads) MACs per block."""
     plan = archspec.plan(spec_path("swin-v2-t"))
