@@ -24,7 +24,8 @@ FAMILIES = (
     ("Inception-v3", "inception_v3"), ("SqueezeNet", "squeezenet"), ("MobileNetV2", "mobilenet_v2"),
     ("MobileNetV3", "mobilenet_v3"), ("MNASNet", "mnasnet"), ("ShuffleNetV2", "shufflenet_v2"),
     ("EfficientNet", "efficientnet_b"), ("EfficientNetV2", "efficientnet_v2"), ("RegNetX", "regnet_x"),
-    ("RegNetY", "regnet_y"), ("ConvNeXt", "convnext"), ("ViT", "vit_"), ("MaxViT", "maxvit_"),
+    ("RegNetY", "regnet_y"), ("ConvNeXt", "convnext"), ("ViT", "vit_"), ("Swin", "swin_"), ("Swin V2", "swin_v2_"),
+    ("MaxViT", "maxvit_"),
 )
 
 

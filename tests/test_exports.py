@@ -300,6 +300,10 @@ REPRESENTATIVES = {  # spec -> overrides small enough to run; together they use 
     # YAML: uneven channel slices, mixed-kernel depthwise and grouped 1x1 convs (repeat, else), SE; dw_separable
     "resnest50d": ["input.size=32", "body.widening.base=8", *(f"body.stages[{i}].units=1" for i in range(4))],
     # YAML: split attention (radix chunks, softmax across the radix, weighted sum), avd pools; deep stem
+    "swin-t": ["input.size=32", "stem.width=24", "body.widening.widths=[24,48,96,192]", "body.stages[2].units=1"],
+    # channels-last patch embedding, window attention: padded, shifted (mask buffer), bias table; patch merging
+    "swin-v2-t": ["input.size=64", "stem.width=24", "body.widening.widths=[24,48,96,192]", "body.stages[2].units=1"],
+    # cosine attention, logit scale, position MLP over the coordinate buffer, post-norms
 }
 
 

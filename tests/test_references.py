@@ -21,8 +21,6 @@ TORCHVISION = {name: ref.torchvision for name, ref in REFERENCED.items() if ref 
 # torchvision's googlenet() and inception_v3() build the training-only aux heads, which no spec counts.
 CONSTRUCTOR_FLAGS = {"googlenet": {"aux_logits": False, "init_weights": False},
                      "inception_v3": {"aux_logits": False, "init_weights": False}}
-# torchvision's classification builders not yet covered: Swin (ViT and MaxViT are covered).
-NOT_COVERED = ("swin_",)
 runner = CliRunner()
 
 
@@ -38,12 +36,12 @@ def test_reference_figures_are_torchvision_s_own_counts(name):
     assert (spec.reference.params, spec.reference.macs) == theirs == (plan.params, plan.macs)
 
 
-def test_every_cnn_vit_and_maxvit_classification_builder_of_torchvision_has_a_spec():
-    """All 68 CNN builders of torchvision.models (the classification ones), its 5 ViTs and MaxViT-T, each
-    named by exactly one spec."""
-    builders = [name for name in tvm.list_models(module=tvm) if not name.startswith(NOT_COVERED)]
-    assert len(builders) == 68 + 5 + 1 and sum(name.startswith("vit_") for name in builders) == 5
-    assert "maxvit_t" in builders
+def test_every_classification_builder_of_torchvision_has_a_spec():
+    """All 80 of torchvision.models' classification builders: the 68 CNNs, 5 ViTs, 6 Swins (V1 and V2) and
+    MaxViT-T, each named by exactly one spec, with no builder left out."""
+    builders = tvm.list_models(module=tvm)  # every classification builder, none excluded
+    assert len(builders) == 80 and sum(name.startswith("vit_") for name in builders) == 5
+    assert sum(name.startswith("swin_") for name in builders) == 6 and "maxvit_t" in builders
     assert sorted(TORCHVISION.values()) == sorted(builders)  # each once
 
 

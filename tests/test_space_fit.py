@@ -17,7 +17,8 @@ from conftest import ROOT, SPECS
 
 BUNDLED = sorted(p.stem for p in SPECS.glob("*.yaml"))
 FIELDS = ("body.widening.alpha", "body.widening.k", "body.block.growth", "scaling.width_mult", "body.block.mlp_dim",
-          "stem.width", "classes")  # a ViT: mlp_dim (stem.width takes multiples of the heads only, see test_vit.py)
+          "body.block.mlp_ratio", "stem.width", "classes")  # a ViT: mlp_dim (stem.width takes multiples of the heads
+# only, see test_vit.py); a Swin: mlp_ratio (its stem.width is the first stage's, which its widening rule writes)
 
 
 # fit assumes counts grow with the field (space/fit.py). MobileNetV3's stem.width does not: its

@@ -93,6 +93,8 @@ def place(root, path, module):
         root = root._modules[part]
     if isinstance(module, nn.Parameter):
         root.register_parameter(leaf, module)
+    elif isinstance(module, nn.Buffer):
+        root.register_buffer(leaf, module, persistent=module.persistent)
     else:
         root.add_module(leaf, module)
 '''
@@ -170,8 +172,11 @@ def step_module(step: Any) -> nn.Module | nn.Parameter | None:
     """The torch module a step becomes (a layer record's layer, a bare parameter), or None for a call."""
     if isinstance(step, (Conv, Norm, Linear)):
         return layers.layer(step)
-    if isinstance(step, (LayerScale, ClassToken, PosEmbedding)):  # a bare parameter of the unit
-        return nn.Parameter(torch.empty(step.tensors[""]))
+    if isinstance(step, (LayerScale, ClassToken, PosEmbedding)) or getattr(step, "bare_parameter", False):
+        return nn.Parameter(torch.empty(step.tensors[""]))  # a bare parameter of the unit
+    if hasattr(step, "buffer"):  # a buffer of fixed values (Swin's relative position index, its shift mask)
+        values, dtype, persistent = step.buffer()
+        return nn.Buffer(torch.tensor(values, dtype=getattr(torch, dtype)).view(step.shape), persistent=persistent)
     spec = step.module
     if spec is None:
         return None
@@ -207,7 +212,10 @@ def build_graph_unit(unit: Unit) -> nn.Module:
             continue
         parent, _, leaf = node.name.rpartition(".")
         owner = _container(module, parent, unit.graph) if parent else module
-        if isinstance(made, nn.Parameter):
+        if isinstance(made, nn.Buffer):
+            owner.register_buffer(leaf, made, persistent=made.persistent)
+            owner.fixed_buffers = (*getattr(owner, "fixed_buffers", ()), leaf)  # blocks/init.py leaves them
+        elif isinstance(made, nn.Parameter):
             owner.register_parameter(leaf, made)
             if isinstance(node.step, LayerScale):
                 owner.layer_scale_init = node.step.init  # blocks/init.py fills it with its start value

@@ -76,10 +76,13 @@ def layer_fills(prefix: str, module: nn.Module, weight_rule: WeightInit, bias_ru
 
 
 def _fill_bare(tensor: torch.Tensor, generator: torch.Generator, rule: tuple[str, float]) -> None:
-    """A bare parameter's start: ``("fill", value)`` or ``("normal", std)`` (plan/ops.py's ``init``)."""
+    """A bare parameter's start: ``("fill", value)``, ``("normal", std)`` or ``("trunc_normal", std)``
+    (cut at +-2, as torch's ``trunc_normal_``: Swin's relative position bias table) (plan/ops.py's ``init``)."""
     kind, value = rule
     if kind == "fill":
         tensor.fill_(value)
+    elif kind == "trunc_normal":
+        nn.init.trunc_normal_(tensor, 0.0, value, -2.0, 2.0, generator=generator)
     else:
         tensor.normal_(0.0, value, generator=generator)
 
@@ -138,6 +141,8 @@ def initialise(model: nn.Module, rules: InitRules | None, seed: int = 0) -> None
             done.update(id(t) for t in module.parameters())
             done.update(id(t) for t in module.buffers())
         _run(fills, seed)
+        for module in model.modules():  # buffers of fixed values, made with the module (Swin's index and mask)
+            done.update(id(getattr(module, leaf)) for leaf in getattr(module, "fixed_buffers", ()))
     left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if id(t) not in done]
     if left:
         raise TypeError(f"no init rule reached {left[:3]}: a layer type this module does not know")

@@ -43,6 +43,7 @@ from dataclasses import dataclass, fields
 from ..plan.ops import Conv, Norm, Size
 from ..plan.steps import AdaptiveAvgPool, Attention, MatMul, Mean, Pool
 from ..plan.types import Unit
+from ..plan.window_steps import WindowMatMul
 
 POOLS = (AdaptiveAvgPool, Mean, Pool)
 
@@ -57,6 +58,13 @@ ATTENTION_POLICY = (
     "FlopCounterMode's defaults undercount torchvision's modules: in eval under no_grad nn.MultiheadAttention's "
     "fused fast path hides the projections and the attention, and CPU SDPA's flash kernel (fast path off) has no "
     "FLOP formula, so the two matmuls go uncounted (docs/report.md)"
+)
+WINDOW_ATTENTION_POLICY = (
+    "window attention (Swin): T is a window's W x W tokens, and the matmuls run over every window of the map "
+    "padded to window multiples; V2's position-bias MLP runs once per forward on its (2W-1)^2 table, whatever the "
+    "batch. torchvision's plain matmuls count under FlopCounterMode's defaults; its qkv and proj are F.linear "
+    "calls on the module's weights, as archspec's are, which tools that hook modules (ptflops, thop, torchinfo) "
+    "never see"
 )
 AUX_POLICY = "training-only auxiliary classifiers (aux.<i>) included in params and MACs (as built with aux=True)"
 ELEMENTWISE_POLICY = (
@@ -92,6 +100,11 @@ def has_attention(units: "tuple[Unit, ...]") -> bool:
     """Whether any unit's graph has attention's matmuls (plan/steps.py's MatMul, or the fused Attention)."""
     return any(u.graph is not None and any(isinstance(n.step, (MatMul, Attention)) for n in u.graph.nodes)
                for u in units)
+
+
+def has_window_attention(units: "tuple[Unit, ...]") -> bool:
+    """Whether any unit's graph has window attention's matmuls (plan/window_steps.py's WindowMatMul)."""
+    return any(u.graph is not None and any(isinstance(n.step, WindowMatMul) for n in u.graph.nodes) for u in units)
 
 
 def area(size: Size) -> int:

@@ -91,6 +91,12 @@ def fvcore(event: tuple[Any, ...]) -> int:
     return 0
 
 
+def _unhooked(event: tuple[Any, ...]) -> bool:
+    """A layer called as a function on its module's tensors (Swin's ``F.linear`` qkv and proj, as torchvision's):
+    tools that hook modules never see it."""
+    return event[0] == "layer" and getattr(event[1], "functional", False)
+
+
 def ptflops(event: tuple[Any, ...]) -> int:
     """ptflops 0.7.5, default pytorch backend: module hooks by exact type (conv and linear MACs plus one per
     bias output, per position for a per-position linear; BN 2 per element; nn.LayerNorm 1 per element, as
@@ -100,6 +106,8 @@ def ptflops(event: tuple[Any, ...]) -> int:
     and ``F.silu`` (once, no module hook), and ``Tensor.mul`` called as a method (a zero step's ``x.mul(0.0)``:
     1 per element). Hardswish, Hardsigmoid and Tanh (no hook, unpatched), tensor operators (``+``, ``*``,
     sigmoid, ``mean``) and ``F.layer_norm`` are not seen."""
+    if _unhooked(event):
+        return 0
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
@@ -127,6 +135,8 @@ def thop(event: tuple[Any, ...]) -> int:
     4 per element (2, doubled for affine), archspec's LayerNorm2d (a subclass) unhooked; ReLU and max-pool 0;
     AvgPool2d 1 per output element; AdaptiveAvgPool2d (kernel + 1) per output element, the kernel being
     in/out per side multiplied as floats; SiLU, GELU, tensor operators unseen."""
+    if _unhooked(event):
+        return 0
     kind, *facts = event
     if kind == "layer":
         record = facts[0]
@@ -149,6 +159,8 @@ def torchinfo(event: tuple[Any, ...]) -> int:
     at every position); parameter-free layers 0, and a layer scale (a parameter of the block, no leaf) 0. A
     parameter whose name merely contains "bias" (a relative position bias table) counts its numel times the
     first two dims of the output, which for that module's batch-free ``(heads, T, T)`` are heads x T."""
+    if _unhooked(event):
+        return 0
     kind, *facts = event
     if kind != "layer":
         return 0

@@ -61,7 +61,8 @@ def map_weights(source: Mapping[str, "torch.Tensor"], plan: Plan, names_for: Nam
                     raise ConversionError(f"the {source_kind} checkpoint has no tensor {name!r} (shape {_fmt(shape)}) "
                                           f"for {where} of spec {plan.name}; it starts with: {_first(source)}")
                 else:
-                    refuse_unusable(name, tensor, torch.long if suffix == BN_COUNTER else torch.float32, where)
+                    integer = suffix == BN_COUNTER or getattr(op, "integer", False)  # a count, an index buffer
+                    refuse_unusable(name, tensor, torch.long if integer else torch.float32, where)
                 if (tuple(tensor.shape) != shape and f"{unit.name}.{op.path}" in squeeze
                         and _squeezed(tuple(tensor.shape)) == _squeezed(shape)):
                     tensor = tensor.reshape(shape)

@@ -34,6 +34,7 @@ from ..blocks.network import Network
 from ..plan.ops import Conv, DeformConv, Linear, Norm, Op
 from ..plan.plugins import ModuleStep
 from ..plan.types import Plan, Unit
+from ..plan.window_steps import BUFFER_SOURCE
 
 INDENT = "    "
 IMPORT_F = "import torch.nn.functional as F"  # the generated forwards' ``F.pad``
@@ -129,6 +130,10 @@ class _Writer:
             raise StandaloneError(f"{path}: a plugin's step ({type(step).__name__}, module {step.module_class}) has "
                                   "no standalone source, and standalone code imports nothing but torch; export "
                                   "the network as onnx or pt2 instead")
+        if hasattr(step, "standalone"):  # a buffer of fixed values (Swin's), made by the source it declares
+            self.helpers.setdefault("window buffers", BUFFER_SOURCE)
+            self.imports.add("import math")
+            return step.standalone()
         if step.tensors and getattr(step, "module", None) is None:  # a layer record (one with a module spec: below)
             code = record_code(step)
         elif step.module is None:

@@ -64,6 +64,11 @@ PRESETS: dict[str, InitRules] = {
     # Layer norms start at scale 1, shift 0; layer scales at the block's ``layer_scale`` (blocks/init.py).
     "torchvision_convnext": InitRules("torchvision_convnext", TruncatedNormal(type="trunc_normal", std=0.02), "zeros",
                                       TruncatedNormal(type="trunc_normal", std=0.02), "zeros"),
+    # torchvision/models/swin_transformer.py: every Linear trunc_normal_(std 0.02), bias 0 (the model's loop, after
+    # the blocks' own MLP init, which it overrides); the patch conv torch's default; the relative position bias
+    # table trunc_normal_(std 0.02) and V2's logit scale log(10) (their records).
+    "torchvision_swin": InitRules("torchvision_swin", _DEFAULT, "torch_default",
+                                  TruncatedNormal(type="trunc_normal", std=0.02), "zeros"),
     # torchvision/models/shufflenetv2.py has no init loop: every layer keeps torch's default
     # (kaiming_uniform_ with a = sqrt(5), i.e. uniform(+-1/sqrt(fan_in)), on weights and biases).
     "torchvision_shufflenet": InitRules("torchvision_shufflenet", _DEFAULT, "torch_default", _DEFAULT,

@@ -19,6 +19,7 @@ from .inception_v3 import InceptionV3Block
 from .mobilenet import BneckBlock
 from .user_blocks import UserBlock
 from .maxvit import MaxViTBlock
+from .swin import SwinBlock
 from .vit import ViTBlock
 
 
@@ -151,6 +152,7 @@ BUILT_IN_BLOCKS = (
     BneckBlock,
     ViTBlock,
     MaxViTBlock,
+    SwinBlock,
 )
 _BUILT_IN_TYPES = frozenset(get_args(b.model_fields["type"].annotation)[0] for b in BUILT_IN_BLOCKS)
 

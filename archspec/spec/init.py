@@ -95,6 +95,7 @@ Preset = Literal[
     "torchvision_mobilenet",
     "torchvision_vit",
     "torchvision_maxvit",
+    "torchvision_swin",
     "cifar_resnet",
     "pyramidnet",
     "msra",
@@ -121,6 +122,7 @@ FAMILY_PRESETS: dict[str, str] = {
     "bneck": "torchvision_mobilenet",  # MobileNetV2 (mbconv) names its preset
     "vit": "torchvision_vit",
     "maxvit": "torchvision_maxvit",
+    "swin": "torchvision_swin",
 }
 
 

@@ -24,6 +24,7 @@ from .checkpoint import CheckpointNames
 from .reference import Reference
 from .maxvit import PreLogitsClassifierHead
 from .user_parts import BlockHead, BlockStem
+from .swin import SwinClassifierHead, SwinPatchEmbedStem
 from .vit import PatchEmbedStem, TokenClassifierHead
 from .widening import DERIVES_STAGES, WideningSpec
 
@@ -80,7 +81,8 @@ class DeepStem(StrictModel):
     pool: Literal["max", "none"] = "max"
 
 
-StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem, PatchifyStem, PatchEmbedStem, BlockStem],
+StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem, PatchifyStem, PatchEmbedStem, BlockStem,
+                           SwinPatchEmbedStem],
                      Field(discriminator="type")]
 
 ShortcutKind = Literal[
@@ -216,7 +218,7 @@ class ClassifierHead(StrictModel):
 
 HeadSpec = Annotated[
     Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead, ConvMLPHead, TokenClassifierHead,
-          PreLogitsClassifierHead, BlockHead],
+          PreLogitsClassifierHead, BlockHead, SwinClassifierHead],
     Field(discriminator="type"),
 ]
 

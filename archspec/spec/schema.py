@@ -266,9 +266,9 @@ def updated_language_tables(text: str) -> str:
 
 # Members of a union that docs/families.md describes instead (the torchvision families' parts).
 LISTED_ELSEWHERE = {
-    "stem": ("layers", "none", "patchify", "patch_embed"),
+    "stem": ("layers", "none", "patchify", "patch_embed", "swin_patch_embed"),
     "body.block": ("dense", "inception", "inception_v3", "fire", "mbconv", "fused_mbconv", "bneck", "shuffle",
-                   "regnet", "plain", "convnext", "vit", "maxvit"),
+                   "regnet", "plain", "convnext", "vit", "maxvit", "swin"),
     "body.widening": ("regnet",),
 }
 
