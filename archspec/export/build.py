@@ -29,7 +29,8 @@ from .isolated import TOLERANCE as ISOLATED_TOLERANCE, Job, run_isolated
 from .onnx import OUTPUT_NAME, export_onnx
 from .onnx_options import (PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, fixed_size_reason, verify_onnx_with,
                            weight_bytes)
-from .onnx_writer import Unsupported, WriterSettings, emit, save, unsupported_reason, verify_written
+from .onnx_writer import (Unsupported, WriterSettings, emit, save, unsupported_reason, verify_written,
+                          with_statistics)
 from .provenance import Provenance
 from .standalone import StandaloneError, class_name, standalone_code
 from .verify import (LARGEST_BATCH, VERIFY_BATCHES, OnnxCheck, cases, check_torch, require, settle,
@@ -204,8 +205,17 @@ class _Writer:
             self.batch.named_path_for(target.with_name(target.name + ".data"))
         save(proto, tmp, external)
         min_size = self.provenance.smallest_input() if self.provenance else 1
-        rewrite = None if external else (  # above 2 GiB no graph serialises in memory: torch.onnx re-exports it
-            lambda overrides: emit(self.model, settings, overrides=overrides).SerializeToString())
+
+        def rewrite(overrides: dict, scratch: Path) -> bytes | Path:
+            """The file read back (with its data), the calibrated statistics written into its initializers."""
+            import onnx
+
+            proto = with_statistics(onnx.load(str(tmp)), self.model, settings, overrides)
+            if proto.ByteSize() < PROTOBUF_LIMIT:
+                return proto.SerializeToString()
+            save(proto, scratch / target.name, external=True)  # no graph past 2 GiB serialises in memory
+            return scratch / target.name
+
         return target, verify_onnx_with(self.model, self.plan, tmp, options, target, min_size=min_size,
                                         calibrate=self.calibrate, loaded_from=self.weights, rewrite=rewrite)
 
