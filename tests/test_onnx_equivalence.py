@@ -1,35 +1,38 @@
 """Every bundled spec: archspec's ONNX writer agrees with torch.onnx in onnxruntime, and its
-``--onnx-functions`` form with its flat form, one distinct unit body at a time.
+``--onnx-functions`` form with its flat form, one unit body at a time, each structure once.
 
-Why unit bodies, and which (issue 25 asks for every bundled spec at a small input; the suite's time
-allows this file about a minute of worker time on 2 cores):
+Why so (issue 25 asks for every bundled spec at a small input; the suite's time allows this file
+about a minute of worker time on 2 cores):
 
 - A network's file is its unit bodies chained (:func:`~archspec.export.onnx_writer.emit` writes unit
   after unit; between two units there are only the BN folds across them, which the whole-network tests
   of tests/test_onnx_writer.py compare with torch.onnx for one spec per unit kind, pre-activation ones
   included). So each unit body is compared on its own: its module, both exporters' files of it
-  (:func:`~archspec.export.onnx_writer.emit_units`), its input of its planned shape.
-- Whole networks do not fit: the bundled specs hold 5.5 billion parameters and at a small input their
-  weights are the cost. Measured (one thread): ResNet-50 whole at 1x1 takes 0.34 s to emit, 0.63 s through
-  torch.onnx's TorchScript exporter and 0.27 s per onnxruntime session; its dynamo exporter takes 2.7 to
-  8 s a network (about 5 s fixed, plus its serialisation: 11 s for VGG's 124 M-parameter head).
-  Comparing each distinct unit graph once (1,090 graphs, 1.27 billion parameters, 10,500 nodes)
-  took 530 s.
-- So bodies are compared once per *structure*: the unit graph with channel counts left out (every step's
-  kind, name, inputs, attributes, spatial size; a conv's grouping as plain, depthwise or grouped; whether a
-  chunk or shuffle divides its channels evenly), at its member with the fewest parameters. What the writer
-  emits for a step depends on these; channel counts enter only as tensor dimensions. 290 structures,
-  3,000 nodes: a spec added later adds only the structures no spec had.
+  (:func:`~archspec.export.onnx_writer.emit_units`), an input of its planned shape.
+- Whole networks do not fit: the bundled specs hold 5.5 billion parameters, and at a small input their
+  weights are the cost. Measured, one thread: ResNet-50 whole at 1x1 takes 0.34 s to emit, 0.63 s through
+  torch.onnx's TorchScript exporter and 0.27 s per onnxruntime session; the dynamo exporter takes 2.7 to
+  8 s a network (about 5 s fixed, 11 s for VGG's 124 M-parameter head alone). Comparing each distinct unit
+  graph once (1,090 graphs, 1.27 billion parameters, 10,500 nodes) took 530 s.
+- So bodies are compared once per *structure*: the unit graph without its channel counts (every step's
+  kind, name, inputs, attributes and spatial extent; a conv's grouping as plain, depthwise or grouped;
+  whether a chunk or shuffle divides its channels evenly), at its member with the fewest parameters.
+  The nodes the writer emits for a step depend on these; channel counts enter only as tensor dimensions.
+  That is 274 structures, 2,700 nodes and 0.4 billion parameters (VGG's and AlexNet's heads are 0.18 of
+  them); 52 s of CPU time in one process. A spec added later adds only the structures no spec had.
 - torch.onnx is its TorchScript exporter (dynamo=False: the same ONNX operators, ten times faster),
-  except for the structures TorchScript has no symbolic for (deformable convs; adaptive pooling to a size
-  that does not divide its input), exported together by the dynamo exporter in one call.
+  except for the deformable convs it has no symbolic for, which the dynamo exporter exports in one call.
+  TorchScript cannot export adaptive pooling to a size that does not divide its input either: VGG and
+  AlexNet, whose heads pool to 7x7 and 6x6, are compared at their own 224x224, the smallest size that
+  gives their heads such maps (one structure per resolution, so their convs cost little).
 
 What is compared: each unit module with random weights, every tensor that holds one value made random
 too (BN statistics, scales and shifts, layer scales, zero biases: folding is exercised and a residual
 branch whose last BN starts at zero counts), at batch 2 of N(0, 1) inputs. Each spec is planned at its
 smallest valid input of at least 32x32 (early units see maps of several pixels), without auxiliary heads
-(eval builds have none). Both files' outputs must be finite, depend on the input, and agree with each
-other and with torch within 1e-4 of the output scale; the functions file with the flat one within 1e-6.
+(eval builds have none). All outputs must be finite and depend on the input; torch.onnx's file, the
+writer's and its functions form must agree with torch within 1e-4 of the output scale, the writer's
+with torch.onnx's too, and the functions form with the flat one within 1e-6.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import contextlib
 import dataclasses
 import functools
 import io
+import sys
 import warnings
 from typing import Any
 
@@ -67,22 +71,22 @@ IGNORED = {"init", "momentum", "rate", "inplace"}  # no part of the emitted node
 
 
 def small_plan(name: str) -> Plan:
-    """The spec at its smallest valid square input of at least :data:`SMALLEST` at which TorchScript's
-    exporter can export every unit (else its smallest valid one), without aux heads."""
+    """The spec at its smallest valid square input of at least :data:`SMALLEST`, without aux heads; at its
+    own input size where TorchScript cannot export its adaptive pooling at the small one (VGG's and
+    AlexNet's heads pool to 7x7 and 6x6: only their own 224x224 gives maps those sizes divide)."""
     spec = archspec.load(name)
     if getattr(spec.body, "aux_heads", None):
         spec = archspec.load(name, ["body.aux_heads=[]"])  # eval builds have no aux modules
-    first = None
     for size in range(SMALLEST, max(SMALLEST, *spec.input.hw) + 1):
         try:
             plan = make_plan(spec, (size, size))
         except PlanError:
             continue
-        if not any(torchscript_cannot(u, pooling_only=True) for u in (plan.stem, *plan.body, plan.head)):
-            return plan
-        first = first or plan
-    assert first is not None, f"{name}: no valid input from {SMALLEST} to its own size"
-    return first
+        if any(torchscript_cannot(u, pooling_only=True) for u in (plan.stem, *plan.body, plan.head)):
+            own = make_plan(spec, spec.input.hw)
+            return own if not any(torchscript_cannot(u, True) for u in (own.stem, *own.body, own.head)) else plan
+        return plan
+    raise AssertionError(f"{name}: no valid input from {SMALLEST} to its own size")
 
 
 def structure(unit: Unit) -> tuple:
@@ -275,3 +279,31 @@ def test_bodies_torchscript_cannot_export_agree_with_torch_onnxs_dynamo_exporter
     assert all(torchscript_cannot(u) for u in dynamo)
     problems = compare(dynamo, dynamo=True)
     assert not problems, "; ".join(problems)
+
+
+def test_the_comparison_fails_on_a_wrong_weight_and_on_outputs_that_ignore_the_input(monkeypatch):
+    """What each spec's test asserts can fail: one weight of the writer's file changed, or a unit made constant."""
+    unit = small_plan("resnet-20").stages[0].units[0]
+    assert compare([unit]) == []
+    real_emit = emit_units
+
+    def changed(module, units, settings=WriterSettings()):
+        proto = real_emit(module, units, settings)
+        tensor = next(t for t in proto.graph.initializer if t.name.endswith("conv1.weight"))
+        tensor.raw_data = (np.frombuffer(tensor.raw_data, np.float32) * 1.01).tobytes()
+        return proto
+
+    monkeypatch.setattr(sys.modules[__name__], "emit_units", changed)
+    assert any("archspec's file differs from torch.onnx's" in p for p in compare([unit]))
+    monkeypatch.setattr(sys.modules[__name__], "emit_units", real_emit)
+    real_randomised = randomised
+
+    def constant(units):  # the stem (conv, BN, ReLU) with every weight, bias, BN scale and shift zero
+        module = real_randomised(units)
+        for name, tensor in module.state_dict().items():
+            if name.endswith(("weight", "bias")):
+                tensor.zero_()
+        return module
+
+    monkeypatch.setattr(sys.modules[__name__], "randomised", constant)
+    assert any("do not depend on the input" in p for p in compare([small_plan("resnet-20").stem]))
