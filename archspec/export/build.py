@@ -33,8 +33,8 @@ from .onnx_writer import (Unsupported, WriterSettings, emit, save, unsupported_r
                           with_statistics)
 from .provenance import Provenance
 from .standalone import StandaloneError, class_name, standalone_code
-from .verify import (LARGEST_BATCH, VERIFY_BATCHES, OnnxCheck, cases, check_torch, require, settle,
-                     verification_inputs, verify_onnx)
+from .verify import (LARGEST_BATCH, VERIFY_BATCHES, OnnxCheck, cases, check_torch, require, reuse_cases,
+                     settle, verification_inputs, verify_onnx)
 
 SUFFIX = {"onnx": ".onnx", "state_dict": ".pt", "fx": ".fx.py", "safetensors": ".safetensors", "pt2": ".pt2",
           "python": ".py"}
@@ -113,25 +113,26 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
             traced = torch.fx.symbolic_trace(model)
         result.traced_nodes = len(traced.graph.nodes)
     shape = (plan.in_channels, *plan.input_size)
-    with step("verify torch"):
-        check_torch(model, shape, loaded=weights)
-    out_dir = Path(out_dir)
-    meta = {"archspec.version": __version__, "archspec.spec": plan.name,
-            **(provenance.metadata(plan) if provenance else {}),
-            **_init_metadata(plan, seed, state_dict is None), **(metadata or {})}
-    options = onnx_options or OnnxOptions()
-    with Batch() as batch:
-        writer = _Writer(model, plan, traced, meta, provenance, options, batch, result, state_dict is None, weights)
-        for kind in kinds:
-            target = out_dir / f"{stem or plan.name}{'-features' if features_only else ''}{SUFFIX[kind]}"
-            with step(f"export {kind}"):
-                check = getattr(writer, kind)(target)
-            if check is not None:
-                result.checks.append(check)
-            if writer.staged_onnx is not None:  # the default ONNX file: verified as its own step
-                with step("verify onnx"):
-                    writer.verify_staged_onnx(target)
-        result.written = batch.commit()
+    with reuse_cases():  # every artifact is compared with the same module outputs, computed once
+        with step("verify torch"):
+            check_torch(model, shape, loaded=weights)
+        out_dir = Path(out_dir)
+        meta = {"archspec.version": __version__, "archspec.spec": plan.name,
+                **(provenance.metadata(plan) if provenance else {}),
+                **_init_metadata(plan, seed, state_dict is None), **(metadata or {})}
+        options = onnx_options or OnnxOptions()
+        with Batch() as batch:
+            writer = _Writer(model, plan, traced, meta, provenance, options, batch, result, state_dict is None, weights)
+            for kind in kinds:
+                target = out_dir / f"{stem or plan.name}{'-features' if features_only else ''}{SUFFIX[kind]}"
+                with step(f"export {kind}"):
+                    check = getattr(writer, kind)(target)
+                if check is not None:
+                    result.checks.append(check)
+                if writer.staged_onnx is not None:  # the default ONNX file: verified as its own step
+                    with step("verify onnx"):
+                        writer.verify_staged_onnx(target)
+            result.written = batch.commit()
     return result
 
 

@@ -238,7 +238,8 @@ def _fold(get: Any, conv: str, bn: str, eps: float, bias: bool) -> dict[str, np.
     ``s = gamma / sqrt(var + eps)`` per output channel."""
     w = get(f"{conv}.weight")
     b = get(f"{conv}.bias").astype(np.float64) if bias else 0.0
-    gamma, beta, mean, var = (get(f"{bn}.{s}").astype(np.float64) for s in ("weight", "bias", "running_mean", "running_var"))
+    gamma, beta, mean, var = (get(f"{bn}.{s}").astype(np.float64)
+                              for s in ("weight", "bias", "running_mean", "running_var"))
     scale = gamma / np.sqrt(var + eps)  # per channel, in float64; the weight's product in float32
     return {"weight": w * scale.astype(np.float32).reshape(-1, *([1] * (w.ndim - 1))),
             "bias": ((b - mean) * scale + beta).astype(np.float32)}
@@ -506,5 +507,5 @@ def node_count(proto: Any) -> int:
     return sum(functions.get((n.domain, n.op_type), 1) for n in proto.graph.node)
 
 
-__all__ = ["Unsupported", "WriterSettings", "emit", "emit_units", "node_count", "save", "unsupported_reason", "verify_written",
-           "with_statistics", "write_onnx"]
+__all__ = ["Unsupported", "WriterSettings", "emit", "emit_units", "node_count", "save", "unsupported_reason",
+           "verify_written", "with_statistics", "write_onnx"]
