@@ -19,7 +19,8 @@ about a minute of worker time on 2 cores):
   whether a chunk or shuffle divides its channels evenly), at its member with the fewest parameters.
   The nodes the writer emits for a step depend on these; channel counts enter only as tensor dimensions.
   That is 274 structures, 2,700 nodes and 0.4 billion parameters (VGG's and AlexNet's heads are 0.18 of
-  them); 52 s of CPU time in one process. A spec added later adds only the structures no spec had.
+  them): 51 s of CPU time in one process, 59 s with ``-n 2`` (both workers' start-up and planning
+  included). A spec added later adds only the structures no spec had.
 - torch.onnx is its TorchScript exporter (dynamo=False: the same ONNX operators, ten times faster),
   except for the deformable convs it has no symbolic for, which the dynamo exporter exports in one call.
   TorchScript cannot export adaptive pooling to a size that does not divide its input either: VGG and
