@@ -40,13 +40,44 @@ def run(*args: str):
     return result
 
 
+# What ``-e all`` may run once each (or, torch.onnx, not at all: archspec's writer writes the ONNX file):
+# (module, attribute) -> what it makes
+COUNTED = {("archspec.export.build", "emit"): "the ONNX graph", ("torch.onnx", "export"): "a torch.onnx export",
+           ("torch.export", "export"): "the .pt2 program", ("torch.fx", "symbolic_trace"): "the fx trace",
+           ("archspec.export.build", "standalone_code"): "the standalone code",
+           ("onnxruntime", "InferenceSession"): "an onnxruntime session",
+           ("archspec.export.verify", "calibrated_statistics"): "a BN calibration"}
+CALLS: dict[str, int] = {}
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    """The ``-e all`` run, counting how often each export (and onnxruntime session) is made in it."""
+    import importlib
+
     out = tmp_path_factory.mktemp("all")
-    result = run("build", str(spec_path(NAME)), *TINY, "-e", "all", "--dynamic", "batch,hw", "--dtype", "fp16",
-                 "--external-data", "-o", str(out))
+    with pytest.MonkeyPatch.context() as patch:
+        for (module, attr), what in COUNTED.items():
+            original = getattr(importlib.import_module(module), attr)
+
+            def counted(*args, _original=original, _what=what, **kwargs):
+                CALLS[_what] = CALLS.get(_what, 0) + 1
+                return _original(*args, **kwargs)
+
+            patch.setattr(importlib.import_module(module), attr, counted)
+        result = run("build", str(spec_path(NAME)), *TINY, "-e", "all", "--dynamic", "batch,hw", "--dtype", "fp16",
+                     "--external-data", "-o", str(out))
     assert result.exit_code == 0, result.output
     return out, result.output
+
+
+def test_all_makes_each_export_once_and_one_onnxruntime_session_per_onnx_graph(built):
+    """Nothing is exported twice: the ONNX file is emitted once and its calibrated comparison runs the
+    file read back with the calibrated statistics in its initializers (no torch.onnx re-export); one
+    onnxruntime session for the file, one for that copy. The module's outputs are computed once per set of
+    inputs: BN statistics are calibrated for the ONNX file's two resolutions and once for fx, .pt2 and python."""
+    assert CALLS == {"the ONNX graph": 1, "the .pt2 program": 1, "the fx trace": 1, "the standalone code": 1,
+                     "an onnxruntime session": 2, "a BN calibration": 2}
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.export.onnx import OPSET
 from archspec.export.onnx_writer import (FUNCTION_DOMAIN, Unsupported, WriterSettings, emit, network_units,
-                                         node_count, unsupported_reason, verify_written)
+                                         node_count, unsupported_reason, verify_written, with_statistics)
 from archspec.export.verify import calibrated_statistics
 from archspec.plan.ops import Norm
 
@@ -202,6 +202,26 @@ def test_verification_of_a_folded_file_runs_calibrated_statistics_through_the_sa
     with torch.no_grad():  # the file no longer is the module: the comparison must see it
         model.get_submodule("stages.1.0.bn1").running_var.mul_(4)
     assert not verify_written(model, (3, 32, 32), path, WriterSettings()).ok
+
+
+@pytest.mark.parametrize("settings", [WriterSettings(), WriterSettings(fold=False), WriterSettings(functions=True),
+                                      WriterSettings(dtype="fp16")], ids=["folded", "no-fold", "functions", "fp16"])
+def test_calibrated_copy_of_the_file_is_the_graph_emitted_with_those_statistics(tmp_path, settings):
+    """Verification's calibrated comparison writes the statistics into the read-back file's initializers
+    (folded convs folded again, kept BNs replaced): byte for byte what emitting with them gives, and no
+    emission. PreAct-ResNet folds BNs across units and keeps those that read a sum."""
+    model = build("preact-resnet-164", 32, ["body.depth=20"])
+    path = tmp_path / "p.onnx"
+    path.write_bytes(emit(model, settings).SerializeToString())
+    with calibrated_statistics(model, (3, 32, 32)) as stats:
+        expected = emit(model, settings, overrides=stats)
+    with pytest.MonkeyPatch.context() as patch:  # no second emission
+        patch.setattr("archspec.export.onnx_writer.emit", lambda *a, **k: pytest.fail("emitted again"))
+        copy = with_statistics(onnx.load(str(path)), model, settings, stats)
+    tensors = lambda proto: {t.name: t.SerializeToString() for t in proto.graph.initializer}  # noqa: E731
+    before, after = tensors(onnx.load(str(path))), tensors(copy)
+    assert after == tensors(expected) and after != before
+    assert copy.graph.node == expected.graph.node and copy.functions == expected.functions
 
 
 def test_a_backbone_build_is_not_the_writers():

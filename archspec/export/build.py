@@ -29,11 +29,12 @@ from .isolated import TOLERANCE as ISOLATED_TOLERANCE, Job, run_isolated
 from .onnx import OUTPUT_NAME, export_onnx
 from .onnx_options import (PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, fixed_size_reason, verify_onnx_with,
                            weight_bytes)
-from .onnx_writer import Unsupported, WriterSettings, emit, save, unsupported_reason, verify_written
+from .onnx_writer import (Unsupported, WriterSettings, emit, save, unsupported_reason, verify_written,
+                          with_statistics)
 from .provenance import Provenance
 from .standalone import StandaloneError, class_name, standalone_code
-from .verify import (LARGEST_BATCH, VERIFY_BATCHES, OnnxCheck, cases, check_torch, require, settle,
-                     verification_inputs, verify_onnx)
+from .verify import (LARGEST_BATCH, VERIFY_BATCHES, OnnxCheck, cases, check_torch, require, reuse_cases,
+                     settle, verification_inputs, verify_onnx)
 
 SUFFIX = {"onnx": ".onnx", "state_dict": ".pt", "fx": ".fx.py", "safetensors": ".safetensors", "pt2": ".pt2",
           "python": ".py"}
@@ -112,25 +113,26 @@ def build_exports(plan: Plan, exports: list[str], out_dir: str | Path,
             traced = torch.fx.symbolic_trace(model)
         result.traced_nodes = len(traced.graph.nodes)
     shape = (plan.in_channels, *plan.input_size)
-    with step("verify torch"):
-        check_torch(model, shape, loaded=weights)
-    out_dir = Path(out_dir)
-    meta = {"archspec.version": __version__, "archspec.spec": plan.name,
-            **(provenance.metadata(plan) if provenance else {}),
-            **_init_metadata(plan, seed, state_dict is None), **(metadata or {})}
-    options = onnx_options or OnnxOptions()
-    with Batch() as batch:
-        writer = _Writer(model, plan, traced, meta, provenance, options, batch, result, state_dict is None, weights)
-        for kind in kinds:
-            target = out_dir / f"{stem or plan.name}{'-features' if features_only else ''}{SUFFIX[kind]}"
-            with step(f"export {kind}"):
-                check = getattr(writer, kind)(target)
-            if check is not None:
-                result.checks.append(check)
-            if writer.staged_onnx is not None:  # the default ONNX file: verified as its own step
-                with step("verify onnx"):
-                    writer.verify_staged_onnx(target)
-        result.written = batch.commit()
+    with reuse_cases():  # every artifact is compared with the same module outputs, computed once
+        with step("verify torch"):
+            check_torch(model, shape, loaded=weights)
+        out_dir = Path(out_dir)
+        meta = {"archspec.version": __version__, "archspec.spec": plan.name,
+                **(provenance.metadata(plan) if provenance else {}),
+                **_init_metadata(plan, seed, state_dict is None), **(metadata or {})}
+        options = onnx_options or OnnxOptions()
+        with Batch() as batch:
+            writer = _Writer(model, plan, traced, meta, provenance, options, batch, result, state_dict is None, weights)
+            for kind in kinds:
+                target = out_dir / f"{stem or plan.name}{'-features' if features_only else ''}{SUFFIX[kind]}"
+                with step(f"export {kind}"):
+                    check = getattr(writer, kind)(target)
+                if check is not None:
+                    result.checks.append(check)
+                if writer.staged_onnx is not None:  # the default ONNX file: verified as its own step
+                    with step("verify onnx"):
+                        writer.verify_staged_onnx(target)
+            result.written = batch.commit()
     return result
 
 
@@ -204,8 +206,17 @@ class _Writer:
             self.batch.named_path_for(target.with_name(target.name + ".data"))
         save(proto, tmp, external)
         min_size = self.provenance.smallest_input() if self.provenance else 1
-        rewrite = None if external else (  # above 2 GiB no graph serialises in memory: torch.onnx re-exports it
-            lambda overrides: emit(self.model, settings, overrides=overrides).SerializeToString())
+
+        def rewrite(overrides: dict, scratch: Path) -> bytes | Path:
+            """The file read back (with its data), the calibrated statistics written into its initializers."""
+            import onnx
+
+            proto = with_statistics(onnx.load(str(tmp)), self.model, settings, overrides)
+            if proto.ByteSize() < PROTOBUF_LIMIT:
+                return proto.SerializeToString()
+            save(proto, scratch / target.name, external=True)  # no graph past 2 GiB serialises in memory
+            return scratch / target.name
+
         return target, verify_onnx_with(self.model, self.plan, tmp, options, target, min_size=min_size,
                                         calibrate=self.calibrate, loaded_from=self.weights, rewrite=rewrite)
 

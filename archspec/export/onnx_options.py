@@ -139,8 +139,10 @@ def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
     """onnx.checker, symbolic axes where asked, then onnxruntime against the fp32 module, held to
     the policy of :mod:`archspec.export.verify` (as built and, untrained, with calibrated statistics).
 
-    ``rewrite(overrides) -> bytes``: the same graph, in memory, with the calibrated statistics in its
-    initializers (archspec's writer); without it, torch.onnx exports the module holding them."""
+    ``rewrite(overrides, scratch) -> bytes | Path``: the file's graph with the calibrated statistics in
+    its initializers (archspec's writer: :func:`~archspec.export.onnx_writer.with_statistics`), in memory
+    or, past protobuf's limit, as a file under the directory ``scratch``; without it, torch.onnx exports
+    the module holding them."""
     import onnx
 
     try:
@@ -172,8 +174,9 @@ def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
         if overrides is None:
             return [_output(session, x, options.dtype) for x in xs]
         if rewrite is not None:
-            calibrated = _session(rewrite(overrides), options, target)
-            return [_output(calibrated, x, options.dtype) for x in xs]
+            with tempfile.TemporaryDirectory(prefix="archspec-calibrated-") as scratch:
+                calibrated = _session(rewrite(overrides, Path(scratch)), options, target)
+                return [_output(calibrated, x, options.dtype) for x in xs]
         with tempfile.TemporaryDirectory(prefix="archspec-calibrated-") as tmp, holding(model, overrides):
             again = Path(tmp) / path.name
             export_onnx_with(model, plan, again, options, {}, min_size, target)

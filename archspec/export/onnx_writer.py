@@ -16,9 +16,10 @@ What the file holds is an inference graph, as deployment tools make it:
 A network with a unit that has no graph yet (or a backbone build) is not the writer's: the
 caller exports it with torch.onnx instead (:func:`unsupported_reason` says why).
 
-The calibrated-statistics check of verification re-emits the graph in memory with other
-running statistics (:func:`verify_written`): folded or not, the very graph the file holds,
-with the statistics in its initializers.
+The calibrated-statistics check of verification loads the written file once and writes the
+calibrated statistics into that in-memory copy's initializers (:func:`with_statistics`: the folded
+convs' weights and biases folded again, the kept BNs' statistics replaced): the very graph the file
+holds, without a second emission.
 """
 
 from __future__ import annotations
@@ -215,17 +216,10 @@ class _Builder:
     def _folded(self, conv: str, bn: str) -> dict[str, np.ndarray]:
         """The conv's weight and bias (module paths) with the BN after it folded in (in float64, then
         float32): ``w * s`` and ``(b - mean) * s + beta``, ``s = gamma / sqrt(var + eps)`` per output channel."""
-        if conv in self.net.fused:
-            return self.net.fused[conv]
-        get = self.net.state_tensor
-        w = get(f"{conv}.weight")
-        b = get(f"{conv}.bias").astype(np.float64) if f"{conv}.bias" in self.net.state else 0.0
-        gamma, beta, mean, var = (get(f"{bn}.{s}").astype(np.float64)
-                                  for s in ("weight", "bias", "running_mean", "running_var"))
-        scale = gamma / np.sqrt(var + self.net.eps[bn])  # per channel, in float64; the weight's product in float32
-        fused = self.net.fused[conv] = {"weight": w * scale.astype(np.float32).reshape(-1, *([1] * (w.ndim - 1))),
-                                        "bias": ((b - mean) * scale + beta).astype(np.float32)}
-        return fused
+        if conv not in self.net.fused:
+            self.net.fused[conv] = _fold(self.net.state_tensor, conv, bn, self.net.eps[bn],
+                                         f"{conv}.bias" in self.net.state)
+        return self.net.fused[conv]
 
     def emit(self, graph: Graph, x: str) -> str:
         """Every step of ``graph`` on input ``x``; returns the name of the unit's output."""
@@ -236,6 +230,54 @@ class _Builder:
             values[n.name] = n.step.onnx(self, [values[i] for i in n.inputs], [shapes[i] for i in n.inputs], n.shape)
             shapes[n.name] = n.shape
         return values[graph.output]
+
+
+def _fold(get: Any, conv: str, bn: str, eps: float, bias: bool) -> dict[str, np.ndarray]:
+    """The conv's weight and bias (module paths; ``get`` reads a tensor by state_dict key) with the BN
+    after it folded in (in float64, then float32): ``w * s`` and ``(b - mean) * s + beta``,
+    ``s = gamma / sqrt(var + eps)`` per output channel."""
+    w = get(f"{conv}.weight")
+    b = get(f"{conv}.bias").astype(np.float64) if bias else 0.0
+    gamma, beta, mean, var = (get(f"{bn}.{s}").astype(np.float64)
+                              for s in ("weight", "bias", "running_mean", "running_var"))
+    scale = gamma / np.sqrt(var + eps)  # per channel, in float64; the weight's product in float32
+    return {"weight": w * scale.astype(np.float32).reshape(-1, *([1] * (w.ndim - 1))),
+            "bias": ((b - mean) * scale + beta).astype(np.float32)}
+
+
+def with_statistics(proto: Any, model: torch.nn.Module, settings: WriterSettings,
+                    statistics: dict[str, np.ndarray]) -> Any:
+    """``proto`` (the writer's file of ``model``, loaded) with other BN running statistics, in place:
+    each folded conv's weight and bias initializers folded again with them, each kept BN's statistics
+    initializers replaced; no node is touched. What verification's calibrated comparison runs: the
+    file's very graph, without emitting it a second time. Returns ``proto``."""
+    from onnx import TensorProto
+
+    units = network_units(model)
+    folds = _fold_pairs(units) if settings.fold else {}
+    eps = {f"{u.name}.{n.name}": n.step.eps for u in units for n in u.graph.nodes if isinstance(n.step, Norm)}
+    state = _state(model, statistics)
+    replace: dict[str, np.ndarray] = {}
+    for bn, conv in folds.items():
+        if f"{bn}.running_mean" in statistics:
+            fused = _fold(state.__getitem__, conv, bn, eps[bn], f"{conv}.bias" in state)
+            replace.update({f"{conv}.weight": fused["weight"], f"{conv}.bias": fused["bias"]})
+    folded = {f"{bn}.{s}" for bn in folds for s in ("running_mean", "running_var")}
+    replace.update({k: v for k, v in statistics.items() if k not in folded})
+    dtype = np.float16 if settings.dtype == "fp16" else np.float32
+    found = 0
+    for tensor in proto.graph.initializer:
+        array = replace.get(tensor.name)
+        if array is None:
+            continue
+        if tensor.data_type not in (TensorProto.FLOAT, TensorProto.FLOAT16) or tuple(tensor.dims) != array.shape:
+            raise Unsupported(f"the file's initializer {tensor.name} is not the module's tensor of that name")
+        tensor.ClearField("float_data")
+        tensor.raw_data = np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
+        found += 1
+    if found != len(replace):
+        raise Unsupported(f"the file holds {found} of the {len(replace)} initializers the BN statistics change")
+    return proto
 
 
 def _fold_pairs(units: list[Unit]) -> dict[str, str]:
@@ -278,17 +320,11 @@ def emit(model: torch.nn.Module, settings: WriterSettings = WriterSettings(), me
     reason = unsupported_reason(model, settings.dtype)
     if reason:
         raise Unsupported(reason)
-    from onnx import TensorProto, helper
+    from onnx import helper
 
-    net = _Network(_state(model, overrides), settings)
     plan: Plan = model.plan
     units = network_units(model)
-    if settings.fold:
-        net.folds = _fold_pairs(units)
-        net.folded_convs = {conv: bn for bn, conv in net.folds.items()}
-    net.eps = {f"{u.name}.{n.name}": n.step.eps for u in units for n in u.graph.nodes if isinstance(n.step, Norm)}
-    for bn in net.folds:
-        net.consumed.add(f"{bn}.{BN_COUNTER}")
+    net = _network(model, units, settings, overrides, _fold_pairs(units) if settings.fold else {})
     nodes: list[Any] = []
     x = INPUT_NAME
     for unit in units:
@@ -305,24 +341,81 @@ def emit(model: torch.nn.Module, settings: WriterSettings = WriterSettings(), me
         nodes.append(helper.make_node(function.name, [x, *b.formals.values()], [call], name=call,
                                       domain=FUNCTION_DOMAIN))
         x = call
-    _name_output(nodes, x)
+    _name_output(nodes, x, OUTPUT_NAME)
+    h, w = plan.input_size
+    batch = "batch" if "batch" in settings.dynamic else 1
+    hw = ["height", "width"] if "hw" in settings.dynamic else [h, w]
+    return _finish(net, plan.name, nodes, [(INPUT_NAME, [batch, plan.in_channels, *hw])],
+                   [(OUTPUT_NAME, [batch, plan.classes])], metadata)
+
+
+def emit_units(model: torch.nn.Module, units: Sequence[Unit], settings: WriterSettings = WriterSettings()) -> Any:
+    """One ModelProto holding each unit as a graph of its own: input ``NAME:in`` to output ``NAME:out``
+    (``NAME`` the unit's name, batch dynamic), where ``model`` holds each unit's module at the unit's name.
+
+    The nodes are those :func:`emit` writes for the unit, BN folded within the unit (``settings.fold``);
+    with ``settings.functions`` each body is a local function, called once, as :func:`emit` writes them.
+    What compares the writer with torch.onnx one distinct unit at a time (tests/test_onnx_equivalence.py):
+    a network's file is these bodies chained, so every unit body can be checked without every network's weights.
+    """
+    if settings.dynamic != ("batch",):
+        raise ValueError("emit_units writes graphs with a dynamic batch only")
+    from onnx import helper
+
+    folds = {bn: conv for u in units for bn, conv in _fold_pairs([u]).items()} if settings.fold else {}
+    net = _network(model, units, settings, None, folds)
+    nodes: list[Any] = []
+    inputs, outputs = [], []
+    for unit in units:
+        if not unit.graph.nodes:
+            raise Unsupported(f"{unit.name}: an empty unit is the identity; it has no nodes to compare")
+        b = _Builder(net, unit, local=settings.functions)
+        x = f"{unit.name}:in"
+        if settings.functions:
+            function = _function(net, unit, b, b.emit(unit.graph, INPUT))
+            nodes.append(helper.make_node(function.name, [x, *b.formals.values()], [f"{unit.name}:out"],
+                                          name=unit.name, domain=FUNCTION_DOMAIN))
+        else:
+            out = b.emit(unit.graph, x)
+            _name_output(b.nodes, out, f"{unit.name}:out")
+            nodes += b.nodes
+        inputs.append((x, ["batch", *unit.graph.input_shape]))
+        outputs.append((f"{unit.name}:out", ["batch", *unit.graph.shape_of(unit.graph.output)]))
+    return _finish(net, "units", nodes, inputs, outputs, None)
+
+
+def _network(model: torch.nn.Module, units: Sequence[Unit], settings: WriterSettings,
+             overrides: dict[str, np.ndarray] | None, folds: dict[str, str]) -> _Network:
+    """The emission's shared state: the module's tensors, the BN folds, every norm's eps."""
+    net = _Network(_state(model, overrides), settings)
+    net.folds = folds
+    net.folded_convs = {conv: bn for bn, conv in folds.items()}
+    net.eps = {f"{u.name}.{n.name}": n.step.eps for u in units for n in u.graph.nodes if isinstance(n.step, Norm)}
+    for bn in folds:
+        net.consumed.add(f"{bn}.{BN_COUNTER}")
+    return net
+
+
+def _finish(net: _Network, name: str, nodes: list[Any], inputs: list[tuple[str, list]],
+            outputs: list[tuple[str, list]], metadata: dict[str, str] | None) -> Any:
+    """The ModelProto: every module tensor read, the nodes, the typed inputs and outputs, the metadata."""
+    from onnx import TensorProto, helper
+
+    settings = net.settings
     unused = {k for k in net.state if not k.endswith(BN_COUNTER)} - net.consumed
     if unused:
         raise Unsupported(f"the graphs do not read {len(unused)} of the module's tensors ({sorted(unused)[0]}, ...)")
     elem = TensorProto.FLOAT16 if settings.dtype == "fp16" else TensorProto.FLOAT
-    h, w = plan.input_size
-    batch = "batch" if "batch" in settings.dynamic else 1
-    hw = ["height", "width"] if "hw" in settings.dynamic else [h, w]
     proto = net.proto
     proto.ir_version, proto.producer_name, proto.producer_version = IR_VERSION, "archspec", __version__
     proto.opset_import.extend([helper.make_opsetid("", net.opset)]
                               + ([helper.make_opsetid(FUNCTION_DOMAIN, 1)] if settings.functions else []))
     proto.functions.extend(net.functions.values())
     graph = proto.graph
-    graph.name = plan.name
+    graph.name = name
     graph.node.extend(nodes)
-    graph.input.append(helper.make_tensor_value_info(INPUT_NAME, elem, [batch, plan.in_channels, *hw]))
-    graph.output.append(helper.make_tensor_value_info(OUTPUT_NAME, elem, [batch, plan.classes]))
+    graph.input.extend(helper.make_tensor_value_info(n, elem, shape) for n, shape in inputs)
+    graph.output.extend(helper.make_tensor_value_info(n, elem, shape) for n, shape in outputs)
     for key, value in (metadata or {}).items():
         proto.metadata_props.add(key=key, value=value)
     return proto
@@ -342,12 +435,12 @@ def _function(net: _Network, unit: Unit, b: _Builder, out: str) -> Any:
     return function
 
 
-def _name_output(nodes: list[Any], value: str) -> None:
-    """The network's output value is named ``logits`` (renamed where the last node makes it)."""
+def _name_output(nodes: list[Any], value: str, output: str) -> None:
+    """The graph's output value is named ``output`` (``logits``; renamed where the last node makes it)."""
     for node in reversed(nodes):
         for i, name in enumerate(node.output):
             if name == value:
-                node.output[i] = OUTPUT_NAME
+                node.output[i] = output
                 return
     raise Unsupported("the network's output is its input")
 
@@ -375,25 +468,23 @@ def verify_written(model: torch.nn.Module, input_shape: Sequence[int], path: str
                    batches: Sequence[int] = (1, 3), calibrate: bool = True):
     """:func:`archspec.export.verify.verify_onnx`'s checks for a written file: onnx.checker, then
     onnxruntime against the module as built and with calibrated BN statistics, one session per
-    graph: the file's, and an in-memory copy emitted with the calibrated statistics in its
-    initializers (folded or not, the graph the file holds). Non-finite or input-independent
+    graph: the file's, and the file's in-memory copy with the calibrated statistics written into
+    its initializers (:func:`with_statistics`; no second emission). Non-finite or input-independent
     outputs fail, as there."""
     import onnx
 
     from .verify import OnnxCheck, compare_export
 
-    onnx.checker.check_model(str(path), full_check=True)
-    proto = onnx.load(str(path), load_external_data=False)
+    proto = onnx.load(str(path))  # read once: checked, run, and the calibrated copy's source
+    onnx.checker.check_model(proto, full_check=True)
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
-    del proto
-    sessions: dict[str, Any] = {}
     statistics = {k for k in model.state_dict() if k.endswith(("running_mean", "running_var"))}
 
     def run(inputs: Sequence[torch.Tensor], overrides: dict[str, np.ndarray] | None) -> list[np.ndarray]:
-        if overrides:
-            session = _session(emit(model, settings, overrides=overrides).SerializeToString())
+        if overrides:  # the file's graph, its BN-derived initializers replaced in memory
+            session = _session(with_statistics(proto, model, settings, overrides).SerializeToString())
         else:
-            session = sessions.get("file") or sessions.setdefault("file", _session(str(path)))
+            session = _session(str(path))
         name = session.get_inputs()[0].name
         dtype = np.float16 if settings.dtype == "fp16" else np.float32
         return [o.astype(np.float32) for x in inputs for o in session.run(None, {name: x.numpy().astype(dtype)})]
@@ -416,5 +507,5 @@ def node_count(proto: Any) -> int:
     return sum(functions.get((n.domain, n.op_type), 1) for n in proto.graph.node)
 
 
-__all__ = ["Unsupported", "WriterSettings", "emit", "node_count", "save", "unsupported_reason", "verify_written",
-           "write_onnx"]
+__all__ = ["Unsupported", "WriterSettings", "emit", "emit_units", "node_count", "save", "unsupported_reason",
+           "verify_written", "with_statistics", "write_onnx"]

@@ -25,6 +25,7 @@ folds a NaN into a maximum.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -178,13 +179,51 @@ class Case:
 def cases(model: nn.Module, inputs: Sequence[torch.Tensor], calibrate: bool) -> list[Case]:
     """The module's outputs as built and, with ``calibrate`` where it has BN, with statistics
     calibrated on random batches at the first input's size. ``calibrate`` is False once trained
-    weights were loaded: their statistics are the ones to verify."""
+    weights were loaded: their statistics are the ones to verify. Inside :func:`reuse_cases`, each
+    is computed once per module and inputs."""
     inputs = tuple(inputs)
-    found = [Case("as built", inputs, tuple(torch_outputs(model, inputs)))]
-    if calibrate and has_batchnorm(model):
+    key = (id(model), _digest(inputs)) if _SHARED is not None else None
+
+    def once(statistics: str, make: Callable[[], Case]) -> Case:
+        if key is None:
+            return make()
+        found = _SHARED.get((*key, statistics))
+        if found is None:
+            found = _SHARED[(*key, statistics)] = make()
+        return found
+
+    def calibrated() -> Case:
         with calibrated_statistics(model, tuple(inputs[0].shape[1:])) as stats:
-            found.append(Case("calibrated", inputs, tuple(torch_outputs(model, inputs)), stats))
+            return Case("calibrated", inputs, tuple(torch_outputs(model, inputs)), stats)
+
+    found = [once("as built", lambda: Case("as built", inputs, tuple(torch_outputs(model, inputs))))]
+    if calibrate and has_batchnorm(model):
+        found.append(once("calibrated", calibrated))
     return found
+
+
+_SHARED: dict | None = None  # inside reuse_cases(): (module id, inputs' digest, statistics) -> Case
+
+
+@contextmanager
+def reuse_cases() -> Iterator[None]:
+    """Inside, :func:`cases` runs the module (and calibrates its BN statistics) once per module and
+    inputs: one build verifies several artifacts of a module whose tensors hold the same values
+    throughout (``-e all``: ONNX, fx, .pt2 and the standalone code share the cases)."""
+    global _SHARED
+    outer, _SHARED = _SHARED, {}
+    try:
+        yield
+    finally:
+        _SHARED = outer
+
+
+def _digest(inputs: Sequence[torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for x in inputs:
+        h.update(repr(tuple(x.shape)).encode())
+        h.update(x.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 @contextmanager
