@@ -106,3 +106,14 @@ def _no_inherited_terminal_size(monkeypatch: pytest.MonkeyPatch) -> None:
     as piped output does (no size), and a test that wants one sets it."""
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("LINES", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _default_limits():
+    """The CLI's global options (``--max-memory``, ``--allow-root``...) set process-wide limits, and the
+    CLI tests run in process: every test starts from the defaults, whatever the one before it set."""
+    from archspec.spec.limits import reset
+
+    reset()
+    yield
+    reset()

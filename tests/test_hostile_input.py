@@ -187,7 +187,7 @@ def test_a_900_kb_name_gives_a_short_message(write_spec):
 def test_9000_unknown_keys_list_twenty_problems_and_count_the_rest(write_spec):
     path = write_spec(RESNET56 + "".join(f"k{i}: 1\n" for i in range(9000)))
     out = refused(cli("validate", str(path)), "... and 8,980 more problems in")
-    assert out.count("unknown field") == 20 and len(out) < 5_000
+    assert out.count("unknown field") == 20 and len(out.replace(str(path), "spec.yaml")) < 5_000  # not the folder's
     github = cli("validate", "--format", "github", str(path))
     short = github.output.replace(str(path), "spec.yaml")  # bounded by problems, not by the folder's name
     assert github.exit_code == 2 and github.output.count("::error") == 21 and len(short) < 5_000
