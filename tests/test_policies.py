@@ -77,7 +77,20 @@ def torchinfo_count(model, x) -> int:
     return summary(model, input_data=x, verbose=0).total_mult_adds
 
 
-TOOLS = {"fvcore": fvcore_count, "ptflops": ptflops_count, "thop": thop_count, "torchinfo": torchinfo_count}
+def flopcounter_count(model, x) -> int:
+    """FlopCounterMode as a user runs it by default: eval, no_grad, SDPA's default kernel; FLOPs / 2."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x)
+    flops = counter.get_total_flops()
+    assert flops % 2 == 0
+    return flops // 2
+
+
+TOOLS = {"flopcounter": flopcounter_count, "fvcore": fvcore_count, "ptflops": ptflops_count, "thop": thop_count,
+         "torchinfo": torchinfo_count}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))

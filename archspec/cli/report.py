@@ -52,6 +52,7 @@ class Policy(str, Enum):
     thop = "thop"
     torchinfo = "torchinfo"
     torchvision = "torchvision"
+    flopcounter = "flopcounter"
 
 
 class Device(str, Enum):
@@ -285,7 +286,8 @@ def report(
                                   "cuda (dropout keeps a bool mask and BN fp32 statistics there)."),
     policy: Policy = typer.Option(
         Policy.archspec, "--policy", help="Whose MAC count to report: archspec (conv + linear), or the figure "
-        "fvcore, ptflops, thop, torchinfo or torchvision would print for the built module (docs/report.md)."),
+        "fvcore, ptflops, thop, torchinfo or torchvision would print for the built module, or FlopCounterMode "
+        "with its defaults (flopcounter; docs/report.md)."),
     sets: list[str] = sets_option("--set", "-s", applies_to="every spec given"),
     wide: bool = wide_option(),
     strict: bool = strict_option(),

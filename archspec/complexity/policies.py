@@ -172,9 +172,20 @@ def torchinfo(event: tuple[Any, ...]) -> int:
     return 0 if isinstance(record, LayerScale) else record.params
 
 
+def flopcounter(event: tuple[Any, ...]) -> int:
+    """``torch.utils.flop_counter.FlopCounterMode`` with PyTorch's defaults (eval, under no_grad, SDPA's
+    default kernel), halved: torchvision's figure, except that a fused ``F.scaled_dot_product_attention``
+    call (a ViT block's ``attention: sdpa``) counts 0, since the CPU kernel it then takes (flash) has no
+    FLOP formula (pytorch#195460). On torchvision's own ViTs the defaults also take
+    ``nn.MultiheadAttention``'s fused fast path, which hides the projections as well: 11.27 G of
+    ViT-B/16's 17.56 G (docs/report.md)."""
+    kind, *_ = event
+    return 0 if kind == "sdpa" else torchvision(event)
+
+
 POLICIES: dict[str, Rule] = {
     "archspec": archspec, "fvcore": fvcore, "ptflops": ptflops, "thop": thop, "torchinfo": torchinfo,
-    "torchvision": torchvision,
+    "torchvision": torchvision, "flopcounter": flopcounter,
 }
 
 
