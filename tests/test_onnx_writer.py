@@ -28,21 +28,22 @@ from archspec.plan.ops import Norm
 # One bundled spec per unit kind, at a small input: (name, input size, --set overrides).
 SPECS = [
     ("resnet-20", 32, []),  # stem_conv, basic (option A shortcut: subsample, zero-pad), classifier
-    ("preact-resnet-164", 32, []),  # pre-activation bottleneck: BN not after a conv (kept)
+    ("preact-resnet-164", 32, ["body.depth=29"]),  # pre-activation bottleneck: BN not after a conv (kept)
     ("pyramidnet", 32, []),  # pyramid
-    ("se-resnet-50", 64, []),  # bottleneck with SE, projection shortcut
+    ("se-resnet-50", 64, [*(f"body.stages[{i}].units=1" for i in range(4))]),  # bottleneck with SE, projection
     ("squeezenet-1.0", 64, []),  # stem_layers, fire, pool, conv_pool (ceil-mode pools)
     ("googlenet", 64, []),  # inception
     ("efficientnet-b0", 64, []),  # mbconv (SiLU, SE), conv_classifier
     ("mobilenet-v3-small", 64, []),  # bneck (hardswish, hardsigmoid), conv_mlp
     ("regnet-y-400mf", 64, []),  # regnet (group conv, SE)
-    ("efficientnet-v2-s", 64, []),  # fused_mbconv
+    ("efficientnet-v2-s", 64, [*(f"body.stages[{i}].units=1" for i in range(6))]),  # fused_mbconv
     ("shufflenet-v2-x0.5", 64, []),  # shuffle (chunk, channel shuffle)
-    ("convnext-tiny", 64, []),  # convnext (permute, channels-last layer norm, per-position linear, layer scale, GELU)
+    ("convnext-tiny", 64, [*(f"body.stages[{i}].units=1" for i in range(4))]),
+    # convnext (permute, channels-last layer norm, per-position linear, layer scale, GELU)
     ("densenet-121", 64, []),  # dense, transition (avg pool)
     ("vgg-11-bn", 64, ["head.hidden=[64,64]"]),  # stem_none, plain, pool, mlp (adaptive pooling of a 2x2 map to 7x7)
     ("inception-v3", 160, ["body.aux_heads=[]"]),  # inception_v3 (factorised convs, count_include_pad=False)
-    ("resnet-50-dcn", 32, []),  # deformable conv (opset 19)
+    ("resnet-50-dcn", 32, [*(f"body.stages[{i}].units=1" for i in range(4))]),  # deformable conv (opset 19)
     ("vit-b-16", 32, ["stem.width=48", "body.block.heads=4", "body.block.mlp_dim=64", "body.stages.0.units=2"]),
     # patch embedding, class token, position embedding, attention (heads split, matmuls, softmax), token head
     ("maxvit-t", 64, ["body.block.partition=2", "body.widening.widths=[32,32,64,64]",
