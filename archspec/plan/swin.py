@@ -29,10 +29,10 @@ from .graph import INPUT, GraphBuilder
 from .ops import Conv, Linear, Norm, Size
 from .options import no_options, register_options
 from .registry import register_head, register_planner, register_stem
-from .steps import Act, AdaptiveAvgPool, Add, Flatten, Permute, Select, Softmax
+from .steps import Act, AdaptiveAvgPool, Add, Flatten, Mul, Permute, Select, Softmax
 from .types import Unit, UnitOptions
 from .vit import nearest_sizes
-from .window_steps import (BiasAdd, Crop, LogitScale, Normalize, PatchMerge, RelativePositionBias, Roll, ScaleLogits,
+from .window_steps import (BiasAdd, Crop, LogitScale, Normalize, PatchMerge, RelativePositionBias, Roll,
                            TableLinear, TableParam, TableReLU, WindowBuffer, WindowHeads, WindowLinear, WindowMatMul,
                            WindowMergeHeads, WindowPad, WindowPartition, WindowReverse)
 
@@ -127,7 +127,7 @@ def _window_attention(g: GraphBuilder, x: str, block: Any, width: int, size: Siz
         scores = g.add(WindowMatMul.window("attn.scores", g.shape(q), g.shape(key), True, (heads > 1, True)), q, key)
         scale = g.add(LogitScale("attn.logit_scale_exp"), g.add(TableParam("attn.logit_scale", (heads, 1, 1),
                                                                              ("fill", LOG_10))))
-        scores = g.add(ScaleLogits("attn.scaled"), scores, scale)
+        scores = g.add(Mul("attn.scaled"), scores, scale)  # the cosine logits times the per-head scale
         span = 2 * k - 1
         table = g.chain(g.add(WindowBuffer("attn.relative_coords_table", "coords", k)),
                         TableLinear("attn.cpb_mlp.0", 2, CPB_HIDDEN, size=(span, span)), TableReLU("attn.cpb_mlp.1"),

@@ -702,24 +702,6 @@ class LogitScale(Free):
         return "exp(clamp(logit scale))"
 
 
-@dataclass(frozen=True)
-class ScaleLogits(Free):
-    """Cosine logits ``(nW, heads, N, N)`` times the per-head scale: ``attn * scale``; saves both."""
-
-    path: str
-    label: ClassVar[str] = "\u00d7 logit scale"
-
-    def expr(self, args: list[str]) -> str:
-        return f"{args[0]} * {args[1]}"
-
-    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
-        flow.emit("mul", elements(out))
-        return flow.op((xs[0], xs[1]), elements(out), saves=(xs[0], xs[1]))
-
-    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
-        return b.node("Mul", xs)
-
-
 WINDOW_STEPS = (TableParam, WindowBuffer, WindowPad, Crop, Roll, WindowPartition, WindowReverse, PatchMerge,
                 WindowHeads, WindowMatMul, WindowMergeHeads, WindowLinear, TableLinear, TableReLU,
-                RelativePositionBias, BiasAdd, Normalize, LogitScale, ScaleLogits)
+                RelativePositionBias, BiasAdd, Normalize, LogitScale)
