@@ -309,8 +309,19 @@ class Concat(Free):
         return b.node("Concat", xs, axis=1)
 
 
+class TrainingOnly(Free):
+    """A module step that acts in training only (dropout, stochastic depth): called as its module, and
+    the identity at inference, so it writes no ONNX node."""
+
+    def expr(self, args: list[str]) -> str:
+        return self.call(args)
+
+    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
+        return xs[0]
+
+
 @dataclass(frozen=True)
-class Dropout(Free):
+class Dropout(TrainingOnly):
     """``nn.Dropout(rate)`` (``inplace``: ``dropout_``, MobileNetV3's classifier)."""
 
     path: str
@@ -321,14 +332,8 @@ class Dropout(Free):
     def module(self) -> ModuleSpec:
         return "Dropout", ({"p": self.rate, "inplace": True} if self.inplace else {"p": self.rate})
 
-    def expr(self, args: list[str]) -> str:
-        return self.call(args)
-
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.dropout(self.rate, xs[0], inplace=self.inplace)
-
-    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
-        return xs[0]  # the identity at inference
 
     @property
     def label(self) -> str:
@@ -336,7 +341,7 @@ class Dropout(Free):
 
 
 @dataclass(frozen=True)
-class DropPath(Free):
+class DropPath(TrainingOnly):
     """Stochastic depth (archspec.blocks.layers.DropPath): a per-sample mask, saved."""
 
     path: str
@@ -346,14 +351,8 @@ class DropPath(Free):
     def module(self) -> ModuleSpec:
         return "DropPath", {"rate": self.rate}
 
-    def expr(self, args: list[str]) -> str:
-        return self.call(args)
-
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
         return flow.drop_path(self.rate, xs[0])
-
-    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
-        return xs[0]  # the identity at inference
 
     @property
     def label(self) -> str:
