@@ -385,14 +385,9 @@ class WindowMatMul(MatMul):
         return flow.op((a, b), elements(out), saves=(a, b))
 
     def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
-        """As ``MatMul``'s, but the batch is folded into the windows (no extra dim): the copies are no nodes."""
-        left, right = xs
-        if self.scale is not None:
-            left = b.node("Mul", [left, b.scalar(self.scale)])
-        if self.transpose_b:
-            rank = len(ins[1])
-            right = b.node("Transpose", [right], perm=[*range(rank - 2), rank - 1, rank - 2])
-        return b.node("MatMul", [left, right])
+        """``MatMul``'s nodes; the copies are none. The batch is folded into the windows, so the tensors have
+        the per-sample rank, one less than ``MatMul`` reads from shapes whose batch is a dim of its own."""
+        return MatMul.onnx(self, b, xs, [shape[1:] for shape in ins], out)
 
     @property
     def label(self) -> str:
