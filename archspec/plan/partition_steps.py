@@ -56,9 +56,14 @@ def _map_dims(channels_last: bool) -> tuple[int, ...]:
 
 
 def _viewable(channels_last: bool, size: Size, window: Size) -> bool:
-    """Whether cutting a map into windows (or back) is a view: channels last, one window per row or
-    one-row windows (the permute then moves no stride the reshape merges); otherwise a copy."""
-    return channels_last and (size[1] == window[1] or window[0] == 1)
+    """Whether cutting a map into windows (or back) is a view, as torch's reshape of the permuted map: where
+    the dims it merges are adjacent in memory, size-1 dims aside. Channels last, that is one window per row
+    or one-row windows; channels first (the channels moved last), one window or 1x1 windows (also back from
+    grid attention's swapped token axes). tests/test_partition_steps.py holds it to torch's storages."""
+    (gh, gw), (wh, ww) = _grid(size, window), window
+    if channels_last:
+        return gw == 1 or wh == 1
+    return (gh == 1 or gw == 1 or wh == 1) and (gw == 1 or wh == 1 or ww == 1)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ over the ``attn.relative_coords_table`` buffer instead of the table.
 Maps are channels-last ``(H, W, C)``; a unit's ``in_size``/``out_size`` is its (H, W). Patch merging
 is held by the first unit of the stage it opens (as ConvNeXt's downsampling), its steps under
 ``downsample.``. The attention is ``shifted_window_attention``'s steps (plan/window_steps.py, and those
-it shares with MaxViT in plan/partition_steps.py); its two
-matmuls carry the MACs FlopCounterMode counts (2 x nW x N x N x C per block), the qkv and projection
-Linears theirs, and V2's position MLP its own once per forward.
+it shares with MaxViT in plan/partition_steps.py); its two matmuls carry the MACs FlopCounterMode counts
+(2 x nW x N x N x C per block), the qkv and projection Linears theirs, and V2's position MLP its own once
+per forward.
 """
 
 from __future__ import annotations
