@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..plan.ops import Conv, DeformConv, Linear, Norm
-from ..plan.partition_steps import INDEX_SOURCE
+from ..plan.partition_steps import INDEX_SOURCE, gather_bias
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -150,7 +150,5 @@ class RelativePositionBias(nn.Module):
                 (f"{prefix}relative_position_index", index, lambda t, g: t.copy_(self.offsets()))]
 
     def forward(self):
-        tokens = self.side * self.side
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        return bias.view(tokens, tokens, -1).permute(2, 0, 1).contiguous()
-''')
+        table, index, tokens = self.relative_position_bias_table, self.relative_position_index, self.side ** 2
+        return ''' + gather_bias("table", "index.view(-1)", "tokens") + "\n")  # the step's gather (plan/partition_steps.py)

@@ -45,6 +45,12 @@ exec(compile(INDEX_SOURCE, "<archspec relative position index>", "exec"), _INDEX
 relative_position_index = _INDEX["relative_position_index"]
 
 
+def gather_bias(table: str, index: str, tokens: int | str) -> str:
+    """The bias's source, written once for the step's call and MaxViT's module (blocks/layers.py): the rows
+    of ``table`` at the flat ``index``, made ``(heads, T, T)`` (a view, a permute, a contiguous copy)."""
+    return f"{table}[{index}].view({tokens}, {tokens}, -1).permute(2, 0, 1).contiguous()"
+
+
 def _grid(size: Size, window: Size) -> Size:
     return size[0] // window[0], size[1] // window[1]
 
@@ -309,7 +315,7 @@ class RelativePositionBias:
         table, index = args
         if self.v2:
             table = f"{table}.view(-1, {self.heads})"
-        bias = f"{table}[{index}].view({self.tokens}, {self.tokens}, -1).permute(2, 0, 1).contiguous()"
+        bias = gather_bias(table, index, self.tokens)
         return f"16 * torch.sigmoid({bias})" if self.v2 else bias
 
     def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
