@@ -18,7 +18,7 @@ matmuls are :class:`~archspec.plan.steps.MatMul` steps. Swin's are in plan/windo
 
 Each step owns its facts as in plan/steps.py (shape, generated code, memory, ONNX nodes, label).
 Per-sample shapes leave the batch out; the generated code writes it as ``-1``. The copies here
-(partitions, heads, merged heads) are new tensors whose backward needs nothing saved.
+(partitions where they are no views, heads, merged heads) are new tensors whose backward needs nothing saved.
 """
 
 from __future__ import annotations
