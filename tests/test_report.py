@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import archspec
 from archspec.cli import app
 from archspec.complexity import elementwise, make_report
-from archspec.plan.ops import Conv, Norm
+from archspec.plan.ops import Conv, Linear, Norm
 from archspec.plan.types import Unit
 from conftest import ROOT, SPECS
 
@@ -463,3 +463,57 @@ def test_terminal_table_draws_the_same_as_one_rich_row_per_unit(width: int) -> N
     drawn = draw(to_rich(table))
     assert drawn == draw(reference)
     assert drawn.count("\n") == len(table.rows) + 6  # rows, header, footer and four rules
+
+
+# -- the attention note ---------------------------------------------------------------
+
+
+def attention_macs(plan) -> int:
+    """The network's MACs outside its conv and linear layers: its attentions' matmuls."""
+    return plan.macs - sum(op.macs for unit in plan.units for op in unit.ops if isinstance(op, (Conv, Linear)))
+
+
+def test_attention_note_states_vit_s_one_sequence_of_every_token() -> None:
+    """ViT-B/16 at 224: 12 global attentions over (224 / 16)^2 + 1 = 197 tokens of width 768."""
+    plan = archspec.plan(SPECS / "vit-b-16.yaml")
+    layouts = make_report(plan).attention
+    assert [(a.count, a.sequences, a.tokens, a.keys, a.width) for a in layouts] == [(12, 1, 197, 197, 768)]
+    assert 12 * layouts[0].macs == attention_macs(plan) == 12 * 2 * 197 * 197 * 768
+    said = " ".join(cli("report", SPECS / "vit-b-16.yaml").stdout.split())
+    assert "S x T x T x D each per attention" in said
+    assert "In this network: 12 attentions over 1 sequence of T = 197 tokens, D = 768 (59,610,624 MACs each)." in said
+    data = archspec.report(SPECS / "vit-b-16.yaml")
+    assert data["policy"]["attention"].endswith("In this network: 12 attentions over 1 sequence of T = 197 tokens, "
+                                                 "D = 768 (59,610,624 MACs each)")
+
+
+@pytest.mark.parametrize("size, maps", [(224, (56, 28, 14, 7)), (200, (50, 25, 13, 7))])
+def test_attention_note_states_swin_s_windows_of_the_padded_map(size: int, maps: tuple[int, ...]) -> None:
+    """Swin-T: per stage (2, 2, 6, 2 blocks, widths 96 to 768) one sequence of 7 x 7 = 49 tokens per window of
+    the map padded to multiples of 7: at 200 the 50x50 map is padded to 56x56, 64 windows, as at 224."""
+    plan = archspec.plan(SPECS / "swin-t.yaml", input_size=size)
+    layouts = make_report(plan).attention
+    windows = [((side + 6) // 7) ** 2 for side in maps]  # windows of 7x7 on the padded map
+    assert windows == [64, 16, 4, 1]
+    expected = [(blocks, w, 49, 49, width) for blocks, w, width in zip((2, 2, 6, 2), windows, (96, 192, 384, 768))]
+    assert [(a.count, a.sequences, a.tokens, a.keys, a.width) for a in layouts] == expected
+    assert sum(a.count * a.macs for a in layouts) == attention_macs(plan)
+    said = " ".join(cli("report", SPECS / "swin-t.yaml", "-i", size).stdout.split())
+    assert ("In this network: 2 attentions over 64 sequences of T = 49 tokens, D = 96 (29,503,488 MACs each); "
+            "2 attentions over 16 sequences of T = 49 tokens, D = 192") in said
+    assert "2 attentions over 1 sequence of T = 49 tokens, D = 768 (3,687,936 MACs each)." in said
+    assert "197" not in said.split("In this network:")[1]
+
+
+def test_attention_note_counts_maxvit_s_block_and_grid_attention_alike() -> None:
+    """MaxViT-T: each unit attends within 7x7 blocks and across a 7x7 grid, both (H/7)(W/7) sequences of 49 tokens."""
+    plan = archspec.plan(SPECS / "maxvit-t.yaml")
+    layouts = make_report(plan).attention
+    assert [(a.count, a.sequences, a.tokens, a.width) for a in layouts] == [
+        (2 * 2, 64, 49, 64), (2 * 2, 16, 49, 128), (2 * 5, 4, 49, 256), (2 * 2, 1, 49, 512)]
+    assert sum(a.count * a.macs for a in layouts) == attention_macs(plan)
+
+
+def test_a_network_without_attention_has_no_attention_note() -> None:
+    said = cli("report", SPECS / "resnet-50.yaml").stdout
+    assert make_report(archspec.plan(SPECS / "resnet-50.yaml")).attention == () and "In this network" not in said

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..plan.ops import Conv, DeformConv, Linear, Norm
+from ..plan.partition_steps import INDEX_SOURCE, gather_bias
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -122,8 +123,11 @@ DropPath = declared('''class DropPath(nn.Module):
 ''')
 
 
-# MaxViT's relative position bias (plan/partition_steps.py RelativePositionBias): the table and its fixed index.
-RelativePositionBias = declared('''class RelativePositionBias(nn.Module):
+# MaxViT's relative position bias (plan/partition_steps.py RelativePositionBias): the table and its fixed index,
+# whose values are the plain-Python function Swin's buffer is made by too (written beside the class for standalone code).
+RelativePositionBias = declared(INDEX_SOURCE + '''
+
+class RelativePositionBias(nn.Module):
     """A learned bias per head for each token pair of a side x side window, from a (2 side - 1)^2 x heads
     table gathered by the pair's offset (torchvision's MaxViT); returns it as (heads, T, T), T = side^2."""
 
@@ -135,11 +139,8 @@ RelativePositionBias = declared('''class RelativePositionBias(nn.Module):
         self.register_buffer("relative_position_index", self.offsets(), persistent=False)
 
     def offsets(self):
-        """The table row of each token pair: (dy + side - 1) * (2 side - 1) + dx + side - 1."""
-        side = self.side
-        coords = torch.stack(torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")).flatten(1)
-        offset = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (side - 1)
-        return offset[:, :, 0] * (2 * side - 1) + offset[:, :, 1]
+        """The table row of each token pair, (T, T): (dy + side - 1) * (2 side - 1) + dx + side - 1."""
+        return torch.tensor(relative_position_index(self.side)).view(self.side ** 2, -1)
 
     def init_fills(self, prefix, rules):
         """How archspec's init fills it: the table trunc normal (std 0.02, cut at +-2), the index rebuilt."""
@@ -149,7 +150,5 @@ RelativePositionBias = declared('''class RelativePositionBias(nn.Module):
                 (f"{prefix}relative_position_index", index, lambda t, g: t.copy_(self.offsets()))]
 
     def forward(self):
-        tokens = self.side * self.side
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        return bias.view(tokens, tokens, -1).permute(2, 0, 1).contiguous()
-''')
+        table, index, tokens = self.relative_position_bias_table, self.relative_position_index, self.side ** 2
+        return ''' + gather_bias("table", "index.view(-1)", "tokens") + "\n")  # the step's gather (plan/partition_steps.py)

@@ -39,6 +39,7 @@ transposed copy). FlopCounterMode counts none of these either way.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from math import prod
 
 from ..plan.ops import Conv, Norm, Size
 from ..plan.steps import AdaptiveAvgPool, Attention, MatMul, Mean, Pool
@@ -52,8 +53,9 @@ MACS_POLICY = (
 )
 EXCLUDED = "norms (BN, LayerNorm), activations, layer scales, pooling, residual adds and biases are not in the MACs"
 ATTENTION_POLICY = (
-    "attention: its two matmuls are MACs, q @ k^T and weights @ v, T x T x D each per layer (T tokens of width D), "
-    "as FlopCounterMode counts them with the mha fast path off and SDPA's math kernel (torchvision's GFLOPS); the "
+    "attention: its two matmuls are MACs, q @ k^T and weights @ v, S x T x T x D each per attention (S sequences "
+    "attended separately, each of T tokens of width D: global attention attends one sequence of every token, "
+    "window attention one sequence per window), as FlopCounterMode counts them with the mha fast path off and SDPA's math kernel (torchvision's GFLOPS); the "
     "input and output projections are linear layers; softmax and the 1/sqrt(d) scaling are not MACs. "
     "FlopCounterMode's defaults undercount torchvision's modules: in eval under no_grad nn.MultiheadAttention's "
     "fused fast path hides the projections and the attention, and CPU SDPA's flash kernel (fast path off) has no "
@@ -96,10 +98,50 @@ class Elementwise:
         return {**{f.name: getattr(self, f.name) for f in fields(self)}, "total": self.total}
 
 
-def has_attention(units: "tuple[Unit, ...]") -> bool:
-    """Whether any unit's graph has attention's matmuls (plan/steps.py's MatMul, or the fused Attention)."""
-    return any(u.graph is not None and any(isinstance(n.step, (MatMul, Attention)) for n in u.graph.nodes)
-               for u in units)
+@dataclass(frozen=True)
+class AttentionLayout:
+    """``count`` attentions of one shape in a network: each over ``sequences`` sequences per sample (one for
+    global attention, one per window for windowed), each sequence ``tokens`` queries against ``keys`` keys
+    of width ``width`` (all heads)."""
+
+    count: int
+    sequences: int
+    tokens: int
+    keys: int
+    width: int
+
+    @property
+    def macs(self) -> int:
+        """Both matmuls of one attention: S x T x T' x D each (q @ k^T, then weights @ v)."""
+        return 2 * self.sequences * self.tokens * self.keys * self.width
+
+    def describe(self) -> str:
+        """``12 attentions over 1 sequence of T = 197 tokens, D = 768 (59,610,624 MACs each)``."""
+        tokens = f"T = {self.tokens} tokens" if self.tokens == self.keys else f"{self.tokens} queries x {self.keys} keys"
+        return (f"{self.count} attention{'s' * (self.count > 1)} over {self.sequences:,} "
+                f"sequence{'s' * (self.sequences > 1)} of {tokens}, D = {self.width} ({self.macs:,} MACs each)")
+
+
+def attention_layouts(units: "tuple[Unit, ...]") -> tuple[AttentionLayout, ...]:
+    """The network's attentions, grouped by shape in the order they first run, read from the graphs: each
+    ``q @ k^T`` matmul (plan/steps.py's MatMul with ``transpose_b``, or the fused Attention) on a query of
+    per-sample shape ``(*sequences, heads, T, d)``."""
+    counts: dict[tuple[int, int, int, int], int] = {}
+    for unit in units:
+        if unit.graph is None:
+            continue
+        for node in unit.graph.nodes:
+            step = node.step
+            if isinstance(step, Attention) or (isinstance(step, MatMul) and step.transpose_b):
+                *lead, heads, tokens, d = unit.graph.shape_of(node.inputs[0])
+                key = (prod(lead), tokens, unit.graph.shape_of(node.inputs[1])[-2], heads * d)
+                counts[key] = counts.get(key, 0) + 1
+    return tuple(AttentionLayout(count, *key) for key, count in counts.items())
+
+
+def attention_note(layouts: tuple[AttentionLayout, ...]) -> str:
+    """How attention is counted, and what S, T and D are in this network (from its graphs)."""
+    return ATTENTION_POLICY + ". In this network: " + "; ".join(layout.describe() for layout in layouts)
 
 
 def has_window_attention(units: "tuple[Unit, ...]") -> bool:

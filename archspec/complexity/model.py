@@ -13,8 +13,8 @@ from typing import Any, Mapping
 from ..plan.features import Feature, features
 from ..plan.ops import PosEmbedding, Size
 from ..plan.types import Counted, Plan, Unit
-from .counting import (ATTENTION_POLICY, AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, WINDOW_ATTENTION_POLICY,
-                       Elementwise, elementwise, has_attention, has_window_attention)
+from .counting import (AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, WINDOW_ATTENTION_POLICY, AttentionLayout,
+                       Elementwise, attention_layouts, attention_note, elementwise, has_window_attention)
 from .memory import Memory, UnitMemory, memory
 from .policies import describe, policy_macs
 
@@ -135,7 +135,7 @@ class Report(Counted):
     memory: Memory | None = None  # of the default build (no aux heads)
     policy: str = "archspec"  # whose MAC count the rows' ``macs`` hold (complexity/policies.py)
     features: tuple[Feature, ...] = ()  # the backbone's maps, timm's features_only (plan/features.py)
-    attention: bool = False  # it has attention's matmuls: the report says how they are counted
+    attention: tuple[AttentionLayout, ...] = ()  # its attentions' shapes: the report says how they are counted
     window_attention: bool = False  # ... in windows (Swin): the report says what that changes
     resolution_notes: tuple[str, ...] = ()  # parameters whose size follows the input (ViT's position embedding)
 
@@ -190,7 +190,7 @@ class Report(Counted):
         if self.aux is not None:
             out["policy"]["aux"] = AUX_POLICY
         if self.attention:
-            out["policy"]["attention"] = ATTENTION_POLICY
+            out["policy"]["attention"] = attention_note(self.attention)
         if self.window_attention:
             out["policy"]["window_attention"] = WINDOW_ATTENTION_POLICY
         out["stages"] = [s.as_dict(self.with_elementwise) for s in self.stages]
@@ -220,7 +220,7 @@ def make_report(plan: Plan, with_elementwise: bool = False, aux: bool = False, b
         name=plan.name, in_channels=plan.in_channels, input_size=tuple(plan.input_size),  # type: ignore[arg-type]
         classes=plan.classes, depth=plan.depth, units=rows, stages=stages, with_elementwise=with_elementwise,
         aux=tuple(UnitRow.of(u) for u in plan.aux) if aux else None, memory=mem, policy=policy,
-        features=features(plan), attention=has_attention(plan.units),
+        features=features(plan), attention=attention_layouts(plan.units),
         window_attention=has_window_attention(plan.units), resolution_notes=resolution_notes(plan),
     )
 

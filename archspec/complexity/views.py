@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..plan.regnet import describe as describe_regnet
-from .counting import ATTENTION_POLICY, AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, WINDOW_ATTENTION_POLICY
+from .counting import AUX_POLICY, ELEMENTWISE_POLICY, EXCLUDED, MACS_POLICY, WINDOW_ATTENTION_POLICY, attention_note
 from .model import Report
 from .model import MEMORY_POLICY
 from .policies import describe
@@ -47,7 +47,8 @@ def policy_notes(report: Report, one_network: bool = True) -> list[str]:
     if report.aux is not None:
         notes.append(AUX_POLICY + ".")
     if report.attention:
-        notes.append(ATTENTION_POLICY[0].upper() + ATTENTION_POLICY[1:] + ".")
+        note = attention_note(report.attention)
+        notes.append(note[0].upper() + note[1:] + ".")
     if report.window_attention:
         notes.append(WINDOW_ATTENTION_POLICY[0].upper() + WINDOW_ATTENTION_POLICY[1:] + ".")
     notes += [note[0].upper() + note[1:] + "." for note in report.resolution_notes]

@@ -33,7 +33,7 @@ from .errors import PlanError
 from .graph import INPUT, GraphBuilder
 from .ops import Conv, Linear, Norm, Size, conv_out
 from .options import no_options, register_options
-from .partition_steps import Departition, Heads, MergeHeads, Partition, RelativePositionBias, Scale
+from .partition_steps import BiasAdd, Departition, Heads, MergeHeads, Partition, RelativePositionBias, Scale
 from .registry import register_head, register_planner
 from .steps import Act, Add, AdaptiveAvgPool, Flatten, MatMul, Mul, Permute, Pool, Softmax
 from .types import Unit, UnitOptions
@@ -115,7 +115,8 @@ def attention(g: GraphBuilder, x: str, prefix: str, width: int, heads: int, grou
     q, k, v = (g.add(Heads(f"{prefix}.{n}", heads, i), qkv) for i, n in enumerate("qkv"))
     k = g.add(Scale(f"{prefix}.k_scale", width ** -0.5), k)
     scores = g.add(MatMul.of(f"{prefix}.scores", g.shape(q), g.shape(k), True), q, k)
-    scores = g.add(RelativePositionBias(f"{prefix}.relative_position", side, heads, groups), scores)
+    bias = g.add(RelativePositionBias(f"{prefix}.relative_position", side, heads, groups))
+    scores = g.add(BiasAdd(f"{prefix}.add_bias"), scores, bias)
     attn = g.add(Softmax(f"{prefix}.softmax"), scores)
     out = g.add(MatMul.of(f"{prefix}.context", g.shape(attn), g.shape(v)), attn, v)
     out = g.add(MergeHeads(f"{prefix}.merge_heads"), out)

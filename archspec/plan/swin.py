@@ -11,9 +11,10 @@ over the ``attn.relative_coords_table`` buffer instead of the table.
 
 Maps are channels-last ``(H, W, C)``; a unit's ``in_size``/``out_size`` is its (H, W). Patch merging
 is held by the first unit of the stage it opens (as ConvNeXt's downsampling), its steps under
-``downsample.``. The attention is ``shifted_window_attention``'s steps (plan/window_steps.py); its two
-matmuls carry the MACs FlopCounterMode counts (2 x nW x N x N x C per block), the qkv and projection
-Linears theirs, and V2's position MLP its own once per forward.
+``downsample.``. The attention is ``shifted_window_attention``'s steps (plan/window_steps.py, and those
+it shares with MaxViT in plan/partition_steps.py); its two matmuls carry the MACs FlopCounterMode counts
+(2 x nW x N x N x C per block), the qkv and projection Linears theirs, and V2's position MLP its own once
+per forward.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from .options import no_options, register_options
 from .registry import register_head, register_planner, register_stem
 from .steps import Act, AdaptiveAvgPool, Add, Flatten, Mul, Permute, Select, Softmax
 from .types import Unit, UnitOptions
+from .partition_steps import BiasAdd, Departition, MergeHeads, Partition, RelativePositionBias
 from .vit import nearest_sizes
-from .window_steps import (BiasAdd, Crop, LogitScale, Normalize, PatchMerge, RelativePositionBias, Roll,
-                           TableLinear, TableParam, TableReLU, WindowBuffer, WindowHeads, WindowLinear, WindowMatMul,
-                           WindowMergeHeads, WindowPad, WindowPartition, WindowReverse)
+from .window_steps import (Crop, LogitScale, Normalize, PatchMerge, Roll, TableLinear, TableParam, TableReLU,
+                           WindowBuffer, WindowHeads, WindowLinear, WindowMatMul, WindowPad)
 
 no_options("stem_swin_patch_embed", "swin_classifier")  # their steps say everything
 CPB_HIDDEN = 512  # Swin V2's continuous position bias MLP: Linear(2, 512), ReLU, Linear(512, heads)
@@ -115,7 +116,7 @@ def _window_attention(g: GraphBuilder, x: str, block: Any, width: int, size: Siz
         x = g.add(WindowPad("attn.pad", pad_b, pad_r), x)
     if any(shifts):
         x = g.add(Roll("attn.roll", (-shifts[0], -shifts[1])), x)
-    x = g.add(WindowPartition("attn.windows", k), x)
+    x = g.add(Partition("attn.windows", width, padded, (k, k), channels_last=True, fold_batch=True), x)
     windows, tokens = g.shape(x)[:2]
     qkv = g.add(WindowLinear("attn.qkv", width, 3 * width, size=(windows, tokens), zero_k_bias=v2), x)
     split = g.add(WindowHeads("attn.heads", heads), qkv)
@@ -145,8 +146,10 @@ def _window_attention(g: GraphBuilder, x: str, block: Any, width: int, size: Siz
         scores = g.add(BiasAdd("attn.add_mask", windows), scores, mask)
     attn = sg.dropout(g, g.add(Softmax("attn.softmax"), scores), block.attention_dropout, "attn.attention_dropout")
     out = g.add(WindowMatMul.window("attn.context", g.shape(attn), g.shape(v), False, (False, True)), attn, v)
-    out = g.chain(out, WindowMergeHeads("attn.merge"), WindowLinear("attn.proj", width, width, size=(windows, tokens)))
-    out = g.add(WindowReverse("attn.unwindow", k, padded), sg.dropout(g, out, block.dropout, "attn.dropout"))
+    out = g.chain(out, MergeHeads("attn.merge", fold_batch=True),
+                  WindowLinear("attn.proj", width, width, size=(windows, tokens)))
+    out = g.add(Departition("attn.unwindow", width, padded, (k, k), channels_last=True),
+                sg.dropout(g, out, block.dropout, "attn.dropout"))
     if any(shifts):
         out = g.add(Roll("attn.unroll", shifts), out)
     if pad_b or pad_r:

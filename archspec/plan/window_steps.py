@@ -4,7 +4,8 @@ Each is a step of a unit's graph (see plan/steps.py for what a step owns), writt
 ``shifted_window_attention`` computes it. Swin's maps are channels-last: a per-sample ``(H, W, C)``
 shape. Inside the attention a map is cut into ``nW`` windows of ``N = window x window`` tokens; the
 batch then folds into the windows (a ``(B x nW, N, C)`` tensor), whose per-sample shape is
-``(nW, N, C)``.
+``(nW, N, C)``. What Swin shares with MaxViT (the partition into windows and back, merging the heads,
+the relative position bias and adding it) is in plan/partition_steps.py, with the layout as parameters.
 
 Some values do not grow with the batch: the relative position bias gathered from its table, Swin V2's
 continuous position bias MLP over its coordinate table and its logit scale. Their steps say so to
@@ -27,6 +28,7 @@ from math import prod
 from typing import Any, ClassVar
 
 from .ops import Linear, Shape, Weighted, module_ref
+from .partition_steps import INDEX_SOURCE, relative_position_index
 from .steps import Free, MatMul, elements
 
 LOG_100 = math.log(100.0)  # Swin V2 clamps the logit scale to at most log(100) before exp
@@ -88,14 +90,9 @@ class TableParam(Weighted):
 
 
 # The buffers' values, in plain Python: written once, as the text that both runs here and is copied into
-# standalone code (export/standalone.py), where a network's modules are made without archspec.
-BUFFER_SOURCE = '''def relative_position_index(window):
-    """torchvision's ``relative_position_index``: for tokens a, b of a window (row-major), the row of
-    the (2W-1)^2 table for their offset, (ia - ib + W - 1) * (2W - 1) + (ja - jb + W - 1)."""
-    cells = [(i, j) for i in range(window) for j in range(window)]
-    span = 2 * window - 1
-    return [(ia - ib + window - 1) * span + (ja - jb + window - 1) for ia, ja in cells for ib, jb in cells]
-
+# standalone code (export/standalone.py), where a network's modules are made without archspec. The index
+# is the one MaxViT's bias gathers by too (plan/partition_steps.py).
+BUFFER_SOURCE = INDEX_SOURCE + '''
 
 def log_spaced_coords(window):
     """Swin V2's ``relative_coords_table`` (1, 2W-1, 2W-1, 2): each offset (dh, dw) scaled to [-8, 8]
@@ -129,7 +126,6 @@ def shifted_window_mask(size, window, shift):
 '''
 _BUFFERS: dict[str, Any] = {"math": math}
 exec(compile(BUFFER_SOURCE, "<archspec window buffers>", "exec"), _BUFFERS)  # archspec's own source, above
-relative_position_index = _BUFFERS["relative_position_index"]
 log_spaced_coords = _BUFFERS["log_spaced_coords"]
 shifted_window_mask = lru_cache(maxsize=32)(_BUFFERS["shifted_window_mask"])  # the same mask for every block
 
@@ -296,74 +292,6 @@ class Roll(Free):
         return f"roll {self.shift[0]},{self.shift[1]}"
 
 
-def _viewable(size: tuple[int, int], window: int) -> bool:
-    """Whether cutting a map into windows (or back) is a view: one window per row, or 1x1 windows;
-    otherwise ``reshape`` after the permute copies."""
-    return size[1] == window or window == 1
-
-
-@dataclass(frozen=True)
-class WindowPartition(Free):
-    """An ``(H, W, C)`` map (sides multiples of ``window``) to its windows, ``(nW, N, C)``:
-    ``view``, ``permute``, ``reshape``, as torchvision; a copy unless a row holds one window."""
-
-    path: str
-    window: int
-
-    def out_shape(self, *shapes: Shape) -> Shape:
-        h, w, c = shapes[0]
-        return ((h // self.window) * (w // self.window), self.window * self.window, c)
-
-    def expr(self, args: list[str]) -> str:
-        # the sizes are the planned ones; the batch is -1
-        return (f"{args[0]}.unflatten(1, (-1, {self.window})).unflatten(3, (-1, {self.window}))"
-                f".permute(0, 1, 3, 2, 4, 5).flatten(3, 4).flatten(0, 2)")
-
-    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
-        return xs[0] if _viewable(ins[0][:2], self.window) else flow.op((xs[0],), elements(out))
-
-    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
-        h, w, c = ins[0]
-        k = self.window
-        split = b.node("Reshape", [xs[0], b.ints([-1, h // k, k, w // k, k, c])])
-        moved = b.node("Transpose", [split], perm=[0, 1, 3, 2, 4, 5])
-        return b.node("Reshape", [moved, b.ints([-1, k * k, c])])
-
-    @property
-    def label(self) -> str:
-        return f"windows {self.window}\u00d7{self.window}"
-
-
-@dataclass(frozen=True)
-class WindowReverse(Free):
-    """Windows ``(nW, N, C)`` back to the ``(H, W, C)`` map of ``size``: the partition's inverse."""
-
-    path: str
-    window: int
-    size: tuple[int, int]
-
-    def out_shape(self, *shapes: Shape) -> Shape:
-        return (*self.size, shapes[0][2])
-
-    def expr(self, args: list[str]) -> str:
-        (h, w), k = self.size, self.window
-        return (f"{args[0]}.unflatten(0, (-1, {h // k}, {w // k})).unflatten(3, ({k}, {k}))"
-                f".permute(0, 1, 3, 2, 4, 5).flatten(3, 4).flatten(1, 2)")
-
-    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
-        return xs[0] if _viewable(self.size, self.window) else flow.op((xs[0],), elements(out))
-
-    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
-        (h, w), k, c = self.size, self.window, ins[0][2]
-        split = b.node("Reshape", [xs[0], b.ints([-1, h // k, w // k, k, k, c])])
-        moved = b.node("Transpose", [split], perm=[0, 1, 3, 2, 4, 5])
-        return b.node("Reshape", [moved, b.ints([-1, h, w, c])])
-
-    @property
-    def label(self) -> str:
-        return "windows to map"
-
-
 @dataclass(frozen=True)
 class PatchMerge(Free):
     """Swin's 2x2 neighbour concat (torchvision's ``_patch_merging_pad`` after its pad): ``(H, W, C)``
@@ -457,44 +385,13 @@ class WindowMatMul(MatMul):
         return flow.op((a, b), elements(out), saves=(a, b))
 
     def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
-        """As ``MatMul``'s, but the batch is folded into the windows (no extra dim): the copies are no nodes."""
-        left, right = xs
-        if self.scale is not None:
-            left = b.node("Mul", [left, b.scalar(self.scale)])
-        if self.transpose_b:
-            rank = len(ins[1])
-            right = b.node("Transpose", [right], perm=[*range(rank - 2), rank - 1, rank - 2])
-        return b.node("MatMul", [left, right])
+        """``MatMul``'s nodes; the copies are none. The batch is folded into the windows, so the tensors have
+        the per-sample rank, one less than ``MatMul`` reads from shapes whose batch is a dim of its own."""
+        return MatMul.onnx(self, b, xs, [shape[1:] for shape in ins], out)
 
     @property
     def label(self) -> str:
         return "q @ k^T" if self.transpose_b else "attn @ v"
-
-
-@dataclass(frozen=True)
-class WindowMergeHeads(Free):
-    """``(nW, heads, N, d)`` back to ``(nW, N, heads x d)``: ``transpose(1, 2)``, ``flatten`` (a copy
-    unless one head); nothing saved."""
-
-    path: str
-
-    def out_shape(self, *shapes: Shape) -> Shape:
-        windows, heads, tokens, d = shapes[0]
-        return (windows, tokens, heads * d)
-
-    def expr(self, args: list[str]) -> str:
-        return f"{args[0]}.transpose(1, 2).flatten(2)"
-
-    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
-        return xs[0] if ins[0][1] == 1 else flow.op((xs[0],), elements(out))
-
-    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
-        moved = b.node("Transpose", [xs[0]], perm=[0, 2, 1, 3])
-        return b.node("Reshape", [moved, b.ints([0, 0, -1])])
-
-    @property
-    def label(self) -> str:
-        return "merge heads"
 
 
 @dataclass(frozen=True)
@@ -565,92 +462,6 @@ class TableReLU(Free):
 
 
 @dataclass(frozen=True)
-class RelativePositionBias(Free):
-    """The bias each head adds to its window's logits, ``(1, heads, N, N)``, batch-independent: rows
-    of a ``(2W-1)^2 x heads`` table gathered by the fixed index (torchvision's
-    ``_get_relative_position_bias``: a gather, a view, a permute, a contiguous copy). ``v2``: the table
-    is the position MLP's output (viewed as rows first), and the bias is ``16 * sigmoid`` of it, the
-    sigmoid's output saved. Inputs: the table, the index."""
-
-    path: str
-    window: int
-    heads: int
-    v2: bool = False
-
-    def out_shape(self, *shapes: Shape) -> Shape:
-        n = self.window * self.window
-        return (1, self.heads, n, n)
-
-    def expr(self, args: list[str]) -> str:
-        table, index = args
-        n = self.window * self.window
-        if self.v2:
-            table = f"{table}.view(-1, {self.heads})"
-        bias = f"{table}[{index}].view({n}, {n}, -1).permute(2, 0, 1).contiguous().unsqueeze(0)"
-        return f"16 * torch.sigmoid({bias})" if self.v2 else bias
-
-    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
-        size = elements(out)
-        gathered = _op(flow, tuple(xs), size, per_sample=False)  # index's backward keeps the index (a buffer)
-        bias = _op(flow, (gathered,), size, per_sample=False)  # the contiguous copy
-        if not self.v2:
-            return bias
-        sig = _op(flow, (bias,), size, per_sample=False, saves=(-1,))
-        return _op(flow, (sig,), size, per_sample=False)
-
-    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
-        table, index = xs
-        n = self.window * self.window
-        if self.v2:
-            table = b.node("Reshape", [table, b.ints([-1, self.heads])])
-        rows = b.node("Gather", [table, index], axis=0)
-        square = b.node("Reshape", [rows, b.ints([1, n, n, self.heads])])
-        bias = b.node("Transpose", [square], perm=[0, 3, 1, 2])
-        if self.v2:
-            bias = b.node("Mul", [b.node("Sigmoid", [bias]), b.scalar(16.0)])
-        return bias
-
-    @property
-    def label(self) -> str:
-        return "16\u00b7sigmoid(cpb bias)" if self.v2 else "relative position bias"
-
-
-@dataclass(frozen=True)
-class BiasAdd(Free):
-    """Attention logits ``(nW, heads, N, N)`` plus a batch-independent bias broadcast over them: the
-    relative position bias ``(1, heads, N, N)``, or the shift mask ``(1, nW, 1, N, N)`` added per
-    window (``view`` to ``(B, nW, heads, N, N)``, add, ``view`` back). A new tensor, nothing saved."""
-
-    path: str
-    windows: int = 0  # > 0: the mask, added per window of the sample
-
-    def out_shape(self, *shapes: Shape) -> Shape:
-        return shapes[0]
-
-    def expr(self, args: list[str]) -> str:
-        x, bias = args
-        if not self.windows:
-            return f"{x} + {bias}"
-        return f"({x}.unflatten(0, (-1, {self.windows})) + {bias}).flatten(0, 1)"
-
-    def flow(self, flow: Any, xs: list[int], ins: list[Shape], out: Shape) -> int:
-        flow.emit("add", elements(out))
-        return flow.op((xs[0], xs[1]), elements(out))
-
-    def onnx(self, b: Any, xs: list[str], ins: list[Shape], out: Shape) -> str:
-        x, bias = xs
-        if not self.windows:
-            return b.node("Add", [x, bias])
-        windows, heads, n, _ = ins[0]
-        split = b.node("Reshape", [x, b.ints([-1, windows, heads, n, n])])
-        return b.node("Reshape", [b.node("Add", [split, bias]), b.ints([-1, heads, n, n])])
-
-    @property
-    def label(self) -> str:
-        return "+ shift mask" if self.windows else "+ position bias"
-
-
-@dataclass(frozen=True)
 class Normalize(Free):
     """``F.normalize(x, dim=-1)`` (Swin V2's cosine attention, on q or k, strided views of the qkv
     projection): ``x / x.norm(2, -1).clamp_min(1e-12)``. The norm saves its input and output, the clamp
@@ -702,6 +513,5 @@ class LogitScale(Free):
         return "exp(clamp(logit scale))"
 
 
-WINDOW_STEPS = (TableParam, WindowBuffer, WindowPad, Crop, Roll, WindowPartition, WindowReverse, PatchMerge,
-                WindowHeads, WindowMatMul, WindowMergeHeads, WindowLinear, TableLinear, TableReLU,
-                RelativePositionBias, BiasAdd, Normalize, LogitScale)
+WINDOW_STEPS = (TableParam, WindowBuffer, WindowPad, Crop, Roll, PatchMerge, WindowHeads, WindowMatMul, WindowLinear,
+                TableLinear, TableReLU, Normalize, LogitScale)
