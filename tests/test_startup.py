@@ -36,20 +36,60 @@ assert alive() is None
 """)
 
 
-def test_the_console_script_registers_only_the_command_it_runs(monkeypatch):
-    """main() skips turning the other commands' signatures into click parameters; global options
-    (and their values) before the command are passed over, and an unknown word keeps every command."""
-    from archspec import cli
+def test_the_console_script_imports_and_registers_only_the_command_it_runs() -> None:
+    """main() imports the named command's module alone and registers that command alone; global
+    options (and their values) before the command are passed over, and a word that names no module
+    (a typo, ``list`` of listing.py) or no word at all imports and keeps every command."""
+    run("""
+import sys
+from archspec import cli
+from archspec.cli import common
+assert cli._named_command(["--allow-root", "validate", "--max-params", "1e9", "report", "x.yaml"]) == "report"
+cli._register(cli._named_command(["--max-params", "1e9", "report", "x.yaml"]))
+assert [c.callback.__name__ for c in common.app.registered_commands] == ["report"]
+commands = {m for m in sys.modules if m.startswith("archspec.cli.")}
+assert "archspec.cli.report" in commands and not commands & {"archspec.cli.build", "archspec.cli.validate"}, commands
+""")
+    for argv in (["valdate", "x.yaml"], ["--help"], [], ["--debug", "list"]):
+        run(f"""
+import sys
+from archspec import cli
+from archspec.cli import common
+cli._register(cli._named_command({argv!r}))
+names = sorted(c.callback.__name__ for c in common.app.registered_commands)
+assert ({argv!r} == ["--debug", "list"] and names == ["list_command"]) or len(names) > 10, names
+assert "archspec.cli.build" in sys.modules
+""")
 
-    everything = list(cli.app.registered_commands)
-    monkeypatch.setattr(cli.app, "registered_commands", list(everything))
-    cli._only_the_named_command(["--allow-root", "validate", "--max-params", "1e9", "report", "x.yaml"])
-    assert [c.callback.__name__ for c in cli.app.registered_commands] == ["report"]
-    for argv in (["valdate", "x.yaml"], ["--help"], []):
-        monkeypatch.setattr(cli.app, "registered_commands", list(everything))
-        cli._only_the_named_command(argv)
-        assert cli.app.registered_commands == everything
-    assert cli._named_command(["--debug", "list"]) == "list"
+
+def test_in_process_callers_get_every_command() -> None:
+    """``from archspec.cli import app`` (CliRunner's way in) has every command registered."""
+    run("""
+from archspec.cli import app
+names = {c.name or c.callback.__name__ for c in app.registered_commands}
+assert {"validate", "report", "build", "sample", "fit"} <= names, names
+""")
+
+
+@pytest.mark.parametrize("args", [["validate", "specs/pyramidnet.yaml"], ["report", "-f", "json", "specs/pyramidnet.yaml"]])
+def test_piped_light_commands_do_not_import_rich(args: list[str]) -> None:
+    """Their output is plain where rich would print it unstyled anyway (a pipe or a file): rich,
+    a fifteenth of their start, is not imported, and the lines are what rich would have printed."""
+    code = (f"import sys\nsys.argv = ['archspec'] + {args!r}\nfrom archspec.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+            "assert 'rich' not in sys.modules, 'rich imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    import archspec
+
+    resolved = archspec.plan(archspec.load(ROOT / "specs/pyramidnet.yaml"))
+    if args[0] == "validate":
+        assert result.stdout == f"ok specs/pyramidnet.yaml: {resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs\n"
+    else:
+        data = json.loads(result.stdout)
+        assert (data["name"], data["params"], data["macs"]) == (resolved.name, resolved.params, resolved.macs)
 
 
 def test_validating_a_spec_builds_only_the_block_kinds_it_uses() -> None:

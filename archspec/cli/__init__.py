@@ -5,25 +5,45 @@ from __future__ import annotations
 from .._startup import collector_paused, freeze_imported
 
 with collector_paused():
-    import typer
-
-    from .common import App, fail, global_options
-
-app = App(
-    name="archspec",
-    help="Compile architecture specs (YAML) into PyTorch; count, draw and export them.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+    from . import common
+    from .common import fail
 
 
-app.callback()(global_options)
+def __getattr__(name: str) -> object:
+    """``app``: the typer app with every command registered (for ``CliRunner`` and other callers
+    that run commands in process); the console script registers only the one it runs (:func:`main`)."""
+    if name == "app":
+        _register(None)
+        return common.app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-with collector_paused():
-    from . import (analyze, bench, build, diagram, diff, expand, fit, listing, nb201, plot, report, sample,  # noqa: E402,F401
-                   schema, sweep, validate)  # each registers its command
+def _command_name(command: object) -> str:
+    return getattr(command, "name", None) or getattr(command, "callback").__name__.lower().replace("_", "-")
+
+
+def _register(name: str | None) -> None:
+    """Import the modules that register commands: only the named command's when one is named and its
+    module is named after it (``report`` is cli/report.py), else every module of this package
+    (discovered, not listed). Then register only that command, when one is named: typer turns every
+    registered command's signature into click parameters before it parses, and each module costs its
+    imports, together a sixth of a light command's start. Help, errors and the command's own behaviour
+    are unchanged (the command runs alone)."""
+    import importlib
+    import pkgutil
+
+    from ..registry import discover
+
+    with collector_paused():
+        modules = {info.name for info in pkgutil.iter_modules(__path__)}
+        module = name.replace("-", "_") if name is not None else None
+        if module in modules:
+            importlib.import_module(f"{__name__}.{module}")
+        if name is None or not any(_command_name(c) == name for c in common.app.registered_commands):
+            discover(__name__)
+    chosen = [c for c in common.app.registered_commands if name is not None and _command_name(c) == name]
+    if len(chosen) == 1:
+        common.app.registered_commands = chosen
 
 
 _VALUE_OPTIONS = frozenset({"--max-params", "--max-macs", "--max-bytes", "--max-memory", "--allow-root"})
@@ -40,26 +60,15 @@ def _named_command(argv: list[str]) -> str | None:
     return None
 
 
-def _only_the_named_command(argv: list[str]) -> None:
-    """Register only the command ``argv`` names, when it names one: typer turns every registered
-    command's signature into click parameters before it parses, a tenth of a light command's
-    start. Help, errors and the command's own behaviour are unchanged (the command runs alone)."""
-    name = _named_command(argv)
-    chosen = [c for c in app.registered_commands
-              if name is not None and (c.name or getattr(c.callback, "__name__", "").lower().replace("_", "-")) == name]
-    if len(chosen) == 1:
-        app.registered_commands = chosen
-
-
 def main() -> None:
     """The console script. Paths that cannot be read or written (a file where a directory
     belongs, a read-only place) end with one message and status 2, like a bad spec."""
     import sys
 
+    _register(_named_command(sys.argv[1:]))
     freeze_imported()
-    _only_the_named_command(sys.argv[1:])
     try:
-        app()
+        common.app()
     except ImportError as exc:  # an optional module a command needs: name the extra (archspec/extras.py)
         from ..extras import missing_extra
 

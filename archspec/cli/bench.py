@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from . import app
+from .common import app
 from .common import _count, errors, fail, set_option, show_traceback
 from .report import Device, DType, Format, batch_option, dtype_option, format_option, load_reports, quiet_broken_pipe
 
@@ -100,7 +100,7 @@ def bench(
     plans = [p for _, p in load_reports(specs, input_size, [sets] * len(specs))]
     from rich.progress import Progress
 
-    bar = Progress(console=errors, transient=True, disable=not progress)
+    bar = Progress(console=errors.made, transient=True, disable=not progress)
 
     def start(total: int) -> Any:
         task = bar.add_task("timing", total=total)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from . import app
+from .common import app
 from .common import EXIT_INVALID, console, errors, fail, set_option, untrusted, user_errors, writing
 from .hinting import hints_for, report_hints, strict_option
 from .progress import Progress
@@ -113,7 +113,7 @@ def build(
     if features_only and ({e.value for e in export} - {"onnx"} or not options.is_default):
         raise fail("--features-only writes the backbone as ONNX only, with the default ONNX options: use -e onnx "
                    "without --dynamic hw, --dtype or --external-data")
-    progress = Progress(console, quiet)
+    progress = Progress(console.made, quiet)
     with user_errors():
         with progress.step("plan"):
             loaded = as_spec(spec, sets)

@@ -8,12 +8,10 @@ import traceback
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import typer
-from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
-from rich.markup import escape
 
 from ..spec import Problem, SpecError
 from ..spec.errors import MAX_MESSAGE, MAX_PROBLEMS, capped, listed, printable
@@ -39,8 +37,64 @@ for _name in ("COLUMNS", "LINES"):  # before rich reads them: a size it cannot r
     if _name in os.environ and terminal_size(_name) is None:
         del os.environ[_name]
 
-console = Console(highlight=False, soft_wrap=True, emoji=False)  # ":name:" in user text stays as written
-errors = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+class LazyConsole:
+    """A rich ``Console``, made on first use: everything asked of it is asked of that console.
+
+    Importing rich is a fifteenth of a light command's start, and the commonest runs print no
+    rich text: ``report -f json`` writes to stdout directly, and a piped ``validate`` prints
+    plain lines (:func:`say`).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Any = None
+
+    @property
+    def made(self) -> Any:
+        """The rich Console itself (for code that needs the object, not its attributes)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.made, name)
+
+
+console = LazyConsole(highlight=False, soft_wrap=True, emoji=False)  # ":name:" in user text stays as written
+errors = LazyConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+def escape(text: str) -> str:
+    """rich's markup escape (``[`` in user text is not a style), importing rich only when text is escaped."""
+    from rich.markup import escape as escaped
+
+    return escaped(text)
+
+
+_COLOUR_VARIABLES = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS", "JUPYTER_LINES")
+
+
+def plain_stdout() -> bool:
+    """Whether stdout is a pipe or file that rich would print to without colour or styles: not a
+    terminal, and no variable asks rich to treat it as one. Lines then go out as plain text."""
+    import sys
+
+    isatty = getattr(sys.stdout, "isatty", None)
+    return (isatty is not None and not isatty() and type(sys.stdout).__module__ in ("_io", "io")
+            and not any(os.environ.get(name) for name in _COLOUR_VARIABLES))
+
+
+def say(line: Callable[[bool], str]) -> None:
+    """One line on stdout, made by ``line(markup)``: plain text where it would come out unstyled anyway
+    (:func:`plain_stdout`), without importing rich; else rich markup, printed by rich."""
+    if plain_stdout():
+        import sys
+
+        sys.stdout.write(line(False) + "\n")
+    else:
+        console.print(line(True))
 
 
 SET_HELP = "Override a spec field before validation: PATH=VALUE, e.g. body.depth=56; PATH=null removes it (repeatable)."
@@ -307,3 +361,13 @@ def writing(target: object) -> Iterator[None]:
 
         raise file_error(exc if isinstance(exc, OutputError) else OutputError(exc.errno, exc.strerror or str(exc),
                                                                                exc.filename)) from None
+
+
+app = App(
+    name="archspec",
+    help="Compile architecture specs (YAML) into PyTorch; count, draw and export them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.callback()(global_options)

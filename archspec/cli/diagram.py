@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..diagram.groups import DEFAULT_MAX_NODES
-from . import app
+from .common import app
 from .common import EXIT_INVALID, console, fail, set_option, untrusted, user_errors, writing
 
 class Scale(str, Enum):

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from . import app
+from .common import app
 from .report import (Format, emit_all, format_option, input_size_option, load_reports, overrides_note,
                      quiet_broken_pipe, sets_option, wide_option)
 

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from . import app
+from .common import app
 from .common import console, fail, set_option, untrusted, user_errors
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import typer
-from rich.markup import escape
 
-from .common import ErrorFormat, console, errors, github_annotation
+from .common import ErrorFormat, console, errors, escape, github_annotation
 
 if TYPE_CHECKING:
     from ..plan import Plan

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from . import app
+from .common import app
 from .common import console
 from .report import Format, emit, format_option, quiet_broken_pipe
 

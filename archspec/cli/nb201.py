@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from . import app
+from .common import app
 from .common import console, fail, untrusted, user_errors, writing
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from .common import app
 from .common import console, fail, set_option, untrusted, user_errors
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 import typer
 
-from . import app
+from .common import app
 from .common import EXIT_INVALID, SET_HELP, console, errors, fail, report_problems, show_traceback, terminal_size
 from .hinting import strict_option
 
@@ -200,7 +200,7 @@ def emit_all(tables: Sequence["Table"], fmt: Format, data: Any, wide: bool = Fal
         for i, table in enumerate(tables):
             if i:
                 console.print()
-            render.print_rich(table, console, width)
+            render.print_rich(table, console.made, width)
         return
     text = {Format.json: lambda: render.to_json(data),
             Format.markdown: lambda: "\n".join(render.to_markdown(t, table_width(wide)) for t in tables),

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.markup import escape
 
-from . import app
-from .common import console, errors, fail, untrusted, user_errors
+from .common import app
+from .common import console, errors, escape, fail, untrusted, user_errors
 
 if TYPE_CHECKING:
     from ..space import SampleResult
@@ -51,7 +50,7 @@ def sample(
     with user_errors():
         loaded = load_space(space)
     columns = (TextColumn("sampling"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} {task.description}"))
-    with Progress(*columns, console=errors, transient=True) as bar:
+    with Progress(*columns, console=errors.made, transient=True) as bar:
         task = bar.add_task("", total=n)
 
         def show(result: "SampleResult") -> None:

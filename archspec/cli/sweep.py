@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from . import app
+from .common import app
 from .common import console, errors, fail, untrusted
 
 

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
 from ..api import as_spec, plan, validate as validated_plan
 from ..plan.reference import variant_mismatches
@@ -15,9 +14,9 @@ from ..spec.bundled import bundled_path, is_bare_name, unknown_name
 from ..spec.errors import printable, problem
 from ..spec.loader import source_of
 from ..spec.yaml_safety import STDIN, spec_file_name
-from . import app
-from .ci_formats import gitlab_report
-from .common import EXIT_INVALID, ErrorFormat, console, errors, report_problems, set_option, show_traceback, untrusted
+from .common import app
+from .common import EXIT_INVALID, ErrorFormat, console, errors, escape, report_problems, say, set_option, show_traceback, \
+    untrusted
 from .hinting import hints_for, report_hints, strict_option
 
 SUFFIXES = (".yaml", ".yml")
@@ -115,9 +114,14 @@ def validate(
             bad.append(SpecError(hints))
             continue
         summary = f"{resolved.name}, {resolved.params:,} params, {resolved.macs:,} MACs"
-        (errors if fmt is ErrorFormat.gitlab else console).print(
-            f"[green]ok[/] {untrusted(spec_file_name(path))}: {untrusted(summary)}")
+        if fmt is ErrorFormat.gitlab:
+            errors.print(f"[green]ok[/] {untrusted(spec_file_name(path))}: {untrusted(summary)}")
+        else:
+            say(lambda markup: f"{'[green]ok[/]' if markup else 'ok'} {untrusted(spec_file_name(path), markup)}: "
+                               f"{untrusted(summary, markup)}")
     if fmt is ErrorFormat.gitlab:
+        from .ci_formats import gitlab_report
+
         sys.stdout.write(gitlab_report(gathered))
     if bad:
         raise typer.Exit(EXIT_INVALID)

@@ -38,13 +38,14 @@ transposed copy). FlopCounterMode counts none of these either way.
 
 from __future__ import annotations
 
+import sys
+
 from dataclasses import dataclass, fields
 from math import prod
 
 from ..plan.ops import Conv, Norm, Size
 from ..plan.steps import AdaptiveAvgPool, Attention, MatMul, Mean, Pool
 from ..plan.types import Unit
-from ..plan.window_steps import WindowMatMul
 
 POOLS = (AdaptiveAvgPool, Mean, Pool)
 
@@ -144,9 +145,22 @@ def attention_note(layouts: tuple[AttentionLayout, ...]) -> str:
     return ATTENTION_POLICY + ". In this network: " + "; ".join(layout.describe() for layout in layouts)
 
 
+def loaded_step(module: str, name: str) -> type | None:
+    """The step class ``name`` of ``module`` (under archspec.plan) if that module is loaded, else None.
+
+    No step exists before its class's module is imported, so a test for a family's steps asks only
+    loaded modules, and a light command on another family does not import them (Swin's window steps
+    are a thirtieth of ``report``'s start).
+    """
+    loaded = sys.modules.get(f"archspec.plan.{module}")
+    return getattr(loaded, name) if loaded is not None else None
+
+
 def has_window_attention(units: "tuple[Unit, ...]") -> bool:
     """Whether any unit's graph has window attention's matmuls (plan/window_steps.py's WindowMatMul)."""
-    return any(u.graph is not None and any(isinstance(n.step, WindowMatMul) for n in u.graph.nodes) for u in units)
+    window_matmul = loaded_step("window_steps", "WindowMatMul")
+    return window_matmul is not None and any(
+        u.graph is not None and any(isinstance(n.step, window_matmul) for n in u.graph.nodes) for u in units)
 
 
 def area(size: Size) -> int:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..plan.ops import Conv, DeformConv, LayerScale, Linear, Norm
-from ..plan.partition_steps import RelativePositionBias
 from ..plan.types import Plan
+from .counting import loaded_step
 from .memory import replay
 
 Rule = Callable[[tuple[Any, ...]], int]
@@ -167,7 +167,8 @@ def torchinfo(event: tuple[Any, ...]) -> int:
     record = facts[0]
     if isinstance(record, Conv):
         return torchvision(event) + _deform_bias(record)
-    if isinstance(record, RelativePositionBias):
+    bias_table = loaded_step("partition_steps", "RelativePositionBias")
+    if bias_table is not None and isinstance(record, bias_table):
         return record.heads * record.tokens * record.params
     return 0 if isinstance(record, LayerScale) else record.params
 

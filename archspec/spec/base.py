@@ -1,6 +1,5 @@
 """Shared Pydantic base: every spec model is strict, frozen and forbids unknown keys."""
 
-from __future__ import annotations
 
 from functools import cache
 from typing import Annotated, Any

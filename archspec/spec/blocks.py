@@ -5,7 +5,6 @@ type adds its own. ``layers_per_unit`` is how many weighted layers the papers co
 per unit when they name a network by its depth (ResNet-110 = 6 x 18 x 2 + 2).
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 

@@ -18,7 +18,6 @@ integer expressions (spec/expressions.py) over those names and ``unit``, the uni
 among the body's units (0 for the first), for codes that number their blocks in one flat list.
 """
 
-from __future__ import annotations
 
 import re
 from functools import lru_cache

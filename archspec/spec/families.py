@@ -7,7 +7,6 @@ fix their own unit count (an Inception stage is its table of modules) expose it 
 ``fixed_units``; the rest take the stage's ``units`` or the body's ``depth``.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 

@@ -17,7 +17,6 @@ grid-reduction modules (``b``, ``d``) carry their stage's stride 2, so they open
 the others keep the grid.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

@@ -8,7 +8,6 @@ at its block's ``layer_scale``; the last BN of each residual branch starts at 0 
 option ``zero_init_last_bn``.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

@@ -2,7 +2,6 @@
 EfficientNet and SqueezeNet heads, GoogLeNet's auxiliary classifiers and compound scaling.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

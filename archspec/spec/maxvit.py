@@ -6,7 +6,6 @@ windows, then grid attention over a P x P grid spanning the map) and a ``prelogi
 head (global average pool, LayerNorm, Linear-Tanh, a Linear without bias).
 """
 
-from __future__ import annotations
 
 from typing import ClassVar, Literal
 

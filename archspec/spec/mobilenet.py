@@ -8,7 +8,6 @@ first row. MobileNetV2 needs no part of its own: it is ``mbconv`` with ``act: re
 no squeeze-excite.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 

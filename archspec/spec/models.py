@@ -5,7 +5,6 @@ the resolved network (groups dividing widths, spatial size staying >= 1) run in 
 planner, which reports them against the same field paths.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 

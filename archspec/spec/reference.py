@@ -5,7 +5,6 @@ lives in the spec and ``archspec validate`` checks it against the Plan's exact c
 so a bundled spec that drifts from the network it claims to be fails in CI.
 """
 
-from __future__ import annotations
 
 from pydantic import Field
 

@@ -10,7 +10,6 @@ attention and the MLP (and after patch merging's Linear), cosine attention with 
 scale, and a continuous position bias from an MLP over log-spaced offsets.
 """
 
-from __future__ import annotations
 
 from typing import ClassVar, Literal
 

@@ -15,7 +15,6 @@ each definition (expressions parsed and their names known, with file, line and c
 checks each use's parameters against it, and attaches it to the block.
 """
 
-from __future__ import annotations
 
 import ast
 import difflib

@@ -8,7 +8,6 @@ head block ends in a vector of ``classes`` values. The spec's `blocks:` map, the
 files, the located errors and ``expand`` all treat these blocks as they treat the body's.
 """
 
-from __future__ import annotations
 
 from typing import Literal
 

@@ -7,7 +7,6 @@ LayerNorm, MLP, add) and a ``token_classifier`` head (LayerNorm, the class token
 The tokens' width is the stem's ``width``: every block keeps it.
 """
 
-from __future__ import annotations
 
 from typing import ClassVar, Literal
 

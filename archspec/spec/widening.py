@@ -1,6 +1,5 @@
 """Widening rules: how a body's width grows from unit to unit (a union on ``rule``)."""
 
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
