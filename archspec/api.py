@@ -17,6 +17,8 @@ from .spec.loader import source_of
 if TYPE_CHECKING:
     import torch
 
+    from .spec.catalog import BlockType
+
     from .export.build import BuildResult
     from .space import FitResult, Row, SampleResult, SweepResult
 
@@ -38,6 +40,13 @@ def list_specs(pattern: str = "*") -> list[str]:
     from fnmatch import fnmatchcase
 
     return [name for name in bundled_names() if fnmatchcase(name, pattern)]
+
+
+def block_types() -> list["BlockType"]:
+    """Every block type a spec can name: built-in kinds, bundled block files and plugins (spec/catalog.py)."""
+    from .spec.catalog import block_types as listed
+
+    return listed()
 
 
 def plan(spec: SpecLike, input_size: Size | int | None = None, overrides: Iterable[str] = ()) -> Plan:

@@ -4,12 +4,14 @@ a dict, YAML text, and timm-style ``build(num_classes=, in_chans=)``."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import SPECS
+from conftest import ROOT, SPECS
 
 import archspec
 from archspec.cli import app
@@ -146,3 +148,37 @@ def test_list_fits_an_80_column_terminal_with_names_and_counts_whole():
         cells = [cell.strip() for cell in line.strip("│").split("│")]
         assert cells[:4] == [row["name"], row["family"], human(row["params"]), human(row["macs"])]
         assert row["reference"].startswith(cells[4].rstrip("…"))
+
+
+def test_list_blocks_names_every_kind_a_spec_can_use_with_its_parameters():
+    """``list --blocks``: every built-in kind (one per spec model) and every bundled block file, each with
+    its source, parameters (defaults as a spec writes them; required ones bare) and first sentence."""
+    from archspec.spec.blocks import BUILT_IN_BLOCKS, BasicBlock
+    from archspec.spec.user_blocks import bundled_block_names
+
+    done = subprocess.run([sys.executable, "-m", "archspec", "list", "--blocks", "-f", "json"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = {row["type"]: row for row in json.loads(done.stdout)}
+    built_in = {b.model_fields["type"].annotation.__args__[0] for b in BUILT_IN_BLOCKS}
+    assert {t for t, r in rows.items() if r["source"] == "built-in"} == built_in
+    assert {t for t, r in rows.items() if r["source"] == "block file"} == set(bundled_block_names())
+    basic = rows["basic"]
+    assert basic["where"] == "archspec.spec.blocks.BasicBlock"
+    assert [p.split("=")[0] for p in basic["params"]] == [n for n in BasicBlock.model_fields if n != "type"]
+    assert "groups=1" in basic["params"] and basic["description"].startswith("conv3x3-BN-ReLU-conv3x3-BN, add, ReLU")
+    res2net = rows["res2net"]
+    declared = yaml.safe_load((ROOT / res2net["where"]).read_text())["params"]
+    assert res2net["params"] == [f"{name}={p['default']}" for name, p in declared.items()]
+    assert res2net["where"] == "archspec/blocks_lib/res2net.yaml"
+    assert rows["dense"]["params"][0] == "growth"  # required: no default
+
+
+def test_list_blocks_takes_a_pattern_and_refuses_one_that_matches_nothing():
+    done = subprocess.run([sys.executable, "-m", "archspec", "list", "--blocks", "pyramid", "-f", "csv"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [line.split(",")[0] for line in done.stdout.splitlines()[1:]] == ["pyramid", "pyramid_bottleneck"]
+    done = subprocess.run([sys.executable, "-m", "archspec", "list", "--blocks", "nothing_like_it"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "no block type matches" in done.stderr and not done.stdout

@@ -370,3 +370,27 @@ def test_a_spec_validated_without_the_loader_is_checked_by_its_plugin_s_model(ec
 
     with pytest.raises(PlanError, match="plugin block `eca_basic`: Input should be greater than or equal to 1"):
         make_plan(Spec.model_validate(data))
+
+
+def test_list_blocks_shows_an_installed_plugin_by_its_entry_point_without_importing_it(installed):
+    """An installed plugin's type is listed from its entry point alone: no plugin code runs for a listing."""
+    done = cli("list", "--blocks", "eca*", "-f", "json", path=(installed,))
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert (row["type"], row["source"], row["where"], row["params"]) == ("eca_basic", "plugin", "archspec_eca", [])
+    assert "imported when a spec names it" in row["description"]
+
+
+def test_list_blocks_with_the_plugin_option_shows_the_plugin_s_parameters():
+    """With --plugin the module is imported, and its spec model's fields are the parameters."""
+    done = cli("list", "--blocks", "eca_basic", "--plugin", "archspec_eca", "-f", "json", path=(EXAMPLE,))
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        import archspec_eca
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    model = next(m for m in vars(archspec_eca).values() if isinstance(m, type) and "type" in getattr(m, "model_fields", {}))
+    assert row["source"] == "plugin" and row["where"] == "archspec_eca"
+    assert [p.split("=")[0] for p in row["params"]] == [n for n in model.model_fields if n != "type"]

@@ -141,8 +141,9 @@ PLUGIN_HELP = ("Import this Python module first: a plugin registering block type
 
 
 def reads_specs(command: Any) -> bool:
-    """Whether a command loads specs (it takes ``--set``, or samples a space): those take ``--plugin``."""
-    return command.name == "sample" or any(p.name == "sets" for p in command.params)
+    """Whether a command loads specs (it takes ``--set``, samples a space or lists specs and block types):
+    those take ``--plugin``."""
+    return command.name in ("sample", "list") or any(p.name == "sets" for p in command.params)
 
 
 _PLUGIN_PARAM: list[Any] = []

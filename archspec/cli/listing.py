@@ -32,17 +32,31 @@ def list_command(
         None, help="Show only names matching this shell-style pattern, e.g. 'resnet*' (a bare word matches "
         "names containing it)."),
     fmt: Format = format_option(),
+    blocks: bool = typer.Option(False, "--blocks", help="List the block types instead: built-in, bundled block "
+                                "files and plugins, with their parameters."),
 ) -> None:
-    """List the bundled specs: name, family, params, MACs and reference.
+    """List the bundled specs: name, family, params, MACs and reference; or, with --blocks, the block types.
 
     A name works wherever a spec path does, e.g. `archspec report resnet-50`; a file
-    or directory of that name in the working directory wins.
+    or directory of that name in the working directory wins. A block type is what a spec's
+    `block: {type: ...}` names; `--plugin MODULE` adds a plugin's types (installed ones are listed by name).
     """
     from ..api import list_specs
     from .common import fail
 
     if pattern is not None and not any(c in pattern for c in "*?["):
         pattern = f"*{pattern}*"
+    if blocks:
+        from fnmatch import fnmatchcase
+
+        from ..api import block_types
+
+        found = [t for t in block_types() if fnmatchcase(t.name, pattern or "*")]
+        if not found:
+            raise fail(f"no block type matches {pattern!r}; `archspec list --blocks` shows them all")
+        with quiet_broken_pipe():
+            emit(blocks_table(found), fmt, [t.as_dict() for t in found])
+        return
     names = list_specs(pattern or "*")
     if not names:
         raise fail(f"no bundled spec matches {pattern!r}; `archspec list` shows them all")
@@ -70,6 +84,19 @@ def bundled_table(names: list[str]) -> "Table":
                Column("params", "params", human), Column("macs", "MACs", human),
                Column("reference", "reference", numeric=False)]
     return Table(f"{len(rows)} bundled specs", columns, rows, notes=["MACs at the spec's input size, batch 1."])
+
+
+def blocks_table(types: list[Any]) -> "Table":
+    """One row per block type (spec/catalog.py's BlockType): its source, its parameters (``name=default``;
+    a bare name must be given), its first sentence and where it is defined."""
+    from ..complexity.render import Column, Table
+
+    rows = [{**t.as_dict(), "params": ", ".join(t.params)} for t in types]
+    columns = [Column("type", "type", numeric=False), Column("source", "source", numeric=False),
+               Column("params", "parameters", numeric=False), Column("description", "description", numeric=False),
+               Column("where", "defined in", numeric=False)]
+    return Table(f"{len(rows)} block types", columns, rows,
+                 notes=["A spec names one as `block: {type: NAME, param: value}`; docs/custom-blocks.md adds your own."])
 
 
 def family_name(spec: Any, resolved: Any) -> str:

@@ -141,6 +141,14 @@ def import_plugin(name: str, how: str = "") -> None:
     _LOADED.add(name)
 
 
+def entry_point_types() -> list[tuple[str, str]]:
+    """The installed plugins' block types and targets (``module:attr``), by their ``archspec.blocks``
+    entry points, sorted; nothing is imported."""
+    from importlib.metadata import entry_points
+
+    return sorted({(ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
 def from_entry_point(kind: str) -> bool:
     """Load the installed plugin whose ``archspec.blocks`` entry point is named ``kind``; whether it now
     registers that type. Entry points are read only here, when a spec uses a type nobody knows."""
