@@ -104,6 +104,45 @@ assert built == {"PyramidBlock"}, built
 """)
 
 
+def test_validating_a_spec_builds_only_the_stem_head_and_widening_kinds_it_uses() -> None:
+    """Stems, heads, widening rules and downsampling are unions of the same kind: a PyramidNet (a conv
+    stem, a classifier head, additive widening, strided stages) builds those members' validators alone."""
+    run("""
+import typing
+import archspec
+from archspec.spec.layout import DownsampleSpec
+from archspec.spec.models import HeadSpec, StemSpec
+from archspec.spec.widening import WideningSpec
+archspec.load("specs/pyramidnet.yaml")
+built = {m.__name__ for union in (StemSpec, HeadSpec, WideningSpec, DownsampleSpec)
+         for m in typing.get_args(typing.get_args(union)[0]) if m.__pydantic_complete__}
+assert built == {"ConvStem", "ClassifierHead", "Additive", "Strided"}, built
+""")
+
+
+@pytest.mark.parametrize("text, says", [
+    ("stem: {type: convv, width: 16}", ["stem.type: unknown type `convv`; use one of conv, deep,", "did you mean `conv`?"]),
+    ("body: {widening: {rule: additve, alpha: 48}}", ["body.widening.rule: unknown rule `additve`",
+                                                      "did you mean `additive`?"]),
+    ("head: {type: classifier, pool: avg, extra: 1}", ["head.extra: unknown field `extra`"]),
+])
+def test_kinds_validated_on_first_use_keep_pydantic_s_located_errors(tmp_path, text: str, says: list[str]) -> None:
+    """A union validated member by member reports what Pydantic's discriminated union reports."""
+    import yaml
+
+    from archspec.spec.compose import merge
+    from archspec.spec.errors import SpecError
+
+    import archspec
+
+    base = yaml.safe_load((ROOT / "specs" / "pyramidnet.yaml").read_text())
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(yaml.safe_dump(merge(base, yaml.safe_load(text))))
+    with pytest.raises(SpecError) as caught:
+        archspec.load(spec)
+    assert all(part in str(caught.value) for part in says), str(caught.value)
+
+
 def test_planning_imports_only_the_planners_of_the_kinds_it_uses() -> None:
     """A lookup imports the modules that spell the kind (``"pyramid"``), not every family's planner;
     asking for every name still discovers every module."""

@@ -8,11 +8,9 @@ per unit when they name a network by its depth (ResNet-110 = 6 x 18 x 2 + 2).
 
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
-from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler, Strict, Tag
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import core_schema as cs
+from pydantic import Field, Strict, Tag
 
-from .base import PositiveFloat, PositiveInt, Probability, StrictModel
+from .base import EachKindOnFirstUse, PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import ConvNeXtBlock, DenseBlock, FireBlock, FusedMBConvBlock, InceptionBlock, MBConvBlock, PlainBlock, ShuffleBlock
 from .inception_v3 import InceptionV3Block
 from .mobilenet import BneckBlock
@@ -164,37 +162,8 @@ def _block_tag(value: Any) -> str:
     return kind if isinstance(kind, str) and kind in _BUILT_IN_TYPES else "user"
 
 
-class _EachKindOnFirstUse:
-    """The block union's validator: a union tagged by :func:`_block_tag`, whose members are each
-    validated by their own model's validator, built when a spec first uses that kind.
-
-    Pydantic would otherwise generate and compile every kind's schema into the union (and into
-    every model that holds it) at the first validation, for the one or two kinds a spec uses: a
-    cost that grows with each kind added to :data:`BUILT_IN_BLOCKS`. The union's own behaviour
-    is Pydantic's: the same tags in error locations (``body.block.<tag>.field``), the same
-    errors, the same JSON schema (each member's, read from its model when a schema is made).
-    """
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> cs.CoreSchema:
-        choices = {tag: _validated_by(get_args(member)[0]) for member in get_args(source)
-                   for tag in (get_args(member)[1].tag,)}
-        return cs.tagged_union_schema(choices, _block_tag)
-
-
-def _validated_by(model: Any) -> cs.CoreSchema:
-    def validate(value: Any, info: cs.ValidationInfo) -> Any:
-        return model.__pydantic_validator__.validate_python(value, context=info.context)
-
-    def json_schema(_: cs.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        # the whole generator, not the handler's inner step, so the model is a $ref into $defs as in a union
-        generator = getattr(handler, "generate_json_schema", None)
-        return (generator.generate_inner if generator is not None else handler)(model.__pydantic_core_schema__)
-
-    return cs.with_info_plain_validator_function(validate, metadata={"pydantic_js_annotation_functions": [json_schema]})
-
-
 BlockSpec = Annotated[
     Union[tuple(Annotated[b, Tag(get_args(b.model_fields["type"].annotation)[0])] for b in BUILT_IN_BLOCKS)
           + (Annotated[UserBlock, Tag("user")],)],  # type: ignore[valid-type]
-    _EachKindOnFirstUse(),
+    EachKindOnFirstUse(_block_tag),
 ]

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Discriminator, Field, Strict, Tag, field_validator, model_validator
 
-from .base import NonNegativeInt, PositiveFloat, PositiveInt, Probability, StrictModel
+from .base import EachKindOnFirstUse, NonNegativeInt, PositiveFloat, PositiveInt, Probability, StrictModel
 from .families import Activation
 
 
@@ -37,7 +37,7 @@ class Transition(StrictModel):
     compression: Annotated[float, Strict()] = Field(0.5, gt=0.0, le=1.0, description="theta: the fraction of channels kept.")
 
 
-DownsampleSpec = Annotated[Union[Strided, PoolDownsample, Transition], Field(discriminator="type")]
+DownsampleSpec = Annotated[Union[Strided, PoolDownsample, Transition], EachKindOnFirstUse("type")]
 
 
 class ConvLayer(StrictModel):

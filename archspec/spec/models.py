@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, PrivateAttr, Strict, field_validator, model_validator
 
-from .base import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel, has_attribute
+from .base import EachKindOnFirstUse, NonNegativeInt, PositiveFloat, PositiveInt, StrictModel, has_attribute
 from .blocks import BlockSpec, Probability
 from .compose import merge
 from .init import InitSpec
@@ -82,7 +82,7 @@ class DeepStem(StrictModel):
 
 StemSpec = Annotated[Union[ConvStem, DeepStem, LayersStem, NoStem, PatchifyStem, PatchEmbedStem, BlockStem,
                            SwinPatchEmbedStem],
-                     Field(discriminator="type")]
+                     EachKindOnFirstUse("type")]
 
 ShortcutKind = Literal[
     "zero_pad",
@@ -218,7 +218,7 @@ class ClassifierHead(StrictModel):
 HeadSpec = Annotated[
     Union[ClassifierHead, MLPHead, ConvClassifierHead, NormClassifierHead, ConvPoolHead, ConvMLPHead, TokenClassifierHead,
           PreLogitsClassifierHead, BlockHead, SwinClassifierHead],
-    Field(discriminator="type"),
+    EachKindOnFirstUse("type"),
 ]
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, Strict, model_validator
 
-from .base import NonNegativeFloat, PositiveFloat, PositiveInt, StrictModel
+from .base import EachKindOnFirstUse, NonNegativeFloat, PositiveFloat, PositiveInt, StrictModel
 
 
 class StepDoubling(StrictModel):
@@ -65,6 +65,6 @@ class RegNetWidening(StrictModel):
 
 
 WideningSpec = Annotated[
-    Union[StepDoubling, Additive, Multiplicative, Explicit, RegNetWidening], Field(discriminator="rule")
+    Union[StepDoubling, Additive, Multiplicative, Explicit, RegNetWidening], EachKindOnFirstUse("rule")
 ]
 DERIVES_STAGES = ("regnet",)  # widening rules whose widths also decide the stages (the body gives none)
