@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, S
     Tag, ValidationError, field_validator
 
 from . import expressions, plugins
-from .base import NonNegativeInt, PositiveInt, StrictModel
+from .base import EachKindOnFirstUse, NonNegativeInt, PositiveInt, StrictModel
 from .errors import FieldPath, Problem, SourceMap, SpecError, dotted, shown
 from .limits import Limits, current
 
@@ -206,7 +206,7 @@ class ChosenActStep(_Step):
 
 StepSpec = Annotated[Union[ConvStep, NormStep, LinearStep, ActStep, PoolStep, MergeStep, ChunkStep, ShuffleStep,
                            DropStep, ShapeStep, GroupStep, SliceStep, SoftmaxStep, ChosenActStep],
-                   Field(discriminator="op")]
+                   EachKindOnFirstUse("op")]
 
 
 class Repeat(StrictModel):
