@@ -146,3 +146,16 @@ def test_zero_init_last_bn_where_asked_only():
     assert torch.all(plain.get_submodule("stages.0.0.bn3").weight == 1)  # torchvision's default: off
     assert torch.count_nonzero(zeroed.get_submodule("stages.0.0.bn3").weight) == 0
     assert torch.all(zeroed.get_submodule("stages.0.0.bn2").weight == 1)
+
+
+def test_every_preset_rule_is_what_validating_it_gives():
+    """The presets' rules are constructed without validation (their models' validators are built only when a
+    spec writes an init rule): each must equal, field for field, what its model validates from its dump."""
+    from archspec.plan.init import PRESETS
+
+    rules = [r for preset in PRESETS.values()
+             for r in (preset.conv, preset.linear, preset.aux_linear, *(w for _, w, _ in preset.roles)) if r is not None]
+    assert len(rules) > len(PRESETS)
+    for rule in rules:
+        again = type(rule).model_validate(rule.model_dump())
+        assert again == rule and again.model_dump() == rule.model_dump()

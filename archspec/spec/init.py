@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from .base import PositiveFloat, StrictModel
+from .base import EachKindOnFirstUse, PositiveFloat, StrictModel
 
 
 class KaimingNormal(StrictModel):
@@ -74,7 +74,7 @@ class TorchDefault(StrictModel):
 
 
 WeightInit = Annotated[Union[KaimingNormal, KaimingUniform, TruncatedNormal, Normal, UniformFanOut, LecunTruncatedNormal,
-                             XavierUniform, TorchDefault], Field(discriminator="type")]
+                             XavierUniform, TorchDefault], EachKindOnFirstUse("type")]
 # torch_default: uniform(+-1/sqrt(fan_in)); small_normal: normal(0, 1e-6) (torchvision's ViT MLP)
 BiasInit = Literal["zeros", "torch_default", "small_normal"]
 
