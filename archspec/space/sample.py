@@ -173,6 +173,8 @@ class Judge:
             return None  # a sample, or a duplicate of one: its file comes from its own plan
         changes = [(path, values[axis.key]) for axis in self.real if values[axis.key] != known.values[axis.key]
                    for path in axis.paths]
+        if not changes:
+            return verdict  # the same values: the same spec
         if not all(_count_free(known.spec, path) for path, _ in changes):
             return None  # a real value that counts may depend on (a width multiplier): rarely drawn twice
         try:
