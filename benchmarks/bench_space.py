@@ -98,7 +98,8 @@ def counting(rounds: int) -> None:
     print(f"  ratio, first 6,000 (CPU)                           {statistics.median(fast_cpu) / statistics.median(normal_cpu):7.1f} x")
 
 
-JUDGED_SPACES = {"pyramidnet.yaml": 96_795, "res2net.yaml": 3_000, "nas-bench-201.yaml": 3_000}  # space -> draws (the first: all that `sample -n 10000` makes)
+# space -> draws judged (PyramidNet's: all that `sample spaces/pyramidnet.yaml -n 10000` makes)
+JUDGED_SPACES = {"pyramidnet.yaml": 96_795, "res2net.yaml": 3_000, "nas-bench-201.yaml": 3_000}
 
 
 def judge_round(space_file: str, draws: int, reuse: bool) -> tuple[float, int]:
