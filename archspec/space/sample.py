@@ -125,16 +125,16 @@ class Judge:
 
     Most draws fall outside the budget, and most repeat a structure drawn before: the same
     values but for real-valued ones that set only fields no count depends on (a dropout
-    rate, :class:`~archspec.spec.base.CountFree`). So each structure's first resolved draw
-    is kept (:class:`_Structure`); a later draw of it is validated as that draw's spec with
-    those fields changed (:func:`.variants.with_changes` gives the spec that validating the
-    whole edited data would give) and, when its counts fall outside the budget, rejected
-    without planning. Anything else (a draw inside the budget, one that does not validate
-    this way, a field that counts may depend on) takes the full path: validated from the
-    base, planned, and for a sample its sha256 and file from its own plan.
+    rate, :class:`~archspec.spec.base.CountFree`). So a structure's first draw that resolves
+    outside the budget is kept (:class:`_Structure`); a later draw of it is validated as that
+    draw's spec with those fields changed (:func:`.variants.with_changes` gives the spec that
+    validating the whole edited data would give) and rejected by the same counts, without
+    planning. Anything else (a draw of a structure inside the budget, one that does not
+    validate this way, a field that counts may depend on) takes the full path: validated from
+    the base, planned, and for a sample its sha256 and file from its own plan.
     """
 
-    MAX_STRUCTURES = 100_000  # a bound on memory (about 1 KB each), not an eviction policy
+    MAX_STRUCTURES = 50_000  # a bound on memory (a few KB each: the models a draw validated anew)
 
     def __init__(self, space: Space, reuse_counts: bool = True):
         self.space = space
@@ -156,21 +156,20 @@ class Judge:
             counted = self.counter.count(with_changes(space.base, space.changes(values)))
         except Unresolved as exc:
             return exc.reason
-        if structures is not None and known is None:
-            if len(structures) >= self.MAX_STRUCTURES:
-                structures.clear()
-            structures[key] = _Structure(counted.spec, values, counted.params, counted.macs)
         verdict = space.budget.verdict(counted.params, counted.macs)
         if verdict:
+            if structures is not None and known is None:  # kept only where it can spare a plan: a rejection
+                if len(structures) >= self.MAX_STRUCTURES:
+                    structures.clear()
+                structures[key] = _Structure(counted.spec, values, counted.params, counted.macs)
             return verdict
         sha, data = sha256_of(counted.spec, counted.plan)
         return Accepted(counted.params, counted.macs, sha, self.text(data, sha))
 
     def _by_structure(self, known: "_Structure", values: dict[str, Any]) -> str | None:
-        """The budget's verdict on a draw of ``known``'s structure, by its counts; None: judge it in full."""
+        """The budget's verdict on a draw of ``known``'s structure (one outside the budget), by its
+        counts; None: judge it in full."""
         verdict = self.space.budget.verdict(known.params, known.macs)
-        if verdict is None:
-            return None  # a sample, or a duplicate of one: its file comes from its own plan
         changes = [(path, values[axis.key]) for axis in self.real if values[axis.key] != known.values[axis.key]
                    for path in axis.paths]
         if not changes:
@@ -186,7 +185,7 @@ class Judge:
 
 @dataclass(frozen=True)
 class _Structure:
-    """A structure's first resolved draw: its validated spec, its values, its plan's counts."""
+    """A structure's first resolved draw outside the budget: its validated spec, its values, its plan's counts."""
 
     spec: Spec
     values: dict[str, Any]
