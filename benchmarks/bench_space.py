@@ -14,6 +14,8 @@ Prints:
 - distinct Res2Net variants (spaces/res2net.yaml varies its YAML block's parameters and the
   stage depths) counted per second in process, warm-up included, against issue 22's target
   (at least 1,000 a second);
+- the CPU per draw of judging the bundled spaces' first draws as ``sample`` does, with
+  repeated structures judged by their first draw's counts and with every draw planned;
 - ``fit`` in process for every bundled spec (the field the tests fit), and one CLI run.
 
 Rounds are interleaved (fast, normal, fast, normal...) and medians reported, so that a
@@ -94,6 +96,42 @@ def counting(rounds: int) -> None:
                                          ("archspec.report(spec, overrides)", normal, normal_cpu)):
         print(f"  {label:<50} {statistics.median(wall_rates):7.0f} /s wall  {statistics.median(cpu_rates):7.0f} /s CPU")
     print(f"  ratio, first 6,000 (CPU)                           {statistics.median(fast_cpu) / statistics.median(normal_cpu):7.1f} x")
+
+
+# space -> draws judged (PyramidNet's: all that `sample spaces/pyramidnet.yaml -n 10000` makes)
+JUDGED_SPACES = {"pyramidnet.yaml": 96_795, "res2net.yaml": 3_000, "nas-bench-201.yaml": 3_000}
+
+
+def judge_round(space_file: str, draws: int, reuse: bool) -> tuple[float, int]:
+    """CPU seconds for judging the first ``draws`` draws of a space as ``sample`` does (a fresh Judge:
+    warm-up included), and how many were in budget. ``reuse``: later draws of a structure judged
+    by its first one's counts (False: every draw planned, as before)."""
+    from archspec.plan import user_block
+    from archspec.space import load_space
+    from archspec.space.sample import Judge, draws as space_draws
+
+    space = load_space(ROOT / "spaces" / space_file)
+    user_block._PLANNED.clear()
+    judge = Judge(space, reuse_counts=reuse)
+    values = list(itertools.islice(space_draws(space, 0), draws))
+    cpu = time.process_time()
+    with collector_paused():
+        verdicts = [judge(v) for v in values]
+    return time.process_time() - cpu, sum(not isinstance(v, str) for v in verdicts)
+
+
+def judging(rounds: int) -> None:
+    print(f"judging a space's draws in process as `sample` does (CPU per draw, median of {rounds} interleaved rounds; "
+          "first draws: warm-up included):")
+    for space_file, draws in JUDGED_SPACES.items():
+        cpu: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(rounds):
+            for reuse in (True, False):
+                seconds, accepted = judge_round(space_file, draws, reuse)
+                cpu[reuse].append(seconds)
+        by_structure, planned = (statistics.median(cpu[r]) / draws * 1e6 for r in (True, False))
+        print(f"  {space_file:<20} {draws:>6,} draws ({accepted:,} in budget): {by_structure:6.0f} us by structure, "
+              f"{planned:6.0f} us planning each, ratio {by_structure / planned:5.2f}")
 
 
 def user_block_round(draws: int, seed: int) -> tuple[int, float, float]:
@@ -201,6 +239,7 @@ def main() -> None:
     if not args.skip_counting:
         counting(args.rounds)
         user_blocks(args.rounds)
+        judging(max(1, args.rounds // 2))
     if not args.skip_cli:
         sample_cli(max(1, args.rounds // 2), args.before)
     print("fit, in process:")

@@ -399,3 +399,113 @@ def test_user_block_variants_get_tokens_by_their_parameters_and_definition():
     elsewhere = block.model_copy()  # the same parameters, another (equal) definition: another block
     elsewhere._definition = dataclasses.replace(block.definition)
     assert memo.token(elsewhere) != memo.token(block)
+
+
+def _count_free_paths(node, at=()):
+    """Every field of a validated spec declared CountFree (a dropout or drop-path rate), by path."""
+    from pydantic import BaseModel
+
+    from archspec.spec.base import CountFree
+
+    if isinstance(node, BaseModel):
+        for name, info in type(node).model_fields.items():
+            if any(isinstance(m, CountFree) for m in info.metadata):
+                yield at + (name,)
+            else:
+                yield from _count_free_paths(getattr(node, name), at + (name,))
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _count_free_paths(value, at + (i,))
+
+
+def test_count_free_fields_change_no_count_of_any_bundled_spec():
+    """The sampler judges draws that differ only in CountFree fields by one plan's counts: in every bundled
+    spec, each such field set from zero to a rate (the step appears) or from its rate to zero (it goes)
+    plans, and to the same params and MACs."""
+    from archspec.plan.resolve import checked_plan
+    from archspec.space.load import value_at
+
+    changed, specs = 0, sorted(SPECS.glob("*.yaml"))
+    for file in specs:
+        spec = load(file)
+        plan = checked_plan(spec)
+        for path in _count_free_paths(spec):
+            rate = 0.3 if value_at(spec, path) == 0 else 0.0
+            other = checked_plan(with_changes(spec, [(path, rate)]))
+            assert (other.params, other.macs) == (plan.params, plan.macs), (file.name, path, rate)
+            changed += 1
+    assert len(specs) > 80 and changed > 250  # heads' dropouts, blocks' drop paths, ViT/Swin/MaxViT rates
+
+
+def _band_space(tmp_path, alpha: str, rates: str, tie: str = "") -> tuple:
+    """PyramidNet-110 variants with a budget whose bands end exactly at the counts of alphas 40, 55 and 60:
+    alpha <= 40 has too few params, 56..60 too many MACs, 61 and up too many params."""
+    base = load(SPECS / "pyramidnet.yaml")
+
+    def counts(a: int) -> tuple[int, int]:
+        plan = Counter().count(with_changes(base, [(("body", "widening", "alpha"), a)]))
+        return plan.params, plan.macs
+
+    low, top, macs = counts(40)[0] + 1, counts(60)[0], counts(55)[1]
+    text = space_text(f"  body.widening.alpha: {alpha}\n  body.block.type: {{choice: [pyramid, pyramid_bottleneck]}}\n"
+                      + rates, budget=f"{{params: [{low}, {top}], macs: [null, {macs}]}}", base="pyramidnet.yaml",
+                      tie=tie)
+    return load_space_text(text, str(tmp_path / "space.yaml")), (low, top, macs)
+
+
+@pytest.mark.parametrize("alpha, rates, tie, draws_", [
+    # structures repeat: later draws are judged by their first one's counts (rates of the head and the block)
+    ("{int: [36, 64]}", "  head.dropout: {float: [0.0, 0.5]}\n  body.block.drop_path: {float: [0.0, 0.2]}",
+     "{head.dropout: [body.block.dropout]}", 300),
+    ("{float: [24.0, 120.0]}", "  head.dropout: {float: [0.0, 0.5]}", "", 80),  # alpha real: every draw planned
+])
+def test_draws_judged_by_their_structure_s_counts_get_the_verdicts_of_planning_each(tmp_path, monkeypatch,
+                                                                                   alpha, rates, tie, draws_):
+    """Judging a draw by the counts of an earlier draw of its structure gives, draw for draw, the verdict
+    (reason, or counts, sha256 and file text) that planning it in full gives, on each side of every band's
+    ends; a real value that counts depend on is never taken for a structure's."""
+    import itertools
+
+    from archspec.space.model import si
+    from archspec.space.sample import Judge, draws
+
+    space, (low, top, macs) = _band_space(tmp_path, alpha, rates, tie)
+    planned = []
+    count = Counter.count
+    monkeypatch.setattr(Counter, "count", lambda self, spec: planned.append(1) or count(self, spec))
+    values = list(itertools.islice(draws(space, seed=3 if "int" in alpha else 0), draws_))
+    fast_judge, slow_judge = Judge(space), Judge(space, reuse_counts=False)
+    fast = [fast_judge(v) for v in values]
+    fast_plans, planned[:] = len(planned), []
+    slow = [slow_judge(v) for v in values]
+    assert fast == slow
+    assert len(planned) == len(values)
+    reasons = {v if isinstance(v, str) else "in budget" for v in fast}
+    assert reasons == {f"params below {si(low)}", f"params above {si(top)}", f"macs above {si(macs)}", "in budget"}
+    if "int" in alpha:  # the ends themselves were drawn (40 | 41, 55 | 56, 60 | 61), many judged by structure
+        assert {40, 41, 55, 56, 60, 61} <= {v["body.widening.alpha"] for v in values
+                                            if v["body.block.type"] == "pyramid"}
+        accepted = sum(not isinstance(v, str) for v in fast)
+        assert fast_plans < accepted + 2 * 29 * 2  # the samples, and at most a first draw or two per structure
+    else:  # the first draw is out of budget, so each later one of its block type could have been judged by it
+        assert fast[0] == f"params above {si(top)}" and fast_plans == len(values)
+
+
+def test_sampling_by_structures_writes_the_files_of_planning_every_draw(tmp_path, monkeypatch):
+    """The example space, sampled with structures' counts reused and with every draw planned: the same
+    samples, files, index and tallies."""
+    import functools
+    import importlib
+
+    sampling = importlib.import_module("archspec.space.sample")  # the module (the package exports the function)
+
+    space = load_space(PYRAMID_SPACE)
+    fast = sample(space, 40, seed=9, out=tmp_path / "fast", workers=1)
+    monkeypatch.setattr(sampling, "Judge", functools.partial(sampling.Judge, reuse_counts=False))
+    slow = sample(space, 40, seed=9, out=tmp_path / "slow", workers=1)
+    assert (fast.samples, fast.drawn, fast.rejected) == (slow.samples, slow.drawn, slow.rejected)
+    names = sorted(p.name for p in (tmp_path / "fast").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "slow").iterdir()) and len(names) == 41
+    for name in names:
+        assert (tmp_path / "fast" / name).read_bytes() == (tmp_path / "slow" / name).read_bytes()
+    assert fast.rejected["params above 3M"] > 100

@@ -21,9 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from pydantic import BaseModel
+
 from .._startup import collector_paused
 from ..files import check_target, staged_targets, write_text
-from .load import Axis, Space, axis_size
+from ..spec.base import CountFree
+from ..spec.errors import FieldPath
+from ..spec.models import Spec
+from .load import Axis, Space, axis_size, value_at
 from .model import Choice, FloatRange
 from .parallel import judged, usable_workers
 from .rows import INDEX, read_index  # noqa: F401  (read_index: its home before rows.py)
@@ -115,26 +120,89 @@ def sample(
 class Judge:
     """What each draw is: the reason it is rejected, or its counts, sha256 and file text.
 
-    A pure function of the drawn values (its memo and text cache change how fast, not
+    A pure function of the drawn values (its memos and text cache change how fast, not
     what), so draws can be judged in any process, in any order.
+
+    Most draws fall outside the budget, and most repeat a structure drawn before: the same
+    values but for real-valued ones that set only fields no count depends on (a dropout
+    rate, :class:`~archspec.spec.base.CountFree`). So a structure's first draw that resolves
+    outside the budget is kept (:class:`_Structure`); a later draw of it is validated as that
+    draw's spec with those fields changed (:func:`.variants.with_changes` gives the spec that
+    validating the whole edited data would give) and rejected by the same counts, without
+    planning. Anything else (a draw of a structure inside the budget, one that does not
+    validate this way, a field that counts may depend on) takes the full path: validated from
+    the base, planned, and for a sample its sha256 and file from its own plan.
     """
 
-    def __init__(self, space: Space):
+    MAX_STRUCTURES = 50_000  # a bound on memory (a few KB each: the models a draw validated anew)
+
+    def __init__(self, space: Space, reuse_counts: bool = True):
         self.space = space
         self.counter = Counter()
         self.text = ExpandedText()
+        self.structures: dict[str, _Structure] | None = {} if reuse_counts else None
+        self.fixed = [axis.key for axis in space.axes if not isinstance(axis.dim, FloatRange)]
+        self.real = [axis for axis in space.axes if isinstance(axis.dim, FloatRange)]
 
     def __call__(self, values: dict[str, Any]) -> str | Accepted:
-        space = self.space
+        space, structures = self.space, self.structures
+        key = repr([values[k] for k in self.fixed]) if structures is not None else ""  # repr: 1, 1.0, True differ
+        known = structures.get(key) if structures is not None else None
+        if known is not None:
+            verdict = self._by_structure(known, values)
+            if verdict:
+                return verdict
         try:
             counted = self.counter.count(with_changes(space.base, space.changes(values)))
         except Unresolved as exc:
             return exc.reason
         verdict = space.budget.verdict(counted.params, counted.macs)
         if verdict:
+            if structures is not None and known is None:  # kept only where it can spare a plan: a rejection
+                if len(structures) >= self.MAX_STRUCTURES:
+                    structures.clear()
+                structures[key] = _Structure(counted.spec, values, counted.params, counted.macs)
             return verdict
         sha, data = sha256_of(counted.spec, counted.plan)
         return Accepted(counted.params, counted.macs, sha, self.text(data, sha))
+
+    def _by_structure(self, known: "_Structure", values: dict[str, Any]) -> str | None:
+        """The budget's verdict on a draw of ``known``'s structure (one outside the budget), by its
+        counts; None: judge it in full."""
+        verdict = self.space.budget.verdict(known.params, known.macs)
+        changes = [(path, values[axis.key]) for axis in self.real if values[axis.key] != known.values[axis.key]
+                   for path in axis.paths]
+        if not changes:
+            return verdict  # the same values: the same spec
+        if not all(_count_free(known.spec, path) for path, _ in changes):
+            return None  # a real value that counts may depend on (a width multiplier): rarely drawn twice
+        try:
+            spec = with_changes(known.spec, changes)
+        except Unresolved:
+            return None  # the full path names the reason as validating from the base does
+        return verdict if all(_count_free(spec, path) for path, _ in changes) else None  # still their fields
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """A structure's first resolved draw outside the budget: its validated spec, its values, its plan's counts."""
+
+    spec: Spec
+    values: dict[str, Any]
+    params: int
+    macs: int
+
+
+def _count_free(spec: Spec, path: FieldPath) -> bool:
+    """Whether ``path`` is a field of ``spec``'s models declared :class:`~archspec.spec.base.CountFree`."""
+    owner = value_at(spec, path[:-1])
+    return isinstance(owner, BaseModel) and isinstance(path[-1], str) and _declared_count_free(type(owner), path[-1])
+
+
+@functools.cache
+def _declared_count_free(model: type[BaseModel], name: str) -> bool:
+    info = model.model_fields.get(name)
+    return info is not None and any(isinstance(m, CountFree) for m in info.metadata)
 
 
 @dataclass(frozen=True)

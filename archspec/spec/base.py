@@ -15,7 +15,17 @@ PositiveInt = Annotated[int, Strict(), Gt(0)]
 NonNegativeInt = Annotated[int, Strict(), Ge(0)]
 PositiveFloat = Annotated[float, Strict(), Gt(0)]
 NonNegativeFloat = Annotated[float, Strict(), Ge(0)]
-Probability = Annotated[float, Strict(), Field(ge=0.0, lt=1.0)]
+
+
+class CountFree:
+    """Marks a field that no parameter or MAC count depends on: the rate of a dropout or
+    stochastic-depth step, which has no weights and multiplies nothing. A design-space sampler
+    judges draws that differ only in such fields by one plan's counts (archspec/space/sample.py;
+    tests/test_space_sample.py plans every bundled spec with each such field changed)."""
+
+
+COUNT_FREE = CountFree()
+Probability = Annotated[float, Strict(), Field(ge=0.0, lt=1.0), COUNT_FREE]  # dropout and drop path rates
 
 
 def _odd(kernel: int) -> int:

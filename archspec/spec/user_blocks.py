@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, S
     Tag, ValidationError, field_validator
 
 from . import expressions, plugins
-from .base import EachKindOnFirstUse, NonNegativeInt, PositiveInt, StrictModel
+from .base import EachKindOnFirstUse, NonNegativeInt, PositiveInt, StrictModel, attribute
 from .errors import FieldPath, Problem, SourceMap, SpecError, dotted, shown
 from .limits import Limits, current
 
@@ -391,7 +391,8 @@ def user_blocks(spec: Any) -> list[tuple[FieldPath, UserBlock]]:
     """Every user block of a spec with its field path."""
     found = [(("body", "block"), spec.body.block)]
     found += [(("body", "stages", s, "block"), st.block) for s, st in enumerate(spec.body.stages) if st.block]
-    found += [((part, "block"), getattr(getattr(spec, part), "block", None)) for part in ("stem", "head")]  # a block stem/head
+    # a block stem/head; `attribute`: other stems and heads have no `block`, and a miss costs Pydantic two raises
+    found += [((part, "block"), attribute(getattr(spec, part), "block", None)) for part in ("stem", "head")]
     return [(path, b) for path, b in found if isinstance(b, UserBlock)]
 
 
