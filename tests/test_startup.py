@@ -173,3 +173,18 @@ def test_a_name_no_module_spells_is_found_by_discovering_every_module(tmp_path, 
     assert registry.spelling("pkg_spelled", "plain") == ["pkg_spelled.a"]
     assert pkg.R["plain"] == 1 and "pkg_spelled.b" not in sys.modules
     assert pkg.R["built_late"] == 2 and "pkg_spelled.b" in sys.modules
+
+
+def test_loading_specs_parses_no_builtin_s_signature() -> None:
+    """Pydantic reads each default factory's signature; a builtin's (``list``) goes through ``tokenize``,
+    whose first use compiles a large regular expression (spec/base.py's empty_list): none is read."""
+    run("""
+import inspect
+parsed = []
+original = inspect._signature_fromstr
+inspect._signature_fromstr = lambda *a, **k: parsed.append(a[1]) or original(*a, **k)
+import archspec
+for name in ("specs/pyramidnet.yaml", "specs/res2net50-26w-4s.yaml"):
+    archspec.report(archspec.load(name))
+assert not parsed, parsed
+""")

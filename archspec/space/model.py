@@ -21,7 +21,7 @@ from typing import Annotated, Any, Union
 from pydantic import BeforeValidator, Discriminator, Field, Strict, Tag, ValidationInfo, field_validator, model_validator
 
 from ..spec import numbers
-from ..spec.base import PositiveInt, StrictModel
+from ..spec.base import PositiveInt, StrictModel, empty_dict
 
 StrictInt = Annotated[int, Strict()]
 StrictFloat = Annotated[float, Strict()]
@@ -152,5 +152,5 @@ class SpaceFile(StrictModel):
 
     base: str | dict[str, Any] = Field(description="A spec file relative to the space file, or an inline spec.")
     vary: dict[str, Dimension] = Field(min_length=1, description="Spec field path (as --set writes it) -> range.")
-    tie: dict[str, list[str]] = Field(default_factory=dict, description="A vary path -> paths that get its value.")
+    tie: dict[str, list[str]] = Field(default_factory=empty_dict, description="A vary path -> paths that get its value.")
     budget: Budget = Budget()

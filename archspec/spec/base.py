@@ -114,3 +114,18 @@ def validated_by(model: Any) -> cs.CoreSchema:
         return (generator.generate_inner if generator is not None else handler)(model.__pydantic_core_schema__)
 
     return cs.with_info_plain_validator_function(validate, metadata={"pydantic_js_annotation_functions": [json_schema]})
+
+
+def empty_list() -> list:
+    """A new empty list: the ``default_factory`` of list fields, in place of ``list`` itself.
+
+    Pydantic reads a default factory's signature (does it take the validated data?). A builtin's
+    signature comes from its text signature, which ``inspect`` reads with ``tokenize``, whose first
+    use compiles a regular expression of several milliseconds: a twentieth of a light command's start.
+    """
+    return []
+
+
+def empty_dict() -> dict:
+    """A new empty dict: the ``default_factory`` of dict fields (see :func:`empty_list`)."""
+    return {}

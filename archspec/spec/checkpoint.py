@@ -25,7 +25,7 @@ from typing import Annotated, Literal, Mapping
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from .base import StrictModel
+from .base import StrictModel, empty_list
 from .expressions import ExprError, evaluate, names as names_in, parse
 
 UNIT_INDEX = "unit"  # the one name ``theirs`` may read that no pattern binds
@@ -146,7 +146,7 @@ class CheckpointNames(StrictModel):
 
     format: Literal["timm", "xautodl"] = Field(description=(
         "Whose state_dict the rules read: `archspec build --weights FILE --weights-format FORMAT`."))
-    names: list[NameRule] = Field(default_factory=list, max_length=MAX_RULES, description=(
+    names: list[NameRule] = Field(default_factory=empty_list, max_length=MAX_RULES, description=(
         "Ordered prefix rules, archspec's module path -> the checkpoint's; the first that matches applies."))
-    ignore: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=64, description=(
+    ignore: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=empty_list, max_length=64, description=(
         "Checkpoint key prefixes with no place in the network, dropped (any other tensor left over is an error)."))

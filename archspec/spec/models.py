@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, PrivateAttr, Strict, field_validator, model_validator
 
-from .base import EachKindOnFirstUse, NonNegativeInt, PositiveFloat, PositiveInt, StrictModel, has_attribute
+from .base import (EachKindOnFirstUse, NonNegativeInt, PositiveFloat, PositiveInt, StrictModel, empty_list,
+                   has_attribute)
 from .blocks import BlockSpec, Probability
 from .compose import merge
 from .init import InitSpec
@@ -134,14 +135,14 @@ class BodySpec(StrictModel):
     rule that decides the stages itself (``regnet``) takes neither."""
 
     stages: list[StageSpec] = Field(
-        default_factory=list, description="The stages; omitted (derived) under the `regnet` widening rule.")
+        default_factory=empty_list, description="The stages; omitted (derived) under the `regnet` widening rule.")
     block: BlockSpec
     widening: WideningSpec | None = Field(None, description="Width per unit; dense and inception blocks need none.")
     shortcut: ShortcutSpec = ShortcutSpec(type="projection")
     downsample: DownsampleSpec = Field(
         Strided(type="strided"), description="How a strided stage downsamples: strided first unit, pool or transition."
     )
-    aux_heads: list[AuxHeadSpec] = Field(default_factory=list,
+    aux_heads: list[AuxHeadSpec] = Field(default_factory=empty_list,
                                          description="Training-only classifiers (GoogLeNet's; `type: conv`: Inception-v3's).")
     depth: PositiveInt | None = Field(
         None, description="Total weighted depth: depth_offset + units x layers per unit."
@@ -203,7 +204,7 @@ class ClassifierHead(StrictModel):
     """Optional BN-ReLU, global average pool, optional dropout, linear layer."""
 
     type: Literal["classifier"]
-    pre: list[HeadPre] = Field(default_factory=list)
+    pre: list[HeadPre] = Field(default_factory=empty_list)
     pool: Literal["avg"] = "avg"
     dropout: Probability = 0.0
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, S
     Tag, ValidationError, field_validator
 
 from . import expressions, plugins
-from .base import EachKindOnFirstUse, NonNegativeInt, PositiveInt, StrictModel, attribute
+from .base import EachKindOnFirstUse, NonNegativeInt, PositiveInt, StrictModel, attribute, empty_dict, empty_list
 from .errors import FieldPath, Problem, SourceMap, SpecError, dotted, shown
 from .limits import Limits, current
 
@@ -277,7 +277,7 @@ class ShortcutUse(StrictModel):
     where the shape is kept, else what the policy makes (a 1x1 projection and its BN...)."""
 
     out: Channels = Field(description="The channels it must produce (the block's output channels).")
-    names: dict[str, str] = Field(default_factory=dict, description="Renamed steps: `{shortcut.conv: downsample.0}`.")
+    names: dict[str, str] = Field(default_factory=empty_dict, description="Renamed steps: `{shortcut.conv: downsample.0}`.")
 
 
 class BlockDefinition(StrictModel):
@@ -285,12 +285,12 @@ class BlockDefinition(StrictModel):
 
     block: str | None = Field(None, pattern=NAME, description="The type name it is meant for (checked when given).")
     description: str = ""
-    params: dict[Annotated[str, Field(pattern=NAME)], Param] = Field(default_factory=dict)
+    params: dict[Annotated[str, Field(pattern=NAME)], Param] = Field(default_factory=empty_dict)
     let: dict[Annotated[str, Field(pattern=NAME)], Expr] = Field(
-        default_factory=dict, description="Derived values, in order; each may read the ones before it.")
+        default_factory=empty_dict, description="Derived values, in order; each may read the ones before it.")
     layers_per_unit: PositiveInt = Field(1, description="Weighted layers per unit, as papers count depth.")
     inputs: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.\*)?$")]] = Field(
-        default_factory=list, description="Inputs besides `x` when used as a sub-block, in the order a use's `in` "
+        default_factory=empty_list, description="Inputs besides `x` when used as a sub-block, in the order a use's `in` "
         "gives them; the last may end in `.*` (`children.*`): all the remaining ones, none or more.")
     steps: list[StepOrRepeat] = Field(min_length=1)
     shortcut: ShortcutUse | None = None
@@ -344,12 +344,12 @@ class Definition:
     model: BlockDefinition
     source: SourceMap
     prefix: FieldPath  # its path in ``source`` (``("blocks", name)`` inline, ``()`` in its own file)
-    trees: dict[str, Any] = field(default_factory=dict)
+    trees: dict[str, Any] = field(default_factory=empty_dict)
     # Its sub-blocks: every use (path in its steps, the use, the names it can read there) and, once
     # resolved for a spec (resolve_uses), each used type's definition. A cached file's Definition is
     # copied per spec before its uses are resolved, since a spec's `blocks:` map may name them otherwise.
-    sites: list[tuple[FieldPath, "BlockUse", frozenset[str]]] = field(default_factory=list)
-    uses: dict[str, "Definition"] = field(default_factory=dict)
+    sites: list[tuple[FieldPath, "BlockUse", frozenset[str]]] = field(default_factory=empty_list)
+    uses: dict[str, "Definition"] = field(default_factory=empty_dict)
 
     def problem(self, path: FieldPath, message: str) -> Problem:
         return self.source.problem(self.prefix + tuple(path), message)
