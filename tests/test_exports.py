@@ -42,7 +42,7 @@ def run(*args: str):
 
 # What ``-e all`` may run once each (or, torch.onnx, not at all: archspec's writer writes the ONNX file):
 # (module, attribute) -> what it makes
-COUNTED = {("archspec.export.build", "emit"): "the ONNX graph", ("torch.onnx", "export"): "a torch.onnx export",
+COUNTED = {("archspec.export.build", "emit_model"): "the ONNX graph", ("torch.onnx", "export"): "a torch.onnx export",
            ("torch.export", "export"): "the .pt2 program", ("torch.fx", "symbolic_trace"): "the fx trace",
            ("archspec.export.build", "standalone_code"): "the standalone code",
            ("onnxruntime", "InferenceSession"): "an onnxruntime session",
