@@ -20,8 +20,9 @@ import archspec
 from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.export.onnx import OPSET
-from archspec.export.onnx_writer import (FUNCTION_DOMAIN, Unsupported, WriterSettings, emit, network_units,
-                                         node_count, unsupported_reason, verify_written, with_statistics)
+from archspec.export.onnx_writer import (FUNCTION_DOMAIN, Unsupported, WriterSettings, emit, emit_model,
+                                         network_units, node_count, save, unsupported_reason, verify_written,
+                                         with_statistics)
 from archspec.export.verify import calibrated_statistics
 from archspec.plan.ops import Norm
 
@@ -223,6 +224,59 @@ def test_calibrated_copy_of_the_file_is_the_graph_emitted_with_those_statistics(
     before, after = tensors(onnx.load(str(path))), tensors(copy)
     assert after == tensors(expected) and after != before
     assert copy.graph.node == expected.graph.node and copy.functions == expected.functions
+
+
+def test_emission_copies_no_weight_and_defers_folds_and_casts_to_writing():
+    """emit_model's initializers are the module's arrays themselves (they share its storage); a conv weight
+    with a BN folded in, and every fp16 weight, is a lazy tensor computed when the file is written."""
+    import onnx_ir as ir
+
+    model = build("resnet-20", 32)
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    convs = _folded_convs(model)
+    folded = {f"{conv}.weight" for conv in convs}
+    kinds = Counter()
+    for name, value in emit_model(model).graph.initializers.items():
+        tensor = value.const_value
+        if name in folded:
+            assert isinstance(tensor, ir.LazyTensor), name
+            kinds["lazy"] += 1
+        elif name.removesuffix(".bias") in convs:  # a folded bias: computed, one number per channel
+            assert isinstance(tensor, ir.Tensor) and tensor.size == state[name.replace(".bias", ".weight")].shape[0]
+        elif not name.startswith("const."):
+            assert isinstance(tensor, ir.Tensor) and np.shares_memory(tensor.numpy(), state[name.removesuffix(".T")])
+            kinds["shared"] += 1
+    assert kinds["lazy"] == len(folded) > 0 and kinds["shared"] > 0
+    half = emit_model(model, WriterSettings(dtype="fp16")).graph.initializers
+    assert all(isinstance(half[k].const_value, ir.LazyTensor) for k in half if not k.startswith("const."))
+
+
+def _folded_convs(model: Network) -> set[str]:
+    from archspec.export.onnx_writer import _fold_pairs
+
+    return set(_fold_pairs(network_units(model)).values())
+
+
+@pytest.mark.parametrize("settings", [WriterSettings(), WriterSettings(dtype="fp16", functions=True)],
+                         ids=["fp32", "fp16-functions"])
+def test_the_saved_file_is_the_emitted_graph_in_one_file_and_with_external_data(tmp_path, settings):
+    """What save writes (the lazy tensors computed then) is emit's ModelProto byte for byte in one file;
+    with external data, the same nodes and every tensor's same bytes, the data beside it."""
+    model = build("resnet-20", 32)
+    expected = emit(model, settings)
+    one = tmp_path / "one.onnx"
+    save(emit_model(model, settings), one, external=False)
+    assert one.read_bytes() == expected.SerializeToString()
+    split = tmp_path / "split.onnx"
+    save(emit_model(model, settings), split, external=True)
+    shell = onnx.load(str(split), load_external_data=False)
+    assert {e.value for t in shell.graph.initializer for e in t.external_data if e.key == "location"} == {
+        "split.onnx.data"}
+    assert split.stat().st_size < 100_000 < (tmp_path / "split.onnx.data").stat().st_size
+    loaded = onnx.load(str(split))
+    assert loaded.graph.node == expected.graph.node and loaded.functions == expected.functions
+    tensors = lambda proto: {t.name: onnx.numpy_helper.to_array(t).tobytes() for t in proto.graph.initializer}  # noqa: E731
+    assert tensors(loaded) == tensors(expected)
 
 
 def test_a_backbone_build_is_not_the_writers():
