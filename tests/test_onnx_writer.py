@@ -226,29 +226,30 @@ def test_calibrated_copy_of_the_file_is_the_graph_emitted_with_those_statistics(
     assert copy.graph.node == expected.graph.node and copy.functions == expected.functions
 
 
-def test_emission_copies_no_weight_and_defers_folds_and_casts_to_writing():
+def test_emission_copies_no_weight_and_defers_folds_transposes_and_casts_to_writing():
     """emit_model's initializers are the module's arrays themselves (they share its storage); a conv weight
-    with a BN folded in, and every fp16 weight, is a lazy tensor computed when the file is written."""
+    with a BN folded in, a transposed linear weight (MatMul's) and every fp16 weight are lazy tensors,
+    computed when the file is written. ResNet-20 folds its BNs; a ViT transposes its linear weights."""
     import onnx_ir as ir
 
-    model = build("resnet-20", 32)
-    state = {k: v.numpy() for k, v in model.state_dict().items()}
-    convs = _folded_convs(model)
-    folded = {f"{conv}.weight" for conv in convs}
+    vit = next(s for s in SPECS if s[0] == "vit-b-16")
     kinds = Counter()
-    for name, value in emit_model(model).graph.initializers.items():
-        tensor = value.const_value
-        if name in folded:
-            assert isinstance(tensor, ir.LazyTensor), name
-            kinds["lazy"] += 1
-        elif name.removesuffix(".bias") in convs:  # a folded bias: computed, one number per channel
-            assert isinstance(tensor, ir.Tensor) and tensor.size == state[name.replace(".bias", ".weight")].shape[0]
-        elif not name.startswith("const."):
-            assert isinstance(tensor, ir.Tensor) and np.shares_memory(tensor.numpy(), state[name.removesuffix(".T")])
-            kinds["shared"] += 1
-    assert kinds["lazy"] == len(folded) > 0 and kinds["shared"] > 0
-    half = emit_model(model, WriterSettings(dtype="fp16")).graph.initializers
-    assert all(isinstance(half[k].const_value, ir.LazyTensor) for k in half if not k.startswith("const."))
+    for model in (build("resnet-20", 32), build(*vit)):
+        state = {k: v.numpy() for k, v in model.state_dict().items()}
+        convs = _folded_convs(model)
+        for name, value in emit_model(model).graph.initializers.items():
+            tensor = value.const_value
+            if name.removesuffix(".weight") in convs or name.endswith(".T"):
+                assert isinstance(tensor, ir.LazyTensor), name
+                kinds["folded" if name.endswith(".weight") else "transposed"] += 1
+            elif name.removesuffix(".bias") in convs:  # a folded bias: computed, one number per channel
+                assert isinstance(tensor, ir.Tensor) and tensor.size == state[name.replace(".bias", ".weight")].shape[0]
+            elif not name.startswith("const."):
+                assert isinstance(tensor, ir.Tensor) and np.shares_memory(tensor.numpy(), state[name]), name
+                kinds["shared"] += 1
+        half = emit_model(model, WriterSettings(dtype="fp16")).graph.initializers
+        assert all(isinstance(half[k].const_value, ir.LazyTensor) for k in half if not k.startswith("const."))
+    assert kinds["folded"] == 19 and kinds["transposed"] > 0 and kinds["shared"] > 0, kinds
 
 
 def _folded_convs(model: Network) -> set[str]:
@@ -257,12 +258,14 @@ def _folded_convs(model: Network) -> set[str]:
     return set(_fold_pairs(network_units(model)).values())
 
 
+@pytest.mark.parametrize("spec", ["resnet-20", "vit-b-16"])
 @pytest.mark.parametrize("settings", [WriterSettings(), WriterSettings(dtype="fp16", functions=True)],
                          ids=["fp32", "fp16-functions"])
-def test_the_saved_file_is_the_emitted_graph_in_one_file_and_with_external_data(tmp_path, settings):
-    """What save writes (the lazy tensors computed then) is emit's ModelProto byte for byte in one file;
-    with external data, the same nodes and every tensor's same bytes, the data beside it."""
-    model = build("resnet-20", 32)
+def test_the_saved_file_is_the_emitted_graph_in_one_file_and_with_external_data(tmp_path, settings, spec):
+    """What save writes (the lazy tensors computed then, each tensor streamed into the file) is emit's
+    ModelProto byte for byte in one file; with external data, the same nodes and every tensor's same bytes,
+    the data beside it. ResNet-20 has folded convs, the ViT transposed linear weights."""
+    model = build(*next(s for s in SPECS if s[0] == spec)) if spec == "vit-b-16" else build(spec, 32)
     expected = emit(model, settings)
     one = tmp_path / "one.onnx"
     save(emit_model(model, settings), one, external=False)

@@ -207,15 +207,11 @@ class _Writer:
         save(emitted, tmp, external)
         min_size = self.provenance.smallest_input() if self.provenance else 1
 
-        def rewrite(overrides: dict, scratch: Path) -> bytes | Path:
+        def rewrite(overrides: dict):
             """The file read back (with its data), the calibrated statistics written into its initializers."""
             import onnx
 
-            proto = with_statistics(onnx.load(str(tmp)), self.model, settings, overrides)
-            if proto.ByteSize() < PROTOBUF_LIMIT:
-                return proto.SerializeToString()
-            save(proto, scratch / target.name, external=True)  # no graph past 2 GiB serialises in memory
-            return scratch / target.name
+            return with_statistics(onnx.load(str(tmp)), self.model, settings, overrides)
 
         return target, verify_onnx_with(self.model, self.plan, tmp, options, target, min_size=min_size,
                                         calibrate=self.calibrate, loaded_from=self.weights, rewrite=rewrite)

@@ -98,7 +98,7 @@ class _Deferred:
 
     @property
     def T(self) -> "_Deferred":
-        return _Deferred(self.shape[::-1], self.dtype, lambda: self.compute().T)
+        return _Deferred(self.shape[::-1], self.dtype, lambda: _contiguous(self.compute().T))
 
     def astype(self, dtype: Any, copy: bool = False) -> "_Deferred":
         dtype = np.dtype(dtype)
@@ -106,6 +106,12 @@ class _Deferred:
 
 
 Array = Union[np.ndarray, _Deferred]
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    """``array`` (a transposed view) laid out in C order: by torch, whose blocked copy of a transpose is
+    2.5 times numpy's; writing a view element by element (numpy's ``tofile``) is slower still."""
+    return torch.from_numpy(array).contiguous().numpy()
 
 
 class _Network:
@@ -141,6 +147,8 @@ class _Network:
         cast is deferred to writing, as the folded weights are."""
         if name not in self.initializers:
             self.initializers.add(name)
+            if isinstance(array, np.ndarray) and not array.flags.c_contiguous:  # a transposed weight: laid out
+                array = _Deferred(array.shape, array.dtype, lambda a=array: _contiguous(a))  # when written
             if array.dtype.kind == "f" and array.dtype != self.float:
                 array = array if isinstance(array, _Deferred) else _Deferred(array.shape, array.dtype, lambda a=array: a)
                 array = array.astype(self.float)
@@ -511,7 +519,8 @@ def _name_output(nodes: list[Any], value: str, output: str) -> None:
 def save(model: Any, path: Path, external: bool) -> None:
     """Write :func:`emit_model`'s model to ``path``. With ``external`` each tensor of 1 KiB or more is
     streamed into ``NAME.data`` beside it (named in the file), one at a time, as it is computed; without,
-    every tensor is serialised into the one file (protobuf's limit: under 2 GiB). A ModelProto (a file read
+    every tensor is written into the one file (protobuf's limit: under 2 GiB), streamed from its array
+    (:func:`_write_one_file`). A ModelProto (a file read
     back) is written the same way, its tensors' bytes read in place."""
     import onnx_ir as ir
 
@@ -520,7 +529,73 @@ def save(model: Any, path: Path, external: bool) -> None:
     if external:
         ir.save(model, str(path), external_data=f"{path.name}.data", size_threshold_bytes=1023)
     else:
-        ir.save(model, str(path))
+        _write_one_file(model, path)
+
+
+def _write_one_file(model: Any, path: Path) -> None:
+    """The ModelProto's bytes, written as protobuf writes them (fields in number order, so the file is
+    ``serialize_model(model).SerializeToString()`` byte for byte) but with each initializer's data streamed
+    from its array (``tofile``; a lazy one computed then) instead of being copied into the message, then
+    into its serialisation: the graph is serialised with shell initializers (name, type, shape), and each
+    tensor's raw_data field is written after its shell. Only the lengths that enclose them are computed here."""
+    import onnx_ir as ir
+    from onnx import TensorProto
+
+    values = list(model.graph.initializers.values())
+    tensors = [v.const_value for v in values]
+    try:  # what ir.save does for external data: the tensors swapped for their descriptions, then restored
+        for value, tensor in zip(values, tensors):
+            value.const_value = ir.serde.TensorProtoTensor(
+                TensorProto(name=value.name, data_type=tensor.dtype.value, dims=tensor.shape.numpy()))
+        proto = ir.serde.serialize_model(model)
+    finally:
+        for value, tensor in zip(values, tensors):
+            value.const_value = tensor
+    shells = [t.SerializeToString() for t in proto.graph.initializer]
+    proto.graph.ClearField("initializer")
+    graph_head, graph_tail = _fields_around(proto.graph, GRAPH_INITIALIZER)
+    proto.ClearField("graph")
+    model_head, model_tail = _fields_around(proto, MODEL_GRAPH)
+    heads = [shell + _key(TENSOR_RAW_DATA) + _varint(t.nbytes) for shell, t in zip(shells, tensors)]
+    entries = [_key(GRAPH_INITIALIZER) + _varint(len(h) + t.nbytes) + h for h, t in zip(heads, tensors)]
+    graph_size = len(graph_head) + sum(len(e) + t.nbytes for e, t in zip(entries, tensors)) + len(graph_tail)
+    with open(path, "wb") as file:
+        file.write(model_head + _key(MODEL_GRAPH) + _varint(graph_size) + graph_head)
+        for entry, tensor in zip(entries, tensors):
+            file.write(entry)
+            file.flush()
+            start = file.tell()
+            tensor.tofile(file)
+            if file.tell() - start != tensor.nbytes:
+                raise RuntimeError(f"{tensor.name}: wrote {file.tell() - start} bytes, not its {tensor.nbytes}")
+        file.write(graph_tail + model_tail)
+
+
+MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9  # field numbers in onnx.proto
+
+
+def _fields_around(message: Any, number: int) -> tuple[bytes, bytes]:
+    """The serialisations of ``message``'s fields numbered below ``number`` and above it."""
+    below, above = type(message)(), type(message)()
+    below.CopyFrom(message)
+    above.CopyFrom(message)
+    for field, _ in message.ListFields():
+        (above if field.number < number else below).ClearField(field.name)
+    return below.SerializeToString(), above.SerializeToString()
+
+
+def _key(number: int) -> bytes:
+    """A length-delimited field's key."""
+    return _varint(number << 3 | 2)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append(value & 0x7F | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
 
 
 def write_onnx(model: torch.nn.Module, path: Path, settings: WriterSettings, metadata: dict[str, str],
