@@ -89,8 +89,8 @@ def unsupported_reason(model: torch.nn.Module, dtype: str = "fp32") -> str | Non
 
 @dataclass(frozen=True)
 class _Deferred:
-    """A tensor computed from the module's only when the file is written (a folded conv weight): its
-    shape, its dtype, and how to compute it."""
+    """A tensor computed from the module's only when the file is written (a folded conv weight, a
+    transposed or cast one): its shape, its dtype, and how to compute it."""
 
     shape: tuple[int, ...]
     dtype: np.dtype
@@ -100,7 +100,7 @@ class _Deferred:
     def T(self) -> "_Deferred":
         return _Deferred(self.shape[::-1], self.dtype, lambda: _contiguous(self.compute().T))
 
-    def astype(self, dtype: Any, copy: bool = False) -> "_Deferred":
+    def astype(self, dtype: Any) -> "_Deferred":
         dtype = np.dtype(dtype)
         return self if dtype == self.dtype else _Deferred(self.shape, dtype, lambda: self.compute().astype(dtype))
 
@@ -138,7 +138,7 @@ class _Network:
         self.folds: dict[str, str] = {}  # BN module path -> the conv's it folds into
         self.folded_convs: dict[str, str] = {}  # the other way
         self.eps: dict[str, float] = {}  # BN module path -> its eps
-        self.fused: dict[str, dict[str, np.ndarray]] = {}  # conv module path -> its folded weight and bias
+        self.fused: dict[str, dict[str, Array]] = {}  # conv module path -> its folded weight and bias
         self.constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}  # the flat graph's, by value
         self.data: dict[str, Array] = {}  # initializer name -> its values (see the class's docstring)
 
@@ -150,7 +150,8 @@ class _Network:
             if isinstance(array, np.ndarray) and not array.flags.c_contiguous:  # a transposed weight: laid out
                 array = _Deferred(array.shape, array.dtype, lambda a=array: _contiguous(a))  # when written
             if array.dtype.kind == "f" and array.dtype != self.float:
-                array = array if isinstance(array, _Deferred) else _Deferred(array.shape, array.dtype, lambda a=array: a)
+                if isinstance(array, np.ndarray):
+                    array = _Deferred(array.shape, array.dtype, lambda a=array: a)
                 array = array.astype(self.float)
             tensor = self.proto.graph.initializer.add()
             tensor.name, tensor.data_type = name, self.element[np.dtype(array.dtype)]
@@ -520,12 +521,9 @@ def save(model: Any, path: Path, external: bool) -> None:
     """Write :func:`emit_model`'s model to ``path``. With ``external`` each tensor of 1 KiB or more is
     streamed into ``NAME.data`` beside it (named in the file), one at a time, as it is computed; without,
     every tensor is written into the one file (protobuf's limit: under 2 GiB), streamed from its array
-    (:func:`_write_one_file`). A ModelProto (a file read
-    back) is written the same way, its tensors' bytes read in place."""
+    (:func:`_write_one_file`)."""
     import onnx_ir as ir
 
-    if not isinstance(model, ir.Model):
-        model = ir.serde.deserialize_model(model)
     if external:
         ir.save(model, str(path), external_data=f"{path.name}.data", size_threshold_bytes=1023)
     else:
@@ -563,7 +561,6 @@ def _write_one_file(model: Any, path: Path) -> None:
         file.write(model_head + _key(MODEL_GRAPH) + _varint(graph_size) + graph_head)
         for entry, tensor in zip(entries, tensors):
             file.write(entry)
-            file.flush()
             start = file.tell()
             tensor.tofile(file)
             if file.tell() - start != tensor.nbytes:
@@ -649,5 +646,5 @@ def node_count(proto: Any) -> int:
     return sum(functions.get((n.domain, n.op_type), 1) for n in proto.graph.node)
 
 
-__all__ = ["Unsupported", "WriterSettings", "emit", "emit_model", "emit_units", "node_count", "save", "unsupported_reason",
-           "verify_written", "with_statistics", "write_onnx"]
+__all__ = ["Unsupported", "WriterSettings", "emit", "emit_model", "emit_units", "node_count", "save",
+           "unsupported_reason", "verify_written", "with_statistics", "write_onnx"]
