@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import subprocess
+import sys
 import warnings
 from collections import Counter
 
@@ -227,29 +229,41 @@ def test_calibrated_copy_of_the_file_is_the_graph_emitted_with_those_statistics(
 
 
 def test_emission_copies_no_weight_and_defers_folds_transposes_and_casts_to_writing():
-    """emit_model's initializers are the module's arrays themselves (they share its storage); a conv weight
-    with a BN folded in, a transposed linear weight (MatMul's) and every fp16 weight are lazy tensors,
-    computed when the file is written. ResNet-20 folds its BNs; a ViT transposes its linear weights."""
-    import onnx_ir as ir
-
+    """emit_model's tensors are the module's arrays themselves (they share its storage); a conv weight with
+    a BN folded in, a transposed linear weight (MatMul's) and every fp16 weight are computed only when the
+    file is written. ResNet-20 folds its BNs; a ViT transposes its linear weights."""
     vit = next(s for s in SPECS if s[0] == "vit-b-16")
     kinds = Counter()
     for model in (build("resnet-20", 32), build(*vit)):
         state = {k: v.numpy() for k, v in model.state_dict().items()}
         convs = _folded_convs(model)
-        for name, value in emit_model(model).graph.initializers.items():
-            tensor = value.const_value
+        emitted = emit_model(model)
+        assert [t.name for t in emitted.proto.graph.initializer] == list(emitted.tensors)
+        assert not any(t.HasField("raw_data") for t in emitted.proto.graph.initializer)  # shells
+        for name, tensor in emitted.tensors.items():
             if name.removesuffix(".weight") in convs or name.endswith(".T"):
-                assert isinstance(tensor, ir.LazyTensor), name
+                assert not isinstance(tensor, np.ndarray), name
                 kinds["folded" if name.endswith(".weight") else "transposed"] += 1
             elif name.removesuffix(".bias") in convs:  # a folded bias: computed, one number per channel
-                assert isinstance(tensor, ir.Tensor) and tensor.size == state[name.replace(".bias", ".weight")].shape[0]
+                assert tensor.shape == state[name.replace(".bias", ".weight")].shape[:1]
             elif not name.startswith("const."):
-                assert isinstance(tensor, ir.Tensor) and np.shares_memory(tensor.numpy(), state[name]), name
+                assert isinstance(tensor, np.ndarray) and np.shares_memory(tensor, state[name]), name
                 kinds["shared"] += 1
-        half = emit_model(model, WriterSettings(dtype="fp16")).graph.initializers
-        assert all(isinstance(half[k].const_value, ir.LazyTensor) for k in half if not k.startswith("const."))
+        half = emit_model(model, WriterSettings(dtype="fp16")).tensors
+        assert not any(isinstance(half[k], np.ndarray) for k in half if not k.startswith("const."))
     assert kinds["folded"] == 19 and kinds["transposed"] > 0 and kinds["shared"] > 0, kinds
+
+
+def test_writing_one_file_imports_no_onnx_ir():
+    """onnx_ir imports sympy (about 0.4 s, more than emitting most networks): the default file is emitted
+    and written without it; only external data uses it."""
+    code = ("import sys, tempfile, pathlib, archspec; from archspec.blocks.network import Network; "
+            "from archspec.export.onnx_writer import emit_model, save; "
+            "m = Network(archspec.plan(archspec.load('resnet-20', ['input.size=16']))).eval(); "
+            "d = pathlib.Path(tempfile.mkdtemp()); save(emit_model(m), d / 'r.onnx', False); "
+            "print(sorted(n for n in ('onnx_ir', 'sympy') if n in sys.modules), (d / 'r.onnx').stat().st_size > 0)")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert found.split() == ["[]", "True"]
 
 
 def _folded_convs(model: Network) -> set[str]:

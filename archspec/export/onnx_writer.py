@@ -16,11 +16,13 @@ What the file holds is an inference graph, as deployment tools make it:
 A network with a unit that has no graph yet (or a backbone build) is not the writer's: the
 caller exports it with torch.onnx instead (:func:`unsupported_reason` says why).
 
-Weights are not copied while emitting: :func:`emit_model` returns an ``onnx_ir`` Model whose
-initializers wrap the module's own arrays (its state_dict's storage), and those computed from them
-(a BN folded into a conv's weight, a cast to fp16) are lazy tensors, computed one at a time when the
-file is written (:func:`save`: in the file, or streamed into ``NAME.data`` beside it). A 645 M-parameter
-network is emitted in milliseconds; the cost of its weights is paid once, by serialisation.
+Weights are not copied while emitting: :func:`emit_model` returns an :class:`Emitted` model, the
+ModelProto with each initializer a shell (name, type, shape) beside the module's own arrays (its
+state_dict's storage), and those computed from them (a BN folded into a conv's weight, a transposed
+or cast one) are computed one at a time when the file is written (:func:`save`: streamed into the
+file, or by ``onnx_ir`` into ``NAME.data`` beside it). A 645 M-parameter network is emitted in
+milliseconds; the cost of its weights is paid once, by writing them. (``onnx_ir`` is imported only for
+external data: it imports sympy, 0.4 s, more than the whole emission of most networks.)
 
 The calibrated-statistics check of verification loads the written file once and writes the
 calibrated statistics into that in-memory copy's initializers (:func:`with_statistics`: the folded
@@ -355,18 +357,58 @@ def _state(model: torch.nn.Module, overrides: dict[str, np.ndarray] | None) -> d
     return {**state, **(overrides or {})}
 
 
+@dataclass(frozen=True)
+class Emitted:
+    """An ONNX model whose weights are not copied in: ``proto`` is its ModelProto with each initializer a
+    shell (name, type, shape, no data), ``tensors`` what each one holds (by name): the module's array itself,
+    or a :class:`_Deferred` computation. It shares the module's storage: write it (:func:`save`) before
+    changing the module."""
+
+    proto: Any
+    tensors: dict[str, Array]
+
+    def to_proto(self) -> Any:
+        """The whole ModelProto, every tensor copied in (:func:`emit`)."""
+        proto = type(self.proto)()
+        proto.CopyFrom(self.proto)
+        for tensor in proto.graph.initializer:
+            tensor.raw_data = _little_endian(self.tensors[tensor.name]).tobytes()
+        return proto
+
+    def to_ir(self) -> Any:
+        """The ``onnx_ir`` Model, its tensors over the arrays (no copy), the deferred ones lazy."""
+        import onnx_ir as ir
+
+        model = ir.serde.deserialize_model(self.proto)
+        initializers = model.graph.initializers
+        for key, array in self.tensors.items():
+            value = initializers[key]
+            value.const_value = _ir_tensor(ir, key, array)
+            value.type = value.shape = None  # the tensor says both; no value_info for initializers, as before
+        return model
+
+
+def _little_endian(array: Array) -> np.ndarray:
+    """The array's values (computed, if deferred) in C order and little-endian, as ONNX stores them; no copy
+    of an array that already is."""
+    array = array.compute() if isinstance(array, _Deferred) else array
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+
+
+def _nbytes(array: Array) -> int:
+    return int(np.prod(array.shape, dtype=np.int64)) * np.dtype(array.dtype).itemsize
+
+
 def emit(model: torch.nn.Module, settings: WriterSettings = WriterSettings(), metadata: dict[str, str] | None = None,
          overrides: dict[str, np.ndarray] | None = None) -> Any:
-    """The ONNX ModelProto of ``model``: :func:`emit_model`'s model serialised (every weight copied into it)."""
-    import onnx_ir as ir
-
-    return ir.serde.serialize_model(emit_model(model, settings, metadata, overrides))
+    """The ONNX ModelProto of ``model``: :func:`emit_model`'s, every weight copied into it."""
+    return emit_model(model, settings, metadata, overrides).to_proto()
 
 
 def emit_model(model: torch.nn.Module, settings: WriterSettings = WriterSettings(),
-               metadata: dict[str, str] | None = None, overrides: dict[str, np.ndarray] | None = None) -> Any:
-    """The ONNX model of ``model`` (an archspec Network whose units all have graphs), as an ``onnx_ir`` Model
-    whose initializers share the module's tensors' storage (write it with :func:`save` before changing them).
+               metadata: dict[str, str] | None = None, overrides: dict[str, np.ndarray] | None = None) -> Emitted:
+    """The ONNX model of ``model`` (an archspec Network whose units all have graphs), its weights not copied
+    (:class:`Emitted`; :func:`save` writes it).
 
     ``overrides`` replace state_dict tensors by name (verification's calibrated BN statistics).
     Raises :class:`Unsupported` naming what the writer cannot emit.
@@ -435,9 +477,7 @@ def emit_units(model: torch.nn.Module, units: Sequence[Unit], settings: WriterSe
             nodes += b.nodes
         inputs.append((x, ["batch", *unit.graph.input_shape]))
         outputs.append((f"{unit.name}:out", ["batch", *unit.graph.shape_of(unit.graph.output)]))
-    import onnx_ir as ir
-
-    return ir.serde.serialize_model(_finish(net, "units", nodes, inputs, outputs, None))
+    return _finish(net, "units", nodes, inputs, outputs, None).to_proto()
 
 
 def _network(model: torch.nn.Module, units: Sequence[Unit], settings: WriterSettings,
@@ -453,10 +493,8 @@ def _network(model: torch.nn.Module, units: Sequence[Unit], settings: WriterSett
 
 
 def _finish(net: _Network, name: str, nodes: list[Any], inputs: list[tuple[str, list]],
-            outputs: list[tuple[str, list]], metadata: dict[str, str] | None) -> Any:
-    """The model: every module tensor read, the nodes, the typed inputs and outputs, the metadata; the graph
-    built as a ModelProto with shell initializers, read into ``onnx_ir``, which then holds the arrays."""
-    import onnx_ir as ir
+            outputs: list[tuple[str, list]], metadata: dict[str, str] | None) -> Emitted:
+    """The model: every module tensor read, the nodes, the typed inputs and outputs, the metadata."""
     from onnx import TensorProto, helper
 
     settings = net.settings
@@ -476,13 +514,7 @@ def _finish(net: _Network, name: str, nodes: list[Any], inputs: list[tuple[str, 
     graph.output.extend(helper.make_tensor_value_info(n, elem, shape) for n, shape in outputs)
     for key, value in (metadata or {}).items():
         proto.metadata_props.add(key=key, value=value)
-    model = ir.serde.deserialize_model(proto)
-    initializers = model.graph.initializers
-    for key, array in net.data.items():
-        value = initializers[key]
-        value.const_value = _ir_tensor(ir, key, array)
-        value.type = value.shape = None  # the tensor says both; no value_info for initializers, as before
-    return model
+    return Emitted(proto, net.data)
 
 
 def _ir_tensor(ir: Any, name: str, array: Array) -> Any:
@@ -517,54 +549,45 @@ def _name_output(nodes: list[Any], value: str, output: str) -> None:
     raise Unsupported("the network's output is its input")
 
 
-def save(model: Any, path: Path, external: bool) -> None:
+def save(model: Emitted, path: Path, external: bool) -> None:
     """Write :func:`emit_model`'s model to ``path``. With ``external`` each tensor of 1 KiB or more is
-    streamed into ``NAME.data`` beside it (named in the file), one at a time, as it is computed; without,
-    every tensor is written into the one file (protobuf's limit: under 2 GiB), streamed from its array
-    (:func:`_write_one_file`)."""
-    import onnx_ir as ir
-
+    streamed into ``NAME.data`` beside it (named in the file) by ``onnx_ir``, one at a time, as it is
+    computed; without, every tensor is written into the one file (protobuf's limit: under 2 GiB), streamed
+    from its array (:func:`_write_one_file`)."""
     if external:
-        ir.save(model, str(path), external_data=f"{path.name}.data", size_threshold_bytes=1023)
+        import onnx_ir as ir
+
+        ir.save(model.to_ir(), str(path), external_data=f"{path.name}.data", size_threshold_bytes=1023)
     else:
         _write_one_file(model, path)
 
 
-def _write_one_file(model: Any, path: Path) -> None:
+def _write_one_file(model: Emitted, path: Path) -> None:
     """The ModelProto's bytes, written as protobuf writes them (fields in number order, so the file is
-    ``serialize_model(model).SerializeToString()`` byte for byte) but with each initializer's data streamed
-    from its array (``tofile``; a lazy one computed then) instead of being copied into the message, then
-    into its serialisation: the graph is serialised with shell initializers (name, type, shape), and each
-    tensor's raw_data field is written after its shell. Only the lengths that enclose them are computed here."""
-    import onnx_ir as ir
-    from onnx import TensorProto
-
-    values = list(model.graph.initializers.values())
-    tensors = [v.const_value for v in values]
-    try:  # what ir.save does for external data: the tensors swapped for their descriptions, then restored
-        for value, tensor in zip(values, tensors):
-            value.const_value = ir.serde.TensorProtoTensor(
-                TensorProto(name=value.name, data_type=tensor.dtype.value, dims=tensor.shape.numpy()))
-        proto = ir.serde.serialize_model(model)
-    finally:
-        for value, tensor in zip(values, tensors):
-            value.const_value = tensor
-    shells = [t.SerializeToString() for t in proto.graph.initializer]
+    ``model.to_proto().SerializeToString()`` byte for byte) but with each initializer's data streamed from
+    its array (``tofile``; a deferred one computed then) instead of being copied into the message, then
+    into its serialisation: the graph is serialised with its shell initializers, and each tensor's raw_data
+    field is written after its shell. Only the lengths that enclose them are computed here."""
+    proto = type(model.proto)()
+    proto.CopyFrom(model.proto)  # shells only: no weights to copy
+    shells = [(t.SerializeToString(), model.tensors[t.name]) for t in proto.graph.initializer]
     proto.graph.ClearField("initializer")
     graph_head, graph_tail = _fields_around(proto.graph, GRAPH_INITIALIZER)
     proto.ClearField("graph")
     model_head, model_tail = _fields_around(proto, MODEL_GRAPH)
-    heads = [shell + _key(TENSOR_RAW_DATA) + _varint(t.nbytes) for shell, t in zip(shells, tensors)]
-    entries = [_key(GRAPH_INITIALIZER) + _varint(len(h) + t.nbytes) + h for h, t in zip(heads, tensors)]
-    graph_size = len(graph_head) + sum(len(e) + t.nbytes for e, t in zip(entries, tensors)) + len(graph_tail)
+    entries = []
+    for shell, array in shells:
+        head = shell + _key(TENSOR_RAW_DATA) + _varint(_nbytes(array))
+        entries.append((_key(GRAPH_INITIALIZER) + _varint(len(head) + _nbytes(array)) + head, array))
+    graph_size = len(graph_head) + sum(len(e) + _nbytes(a) for e, a in entries) + len(graph_tail)
     with open(path, "wb") as file:
         file.write(model_head + _key(MODEL_GRAPH) + _varint(graph_size) + graph_head)
-        for entry, tensor in zip(entries, tensors):
+        for entry, array in entries:
             file.write(entry)
             start = file.tell()
-            tensor.tofile(file)
-            if file.tell() - start != tensor.nbytes:
-                raise RuntimeError(f"{tensor.name}: wrote {file.tell() - start} bytes, not its {tensor.nbytes}")
+            _little_endian(array).tofile(file)
+            if file.tell() - start != _nbytes(array):
+                raise RuntimeError(f"{path}: a tensor took {file.tell() - start} bytes, not {_nbytes(array)}")
         file.write(graph_tail + model_tail)
 
 
@@ -596,8 +619,8 @@ def _varint(value: int) -> bytes:
 
 
 def write_onnx(model: torch.nn.Module, path: Path, settings: WriterSettings, metadata: dict[str, str],
-               external: bool = False) -> Any:
-    """Emit and write; returns the ``onnx_ir`` model written."""
+               external: bool = False) -> Emitted:
+    """Emit and write; returns the model written."""
     emitted = emit_model(model.eval(), settings, metadata)
     save(emitted, path, external)
     return emitted
@@ -646,5 +669,5 @@ def node_count(proto: Any) -> int:
     return sum(functions.get((n.domain, n.op_type), 1) for n in proto.graph.node)
 
 
-__all__ = ["Unsupported", "WriterSettings", "emit", "emit_model", "emit_units", "node_count", "save",
+__all__ = ["Emitted", "Unsupported", "WriterSettings", "emit", "emit_model", "emit_units", "node_count", "save",
            "unsupported_reason", "verify_written", "with_statistics", "write_onnx"]
