@@ -549,11 +549,20 @@ def _name_output(nodes: list[Any], value: str, output: str) -> None:
     raise Unsupported("the network's output is its input")
 
 
-def save(model: Emitted, path: Path, external: bool) -> None:
+def save(model: Emitted | Any, path: Path, external: bool) -> None:
     """Write :func:`emit_model`'s model to ``path``. With ``external`` each tensor of 1 KiB or more is
     streamed into ``NAME.data`` beside it (named in the file) by ``onnx_ir``, one at a time, as it is
     computed; without, every tensor is written into the one file (protobuf's limit: under 2 GiB), streamed
-    from its array (:func:`_write_one_file`)."""
+    from its array (:func:`_write_one_file`). A whole ModelProto (:func:`emit`'s) is written by onnx."""
+    if not isinstance(model, Emitted):
+        import onnx
+
+        if external:
+            onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=f"{path.name}.data", size_threshold=1024)
+        else:
+            onnx.save_model(model, str(path))
+        return
     if external:
         import onnx_ir as ir
 
