@@ -276,9 +276,9 @@ def _folded_convs(model: Network) -> set[str]:
 @pytest.mark.parametrize("settings", [WriterSettings(), WriterSettings(dtype="fp16", functions=True)],
                          ids=["fp32", "fp16-functions"])
 def test_the_saved_file_is_the_emitted_graph_in_one_file_and_with_external_data(tmp_path, settings, spec):
-    """What save writes (the lazy tensors computed then, each tensor streamed into the file) is emit's
-    ModelProto byte for byte in one file; with external data, the same nodes and every tensor's same bytes,
-    the data beside it. ResNet-20 has folded convs, the ViT transposed linear weights."""
+    """What save writes (the lazy tensors computed then) is emit's ModelProto byte for byte in one file; with
+    external data (streamed by onnx_ir), the same nodes and every tensor's same bytes, the data beside it.
+    ResNet-20 has folded convs, the ViT transposed linear weights."""
     model = build(*next(s for s in SPECS if s[0] == spec)) if spec == "vit-b-16" else build(spec, 32)
     expected = emit(model, settings)
     one = tmp_path / "one.onnx"

@@ -395,10 +395,6 @@ def _little_endian(array: Array) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
 
 
-def _nbytes(array: Array) -> int:
-    return int(np.prod(array.shape, dtype=np.int64)) * np.dtype(array.dtype).itemsize
-
-
 def emit(model: torch.nn.Module, settings: WriterSettings = WriterSettings(), metadata: dict[str, str] | None = None,
          overrides: dict[str, np.ndarray] | None = None) -> Any:
     """The ONNX ModelProto of ``model``: :func:`emit_model`'s, every weight copied into it."""
@@ -550,81 +546,23 @@ def _name_output(nodes: list[Any], value: str, output: str) -> None:
 
 
 def save(model: Emitted | Any, path: Path, external: bool) -> None:
-    """Write :func:`emit_model`'s model to ``path``. With ``external`` each tensor of 1 KiB or more is
-    streamed into ``NAME.data`` beside it (named in the file) by ``onnx_ir``, one at a time, as it is
-    computed; without, every tensor is written into the one file (protobuf's limit: under 2 GiB), streamed
-    from its array (:func:`_write_one_file`). A whole ModelProto (:func:`emit`'s) is written by onnx."""
-    if not isinstance(model, Emitted):
-        import onnx
+    """Write :func:`emit_model`'s model (or a whole ModelProto, :func:`emit`'s) to ``path``. With ``external``
+    each tensor of 1 KiB or more is streamed into ``NAME.data`` beside it (named in the file) by ``onnx_ir``,
+    one at a time, as it is computed; without, every tensor is copied into the one ModelProto that onnx
+    writes (protobuf's limit: under 2 GiB)."""
+    import onnx
 
-        if external:
-            onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=f"{path.name}.data", size_threshold=1024)
-        else:
-            onnx.save_model(model, str(path))
-        return
-    if external:
+    if isinstance(model, Emitted) and external:
         import onnx_ir as ir
 
         ir.save(model.to_ir(), str(path), external_data=f"{path.name}.data", size_threshold_bytes=1023)
+        return
+    proto = model.to_proto() if isinstance(model, Emitted) else model
+    if external:
+        onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{path.name}.data", size_threshold=1024)
     else:
-        _write_one_file(model, path)
-
-
-def _write_one_file(model: Emitted, path: Path) -> None:
-    """The ModelProto's bytes, written as protobuf writes them (fields in number order, so the file is
-    ``model.to_proto().SerializeToString()`` byte for byte) but with each initializer's data streamed from
-    its array (``tofile``; a deferred one computed then) instead of being copied into the message, then
-    into its serialisation: the graph is serialised with its shell initializers, and each tensor's raw_data
-    field is written after its shell. Only the lengths that enclose them are computed here."""
-    proto = type(model.proto)()
-    proto.CopyFrom(model.proto)  # shells only: no weights to copy
-    shells = [(t.SerializeToString(), model.tensors[t.name]) for t in proto.graph.initializer]
-    proto.graph.ClearField("initializer")
-    graph_head, graph_tail = _fields_around(proto.graph, GRAPH_INITIALIZER)
-    proto.ClearField("graph")
-    model_head, model_tail = _fields_around(proto, MODEL_GRAPH)
-    entries = []
-    for shell, array in shells:
-        head = shell + _key(TENSOR_RAW_DATA) + _varint(_nbytes(array))
-        entries.append((_key(GRAPH_INITIALIZER) + _varint(len(head) + _nbytes(array)) + head, array))
-    graph_size = len(graph_head) + sum(len(e) + _nbytes(a) for e, a in entries) + len(graph_tail)
-    with open(path, "wb") as file:
-        file.write(model_head + _key(MODEL_GRAPH) + _varint(graph_size) + graph_head)
-        for entry, array in entries:
-            file.write(entry)
-            start = file.tell()
-            _little_endian(array).tofile(file)
-            if file.tell() - start != _nbytes(array):
-                raise RuntimeError(f"{path}: a tensor took {file.tell() - start} bytes, not {_nbytes(array)}")
-        file.write(graph_tail + model_tail)
-
-
-MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9  # field numbers in onnx.proto
-
-
-def _fields_around(message: Any, number: int) -> tuple[bytes, bytes]:
-    """The serialisations of ``message``'s fields numbered below ``number`` and above it."""
-    below, above = type(message)(), type(message)()
-    below.CopyFrom(message)
-    above.CopyFrom(message)
-    for field, _ in message.ListFields():
-        (above if field.number < number else below).ClearField(field.name)
-    return below.SerializeToString(), above.SerializeToString()
-
-
-def _key(number: int) -> bytes:
-    """A length-delimited field's key."""
-    return _varint(number << 3 | 2)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append(value & 0x7F | (0x80 if value > 0x7F else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
+        onnx.save_model(proto, str(path))
 
 
 def write_onnx(model: torch.nn.Module, path: Path, settings: WriterSettings, metadata: dict[str, str],
