@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import types
+from collections import Counter
 
 import numpy as np
 import onnx
@@ -42,7 +43,7 @@ def run(*args: str):
 
 # What ``-e all`` may run once each (or, torch.onnx, not at all: archspec's writer writes the ONNX file):
 # (module, attribute) -> what it makes
-COUNTED = {("archspec.export.build", "emit"): "the ONNX graph", ("torch.onnx", "export"): "a torch.onnx export",
+COUNTED = {("archspec.export.build", "emit_model"): "the ONNX graph", ("torch.onnx", "export"): "a torch.onnx export",
            ("torch.export", "export"): "the .pt2 program", ("torch.fx", "symbolic_trace"): "the fx trace",
            ("archspec.export.build", "standalone_code"): "the standalone code",
            ("onnxruntime", "InferenceSession"): "an onnxruntime session",
@@ -78,6 +79,49 @@ def test_all_makes_each_export_once_and_one_onnxruntime_session_per_onnx_graph(b
     inputs: BN statistics are calibrated for the ONNX file's two resolutions and once for fx, .pt2 and python."""
     assert CALLS == {"the ONNX graph": 1, "the .pt2 program": 1, "the fx trace": 1, "the standalone code": 1,
                      "an onnxruntime session": 2, "a BN calibration": 2}
+
+
+def test_torch_exporter_with_options_exports_once_and_runs_its_file_with_calibrated_statistics(tmp_path,
+                                                                                                 monkeypatch):
+    """``--exporter torch`` with fp16, a dynamic height and width and external data: torch.onnx exports once
+    (unoptimised: BN statistics stay initializers named as in the state_dict); the calibrated comparison runs
+    the file read back with the calibrated statistics written into those initializers, in fp16, as the
+    writer's path does: one onnxruntime session for the file, one for that copy, no second export."""
+    import onnxruntime
+
+    import archspec.export.onnx_options as onnx_options
+
+    calls, copies = Counter(), []
+    for module, attr in ((torch.onnx, "export"), (onnxruntime, "InferenceSession")):
+        original = getattr(module, attr)
+
+        def counted(*args, _original=original, _attr=attr, **kwargs):
+            calls[_attr] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, attr, counted)
+    original_copy = onnx_options.with_initializers
+
+    def recorded(path, overrides):
+        copy = original_copy(path, overrides)
+        copies.append((overrides, copy))
+        return copy
+
+    monkeypatch.setattr(onnx_options, "with_initializers", recorded)
+    result = run("build", str(spec_path(NAME)), *TINY, "-e", "onnx", "--exporter", "torch", "--dtype", "fp16",
+                 "--dynamic", "batch,hw", "--external-data", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "(as built and calibrated)" in " ".join(result.output.split())
+    assert calls == {"export": 1, "InferenceSession": 2}
+    [(overrides, copy)] = copies
+    written = {t.name: onnx.numpy_helper.to_array(t) for t in copy.graph.initializer}
+    assert overrides and all(k.endswith(("running_mean", "running_var")) for k in overrides)
+    for name, value in overrides.items():  # each statistic in the copy, in the file's precision
+        assert written[name].dtype == np.float16 and np.array_equal(written[name], value.astype(np.float16))
+    path = tmp_path / f"{NAME}.onnx"
+    file = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+    assert set(file) == set(written) and any(not np.array_equal(file[k], written[k]) for k in overrides)
+    assert onnx_options.with_initializers(path, {**overrides, "stem.absent.running_mean": np.zeros(1)}) is None
 
 
 @pytest.fixture(scope="module")

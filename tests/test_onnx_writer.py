@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import subprocess
+import sys
 import warnings
 from collections import Counter
 
@@ -20,8 +22,9 @@ import archspec
 from archspec.blocks.network import Network
 from archspec.cli import app
 from archspec.export.onnx import OPSET
-from archspec.export.onnx_writer import (FUNCTION_DOMAIN, Unsupported, WriterSettings, emit, network_units,
-                                         node_count, unsupported_reason, verify_written, with_statistics)
+from archspec.export.onnx_writer import (FUNCTION_DOMAIN, Unsupported, WriterSettings, emit, emit_model,
+                                         network_units, node_count, save, unsupported_reason, verify_written,
+                                         with_statistics)
 from archspec.export.verify import calibrated_statistics
 from archspec.plan.ops import Norm
 
@@ -223,6 +226,74 @@ def test_calibrated_copy_of_the_file_is_the_graph_emitted_with_those_statistics(
     before, after = tensors(onnx.load(str(path))), tensors(copy)
     assert after == tensors(expected) and after != before
     assert copy.graph.node == expected.graph.node and copy.functions == expected.functions
+
+
+def test_emission_copies_no_weight_and_defers_folds_transposes_and_casts_to_writing():
+    """emit_model's tensors are the module's arrays themselves (they share its storage); a conv weight with
+    a BN folded in, a transposed linear weight (MatMul's) and every fp16 weight are computed only when the
+    file is written. ResNet-20 folds its BNs; a ViT transposes its linear weights."""
+    vit = next(s for s in SPECS if s[0] == "vit-b-16")
+    kinds = Counter()
+    for model in (build("resnet-20", 32), build(*vit)):
+        state = {k: v.numpy() for k, v in model.state_dict().items()}
+        convs = _folded_convs(model)
+        emitted = emit_model(model)
+        assert [t.name for t in emitted.proto.graph.initializer] == list(emitted.tensors)
+        assert not any(t.HasField("raw_data") for t in emitted.proto.graph.initializer)  # shells
+        for name, tensor in emitted.tensors.items():
+            if name.removesuffix(".weight") in convs or name.endswith(".T"):
+                assert not isinstance(tensor, np.ndarray), name
+                kinds["folded" if name.endswith(".weight") else "transposed"] += 1
+            elif name.removesuffix(".bias") in convs:  # a folded bias: computed, one number per channel
+                assert tensor.shape == state[name.replace(".bias", ".weight")].shape[:1]
+            elif not name.startswith("const."):
+                assert isinstance(tensor, np.ndarray) and np.shares_memory(tensor, state[name]), name
+                kinds["shared"] += 1
+        half = emit_model(model, WriterSettings(dtype="fp16")).tensors
+        assert not any(isinstance(half[k], np.ndarray) for k in half if not k.startswith("const."))
+    assert kinds["folded"] == 19 and kinds["transposed"] > 0 and kinds["shared"] > 0, kinds
+
+
+def test_writing_one_file_imports_no_onnx_ir():
+    """onnx_ir imports sympy (about 0.4 s, more than emitting most networks): the default file is emitted
+    and written without it; only external data uses it."""
+    code = ("import sys, tempfile, pathlib, archspec; from archspec.blocks.network import Network; "
+            "from archspec.export.onnx_writer import emit_model, save; "
+            "m = Network(archspec.plan(archspec.load('resnet-20', ['input.size=16']))).eval(); "
+            "d = pathlib.Path(tempfile.mkdtemp()); save(emit_model(m), d / 'r.onnx', False); "
+            "print(sorted(n for n in ('onnx_ir', 'sympy') if n in sys.modules), (d / 'r.onnx').stat().st_size > 0)")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert found.split() == ["[]", "True"]
+
+
+def _folded_convs(model: Network) -> set[str]:
+    from archspec.export.onnx_writer import _fold_pairs
+
+    return set(_fold_pairs(network_units(model)).values())
+
+
+@pytest.mark.parametrize("spec", ["resnet-20", "vit-b-16"])
+@pytest.mark.parametrize("settings", [WriterSettings(), WriterSettings(dtype="fp16", functions=True)],
+                         ids=["fp32", "fp16-functions"])
+def test_the_saved_file_is_the_emitted_graph_in_one_file_and_with_external_data(tmp_path, settings, spec):
+    """What save writes (the lazy tensors computed then) is emit's ModelProto byte for byte in one file; with
+    external data (streamed by onnx_ir), the same nodes and every tensor's same bytes, the data beside it.
+    ResNet-20 has folded convs, the ViT transposed linear weights."""
+    model = build(*next(s for s in SPECS if s[0] == spec)) if spec == "vit-b-16" else build(spec, 32)
+    expected = emit(model, settings)
+    one = tmp_path / "one.onnx"
+    save(emit_model(model, settings), one, external=False)
+    assert one.read_bytes() == expected.SerializeToString()
+    split = tmp_path / "split.onnx"
+    save(emit_model(model, settings), split, external=True)
+    shell = onnx.load(str(split), load_external_data=False)
+    assert {e.value for t in shell.graph.initializer for e in t.external_data if e.key == "location"} == {
+        "split.onnx.data"}
+    assert split.stat().st_size < 100_000 < (tmp_path / "split.onnx.data").stat().st_size
+    loaded = onnx.load(str(split))
+    assert loaded.graph.node == expected.graph.node and loaded.functions == expected.functions
+    tensors = lambda proto: {t.name: onnx.numpy_helper.to_array(t).tobytes() for t in proto.graph.initializer}  # noqa: E731
+    assert tensors(loaded) == tensors(expected)
 
 
 def test_a_backbone_build_is_not_the_writers():

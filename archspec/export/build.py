@@ -29,7 +29,7 @@ from .isolated import TOLERANCE as ISOLATED_TOLERANCE, Job, run_isolated
 from .onnx import OUTPUT_NAME, export_onnx
 from .onnx_options import (PROTOBUF_LIMIT, OnnxOptions, export_onnx_with, fixed_size_reason, verify_onnx_with,
                            weight_bytes)
-from .onnx_writer import (Unsupported, WriterSettings, emit, save, unsupported_reason, verify_written,
+from .onnx_writer import (Unsupported, WriterSettings, emit_model, save, unsupported_reason, verify_written,
                           with_statistics)
 from .provenance import Provenance
 from .standalone import StandaloneError, class_name, standalone_code
@@ -194,28 +194,24 @@ class _Writer:
         settings = WriterSettings(options.dtype, options.dynamic, options.fold, options.functions)
         extra = {} if options.is_default else {"archspec.dtype": options.dtype,
                                                "archspec.dynamic_axes": ",".join(options.dynamic)}
-        proto = emit(self.model, settings, {**self.meta, **extra})  # before anything is staged: may raise Unsupported
+        emitted = emit_model(self.model, settings, {**self.meta, **extra})  # before anything is staged: may raise
         if options.is_default and weight_bytes(self.model) < PROTOBUF_LIMIT:  # verified as its own step
             self.staged_onnx, self.staged_settings = self.batch.path_for(target), settings
-            save(proto, self.staged_onnx, external=False)
+            save(emitted, self.staged_onnx, external=False)
             return None
         half = options.dtype != "fp32"
         external = options.external_data or weight_bytes(self.model) // (2 if half else 1) >= PROTOBUF_LIMIT
         tmp = self.batch.named_path_for(target)
         if external:
             self.batch.named_path_for(target.with_name(target.name + ".data"))
-        save(proto, tmp, external)
+        save(emitted, tmp, external)
         min_size = self.provenance.smallest_input() if self.provenance else 1
 
-        def rewrite(overrides: dict, scratch: Path) -> bytes | Path:
+        def rewrite(overrides: dict):
             """The file read back (with its data), the calibrated statistics written into its initializers."""
             import onnx
 
-            proto = with_statistics(onnx.load(str(tmp)), self.model, settings, overrides)
-            if proto.ByteSize() < PROTOBUF_LIMIT:
-                return proto.SerializeToString()
-            save(proto, scratch / target.name, external=True)  # no graph past 2 GiB serialises in memory
-            return scratch / target.name
+            return with_statistics(onnx.load(str(tmp)), self.model, settings, overrides)
 
         return target, verify_onnx_with(self.model, self.plan, tmp, options, target, min_size=min_size,
                                         calibrate=self.calibrate, loaded_from=self.weights, rewrite=rewrite)

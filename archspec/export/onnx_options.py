@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from ..plan.heads import MLPOptions
@@ -117,11 +118,11 @@ def export_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
         dims[2] = torch.export.Dim("height", min=min_size)
         dims[3] = torch.export.Dim("width", min=min_size)
     example = torch.randn(2 if 0 in dims else 1, plan.in_channels, *plan.input_size, dtype=dtype)
-    try:
+    try:  # unoptimised, as export/onnx.py's: BN statistics stay initializers named as in the state_dict
         with _quiet(), _quiet_shape_solver():
             program = torch.onnx.export(net, (example,), dynamo=True, opset_version=required_opset(model),
                                         input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                        dynamic_shapes=(dims,), verbose=False)
+                                        dynamic_shapes=(dims,), verbose=False, optimize=False)
     except Exception as exc:  # the innermost cause in the exporter's words: a constraint, an unsupported op
         hint = "; --dynamic batch exports it at a fixed height and width" if "hw" in options.dynamic else ""
         raise ExportError(target, f"torch.onnx.export ({options.describe()}) failed: {root_cause(exc)}{hint}") from None
@@ -139,10 +140,11 @@ def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
     """onnx.checker, symbolic axes where asked, then onnxruntime against the fp32 module, held to
     the policy of :mod:`archspec.export.verify` (as built and, untrained, with calibrated statistics).
 
-    ``rewrite(overrides, scratch) -> bytes | Path``: the file's graph with the calibrated statistics in
-    its initializers (archspec's writer: :func:`~archspec.export.onnx_writer.with_statistics`), in memory
-    or, past protobuf's limit, as a file under the directory ``scratch``; without it, torch.onnx exports
-    the module holding them."""
+    The calibrated case runs the file's own graph read back, the calibrated statistics written into its
+    initializers in memory: ``rewrite(overrides) -> ModelProto`` does it (archspec's writer:
+    :func:`~archspec.export.onnx_writer.with_statistics`, which folds them into the convs again); without
+    it, :func:`with_initializers` replaces the initializers named as the statistics (torch.onnx's file).
+    Only a file that lacks one of them is exported again, by torch.onnx, from the module holding them."""
     import onnx
 
     try:
@@ -169,23 +171,55 @@ def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
     model = model.eval()
 
     def run(xs, overrides):
-        """The file itself; with calibrated statistics (folded into its convs by the exporter's
-        optimiser, so not replaceable by name) a re-export of the module holding them."""
+        """The file itself; with calibrated statistics, the file's graph holding them (see above)."""
         if overrides is None:
             return [_output(session, x, options.dtype) for x in xs]
-        if rewrite is not None:
-            with tempfile.TemporaryDirectory(prefix="archspec-calibrated-") as scratch:
-                calibrated = _session(rewrite(overrides, Path(scratch)), options, target)
+        copy = rewrite(overrides) if rewrite is not None else with_initializers(path, overrides)
+        with tempfile.TemporaryDirectory(prefix="archspec-calibrated-") as scratch:
+            if copy is not None:
+                calibrated = _session(_in_memory_or_beside(copy, Path(scratch) / path.name), options, target)
                 return [_output(calibrated, x, options.dtype) for x in xs]
-        with tempfile.TemporaryDirectory(prefix="archspec-calibrated-") as tmp, holding(model, overrides):
-            again = Path(tmp) / path.name
-            export_onnx_with(model, plan, again, options, {}, min_size, target)
+            with holding(model, overrides):
+                again = Path(scratch) / path.name
+                export_onnx_with(model, plan, again, options, {}, min_size, target)
             calibrated = _session(again, options, target)
             return [_output(calibrated, x, options.dtype) for x in xs]
 
     return verified(target, f"onnxruntime {options.dtype} vs fp32 torch at {sizes}, batch "
                             f"{' and '.join(map(str, batches))}", model, inputs, run, f"onnxruntime {options.dtype}",
                     TOLERANCE[options.dtype], calibrate, loaded_from)
+
+
+def with_initializers(path: Path, overrides: dict[str, np.ndarray]):
+    """The file read back (with its external data), each initializer named in ``overrides`` replaced by that
+    array in the initializer's own element type and shape; None when the file lacks one of them."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load(str(path))
+    found = 0
+    for tensor in proto.graph.initializer:
+        value = overrides.get(tensor.name)
+        if value is None:
+            continue
+        if tuple(tensor.dims) != value.shape:
+            return None
+        tensor.CopyFrom(numpy_helper.from_array(value.astype(helper.tensor_dtype_to_np_dtype(tensor.data_type)),
+                                                tensor.name))
+        found += 1
+    return proto if found == len(overrides) else None
+
+
+def _in_memory_or_beside(proto, path: Path) -> bytes | Path:
+    """What onnxruntime opens: the serialised graph, or past protobuf's limit a file at ``path`` with its
+    tensors beside it (``NAME.data``)."""
+    import onnx
+
+    if proto.ByteSize() < PROTOBUF_LIMIT:
+        return proto.SerializeToString()
+    onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=f"{path.name}.data", size_threshold=1024)
+    return path
 
 
 def _output(session, x: torch.Tensor, dtype: str):

@@ -16,6 +16,14 @@ What the file holds is an inference graph, as deployment tools make it:
 A network with a unit that has no graph yet (or a backbone build) is not the writer's: the
 caller exports it with torch.onnx instead (:func:`unsupported_reason` says why).
 
+Weights are not copied while emitting: :func:`emit_model` returns an :class:`Emitted` model, the
+ModelProto with each initializer a shell (name, type, shape) beside the module's own arrays (its
+state_dict's storage), and those computed from them (a BN folded into a conv's weight, a transposed
+or cast one) are computed one at a time when the file is written (:func:`save`: streamed into the
+file, or by ``onnx_ir`` into ``NAME.data`` beside it). A 645 M-parameter network is emitted in
+milliseconds; the cost of its weights is paid once, by writing them. (``onnx_ir`` is imported only for
+external data: it imports sympy, 0.4 s, more than the whole emission of most networks.)
+
 The calibrated-statistics check of verification loads the written file once and writes the
 calibrated statistics into that in-memory copy's initializers (:func:`with_statistics`: the folded
 convs' weights and biases folded again, the kept BNs' statistics replaced): the very graph the file
@@ -26,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 import torch
@@ -81,8 +89,39 @@ def unsupported_reason(model: torch.nn.Module, dtype: str = "fp32") -> str | Non
     return None
 
 
+@dataclass(frozen=True)
+class _Deferred:
+    """A tensor computed from the module's only when the file is written (a folded conv weight, a
+    transposed or cast one): its shape, its dtype, and how to compute it."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    compute: Callable[[], np.ndarray]
+
+    @property
+    def T(self) -> "_Deferred":
+        return _Deferred(self.shape[::-1], self.dtype, lambda: _contiguous(self.compute().T))
+
+    def astype(self, dtype: Any) -> "_Deferred":
+        dtype = np.dtype(dtype)
+        return self if dtype == self.dtype else _Deferred(self.shape, dtype, lambda: self.compute().astype(dtype))
+
+
+Array = Union[np.ndarray, _Deferred]
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    """``array`` (a transposed view) laid out in C order: by torch, whose blocked copy of a transpose is
+    2.5 times numpy's; writing a view element by element (numpy's ``tofile``) is slower still."""
+    return torch.from_numpy(array).contiguous().numpy()
+
+
 class _Network:
-    """The initializers, constants and functions of one emission, shared by its units' builders."""
+    """The initializers, constants and functions of one emission, shared by its units' builders.
+
+    ``proto`` holds the graph with each initializer as a shell (name, type, shape, no data); ``data``
+    holds what each one is: the module's array itself, or a :class:`_Deferred` computation.
+    """
 
     def __init__(self, state: dict[str, np.ndarray], settings: WriterSettings):
         from onnx import ModelProto, TensorProto, helper
@@ -101,19 +140,25 @@ class _Network:
         self.folds: dict[str, str] = {}  # BN module path -> the conv's it folds into
         self.folded_convs: dict[str, str] = {}  # the other way
         self.eps: dict[str, float] = {}  # BN module path -> its eps
-        self.fused: dict[str, dict[str, np.ndarray]] = {}  # conv module path -> its folded weight and bias
+        self.fused: dict[str, dict[str, Array]] = {}  # conv module path -> its folded weight and bias
         self.constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}  # the flat graph's, by value
+        self.data: dict[str, Array] = {}  # initializer name -> its values (see the class's docstring)
 
-    def tensor(self, name: str, array: np.ndarray) -> str:
-        """An initializer (once per name); float arrays in the file's precision, raw little-endian bytes."""
+    def tensor(self, name: str, array: Array) -> str:
+        """An initializer (once per name); float arrays in the file's precision. Nothing is copied: a
+        cast is deferred to writing, as the folded weights are."""
         if name not in self.initializers:
             self.initializers.add(name)
-            if array.dtype.kind == "f":
-                array = array.astype(self.float, copy=False)
+            if isinstance(array, np.ndarray) and not array.flags.c_contiguous:  # a transposed weight: laid out
+                array = _Deferred(array.shape, array.dtype, lambda a=array: _contiguous(a))  # when written
+            if array.dtype.kind == "f" and array.dtype != self.float:
+                if isinstance(array, np.ndarray):
+                    array = _Deferred(array.shape, array.dtype, lambda a=array: a)
+                array = array.astype(self.float)
             tensor = self.proto.graph.initializer.add()
-            tensor.name, tensor.data_type = name, self.element[array.dtype]
+            tensor.name, tensor.data_type = name, self.element[np.dtype(array.dtype)]
             tensor.dims.extend(array.shape)
-            tensor.raw_data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+            self.data[name] = array
         return name
 
     def state_tensor(self, key: str) -> np.ndarray:
@@ -213,7 +258,7 @@ class _Builder:
                                                     value=numpy_helper.from_array(array, name)))
         return name
 
-    def _folded(self, conv: str, bn: str) -> dict[str, np.ndarray]:
+    def _folded(self, conv: str, bn: str) -> dict[str, Any]:
         """The conv's weight and bias (module paths) with the BN after it folded in (in float64, then
         float32): ``w * s`` and ``(b - mean) * s + beta``, ``s = gamma / sqrt(var + eps)`` per output channel."""
         if conv not in self.net.fused:
@@ -232,16 +277,18 @@ class _Builder:
         return values[graph.output]
 
 
-def _fold(get: Any, conv: str, bn: str, eps: float, bias: bool) -> dict[str, np.ndarray]:
+def _fold(get: Any, conv: str, bn: str, eps: float, bias: bool) -> dict[str, Any]:
     """The conv's weight and bias (module paths; ``get`` reads a tensor by state_dict key) with the BN
     after it folded in (in float64, then float32): ``w * s`` and ``(b - mean) * s + beta``,
-    ``s = gamma / sqrt(var + eps)`` per output channel."""
+    ``s = gamma / sqrt(var + eps)`` per output channel. The weight is :class:`_Deferred` (the product
+    is the size of the conv's weight; it is computed when written), the bias an array."""
     w = get(f"{conv}.weight")
     b = get(f"{conv}.bias").astype(np.float64) if bias else 0.0
     gamma, beta, mean, var = (get(f"{bn}.{s}").astype(np.float64)
                               for s in ("weight", "bias", "running_mean", "running_var"))
     scale = gamma / np.sqrt(var + eps)  # per channel, in float64; the weight's product in float32
-    return {"weight": w * scale.astype(np.float32).reshape(-1, *([1] * (w.ndim - 1))),
+    per_channel = scale.astype(np.float32).reshape(-1, *([1] * (w.ndim - 1)))
+    return {"weight": _Deferred(w.shape, np.result_type(w, per_channel), lambda: w * per_channel),
             "bias": ((b - mean) * scale + beta).astype(np.float32)}
 
 
@@ -261,7 +308,7 @@ def with_statistics(proto: Any, model: torch.nn.Module, settings: WriterSettings
     for bn, conv in folds.items():
         if f"{bn}.running_mean" in statistics:
             fused = _fold(state.__getitem__, conv, bn, eps[bn], f"{conv}.bias" in state)
-            replace.update({f"{conv}.weight": fused["weight"], f"{conv}.bias": fused["bias"]})
+            replace.update({f"{conv}.weight": fused["weight"].compute(), f"{conv}.bias": fused["bias"]})
     folded = {f"{bn}.{s}" for bn in folds for s in ("running_mean", "running_var")}
     replace.update({k: v for k, v in statistics.items() if k not in folded})
     dtype = np.float16 if settings.dtype == "fp16" else np.float32
@@ -310,9 +357,54 @@ def _state(model: torch.nn.Module, overrides: dict[str, np.ndarray] | None) -> d
     return {**state, **(overrides or {})}
 
 
+@dataclass(frozen=True)
+class Emitted:
+    """An ONNX model whose weights are not copied in: ``proto`` is its ModelProto with each initializer a
+    shell (name, type, shape, no data), ``tensors`` what each one holds (by name): the module's array itself,
+    or a :class:`_Deferred` computation. It shares the module's storage: write it (:func:`save`) before
+    changing the module."""
+
+    proto: Any
+    tensors: dict[str, Array]
+
+    def to_proto(self) -> Any:
+        """The whole ModelProto, every tensor copied in (:func:`emit`)."""
+        proto = type(self.proto)()
+        proto.CopyFrom(self.proto)
+        for tensor in proto.graph.initializer:
+            tensor.raw_data = _little_endian(self.tensors[tensor.name]).tobytes()
+        return proto
+
+    def to_ir(self) -> Any:
+        """The ``onnx_ir`` Model, its tensors over the arrays (no copy), the deferred ones lazy."""
+        import onnx_ir as ir
+
+        model = ir.serde.deserialize_model(self.proto)
+        initializers = model.graph.initializers
+        for key, array in self.tensors.items():
+            value = initializers[key]
+            value.const_value = _ir_tensor(ir, key, array)
+            value.type = value.shape = None  # the tensor says both; no value_info for initializers, as before
+        return model
+
+
+def _little_endian(array: Array) -> np.ndarray:
+    """The array's values (computed, if deferred) in C order and little-endian, as ONNX stores them; no copy
+    of an array that already is."""
+    array = array.compute() if isinstance(array, _Deferred) else array
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+
+
 def emit(model: torch.nn.Module, settings: WriterSettings = WriterSettings(), metadata: dict[str, str] | None = None,
          overrides: dict[str, np.ndarray] | None = None) -> Any:
-    """The ONNX ModelProto of ``model`` (an archspec Network whose units all have graphs).
+    """The ONNX ModelProto of ``model``: :func:`emit_model`'s, every weight copied into it."""
+    return emit_model(model, settings, metadata, overrides).to_proto()
+
+
+def emit_model(model: torch.nn.Module, settings: WriterSettings = WriterSettings(),
+               metadata: dict[str, str] | None = None, overrides: dict[str, np.ndarray] | None = None) -> Emitted:
+    """The ONNX model of ``model`` (an archspec Network whose units all have graphs), its weights not copied
+    (:class:`Emitted`; :func:`save` writes it).
 
     ``overrides`` replace state_dict tensors by name (verification's calibrated BN statistics).
     Raises :class:`Unsupported` naming what the writer cannot emit.
@@ -381,7 +473,7 @@ def emit_units(model: torch.nn.Module, units: Sequence[Unit], settings: WriterSe
             nodes += b.nodes
         inputs.append((x, ["batch", *unit.graph.input_shape]))
         outputs.append((f"{unit.name}:out", ["batch", *unit.graph.shape_of(unit.graph.output)]))
-    return _finish(net, "units", nodes, inputs, outputs, None)
+    return _finish(net, "units", nodes, inputs, outputs, None).to_proto()
 
 
 def _network(model: torch.nn.Module, units: Sequence[Unit], settings: WriterSettings,
@@ -397,8 +489,8 @@ def _network(model: torch.nn.Module, units: Sequence[Unit], settings: WriterSett
 
 
 def _finish(net: _Network, name: str, nodes: list[Any], inputs: list[tuple[str, list]],
-            outputs: list[tuple[str, list]], metadata: dict[str, str] | None) -> Any:
-    """The ModelProto: every module tensor read, the nodes, the typed inputs and outputs, the metadata."""
+            outputs: list[tuple[str, list]], metadata: dict[str, str] | None) -> Emitted:
+    """The model: every module tensor read, the nodes, the typed inputs and outputs, the metadata."""
     from onnx import TensorProto, helper
 
     settings = net.settings
@@ -418,7 +510,15 @@ def _finish(net: _Network, name: str, nodes: list[Any], inputs: list[tuple[str, 
     graph.output.extend(helper.make_tensor_value_info(n, elem, shape) for n, shape in outputs)
     for key, value in (metadata or {}).items():
         proto.metadata_props.add(key=key, value=value)
-    return proto
+    return Emitted(proto, net.data)
+
+
+def _ir_tensor(ir: Any, name: str, array: Array) -> Any:
+    """An ``onnx_ir`` tensor over ``array``, no copy; a :class:`_Deferred` one computed each time it is read."""
+    if isinstance(array, np.ndarray):
+        return ir.Tensor(array, name=name)
+    return ir.LazyTensor(lambda: ir.Tensor(array.compute()), dtype=ir.DataType.from_numpy(array.dtype),
+                         shape=ir.Shape(array.shape), name=name)
 
 
 def _function(net: _Network, unit: Unit, b: _Builder, out: str) -> Any:
@@ -445,10 +545,19 @@ def _name_output(nodes: list[Any], value: str, output: str) -> None:
     raise Unsupported("the network's output is its input")
 
 
-def save(proto: Any, path: Path, external: bool) -> None:
-    """Write the file; with ``external`` the tensors go to ``NAME.data`` beside it (named in the file)."""
+def save(model: Emitted | Any, path: Path, external: bool) -> None:
+    """Write :func:`emit_model`'s model (or a whole ModelProto, :func:`emit`'s) to ``path``. With ``external``
+    each tensor of 1 KiB or more is streamed into ``NAME.data`` beside it (named in the file) by ``onnx_ir``,
+    one at a time, as it is computed; without, every tensor is copied into the one ModelProto that onnx
+    writes (protobuf's limit: under 2 GiB)."""
     import onnx
 
+    if isinstance(model, Emitted) and external:
+        import onnx_ir as ir
+
+        ir.save(model.to_ir(), str(path), external_data=f"{path.name}.data", size_threshold_bytes=1023)
+        return
+    proto = model.to_proto() if isinstance(model, Emitted) else model
     if external:
         onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=f"{path.name}.data", size_threshold=1024)
@@ -457,11 +566,11 @@ def save(proto: Any, path: Path, external: bool) -> None:
 
 
 def write_onnx(model: torch.nn.Module, path: Path, settings: WriterSettings, metadata: dict[str, str],
-               external: bool = False) -> Any:
-    """Emit and write; returns the ModelProto written (its tensors external where ``external``)."""
-    proto = emit(model.eval(), settings, metadata)
-    save(proto, path, external)
-    return proto
+               external: bool = False) -> Emitted:
+    """Emit and write; returns the model written."""
+    emitted = emit_model(model.eval(), settings, metadata)
+    save(emitted, path, external)
+    return emitted
 
 
 def verify_written(model: torch.nn.Module, input_shape: Sequence[int], path: str | Path, settings: WriterSettings,
@@ -507,5 +616,5 @@ def node_count(proto: Any) -> int:
     return sum(functions.get((n.domain, n.op_type), 1) for n in proto.graph.node)
 
 
-__all__ = ["Unsupported", "WriterSettings", "emit", "emit_units", "node_count", "save", "unsupported_reason",
-           "verify_written", "with_statistics", "write_onnx"]
+__all__ = ["Emitted", "Unsupported", "WriterSettings", "emit", "emit_model", "emit_units", "node_count", "save",
+           "unsupported_reason", "verify_written", "with_statistics", "write_onnx"]
