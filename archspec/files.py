@@ -29,6 +29,7 @@ never waits on a FIFO, and reads at most a stated number of bytes.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
@@ -318,7 +319,7 @@ def staged(target: str | Path, sweep: bool = True) -> Iterator[Path]:
             _remove(tmp)
 
 
-class WholeWrites:
+class WholeWrites(io.RawIOBase):
     """A binary file whose ``write`` writes everything or raises ``OSError``.
 
     ``torch.save`` into a path (or a buffered file) turns a full disk or a file-size limit
@@ -326,11 +327,26 @@ class WholeWrites:
     rest. Writing through this, the refusal surfaces as ENOSPC or EFBIG, which the caller
     reports against the target; leaving the ``with`` block, the first write error replaces
     whatever the writer raised because of it (torch's zip writer raises its own on the way out).
+    It is a writable, seekable raw file (``io.RawIOBase``), as ``torch.export.save`` expects of
+    a file object (it warns on anything else).
     """
 
     def __init__(self, path: str | Path):
+        super().__init__()
         self._file = open(path, "wb", buffering=0)
         self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._file.seekable()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
@@ -347,10 +363,12 @@ class WholeWrites:
         return done
 
     def flush(self) -> None:
-        self._file.flush()
+        if not self._file.closed:
+            self._file.flush()
 
     def close(self) -> None:
         self._file.close()
+        super().close()
 
     def __enter__(self) -> "WholeWrites":
         return self

@@ -532,3 +532,28 @@ def test_a_file_size_limit_on_the_safetensors_writer_names_the_file(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert f"cannot use {out / 'r.safetensors'}: File too large; nothing was written" in result.stderr
     assert list(out.iterdir()) == []
+
+
+def test_torch_export_saves_through_whole_writes_as_through_a_file(tmp_path):
+    """torch.export.save takes archspec's WholeWrites as the writable, seekable file it expects: no
+    "Expect archive file" warning on every `.pt2` build, and the archive loads back equal."""
+    import logging
+
+    from archspec.files import WholeWrites
+
+    module = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU()).eval()
+    x = torch.randn(1, 3)
+    program = torch.export.export(module, (x,))
+    target = tmp_path / "m.pt2"
+    seen: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("torch.export.pt2_archive._package")  # torch's loggers do not propagate to caplog
+    logger.addHandler(handler)
+    try:
+        with WholeWrites(target) as file:
+            torch.export.save(program, file)
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in seen if "Expect archive file" in m], seen
+    assert torch.equal(torch.export.load(target).module()(x), module(x))
