@@ -101,8 +101,8 @@ def test_every_artifact_is_judged_on_its_own_outputs(tmp_path, monkeypatch, name
     original = verify.judge
     seen = []
 
-    def failing(found, outputs, runtime, tolerance=verify.RELATIVE_TOLERANCE, names=()):
-        comparisons, problems = original(found, outputs, runtime, tolerance, names)
+    def failing(found, outputs, runtime, tolerance=verify.RELATIVE_TOLERANCE, names=(), floor=0.0):
+        comparisons, problems = original(found, outputs, runtime, tolerance, names, floor)
         if runtime == "torch":  # the module itself
             return comparisons, problems
         seen.append((runtime, [c.statistics for c in comparisons]))
@@ -166,3 +166,61 @@ def test_several_outputs_are_judged_each_on_its_own_scale():
                         "so the comparison proves nothing about the graph",)
     _, missing = verify.judge(found, [list(expected[:3])], "onnxruntime", names=("a", "b"))
     assert missing == ("as built: onnxruntime gave 3 outputs, torch 4",)
+
+
+FP16_FLOOR = float(np.finfo(np.float16).tiny)
+
+
+def _judged(as_built_scale: float, as_built_error: float, calibrated_error: float | None, floor: float = FP16_FLOOR,
+            nonfinite: bool = False):
+    """judge() on an as-built case whose torch outputs are at most ``as_built_scale`` and an artifact off by
+    ``as_built_error`` of that scale (NaN: ``nonfinite``), and a calibrated case (scale 1) off by
+    ``calibrated_error``; both depend on the input."""
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 1.0, (3, 4)).astype(np.float32)
+    found, outputs = [], []
+    expected = base * as_built_scale
+    got = expected + as_built_error * as_built_scale
+    if nonfinite:
+        got = got.copy()
+        got[0, 0] = np.nan
+    found.append(verify.Case("as built", (torch.zeros(3, 1),), (expected,)))
+    outputs.append([got])
+    if calibrated_error is not None:
+        found.append(verify.Case("calibrated", (torch.zeros(3, 1),), (base,), overrides={}))
+        outputs.append([base + calibrated_error])
+    return verify.judge(found, outputs, "onnxruntime fp16", tolerance=1e-2, floor=floor)
+
+
+def test_an_as_built_case_below_the_precision_s_range_is_shown_not_judged_when_a_calibrated_one_is_judged():
+    """An untrained network's raw outputs can be smaller than fp16's smallest normal number (EfficientNet-B0's
+    are 5e-14): no fp16 file can agree with them, so the calibrated comparison decides."""
+    comparisons, problems = _judged(5e-14, 1.0, 0.001)
+    assert problems == () and [c.statistics for c in comparisons] == ["as built", "calibrated"]
+    assert verify.below_range(comparisons[0], comparisons, FP16_FLOOR)
+
+
+@pytest.mark.parametrize("case, says", [
+    (dict(as_built_scale=5e-14, as_built_error=1.0, calibrated_error=0.5), "calibrated: onnxruntime fp16 differs"),
+    (dict(as_built_scale=5e-14, as_built_error=1.0, calibrated_error=None), "as built: onnxruntime fp16 differs"),
+    (dict(as_built_scale=1e-3, as_built_error=1.0, calibrated_error=0.001), "as built: onnxruntime fp16 differs"),
+    (dict(as_built_scale=5e-14, as_built_error=1.0, calibrated_error=0.001, floor=0.0), "as built: onnxruntime"),
+    (dict(as_built_scale=5e-14, as_built_error=0.0, calibrated_error=0.001, nonfinite=True), "not finite"),
+])
+def test_the_precision_s_range_excuses_nothing_else(case: dict, says: str):
+    """Still failures: a wrong calibrated graph, an as-built case with no calibrated one to decide, outputs
+    within the precision's range, an fp32 file (floor 0), and NaN anywhere."""
+    _, problems = _judged(**case)
+    assert any(says in p for p in problems), problems
+
+
+def test_an_untrained_efficientnet_exports_to_fp16(tmp_path):
+    """EfficientNet-B0 as built outputs about 5e-14, below fp16's range: the fp16 file is verified by its
+    calibrated comparison and written, the summary naming the comparison that was not judged."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["build", "efficientnet-b0", "--set", "input.size=64", "-e", "onnx",
+                                      "--dtype", "fp16", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "as built not judged: its outputs, at most" in " ".join(result.output.split())
+    [written] = out.iterdir()  # a variant (--set) is named with its hash
+    assert written.name.startswith("efficientnet-b0-") and written.suffix == ".onnx"

@@ -35,6 +35,8 @@ from .onnx import INPUT_NAME, OUTPUT_NAME, _quiet, required_opset
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Relative to the largest fp32 output: fp16 keeps 11 significant bits, bf16 8.
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 5e-2}
+# The smallest normal number of each precision: outputs below it keep no digit in the file (verify.below_range).
+FLOOR = {"fp32": 0.0, "fp16": float(np.finfo(np.float16).tiny), "bf16": float(np.finfo(np.float32).tiny)}
 AXES = ("batch", "hw")
 EXPORTERS = ("archspec", "torch")
 PROTOBUF_LIMIT = 2**31 - 2**26  # 2 GiB less room for the graph itself
@@ -187,7 +189,7 @@ def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
 
     return verified(target, f"onnxruntime {options.dtype} vs fp32 torch at {sizes}, batch "
                             f"{' and '.join(map(str, batches))}", model, inputs, run, f"onnxruntime {options.dtype}",
-                    TOLERANCE[options.dtype], calibrate, loaded_from)
+                    TOLERANCE[options.dtype], calibrate, loaded_from, FLOOR[options.dtype])
 
 
 def with_initializers(path: Path, overrides: dict[str, np.ndarray]):

@@ -242,14 +242,26 @@ def holding(module: nn.Module, overrides: dict[str, np.ndarray] | None) -> Itera
             module.get_buffer(name).copy_(value)
 
 
+def below_range(c: Comparison, comparisons: Sequence[Comparison], floor: float) -> bool:
+    """Whether ``c`` is an as-built comparison whose torch outputs are all smaller than ``floor``, the
+    smallest normal number of the artifact's precision (fp16: 6.1e-05), while a calibrated comparison
+    runs the same graph at a realistic scale. An untrained network's raw outputs can be that small
+    (EfficientNet-B0's: 5e-14), where fp16 holds no digit of them: the half-precision file then cannot
+    agree with fp32 torch whatever its graph, so that comparison is shown but not judged, and the
+    calibrated one (still judged, as is every output's finiteness) is the check of the graph."""
+    return (c.finite and c.statistics.endswith("as built") and c.scale < floor
+            and any(o.finite and o.statistics.endswith("calibrated") for o in comparisons))
+
+
 def judge(found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]], runtime: str,
           tolerance: float = RELATIVE_TOLERANCE,
-          names: Sequence[str] = ()) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
+          names: Sequence[str] = (), floor: float = 0.0) -> tuple[tuple[Comparison, ...], tuple[str, ...]]:
     """The rule every artifact is held to; returns the comparisons and the problems (empty: passed).
 
     ``names`` names the outputs of a module with several (a backbone's maps: ``outputs`` hold
     them per input, in order, as :func:`torch_outputs` does); each is then compared on its own
-    scale, its comparisons named by it, and each must depend on the input.
+    scale, its comparisons named by it, and each must depend on the input. ``floor``: the
+    smallest normal number of a reduced-precision artifact (:func:`below_range`).
     """
     comparisons: list[Comparison] = []
     for case, got in zip(found, outputs, strict=True):
@@ -267,7 +279,7 @@ def judge(found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]], runtim
     for c in comparisons:
         if not c.finite:
             problems.append(f"{c.statistics}: the outputs of {c.nonfinite} are not finite (NaN or infinity)")
-        elif c.rel_diff > tolerance:
+        elif c.rel_diff > tolerance and not below_range(c, comparisons, floor):
             problems.append(f"{c.statistics}: {runtime} differs from torch by {c.rel_diff:.2g} of the output "
                             f"scale (tolerance {tolerance:g})")
     for exercised in comparisons[-max(len(names), 1):]:  # the last statistics' comparisons, one per output
@@ -317,21 +329,26 @@ def require(target: str | Path, what: str, comparisons: Sequence[Comparison], pr
 
 def verified(target: str | Path, what: str, model: nn.Module, inputs: Sequence[torch.Tensor], run: "Runner",
              runtime: str, tolerance: float = RELATIVE_TOLERANCE, calibrate: bool = True,
-             loaded: str | None = None) -> Agreement:
+             loaded: str | None = None, floor: float = 0.0) -> Agreement:
     """The policy for an artifact that can run any case: compare, judge, raise or summarise."""
     found = cases(model, inputs, calibrate)
     return settle(target, what, found, [run(case.inputs, case.overrides) for case in found], runtime, tolerance,
-                  loaded)
+                  loaded, floor)
 
 
 def settle(target: str | Path, what: str, found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]],
-           runtime: str, tolerance: float = RELATIVE_TOLERANCE, loaded: str | None = None) -> Agreement:
-    """:func:`judge` the outputs an artifact gave for ``found``; :func:`require` them; the summary line."""
-    comparisons, problems = judge(found, outputs, runtime, tolerance)
+           runtime: str, tolerance: float = RELATIVE_TOLERANCE, loaded: str | None = None,
+           floor: float = 0.0) -> Agreement:
+    """:func:`judge` the outputs an artifact gave for ``found``; :func:`require` them; the summary line, whose
+    figures are the judged comparisons' (one below the precision's range is named, not counted)."""
+    comparisons, problems = judge(found, outputs, runtime, tolerance, floor=floor)
     require(target, what, comparisons, problems, loaded)
-    statistics = " and ".join(c.statistics for c in comparisons)
-    return Agreement(f"{what} ({statistics})", max(c.max_abs_diff for c in comparisons),
-                     max(c.rel_diff for c in comparisons), tolerance)
+    judged = [c for c in comparisons if not below_range(c, comparisons, floor)]
+    statistics = " and ".join(c.statistics for c in judged) + "".join(
+        f"; {c.statistics} not judged: its outputs, at most {c.scale:.2g}, are below the smallest normal "
+        f"number of the file's precision, {floor:.2g}" for c in comparisons if c not in judged)
+    return Agreement(f"{what} ({statistics})", max(c.max_abs_diff for c in judged),
+                     max(c.rel_diff for c in judged), tolerance)
 
 
 def _why_constant(comparisons: Sequence[Comparison], loaded: str | None) -> str:
