@@ -224,3 +224,53 @@ def test_an_untrained_efficientnet_exports_to_fp16(tmp_path):
     assert "as built not judged: its outputs, at most" in " ".join(result.output.split())
     [written] = out.iterdir()  # a variant (--set) is named with its hash
     assert written.name.startswith("efficientnet-b0-") and written.suffix == ".onnx"
+
+
+def _resnet20_cases():
+    model = archspec.build("resnet-20").eval()
+    inputs = verify.verification_inputs((3, 32, 32), (1, 3))
+    return model, inputs, verify.cases(model, inputs, calibrate=True)
+
+
+def test_the_stored_precision_s_error_is_what_torch_s_own_fp16_forward_shows():
+    """precision_error rounds every stored tensor to fp16 and computes in fp32; torch's own fp16 forward
+    (slow on the CPU, so not what verification runs) shows an error of the same size on the same cases."""
+    import copy
+
+    model, _, found = _resnet20_cases()
+    estimated = verify.precision_error(model, found, torch.float16)
+    half = copy.deepcopy(model).half()
+    actual = 0.0
+    for case in found:
+        overrides = None if case.overrides is None else {k: v.astype(np.float16) for k, v in case.overrides.items()}
+        with verify.holding(half, overrides), torch.no_grad():
+            got = [half(x.half()).float().numpy() for x in case.inputs]
+        actual = max(actual, compare(case.statistics, case.expected, got).rel_diff)
+    assert 0 < estimated and actual / 3 < estimated < actual * 3, (estimated, actual)
+    assert verify.precision_error(model, found, torch.float32) == 0.0
+
+
+def test_a_tolerance_raised_to_the_precision_s_error_still_refuses_a_wrong_file(tmp_path):
+    """An fp16 file 20% off is refused, whatever fp16 costs the network (here well under 1%)."""
+    model, inputs, _ = _resnet20_cases()
+
+    def wrong(xs, overrides):
+        with verify.holding(model, overrides):
+            return [o * 1.2 for o in verify.torch_outputs(model, xs)]
+
+    with pytest.raises(VerificationError) as caught:
+        verify.verified(tmp_path / "x.onnx", "onnxruntime fp16 vs fp32 torch", model, inputs, wrong,
+                        "onnxruntime fp16", 1e-2, precision=torch.float16)
+    assert "differs from torch by 0.2 of the output scale" in str(caught.value)
+
+
+def test_a_deep_untrained_network_exports_to_fp16_within_what_fp16_costs_it(tmp_path):
+    """ResNet-50 with calibrated statistics loses several percent of its output scale to fp16's rounding in
+    torch itself: its fp16 file is held to twice that, and the summary says so."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["build", "resnet-50", "--set", "input.size=64", "-e", "onnx",
+                                      "--dtype", "fp16", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "tolerance 2x the" in said and "that storing every tensor in float16 costs this network in torch" in said
+    assert len(list(out.iterdir())) == 1

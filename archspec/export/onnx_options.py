@@ -189,7 +189,8 @@ def verify_onnx_with(model: torch.nn.Module, plan: Plan, path: Path, options: On
 
     return verified(target, f"onnxruntime {options.dtype} vs fp32 torch at {sizes}, batch "
                             f"{' and '.join(map(str, batches))}", model, inputs, run, f"onnxruntime {options.dtype}",
-                    TOLERANCE[options.dtype], calibrate, loaded_from, FLOOR[options.dtype])
+                    TOLERANCE[options.dtype], calibrate, loaded_from, FLOOR[options.dtype],
+                    None if options.dtype == "fp32" else DTYPES[options.dtype])
 
 
 def with_initializers(path: Path, overrides: dict[str, np.ndarray]):

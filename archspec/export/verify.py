@@ -25,6 +25,7 @@ folds a NaN into a maximum.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from contextlib import contextmanager
@@ -329,11 +330,65 @@ def require(target: str | Path, what: str, comparisons: Sequence[Comparison], pr
 
 def verified(target: str | Path, what: str, model: nn.Module, inputs: Sequence[torch.Tensor], run: "Runner",
              runtime: str, tolerance: float = RELATIVE_TOLERANCE, calibrate: bool = True,
-             loaded: str | None = None, floor: float = 0.0) -> Agreement:
-    """The policy for an artifact that can run any case: compare, judge, raise or summarise."""
+             loaded: str | None = None, floor: float = 0.0, precision: torch.dtype | None = None) -> Agreement:
+    """The policy for an artifact that can run any case: compare, judge, raise or summarise.
+
+    ``precision``: the artifact stores its tensors in that type (fp16). The tolerance is then at least
+    :data:`PRECISION_MARGIN` times what storing them so costs this network (:func:`precision_error`),
+    since rounding errors add up layer by layer, and the summary says so where that raised it."""
     found = cases(model, inputs, calibrate)
+    if precision is not None:
+        own = precision_error(model, found, precision, floor)
+        if PRECISION_MARGIN * own > tolerance:
+            tolerance = PRECISION_MARGIN * own
+            what += (f"; tolerance {PRECISION_MARGIN:g}x the {own:.2g} of the output scale that storing every "
+                     f"tensor in {str(precision).removeprefix('torch.')} costs this network in torch")
     return settle(target, what, found, [run(case.inputs, case.overrides) for case in found], runtime, tolerance,
                   loaded, floor)
+
+
+# A reduced-precision artifact may differ from fp32 torch by this many times the error that rounding
+# every stored tensor to its precision gives in torch (where it rounds, fusions, the order of sums differ).
+PRECISION_MARGIN = 2.0
+
+
+def precision_error(model: nn.Module, found: Sequence[Case], dtype: torch.dtype, floor: float = 0.0) -> float:
+    """What storing every tensor in ``dtype`` costs this network: the largest relative error (of each case's
+    output scale) of a copy of the module whose floating parameters and buffers are rounded to ``dtype`` and
+    whose every leaf module rounds its output to it, computing in fp32 (as onnxruntime's CPU kernels
+    accumulate), against the module's fp32 outputs, case by case (calibrated statistics rounded too).
+
+    fp16 keeps 11 significant bits, but the roundings add up through the layers: for an untrained
+    ResNet-50 with calibrated statistics this is 0.032 of the output scale, which torch's own fp16
+    forward shows too (0.033, but 17 times slower on the CPU) and onnxruntime's fp16 file (0.025).
+    Cases whose outputs are below ``floor`` (:func:`below_range`) or not finite count for nothing.
+    """
+    def rounded(x: torch.Tensor) -> torch.Tensor:
+        return x.to(dtype).float() if x.is_floating_point() else x
+
+    def round_output(_: nn.Module, __: object, out: object) -> object:
+        if isinstance(out, torch.Tensor):
+            return rounded(out)
+        return type(out)(rounded(o) if isinstance(o, torch.Tensor) else o for o in out) \
+            if isinstance(out, tuple) else out
+
+    stored = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for tensor in (*stored.parameters(), *stored.buffers()):
+            tensor.copy_(rounded(tensor))
+    for module in stored.modules():
+        if not any(True for _ in module.children()):
+            module.register_forward_hook(round_output)
+    worst = 0.0
+    for case in found:
+        overrides = None if case.overrides is None else {
+            k: rounded(torch.from_numpy(v)).numpy() for k, v in case.overrides.items()}
+        with holding(stored, overrides):
+            got = torch_outputs(stored, [rounded(x) for x in case.inputs])
+        c = compare(case.statistics, case.expected, got)
+        if c.finite and c.scale >= floor:
+            worst = max(worst, c.rel_diff)
+    return worst
 
 
 def settle(target: str | Path, what: str, found: Sequence[Case], outputs: Sequence[Sequence[np.ndarray]],
